@@ -1,0 +1,80 @@
+//! The public API of node-agent: generated protobuf/gRPC code for package `agent.v1`,
+//! shared by `agentd`, `agentctl` and the tests, plus a helper that connects a client to
+//! an agent by URL (`unix:///run/agentd/agentd.sock`, `http://host:port`).
+
+#![allow(clippy::large_enum_variant)]
+
+/// Generated types and services of package `agent.v1`.
+pub mod v1 {
+    tonic::include_proto!("agent.v1");
+}
+
+/// The encoded file descriptor set of every `agent.v1` proto, for gRPC server reflection.
+pub const FILE_DESCRIPTOR_SET: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/agent_descriptor.bin"));
+
+/// The default socket an agent listens on and a client connects to.
+pub const DEFAULT_HOST: &str = "unix:///run/agentd/agentd.sock";
+
+/// Errors from [`connect`].
+#[derive(Debug)]
+pub enum ConnectError {
+    /// The URL's scheme is not `unix`, `http` or `tcp`.
+    BadUrl(String),
+    /// The transport failed (no socket, refused, …).
+    Transport(String, tonic::transport::Error),
+}
+
+impl std::fmt::Display for ConnectError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ConnectError::BadUrl(u) => write!(
+                f,
+                "unsupported agent address {u:?}: use unix:///path/to/agentd.sock or http://host:port"
+            ),
+            ConnectError::Transport(u, e) => {
+                use std::error::Error;
+                let mut msg = e.to_string();
+                let mut src = e.source();
+                while let Some(s) = src {
+                    msg = format!("{msg}: {s}");
+                    src = s.source();
+                }
+                write!(f, "cannot connect to the agent at {u}: {msg}")
+            }
+        }
+    }
+}
+
+impl std::error::Error for ConnectError {}
+
+/// Connects a channel to an agent at `url`: `unix:///path` or `http://host:port`
+/// (`tcp://host:port` is read as `http://`).
+pub async fn connect(url: &str) -> Result<tonic::transport::Channel, ConnectError> {
+    use tonic::transport::Endpoint;
+    if let Some(path) = url.strip_prefix("unix://") {
+        let path = path.to_string();
+        let ep = Endpoint::from_static("http://localhost");
+        let p = path.clone();
+        return ep
+            .connect_with_connector(tower::service_fn(move |_: tonic::transport::Uri| {
+                let p = p.clone();
+                async move {
+                    let s = tokio::net::UnixStream::connect(p).await?;
+                    Ok::<_, std::io::Error>(hyper_util::rt::TokioIo::new(s))
+                }
+            }))
+            .await
+            .map_err(|e| ConnectError::Transport(url.to_string(), e));
+    }
+    let http = if let Some(rest) = url.strip_prefix("tcp://") {
+        format!("http://{rest}")
+    } else if url.starts_with("http://") {
+        url.to_string()
+    } else {
+        return Err(ConnectError::BadUrl(url.to_string()));
+    };
+    let ep = Endpoint::from_shared(http).map_err(|_| ConnectError::BadUrl(url.to_string()))?;
+    ep.connect()
+        .await
+        .map_err(|e| ConnectError::Transport(url.to_string(), e))
+}
