@@ -1,1 +1,14 @@
-//! agentd library
+//! agentd: the node agent. A daemon that runs isolated containers (namespaces, cgroups,
+//! overlayfs) for remote schedulers over gRPC, and, re-executed, each container's shim.
+
+pub mod api;
+pub mod cgroups;
+pub mod config;
+pub mod daemon;
+pub mod image;
+pub mod isolation;
+pub mod logfile;
+pub mod runtime;
+pub mod shim;
+pub mod snapshot;
+pub mod store;

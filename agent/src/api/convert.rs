@@ -1,0 +1,127 @@
+//! The only translator between protobuf types and domain types, and from domain errors
+//! to gRPC status codes.
+
+use crate::image::{ImageError, ImageRecord};
+use crate::runtime::{ContainerRecord, ContainerSpec, RuntimeError, State};
+use agent_proto::v1 as pb;
+use tonic::{Code, Status};
+
+/// Maps a runtime error to its gRPC status.
+pub fn status(e: RuntimeError) -> Status {
+    let code = match &e {
+        RuntimeError::NotFound(_) => Code::NotFound,
+        RuntimeError::AlreadyExists(_) => Code::AlreadyExists,
+        RuntimeError::InvalidArgument(_) => Code::InvalidArgument,
+        RuntimeError::FailedPrecondition(_) | RuntimeError::StartFailed { .. } => Code::FailedPrecondition,
+        RuntimeError::Image(i) => return image_status(i),
+        RuntimeError::Cgroup(_) | RuntimeError::Store(_) | RuntimeError::Io { .. } | RuntimeError::Internal(_) => Code::Internal,
+    };
+    Status::new(code, e.to_string())
+}
+
+/// Maps an image store error to its gRPC status.
+pub fn image_status(e: &ImageError) -> Status {
+    let code = match e {
+        ImageError::NotFound(_) => Code::NotFound,
+        ImageError::Ambiguous(_) | ImageError::Reference(_) | ImageError::BadArchive(_) | ImageError::Unpack(_) => {
+            Code::InvalidArgument
+        }
+        ImageError::DigestMismatch { .. } => Code::DataLoss,
+        ImageError::InUse { .. } => Code::FailedPrecondition,
+        ImageError::Io { .. } | ImageError::Store(_) => Code::Internal,
+    };
+    Status::new(code, e.to_string())
+}
+
+/// The domain spec of a create request.
+pub fn spec_from_pb(s: pb::ContainerSpec) -> ContainerSpec {
+    ContainerSpec {
+        name: s.name,
+        image: s.image,
+        command: s.command,
+        entrypoint: s.entrypoint_set.then_some(s.entrypoint),
+        env: s.env,
+        working_dir: s.working_dir,
+        user: s.user,
+        hostname: s.hostname,
+        tty: s.tty,
+        stdin_open: s.stdin_open,
+        network: s.network_mode,
+        labels: s.labels.into_iter().collect(),
+        auto_remove: s.auto_remove,
+        init: s.init,
+    }
+}
+
+fn spec_to_pb(s: &ContainerSpec) -> pb::ContainerSpec {
+    pb::ContainerSpec {
+        name: s.name.clone(),
+        image: s.image.clone(),
+        command: s.command.clone(),
+        entrypoint: s.entrypoint.clone().unwrap_or_default(),
+        entrypoint_set: s.entrypoint.is_some(),
+        env: s.env.clone(),
+        working_dir: s.working_dir.clone(),
+        user: s.user.clone(),
+        hostname: s.hostname.clone(),
+        tty: s.tty,
+        stdin_open: s.stdin_open,
+        network_mode: s.network.clone(),
+        labels: s.labels.clone().into_iter().collect(),
+        auto_remove: s.auto_remove,
+        init: s.init,
+    }
+}
+
+/// A container record as the API shows it.
+pub fn container_to_pb(c: &ContainerRecord, rootfs: String, cgroup: String) -> pb::ContainerInfo {
+    let state = match c.state {
+        State::Created => pb::ContainerState::Created,
+        State::Running => pb::ContainerState::Running,
+        State::Exited => pb::ContainerState::Exited,
+        State::Removing => pb::ContainerState::Removing,
+    };
+    pb::ContainerInfo {
+        id: c.id.clone(),
+        name: c.name.clone(),
+        image: c.spec.image.clone(),
+        image_id: c.image_id.clone(),
+        spec: Some(spec_to_pb(&c.spec)),
+        state: state as i32,
+        pid: if c.state == State::Running { c.pid.max(0) as u32 } else { 0 },
+        exit_code: c.exit_code,
+        error: c.error.clone(),
+        created_at: c.created_at,
+        started_at: c.started_at,
+        finished_at: c.finished_at,
+        oom_killed: c.oom_killed,
+        path: c.args.clone(),
+        rootfs,
+        cgroup,
+        restart_count: c.restart_count,
+    }
+}
+
+/// An image record as the API shows it.
+pub fn image_to_pb(i: &ImageRecord) -> pb::ImageInfo {
+    pb::ImageInfo {
+        id: i.id.clone(),
+        tags: i.familiar_tags(),
+        digest: i.digest.clone(),
+        created_at: i.created_at,
+        size: i.size(),
+        config: Some(pb::ImageConfig {
+            env: i.config.env.clone(),
+            cmd: i.config.cmd.clone(),
+            entrypoint: i.config.entrypoint.clone(),
+            working_dir: i.config.working_dir.clone(),
+            user: i.config.user.clone(),
+            labels: i.config.labels.clone().into_iter().collect(),
+            stop_signal: i.config.stop_signal.clone(),
+            exposed_ports: i.config.exposed_ports.clone(),
+        }),
+        layers: i.layers.iter().map(|l| pb::LayerInfo { diff_id: l.diff_id.clone(), size: l.size }).collect(),
+        architecture: i.architecture.clone(),
+        os: i.os.clone(),
+    }
+}

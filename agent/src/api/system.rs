@@ -1,0 +1,63 @@
+//! SystemService: version and host information.
+
+use super::convert::status;
+use crate::runtime::Runtime;
+use agent_proto::v1 as pb;
+use agent_proto::v1::system_service_server::SystemService;
+use std::sync::Arc;
+use tonic::{Request, Response, Status};
+
+/// The SystemService implementation.
+pub struct SystemApi {
+    pub rt: Arc<Runtime>,
+}
+
+fn kernel() -> String {
+    nix::sys::utsname::uname().map(|u| u.release().to_string_lossy().into_owned()).unwrap_or_default()
+}
+
+#[tonic::async_trait]
+impl SystemService for SystemApi {
+    async fn version(&self, _req: Request<pb::VersionRequest>) -> Result<Response<pb::VersionResponse>, Status> {
+        Ok(Response::new(pb::VersionResponse {
+            version: env!("CARGO_PKG_VERSION").into(),
+            api_version: "agent.v1".into(),
+            git_commit: option_env!("AGENT_GIT_COMMIT").unwrap_or("").into(),
+            os: std::env::consts::OS.into(),
+            arch: std::env::consts::ARCH.into(),
+            kernel: kernel(),
+        }))
+    }
+
+    async fn info(&self, _req: Request<pb::InfoRequest>) -> Result<Response<pb::InfoResponse>, Status> {
+        let (all, running, stopped) = self.rt.counts().map_err(status)?;
+        let images = self.rt.images().list().map(|v| v.len() as u32).unwrap_or(0);
+        let cg = self.rt.cgroups().host();
+        let mem = std::fs::read_to_string("/proc/meminfo")
+            .ok()
+            .and_then(|s| s.lines().find(|l| l.starts_with("MemTotal:")).and_then(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok()))
+            .unwrap_or(0)
+            * 1024;
+        let cfg = self.rt.config();
+        Ok(Response::new(pb::InfoResponse {
+            instance: cfg.instance.clone(),
+            root: cfg.root.display().to_string(),
+            run_dir: cfg.run_dir.display().to_string(),
+            containers: all,
+            containers_running: running,
+            containers_stopped: stopped,
+            images,
+            cgroup_layout: cg.layout.to_string(),
+            cgroup_controllers: cg
+                .controllers()
+                .into_iter()
+                .map(|(name, m)| pb::CgroupController { name, mount_point: m.display().to_string() })
+                .collect(),
+            cpus: std::thread::available_parallelism().map(|n| n.get() as u32).unwrap_or(1),
+            memory_bytes: mem,
+            kernel: kernel(),
+            storage_driver: "overlay".into(),
+            hostname: nix::unistd::gethostname().map(|h| h.to_string_lossy().into_owned()).unwrap_or_default(),
+        }))
+    }
+}

@@ -1,0 +1,122 @@
+//! agentd's configuration: command-line flags over an optional TOML file over defaults.
+
+use clap::Parser;
+use serde::Deserialize;
+use std::path::PathBuf;
+
+/// Command-line flags of `agentd`.
+#[derive(Parser, Debug, Default)]
+#[command(name = "agentd", version, about = "node-agent daemon: runs containers for remote schedulers over gRPC")]
+pub struct Flags {
+    /// Persistent state (metadata, images, containers) [default: /var/lib/agentd]
+    #[arg(long)]
+    pub root: Option<PathBuf>,
+    /// Sockets and runtime files [default: /run/agentd]
+    #[arg(long = "run-dir")]
+    pub run_dir: Option<PathBuf>,
+    /// Prefix of every host object this agent creates [default: agentd]
+    #[arg(long)]
+    pub instance: Option<String>,
+    /// Where to serve the API (repeatable): unix:///path or tcp://ADDR:PORT [default: unix://<run-dir>/agentd.sock]
+    #[arg(long)]
+    pub listen: Vec<String>,
+    /// A TOML file with the same keys (root, run_dir, instance, listen, log_format); flags win.
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Log format: text or json
+    #[arg(long = "log-format")]
+    pub log_format: Option<String>,
+    /// Allow plain (unauthenticated) TCP listeners: for tests on loopback only.
+    #[arg(long = "insecure-tcp")]
+    pub insecure_tcp: bool,
+}
+
+/// The config file.
+#[derive(Deserialize, Debug, Default)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    pub root: Option<PathBuf>,
+    pub run_dir: Option<PathBuf>,
+    pub instance: Option<String>,
+    #[serde(default)]
+    pub listen: Vec<String>,
+    pub log_format: Option<String>,
+    #[serde(default)]
+    pub insecure_tcp: bool,
+}
+
+/// The effective configuration.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    pub root: PathBuf,
+    pub run_dir: PathBuf,
+    pub instance: String,
+    pub listen: Vec<String>,
+    pub json_logs: bool,
+    pub insecure_tcp: bool,
+}
+
+impl Config {
+    /// Merges flags over the file (if any) over defaults, and validates.
+    pub fn resolve(flags: Flags) -> anyhow::Result<Config> {
+        let file = match &flags.config {
+            Some(p) => {
+                let text = std::fs::read_to_string(p).map_err(|e| anyhow::anyhow!("config file {}: {e}", p.display()))?;
+                toml::from_str::<FileConfig>(&text).map_err(|e| anyhow::anyhow!("config file {}: {e}", p.display()))?
+            }
+            None => FileConfig::default(),
+        };
+        let root = flags.root.or(file.root).unwrap_or_else(|| "/var/lib/agentd".into());
+        let run_dir = flags.run_dir.or(file.run_dir).unwrap_or_else(|| "/run/agentd".into());
+        let instance = flags.instance.or(file.instance).unwrap_or_else(|| "agentd".into());
+        if instance.is_empty()
+            || instance.len() > 32
+            || !instance.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        {
+            anyhow::bail!("invalid instance name {instance:?}: 1-32 of [A-Za-z0-9_-]");
+        }
+        let mut listen = if flags.listen.is_empty() { file.listen } else { flags.listen };
+        if listen.is_empty() {
+            listen.push(format!("unix://{}", run_dir.join("agentd.sock").display()));
+        }
+        for l in &listen {
+            if !(l.starts_with("unix://") || l.starts_with("tcp://")) {
+                anyhow::bail!("invalid --listen {l:?}: use unix:///path or tcp://ADDR:PORT");
+            }
+        }
+        let fmt = flags.log_format.or(file.log_format).unwrap_or_else(|| "text".into());
+        let json_logs = match fmt.as_str() {
+            "text" => false,
+            "json" => true,
+            other => anyhow::bail!("invalid --log-format {other:?}: use text or json"),
+        };
+        for (what, p) in [("--root", &root), ("--run-dir", &run_dir)] {
+            if !p.is_absolute() {
+                anyhow::bail!("{what} must be an absolute path, not {}", p.display());
+            }
+        }
+        Ok(Config { root, run_dir, instance, listen, json_logs, insecure_tcp: flags.insecure_tcp || file.insecure_tcp })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_override_file_over_defaults() {
+        let d = tempfile::tempdir().unwrap();
+        let f = d.path().join("c.toml");
+        std::fs::write(&f, "root = \"/srv/a\"\ninstance = \"filei\"\nlog_format = \"json\"\n").unwrap();
+        let c = Config::resolve(Flags { config: Some(f.clone()), instance: Some("flagi".into()), ..Default::default() }).unwrap();
+        assert_eq!(c.root, PathBuf::from("/srv/a"));
+        assert_eq!(c.instance, "flagi");
+        assert!(c.json_logs);
+        assert_eq!(c.listen, vec!["unix:///run/agentd/agentd.sock"]);
+        std::fs::write(&f, "bogus = 1\n").unwrap();
+        let e = Config::resolve(Flags { config: Some(f), ..Default::default() }).unwrap_err();
+        assert!(e.to_string().contains("bogus"), "{e}");
+        assert!(Config::resolve(Flags { instance: Some("bad name".into()), ..Default::default() }).is_err());
+        assert!(Config::resolve(Flags { log_format: Some("xml".into()), ..Default::default() }).is_err());
+    }
+}

@@ -1,0 +1,230 @@
+//! Unpacks one layer tar (plain, gzip or zstd) into a directory, faithfully and safely:
+//! ownership, modes, mtimes, xattrs, links and device nodes are kept; OCI whiteouts become
+//! overlayfs whiteouts; entries that would land outside the directory are refused.
+
+use sha2::{Digest, Sha256};
+use std::io::{self, BufRead, BufReader, Read};
+use std::path::{Component, Path, PathBuf};
+
+/// Why a layer could not be unpacked.
+#[derive(Debug, thiserror::Error)]
+pub enum UnpackError {
+    #[error("layer entry {0:?} escapes the layer root")]
+    Escape(String),
+    #[error("reading layer: {0}")]
+    Io(#[from] io::Error),
+    #[error("unpacking layer entry {path:?}: {err}")]
+    Entry { path: String, err: io::Error },
+}
+
+/// The result of unpacking a layer.
+#[derive(Debug, Clone)]
+pub struct Unpacked {
+    /// `sha256:<hex>` of the uncompressed tar stream.
+    pub diff_id: String,
+    /// Bytes of regular-file content unpacked.
+    pub size: u64,
+}
+
+/// A reader that hashes everything read through it.
+struct Hashing<R> {
+    inner: R,
+    hash: Sha256,
+}
+
+impl<R: Read> Read for Hashing<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.hash.update(&buf[..n]);
+        Ok(n)
+    }
+}
+
+/// Wraps `r` in the right decompressor, chosen by its magic bytes.
+pub fn decompress<'a, R: Read + 'a>(r: R) -> io::Result<Box<dyn Read + 'a>> {
+    let mut b = BufReader::with_capacity(256 * 1024, r);
+    let head = b.fill_buf()?;
+    if head.starts_with(&[0x1f, 0x8b]) {
+        Ok(Box::new(flate2::read::MultiGzDecoder::new(b)))
+    } else if head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
+        let d = ruzstd::decoding::StreamingDecoder::new(b)
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, format!("zstd: {e}")))?;
+        Ok(Box::new(d))
+    } else {
+        Ok(Box::new(b))
+    }
+}
+
+/// Checks that a tar path stays inside the root: relative, no `..`.
+fn safe_relative(p: &Path) -> Result<PathBuf, UnpackError> {
+    let mut out = PathBuf::new();
+    for c in p.components() {
+        match c {
+            Component::Normal(n) => out.push(n),
+            Component::CurDir => {}
+            _ => return Err(UnpackError::Escape(p.display().to_string())),
+        }
+    }
+    Ok(out)
+}
+
+/// Checks that no existing ancestor of `rel` under `root` is a symlink, so that an
+/// entry cannot be written through a link planted by an earlier entry.
+fn no_symlink_ancestors(root: &Path, rel: &Path) -> Result<(), UnpackError> {
+    let mut cur = root.to_path_buf();
+    let mut comps = rel.components().peekable();
+    while let Some(c) = comps.next() {
+        if comps.peek().is_none() {
+            break;
+        }
+        cur.push(c);
+        match std::fs::symlink_metadata(&cur) {
+            Ok(m) if m.file_type().is_symlink() => {
+                return Err(UnpackError::Escape(rel.display().to_string()))
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+fn mknod_whiteout(path: &Path) -> io::Result<()> {
+    use nix::sys::stat::{mknod, Mode, SFlag};
+    match std::fs::symlink_metadata(path) {
+        Ok(m) if m.is_dir() => std::fs::remove_dir_all(path)?,
+        Ok(_) => std::fs::remove_file(path)?,
+        Err(_) => {}
+    }
+    mknod(path, SFlag::S_IFCHR, Mode::empty(), 0).map_err(io::Error::from)
+}
+
+fn set_opaque(dir: &Path) -> io::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    let c = std::ffi::CString::new(dir.as_os_str().as_encoded_bytes())
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+    // SAFETY: both strings are NUL-terminated and live across the call.
+    let r = unsafe {
+        libc::lsetxattr(
+            c.as_ptr(),
+            c"trusted.overlay.opaque".as_ptr(),
+            b"y".as_ptr().cast(),
+            1,
+            0,
+        )
+    };
+    if r != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Unpacks the (possibly compressed) layer stream `r` into `dest`, which must exist.
+pub fn unpack_layer<R: Read>(r: R, dest: &Path) -> Result<Unpacked, UnpackError> {
+    let mut hashing = Hashing { inner: decompress(r)?, hash: Sha256::new() };
+    let mut size = 0u64;
+    {
+        let mut ar = tar::Archive::new(&mut hashing);
+        ar.set_preserve_permissions(true);
+        ar.set_preserve_ownerships(true);
+        ar.set_preserve_mtime(true);
+        ar.set_unpack_xattrs(true);
+        ar.set_overwrite(true);
+        for entry in ar.entries()? {
+            let mut entry = entry?;
+            let raw = entry.path()?.into_owned();
+            let rel = safe_relative(&raw)?;
+            if rel.as_os_str().is_empty() {
+                continue;
+            }
+            no_symlink_ancestors(dest, &rel)?;
+            let name = rel.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            let parent = rel.parent().map(Path::to_path_buf).unwrap_or_default();
+            let werr = |err| UnpackError::Entry { path: raw.display().to_string(), err };
+            if name == ".wh..wh..opq" {
+                set_opaque(&dest.join(&parent)).map_err(werr)?;
+                continue;
+            }
+            if let Some(hidden) = name.strip_prefix(".wh.") {
+                std::fs::create_dir_all(dest.join(&parent)).map_err(werr)?;
+                mknod_whiteout(&dest.join(&parent).join(hidden)).map_err(werr)?;
+                continue;
+            }
+            if let Some(link) = entry.link_name()? {
+                let et = entry.header().entry_type();
+                if et.is_hard_link() {
+                    let l = safe_relative(&link)?;
+                    no_symlink_ancestors(dest, &l)?;
+                }
+            }
+            size += entry.header().size().unwrap_or(0);
+            let ok = entry.unpack_in(dest).map_err(werr)?;
+            if !ok {
+                return Err(UnpackError::Escape(raw.display().to_string()));
+            }
+        }
+    }
+    // The tar reader may stop before the stream's padding: hash it too.
+    io::copy(&mut hashing, &mut io::sink())?;
+    Ok(Unpacked { diff_id: format!("sha256:{}", hex::encode(hashing.hash.finalize())), size })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tar_of(entries: &[(&str, &[u8])]) -> Vec<u8> {
+        let mut b = tar::Builder::new(Vec::new());
+        for (p, data) in entries {
+            let mut h = tar::Header::new_gnu();
+            h.set_size(data.len() as u64);
+            h.set_mode(0o644);
+            h.set_entry_type(tar::EntryType::Regular);
+            h.set_uid(0);
+            h.set_gid(0);
+            h.set_mtime(0);
+            b.append_data(&mut h, p, *data).unwrap();
+        }
+        b.into_inner().unwrap()
+    }
+
+    #[test]
+    fn diff_id_is_hash_of_uncompressed_stream() {
+        let t = tar_of(&[("a/b.txt", b"hello")]);
+        let want = format!("sha256:{}", hex::encode(Sha256::digest(&t)));
+        let d = tempfile::tempdir().unwrap();
+        let u = unpack_layer(t.as_slice(), d.path()).unwrap();
+        assert_eq!(u.diff_id, want);
+        assert_eq!(std::fs::read(d.path().join("a/b.txt")).unwrap(), b"hello");
+        // gzip gives the same diff id
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        std::io::Write::write_all(&mut gz, &t).unwrap();
+        let d2 = tempfile::tempdir().unwrap();
+        let u2 = unpack_layer(gz.finish().unwrap().as_slice(), d2.path()).unwrap();
+        assert_eq!(u2.diff_id, want);
+    }
+
+    #[test]
+    fn refuses_parent_escape() {
+        let mut h = tar::Header::new_gnu();
+        h.set_size(1);
+        h.set_mode(0o644);
+        let mut raw = Vec::new();
+        {
+            // tar::Builder refuses "..", so write the name into the header by hand.
+            let name = b"../evil";
+            h.as_old_mut().name[..name.len()].copy_from_slice(name);
+            h.set_cksum();
+            raw.extend_from_slice(h.as_bytes());
+            let mut block = [0u8; 512];
+            block[0] = b'x';
+            raw.extend_from_slice(&block);
+            raw.extend_from_slice(&[0u8; 1024]);
+        }
+        let d = tempfile::tempdir().unwrap();
+        let inner = d.path().join("root");
+        std::fs::create_dir(&inner).unwrap();
+        let e = unpack_layer(raw.as_slice(), &inner).unwrap_err();
+        assert!(matches!(e, UnpackError::Escape(_)), "{e}");
+        assert!(!d.path().join("evil").exists());
+    }
+}

@@ -1,0 +1,93 @@
+//! The container's init, run in the child of `clone(CLONE_NEW…)`: waits until the shim
+//! has placed it in its cgroup, then isolates itself and execs the user's command.
+
+use super::mounts;
+use super::process::{self, Failure};
+use super::spec::{LaunchSpec, NetMode};
+use nix::sched::CloneFlags;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::path::PathBuf;
+
+/// The child's standard streams (already open in the shim).
+pub struct ChildIo {
+    pub stdin: OwnedFd,
+    pub stdout: OwnedFd,
+    pub stderr: OwnedFd,
+    /// The streams are a terminal: become its session leader.
+    pub tty: bool,
+    /// The pty slave's path, bind-mounted as /dev/console.
+    pub console: Option<PathBuf>,
+}
+
+/// The namespaces every container gets (plus a network namespace unless `--network host`).
+pub fn clone_flags(net: NetMode) -> CloneFlags {
+    let mut f = CloneFlags::CLONE_NEWPID | CloneFlags::CLONE_NEWUTS | CloneFlags::CLONE_NEWIPC | CloneFlags::CLONE_NEWNS;
+    if net == NetMode::None {
+        f |= CloneFlags::CLONE_NEWNET;
+    }
+    f
+}
+
+/// Writes a failure for the shim: one byte of exit code, then the message.
+pub fn report(fd: &OwnedFd, f: &Failure) {
+    let mut buf = vec![f.code.clamp(0, 255) as u8];
+    buf.extend_from_slice(f.msg.as_bytes());
+    let _ = nix::unistd::write(fd, &buf);
+}
+
+/// Runs in the cloned child; never returns.
+pub fn run(spec: &LaunchSpec, go: OwnedFd, errw: OwnedFd, io: ChildIo) -> ! {
+    let mut b = [0u8; 1];
+    match nix::unistd::read(&go, &mut b) {
+        Ok(1) => {}
+        // The shim gave up (cgroup join failed) and reported it itself.
+        _ => unsafe { libc::_exit(125) },
+    }
+    drop(go);
+    let f = setup_and_exec(spec, io);
+    report(&errw, &f);
+    // SAFETY: _exit ends the child without running the shim's destructors twice.
+    unsafe { libc::_exit(f.code) }
+}
+
+fn setup_and_exec(spec: &LaunchSpec, io: ChildIo) -> Failure {
+    if let Err(e) = nix::sched::unshare(CloneFlags::CLONE_NEWCGROUP) {
+        return Failure::setup(format!("new cgroup namespace: {}", e.desc()));
+    }
+    if let Err(e) = nix::unistd::setsid() {
+        return Failure::setup(format!("setsid: {}", e.desc()));
+    }
+    for (fd, target) in [(&io.stdin, 0), (&io.stdout, 1), (&io.stderr, 2)] {
+        // SAFETY: dup2 onto the standard descriptors of this single-threaded child.
+        if unsafe { libc::dup2(fd.as_raw_fd(), target) } < 0 {
+            return Failure::setup(format!("dup2: {}", std::io::Error::last_os_error()));
+        }
+    }
+    if io.tty {
+        // SAFETY: fd 0 is the pty slave; TIOCSCTTY takes an int argument.
+        if unsafe { libc::ioctl(0, libc::TIOCSCTTY, 0) } < 0 {
+            return Failure::setup(format!("set controlling terminal: {}", std::io::Error::last_os_error()));
+        }
+    }
+    drop(io.stdin);
+    drop(io.stdout);
+    drop(io.stderr);
+    if let Err(e) = nix::unistd::sethostname(&spec.hostname) {
+        return Failure::setup(format!("sethostname {:?}: {}", spec.hostname, e.desc()));
+    }
+    if spec.network == NetMode::None {
+        if let Err(f) = mounts::loopback_up() {
+            return f;
+        }
+    }
+    if let Err(f) = mounts::setup_rootfs(spec, io.console.as_deref()) {
+        return f;
+    }
+    if let Err(f) = mounts::pivot_root(&spec.rootfs.target) {
+        return f;
+    }
+    if let Err(f) = mounts::mask_paths() {
+        return f;
+    }
+    process::exec(&spec.args, &spec.env, &spec.cwd, &spec.user)
+}

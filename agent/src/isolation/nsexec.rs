@@ -1,0 +1,77 @@
+//! `agentd nsexec`: runs a command inside a running container. Joins the init's cgroup and
+//! namespaces, forks (a PID namespace applies to children only), and in the child drops
+//! privileges and execs; the parent waits and exits with the child's code.
+
+use super::process::{self, Failure};
+use super::spec::ExecLaunch;
+use nix::sched::CloneFlags;
+use nix::sys::wait::{waitpid, WaitStatus};
+use nix::unistd::ForkResult;
+use std::os::fd::OwnedFd;
+
+fn join(l: &ExecLaunch) -> Result<(), Failure> {
+    // Open every namespace first: after joining the mount namespace, /proc is the container's.
+    let mut fds: Vec<(OwnedFd, CloneFlags, &str)> = Vec::new();
+    for (name, flag) in [
+        ("cgroup", CloneFlags::CLONE_NEWCGROUP),
+        ("ipc", CloneFlags::CLONE_NEWIPC),
+        ("uts", CloneFlags::CLONE_NEWUTS),
+        ("net", CloneFlags::CLONE_NEWNET),
+        ("pid", CloneFlags::CLONE_NEWPID),
+        ("mnt", CloneFlags::CLONE_NEWNS),
+    ] {
+        let p = format!("/proc/{}/ns/{name}", l.pid);
+        let f = std::fs::File::open(&p).map_err(|e| Failure::setup(format!("container is not running ({p}: {e})")))?;
+        fds.push((f.into(), flag, name));
+    }
+    crate::cgroups::Cgroups::join(&l.cgroup_dirs, std::process::id() as i32).map_err(|e| Failure::setup(e.to_string()))?;
+    for (fd, flag, name) in fds {
+        // The host network namespace (--network host) is already ours; setns to it is fine.
+        nix::sched::setns(fd, flag).map_err(|e| Failure::setup(format!("join {name} namespace: {}", e.desc())))?;
+    }
+    Ok(())
+}
+
+/// Entry point of `agentd nsexec '<json>'`; returns the process exit code.
+pub fn main(json: &str) -> i32 {
+    let l: ExecLaunch = match serde_json::from_str(json) {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("nsexec: bad launch spec: {e}");
+            return 125;
+        }
+    };
+    if let Err(f) = join(&l) {
+        eprintln!("{}", f.msg);
+        return f.code;
+    }
+    // SAFETY: this process is single-threaded (nsexec runs before any runtime starts).
+    match unsafe { nix::unistd::fork() } {
+        Err(e) => {
+            eprintln!("fork: {}", e.desc());
+            125
+        }
+        Ok(ForkResult::Child) => {
+            // SAFETY: prctl with integer arguments: die with the parent (the agent's relay).
+            unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0) };
+            if l.tty {
+                let _ = nix::unistd::setsid();
+                // SAFETY: fd 0 is the exec's pty slave.
+                unsafe { libc::ioctl(0, libc::TIOCSCTTY, 0) };
+            }
+            let f = process::exec(&l.args, &l.env, &l.cwd, &l.user);
+            eprintln!("{}", f.msg);
+            // SAFETY: leave the forked child without unwinding.
+            unsafe { libc::_exit(f.code) }
+        }
+        Ok(ForkResult::Parent { child }) => loop {
+            match waitpid(child, None) {
+                Ok(WaitStatus::Exited(_, c)) => return c,
+                Ok(WaitStatus::Signaled(_, s, _)) => return 128 + s as i32,
+                Ok(_) => continue,
+                Err(nix::errno::Errno::EINTR) => continue,
+                Err(_) => return 125,
+            }
+        },
+    }
+}

@@ -1,0 +1,60 @@
+//! What the shim needs to start a container's init, written by the runtime as
+//! `launch.json` in the container's directory.
+
+use crate::snapshot::RootfsSpec;
+use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
+
+/// Which network namespace the container gets.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum NetMode {
+    /// A new namespace with only loopback.
+    None,
+    /// The host's namespace.
+    Host,
+}
+
+/// A file bind-mounted into the container (`/etc/hostname`, `/etc/hosts`, …).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct BindFile {
+    pub host: PathBuf,
+    pub container: String,
+}
+
+/// Everything needed to start the init process of a container.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct LaunchSpec {
+    pub id: String,
+    /// argv; `args[0]` is looked up in the container's `PATH`.
+    pub args: Vec<String>,
+    pub env: Vec<String>,
+    pub cwd: String,
+    /// `user[:group]`, names or numbers, resolved inside the container.
+    pub user: String,
+    pub hostname: String,
+    pub tty: bool,
+    pub stdin: bool,
+    pub network: NetMode,
+    pub rootfs: RootfsSpec,
+    pub binds: Vec<BindFile>,
+    /// The container's cgroup directories, joined before the init runs.
+    pub cgroup_dirs: Vec<PathBuf>,
+    pub log: PathBuf,
+    pub exit_file: PathBuf,
+    /// A FIFO the agent writes the container's stdin into (with `stdin`).
+    pub stdin_fifo: Option<PathBuf>,
+}
+
+/// What `agentd nsexec` needs to run a command inside a running container.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ExecLaunch {
+    /// Host PID of the container's init, whose namespaces are joined.
+    pub pid: i32,
+    pub cgroup_dirs: Vec<PathBuf>,
+    pub args: Vec<String>,
+    pub env: Vec<String>,
+    pub cwd: String,
+    pub user: String,
+    pub tty: bool,
+}

@@ -1,0 +1,113 @@
+//! The container log file: the shim appends framed records, the runtime reads them.
+//!
+//! A record is `stream: u8 | time: i64 LE (unix ns) | len: u32 LE | data`. Binary framing
+//! keeps any byte the container writes (JSON lines would mangle non-UTF-8 output).
+
+use std::io::{self, Read, Write};
+
+/// Which stream a record came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stream {
+    Stdout = 1,
+    Stderr = 2,
+}
+
+/// One log record.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Record {
+    pub stream: Stream,
+    pub time: i64,
+    pub data: Vec<u8>,
+}
+
+const HEADER: usize = 13;
+/// Longest data of one record; longer lines are split, as Docker does at 16 KiB.
+pub const MAX_RECORD: usize = 16 * 1024;
+
+/// Appends `data` as records, one per line (a trailing partial line is its own record).
+pub fn write_records<W: Write>(w: &mut W, stream: Stream, time: i64, data: &[u8]) -> io::Result<()> {
+    let mut buf = Vec::with_capacity(data.len() + HEADER * 2);
+    let mut rest = data;
+    while !rest.is_empty() {
+        let end = rest
+            .iter()
+            .take(MAX_RECORD)
+            .position(|&b| b == b'\n')
+            .map(|i| i + 1)
+            .unwrap_or(rest.len().min(MAX_RECORD));
+        let (line, tail) = rest.split_at(end);
+        buf.push(stream as u8);
+        buf.extend_from_slice(&time.to_le_bytes());
+        buf.extend_from_slice(&(line.len() as u32).to_le_bytes());
+        buf.extend_from_slice(line);
+        rest = tail;
+    }
+    // One write per chunk: a reader never sees half a record as long as it stops at EOF
+    // and retries (see `Reader`).
+    w.write_all(&buf)
+}
+
+/// Reads records from a growing file, tolerating a record that is still being written.
+pub struct Reader<R> {
+    inner: R,
+    pending: Vec<u8>,
+}
+
+impl<R: Read> Reader<R> {
+    pub fn new(inner: R) -> Reader<R> {
+        Reader { inner, pending: Vec::new() }
+    }
+
+    /// The next complete record, or `None` at the current end of the file.
+    pub fn next_record(&mut self) -> io::Result<Option<Record>> {
+        loop {
+            if self.pending.len() >= HEADER {
+                let len = u32::from_le_bytes([self.pending[9], self.pending[10], self.pending[11], self.pending[12]]) as usize;
+                if self.pending.len() >= HEADER + len {
+                    let stream = if self.pending[0] == 2 { Stream::Stderr } else { Stream::Stdout };
+                    let mut t = [0u8; 8];
+                    t.copy_from_slice(&self.pending[1..9]);
+                    let data = self.pending[HEADER..HEADER + len].to_vec();
+                    self.pending.drain(..HEADER + len);
+                    return Ok(Some(Record { stream, time: i64::from_le_bytes(t), data }));
+                }
+            }
+            let mut buf = [0u8; 64 * 1024];
+            let n = self.inner.read(&mut buf)?;
+            if n == 0 {
+                return Ok(None);
+            }
+            self.pending.extend_from_slice(&buf[..n]);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lines_round_trip_and_partial_records_wait() {
+        let mut f = Vec::new();
+        write_records(&mut f, Stream::Stdout, 7, b"a\nbc\nd").unwrap();
+        write_records(&mut f, Stream::Stderr, 8, &[0xff, b'\n']).unwrap();
+        let mut r = Reader::new(&f[..f.len() - 1]);
+        let got: Vec<_> = std::iter::from_fn(|| r.next_record().unwrap()).collect();
+        assert_eq!(got.len(), 3);
+        assert_eq!(got[0].data, b"a\n");
+        assert_eq!(got[1].data, b"bc\n");
+        assert_eq!(got[2].data, b"d");
+        let mut r = Reader::new(&f[..]);
+        let all: Vec<_> = std::iter::from_fn(|| r.next_record().unwrap()).collect();
+        assert_eq!(all[3], Record { stream: Stream::Stderr, time: 8, data: vec![0xff, b'\n'] });
+    }
+
+    #[test]
+    fn long_lines_are_split() {
+        let mut f = Vec::new();
+        write_records(&mut f, Stream::Stdout, 1, &vec![b'x'; MAX_RECORD + 10]).unwrap();
+        let mut r = Reader::new(&f[..]);
+        assert_eq!(r.next_record().unwrap().unwrap().data.len(), MAX_RECORD);
+        assert_eq!(r.next_record().unwrap().unwrap().data.len(), 10);
+    }
+}

@@ -1,0 +1,172 @@
+//! Running an extra process in a running container (`agentctl exec`), through
+//! `agentd nsexec`, with pipes or a pseudo-terminal.
+
+use super::{OutputChunk, Result, Runtime, RuntimeError, State};
+use crate::isolation::spec::ExecLaunch;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::process::Stdio;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::sync::mpsc;
+
+/// What to run.
+#[derive(Clone, Debug, Default)]
+pub struct ExecRequest {
+    pub args: Vec<String>,
+    pub env: Vec<String>,
+    pub cwd: String,
+    pub user: String,
+    pub tty: bool,
+    pub stdin: bool,
+    pub rows: u16,
+    pub cols: u16,
+}
+
+/// Input to a running exec.
+#[derive(Clone, Debug)]
+pub enum ExecInput {
+    Data(Vec<u8>),
+    Resize(u16, u16),
+    Close,
+}
+
+/// The two ends of a running exec.
+pub struct ExecIo {
+    pub output: mpsc::Receiver<OutputChunk>,
+    pub input: mpsc::Sender<ExecInput>,
+}
+
+
+fn set_winsize(fd: &OwnedFd, rows: u16, cols: u16) {
+    let ws = libc::winsize { ws_row: rows, ws_col: cols, ws_xpixel: 0, ws_ypixel: 0 };
+    // SAFETY: TIOCSWINSZ reads a winsize struct that lives across the call.
+    unsafe { libc::ioctl(fd.as_raw_fd(), libc::TIOCSWINSZ, &ws) };
+}
+
+impl Runtime {
+    /// Starts `req` inside a running container.
+    pub async fn exec(&self, name: &str, req: ExecRequest) -> Result<ExecIo> {
+        let rec = self.resolve(name)?;
+        if rec.state != State::Running {
+            return Err(RuntimeError::FailedPrecondition(format!("container {} is not running", rec.name)));
+        }
+        if req.args.is_empty() {
+            return Err(RuntimeError::InvalidArgument("exec needs a command".into()));
+        }
+        let mut env = rec.env.clone();
+        for e in &req.env {
+            let k = e.split_once('=').map(|(k, _)| k).unwrap_or(e);
+            env.retain(|x| x.split_once('=').map(|(k2, _)| k2).unwrap_or(x) != k);
+            env.push(e.clone());
+        }
+        if req.tty && !env.iter().any(|e| e.starts_with("TERM=")) {
+            env.push("TERM=xterm".into());
+        }
+        let launch = ExecLaunch {
+            pid: rec.pid,
+            cgroup_dirs: self.cgroups.dirs(&rec.id),
+            args: req.args.clone(),
+            env,
+            cwd: if req.cwd.is_empty() { rec.cwd.clone() } else { req.cwd.clone() },
+            user: if req.user.is_empty() { rec.user.clone() } else { req.user.clone() },
+            tty: req.tty,
+        };
+        let json = serde_json::to_string(&launch).map_err(|e| RuntimeError::Internal(e.to_string()))?;
+        let mut cmd = tokio::process::Command::new("/proc/self/exe");
+        cmd.arg("nsexec").arg(json).kill_on_drop(true);
+        let (otx, orx) = mpsc::channel(64);
+        let (itx, mut irx) = mpsc::channel::<ExecInput>(64);
+        let spawn_err = |e: std::io::Error| RuntimeError::Internal(format!("starting exec: {e}"));
+        if req.tty {
+            let ws = nix::pty::Winsize { ws_row: req.rows.max(1), ws_col: req.cols.max(1), ws_xpixel: 0, ws_ypixel: 0 };
+            let pty = nix::pty::openpty(Some(&ws), None).map_err(|e| RuntimeError::Internal(format!("openpty: {e}")))?;
+            let slave = |fd: &OwnedFd| fd.try_clone().map(Stdio::from).map_err(spawn_err);
+            cmd.stdin(slave(&pty.slave)?).stdout(slave(&pty.slave)?).stderr(slave(&pty.slave)?);
+            let mut child = cmd.spawn().map_err(spawn_err)?;
+            drop(pty.slave);
+            let resize = pty.master.try_clone().map_err(spawn_err)?;
+            let wfd = pty.master.try_clone().map_err(spawn_err)?;
+            let mut reader = tokio::fs::File::from_std(std::fs::File::from(pty.master));
+            let mut writer = tokio::fs::File::from_std(std::fs::File::from(wfd));
+            tokio::spawn(async move {
+                while let Some(i) = irx.recv().await {
+                    match i {
+                        ExecInput::Data(d) => {
+                            if writer.write_all(&d).await.is_err() || writer.flush().await.is_err() {
+                                break;
+                            }
+                        }
+                        ExecInput::Resize(r, c) => set_winsize(&resize, r, c),
+                        ExecInput::Close => {}
+                    }
+                }
+            });
+            let out = otx.clone();
+            let pump = tokio::spawn(async move {
+                let mut buf = vec![0u8; 32 * 1024];
+                loop {
+                    match reader.read(&mut buf).await {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => {
+                            if out.send(OutputChunk::Stdout(buf[..n].to_vec())).await.is_err() {
+                                break;
+                            }
+                        }
+                    }
+                }
+            });
+            tokio::spawn(async move {
+                let code = child.wait().await.ok().and_then(|s| s.code()).unwrap_or(255);
+                // The pty gives EIO once every holder of the slave is gone.
+                let _ = tokio::time::timeout(std::time::Duration::from_millis(200), pump).await;
+                let _ = otx.send(OutputChunk::Exit(code)).await;
+            });
+        } else {
+            cmd.stdin(if req.stdin { Stdio::piped() } else { Stdio::null() }).stdout(Stdio::piped()).stderr(Stdio::piped());
+            let mut child = cmd.spawn().map_err(spawn_err)?;
+            let mut stdin = child.stdin.take();
+            let stdout = child.stdout.take();
+            let stderr = child.stderr.take();
+            tokio::spawn(async move {
+                while let Some(i) = irx.recv().await {
+                    match i {
+                        ExecInput::Data(d) => {
+                            if let Some(s) = stdin.as_mut() {
+                                if s.write_all(&d).await.is_err() {
+                                    stdin = None;
+                                }
+                            }
+                        }
+                        ExecInput::Close => stdin = None,
+                        ExecInput::Resize(..) => {}
+                    }
+                }
+            });
+            let p1 = tokio::spawn(pump(stdout, otx.clone(), true));
+            let p2 = tokio::spawn(pump(stderr, otx.clone(), false));
+            tokio::spawn(async move {
+                let _ = p1.await;
+                let _ = p2.await;
+                let code = child.wait().await.ok().and_then(|s| s.code()).unwrap_or(255);
+                let _ = otx.send(OutputChunk::Exit(code)).await;
+            });
+        }
+        Ok(ExecIo { output: orx, input: itx })
+    }
+}
+
+async fn pump<R: tokio::io::AsyncRead + Unpin>(r: Option<R>, tx: mpsc::Sender<OutputChunk>, stdout: bool) {
+    let Some(mut r) = r else { return };
+    let mut buf = vec![0u8; 32 * 1024];
+    loop {
+        match r.read(&mut buf).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => {
+                let d = buf[..n].to_vec();
+                let c = if stdout { OutputChunk::Stdout(d) } else { OutputChunk::Stderr(d) };
+                if tx.send(c).await.is_err() {
+                    return;
+                }
+            }
+        }
+    }
+}

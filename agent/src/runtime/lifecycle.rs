@@ -1,0 +1,573 @@
+//! Create, start, stop, kill, remove, wait, and re-adoption after an agent restart.
+
+use super::names;
+use super::{ContainerRecord, ContainerSpec, Phase, Result, Runtime, RuntimeError, State};
+use crate::isolation::spec::{BindFile, LaunchSpec, NetMode};
+use crate::shim::{ExitStatus, StartReport};
+use crate::snapshot::RootfsSpec;
+use crate::store::Kind;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::unix::AsyncFd;
+
+fn now() -> i64 {
+    chrono::Utc::now().timestamp_nanos_opt().unwrap_or(0)
+}
+
+fn io<'a>(what: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> RuntimeError + 'a {
+    move |err| RuntimeError::Io { what, path: path.to_path_buf(), err }
+}
+
+/// Opens a pidfd for `pid` if it is still the process that started at `start`.
+fn pidfd(pid: i32, start: u64) -> Option<OwnedFd> {
+    if pid <= 0 {
+        return None;
+    }
+    // SAFETY: pidfd_open takes a pid and flags and returns a new descriptor or -1.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+    if fd < 0 {
+        return None;
+    }
+    // SAFETY: the kernel just gave us this descriptor.
+    let fd = unsafe { OwnedFd::from_raw_fd(fd as i32) };
+    // Checked after opening: the pidfd now pins this exact process.
+    crate::isolation::alive(pid, start).then_some(fd)
+}
+
+/// Sends `sig` through a pidfd (immune to PID reuse).
+fn signal_pidfd(fd: &OwnedFd, sig: i32) -> std::io::Result<()> {
+    // SAFETY: pidfd_send_signal(pidfd, sig, NULL info, 0 flags).
+    let r = unsafe { libc::syscall(libc::SYS_pidfd_send_signal, fd.as_raw_fd(), sig, std::ptr::null::<libc::siginfo_t>(), 0) };
+    if r < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Parses a signal name (`KILL`, `SIGTERM`) or number.
+pub fn parse_signal(s: &str) -> Result<i32> {
+    let s = s.trim();
+    if s.is_empty() {
+        return Ok(libc::SIGKILL);
+    }
+    if let Ok(n) = s.parse::<i32>() {
+        if (1..=64).contains(&n) {
+            return Ok(n);
+        }
+        return Err(RuntimeError::InvalidArgument(format!("invalid signal {s:?}: numbers are 1-64")));
+    }
+    let up = s.to_ascii_uppercase();
+    let name = if up.starts_with("SIG") { up } else { format!("SIG{up}") };
+    name.parse::<nix::sys::signal::Signal>()
+        .map(|sig| sig as i32)
+        .map_err(|_| RuntimeError::InvalidArgument(format!("invalid signal {s:?}")))
+}
+
+fn env_key(e: &str) -> &str {
+    e.split_once('=').map(|(k, _)| k).unwrap_or(e)
+}
+
+/// Merges `over` into `base` by key (later wins), keeping order of first appearance.
+fn merge_env(base: &[String], over: &[String]) -> Vec<String> {
+    let mut out: Vec<String> = base.to_vec();
+    for e in over {
+        match out.iter_mut().find(|x| env_key(x) == env_key(e)) {
+            Some(x) => *x = e.clone(),
+            None => out.push(e.clone()),
+        }
+    }
+    out
+}
+
+fn host_resolv_conf() -> String {
+    let host = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+    // A resolver on the host's loopback is unreachable from another network namespace.
+    host.lines()
+        .filter(|l| {
+            let mut w = l.split_whitespace();
+            !(w.next() == Some("nameserver") && w.next().is_some_and(|a| a.starts_with("127.") || a == "::1"))
+        })
+        .map(|l| format!("{l}\n"))
+        .collect()
+}
+
+impl Runtime {
+    /// Validates a spec and creates the container (not started).
+    pub async fn create(&self, spec: ContainerSpec) -> Result<ContainerRecord> {
+        let bad = |m: String| Err(RuntimeError::InvalidArgument(m));
+        if !spec.name.is_empty() && !names::valid_name(spec.name.trim_start_matches('/')) {
+            return bad(format!("invalid container name {:?}: only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed, 2-128 characters", spec.name));
+        }
+        if !spec.hostname.is_empty() && !names::valid_hostname(&spec.hostname) {
+            return bad(format!("invalid hostname {:?}: letters, digits, '-' and '.', at most 64", spec.hostname));
+        }
+        for e in &spec.env {
+            if e.is_empty() || e.starts_with('=') || e.contains('\0') {
+                return bad(format!("invalid environment variable {e:?}: use KEY=VALUE"));
+            }
+        }
+        if spec.env.len() > 4096 {
+            return bad(format!("too many environment variables ({}; at most 4096)", spec.env.len()));
+        }
+        if spec.command.iter().chain(spec.entrypoint.iter().flatten()).any(|a| a.contains('\0')) {
+            return bad("the command contains a NUL byte".into());
+        }
+        let network = match spec.network.as_str() {
+            "" | "none" => NetMode::None,
+            "host" => NetMode::Host,
+            other => return bad(format!("network mode {other:?} is not supported: use none or host")),
+        };
+        let image = self.images.resolve(&spec.image)?;
+        let entrypoint = spec.entrypoint.clone().unwrap_or_else(|| image.config.entrypoint.clone());
+        let cmd = if !spec.command.is_empty() {
+            spec.command.clone()
+        } else if spec.entrypoint.is_some() {
+            vec![]
+        } else {
+            image.config.cmd.clone()
+        };
+        let args: Vec<String> = entrypoint.into_iter().chain(cmd).collect();
+        if args.is_empty() {
+            return bad(format!("no command specified: image {} has no Cmd or Entrypoint", spec.image));
+        }
+        let _g = self.create_lock.lock().await;
+        let id = names::new_id().map_err(RuntimeError::Internal)?;
+        let name = if spec.name.is_empty() {
+            let mut n = names::generate();
+            let taken: Vec<String> = self.list()?.into_iter().map(|c| c.name).collect();
+            while taken.contains(&n) {
+                n = format!("{}_{}", names::generate(), &id[..4]);
+            }
+            n
+        } else {
+            let n = spec.name.trim_start_matches('/').to_string();
+            if let Some(other) = self.list()?.into_iter().find(|c| c.name == n) {
+                return Err(RuntimeError::AlreadyExists(format!(
+                    "the container name {n:?} is already in use by container {}; remove or rename that container",
+                    &other.id[..12]
+                )));
+            }
+            n
+        };
+        let hostname = if spec.hostname.is_empty() { id[..12].to_string() } else { spec.hostname.clone() };
+        let mut env = merge_env(&image.config.env, &[format!("HOSTNAME={hostname}")]);
+        if spec.tty {
+            env = merge_env(&env, &["TERM=xterm".to_string()]);
+        }
+        env = merge_env(&env, &spec.env);
+        let rec = ContainerRecord {
+            id: id.clone(),
+            name,
+            image_id: image.id.clone(),
+            layers: image.layers.iter().map(|l| l.diff_id.clone()).collect(),
+            args,
+            env,
+            cwd: if spec.working_dir.is_empty() { image.config.working_dir.clone() } else { spec.working_dir.clone() },
+            user: if spec.user.is_empty() { image.config.user.clone() } else { spec.user.clone() },
+            hostname,
+            network,
+            stop_signal: image.config.stop_signal.clone(),
+            spec,
+            state: State::Created,
+            pid: 0,
+            pid_start: 0,
+            shim_pid: 0,
+            shim_start: 0,
+            exit_code: 0,
+            error: String::new(),
+            oom_killed: false,
+            created_at: now(),
+            started_at: 0,
+            finished_at: 0,
+            log_offset: 0,
+            restart_count: 0,
+        };
+        let dir = self.container_dir(&id);
+        let res = self.prepare_dir(&rec, &dir).and_then(|_| self.save(&rec));
+        if let Err(e) = res {
+            let _ = std::fs::remove_dir_all(&dir);
+            return Err(e);
+        }
+        let _ = self.live(&id);
+        Ok(rec)
+    }
+
+    fn rootfs_spec(&self, rec: &ContainerRecord) -> RootfsSpec {
+        let layers: Vec<_> = rec.layers.iter().map(|d| self.images.layer_dir(d)).collect();
+        RootfsSpec::for_container(&self.container_dir(&rec.id), &layers)
+    }
+
+    fn prepare_dir(&self, rec: &ContainerRecord, dir: &Path) -> Result<()> {
+        std::fs::create_dir(dir).map_err(io("create", dir))?;
+        self.rootfs_spec(rec).prepare().map_err(io("create rootfs in", dir))?;
+        let hosts = match rec.network {
+            NetMode::Host => std::fs::read_to_string("/etc/hosts").unwrap_or_default(),
+            NetMode::None => format!(
+                "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n127.0.1.1\t{}\n",
+                rec.hostname
+            ),
+        };
+        let resolv = match rec.network {
+            NetMode::Host => std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default(),
+            NetMode::None => host_resolv_conf(),
+        };
+        for (f, content) in [("hostname", format!("{}\n", rec.hostname)), ("hosts", hosts), ("resolv.conf", resolv)] {
+            let p = dir.join(f);
+            std::fs::write(&p, content).map_err(io("write", &p))?;
+        }
+        Ok(())
+    }
+
+    fn launch_spec(&self, rec: &ContainerRecord) -> LaunchSpec {
+        let dir = self.container_dir(&rec.id);
+        LaunchSpec {
+            id: rec.id.clone(),
+            args: rec.args.clone(),
+            env: rec.env.clone(),
+            cwd: rec.cwd.clone(),
+            user: rec.user.clone(),
+            hostname: rec.hostname.clone(),
+            tty: rec.spec.tty,
+            stdin: rec.spec.stdin_open,
+            network: rec.network,
+            rootfs: self.rootfs_spec(rec),
+            binds: ["hostname", "hosts", "resolv.conf"]
+                .iter()
+                .map(|f| BindFile { host: dir.join(f), container: format!("/etc/{f}") })
+                .collect(),
+            cgroup_dirs: self.cgroups.dirs(&rec.id),
+            log: dir.join("log"),
+            exit_file: dir.join("exit.json"),
+            stdin_fifo: rec.spec.stdin_open.then(|| dir.join("stdin")),
+        }
+    }
+
+    /// Starts a created or exited container.
+    pub async fn start(self: &Arc<Self>, name: &str) -> Result<ContainerRecord> {
+        let rec = self.resolve(name)?;
+        let live = self.live(&rec.id);
+        let _op = live.op.lock().await;
+        let mut rec = self.load(&rec.id)?;
+        match rec.state {
+            State::Running => return Ok(rec),
+            State::Removing => return Err(RuntimeError::FailedPrecondition(format!("container {} is being removed", rec.name))),
+            _ => {}
+        }
+        let dir = self.container_dir(&rec.id);
+        let spec = self.launch_spec(&rec);
+        let _ = std::fs::remove_file(&spec.exit_file);
+        if let Some(fifo) = &spec.stdin_fifo {
+            if !fifo.exists() {
+                nix::unistd::mkfifo(fifo, nix::sys::stat::Mode::from_bits_truncate(0o600))
+                    .map_err(|e| RuntimeError::Io { what: "mkfifo", path: fifo.clone(), err: e.into() })?;
+            }
+        }
+        let launch = crate::shim::spec_path(&dir);
+        let bytes = serde_json::to_vec(&spec).map_err(|e| RuntimeError::Internal(e.to_string()))?;
+        std::fs::write(&launch, bytes).map_err(io("write", &launch))?;
+        let _ = self.cgroups.remove(&rec.id);
+        self.cgroups.create(&rec.id)?;
+        let log_offset = std::fs::metadata(&spec.log).map(|m| m.len()).unwrap_or(0);
+        let report = match spawn_shim(&dir).await {
+            Ok(r) => r,
+            Err(e) => {
+                let _ = self.cgroups.remove(&rec.id);
+                return Err(e);
+            }
+        };
+        rec.restart_count += u32::from(rec.started_at != 0);
+        rec.started_at = now();
+        rec.log_offset = log_offset;
+        rec.oom_killed = false;
+        if let Some(msg) = report.error {
+            let _ = self.cgroups.remove(&rec.id);
+            rec.state = State::Exited;
+            rec.exit_code = report.exit_code;
+            rec.error = msg.clone();
+            rec.finished_at = now();
+            rec.pid = 0;
+            self.save(&rec)?;
+            live.phase.send_replace(Phase::Exited { code: rec.exit_code });
+            if rec.spec.auto_remove {
+                drop(_op);
+                let _ = self.remove(&rec.id, true).await;
+            }
+            return Err(RuntimeError::StartFailed { code: report.exit_code, msg });
+        }
+        rec.state = State::Running;
+        rec.error.clear();
+        rec.exit_code = 0;
+        rec.pid = report.pid;
+        rec.pid_start = report.pid_start;
+        rec.shim_pid = report.shim_pid;
+        rec.shim_start = report.shim_start;
+        self.save(&rec)?;
+        live.phase.send_replace(Phase::Running { log_offset });
+        self.monitor(&rec);
+        Ok(rec)
+    }
+
+    /// Watches the shim of a running container and records its exit.
+    fn monitor(self: &Arc<Self>, rec: &ContainerRecord) {
+        let rt = Arc::clone(self);
+        let id = rec.id.clone();
+        let fd = pidfd(rec.shim_pid, rec.shim_start);
+        tokio::spawn(async move {
+            if let Some(fd) = fd {
+                // SAFETY: the AsyncFd owns the pidfd, which stays open until it is dropped.
+                match unsafe { AsyncFd::register_with_interest(fd, tokio::io::Interest::READABLE) } {
+                    Ok(afd) => {
+                        let _ = afd.readable().await;
+                    }
+                    Err(_) => {
+                        // Cannot poll: fall back to checking liveness.
+                        while crate::isolation::alive(rec_pid(&rt, &id).0, rec_pid(&rt, &id).1) {
+                            tokio::time::sleep(Duration::from_millis(100)).await;
+                        }
+                    }
+                }
+            }
+            if let Err(e) = rt.on_exit(&id).await {
+                tracing::warn!(container = %id, error = %e, "recording container exit");
+            }
+        });
+    }
+
+    /// Records the exit of a container whose shim is gone.
+    async fn on_exit(self: &Arc<Self>, id: &str) -> Result<()> {
+        let live = self.live(id);
+        let op = live.op.lock().await;
+        let Ok(mut rec) = self.load(id) else { return Ok(()) };
+        if rec.state != State::Running {
+            return Ok(());
+        }
+        let exit_file = self.container_dir(id).join("exit.json");
+        let status: Option<ExitStatus> = std::fs::read(&exit_file).ok().and_then(|b| serde_json::from_slice(&b).ok());
+        rec.oom_killed = self.cgroups.oom_killed(id);
+        self.cgroups.kill_all(id);
+        if let Err(e) = self.cgroups.remove(id) {
+            tracing::warn!(container = %id, error = %e, "removing cgroup");
+        }
+        match status {
+            Some(s) => {
+                rec.exit_code = s.exit_code;
+                rec.finished_at = s.finished_at;
+            }
+            None => {
+                rec.exit_code = 255;
+                rec.error = "the container's shim exited without recording an exit status".into();
+                rec.finished_at = now();
+            }
+        }
+        rec.state = State::Exited;
+        rec.pid = 0;
+        self.save(&rec)?;
+        live.phase.send_replace(Phase::Exited { code: rec.exit_code });
+        tracing::info!(container = %id, code = rec.exit_code, "container exited");
+        if rec.spec.auto_remove {
+            drop(op);
+            self.remove(id, true).await?;
+        }
+        Ok(())
+    }
+
+    /// Sends a signal to a running container's init.
+    pub async fn kill(&self, name: &str, signal: &str) -> Result<()> {
+        let sig = parse_signal(signal)?;
+        let rec = self.resolve(name)?;
+        if rec.state != State::Running {
+            return Err(RuntimeError::FailedPrecondition(format!("container {} is not running", rec.name)));
+        }
+        self.signal(&rec, sig)
+    }
+
+    fn signal(&self, rec: &ContainerRecord, sig: i32) -> Result<()> {
+        match pidfd(rec.pid, rec.pid_start) {
+            Some(fd) => signal_pidfd(&fd, sig).map_err(|e| RuntimeError::Internal(format!("signal {sig} to container {}: {e}", rec.name))),
+            // Already gone; the monitor records the exit.
+            None => Ok(()),
+        }
+    }
+
+    /// Waits until the container is no longer running; returns its exit code.
+    async fn wait_not_running(&self, id: &str, timeout: Option<Duration>) -> Option<i32> {
+        let mut rx = self.watch(id);
+        let fut = async {
+            loop {
+                let p = rx.borrow_and_update().clone();
+                match p {
+                    Phase::Exited { code } | Phase::Removed { code } => return Some(code),
+                    _ => {}
+                }
+                if rx.changed().await.is_err() {
+                    return None;
+                }
+            }
+        };
+        match timeout {
+            Some(t) => tokio::time::timeout(t, fut).await.ok().flatten(),
+            None => fut.await,
+        }
+    }
+
+    /// SIGTERM (or the image's stop signal), then SIGKILL after `timeout`. Idempotent.
+    pub async fn stop(&self, name: &str, timeout: Duration) -> Result<()> {
+        let rec = self.resolve(name)?;
+        if rec.state != State::Running {
+            return Ok(());
+        }
+        let sig = if rec.stop_signal.is_empty() { libc::SIGTERM } else { parse_signal(&rec.stop_signal).unwrap_or(libc::SIGTERM) };
+        self.signal(&rec, sig)?;
+        if self.wait_not_running(&rec.id, Some(timeout)).await.is_some() {
+            return Ok(());
+        }
+        self.signal(&rec, libc::SIGKILL)?;
+        match self.wait_not_running(&rec.id, Some(Duration::from_secs(30))).await {
+            Some(_) => Ok(()),
+            None => Err(RuntimeError::Internal(format!("container {} did not exit after SIGKILL", rec.name))),
+        }
+    }
+
+    /// Blocks while the container is created or running; returns its exit code.
+    pub async fn wait(&self, name: &str) -> Result<(i32, String)> {
+        let rec = self.resolve(name)?;
+        if rec.state == State::Exited {
+            return Ok((rec.exit_code, rec.error));
+        }
+        let code = self.wait_not_running(&rec.id, None).await.unwrap_or(rec.exit_code);
+        let err = self.load(&rec.id).map(|r| r.error).unwrap_or_default();
+        Ok((code, err))
+    }
+
+    /// Removes a container and everything it has on the host.
+    pub async fn remove(&self, name: &str, force: bool) -> Result<()> {
+        let rec = match self.resolve(name) {
+            Ok(r) => r,
+            // Idempotent: an auto-removed container may be gone already.
+            Err(RuntimeError::NotFound(_)) if force => return Ok(()),
+            Err(e) => return Err(e),
+        };
+        if rec.state == State::Running {
+            if !force {
+                return Err(RuntimeError::FailedPrecondition(format!(
+                    "cannot remove container {}: it is running; stop it first or force the removal",
+                    rec.name
+                )));
+            }
+            self.signal(&rec, libc::SIGKILL)?;
+            self.wait_not_running(&rec.id, Some(Duration::from_secs(30))).await;
+        }
+        let live = self.live(&rec.id);
+        let _op = live.op.lock().await;
+        let Ok(mut rec) = self.load(&rec.id) else { return Ok(()) };
+        if rec.state == State::Running {
+            // Exited meanwhile without the monitor having recorded it yet (or a new start).
+            if let Some(fd) = pidfd(rec.shim_pid, rec.shim_start) {
+                let _ = signal_pidfd(&fd, libc::SIGKILL);
+            }
+            self.cgroups.kill_all(&rec.id);
+        }
+        rec.state = State::Removing;
+        self.save(&rec)?;
+        self.finish_remove(&rec)?;
+        live.phase.send_replace(Phase::Removed { code: rec.exit_code });
+        self.forget(&rec.id);
+        Ok(())
+    }
+
+    fn finish_remove(&self, rec: &ContainerRecord) -> Result<()> {
+        self.cgroups.remove(&rec.id)?;
+        let dir = self.container_dir(&rec.id);
+        match std::fs::remove_dir_all(&dir) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(io("remove", &dir)(e)),
+        }
+        self.store.delete(Kind::Container, &rec.id)?;
+        // The image may have been force-removed while we used its layers.
+        if self.images.resolve(&rec.image_id).is_err() {
+            let _ = self.images.gc(&self.container_images()?);
+        }
+        Ok(())
+    }
+
+    /// (container id, image id) of every container, for the image store's GC.
+    pub fn container_images(&self) -> Result<Vec<(String, String)>> {
+        Ok(self.list()?.into_iter().map(|c| (c.id, c.image_id)).collect())
+    }
+
+    /// After a restart: re-adopt running containers, record exits that happened while
+    /// the agent was away, finish interrupted removals.
+    pub(super) async fn recover(self: &Arc<Self>) -> Result<()> {
+        for rec in self.list()? {
+            let live = self.live(&rec.id);
+            match rec.state {
+                State::Running => {
+                    live.phase.send_replace(Phase::Running { log_offset: rec.log_offset });
+                    if crate::isolation::alive(rec.shim_pid, rec.shim_start) {
+                        tracing::info!(container = %rec.id, pid = rec.pid, "re-adopted running container");
+                        self.monitor(&rec);
+                    } else {
+                        self.on_exit(&rec.id).await?;
+                    }
+                }
+                State::Removing => {
+                    self.finish_remove(&rec)?;
+                    self.forget(&rec.id);
+                }
+                State::Exited => {
+                    live.phase.send_replace(Phase::Exited { code: rec.exit_code });
+                }
+                State::Created => {}
+            }
+        }
+        Ok(())
+    }
+}
+
+fn rec_pid(rt: &Runtime, id: &str) -> (i32, u64) {
+    rt.load(id).map(|r| (r.shim_pid, r.shim_start)).unwrap_or((0, 0))
+}
+
+/// Runs `agentd shim DIR` and reads its start report.
+async fn spawn_shim(dir: &Path) -> Result<StartReport> {
+    let out = tokio::process::Command::new("/proc/self/exe")
+        .arg("shim")
+        .arg(dir)
+        .stdin(std::process::Stdio::null())
+        .stderr(std::process::Stdio::inherit())
+        .output()
+        .await
+        .map_err(io("run shim for", dir))?;
+    serde_json::from_slice::<StartReport>(&out.stdout).map_err(|e| {
+        RuntimeError::Internal(format!(
+            "shim for {} gave no start report ({e}; exit {:?}): {}",
+            dir.display(),
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout)
+        ))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn signals_parse() {
+        assert_eq!(parse_signal("").unwrap(), libc::SIGKILL);
+        assert_eq!(parse_signal("TERM").unwrap(), libc::SIGTERM);
+        assert_eq!(parse_signal("sigint").unwrap(), libc::SIGINT);
+        assert_eq!(parse_signal("9").unwrap(), 9);
+        assert!(parse_signal("NOPE").is_err());
+        assert!(parse_signal("99").is_err());
+    }
+
+    #[test]
+    fn env_merges_by_key() {
+        let m = merge_env(&["PATH=/bin".into(), "A=1".into()], &["A=2".into(), "B=3".into()]);
+        assert_eq!(m, vec!["PATH=/bin", "A=2", "B=3"]);
+    }
+}

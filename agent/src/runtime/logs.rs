@@ -1,0 +1,210 @@
+//! Reading a container's output: `logs` (from the log file, optionally following) and
+//! `attach` (live output from now on, plus stdin through the shim's FIFO).
+
+use super::{Phase, Result, Runtime, RuntimeError, State};
+use crate::logfile::{Reader, Record, Stream};
+use std::io::{Seek, SeekFrom};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{mpsc, watch};
+
+/// Which log records to return.
+#[derive(Clone, Debug, Default)]
+pub struct LogOptions {
+    pub follow: bool,
+    /// Unix nanoseconds; records before are skipped.
+    pub since: i64,
+    /// The last N records only (<= 0: all).
+    pub tail: i64,
+    pub stdout: bool,
+    pub stderr: bool,
+}
+
+/// A piece of a process's output, or its end.
+#[derive(Clone, Debug, PartialEq)]
+pub enum OutputChunk {
+    Stdout(Vec<u8>),
+    Stderr(Vec<u8>),
+    Exit(i32),
+}
+
+const POLL: Duration = Duration::from_millis(10);
+
+fn running(p: &Phase) -> bool {
+    matches!(p, Phase::Running { .. } | Phase::Created)
+}
+
+fn exit_code(p: &Phase) -> Option<i32> {
+    match p {
+        Phase::Exited { code } | Phase::Removed { code } => Some(*code),
+        _ => None,
+    }
+}
+
+fn open_at(path: &PathBuf, offset: u64) -> Option<Reader<std::fs::File>> {
+    let mut f = std::fs::File::open(path).ok()?;
+    f.seek(SeekFrom::Start(offset)).ok()?;
+    Some(Reader::new(f))
+}
+
+/// Waits for a change of phase or a short tick, whichever comes first.
+async fn tick(rx: &mut watch::Receiver<Phase>) {
+    let _ = tokio::time::timeout(POLL, rx.changed()).await;
+}
+
+impl Runtime {
+    /// Streams a container's log records.
+    pub fn logs(self: &Arc<Self>, name: &str, opts: LogOptions) -> Result<mpsc::Receiver<Record>> {
+        let rec = self.resolve(name)?;
+        let path = self.container_dir(&rec.id).join("log");
+        let mut rx = self.watch(&rec.id);
+        let (tx, out) = mpsc::channel(256);
+        let want = move |r: &Record| {
+            let both = opts.stdout == opts.stderr;
+            r.time >= opts.since && (both || (r.stream == Stream::Stdout) == opts.stdout)
+        };
+        tokio::spawn(async move {
+            let mut reader = None;
+            if opts.tail > 0 {
+                let mut last = std::collections::VecDeque::new();
+                if let Some(mut r) = open_at(&path, 0) {
+                    while let Ok(Some(rec)) = r.next_record() {
+                        if want(&rec) {
+                            last.push_back(rec);
+                            if last.len() > opts.tail as usize {
+                                last.pop_front();
+                            }
+                        }
+                    }
+                    reader = Some(r);
+                }
+                for rec in last {
+                    if tx.send(rec).await.is_err() {
+                        return;
+                    }
+                }
+            }
+            loop {
+                if reader.is_none() {
+                    reader = open_at(&path, 0);
+                }
+                let mut sent_any = false;
+                if let Some(r) = reader.as_mut() {
+                    while let Ok(Some(rec)) = r.next_record() {
+                        sent_any = true;
+                        if want(&rec) && tx.send(rec).await.is_err() {
+                            return;
+                        }
+                    }
+                }
+                if !opts.follow {
+                    return;
+                }
+                let done = !running(&rx.borrow());
+                if done && !sent_any {
+                    return;
+                }
+                if !done {
+                    tick(&mut rx).await;
+                }
+            }
+        });
+        Ok(out)
+    }
+
+    /// Attaches to a created or running container: output from now until it exits, then
+    /// its exit code. `stdin` (when the container was created with it) is fed to its stdin;
+    /// closing the channel closes the container's stdin.
+    pub fn attach(self: &Arc<Self>, name: &str, stdin: Option<mpsc::Receiver<Vec<u8>>>) -> Result<mpsc::Receiver<OutputChunk>> {
+        let rec = self.resolve(name)?;
+        if !matches!(rec.state, State::Created | State::Running) {
+            return Err(RuntimeError::FailedPrecondition(format!("cannot attach to container {}: it is not running", rec.name)));
+        }
+        let dir = self.container_dir(&rec.id);
+        let path = dir.join("log");
+        let offset = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+        let rx = self.watch(&rec.id);
+        let (tx, out) = mpsc::channel(256);
+        if let (Some(input), true) = (stdin, rec.spec.stdin_open) {
+            tokio::spawn(feed_stdin(dir.join("stdin"), rx.clone(), input));
+        }
+        let mut rx = rx;
+        tokio::spawn(async move {
+            let mut reader = None;
+            loop {
+                if reader.is_none() {
+                    reader = open_at(&path, offset);
+                }
+                let mut sent_any = false;
+                if let Some(r) = reader.as_mut() {
+                    while let Ok(Some(rec)) = r.next_record() {
+                        sent_any = true;
+                        let chunk = match rec.stream {
+                            Stream::Stdout => OutputChunk::Stdout(rec.data),
+                            Stream::Stderr => OutputChunk::Stderr(rec.data),
+                        };
+                        if tx.send(chunk).await.is_err() {
+                            return;
+                        }
+                    }
+                }
+                let phase = rx.borrow().clone();
+                if let Some(code) = exit_code(&phase) {
+                    if !sent_any {
+                        let _ = tx.send(OutputChunk::Exit(code)).await;
+                        return;
+                    }
+                    continue;
+                }
+                tick(&mut rx).await;
+            }
+        });
+        Ok(out)
+    }
+}
+
+/// Writes attached stdin into the shim's FIFO once the container runs.
+async fn feed_stdin(fifo: PathBuf, mut rx: watch::Receiver<Phase>, mut input: mpsc::Receiver<Vec<u8>>) {
+    use tokio::io::AsyncWriteExt;
+    let mut first = match input.recv().await {
+        Some(d) => Some(d),
+        None => None,
+    };
+    // The shim opens the FIFO when the container starts.
+    loop {
+        let p = rx.borrow_and_update().clone();
+        match p {
+            Phase::Running { .. } => break,
+            Phase::Created => {
+                if rx.changed().await.is_err() {
+                    return;
+                }
+            }
+            _ => return,
+        }
+    }
+    let mut tries = 0;
+    let mut sender = loop {
+        match tokio::net::unix::pipe::OpenOptions::new().open_sender(&fifo) {
+            Ok(s) => break s,
+            Err(_) if tries < 100 => {
+                tries += 1;
+                tokio::time::sleep(POLL).await;
+            }
+            Err(_) => return,
+        }
+    };
+    loop {
+        let data = match first.take() {
+            Some(d) => d,
+            None => match input.recv().await {
+                Some(d) => d,
+                None => return,
+            },
+        };
+        if sender.write_all(&data).await.is_err() {
+            return;
+        }
+    }
+}

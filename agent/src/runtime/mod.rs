@@ -1,0 +1,242 @@
+//! The lifecycle engine: container records and their state machine, driven by the API.
+//! It asks `image/` for layers, `snapshot/` for the rootfs layout, `cgroups/` for the
+//! cgroup, and the shim (`agentd shim`) to run the process.
+
+mod exec;
+mod lifecycle;
+mod logs;
+mod names;
+
+pub use exec::{ExecInput, ExecIo, ExecRequest};
+pub use logs::{LogOptions, OutputChunk};
+
+use crate::cgroups::{CgroupError, Cgroups};
+use crate::image::{ImageError, ImageStore};
+use crate::isolation::spec::NetMode;
+use crate::store::{Kind, Store, StoreError};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use tokio::sync::watch;
+
+/// Where the agent keeps its state and how it names host objects.
+#[derive(Clone, Debug)]
+pub struct RuntimeConfig {
+    /// Prefix of every host object (cgroup parent, …).
+    pub instance: String,
+    /// Persistent state: metadata, images, containers.
+    pub root: PathBuf,
+    /// Sockets and other runtime files.
+    pub run_dir: PathBuf,
+}
+
+/// What a user asks for when creating a container (free of protobuf types).
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+pub struct ContainerSpec {
+    pub name: String,
+    pub image: String,
+    pub command: Vec<String>,
+    /// `Some` replaces the image's entrypoint (even with an empty list).
+    pub entrypoint: Option<Vec<String>>,
+    pub env: Vec<String>,
+    pub working_dir: String,
+    pub user: String,
+    pub hostname: String,
+    pub tty: bool,
+    pub stdin_open: bool,
+    pub network: String,
+    pub labels: BTreeMap<String, String>,
+    pub auto_remove: bool,
+    pub init: bool,
+}
+
+/// A container's lifecycle state.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum State {
+    Created,
+    Running,
+    Exited,
+    Removing,
+}
+
+/// A container as the store keeps it.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ContainerRecord {
+    pub id: String,
+    pub name: String,
+    pub image_id: String,
+    pub spec: ContainerSpec,
+    /// Diff IDs of the image's layers, bottom first (kept alive while the container exists).
+    pub layers: Vec<String>,
+    pub args: Vec<String>,
+    pub env: Vec<String>,
+    pub cwd: String,
+    pub user: String,
+    pub hostname: String,
+    pub network: NetMode,
+    pub stop_signal: String,
+    pub state: State,
+    pub pid: i32,
+    pub pid_start: u64,
+    pub shim_pid: i32,
+    pub shim_start: u64,
+    pub exit_code: i32,
+    pub error: String,
+    pub oom_killed: bool,
+    pub created_at: i64,
+    pub started_at: i64,
+    pub finished_at: i64,
+    /// Size of the log file when the current run started (attach reads from here).
+    pub log_offset: u64,
+    pub restart_count: u32,
+}
+
+/// What watchers of a container see change.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Phase {
+    Created,
+    Running { log_offset: u64 },
+    Exited { code: i32 },
+    Removed { code: i32 },
+}
+
+/// Errors of the runtime, each mapped to one gRPC code by the API layer.
+#[derive(Debug, thiserror::Error)]
+pub enum RuntimeError {
+    #[error("no such container: {0}")]
+    NotFound(String),
+    #[error("{0}")]
+    AlreadyExists(String),
+    #[error("{0}")]
+    InvalidArgument(String),
+    #[error("{0}")]
+    FailedPrecondition(String),
+    /// The process did not start; the record holds `code` as its exit code.
+    #[error("{msg}")]
+    StartFailed { code: i32, msg: String },
+    #[error(transparent)]
+    Image(#[from] ImageError),
+    #[error(transparent)]
+    Cgroup(#[from] CgroupError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("{what} {path}: {err}")]
+    Io { what: &'static str, path: PathBuf, err: std::io::Error },
+    #[error("{0}")]
+    Internal(String),
+}
+
+pub type Result<T, E = RuntimeError> = std::result::Result<T, E>;
+
+/// Per-container live state: a watch of its phase and a lock serializing lifecycle verbs.
+struct Live {
+    phase: watch::Sender<Phase>,
+    op: tokio::sync::Mutex<()>,
+}
+
+/// The lifecycle engine.
+pub struct Runtime {
+    cfg: RuntimeConfig,
+    store: Arc<Store>,
+    images: Arc<ImageStore>,
+    cgroups: Cgroups,
+    live: Mutex<HashMap<String, Arc<Live>>>,
+    /// Serializes name allocation in create.
+    create_lock: tokio::sync::Mutex<()>,
+}
+
+impl Runtime {
+    /// Opens the runtime over its store and re-adopts containers that were running.
+    pub async fn open(cfg: RuntimeConfig, store: Arc<Store>, images: Arc<ImageStore>, cgroups: Cgroups) -> Result<Arc<Runtime>> {
+        let dir = cfg.root.join("containers");
+        std::fs::create_dir_all(&dir).map_err(|err| RuntimeError::Io { what: "create", path: dir.clone(), err })?;
+        let rt = Arc::new(Runtime { cfg, store, images, cgroups, live: Mutex::new(HashMap::new()), create_lock: tokio::sync::Mutex::new(()) });
+        rt.recover().await?;
+        Ok(rt)
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &RuntimeConfig {
+        &self.cfg
+    }
+
+    /// The image store.
+    pub fn images(&self) -> &Arc<ImageStore> {
+        &self.images
+    }
+
+    /// The cgroup manager.
+    pub fn cgroups(&self) -> &Cgroups {
+        &self.cgroups
+    }
+
+    fn container_dir(&self, id: &str) -> PathBuf {
+        self.cfg.root.join("containers").join(id)
+    }
+
+    fn live(&self, id: &str) -> Arc<Live> {
+        let mut m = self.live.lock().unwrap_or_else(|p| p.into_inner());
+        m.entry(id.to_string())
+            .or_insert_with(|| Arc::new(Live { phase: watch::channel(Phase::Created).0, op: tokio::sync::Mutex::new(()) }))
+            .clone()
+    }
+
+    fn forget(&self, id: &str) {
+        self.live.lock().unwrap_or_else(|p| p.into_inner()).remove(id);
+    }
+
+    fn save(&self, rec: &ContainerRecord) -> Result<()> {
+        Ok(self.store.put(Kind::Container, &rec.id, rec)?)
+    }
+
+    fn load(&self, id: &str) -> Result<ContainerRecord> {
+        self.store.get(Kind::Container, id)?.ok_or_else(|| RuntimeError::NotFound(id.to_string()))
+    }
+
+    /// Every container record.
+    pub fn list(&self) -> Result<Vec<ContainerRecord>> {
+        let mut v: Vec<ContainerRecord> = self.store.all(Kind::Container)?;
+        v.sort_by(|a, b| b.created_at.cmp(&a.created_at));
+        Ok(v)
+    }
+
+    /// Finds a container by full ID, name, or unique ID prefix.
+    pub fn resolve(&self, name: &str) -> Result<ContainerRecord> {
+        if name.is_empty() {
+            return Err(RuntimeError::InvalidArgument("a container ID or name is required".into()));
+        }
+        let all = self.list()?;
+        if let Some(c) = all.iter().find(|c| c.id == name || c.name == name.trim_start_matches('/')) {
+            return Ok(c.clone());
+        }
+        let m: Vec<_> = all.iter().filter(|c| c.id.starts_with(name)).collect();
+        match m.len() {
+            1 => Ok(m[0].clone()),
+            0 => Err(RuntimeError::NotFound(name.to_string())),
+            _ => Err(RuntimeError::InvalidArgument(format!("container ID prefix {name:?} matches {} containers; give more of it", m.len()))),
+        }
+    }
+
+    /// Inspects one container.
+    pub fn inspect(&self, name: &str) -> Result<ContainerRecord> {
+        self.resolve(name)
+    }
+
+    /// Subscribes to a container's phase.
+    fn watch(&self, id: &str) -> watch::Receiver<Phase> {
+        self.live(id).phase.subscribe()
+    }
+
+    /// The cgroup path of a container relative to each hierarchy.
+    pub fn cgroup_path(&self, id: &str) -> String {
+        self.cgroups.relative(id)
+    }
+
+    /// Counts of containers: (all, running, stopped).
+    pub fn counts(&self) -> Result<(u32, u32, u32)> {
+        let all = self.list()?;
+        let running = all.iter().filter(|c| c.state == State::Running).count() as u32;
+        Ok((all.len() as u32, running, all.len() as u32 - running))
+    }
+}

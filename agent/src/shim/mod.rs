@@ -1,0 +1,299 @@
+//! `agentd shim DIR`: the per-container supervisor. It is the container init's parent:
+//! it clones the init into new namespaces, puts it in its cgroup, copies its output into
+//! the log file, feeds its stdin, and records its exit status. It detaches from the agent
+//! (double fork + setsid), so containers outlive agentd restarts and crashes.
+
+use crate::isolation::init::{self, ChildIo};
+use crate::isolation::spec::LaunchSpec;
+use crate::logfile::{self, Stream};
+use nix::fcntl::OFlag;
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use nix::sys::wait::{waitpid, WaitStatus};
+use nix::unistd::{pipe2, ForkResult, Pid};
+use serde::{Deserialize, Serialize};
+use std::io::{Read, Write};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::path::{Path, PathBuf};
+
+/// What the shim tells the agent once the init has exec'd (or failed to).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct StartReport {
+    pub shim_pid: i32,
+    pub shim_start: u64,
+    pub pid: i32,
+    pub pid_start: u64,
+    /// Set when the container did not start; `exit_code` says how (125/126/127).
+    pub error: Option<String>,
+    pub exit_code: i32,
+}
+
+/// The exit status the shim records in the container's `exit.json`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ExitStatus {
+    pub exit_code: i32,
+    pub signal: Option<i32>,
+    pub finished_at: i64,
+}
+
+/// The launch spec file in a container directory.
+pub fn spec_path(dir: &Path) -> PathBuf {
+    dir.join("launch.json")
+}
+
+fn now() -> i64 {
+    chrono::Utc::now().timestamp_nanos_opt().unwrap_or(0)
+}
+
+/// Entry point of `agentd shim DIR`, before any thread exists. Returns the exit code of
+/// the first process (which only relays the start report).
+pub fn main(dir: &Path) -> i32 {
+    let spec: LaunchSpec = match std::fs::read(spec_path(dir))
+        .map_err(|e| e.to_string())
+        .and_then(|b| serde_json::from_slice(&b).map_err(|e| e.to_string()))
+    {
+        Ok(s) => s,
+        Err(e) => {
+            println!("{}", serde_json::json!({"shim_pid":0,"shim_start":0,"pid":0,"pid_start":0,"error":format!("shim: launch spec in {}: {e}", dir.display()),"exit_code":125}));
+            return 1;
+        }
+    };
+    let (rep_r, rep_w) = match pipe2(OFlag::O_CLOEXEC) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("shim: pipe: {e}");
+            return 1;
+        }
+    };
+    // SAFETY: the process is single-threaded here.
+    match unsafe { nix::unistd::fork() } {
+        Err(e) => {
+            eprintln!("shim: fork: {e}");
+            1
+        }
+        Ok(ForkResult::Parent { .. }) => {
+            drop(rep_w);
+            let mut s = String::new();
+            let _ = std::fs::File::from(rep_r).read_to_string(&mut s);
+            print!("{s}");
+            let _ = std::io::stdout().flush();
+            0
+        }
+        Ok(ForkResult::Child) => {
+            drop(rep_r);
+            let _ = nix::unistd::setsid();
+            if let Ok(null) = std::fs::OpenOptions::new().read(true).write(true).open("/dev/null") {
+                for fd in 0..3 {
+                    // SAFETY: replacing the standard descriptors of this single-threaded process.
+                    unsafe { libc::dup2(null.as_raw_fd(), fd) };
+                }
+            }
+            supervise(&spec, rep_w);
+            // SAFETY: end the detached shim without unwinding into the caller's main.
+            unsafe { libc::_exit(0) }
+        }
+    }
+}
+
+/// The container's standard streams as the shim holds them.
+enum ParentIo {
+    Pipes { stdin: Option<OwnedFd>, stdout: OwnedFd, stderr: OwnedFd },
+    Pty { master: OwnedFd },
+}
+
+fn open_io(spec: &LaunchSpec) -> Result<(ParentIo, ChildIo), String> {
+    let p = || pipe2(OFlag::O_CLOEXEC).map_err(|e| format!("pipe: {e}"));
+    if spec.tty {
+        let ws = nix::pty::Winsize { ws_row: 24, ws_col: 80, ws_xpixel: 0, ws_ypixel: 0 };
+        let pty = nix::pty::openpty(Some(&ws), None).map_err(|e| format!("openpty: {e}"))?;
+        let _ = nix::fcntl::fcntl(&pty.master, nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC));
+        let _ = nix::fcntl::fcntl(&pty.slave, nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC));
+        let console = std::fs::read_link(format!("/proc/self/fd/{}", pty.slave.as_raw_fd())).ok();
+        let dup = |fd: &OwnedFd| fd.try_clone().map_err(|e| format!("dup: {e}"));
+        let child = ChildIo { stdin: dup(&pty.slave)?, stdout: dup(&pty.slave)?, stderr: pty.slave, tty: true, console };
+        return Ok((ParentIo::Pty { master: pty.master }, child));
+    }
+    let (out_r, out_w) = p()?;
+    let (err_r, err_w) = p()?;
+    let (stdin_parent, stdin_child) = if spec.stdin {
+        let (r, w) = p()?;
+        (Some(w), r)
+    } else {
+        let null = std::fs::File::open("/dev/null").map_err(|e| format!("/dev/null: {e}"))?;
+        (None, OwnedFd::from(null))
+    };
+    Ok((
+        ParentIo::Pipes { stdin: stdin_parent, stdout: out_r, stderr: err_r },
+        ChildIo { stdin: stdin_child, stdout: out_w, stderr: err_w, tty: false, console: None },
+    ))
+}
+
+fn send_report(rep: OwnedFd, r: &StartReport) {
+    let mut f = std::fs::File::from(rep);
+    let _ = writeln!(f, "{}", serde_json::to_string(r).unwrap_or_default());
+}
+
+fn wait_exit(pid: Pid) -> (i32, Option<i32>) {
+    loop {
+        match waitpid(pid, None) {
+            Ok(WaitStatus::Exited(_, c)) => return (c, None),
+            Ok(WaitStatus::Signaled(_, s, _)) => return (128 + s as i32, Some(s as i32)),
+            Ok(_) | Err(nix::errno::Errno::EINTR) => continue,
+            Err(_) => return (255, None),
+        }
+    }
+}
+
+fn supervise(spec: &LaunchSpec, rep: OwnedFd) {
+    let me = std::process::id() as i32;
+    let mut report = StartReport {
+        shim_pid: me,
+        shim_start: crate::isolation::start_time(me).unwrap_or(0),
+        pid: 0,
+        pid_start: 0,
+        error: None,
+        exit_code: 0,
+    };
+    let fail = |mut r: StartReport, rep: OwnedFd, code: i32, msg: String| {
+        r.error = Some(msg);
+        r.exit_code = code;
+        send_report(rep, &r);
+    };
+    let (parent_io, child_io) = match open_io(spec) {
+        Ok(x) => x,
+        Err(e) => return fail(report, rep, 125, e),
+    };
+    let (pipes, errp) = match (pipe2(OFlag::O_CLOEXEC), pipe2(OFlag::O_CLOEXEC)) {
+        (Ok(a), Ok(b)) => (a, b),
+        (Err(e), _) | (_, Err(e)) => return fail(report, rep, 125, format!("pipe: {e}")),
+    };
+    let (go_r, go_w) = pipes;
+    let (err_r, err_w) = errp;
+    let mut payload = Some((go_r, err_w, child_io));
+    let mut stack = vec![0u8; 512 * 1024];
+    let cb = Box::new(|| match payload.take() {
+        Some((g, e, io)) => init::run(spec, g, e, io),
+        None => 125,
+    });
+    // SAFETY: single-threaded process; the child runs `init::run`, which never returns.
+    let pid = match unsafe { nix::sched::clone(cb, &mut stack, init::clone_flags(spec.network), Some(libc::SIGCHLD)) } {
+        Ok(p) => p,
+        Err(e) => return fail(report, rep, 125, format!("clone new namespaces: {}", e.desc())),
+    };
+    // The child's ends (held by the closure's copy in this process) close here.
+    drop(payload);
+    if let Err(e) = crate::cgroups::Cgroups::join(&spec.cgroup_dirs, pid.as_raw()) {
+        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
+        wait_exit(pid);
+        return fail(report, rep, 125, e.to_string());
+    }
+    let _ = nix::unistd::write(&go_w, b"g");
+    drop(go_w);
+    let mut msg = Vec::new();
+    let _ = std::fs::File::from(err_r).read_to_end(&mut msg);
+    if !msg.is_empty() {
+        let code = msg[0] as i32;
+        wait_exit(pid);
+        return fail(report, rep, code, String::from_utf8_lossy(&msg[1..]).into_owned());
+    }
+    report.pid = pid.as_raw();
+    report.pid_start = crate::isolation::start_time(pid.as_raw()).unwrap_or(0);
+    send_report(rep, &report);
+    relay(spec, parent_io);
+    let (exit_code, signal) = wait_exit(pid);
+    let st = ExitStatus { exit_code, signal, finished_at: now() };
+    let tmp = spec.exit_file.with_extension("tmp");
+    if std::fs::write(&tmp, serde_json::to_vec(&st).unwrap_or_default()).is_ok() {
+        let _ = std::fs::rename(&tmp, &spec.exit_file);
+    }
+}
+
+/// Copies the container's output into the log and the stdin FIFO into its stdin, until
+/// the output ends (the init and everything in its PID namespace exited).
+fn relay(spec: &LaunchSpec, io: ParentIo) {
+    let mut log = match std::fs::OpenOptions::new().create(true).append(true).open(&spec.log) {
+        Ok(f) => Some(f),
+        Err(_) => None,
+    };
+    let mut fifo: Option<OwnedFd> = spec.stdin_fifo.as_ref().and_then(|p| {
+        nix::fcntl::open(p.as_path(), OFlag::O_RDONLY | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC, nix::sys::stat::Mode::empty()).ok()
+    });
+    let (mut outs, mut stdin): (Vec<(OwnedFd, Stream)>, Option<OwnedFd>) = match io {
+        ParentIo::Pipes { stdin, stdout, stderr } => (vec![(stdout, Stream::Stdout), (stderr, Stream::Stderr)], stdin),
+        ParentIo::Pty { master } => {
+            let w = master.try_clone().ok();
+            (vec![(master, Stream::Stdout)], w)
+        }
+    };
+    let tty = spec.tty;
+    let mut buf = vec![0u8; 64 * 1024];
+    while !outs.is_empty() {
+        let n_outs = outs.len();
+        let mut fds: Vec<PollFd> = outs.iter().map(|(fd, _)| PollFd::new(fd.as_fd(), PollFlags::POLLIN)).collect();
+        if let Some(f) = &fifo {
+            fds.push(PollFd::new(f.as_fd(), PollFlags::POLLIN));
+        }
+        match poll(&mut fds, PollTimeout::NONE) {
+            Ok(_) => {}
+            Err(nix::errno::Errno::EINTR) => continue,
+            Err(_) => break,
+        }
+        let ready: Vec<bool> = fds
+            .iter()
+            .map(|f| f.revents().is_some_and(|r| !r.is_empty()))
+            .collect();
+        drop(fds);
+        let mut closed = Vec::new();
+        for (i, (fd, stream)) in outs.iter().enumerate() {
+            if !ready[i] {
+                continue;
+            }
+            match nix::unistd::read(fd, &mut buf) {
+                Ok(0) | Err(nix::errno::Errno::EIO) => closed.push(i),
+                Ok(n) => {
+                    if let Some(l) = log.as_mut() {
+                        if logfile::write_records(l, *stream, now(), &buf[..n]).is_err() {
+                            log = None;
+                        }
+                    }
+                }
+                Err(nix::errno::Errno::EINTR) | Err(nix::errno::Errno::EAGAIN) => {}
+                Err(_) => closed.push(i),
+            }
+        }
+        for i in closed.into_iter().rev() {
+            outs.remove(i);
+        }
+        if fifo.is_some() && ready.get(n_outs) == Some(&true) {
+            let Some(f) = fifo.as_ref() else { continue };
+            match nix::unistd::read(f, &mut buf) {
+                Ok(0) => {
+                    // The attached client closed its stdin: pass the EOF on (not for a tty,
+                    // where the terminal stays open for the next attach).
+                    fifo = None;
+                    if !tty {
+                        stdin = None;
+                    }
+                }
+                Ok(n) => {
+                    if let Some(s) = &stdin {
+                        let _ = write_all(s, &buf[..n]);
+                    }
+                }
+                Err(nix::errno::Errno::EAGAIN) | Err(nix::errno::Errno::EINTR) => {}
+                Err(_) => fifo = None,
+            }
+        }
+    }
+    drop(stdin);
+}
+
+fn write_all(fd: &OwnedFd, mut data: &[u8]) -> nix::Result<()> {
+    while !data.is_empty() {
+        match nix::unistd::write(fd, data) {
+            Ok(n) => data = &data[n..],
+            Err(nix::errno::Errno::EINTR) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,142 @@
+//! Embedded transactional metadata (redb): containers, images and tags.
+//!
+//! Values are JSON documents of the domain records; every change is one redb write
+//! transaction, so a crash at any point leaves either the old or the new state.
+
+use redb::{Database, ReadableTable, TableDefinition};
+use serde::{de::DeserializeOwned, Serialize};
+use std::path::Path;
+
+const CONTAINERS: TableDefinition<&str, &[u8]> = TableDefinition::new("containers");
+const IMAGES: TableDefinition<&str, &[u8]> = TableDefinition::new("images");
+
+/// Errors of the metadata store.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("metadata store: {0}")]
+    Db(String),
+    #[error("metadata store: corrupt record {key}: {err}")]
+    Corrupt { key: String, err: serde_json::Error },
+}
+
+macro_rules! db_err {
+    ($($t:ty),*) => {$(
+        impl From<$t> for StoreError {
+            fn from(e: $t) -> Self { StoreError::Db(e.to_string()) }
+        }
+    )*};
+}
+db_err!(
+    redb::Error,
+    redb::DatabaseError,
+    redb::TransactionError,
+    redb::TableError,
+    redb::StorageError,
+    redb::CommitError
+);
+
+/// Which collection a record belongs to.
+#[derive(Clone, Copy, Debug)]
+pub enum Kind {
+    Container,
+    Image,
+}
+
+impl Kind {
+    fn table(self) -> TableDefinition<'static, &'static str, &'static [u8]> {
+        match self {
+            Kind::Container => CONTAINERS,
+            Kind::Image => IMAGES,
+        }
+    }
+}
+
+/// The agent's metadata database, `<root>/meta.redb`.
+pub struct Store {
+    db: Database,
+}
+
+impl Store {
+    /// Opens (or creates) the database file and its tables.
+    pub fn open(path: &Path) -> Result<Store, StoreError> {
+        let db = Database::create(path)?;
+        let tx = db.begin_write()?;
+        {
+            tx.open_table(CONTAINERS)?;
+            tx.open_table(IMAGES)?;
+        }
+        tx.commit()?;
+        Ok(Store { db })
+    }
+
+    /// Inserts or replaces one record.
+    pub fn put<T: Serialize>(&self, kind: Kind, key: &str, value: &T) -> Result<(), StoreError> {
+        let bytes = serde_json::to_vec(value).map_err(|e| StoreError::Db(e.to_string()))?;
+        let tx = self.db.begin_write()?;
+        {
+            let mut t = tx.open_table(kind.table())?;
+            t.insert(key, bytes.as_slice())?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Removes one record; absent is fine.
+    pub fn delete(&self, kind: Kind, key: &str) -> Result<(), StoreError> {
+        let tx = self.db.begin_write()?;
+        {
+            let mut t = tx.open_table(kind.table())?;
+            t.remove(key)?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Reads one record.
+    pub fn get<T: DeserializeOwned>(&self, kind: Kind, key: &str) -> Result<Option<T>, StoreError> {
+        let tx = self.db.begin_read()?;
+        let t = tx.open_table(kind.table())?;
+        match t.get(key)? {
+            None => Ok(None),
+            Some(v) => serde_json::from_slice(v.value())
+                .map(Some)
+                .map_err(|err| StoreError::Corrupt { key: key.to_string(), err }),
+        }
+    }
+
+    /// Reads every record of a kind.
+    pub fn all<T: DeserializeOwned>(&self, kind: Kind) -> Result<Vec<T>, StoreError> {
+        let tx = self.db.begin_read()?;
+        let t = tx.open_table(kind.table())?;
+        let mut out = Vec::new();
+        for item in t.iter()? {
+            let (k, v) = item?;
+            let rec = serde_json::from_slice(v.value())
+                .map_err(|err| StoreError::Corrupt { key: k.value().to_string(), err })?;
+            out.push(rec);
+        }
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn put_get_delete_survive_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("meta.redb");
+        {
+            let s = Store::open(&p).unwrap();
+            s.put(Kind::Container, "a", &vec![1, 2, 3]).unwrap();
+            s.put(Kind::Container, "b", &vec![4]).unwrap();
+            s.delete(Kind::Container, "b").unwrap();
+        }
+        let s = Store::open(&p).unwrap();
+        assert_eq!(s.get::<Vec<i32>>(Kind::Container, "a").unwrap(), Some(vec![1, 2, 3]));
+        assert_eq!(s.get::<Vec<i32>>(Kind::Container, "b").unwrap(), None);
+        assert_eq!(s.all::<Vec<i32>>(Kind::Container).unwrap().len(), 1);
+        assert!(s.all::<Vec<i32>>(Kind::Image).unwrap().is_empty());
+    }
+}
