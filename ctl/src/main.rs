@@ -1,1 +1,741 @@
-fn main() {}
+//! `agentctl`: the command line of node-agent, with docker's verbs, flags and exit codes.
+
+mod busybox;
+mod output;
+mod tty;
+
+use agent_proto::v1 as pb;
+use agent_proto::v1::container_service_client::ContainerServiceClient;
+use agent_proto::v1::image_service_client::ImageServiceClient;
+use agent_proto::v1::system_service_client::SystemServiceClient;
+use clap::{Args, Parser, Subcommand};
+use std::io::{IsTerminal, Read, Write};
+use std::process::ExitCode;
+use tokio::io::AsyncReadExt;
+use tokio_stream::StreamExt;
+use tonic::transport::Channel;
+
+/// Exit code for errors of the agent or of usage, like docker.
+const EXIT_AGENT: u8 = 125;
+
+#[derive(Parser)]
+#[command(name = "agentctl", version, about = "Command line for node-agent (docker-compatible verbs)")]
+struct Cli {
+    /// The agent to talk to: unix:///path/agentd.sock or tcp://host:port
+    #[arg(long, short = 'H', env = "AGENT_HOST", default_value = agent_proto::DEFAULT_HOST, global = true)]
+    host: String,
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Args, Clone, Default)]
+struct CreateOpts {
+    /// Assign a name to the container
+    #[arg(long)]
+    name: Option<String>,
+    /// Set environment variables (KEY=VALUE, or KEY to take it from here)
+    #[arg(short = 'e', long = "env")]
+    env: Vec<String>,
+    /// Working directory inside the container
+    #[arg(short = 'w', long = "workdir")]
+    workdir: Option<String>,
+    /// Username or UID (format: <name|uid>[:<group|gid>])
+    #[arg(short = 'u', long = "user")]
+    user: Option<String>,
+    /// Container host name
+    #[arg(long)]
+    hostname: Option<String>,
+    /// Overwrite the default ENTRYPOINT of the image
+    #[arg(long)]
+    entrypoint: Option<String>,
+    /// Keep STDIN open
+    #[arg(short = 'i', long = "interactive")]
+    interactive: bool,
+    /// Allocate a pseudo-TTY
+    #[arg(short = 't', long = "tty")]
+    tty: bool,
+    /// Network mode: none or host
+    #[arg(long, default_value = "none")]
+    network: String,
+    /// Set metadata (KEY=VALUE)
+    #[arg(short = 'l', long = "label")]
+    label: Vec<String>,
+    /// Automatically remove the container when it exits
+    #[arg(long)]
+    rm: bool,
+    /// Image, then the command and its arguments
+    #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true)]
+    image_and_cmd: Vec<String>,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Create and start a container, attached unless -d
+    Run {
+        /// Run in the background and print the container ID
+        #[arg(short = 'd', long = "detach")]
+        detach: bool,
+        #[command(flatten)]
+        opts: CreateOpts,
+    },
+    /// Create a container without starting it
+    Create {
+        #[command(flatten)]
+        opts: CreateOpts,
+    },
+    /// Start one or more containers
+    Start {
+        /// Attach to the output and return the exit code
+        #[arg(short = 'a', long = "attach")]
+        attach: bool,
+        #[arg(required = true)]
+        containers: Vec<String>,
+    },
+    /// Stop containers: SIGTERM, then SIGKILL after the timeout
+    Stop {
+        /// Seconds to wait before killing
+        #[arg(short = 't', long = "time", default_value_t = 10)]
+        time: u32,
+        #[arg(required = true)]
+        containers: Vec<String>,
+    },
+    /// Stop then start containers
+    Restart {
+        #[arg(short = 't', long = "time", default_value_t = 10)]
+        time: u32,
+        #[arg(required = true)]
+        containers: Vec<String>,
+    },
+    /// Send a signal to containers
+    Kill {
+        /// Signal name or number
+        #[arg(short = 's', long = "signal", default_value = "KILL")]
+        signal: String,
+        #[arg(required = true)]
+        containers: Vec<String>,
+    },
+    /// Remove containers
+    Rm {
+        /// Kill running containers first
+        #[arg(short = 'f', long = "force")]
+        force: bool,
+        #[arg(required = true)]
+        containers: Vec<String>,
+    },
+    /// Block until containers stop, then print their exit codes
+    Wait {
+        #[arg(required = true)]
+        containers: Vec<String>,
+    },
+    /// List containers
+    Ps {
+        /// Show all containers (default shows just running)
+        #[arg(short = 'a', long = "all")]
+        all: bool,
+        /// Only display IDs
+        #[arg(short = 'q', long = "quiet")]
+        quiet: bool,
+        /// Output format: table or json
+        #[arg(long, default_value = "table")]
+        format: String,
+    },
+    /// Show low-level information on containers (JSON)
+    Inspect {
+        #[arg(required = true)]
+        containers: Vec<String>,
+    },
+    /// Fetch the logs of a container
+    Logs {
+        /// Follow log output
+        #[arg(short = 'f', long = "follow")]
+        follow: bool,
+        /// Show timestamps
+        #[arg(short = 't', long = "timestamps")]
+        timestamps: bool,
+        /// Number of lines to show from the end
+        #[arg(short = 'n', long = "tail")]
+        tail: Option<i64>,
+        container: String,
+    },
+    /// Run a command in a running container
+    Exec {
+        /// Keep STDIN open
+        #[arg(short = 'i', long = "interactive")]
+        interactive: bool,
+        /// Allocate a pseudo-TTY
+        #[arg(short = 't', long = "tty")]
+        tty: bool,
+        #[arg(short = 'e', long = "env")]
+        env: Vec<String>,
+        #[arg(short = 'w', long = "workdir")]
+        workdir: Option<String>,
+        #[arg(short = 'u', long = "user")]
+        user: Option<String>,
+        /// Container, then the command and its arguments
+        #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true)]
+        container_and_cmd: Vec<String>,
+    },
+    /// List images
+    Images {
+        #[arg(short = 'q', long = "quiet")]
+        quiet: bool,
+        #[arg(long, default_value = "table")]
+        format: String,
+    },
+    /// Remove images
+    Rmi {
+        #[arg(short = 'f', long = "force")]
+        force: bool,
+        #[arg(required = true)]
+        images: Vec<String>,
+    },
+    /// Manage images
+    Image {
+        #[command(subcommand)]
+        cmd: ImageCmd,
+    },
+    /// Show the agent's version
+    Version,
+    /// Show information about the agent and the host
+    Info {
+        #[arg(long, default_value = "table")]
+        format: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum ImageCmd {
+    /// Import an OCI archive, a `docker save` archive, or (with --rootfs) a rootfs tar; `-` reads stdin
+    Import {
+        /// The file is a plain root filesystem tar (like `docker import`)
+        #[arg(long)]
+        rootfs: bool,
+        /// Tag the imported image
+        #[arg(short = 't', long = "tag")]
+        tag: Vec<String>,
+        /// Default command of a rootfs image
+        #[arg(long)]
+        cmd: Option<String>,
+        file: String,
+    },
+    /// Build and import an image from the host's static busybox (no registry needed)
+    Busybox {
+        /// The busybox binary to use
+        #[arg(long, default_value = "/bin/busybox")]
+        busybox: String,
+        #[arg(short = 't', long = "tag", default_value = "local/busybox:latest")]
+        tag: String,
+    },
+    /// List images
+    Ls {
+        #[arg(short = 'q', long = "quiet")]
+        quiet: bool,
+        #[arg(long, default_value = "table")]
+        format: String,
+    },
+    /// Show an image's details (JSON)
+    Inspect {
+        #[arg(required = true)]
+        images: Vec<String>,
+    },
+    /// Remove images
+    Rm {
+        #[arg(short = 'f', long = "force")]
+        force: bool,
+        #[arg(required = true)]
+        images: Vec<String>,
+    },
+}
+
+/// An error that ends the command with a specific exit code.
+struct Exit(u8, String);
+
+impl From<tonic::Status> for Exit {
+    fn from(s: tonic::Status) -> Exit {
+        Exit(EXIT_AGENT, format!("Error response from agent: {}", s.message()))
+    }
+}
+
+impl From<anyhow::Error> for Exit {
+    fn from(e: anyhow::Error) -> Exit {
+        Exit(EXIT_AGENT, format!("{e:#}"))
+    }
+}
+
+impl From<std::io::Error> for Exit {
+    fn from(e: std::io::Error) -> Exit {
+        Exit(EXIT_AGENT, e.to_string())
+    }
+}
+
+type Res<T = ()> = Result<T, Exit>;
+
+struct Clients {
+    c: ContainerServiceClient<Channel>,
+    i: ImageServiceClient<Channel>,
+    s: SystemServiceClient<Channel>,
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let code = if e.use_stderr() { EXIT_AGENT } else { 0 };
+            let _ = e.print();
+            return ExitCode::from(code);
+        }
+    };
+    let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("agentctl: {e}");
+            return ExitCode::from(EXIT_AGENT);
+        }
+    };
+    match rt.block_on(dispatch(cli)) {
+        Ok(code) => ExitCode::from(code),
+        Err(Exit(code, msg)) => {
+            if !msg.is_empty() {
+                eprintln!("{msg}");
+            }
+            ExitCode::from(code)
+        }
+    }
+}
+
+async fn connect(host: &str) -> Res<Clients> {
+    let ch = agent_proto::connect(host).await.map_err(|e| Exit(EXIT_AGENT, e.to_string()))?;
+    const MAX: usize = 16 * 1024 * 1024;
+    Ok(Clients {
+        c: ContainerServiceClient::new(ch.clone()).max_decoding_message_size(MAX).max_encoding_message_size(MAX),
+        i: ImageServiceClient::new(ch.clone()).max_decoding_message_size(MAX).max_encoding_message_size(MAX),
+        s: SystemServiceClient::new(ch),
+    })
+}
+
+async fn dispatch(cli: Cli) -> Res<u8> {
+    let mut cl = connect(&cli.host).await?;
+    match cli.cmd {
+        Cmd::Run { detach, opts } => run(&mut cl, detach, opts).await,
+        Cmd::Create { opts } => {
+            let id = create(&mut cl, &opts).await?;
+            println!("{id}");
+            Ok(0)
+        }
+        Cmd::Start { attach, containers } => {
+            if attach {
+                let Some(c) = containers.first() else { return Ok(0) };
+                let info = inspect(&mut cl, c).await?;
+                let spec = info.spec.unwrap_or_default();
+                return attach_and_start(&mut cl, &info.id, spec.stdin_open, spec.tty, true).await;
+            }
+            each(containers, |c| {
+                let mut cc = cl.c.clone();
+                async move { cc.start(pb::StartContainerRequest { id: c }).await.map(|_| ()) }
+            })
+            .await
+        }
+        Cmd::Stop { time, containers } => {
+            each(containers, |c| {
+                let mut cc = cl.c.clone();
+                async move { cc.stop(pb::StopContainerRequest { id: c, timeout_seconds: Some(time) }).await.map(|_| ()) }
+            })
+            .await
+        }
+        Cmd::Restart { time, containers } => {
+            each(containers, |c| {
+                let mut cc = cl.c.clone();
+                async move {
+                    cc.stop(pb::StopContainerRequest { id: c.clone(), timeout_seconds: Some(time) }).await?;
+                    cc.start(pb::StartContainerRequest { id: c }).await.map(|_| ())
+                }
+            })
+            .await
+        }
+        Cmd::Kill { signal, containers } => {
+            each(containers, |c| {
+                let mut cc = cl.c.clone();
+                let signal = signal.clone();
+                async move { cc.kill(pb::KillContainerRequest { id: c, signal }).await.map(|_| ()) }
+            })
+            .await
+        }
+        Cmd::Rm { force, containers } => {
+            each(containers, |c| {
+                let mut cc = cl.c.clone();
+                async move { cc.remove(pb::RemoveContainerRequest { id: c, force }).await.map(|_| ()) }
+            })
+            .await
+        }
+        Cmd::Wait { containers } => {
+            let mut last = 0;
+            for c in containers {
+                let r = cl.c.wait(pb::WaitContainerRequest { id: c }).await?.into_inner();
+                println!("{}", r.exit_code);
+                last = r.exit_code;
+            }
+            Ok(last.clamp(0, 255) as u8)
+        }
+        Cmd::Ps { all, quiet, format } => {
+            let list = cl.c.list(pb::ListContainersRequest { all }).await?.into_inner().containers;
+            output::containers(&list, quiet, &format)?;
+            Ok(0)
+        }
+        Cmd::Inspect { containers } => {
+            let mut out = Vec::new();
+            for c in containers {
+                out.push(output::container_json(&inspect(&mut cl, &c).await?));
+            }
+            println!("{}", serde_json::to_string_pretty(&out).unwrap_or_default());
+            Ok(0)
+        }
+        Cmd::Logs { follow, timestamps, tail, container } => logs(&mut cl, &container, follow, timestamps, tail).await,
+        Cmd::Exec { interactive, tty, env, workdir, user, container_and_cmd } => {
+            exec(&mut cl, interactive, tty, env, workdir, user, container_and_cmd).await
+        }
+        Cmd::Images { quiet, format } | Cmd::Image { cmd: ImageCmd::Ls { quiet, format } } => {
+            let list = cl.i.list(pb::ListImagesRequest {}).await?.into_inner().images;
+            output::images(&list, quiet, &format)?;
+            Ok(0)
+        }
+        Cmd::Rmi { force, images } | Cmd::Image { cmd: ImageCmd::Rm { force, images } } => {
+            let mut failed = false;
+            for i in images {
+                match cl.i.remove(pb::RemoveImageRequest { image: i, force }).await {
+                    Ok(r) => {
+                        let r = r.into_inner();
+                        for u in r.untagged {
+                            println!("Untagged: {u}");
+                        }
+                        for d in r.deleted {
+                            println!("Deleted: {d}");
+                        }
+                    }
+                    Err(e) => {
+                        eprintln!("Error response from agent: {}", e.message());
+                        failed = true;
+                    }
+                }
+            }
+            Ok(if failed { 1 } else { 0 })
+        }
+        Cmd::Image { cmd: ImageCmd::Inspect { images } } => {
+            let mut out = Vec::new();
+            for i in images {
+                let img = cl.i.inspect(pb::InspectImageRequest { image: i }).await?.into_inner().image.unwrap_or_default();
+                out.push(output::image_json(&img));
+            }
+            println!("{}", serde_json::to_string_pretty(&out).unwrap_or_default());
+            Ok(0)
+        }
+        Cmd::Image { cmd: ImageCmd::Import { rootfs, tag, cmd, file } } => {
+            let data = if file == "-" {
+                let mut v = Vec::new();
+                std::io::stdin().read_to_end(&mut v)?;
+                v
+            } else {
+                std::fs::read(&file).map_err(|e| Exit(EXIT_AGENT, format!("open {file}: {e}")))?
+            };
+            let cmd = cmd.map(|c| vec!["/bin/sh".to_string(), "-c".to_string(), c]).unwrap_or_default();
+            import(&mut cl, data, pb::ImportOptions { rootfs, tags: tag, cmd, env: vec![] }).await
+        }
+        Cmd::Image { cmd: ImageCmd::Busybox { busybox, tag } } => {
+            let data = busybox::rootfs_tar(std::path::Path::new(&busybox))?;
+            import(&mut cl, data, pb::ImportOptions { rootfs: true, tags: vec![tag], cmd: vec!["sh".into()], env: vec![] }).await
+        }
+        Cmd::Version => {
+            let v = cl.s.version(pb::VersionRequest {}).await?.into_inner();
+            println!("Client:\n Version:\t{}\n\nServer:\n Version:\t{}\n API version:\t{}\n OS/Arch:\t{}/{}\n Kernel:\t{}",
+                env!("CARGO_PKG_VERSION"), v.version, v.api_version, v.os, v.arch, v.kernel);
+            Ok(0)
+        }
+        Cmd::Info { format } => {
+            let i = cl.s.info(pb::InfoRequest {}).await?.into_inner();
+            output::info(&i, &format)?;
+            Ok(0)
+        }
+    }
+}
+
+/// Applies `f` to each container, printing its name on success like docker.
+async fn each<F, Fut>(containers: Vec<String>, f: F) -> Res<u8>
+where
+    F: Fn(String) -> Fut,
+    Fut: std::future::Future<Output = Result<(), tonic::Status>>,
+{
+    let mut failed = false;
+    for c in containers {
+        match f(c.clone()).await {
+            Ok(()) => println!("{c}"),
+            Err(e) => {
+                eprintln!("Error response from agent: {}", e.message());
+                failed = true;
+            }
+        }
+    }
+    Ok(if failed { 1 } else { 0 })
+}
+
+async fn inspect(cl: &mut Clients, c: &str) -> Res<pb::ContainerInfo> {
+    Ok(cl.c.inspect(pb::InspectContainerRequest { id: c.to_string() }).await?.into_inner().container.unwrap_or_default())
+}
+
+async fn import(cl: &mut Clients, data: Vec<u8>, opts: pb::ImportOptions) -> Res<u8> {
+    use pb::import_request::Msg;
+    let mut msgs = vec![pb::ImportRequest { msg: Some(Msg::Options(opts)) }];
+    for chunk in data.chunks(1 << 20) {
+        msgs.push(pb::ImportRequest { msg: Some(Msg::Chunk(chunk.to_vec())) });
+    }
+    let r = cl.i.import(tokio_stream::iter(msgs)).await?.into_inner();
+    for img in r.images {
+        if img.tags.is_empty() {
+            println!("Loaded image ID: {}", img.id);
+        }
+        for t in img.tags {
+            println!("Loaded image: {t}");
+        }
+    }
+    Ok(0)
+}
+
+fn parse_kv(items: &[String], what: &str) -> Res<std::collections::HashMap<String, String>> {
+    items
+        .iter()
+        .map(|l| match l.split_once('=') {
+            Some((k, v)) if !k.is_empty() => Ok((k.to_string(), v.to_string())),
+            _ if !l.is_empty() && !l.contains('=') => Ok((l.clone(), String::new())),
+            _ => Err(Exit(EXIT_AGENT, format!("invalid {what} {l:?}: use KEY=VALUE"))),
+        })
+        .collect()
+}
+
+/// `-e KEY` takes KEY from this environment, like docker (dropped when unset).
+fn resolve_env(env: &[String]) -> Vec<String> {
+    env.iter()
+        .filter_map(|e| {
+            if e.contains('=') {
+                Some(e.clone())
+            } else {
+                std::env::var(e).ok().map(|v| format!("{e}={v}"))
+            }
+        })
+        .collect()
+}
+
+async fn create(cl: &mut Clients, o: &CreateOpts) -> Res<String> {
+    let (image, cmd) = o.image_and_cmd.split_first().ok_or_else(|| Exit(EXIT_AGENT, "an image is required".into()))?;
+    let (entrypoint, entrypoint_set) = match &o.entrypoint {
+        Some(e) if e.is_empty() => (vec![], true),
+        Some(e) => (vec![e.clone()], true),
+        None => (vec![], false),
+    };
+    let spec = pb::ContainerSpec {
+        name: o.name.clone().unwrap_or_default(),
+        image: image.clone(),
+        command: cmd.to_vec(),
+        entrypoint,
+        entrypoint_set,
+        env: resolve_env(&o.env),
+        working_dir: o.workdir.clone().unwrap_or_default(),
+        user: o.user.clone().unwrap_or_default(),
+        hostname: o.hostname.clone().unwrap_or_default(),
+        tty: o.tty,
+        stdin_open: o.interactive,
+        network_mode: o.network.clone(),
+        labels: parse_kv(&o.label, "label")?,
+        auto_remove: o.rm,
+        init: false,
+    };
+    Ok(cl.c.create(pb::CreateContainerRequest { spec: Some(spec) }).await?.into_inner().id)
+}
+
+async fn run(cl: &mut Clients, detach: bool, opts: CreateOpts) -> Res<u8> {
+    let id = create(cl, &opts).await?;
+    if detach {
+        if let Err(e) = cl.c.start(pb::StartContainerRequest { id: id.clone() }).await {
+            let info = inspect(cl, &id).await.ok();
+            return Err(start_failure(e, info.as_ref()));
+        }
+        println!("{id}");
+        return Ok(0);
+    }
+    attach_and_start(cl, &id, opts.interactive, opts.tty, true).await
+}
+
+/// Maps a failed start to docker's exit codes: 126/127 for the command, else 125.
+fn start_failure(e: tonic::Status, info: Option<&pb::ContainerInfo>) -> Exit {
+    let from_meta = e.metadata().get("agent-exit-code").and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<i32>().ok());
+    let code = from_meta
+        .or(info.map(|i| i.exit_code))
+        .filter(|c| *c == 126 || *c == 127)
+        .unwrap_or(EXIT_AGENT as i32);
+    Exit(code as u8, format!("agentctl: Error response from agent: {}", e.message()))
+}
+
+/// Attaches (stdin if `stdin`), starts when `start`, streams output, returns the exit code.
+async fn attach_and_start(cl: &mut Clients, id: &str, stdin: bool, tty: bool, start: bool) -> Res<u8> {
+    use pb::attach_request::Msg;
+    let (tx, rx) = tokio::sync::mpsc::channel::<pb::AttachRequest>(16);
+    let _ = tx.send(pb::AttachRequest { msg: Some(Msg::Start(pb::AttachStart { id: id.to_string() })) }).await;
+    let mut out = cl.c.attach(tokio_stream::wrappers::ReceiverStream::new(rx)).await?.into_inner();
+    // Output is streamed from the first message on: only then start, so nothing is lost.
+    let first = out.next().await;
+    if !matches!(first, Some(Ok(pb::AttachResponse { msg: Some(pb::attach_response::Msg::Attached(true)) }))) {
+        return Err(Exit(EXIT_AGENT, "the agent did not acknowledge the attach".into()));
+    }
+    let _raw = (tty && std::io::stdin().is_terminal()).then(tty::RawMode::enable);
+    if stdin {
+        let tx = tx.clone();
+        tokio::spawn(async move {
+            let mut input = tokio::io::stdin();
+            let mut buf = vec![0u8; 32 * 1024];
+            loop {
+                match input.read(&mut buf).await {
+                    Ok(0) | Err(_) => {
+                        let _ = tx.send(pb::AttachRequest { msg: Some(Msg::CloseStdin(true)) }).await;
+                        return;
+                    }
+                    Ok(n) => {
+                        if tx.send(pb::AttachRequest { msg: Some(Msg::Stdin(buf[..n].to_vec())) }).await.is_err() {
+                            return;
+                        }
+                    }
+                }
+            }
+        });
+    }
+    if start {
+        if let Err(e) = cl.c.start(pb::StartContainerRequest { id: id.to_string() }).await {
+            drop(_raw);
+            let info = inspect(cl, id).await.ok();
+            return Err(start_failure(e, info.as_ref()));
+        }
+    }
+    let mut code = None;
+    while let Some(m) = out.next().await {
+        let m = m?;
+        match m.msg {
+            Some(pb::attach_response::Msg::Stdout(d)) => {
+                let mut o = std::io::stdout().lock();
+                let _ = o.write_all(&d);
+                let _ = o.flush();
+            }
+            Some(pb::attach_response::Msg::Stderr(d)) => {
+                let _ = std::io::stderr().write_all(&d);
+            }
+            Some(pb::attach_response::Msg::ExitCode(c)) => code = Some(c),
+            _ => {}
+        }
+    }
+    drop(tx);
+    match code {
+        Some(c) => Ok(c.clamp(0, 255) as u8),
+        None => Err(Exit(EXIT_AGENT, "lost the connection to the agent before the container exited".into())),
+    }
+}
+
+async fn logs(cl: &mut Clients, c: &str, follow: bool, timestamps: bool, tail: Option<i64>) -> Res<u8> {
+    let req = pb::LogsRequest { id: c.to_string(), follow, timestamps, since: 0, tail: tail.unwrap_or(0), stdout: false, stderr: false };
+    let mut s = cl.c.logs(req).await?.into_inner();
+    while let Some(e) = s.next().await {
+        let e = e?;
+        let mut line = Vec::new();
+        if timestamps {
+            let t = chrono::DateTime::from_timestamp_nanos(e.time);
+            line.extend_from_slice(t.to_rfc3339_opts(chrono::SecondsFormat::Nanos, true).as_bytes());
+            line.push(b' ');
+        }
+        line.extend_from_slice(&e.data);
+        if e.stream == pb::LogStream::Stderr as i32 {
+            let _ = std::io::stderr().write_all(&line);
+        } else {
+            let mut o = std::io::stdout().lock();
+            let _ = o.write_all(&line);
+            let _ = o.flush();
+        }
+    }
+    Ok(0)
+}
+
+async fn exec(
+    cl: &mut Clients,
+    interactive: bool,
+    tty: bool,
+    env: Vec<String>,
+    workdir: Option<String>,
+    user: Option<String>,
+    container_and_cmd: Vec<String>,
+) -> Res<u8> {
+    use pb::exec_request::Msg;
+    let (container, cmd) = container_and_cmd.split_first().ok_or_else(|| Exit(EXIT_AGENT, "a container is required".into()))?;
+    if cmd.is_empty() {
+        return Err(Exit(EXIT_AGENT, "exec needs a command to run".into()));
+    }
+    let (rows, cols) = tty::size();
+    let spec = pb::ExecSpec {
+        container_id: container.clone(),
+        command: cmd.to_vec(),
+        env: resolve_env(&env),
+        working_dir: workdir.unwrap_or_default(),
+        user: user.unwrap_or_default(),
+        tty,
+        stdin: interactive,
+        size: Some(pb::TerminalSize { rows, cols }),
+    };
+    let (tx, rx) = tokio::sync::mpsc::channel::<pb::ExecRequest>(16);
+    let _ = tx.send(pb::ExecRequest { msg: Some(Msg::Start(spec)) }).await;
+    let mut out = cl.c.exec(tokio_stream::wrappers::ReceiverStream::new(rx)).await?.into_inner();
+    let _raw = (tty && std::io::stdin().is_terminal()).then(tty::RawMode::enable);
+    if interactive {
+        let tx = tx.clone();
+        tokio::spawn(async move {
+            let mut input = tokio::io::stdin();
+            let mut buf = vec![0u8; 32 * 1024];
+            loop {
+                match input.read(&mut buf).await {
+                    Ok(0) | Err(_) => {
+                        let _ = tx.send(pb::ExecRequest { msg: Some(Msg::CloseStdin(true)) }).await;
+                        return;
+                    }
+                    Ok(n) => {
+                        if tx.send(pb::ExecRequest { msg: Some(Msg::Stdin(buf[..n].to_vec())) }).await.is_err() {
+                            return;
+                        }
+                    }
+                }
+            }
+        });
+    }
+    if tty {
+        let tx = tx.clone();
+        tokio::spawn(async move {
+            let Ok(mut sig) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::window_change()) else { return };
+            while sig.recv().await.is_some() {
+                let (rows, cols) = tty::size();
+                if tx.send(pb::ExecRequest { msg: Some(Msg::Resize(pb::TerminalSize { rows, cols })) }).await.is_err() {
+                    return;
+                }
+            }
+        });
+    }
+    let mut code = None;
+    while let Some(m) = out.next().await {
+        match m?.msg {
+            Some(pb::exec_response::Msg::Stdout(d)) => {
+                let mut o = std::io::stdout().lock();
+                let _ = o.write_all(&d);
+                let _ = o.flush();
+            }
+            Some(pb::exec_response::Msg::Stderr(d)) => {
+                let _ = std::io::stderr().write_all(&d);
+            }
+            Some(pb::exec_response::Msg::ExitCode(c)) => code = Some(c),
+            None => {}
+        }
+    }
+    drop(tx);
+    match code {
+        Some(c) => Ok(c.clamp(0, 255) as u8),
+        None => Err(Exit(EXIT_AGENT, "lost the connection to the agent before the command exited".into())),
+    }
+}

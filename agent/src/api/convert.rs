@@ -6,8 +6,19 @@ use crate::runtime::{ContainerRecord, ContainerSpec, RuntimeError, State};
 use agent_proto::v1 as pb;
 use tonic::{Code, Status};
 
+/// gRPC metadata key carrying the exit code of a container that failed to start.
+pub const EXIT_CODE_KEY: &str = "agent-exit-code";
+
 /// Maps a runtime error to its gRPC status.
 pub fn status(e: RuntimeError) -> Status {
+    if let RuntimeError::StartFailed { code, .. } = &e {
+        // Clients map this to docker's exit codes (126/127) even when the container is gone (--rm).
+        let mut st = Status::new(Code::FailedPrecondition, e.to_string());
+        if let Ok(v) = code.to_string().parse() {
+            st.metadata_mut().insert(EXIT_CODE_KEY, v);
+        }
+        return st;
+    }
     let code = match &e {
         RuntimeError::NotFound(_) => Code::NotFound,
         RuntimeError::AlreadyExists(_) => Code::AlreadyExists,

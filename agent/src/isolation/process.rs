@@ -167,8 +167,9 @@ pub fn drop_privileges(user: &User) -> Result<(), Failure> {
     let uid = nix::unistd::Uid::from_raw(user.uid);
     nix::unistd::setresuid(uid, uid, uid).map_err(|e| Failure::setup(format!("setuid {}: {e}", user.uid)))?;
     if user.uid == 0 {
-        caps::set(None, CapSet::Permitted, &keep).map_err(|e| Failure::setup(format!("set capabilities: {e}")))?;
-        caps::set(None, CapSet::Effective, &keep).map_err(|e| Failure::setup(format!("set capabilities: {e}")))?;
+        // Effective must stay a subset of permitted at every step: shrink it first.
+        caps::set(None, CapSet::Effective, &keep).map_err(|e| Failure::setup(format!("set effective capabilities: {e}")))?;
+        caps::set(None, CapSet::Permitted, &keep).map_err(|e| Failure::setup(format!("set permitted capabilities: {e}")))?;
     }
     // SAFETY: prctl with integer arguments only.
     if unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) } != 0 {

@@ -72,7 +72,7 @@ impl Runtime {
         };
         let json = serde_json::to_string(&launch).map_err(|e| RuntimeError::Internal(e.to_string()))?;
         let mut cmd = tokio::process::Command::new("/proc/self/exe");
-        cmd.arg("nsexec").arg(json).kill_on_drop(true);
+        cmd.arg0("agentd").arg("nsexec").arg(json).kill_on_drop(true);
         let (otx, orx) = mpsc::channel(64);
         let (itx, mut irx) = mpsc::channel::<ExecInput>(64);
         let spawn_err = |e: std::io::Error| RuntimeError::Internal(format!("starting exec: {e}"));

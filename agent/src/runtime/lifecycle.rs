@@ -534,6 +534,7 @@ fn rec_pid(rt: &Runtime, id: &str) -> (i32, u64) {
 /// Runs `agentd shim DIR` and reads its start report.
 async fn spawn_shim(dir: &Path) -> Result<StartReport> {
     let out = tokio::process::Command::new("/proc/self/exe")
+        .arg0("agentd")
         .arg("shim")
         .arg(dir)
         .stdin(std::process::Stdio::null())

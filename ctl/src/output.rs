@@ -1,0 +1,193 @@
+//! Tables and JSON for people and scripts, shaped like docker's output.
+
+use agent_proto::v1 as pb;
+use serde_json::{json, Value};
+
+fn ago(nanos: i64) -> String {
+    if nanos <= 0 {
+        return String::new();
+    }
+    let secs = (chrono::Utc::now().timestamp_nanos_opt().unwrap_or(0) - nanos) / 1_000_000_000;
+    match secs {
+        s if s < 2 => "Less than a second ago".into(),
+        s if s < 60 => format!("{s} seconds ago"),
+        s if s < 7200 => format!("{} minutes ago", s / 60),
+        s if s < 172800 => format!("{} hours ago", s / 3600),
+        s => format!("{} days ago", s / 86400),
+    }
+}
+
+fn rfc3339(nanos: i64) -> String {
+    if nanos <= 0 {
+        return "0001-01-01T00:00:00Z".into();
+    }
+    chrono::DateTime::from_timestamp_nanos(nanos).to_rfc3339_opts(chrono::SecondsFormat::Nanos, true)
+}
+
+fn state_name(s: i32) -> &'static str {
+    match pb::ContainerState::try_from(s).unwrap_or(pb::ContainerState::Unspecified) {
+        pb::ContainerState::Created => "created",
+        pb::ContainerState::Running => "running",
+        pb::ContainerState::Exited => "exited",
+        pb::ContainerState::Removing => "removing",
+        pb::ContainerState::Unspecified => "unknown",
+    }
+}
+
+fn status(c: &pb::ContainerInfo) -> String {
+    match state_name(c.state) {
+        "running" => format!("Up {}", ago(c.started_at).trim_end_matches(" ago")),
+        "exited" => format!("Exited ({}) {}", c.exit_code, ago(c.finished_at)),
+        "created" => "Created".into(),
+        s => s.to_string(),
+    }
+}
+
+fn check_format(format: &str) -> anyhow::Result<()> {
+    match format {
+        "table" | "json" => Ok(()),
+        f => anyhow::bail!("invalid --format {f:?}: use table or json"),
+    }
+}
+
+/// A container as JSON (docker inspect's main fields).
+pub fn container_json(c: &pb::ContainerInfo) -> Value {
+    let spec = c.spec.clone().unwrap_or_default();
+    json!({
+        "Id": c.id,
+        "Name": c.name,
+        "Image": c.image,
+        "ImageID": c.image_id,
+        "Created": rfc3339(c.created_at),
+        "Path": c.path.first().cloned().unwrap_or_default(),
+        "Args": c.path.iter().skip(1).collect::<Vec<_>>(),
+        "State": {
+            "Status": state_name(c.state),
+            "Running": state_name(c.state) == "running",
+            "Pid": c.pid,
+            "ExitCode": c.exit_code,
+            "Error": c.error,
+            "OOMKilled": c.oom_killed,
+            "StartedAt": rfc3339(c.started_at),
+            "FinishedAt": rfc3339(c.finished_at),
+        },
+        "RestartCount": c.restart_count,
+        "Config": {
+            "Hostname": spec.hostname,
+            "User": spec.user,
+            "Env": spec.env,
+            "Cmd": spec.command,
+            "Entrypoint": if spec.entrypoint_set { Some(spec.entrypoint) } else { None },
+            "WorkingDir": spec.working_dir,
+            "Tty": spec.tty,
+            "OpenStdin": spec.stdin_open,
+            "Labels": spec.labels,
+        },
+        "HostConfig": { "NetworkMode": if spec.network_mode.is_empty() { "none".to_string() } else { spec.network_mode }, "AutoRemove": spec.auto_remove },
+        "GraphDriver": { "Name": "overlay", "Data": { "UpperDir": c.rootfs } },
+        "CgroupPath": c.cgroup,
+    })
+}
+
+/// Prints `ps`.
+pub fn containers(list: &[pb::ContainerInfo], quiet: bool, format: &str) -> anyhow::Result<()> {
+    check_format(format)?;
+    if quiet {
+        for c in list {
+            println!("{}", &c.id[..12.min(c.id.len())]);
+        }
+        return Ok(());
+    }
+    if format == "json" {
+        for c in list {
+            println!("{}", container_json(c));
+        }
+        return Ok(());
+    }
+    println!("{:<14}{:<24}{:<24}{:<24}{:<28}NAMES", "CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS");
+    for c in list {
+        let mut cmd = format!("\"{}\"", c.path.join(" "));
+        if cmd.len() > 20 {
+            cmd = format!("{}…\"", &cmd[..cmd.char_indices().nth(19).map(|(i, _)| i).unwrap_or(cmd.len())]);
+        }
+        println!("{:<14}{:<24}{:<24}{:<24}{:<28}{}", &c.id[..12.min(c.id.len())], c.image, cmd, ago(c.created_at), status(c), c.name);
+    }
+    Ok(())
+}
+
+fn human(bytes: u64) -> String {
+    let b = bytes as f64;
+    match bytes {
+        n if n >= 1 << 30 => format!("{:.3}GB", b / 1e9),
+        n if n >= 1 << 20 => format!("{:.3}MB", b / 1e6),
+        n if n >= 1 << 10 => format!("{:.3}kB", b / 1e3),
+        n => format!("{n}B"),
+    }
+}
+
+/// An image as JSON.
+pub fn image_json(i: &pb::ImageInfo) -> Value {
+    let c = i.config.clone().unwrap_or_default();
+    json!({
+        "Id": i.id,
+        "RepoTags": i.tags,
+        "RepoDigests": if i.digest.is_empty() { vec![] } else { vec![i.digest.clone()] },
+        "Created": rfc3339(i.created_at),
+        "Size": i.size,
+        "Architecture": i.architecture,
+        "Os": i.os,
+        "Config": { "Env": c.env, "Cmd": c.cmd, "Entrypoint": c.entrypoint, "WorkingDir": c.working_dir, "User": c.user, "Labels": c.labels, "StopSignal": c.stop_signal, "ExposedPorts": c.exposed_ports },
+        "RootFS": { "Type": "layers", "Layers": i.layers.iter().map(|l| l.diff_id.clone()).collect::<Vec<_>>() },
+    })
+}
+
+/// Prints `images`.
+pub fn images(list: &[pb::ImageInfo], quiet: bool, format: &str) -> anyhow::Result<()> {
+    check_format(format)?;
+    let short = |id: &str| id.trim_start_matches("sha256:").chars().take(12).collect::<String>();
+    if quiet {
+        for i in list {
+            println!("{}", short(&i.id));
+        }
+        return Ok(());
+    }
+    if format == "json" {
+        for i in list {
+            println!("{}", image_json(i));
+        }
+        return Ok(());
+    }
+    println!("{:<40}{:<16}{:<16}{:<24}SIZE", "REPOSITORY", "TAG", "IMAGE ID", "CREATED");
+    for i in list {
+        let tags = if i.tags.is_empty() { vec!["<none>:<none>".to_string()] } else { i.tags.clone() };
+        for t in tags {
+            let (repo, tag) = t.rsplit_once(':').unwrap_or((&t, "<none>"));
+            println!("{:<40}{:<16}{:<16}{:<24}{}", repo, tag, short(&i.id), ago(i.created_at), human(i.size));
+        }
+    }
+    Ok(())
+}
+
+/// Prints `info`.
+pub fn info(i: &pb::InfoResponse, format: &str) -> anyhow::Result<()> {
+    check_format(format)?;
+    if format == "json" {
+        let v = json!({
+            "Instance": i.instance, "Root": i.root, "RunDir": i.run_dir,
+            "Containers": i.containers, "ContainersRunning": i.containers_running, "ContainersStopped": i.containers_stopped,
+            "Images": i.images, "StorageDriver": i.storage_driver, "CgroupLayout": i.cgroup_layout,
+            "CgroupControllers": i.cgroup_controllers.iter().map(|c| json!({"Name": c.name, "MountPoint": c.mount_point})).collect::<Vec<_>>(),
+            "NCPU": i.cpus, "MemTotal": i.memory_bytes, "KernelVersion": i.kernel, "Name": i.hostname,
+        });
+        println!("{}", serde_json::to_string_pretty(&v)?);
+        return Ok(());
+    }
+    println!("Instance: {}\nRoot Dir: {}\nRun Dir: {}", i.instance, i.root, i.run_dir);
+    println!("Containers: {}\n Running: {}\n Stopped: {}\nImages: {}", i.containers, i.containers_running, i.containers_stopped, i.images);
+    println!("Storage Driver: {}\nCgroup Layout: {}\nCgroup Controllers:", i.storage_driver, i.cgroup_layout);
+    for c in &i.cgroup_controllers {
+        println!(" {:<14}{}", c.name, c.mount_point);
+    }
+    println!("Kernel Version: {}\nCPUs: {}\nTotal Memory: {}\nName: {}", i.kernel, i.cpus, human(i.memory_bytes), i.hostname);
+    Ok(())
+}
