@@ -21,7 +21,8 @@ fn rfc3339(nanos: i64) -> String {
     if nanos <= 0 {
         return "0001-01-01T00:00:00Z".into();
     }
-    chrono::DateTime::from_timestamp_nanos(nanos).to_rfc3339_opts(chrono::SecondsFormat::Nanos, true)
+    chrono::DateTime::from_timestamp_nanos(nanos)
+        .to_rfc3339_opts(chrono::SecondsFormat::Nanos, true)
 }
 
 fn state_name(s: i32) -> &'static str {
@@ -104,13 +105,31 @@ pub fn containers(list: &[pb::ContainerInfo], quiet: bool, format: &str) -> anyh
         }
         return Ok(());
     }
-    println!("{:<14}{:<24}{:<24}{:<24}{:<28}NAMES", "CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS");
+    println!(
+        "{:<14}{:<24}{:<24}{:<24}{:<28}NAMES",
+        "CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS"
+    );
     for c in list {
         let mut cmd = format!("\"{}\"", c.path.join(" "));
         if cmd.len() > 20 {
-            cmd = format!("{}…\"", &cmd[..cmd.char_indices().nth(19).map(|(i, _)| i).unwrap_or(cmd.len())]);
+            cmd = format!(
+                "{}…\"",
+                &cmd[..cmd
+                    .char_indices()
+                    .nth(19)
+                    .map(|(i, _)| i)
+                    .unwrap_or(cmd.len())]
+            );
         }
-        println!("{:<14}{:<24}{:<24}{:<24}{:<28}{}", &c.id[..12.min(c.id.len())], c.image, cmd, ago(c.created_at), status(c), c.name);
+        println!(
+            "{:<14}{:<24}{:<24}{:<24}{:<28}{}",
+            &c.id[..12.min(c.id.len())],
+            c.image,
+            cmd,
+            ago(c.created_at),
+            status(c),
+            c.name
+        );
     }
     Ok(())
 }
@@ -144,7 +163,12 @@ pub fn image_json(i: &pb::ImageInfo) -> Value {
 /// Prints `images`.
 pub fn images(list: &[pb::ImageInfo], quiet: bool, format: &str) -> anyhow::Result<()> {
     check_format(format)?;
-    let short = |id: &str| id.trim_start_matches("sha256:").chars().take(12).collect::<String>();
+    let short = |id: &str| {
+        id.trim_start_matches("sha256:")
+            .chars()
+            .take(12)
+            .collect::<String>()
+    };
     if quiet {
         for i in list {
             println!("{}", short(&i.id));
@@ -157,12 +181,26 @@ pub fn images(list: &[pb::ImageInfo], quiet: bool, format: &str) -> anyhow::Resu
         }
         return Ok(());
     }
-    println!("{:<40}{:<16}{:<16}{:<24}SIZE", "REPOSITORY", "TAG", "IMAGE ID", "CREATED");
+    println!(
+        "{:<40}{:<16}{:<16}{:<24}SIZE",
+        "REPOSITORY", "TAG", "IMAGE ID", "CREATED"
+    );
     for i in list {
-        let tags = if i.tags.is_empty() { vec!["<none>:<none>".to_string()] } else { i.tags.clone() };
+        let tags = if i.tags.is_empty() {
+            vec!["<none>:<none>".to_string()]
+        } else {
+            i.tags.clone()
+        };
         for t in tags {
             let (repo, tag) = t.rsplit_once(':').unwrap_or((&t, "<none>"));
-            println!("{:<40}{:<16}{:<16}{:<24}{}", repo, tag, short(&i.id), ago(i.created_at), human(i.size));
+            println!(
+                "{:<40}{:<16}{:<16}{:<24}{}",
+                repo,
+                tag,
+                short(&i.id),
+                ago(i.created_at),
+                human(i.size)
+            );
         }
     }
     Ok(())
@@ -182,12 +220,27 @@ pub fn info(i: &pb::InfoResponse, format: &str) -> anyhow::Result<()> {
         println!("{}", serde_json::to_string_pretty(&v)?);
         return Ok(());
     }
-    println!("Instance: {}\nRoot Dir: {}\nRun Dir: {}", i.instance, i.root, i.run_dir);
-    println!("Containers: {}\n Running: {}\n Stopped: {}\nImages: {}", i.containers, i.containers_running, i.containers_stopped, i.images);
-    println!("Storage Driver: {}\nCgroup Layout: {}\nCgroup Controllers:", i.storage_driver, i.cgroup_layout);
+    println!(
+        "Instance: {}\nRoot Dir: {}\nRun Dir: {}",
+        i.instance, i.root, i.run_dir
+    );
+    println!(
+        "Containers: {}\n Running: {}\n Stopped: {}\nImages: {}",
+        i.containers, i.containers_running, i.containers_stopped, i.images
+    );
+    println!(
+        "Storage Driver: {}\nCgroup Layout: {}\nCgroup Controllers:",
+        i.storage_driver, i.cgroup_layout
+    );
     for c in &i.cgroup_controllers {
         println!(" {:<14}{}", c.name, c.mount_point);
     }
-    println!("Kernel Version: {}\nCPUs: {}\nTotal Memory: {}\nName: {}", i.kernel, i.cpus, human(i.memory_bytes), i.hostname);
+    println!(
+        "Kernel Version: {}\nCPUs: {}\nTotal Memory: {}\nName: {}",
+        i.kernel,
+        i.cpus,
+        human(i.memory_bytes),
+        i.hostname
+    );
     Ok(())
 }

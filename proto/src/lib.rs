@@ -10,7 +10,8 @@ pub mod v1 {
 }
 
 /// The encoded file descriptor set of every `agent.v1` proto, for gRPC server reflection.
-pub const FILE_DESCRIPTOR_SET: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/agent_descriptor.bin"));
+pub const FILE_DESCRIPTOR_SET: &[u8] =
+    include_bytes!(concat!(env!("OUT_DIR"), "/agent_descriptor.bin"));
 
 /// The default socket an agent listens on and a client connects to.
 pub const DEFAULT_HOST: &str = "unix:///run/agentd/agentd.sock";

@@ -1,1 +1,333 @@
-//! Shared harness for the end-to-end tests.
+//! Harness for the root-only end-to-end tests: each test starts its own `agentd` (own
+//! instance name, root, run dir and socket) and drives it with the real `agentctl`.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+/// True when the tests can touch the kernel for real; otherwise prints why they skip.
+pub fn privileged(test: &str) -> bool {
+    if nix::unistd::geteuid().is_root() {
+        return true;
+    }
+    eprintln!("SKIP {test}: needs root (namespaces, cgroups, overlay mounts)");
+    false
+}
+
+/// Where the workspace's binaries are (`target/debug` next to this test binary).
+pub fn bin_dir() -> PathBuf {
+    if let Ok(d) = std::env::var("AGENT_BIN_DIR") {
+        return PathBuf::from(d);
+    }
+    let exe = std::env::current_exe().expect("current exe");
+    // target/<profile>/deps/e2e-hash
+    exe.parent()
+        .and_then(Path::parent)
+        .expect("target dir")
+        .to_path_buf()
+}
+
+/// A running agent owned by one test.
+pub struct Agent {
+    pub dir: tempfile::TempDir,
+    pub instance: String,
+    pub host: String,
+    child: Option<Child>,
+}
+
+/// The result of an `agentctl` run.
+pub struct Ctl {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl From<Output> for Ctl {
+    fn from(o: Output) -> Ctl {
+        Ctl {
+            code: o.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
+        }
+    }
+}
+
+impl Agent {
+    /// Starts an agent for `test` (instance `t<pid><name>`), with the busybox image imported.
+    pub fn start(test: &str) -> Agent {
+        let a = Agent::start_bare(test);
+        let r = a.ctl(&["image", "busybox"]);
+        assert_eq!(r.code, 0, "import busybox: {}", r.stderr);
+        a
+    }
+
+    /// Starts an agent without importing any image.
+    pub fn start_bare(test: &str) -> Agent {
+        let dir = tempfile::Builder::new()
+            .prefix("e2e-")
+            .tempdir()
+            .expect("tempdir");
+        let short: String = test
+            .chars()
+            .filter(|c| c.is_ascii_alphanumeric())
+            .take(16)
+            .collect();
+        let instance = format!("t{}{}", std::process::id() % 100000, short);
+        let host = format!("unix://{}/run/agentd.sock", dir.path().display());
+        let mut a = Agent {
+            dir,
+            instance,
+            host,
+            child: None,
+        };
+        a.spawn();
+        a
+    }
+
+    pub fn root(&self) -> PathBuf {
+        self.dir.path().join("root")
+    }
+
+    fn run_dir(&self) -> PathBuf {
+        self.dir.path().join("run")
+    }
+
+    /// The agentd command line of this agent.
+    pub fn agentd_cmd(&self) -> Command {
+        let mut c = Command::new(bin_dir().join("agentd"));
+        c.arg("--root")
+            .arg(self.root())
+            .arg("--run-dir")
+            .arg(self.run_dir())
+            .arg("--instance")
+            .arg(&self.instance);
+        c
+    }
+
+    fn spawn(&mut self) {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.path().join("agentd.log"))
+            .expect("log file");
+        let child = self
+            .agentd_cmd()
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("log"))
+            .stderr(log)
+            .spawn()
+            .expect("spawn agentd");
+        self.child = Some(child);
+        let sock = self.run_dir().join("agentd.sock");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while std::os::unix::net::UnixStream::connect(&sock).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "agentd did not come up: {}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// agentd's log so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("agentd.log")).unwrap_or_default()
+    }
+
+    /// Kills agentd with SIGKILL (containers must survive) and starts it again.
+    pub fn crash_and_restart(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        self.spawn();
+    }
+
+    /// Stops agentd gracefully.
+    pub fn stop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(c.id() as i32),
+                nix::sys::signal::Signal::SIGTERM,
+            );
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while Instant::now() < deadline {
+                if let Ok(Some(_)) = c.try_wait() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// `agentctl` against this agent.
+    pub fn cmd(&self) -> Command {
+        let mut c = Command::new(bin_dir().join("agentctl"));
+        c.env("AGENT_HOST", &self.host).stdin(Stdio::null());
+        c
+    }
+
+    /// Runs `agentctl ARGS`.
+    pub fn ctl(&self, args: &[&str]) -> Ctl {
+        self.cmd().args(args).output().expect("run agentctl").into()
+    }
+
+    /// Runs `agentctl ARGS` with `input` on stdin.
+    pub fn ctl_stdin(&self, args: &[&str], input: &[u8]) -> Ctl {
+        use std::io::Write;
+        let mut c = self
+            .cmd()
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("agentctl");
+        let mut i = c.stdin.take().expect("stdin");
+        i.write_all(input).expect("write stdin");
+        drop(i);
+        c.wait_with_output().expect("agentctl").into()
+    }
+
+    /// Runs `agentctl ARGS`, asserts success, returns trimmed stdout.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let r = self.ctl(args);
+        assert_eq!(
+            r.code,
+            0,
+            "agentctl {args:?} failed: {}{}\nagent log:\n{}",
+            r.stdout,
+            r.stderr,
+            self.log()
+        );
+        r.stdout.trim().to_string()
+    }
+
+    /// `agentctl inspect NAME` as JSON.
+    pub fn inspect(&self, name: &str) -> serde_json::Value {
+        let out = self.ok(&["inspect", name]);
+        let v: serde_json::Value = serde_json::from_str(&out).expect("inspect json");
+        v[0].clone()
+    }
+
+    /// The container's cgroup directories on this host (each v1 controller, or the v2 dir).
+    pub fn cgroup_dirs(&self, id: &str) -> Vec<PathBuf> {
+        cgroup_mounts()
+            .into_iter()
+            .map(|m| m.join(&self.instance).join(id))
+            .collect()
+    }
+
+    /// Asserts that nothing of this instance is left on the host besides what `keep` names.
+    pub fn assert_no_leftovers(&self) {
+        for m in cgroup_mounts() {
+            let p = m.join(&self.instance);
+            let children: Vec<_> = std::fs::read_dir(&p)
+                .map(|rd| {
+                    rd.flatten()
+                        .filter(|e| e.path().is_dir())
+                        .map(|e| e.path())
+                        .collect()
+                })
+                .unwrap_or_default();
+            assert!(children.is_empty(), "leftover cgroups: {children:?}");
+        }
+        let mounts = std::fs::read_to_string("/proc/self/mounts").unwrap_or_default();
+        let d = self.dir.path().display().to_string();
+        assert!(
+            !mounts.contains(&d),
+            "leftover host mounts under {d}:\n{mounts}"
+        );
+        let ps = Command::new("ps")
+            .args(["-eo", "args"])
+            .output()
+            .expect("ps");
+        let ps = String::from_utf8_lossy(&ps.stdout);
+        let shims: Vec<_> = ps
+            .lines()
+            .filter(|l| l.contains("shim") && l.contains(&d))
+            .collect();
+        assert!(shims.is_empty(), "leftover shims: {shims:?}");
+        let cdir = self.root().join("containers");
+        let left: Vec<_> = std::fs::read_dir(&cdir)
+            .map(|rd| rd.flatten().map(|e| e.path()).collect())
+            .unwrap_or_default();
+        assert!(left.is_empty(), "leftover container dirs: {left:?}");
+    }
+}
+
+impl Drop for Agent {
+    fn drop(&mut self) {
+        if self.child.is_some() {
+            let ids = self.ctl(&["ps", "-aq"]).stdout;
+            for id in ids.split_whitespace() {
+                let _ = self.ctl(&["rm", "-f", id]);
+            }
+            self.stop();
+        }
+        // Whatever a failed test left: kill processes in our cgroups, remove the cgroups.
+        for m in cgroup_mounts() {
+            let p = m.join(&self.instance);
+            if let Ok(rd) = std::fs::read_dir(&p) {
+                for e in rd.flatten().filter(|e| e.path().is_dir()) {
+                    if let Ok(procs) = std::fs::read_to_string(e.path().join("cgroup.procs")) {
+                        for pid in procs
+                            .split_whitespace()
+                            .filter_map(|p| p.parse::<i32>().ok())
+                        {
+                            let _ = nix::sys::signal::kill(
+                                nix::unistd::Pid::from_raw(pid),
+                                nix::sys::signal::Signal::SIGKILL,
+                            );
+                        }
+                    }
+                    for _ in 0..100 {
+                        if std::fs::remove_dir(e.path()).is_ok() {
+                            break;
+                        }
+                        std::thread::sleep(Duration::from_millis(10));
+                    }
+                }
+            }
+            let _ = std::fs::remove_dir(&p);
+        }
+    }
+}
+
+/// Mount points of the cgroup hierarchies the agent uses (v1 controllers, or the v2 root).
+pub fn cgroup_mounts() -> Vec<PathBuf> {
+    let mounts = std::fs::read_to_string("/proc/self/mounts").unwrap_or_default();
+    let v1: Vec<PathBuf> = mounts
+        .lines()
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split(' ').collect();
+            (f.len() > 2 && f[2] == "cgroup").then(|| PathBuf::from(f[1]))
+        })
+        .collect();
+    if !v1.is_empty() {
+        return v1;
+    }
+    vec![PathBuf::from("/sys/fs/cgroup")]
+}
+
+/// The inode of one of this process's namespaces (`pid`, `net`…).
+pub fn ns_inode(pid: &str, ns: &str) -> String {
+    std::fs::read_link(format!("/proc/{pid}/ns/{ns}"))
+        .map(|p| p.display().to_string())
+        .unwrap_or_default()
+}
+
+/// Polls `f` until it returns true or `secs` pass.
+pub fn eventually(secs: u64, mut f: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    while Instant::now() < deadline {
+        if f() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    f()
+}

@@ -21,7 +21,15 @@ pub struct ContainerApi {
 
 impl ContainerApi {
     fn info(&self, c: &crate::runtime::ContainerRecord) -> pb::ContainerInfo {
-        let rootfs = self.rt.config().root.join("containers").join(&c.id).join("upper").display().to_string();
+        let rootfs = self
+            .rt
+            .config()
+            .root
+            .join("containers")
+            .join(&c.id)
+            .join("upper")
+            .display()
+            .to_string();
         container_to_pb(c, rootfs, self.rt.cgroup_path(&c.id))
     }
 }
@@ -64,40 +72,64 @@ fn exec_request(s: pb::ExecSpec) -> ExecRequest {
 
 #[tonic::async_trait]
 impl ContainerService for ContainerApi {
-    async fn create(&self, req: Request<pb::CreateContainerRequest>) -> Result<Response<pb::CreateContainerResponse>, Status> {
-        let spec = req.into_inner().spec.ok_or_else(|| Status::invalid_argument("spec is required"))?;
+    async fn create(
+        &self,
+        req: Request<pb::CreateContainerRequest>,
+    ) -> Result<Response<pb::CreateContainerResponse>, Status> {
+        let spec = req
+            .into_inner()
+            .spec
+            .ok_or_else(|| Status::invalid_argument("spec is required"))?;
         if spec.image.is_empty() {
             return Err(Status::invalid_argument("spec.image is required"));
         }
         let rec = self.rt.create(spec_from_pb(spec)).await.map_err(status)?;
-        Ok(Response::new(pb::CreateContainerResponse { id: rec.id, warnings: vec![] }))
+        Ok(Response::new(pb::CreateContainerResponse {
+            id: rec.id,
+            warnings: vec![],
+        }))
     }
 
-    async fn start(&self, req: Request<pb::StartContainerRequest>) -> Result<Response<pb::StartContainerResponse>, Status> {
+    async fn start(
+        &self,
+        req: Request<pb::StartContainerRequest>,
+    ) -> Result<Response<pb::StartContainerResponse>, Status> {
         self.rt.start(&req.into_inner().id).await.map_err(status)?;
         Ok(Response::new(pb::StartContainerResponse {}))
     }
 
-    async fn stop(&self, req: Request<pb::StopContainerRequest>) -> Result<Response<pb::StopContainerResponse>, Status> {
+    async fn stop(
+        &self,
+        req: Request<pb::StopContainerRequest>,
+    ) -> Result<Response<pb::StopContainerResponse>, Status> {
         let r = req.into_inner();
         let t = Duration::from_secs(r.timeout_seconds.unwrap_or(10) as u64);
         self.rt.stop(&r.id, t).await.map_err(status)?;
         Ok(Response::new(pb::StopContainerResponse {}))
     }
 
-    async fn kill(&self, req: Request<pb::KillContainerRequest>) -> Result<Response<pb::KillContainerResponse>, Status> {
+    async fn kill(
+        &self,
+        req: Request<pb::KillContainerRequest>,
+    ) -> Result<Response<pb::KillContainerResponse>, Status> {
         let r = req.into_inner();
         self.rt.kill(&r.id, &r.signal).await.map_err(status)?;
         Ok(Response::new(pb::KillContainerResponse {}))
     }
 
-    async fn remove(&self, req: Request<pb::RemoveContainerRequest>) -> Result<Response<pb::RemoveContainerResponse>, Status> {
+    async fn remove(
+        &self,
+        req: Request<pb::RemoveContainerRequest>,
+    ) -> Result<Response<pb::RemoveContainerResponse>, Status> {
         let r = req.into_inner();
         self.rt.remove(&r.id, r.force).await.map_err(status)?;
         Ok(Response::new(pb::RemoveContainerResponse {}))
     }
 
-    async fn list(&self, req: Request<pb::ListContainersRequest>) -> Result<Response<pb::ListContainersResponse>, Status> {
+    async fn list(
+        &self,
+        req: Request<pb::ListContainersRequest>,
+    ) -> Result<Response<pb::ListContainersResponse>, Status> {
         let all = req.into_inner().all;
         let list = self.rt.list().map_err(status)?;
         let containers = list
@@ -108,40 +140,73 @@ impl ContainerService for ContainerApi {
         Ok(Response::new(pb::ListContainersResponse { containers }))
     }
 
-    async fn inspect(&self, req: Request<pb::InspectContainerRequest>) -> Result<Response<pb::InspectContainerResponse>, Status> {
+    async fn inspect(
+        &self,
+        req: Request<pb::InspectContainerRequest>,
+    ) -> Result<Response<pb::InspectContainerResponse>, Status> {
         let c = self.rt.inspect(&req.into_inner().id).map_err(status)?;
-        Ok(Response::new(pb::InspectContainerResponse { container: Some(self.info(&c)) }))
+        Ok(Response::new(pb::InspectContainerResponse {
+            container: Some(self.info(&c)),
+        }))
     }
 
-    async fn wait(&self, req: Request<pb::WaitContainerRequest>) -> Result<Response<pb::WaitContainerResponse>, Status> {
+    async fn wait(
+        &self,
+        req: Request<pb::WaitContainerRequest>,
+    ) -> Result<Response<pb::WaitContainerResponse>, Status> {
         let (exit_code, error) = self.rt.wait(&req.into_inner().id).await.map_err(status)?;
-        Ok(Response::new(pb::WaitContainerResponse { exit_code, error }))
+        Ok(Response::new(pb::WaitContainerResponse {
+            exit_code,
+            error,
+        }))
     }
 
     type LogsStream = Out<pb::LogEntry>;
 
-    async fn logs(&self, req: Request<pb::LogsRequest>) -> Result<Response<Self::LogsStream>, Status> {
+    async fn logs(
+        &self,
+        req: Request<pb::LogsRequest>,
+    ) -> Result<Response<Self::LogsStream>, Status> {
         let r = req.into_inner();
-        let opts = LogOptions { follow: r.follow, since: r.since, tail: r.tail, stdout: r.stdout, stderr: r.stderr };
+        let opts = LogOptions {
+            follow: r.follow,
+            since: r.since,
+            tail: r.tail,
+            stdout: r.stdout,
+            stderr: r.stderr,
+        };
         let rx = self.rt.logs(&r.id, opts).map_err(status)?;
         let s = ReceiverStream::new(rx).map(|rec| {
             let stream = match rec.stream {
                 crate::logfile::Stream::Stdout => pb::LogStream::Stdout,
                 crate::logfile::Stream::Stderr => pb::LogStream::Stderr,
             };
-            Ok(pb::LogEntry { stream: stream as i32, time: rec.time, data: rec.data })
+            Ok(pb::LogEntry {
+                stream: stream as i32,
+                time: rec.time,
+                data: rec.data,
+            })
         });
         Ok(Response::new(Box::pin(s)))
     }
 
     type AttachStream = Out<pb::AttachResponse>;
 
-    async fn attach(&self, req: Request<Streaming<pb::AttachRequest>>) -> Result<Response<Self::AttachStream>, Status> {
+    async fn attach(
+        &self,
+        req: Request<Streaming<pb::AttachRequest>>,
+    ) -> Result<Response<Self::AttachStream>, Status> {
         use pb::attach_request::Msg;
         let mut input = req.into_inner();
         let id = match input.message().await? {
-            Some(pb::AttachRequest { msg: Some(Msg::Start(s)) }) => s.id,
-            _ => return Err(Status::invalid_argument("the first attach message must be AttachStart")),
+            Some(pb::AttachRequest {
+                msg: Some(Msg::Start(s)),
+            }) => s.id,
+            _ => {
+                return Err(Status::invalid_argument(
+                    "the first attach message must be AttachStart",
+                ))
+            }
         };
         let (stdin_tx, stdin_rx) = mpsc::channel::<Vec<u8>>(64);
         let out = self.rt.attach(&id, Some(stdin_rx)).map_err(status)?;
@@ -158,28 +223,46 @@ impl ContainerService for ContainerApi {
                 }
             }
         });
-        let first = tokio_stream::once(Ok(pb::AttachResponse { msg: Some(pb::attach_response::Msg::Attached(true)) }));
+        let first = tokio_stream::once(Ok(pb::AttachResponse {
+            msg: Some(pb::attach_response::Msg::Attached(true)),
+        }));
         let rest = ReceiverStream::new(out).map(|c| Ok(output_to_attach(c)));
         Ok(Response::new(Box::pin(first.chain(rest))))
     }
 
     type ExecStream = Out<pb::ExecResponse>;
 
-    async fn exec(&self, req: Request<Streaming<pb::ExecRequest>>) -> Result<Response<Self::ExecStream>, Status> {
+    async fn exec(
+        &self,
+        req: Request<Streaming<pb::ExecRequest>>,
+    ) -> Result<Response<Self::ExecStream>, Status> {
         use pb::exec_request::Msg;
         let mut input = req.into_inner();
         let spec = match input.message().await? {
-            Some(pb::ExecRequest { msg: Some(Msg::Start(s)) }) => s,
-            _ => return Err(Status::invalid_argument("the first exec message must be ExecSpec")),
+            Some(pb::ExecRequest {
+                msg: Some(Msg::Start(s)),
+            }) => s,
+            _ => {
+                return Err(Status::invalid_argument(
+                    "the first exec message must be ExecSpec",
+                ))
+            }
         };
         let id = spec.container_id.clone();
-        let io = self.rt.exec(&id, exec_request(spec)).await.map_err(status)?;
+        let io = self
+            .rt
+            .exec(&id, exec_request(spec))
+            .await
+            .map_err(status)?;
         let tx = io.input;
         tokio::spawn(async move {
             while let Ok(Some(m)) = input.message().await {
                 let i = match m.msg {
                     Some(Msg::Stdin(d)) => ExecInput::Data(d),
-                    Some(Msg::Resize(s)) => ExecInput::Resize(s.rows.min(u16::MAX as u32) as u16, s.cols.min(u16::MAX as u32) as u16),
+                    Some(Msg::Resize(s)) => ExecInput::Resize(
+                        s.rows.min(u16::MAX as u32) as u16,
+                        s.cols.min(u16::MAX as u32) as u16,
+                    ),
                     Some(Msg::CloseStdin(true)) => ExecInput::Close,
                     _ => continue,
                 };
@@ -189,14 +272,25 @@ impl ContainerService for ContainerApi {
             }
             let _ = tx.send(ExecInput::Close).await;
         });
-        Ok(Response::new(Box::pin(ReceiverStream::new(io.output).map(|c| Ok(output_to_exec(c))))))
+        Ok(Response::new(Box::pin(
+            ReceiverStream::new(io.output).map(|c| Ok(output_to_exec(c))),
+        )))
     }
 
-    async fn exec_sync(&self, req: Request<pb::ExecSyncRequest>) -> Result<Response<pb::ExecSyncResponse>, Status> {
+    async fn exec_sync(
+        &self,
+        req: Request<pb::ExecSyncRequest>,
+    ) -> Result<Response<pb::ExecSyncResponse>, Status> {
         let r = req.into_inner();
-        let spec = r.spec.ok_or_else(|| Status::invalid_argument("spec is required"))?;
+        let spec = r
+            .spec
+            .ok_or_else(|| Status::invalid_argument("spec is required"))?;
         let id = spec.container_id.clone();
-        let mut io = self.rt.exec(&id, exec_request(spec)).await.map_err(status)?;
+        let mut io = self
+            .rt
+            .exec(&id, exec_request(spec))
+            .await
+            .map_err(status)?;
         drop(io.input);
         let mut resp = pb::ExecSyncResponse::default();
         let collect = async {
@@ -211,7 +305,12 @@ impl ContainerService for ContainerApi {
         if r.timeout_seconds > 0 {
             tokio::time::timeout(Duration::from_secs(r.timeout_seconds as u64), collect)
                 .await
-                .map_err(|_| Status::deadline_exceeded(format!("exec in {id} did not finish in {} s", r.timeout_seconds)))?;
+                .map_err(|_| {
+                    Status::deadline_exceeded(format!(
+                        "exec in {id} did not finish in {} s",
+                        r.timeout_seconds
+                    ))
+                })?;
         } else {
             collect.await;
         }

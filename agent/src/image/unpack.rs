@@ -120,7 +120,10 @@ fn set_opaque(dir: &Path) -> io::Result<()> {
 
 /// Unpacks the (possibly compressed) layer stream `r` into `dest`, which must exist.
 pub fn unpack_layer<R: Read>(r: R, dest: &Path) -> Result<Unpacked, UnpackError> {
-    let mut hashing = Hashing { inner: decompress(r)?, hash: Sha256::new() };
+    let mut hashing = Hashing {
+        inner: decompress(r)?,
+        hash: Sha256::new(),
+    };
     let mut size = 0u64;
     {
         let mut ar = tar::Archive::new(&mut hashing);
@@ -137,9 +140,15 @@ pub fn unpack_layer<R: Read>(r: R, dest: &Path) -> Result<Unpacked, UnpackError>
                 continue;
             }
             no_symlink_ancestors(dest, &rel)?;
-            let name = rel.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            let name = rel
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
             let parent = rel.parent().map(Path::to_path_buf).unwrap_or_default();
-            let werr = |err| UnpackError::Entry { path: raw.display().to_string(), err };
+            let werr = |err| UnpackError::Entry {
+                path: raw.display().to_string(),
+                err,
+            };
             if name == ".wh..wh..opq" {
                 set_opaque(&dest.join(&parent)).map_err(werr)?;
                 continue;
@@ -165,7 +174,10 @@ pub fn unpack_layer<R: Read>(r: R, dest: &Path) -> Result<Unpacked, UnpackError>
     }
     // The tar reader may stop before the stream's padding: hash it too.
     io::copy(&mut hashing, &mut io::sink())?;
-    Ok(Unpacked { diff_id: format!("sha256:{}", hex::encode(hashing.hash.finalize())), size })
+    Ok(Unpacked {
+        diff_id: format!("sha256:{}", hex::encode(hashing.hash.finalize())),
+        size,
+    })
 }
 
 #[cfg(test)]

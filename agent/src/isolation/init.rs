@@ -21,7 +21,10 @@ pub struct ChildIo {
 
 /// The namespaces every container gets (plus a network namespace unless `--network host`).
 pub fn clone_flags(net: NetMode) -> CloneFlags {
-    let mut f = CloneFlags::CLONE_NEWPID | CloneFlags::CLONE_NEWUTS | CloneFlags::CLONE_NEWIPC | CloneFlags::CLONE_NEWNS;
+    let mut f = CloneFlags::CLONE_NEWPID
+        | CloneFlags::CLONE_NEWUTS
+        | CloneFlags::CLONE_NEWIPC
+        | CloneFlags::CLONE_NEWNS;
     if net == NetMode::None {
         f |= CloneFlags::CLONE_NEWNET;
     }
@@ -66,7 +69,10 @@ fn setup_and_exec(spec: &LaunchSpec, io: ChildIo) -> Failure {
     if io.tty {
         // SAFETY: fd 0 is the pty slave; TIOCSCTTY takes an int argument.
         if unsafe { libc::ioctl(0, libc::TIOCSCTTY, 0) } < 0 {
-            return Failure::setup(format!("set controlling terminal: {}", std::io::Error::last_os_error()));
+            return Failure::setup(format!(
+                "set controlling terminal: {}",
+                std::io::Error::last_os_error()
+            ));
         }
     }
     drop(io.stdin);

@@ -5,6 +5,7 @@ pub mod init;
 pub mod mounts;
 pub mod nsexec;
 pub mod process;
+pub mod pty;
 pub mod spec;
 
 /// The start time of a process in clock ticks since boot (field 22 of `/proc/PID/stat`):
@@ -18,7 +19,9 @@ pub fn start_time(pid: i32) -> Option<u64> {
 
 /// Whether the process is alive (not gone and not a zombie).
 pub fn alive(pid: i32, start: u64) -> bool {
-    let Ok(s) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else { return false };
+    let Ok(s) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return false;
+    };
     let Some(i) = s.rfind(')') else { return false };
     let state = s[i + 2..].chars().next().unwrap_or('X');
     state != 'Z' && state != 'X' && start_time(pid) == Some(start)

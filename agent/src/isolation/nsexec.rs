@@ -21,13 +21,16 @@ fn join(l: &ExecLaunch) -> Result<(), Failure> {
         ("mnt", CloneFlags::CLONE_NEWNS),
     ] {
         let p = format!("/proc/{}/ns/{name}", l.pid);
-        let f = std::fs::File::open(&p).map_err(|e| Failure::setup(format!("container is not running ({p}: {e})")))?;
+        let f = std::fs::File::open(&p)
+            .map_err(|e| Failure::setup(format!("container is not running ({p}: {e})")))?;
         fds.push((f.into(), flag, name));
     }
-    crate::cgroups::Cgroups::join(&l.cgroup_dirs, std::process::id() as i32).map_err(|e| Failure::setup(e.to_string()))?;
+    crate::cgroups::Cgroups::join(&l.cgroup_dirs, std::process::id() as i32)
+        .map_err(|e| Failure::setup(e.to_string()))?;
     for (fd, flag, name) in fds {
         // The host network namespace (--network host) is already ours; setns to it is fine.
-        nix::sched::setns(fd, flag).map_err(|e| Failure::setup(format!("join {name} namespace: {}", e.desc())))?;
+        nix::sched::setns(fd, flag)
+            .map_err(|e| Failure::setup(format!("join {name} namespace: {}", e.desc())))?;
     }
     Ok(())
 }
@@ -55,9 +58,11 @@ pub fn main(json: &str) -> i32 {
             // SAFETY: prctl with integer arguments: die with the parent (the agent's relay).
             unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0) };
             if l.tty {
-                let _ = nix::unistd::setsid();
-                // SAFETY: fd 0 is the exec's pty slave.
-                unsafe { libc::ioctl(0, libc::TIOCSCTTY, 0) };
+                if let Err(msg) = container_terminal() {
+                    eprintln!("{msg}");
+                    // SAFETY: leave the forked child without unwinding.
+                    unsafe { libc::_exit(125) }
+                }
             }
             let f = process::exec(&l.args, &l.env, &l.cwd, &l.user);
             eprintln!("{}", f.msg);
@@ -74,4 +79,34 @@ pub fn main(json: &str) -> i32 {
             }
         },
     }
+}
+
+/// The descriptor on which the agent waits for the terminal's master.
+pub const CONSOLE_SOCKET_FD: i32 = 3;
+
+/// Opens a terminal from the container's devpts, sends its master to the agent, and makes
+/// the slave this process's stdio and controlling terminal.
+fn container_terminal() -> Result<(), String> {
+    let (master, slave) = super::pty::open()
+        .map_err(|e| format!("open a terminal in the container: {}", e.desc()))?;
+    super::pty::send_fd(CONSOLE_SOCKET_FD, std::os::fd::AsRawFd::as_raw_fd(&master))
+        .map_err(|e| format!("hand the terminal to the agent: {}", e.desc()))?;
+    drop(master);
+    // SAFETY: closing the console socket, which this process no longer needs.
+    unsafe { libc::close(CONSOLE_SOCKET_FD) };
+    nix::unistd::setsid().map_err(|e| format!("setsid: {}", e.desc()))?;
+    let s = std::os::fd::AsRawFd::as_raw_fd(&slave);
+    // SAFETY: s is the slave pty; TIOCSCTTY takes an int; dup2 onto stdio of this child.
+    unsafe {
+        if libc::ioctl(s, libc::TIOCSCTTY, 0) < 0 {
+            return Err(format!(
+                "set controlling terminal: {}",
+                std::io::Error::last_os_error()
+            ));
+        }
+        for fd in 0..3 {
+            libc::dup2(s, fd);
+        }
+    }
+    Ok(())
 }

@@ -35,9 +35,13 @@ pub struct ExecIo {
     pub input: mpsc::Sender<ExecInput>,
 }
 
-
 fn set_winsize(fd: &OwnedFd, rows: u16, cols: u16) {
-    let ws = libc::winsize { ws_row: rows, ws_col: cols, ws_xpixel: 0, ws_ypixel: 0 };
+    let ws = libc::winsize {
+        ws_row: rows,
+        ws_col: cols,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
     // SAFETY: TIOCSWINSZ reads a winsize struct that lives across the call.
     unsafe { libc::ioctl(fd.as_raw_fd(), libc::TIOCSWINSZ, &ws) };
 }
@@ -47,7 +51,10 @@ impl Runtime {
     pub async fn exec(&self, name: &str, req: ExecRequest) -> Result<ExecIo> {
         let rec = self.resolve(name)?;
         if rec.state != State::Running {
-            return Err(RuntimeError::FailedPrecondition(format!("container {} is not running", rec.name)));
+            return Err(RuntimeError::FailedPrecondition(format!(
+                "container {} is not running",
+                rec.name
+            )));
         }
         if req.args.is_empty() {
             return Err(RuntimeError::InvalidArgument("exec needs a command".into()));
@@ -66,32 +73,85 @@ impl Runtime {
             cgroup_dirs: self.cgroups.dirs(&rec.id),
             args: req.args.clone(),
             env,
-            cwd: if req.cwd.is_empty() { rec.cwd.clone() } else { req.cwd.clone() },
-            user: if req.user.is_empty() { rec.user.clone() } else { req.user.clone() },
+            cwd: if req.cwd.is_empty() {
+                rec.cwd.clone()
+            } else {
+                req.cwd.clone()
+            },
+            user: if req.user.is_empty() {
+                rec.user.clone()
+            } else {
+                req.user.clone()
+            },
             tty: req.tty,
         };
-        let json = serde_json::to_string(&launch).map_err(|e| RuntimeError::Internal(e.to_string()))?;
+        let json =
+            serde_json::to_string(&launch).map_err(|e| RuntimeError::Internal(e.to_string()))?;
         let mut cmd = tokio::process::Command::new("/proc/self/exe");
-        cmd.arg0("agentd").arg("nsexec").arg(json).kill_on_drop(true);
+        cmd.arg0("agentd")
+            .arg("nsexec")
+            .arg(json)
+            .kill_on_drop(true);
         let (otx, orx) = mpsc::channel(64);
         let (itx, mut irx) = mpsc::channel::<ExecInput>(64);
         let spawn_err = |e: std::io::Error| RuntimeError::Internal(format!("starting exec: {e}"));
         if req.tty {
-            let ws = nix::pty::Winsize { ws_row: req.rows.max(1), ws_col: req.cols.max(1), ws_xpixel: 0, ws_ypixel: 0 };
-            let pty = nix::pty::openpty(Some(&ws), None).map_err(|e| RuntimeError::Internal(format!("openpty: {e}")))?;
-            let slave = |fd: &OwnedFd| fd.try_clone().map(Stdio::from).map_err(spawn_err);
-            cmd.stdin(slave(&pty.slave)?).stdout(slave(&pty.slave)?).stderr(slave(&pty.slave)?);
+            // The terminal is opened inside the container (see isolation::pty): nsexec
+            // sends its master back over this socket pair.
+            let (ours, theirs) = std::os::unix::net::UnixStream::pair().map_err(spawn_err)?;
+            let theirs_fd = theirs.as_raw_fd();
+            // SAFETY: dup2 in the forked child before exec; theirs_fd stays open until spawn returns.
+            unsafe {
+                cmd.pre_exec(move || {
+                    if libc::dup2(theirs_fd, crate::isolation::nsexec::CONSOLE_SOCKET_FD) < 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                    Ok(())
+                });
+            }
+            cmd.stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped());
             let mut child = cmd.spawn().map_err(spawn_err)?;
-            drop(pty.slave);
-            let resize = pty.master.try_clone().map_err(spawn_err)?;
-            let wfd = pty.master.try_clone().map_err(spawn_err)?;
-            let mut reader = tokio::fs::File::from_std(std::fs::File::from(pty.master));
+            drop(theirs);
+            let ours = OwnedFd::from(ours);
+            let got = tokio::task::spawn_blocking(move || crate::isolation::pty::recv_fd(&ours))
+                .await
+                .map_err(|e| RuntimeError::Internal(e.to_string()))?;
+            let master = match got {
+                Ok(Some(m)) => m,
+                _ => {
+                    let mut msg = String::new();
+                    if let Some(mut e) = child.stderr.take() {
+                        let _ = e.read_to_string(&mut msg).await;
+                    }
+                    let code = child
+                        .wait()
+                        .await
+                        .ok()
+                        .and_then(|s| s.code())
+                        .unwrap_or(125);
+                    let _ = otx.send(OutputChunk::Stderr(msg.into_bytes())).await;
+                    let _ = otx.send(OutputChunk::Exit(code)).await;
+                    return Ok(ExecIo {
+                        output: orx,
+                        input: itx,
+                    });
+                }
+            };
+            set_winsize(&master, req.rows.max(1), req.cols.max(1));
+            let errs = child.stderr.take();
+            tokio::spawn(pump(errs, otx.clone(), false));
+            let resize = master.try_clone().map_err(spawn_err)?;
+            let wfd = master.try_clone().map_err(spawn_err)?;
+            let mut reader = tokio::fs::File::from_std(std::fs::File::from(master));
             let mut writer = tokio::fs::File::from_std(std::fs::File::from(wfd));
             tokio::spawn(async move {
                 while let Some(i) = irx.recv().await {
                     match i {
                         ExecInput::Data(d) => {
-                            if writer.write_all(&d).await.is_err() || writer.flush().await.is_err() {
+                            if writer.write_all(&d).await.is_err() || writer.flush().await.is_err()
+                            {
                                 break;
                             }
                         }
@@ -107,7 +167,11 @@ impl Runtime {
                     match reader.read(&mut buf).await {
                         Ok(0) | Err(_) => break,
                         Ok(n) => {
-                            if out.send(OutputChunk::Stdout(buf[..n].to_vec())).await.is_err() {
+                            if out
+                                .send(OutputChunk::Stdout(buf[..n].to_vec()))
+                                .await
+                                .is_err()
+                            {
                                 break;
                             }
                         }
@@ -115,13 +179,24 @@ impl Runtime {
                 }
             });
             tokio::spawn(async move {
-                let code = child.wait().await.ok().and_then(|s| s.code()).unwrap_or(255);
+                let code = child
+                    .wait()
+                    .await
+                    .ok()
+                    .and_then(|s| s.code())
+                    .unwrap_or(255);
                 // The pty gives EIO once every holder of the slave is gone.
                 let _ = tokio::time::timeout(std::time::Duration::from_millis(200), pump).await;
                 let _ = otx.send(OutputChunk::Exit(code)).await;
             });
         } else {
-            cmd.stdin(if req.stdin { Stdio::piped() } else { Stdio::null() }).stdout(Stdio::piped()).stderr(Stdio::piped());
+            cmd.stdin(if req.stdin {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
             let mut child = cmd.spawn().map_err(spawn_err)?;
             let mut stdin = child.stdin.take();
             let stdout = child.stdout.take();
@@ -146,15 +221,27 @@ impl Runtime {
             tokio::spawn(async move {
                 let _ = p1.await;
                 let _ = p2.await;
-                let code = child.wait().await.ok().and_then(|s| s.code()).unwrap_or(255);
+                let code = child
+                    .wait()
+                    .await
+                    .ok()
+                    .and_then(|s| s.code())
+                    .unwrap_or(255);
                 let _ = otx.send(OutputChunk::Exit(code)).await;
             });
         }
-        Ok(ExecIo { output: orx, input: itx })
+        Ok(ExecIo {
+            output: orx,
+            input: itx,
+        })
     }
 }
 
-async fn pump<R: tokio::io::AsyncRead + Unpin>(r: Option<R>, tx: mpsc::Sender<OutputChunk>, stdout: bool) {
+async fn pump<R: tokio::io::AsyncRead + Unpin>(
+    r: Option<R>,
+    tx: mpsc::Sender<OutputChunk>,
+    stdout: bool,
+) {
     let Some(mut r) = r else { return };
     let mut buf = vec![0u8; 32 * 1024];
     loop {
@@ -162,7 +249,11 @@ async fn pump<R: tokio::io::AsyncRead + Unpin>(r: Option<R>, tx: mpsc::Sender<Ou
             Ok(0) | Err(_) => return,
             Ok(n) => {
                 let d = buf[..n].to_vec();
-                let c = if stdout { OutputChunk::Stdout(d) } else { OutputChunk::Stderr(d) };
+                let c = if stdout {
+                    OutputChunk::Stdout(d)
+                } else {
+                    OutputChunk::Stderr(d)
+                };
                 if tx.send(c).await.is_err() {
                     return;
                 }

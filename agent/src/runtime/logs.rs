@@ -116,10 +116,17 @@ impl Runtime {
     /// Attaches to a created or running container: output from now until it exits, then
     /// its exit code. `stdin` (when the container was created with it) is fed to its stdin;
     /// closing the channel closes the container's stdin.
-    pub fn attach(self: &Arc<Self>, name: &str, stdin: Option<mpsc::Receiver<Vec<u8>>>) -> Result<mpsc::Receiver<OutputChunk>> {
+    pub fn attach(
+        self: &Arc<Self>,
+        name: &str,
+        stdin: Option<mpsc::Receiver<Vec<u8>>>,
+    ) -> Result<mpsc::Receiver<OutputChunk>> {
         let rec = self.resolve(name)?;
         if !matches!(rec.state, State::Created | State::Running) {
-            return Err(RuntimeError::FailedPrecondition(format!("cannot attach to container {}: it is not running", rec.name)));
+            return Err(RuntimeError::FailedPrecondition(format!(
+                "cannot attach to container {}: it is not running",
+                rec.name
+            )));
         }
         let dir = self.container_dir(&rec.id);
         let path = dir.join("log");
@@ -165,7 +172,11 @@ impl Runtime {
 }
 
 /// Writes attached stdin into the shim's FIFO once the container runs.
-async fn feed_stdin(fifo: PathBuf, mut rx: watch::Receiver<Phase>, mut input: mpsc::Receiver<Vec<u8>>) {
+async fn feed_stdin(
+    fifo: PathBuf,
+    mut rx: watch::Receiver<Phase>,
+    mut input: mpsc::Receiver<Vec<u8>>,
+) {
     use tokio::io::AsyncWriteExt;
     let mut first = match input.recv().await {
         Some(d) => Some(d),

@@ -122,7 +122,11 @@ pub enum RuntimeError {
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error("{what} {path}: {err}")]
-    Io { what: &'static str, path: PathBuf, err: std::io::Error },
+    Io {
+        what: &'static str,
+        path: PathBuf,
+        err: std::io::Error,
+    },
     #[error("{0}")]
     Internal(String),
 }
@@ -148,10 +152,26 @@ pub struct Runtime {
 
 impl Runtime {
     /// Opens the runtime over its store and re-adopts containers that were running.
-    pub async fn open(cfg: RuntimeConfig, store: Arc<Store>, images: Arc<ImageStore>, cgroups: Cgroups) -> Result<Arc<Runtime>> {
+    pub async fn open(
+        cfg: RuntimeConfig,
+        store: Arc<Store>,
+        images: Arc<ImageStore>,
+        cgroups: Cgroups,
+    ) -> Result<Arc<Runtime>> {
         let dir = cfg.root.join("containers");
-        std::fs::create_dir_all(&dir).map_err(|err| RuntimeError::Io { what: "create", path: dir.clone(), err })?;
-        let rt = Arc::new(Runtime { cfg, store, images, cgroups, live: Mutex::new(HashMap::new()), create_lock: tokio::sync::Mutex::new(()) });
+        std::fs::create_dir_all(&dir).map_err(|err| RuntimeError::Io {
+            what: "create",
+            path: dir.clone(),
+            err,
+        })?;
+        let rt = Arc::new(Runtime {
+            cfg,
+            store,
+            images,
+            cgroups,
+            live: Mutex::new(HashMap::new()),
+            create_lock: tokio::sync::Mutex::new(()),
+        });
         rt.recover().await?;
         Ok(rt)
     }
@@ -178,12 +198,20 @@ impl Runtime {
     fn live(&self, id: &str) -> Arc<Live> {
         let mut m = self.live.lock().unwrap_or_else(|p| p.into_inner());
         m.entry(id.to_string())
-            .or_insert_with(|| Arc::new(Live { phase: watch::channel(Phase::Created).0, op: tokio::sync::Mutex::new(()) }))
+            .or_insert_with(|| {
+                Arc::new(Live {
+                    phase: watch::channel(Phase::Created).0,
+                    op: tokio::sync::Mutex::new(()),
+                })
+            })
             .clone()
     }
 
     fn forget(&self, id: &str) {
-        self.live.lock().unwrap_or_else(|p| p.into_inner()).remove(id);
+        self.live
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(id);
     }
 
     fn save(&self, rec: &ContainerRecord) -> Result<()> {
@@ -191,7 +219,9 @@ impl Runtime {
     }
 
     fn load(&self, id: &str) -> Result<ContainerRecord> {
-        self.store.get(Kind::Container, id)?.ok_or_else(|| RuntimeError::NotFound(id.to_string()))
+        self.store
+            .get(Kind::Container, id)?
+            .ok_or_else(|| RuntimeError::NotFound(id.to_string()))
     }
 
     /// Every container record.
@@ -204,17 +234,25 @@ impl Runtime {
     /// Finds a container by full ID, name, or unique ID prefix.
     pub fn resolve(&self, name: &str) -> Result<ContainerRecord> {
         if name.is_empty() {
-            return Err(RuntimeError::InvalidArgument("a container ID or name is required".into()));
+            return Err(RuntimeError::InvalidArgument(
+                "a container ID or name is required".into(),
+            ));
         }
         let all = self.list()?;
-        if let Some(c) = all.iter().find(|c| c.id == name || c.name == name.trim_start_matches('/')) {
+        if let Some(c) = all
+            .iter()
+            .find(|c| c.id == name || c.name == name.trim_start_matches('/'))
+        {
             return Ok(c.clone());
         }
         let m: Vec<_> = all.iter().filter(|c| c.id.starts_with(name)).collect();
         match m.len() {
             1 => Ok(m[0].clone()),
             0 => Err(RuntimeError::NotFound(name.to_string())),
-            _ => Err(RuntimeError::InvalidArgument(format!("container ID prefix {name:?} matches {} containers; give more of it", m.len()))),
+            _ => Err(RuntimeError::InvalidArgument(format!(
+                "container ID prefix {name:?} matches {} containers; give more of it",
+                m.len()
+            ))),
         }
     }
 

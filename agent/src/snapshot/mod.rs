@@ -67,7 +67,13 @@ mod tests {
 
     #[test]
     fn lowerdirs_are_top_first() {
-        let s = RootfsSpec::for_container(Path::new("/c"), &[PathBuf::from("/l/base"), PathBuf::from("/l/top")]);
-        assert_eq!(s.mount_data(), "lowerdir=/l/top:/l/base,upperdir=/c/upper,workdir=/c/work");
+        let s = RootfsSpec::for_container(
+            Path::new("/c"),
+            &[PathBuf::from("/l/base"), PathBuf::from("/l/top")],
+        );
+        assert_eq!(
+            s.mount_data(),
+            "lowerdir=/l/top:/l/base,upperdir=/c/upper,workdir=/c/work"
+        );
     }
 }

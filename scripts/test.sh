@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Installs what the tests need on a fresh machine and runs every test (unit tests without
+# root; end-to-end tests against the real kernel when run as root).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+need=()
+for p in busybox-static skopeo umoci; do
+  dpkg -s "$p" >/dev/null 2>&1 || need+=("$p")
+done
+if [ "${#need[@]}" -gt 0 ]; then
+  if [ "$(id -u)" = 0 ]; then
+    apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${need[@]}"
+  else
+    echo "test.sh: not root, cannot install ${need[*]}; privileged tests will skip" >&2
+  fi
+fi
+cargo build --workspace --all-targets
+cargo test --workspace -- --test-threads="${TEST_THREADS:-4}"

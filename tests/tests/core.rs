@@ -1,0 +1,541 @@
+//! End-to-end tests of the runtime core: isolation, filesystem, lifecycle, logs, exec,
+//! exit codes, restart survival and clean-up. Root only; each test has its own agent.
+
+use e2e::{eventually, ns_inode, privileged, Agent};
+
+const IMG: &str = "local/busybox:latest";
+
+#[test]
+fn namespaces_pid1_and_hostname() {
+    if !privileged("namespaces_pid1_and_hostname") {
+        return;
+    }
+    let a = Agent::start("ns");
+    let out = a.ok(&[
+        "run", "--rm", "--hostname", "box1", IMG, "sh", "-c",
+        "echo $$; hostname; for n in pid uts ipc mnt net cgroup; do readlink /proc/self/ns/$n; done",
+    ]);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[0], "1", "the container's shell must be PID 1: {out}");
+    assert_eq!(lines[1], "box1");
+    for (i, ns) in ["pid", "uts", "ipc", "mnt", "net", "cgroup"]
+        .iter()
+        .enumerate()
+    {
+        let host = ns_inode("self", ns);
+        assert!(!host.is_empty());
+        assert_ne!(
+            lines[2 + i],
+            host,
+            "{ns} namespace must differ from the host's"
+        );
+    }
+    // Default hostname: the first 12 hex of the ID.
+    let id = a.ok(&["run", "-d", IMG, "sleep", "100"]);
+    assert_eq!(a.ok(&["exec", &id, "hostname"]), &id[..12]);
+    // --network host shares the host's network namespace, and only that.
+    let out = a.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "host",
+        IMG,
+        "sh",
+        "-c",
+        "readlink /proc/self/ns/net; readlink /proc/self/ns/pid",
+    ]);
+    let l: Vec<&str> = out.lines().collect();
+    assert_eq!(l[0], ns_inode("self", "net"));
+    assert_ne!(l[1], ns_inode("self", "pid"));
+    // --network none: loopback only, and up.
+    let out = a.ok(&["run", "--rm", IMG, "sh", "-c", "ls /sys/class/net; cat /sys/class/net/lo/operstate; ping -c1 -W1 127.0.0.1 >/dev/null && echo pinged"]);
+    assert_eq!(
+        out.lines().next(),
+        Some("lo"),
+        "only loopback expected: {out}"
+    );
+    assert!(out.contains("pinged"), "loopback must be up: {out}");
+}
+
+#[test]
+fn writes_land_in_the_upper_layer_and_lowers_are_shared() {
+    if !privileged("writes_land_in_the_upper_layer") {
+        return;
+    }
+    let a = Agent::start("upper");
+    let id1 = a.ok(&[
+        "run",
+        "-d",
+        IMG,
+        "sh",
+        "-c",
+        "echo hi > /created-here; rm /bin/ls; sleep 1000",
+    ]);
+    let id2 = a.ok(&["run", "-d", IMG, "sleep", "1000"]);
+    let upper = a.root().join("containers").join(&id1).join("upper");
+    assert!(
+        eventually(5, || upper.join("created-here").exists()),
+        "write must land in the upper dir"
+    );
+    assert_eq!(
+        std::fs::read_to_string(upper.join("created-here")).unwrap(),
+        "hi\n"
+    );
+    // The deletion is a whiteout in the upper dir; the shared lower layer keeps the file.
+    assert!(eventually(5, || std::fs::symlink_metadata(
+        upper.join("bin/ls")
+    )
+    .is_ok()));
+    assert!(
+        !std::path::Path::new("/created-here").exists(),
+        "nothing may appear on the host's root"
+    );
+    let layers = a.root().join("layers");
+    let layer_dirs: Vec<_> = std::fs::read_dir(&layers).unwrap().flatten().collect();
+    assert_eq!(layer_dirs.len(), 1, "busybox has one layer, unpacked once");
+    let lower = layer_dirs[0].path().join("fs");
+    assert!(
+        std::fs::symlink_metadata(lower.join("bin/ls")).is_ok(),
+        "lower layer must be untouched"
+    );
+    assert!(!lower.join("created-here").exists());
+    // The other container still has ls: its view is its own.
+    assert_eq!(a.ctl(&["exec", &id2, "ls", "/bin/ls"]).code, 0);
+    assert_ne!(a.ctl(&["exec", &id1, "ls", "/bin/ls"]).code, 0);
+    // Both overlays use the same lower directory (read from each container's mount table).
+    let lowerdir_of = |id: &str| {
+        let pid = a.inspect(id)["State"]["Pid"].as_u64().unwrap();
+        let m = std::fs::read_to_string(format!("/proc/{pid}/mounts")).unwrap();
+        let line = m
+            .lines()
+            .find(|l| l.starts_with("overlay / overlay"))
+            .unwrap_or_else(|| panic!("no overlay root in {m}"))
+            .to_string();
+        line.split(',')
+            .find_map(|o| o.strip_prefix("lowerdir="))
+            .unwrap()
+            .to_string()
+    };
+    let (l1, l2) = (lowerdir_of(&id1), lowerdir_of(&id2));
+    assert_eq!(l1, l2);
+    assert_eq!(l1, lower.display().to_string());
+    // The overlay is not in the host's mount table.
+    let host_mounts = std::fs::read_to_string("/proc/self/mounts").unwrap();
+    assert!(!host_mounts.contains(&upper.display().to_string()));
+}
+
+#[test]
+fn exit_codes_and_clear_errors() {
+    if !privileged("exit_codes_and_clear_errors") {
+        return;
+    }
+    let a = Agent::start("codes");
+    assert_eq!(a.ctl(&["run", "--rm", IMG, "sh", "-c", "exit 3"]).code, 3);
+    let r = a.ctl(&["run", "--name", "nf", IMG, "foo"]);
+    assert_eq!(r.code, 127, "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains("exec: \"foo\": executable file not found"),
+        "{}",
+        r.stderr
+    );
+    // The record is kept, as exited with 127.
+    let nf = a.inspect("nf");
+    assert_eq!(nf["State"]["Status"], "exited");
+    assert_eq!(nf["State"]["ExitCode"], 127);
+    let r = a.ctl(&["run", "--rm", IMG, "/etc/passwd"]);
+    assert_eq!(r.code, 126, "{}", r.stderr);
+    assert!(r.stderr.contains("permission denied"), "{}", r.stderr);
+    let r = a.ctl(&["run", "--rm", "no/such-image:1", "true"]);
+    assert_eq!(r.code, 125);
+    assert!(
+        r.stderr.contains("no such image: no/such-image:1"),
+        "{}",
+        r.stderr
+    );
+    a.ok(&["create", "--name", "dup", IMG, "true"]);
+    let r = a.ctl(&["create", "--name", "dup", IMG, "true"]);
+    assert_eq!(r.code, 125);
+    assert!(
+        r.stderr.contains("\"dup\" is already in use"),
+        "{}",
+        r.stderr
+    );
+    let r = a.ctl(&["create", "--name", "bad name!", IMG, "true"]);
+    assert_eq!(r.code, 125);
+    assert!(
+        r.stderr.contains("invalid container name \"bad name!\""),
+        "{}",
+        r.stderr
+    );
+    let r = a.ctl(&["run", "--rm", "-u", "ghost", IMG, "true"]);
+    assert_eq!(r.code, 125);
+    assert!(
+        r.stderr.contains("unable to find user ghost"),
+        "{}",
+        r.stderr
+    );
+    let r = a.ctl(&["run", "--bogus-flag", IMG]);
+    assert_eq!(r.code, 125, "usage errors exit 125");
+    let r = a.ctl(&["kill", "-s", "NOPE", "dup"]);
+    assert_ne!(r.code, 0);
+    // Failed creates left nothing; remove what exists and check the host is clean.
+    a.ok(&["rm", "nf", "dup"]);
+    assert_eq!(a.ok(&["ps", "-aq"]), "");
+    a.assert_no_leftovers();
+}
+
+#[test]
+fn lifecycle_stop_kill_wait_start_rm() {
+    if !privileged("lifecycle") {
+        return;
+    }
+    let a = Agent::start("life");
+    let id = a.ok(&["run", "-d", "--name", "web", IMG, "sleep", "1000"]);
+    assert_eq!(id.len(), 64);
+    assert!(a.ok(&["ps"]).contains("web"));
+    let j = a.inspect("web");
+    assert_eq!(j["State"]["Running"], true);
+    let pid = j["State"]["Pid"].as_u64().unwrap();
+    // The container's cgroup exists in every hierarchy and holds its init.
+    for d in a.cgroup_dirs(&id) {
+        let procs = std::fs::read_to_string(d.join("cgroup.procs")).unwrap_or_default();
+        assert!(
+            procs.split_whitespace().any(|p| p == pid.to_string()),
+            "{} must hold {pid}",
+            d.display()
+        );
+    }
+    // A unique prefix names the container too; rm of a running container is refused.
+    let r = a.ctl(&["rm", &id[..8]]);
+    assert_ne!(r.code, 0);
+    assert!(r.stderr.contains("running"), "{}", r.stderr);
+    // sleep as PID 1 ignores SIGTERM: stop escalates to SIGKILL after the timeout.
+    a.ok(&["stop", "-t", "1", "web"]);
+    let j = a.inspect("web");
+    assert_eq!(j["State"]["Status"], "exited");
+    assert_eq!(j["State"]["ExitCode"], 137);
+    assert!(
+        !std::path::Path::new(&format!("/proc/{pid}")).exists(),
+        "the process must be gone"
+    );
+    for d in a.cgroup_dirs(&id) {
+        assert!(
+            !d.exists(),
+            "cgroup {} must be removed on exit",
+            d.display()
+        );
+    }
+    // Stop is idempotent.
+    a.ok(&["stop", "web"]);
+    a.ok(&["start", "web"]);
+    assert_eq!(a.inspect("web")["State"]["Running"], true);
+    // PID 1 of a namespace only gets signals it handles (or KILL/STOP from outside).
+    a.ok(&["kill", "web"]);
+    assert_eq!(a.ok(&["wait", "web"]), "137");
+    // A container that traps TERM exits cleanly on stop.
+    a.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "trap",
+        IMG,
+        "sh",
+        "-c",
+        "trap 'exit 0' TERM; while true; do sleep 0.1; done",
+    ]);
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    let t0 = std::time::Instant::now();
+    a.ok(&["stop", "-t", "20", "trap"]);
+    assert!(t0.elapsed() < std::time::Duration::from_secs(10));
+    assert_eq!(a.inspect("trap")["State"]["ExitCode"], 0);
+    a.ok(&["run", "-d", "--name", "running", IMG, "sleep", "1000"]);
+    a.ok(&["rm", "-f", "web", "trap", "running"]);
+    let r = a.ctl(&["inspect", "web"]);
+    assert_ne!(r.code, 0);
+    assert!(r.stderr.contains("no such container: web"), "{}", r.stderr);
+    a.assert_no_leftovers();
+}
+
+#[test]
+fn logs_and_timestamps() {
+    if !privileged("logs") {
+        return;
+    }
+    let a = Agent::start("logs");
+    a.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "lg",
+        IMG,
+        "sh",
+        "-c",
+        "echo out1; echo err1 >&2; echo out2",
+    ]);
+    assert_eq!(a.ok(&["wait", "lg"]), "0");
+    let r = a.ctl(&["logs", "lg"]);
+    assert_eq!(r.stdout, "out1\nout2\n");
+    assert_eq!(r.stderr, "err1\n");
+    let r = a.ctl(&["logs", "--timestamps", "lg"]);
+    let first = r.stdout.lines().next().unwrap();
+    let (ts, msg) = first.split_once(' ').unwrap();
+    assert_eq!(msg, "out1");
+    assert!(
+        ts.starts_with("20") && ts.ends_with('Z') && ts.contains('T'),
+        "{ts}"
+    );
+    // stdout and stderr are separate pipes: their relative order is not defined, so
+    // --tail is checked on a stdout-only container.
+    a.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "tl",
+        IMG,
+        "sh",
+        "-c",
+        "echo a; echo b; echo c",
+    ]);
+    a.ok(&["wait", "tl"]);
+    assert_eq!(a.ok(&["logs", "--tail", "2", "tl"]), "b\nc");
+    // -f follows until the container exits.
+    a.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "fw",
+        IMG,
+        "sh",
+        "-c",
+        "for i in 1 2 3; do echo line$i; sleep 0.2; done",
+    ]);
+    let r = a.ctl(&["logs", "-f", "fw"]);
+    assert_eq!(r.stdout, "line1\nline2\nline3\n");
+    // Attached run streams stdout and stderr apart.
+    let r = a.ctl(&[
+        "run",
+        "--rm",
+        IMG,
+        "sh",
+        "-c",
+        "echo to-out; echo to-err >&2",
+    ]);
+    assert_eq!(r.stdout, "to-out\n");
+    assert_eq!(r.stderr, "to-err\n");
+}
+
+#[test]
+fn exec_and_stdin() {
+    if !privileged("exec") {
+        return;
+    }
+    let a = Agent::start("exec");
+    a.ok(&[
+        "run", "-d", "--name", "ex", "-e", "FOO=bar", "-w", "/tmp", IMG, "sleep", "1000",
+    ]);
+    let ps = a.ok(&["exec", "ex", "ps", "-o", "pid,args"]);
+    assert!(ps.lines().any(|l| l.trim() == "1 sleep 1000"), "{ps}");
+    assert_eq!(
+        a.ok(&["exec", "ex", "sh", "-c", "echo $FOO; pwd"]),
+        "bar\n/tmp"
+    );
+    assert_eq!(
+        a.ok(&[
+            "exec",
+            "-e",
+            "FOO=baz",
+            "-w",
+            "/",
+            "ex",
+            "sh",
+            "-c",
+            "echo $FOO; pwd"
+        ]),
+        "baz\n/"
+    );
+    assert_eq!(a.ctl(&["exec", "ex", "sh", "-c", "exit 7"]).code, 7);
+    let r = a.ctl(&["exec", "ex", "nope"]);
+    assert_eq!(r.code, 127);
+    assert!(
+        r.stderr.contains("executable file not found"),
+        "{}",
+        r.stderr
+    );
+    let r = a.ctl_stdin(&["exec", "-i", "ex", "sh", "-c", "tr a-z A-Z"], b"hello\n");
+    assert_eq!(r.stdout, "HELLO\n");
+    // -t gives the process a terminal.
+    let r = a.ctl(&[
+        "exec",
+        "-t",
+        "ex",
+        "sh",
+        "-c",
+        "tty; [ -t 0 ] && echo is-a-tty",
+    ]);
+    assert!(r.stdout.contains("/dev/pts/"), "{}", r.stdout);
+    assert!(r.stdout.contains("is-a-tty"), "{}", r.stdout);
+    // exec in a user
+    assert_eq!(a.ok(&["exec", "-u", "nobody", "ex", "id", "-u"]), "65534");
+    // run -i feeds stdin and closes it at EOF.
+    let r = a.ctl_stdin(
+        &["run", "--rm", "-i", IMG, "sh", "-c", "wc -l"],
+        b"a\nb\nc\n",
+    );
+    assert_eq!(r.stdout.trim(), "3");
+    a.ok(&["stop", "-t", "0", "ex"]);
+    let r = a.ctl(&["exec", "ex", "true"]);
+    assert_ne!(r.code, 0);
+    assert!(r.stderr.contains("not running"), "{}", r.stderr);
+}
+
+#[test]
+fn hardening_defaults() {
+    if !privileged("hardening") {
+        return;
+    }
+    let a = Agent::start("hard");
+    let out = a.ok(&[
+        "run",
+        "--rm",
+        IMG,
+        "sh",
+        "-c",
+        "grep -E '^(CapEff|NoNewPrivs)' /proc/self/status",
+    ]);
+    assert!(
+        out.contains("CapEff:\t00000000a80425fb"),
+        "Docker's 14 default capabilities: {out}"
+    );
+    assert!(out.contains("NoNewPrivs:\t1"), "{out}");
+    // Masked and read-only paths.
+    assert_eq!(
+        a.ok(&["run", "--rm", IMG, "sh", "-c", "wc -c < /proc/timer_list"]),
+        "0"
+    );
+    let r = a.ctl(&[
+        "run",
+        "--rm",
+        IMG,
+        "sh",
+        "-c",
+        "echo 1 > /proc/sys/kernel/ns_last_pid",
+    ]);
+    assert_ne!(r.code, 0, "/proc/sys must be read-only");
+    let r = a.ctl(&["run", "--rm", IMG, "sh", "-c", "touch /sys/x"]);
+    assert_ne!(r.code, 0, "/sys must be read-only");
+    let r = a.ctl(&["run", "--rm", IMG, "sh", "-c", "mount -t tmpfs t /mnt"]);
+    assert_ne!(r.code, 0, "mount needs CAP_SYS_ADMIN");
+    let host = nix::unistd::gethostname().unwrap();
+    let _ = a.ctl(&["run", "--rm", IMG, "hostname", "evil"]);
+    assert_eq!(
+        nix::unistd::gethostname().unwrap(),
+        host,
+        "the host's hostname must not change"
+    );
+    // /dev and the per-container /etc files.
+    let out = a.ok(&[
+        "run",
+        "--rm",
+        "--hostname",
+        "h1",
+        IMG,
+        "sh",
+        "-c",
+        "ls /dev; cat /etc/hostname; grep h1 /etc/hosts",
+    ]);
+    for d in [
+        "null", "zero", "random", "urandom", "tty", "pts", "shm", "mqueue", "full", "ptmx",
+    ] {
+        assert!(out.lines().any(|l| l == d), "/dev/{d} missing: {out}");
+    }
+    assert!(out.contains("\nh1\n"), "{out}");
+    // User switch.
+    assert_eq!(
+        a.ok(&["run", "--rm", "-u", "65534:65534", IMG, "id"]),
+        "uid=65534(nobody) gid=65534(nogroup)"
+    );
+    // The container's init reaps zombies (sh as PID 1 does, with its own children).
+    let out = a.ok(&[
+        "run",
+        "--rm",
+        IMG,
+        "sh",
+        "-c",
+        "(sleep 0.1 &) ; sleep 0.5; ps -o stat | grep -c Z || true",
+    ]);
+    assert_eq!(out.trim(), "0", "no zombies may remain");
+}
+
+#[test]
+fn containers_survive_an_agent_crash() {
+    if !privileged("restart") {
+        return;
+    }
+    let mut a = Agent::start("restart");
+    let id = a.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "keep",
+        IMG,
+        "sh",
+        "-c",
+        "i=0; while true; do echo n$i; i=$((i+1)); sleep 0.2; done",
+    ]);
+    a.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "gone",
+        IMG,
+        "sh",
+        "-c",
+        "sleep 1; exit 5",
+    ]);
+    let pid = a.inspect("keep")["State"]["Pid"].as_u64().unwrap();
+    a.crash_and_restart();
+    // The exit that happened while the agent was down is recorded with its code.
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    a.crash_and_restart();
+    assert!(
+        std::path::Path::new(&format!("/proc/{pid}")).exists(),
+        "the container must survive"
+    );
+    let j = a.inspect("keep");
+    assert_eq!(j["State"]["Running"], true);
+    assert_eq!(j["State"]["Pid"].as_u64().unwrap(), pid);
+    assert!(
+        eventually(5, || a.inspect("gone")["State"]["ExitCode"] == 5),
+        "exit while away: {}",
+        a.log()
+    );
+    assert_eq!(a.ok(&["exec", "keep", "echo", "still-here"]), "still-here");
+    assert!(a.ok(&["logs", "keep"]).contains("n0"));
+    a.ok(&["stop", "-t", "1", "keep"]);
+    assert_eq!(a.inspect(&id)["State"]["Status"], "exited");
+    a.ok(&["rm", "keep", "gone"]);
+    a.assert_no_leftovers();
+}
+
+#[test]
+fn second_agent_on_the_same_root_is_refused() {
+    if !privileged("second_agent") {
+        return;
+    }
+    let a = Agent::start_bare("lock");
+    let out = a
+        .agentd_cmd()
+        .arg("--listen")
+        .arg(format!("unix://{}/other.sock", a.dir.path().display()))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("another agentd already uses --root"));
+    let v = a.ok(&["version"]);
+    assert!(v.contains("agent.v1"), "{v}");
+    let info = a.ok(&["info", "--format", "json"]);
+    let j: serde_json::Value = serde_json::from_str(&info).unwrap();
+    assert_eq!(j["Instance"], a.instance.as_str());
+    assert!(!j["CgroupControllers"].as_array().unwrap().is_empty());
+}
