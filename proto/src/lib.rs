@@ -37,7 +37,10 @@ impl std::fmt::Display for ConnectError {
                 let mut msg = e.to_string();
                 let mut src = e.source();
                 while let Some(s) = src {
-                    msg = format!("{msg}: {s}");
+                    let t = s.to_string();
+                    if !msg.contains(&t) {
+                        msg = format!("{msg}: {t}");
+                    }
                     src = s.source();
                 }
                 write!(f, "cannot connect to the agent at {u}: {msg}")
