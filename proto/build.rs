@@ -4,11 +4,7 @@
 use std::path::PathBuf;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let protos = [
-        "agent/v1/container.proto",
-        "agent/v1/image.proto",
-        "agent/v1/system.proto",
-    ];
+    let protos = ["agent/v1/container.proto", "agent/v1/image.proto", "agent/v1/system.proto"];
     for p in &protos {
         println!("cargo:rerun-if-changed={p}");
     }
@@ -16,9 +12,6 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let out = PathBuf::from(std::env::var("OUT_DIR")?);
     let bytes = prost::Message::encode_to_vec(&fds);
     std::fs::write(out.join("agent_descriptor.bin"), bytes)?;
-    tonic_prost_build::configure()
-        .build_server(true)
-        .build_client(true)
-        .compile_fds(fds)?;
+    tonic_prost_build::configure().build_server(true).build_client(true).compile_fds(fds)?;
     Ok(())
 }

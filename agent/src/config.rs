@@ -6,11 +6,7 @@ use std::path::PathBuf;
 
 /// Command-line flags of `agentd`.
 #[derive(Parser, Debug, Default)]
-#[command(
-    name = "agentd",
-    version,
-    about = "node-agent daemon: runs containers for remote schedulers over gRPC"
-)]
+#[command(name = "agentd", version, about = "node-agent daemon: runs containers for remote schedulers over gRPC")]
 pub struct Flags {
     /// Persistent state (metadata, images, containers) [default: /var/lib/agentd]
     #[arg(long)]
@@ -65,38 +61,22 @@ impl Config {
     pub fn resolve(flags: Flags) -> anyhow::Result<Config> {
         let file = match &flags.config {
             Some(p) => {
-                let text = std::fs::read_to_string(p)
-                    .map_err(|e| anyhow::anyhow!("config file {}: {e}", p.display()))?;
-                toml::from_str::<FileConfig>(&text)
-                    .map_err(|e| anyhow::anyhow!("config file {}: {e}", p.display()))?
+                let text =
+                    std::fs::read_to_string(p).map_err(|e| anyhow::anyhow!("config file {}: {e}", p.display()))?;
+                toml::from_str::<FileConfig>(&text).map_err(|e| anyhow::anyhow!("config file {}: {e}", p.display()))?
             }
             None => FileConfig::default(),
         };
-        let root = flags
-            .root
-            .or(file.root)
-            .unwrap_or_else(|| "/var/lib/agentd".into());
-        let run_dir = flags
-            .run_dir
-            .or(file.run_dir)
-            .unwrap_or_else(|| "/run/agentd".into());
-        let instance = flags
-            .instance
-            .or(file.instance)
-            .unwrap_or_else(|| "agentd".into());
+        let root = flags.root.or(file.root).unwrap_or_else(|| "/var/lib/agentd".into());
+        let run_dir = flags.run_dir.or(file.run_dir).unwrap_or_else(|| "/run/agentd".into());
+        let instance = flags.instance.or(file.instance).unwrap_or_else(|| "agentd".into());
         if instance.is_empty()
             || instance.len() > 32
-            || !instance
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+            || !instance.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
         {
             anyhow::bail!("invalid instance name {instance:?}: 1-32 of [A-Za-z0-9_-]");
         }
-        let mut listen = if flags.listen.is_empty() {
-            file.listen
-        } else {
-            flags.listen
-        };
+        let mut listen = if flags.listen.is_empty() { file.listen } else { flags.listen };
         if listen.is_empty() {
             listen.push(format!("unix://{}", run_dir.join("agentd.sock").display()));
         }
@@ -105,10 +85,7 @@ impl Config {
                 anyhow::bail!("invalid --listen {l:?}: use unix:///path or tcp://ADDR:PORT");
             }
         }
-        let fmt = flags
-            .log_format
-            .or(file.log_format)
-            .unwrap_or_else(|| "text".into());
+        let fmt = flags.log_format.or(file.log_format).unwrap_or_else(|| "text".into());
         let json_logs = match fmt.as_str() {
             "text" => false,
             "json" => true,
@@ -119,14 +96,7 @@ impl Config {
                 anyhow::bail!("{what} must be an absolute path, not {}", p.display());
             }
         }
-        Ok(Config {
-            root,
-            run_dir,
-            instance,
-            listen,
-            json_logs,
-            insecure_tcp: flags.insecure_tcp || file.insecure_tcp,
-        })
+        Ok(Config { root, run_dir, instance, listen, json_logs, insecure_tcp: flags.insecure_tcp || file.insecure_tcp })
     }
 }
 
@@ -138,37 +108,18 @@ mod tests {
     fn flags_override_file_over_defaults() {
         let d = tempfile::tempdir().unwrap();
         let f = d.path().join("c.toml");
-        std::fs::write(
-            &f,
-            "root = \"/srv/a\"\ninstance = \"filei\"\nlog_format = \"json\"\n",
-        )
-        .unwrap();
-        let c = Config::resolve(Flags {
-            config: Some(f.clone()),
-            instance: Some("flagi".into()),
-            ..Default::default()
-        })
-        .unwrap();
+        std::fs::write(&f, "root = \"/srv/a\"\ninstance = \"filei\"\nlog_format = \"json\"\n").unwrap();
+        let c =
+            Config::resolve(Flags { config: Some(f.clone()), instance: Some("flagi".into()), ..Default::default() })
+                .unwrap();
         assert_eq!(c.root, PathBuf::from("/srv/a"));
         assert_eq!(c.instance, "flagi");
         assert!(c.json_logs);
         assert_eq!(c.listen, vec!["unix:///run/agentd/agentd.sock"]);
         std::fs::write(&f, "bogus = 1\n").unwrap();
-        let e = Config::resolve(Flags {
-            config: Some(f),
-            ..Default::default()
-        })
-        .unwrap_err();
+        let e = Config::resolve(Flags { config: Some(f), ..Default::default() }).unwrap_err();
         assert!(e.to_string().contains("bogus"), "{e}");
-        assert!(Config::resolve(Flags {
-            instance: Some("bad name".into()),
-            ..Default::default()
-        })
-        .is_err());
-        assert!(Config::resolve(Flags {
-            log_format: Some("xml".into()),
-            ..Default::default()
-        })
-        .is_err());
+        assert!(Config::resolve(Flags { instance: Some("bad name".into()), ..Default::default() }).is_err());
+        assert!(Config::resolve(Flags { log_format: Some("xml".into()), ..Default::default() }).is_err());
     }
 }

@@ -21,18 +21,8 @@ fn lock_root(cfg: &Config) -> anyhow::Result<std::fs::File> {
         .open(&p)
         .with_context(|| format!("open {}", p.display()))?;
     // SAFETY: flock on a descriptor we own.
-    if unsafe {
-        libc::flock(
-            std::os::fd::AsRawFd::as_raw_fd(&f),
-            libc::LOCK_EX | libc::LOCK_NB,
-        )
-    } != 0
-    {
-        anyhow::bail!(
-            "another agentd already uses --root {} (lock {} is held)",
-            cfg.root.display(),
-            p.display()
-        );
+    if unsafe { libc::flock(std::os::fd::AsRawFd::as_raw_fd(&f), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+        anyhow::bail!("another agentd already uses --root {} (lock {} is held)", cfg.root.display(), p.display());
     }
     Ok(f)
 }
@@ -44,17 +34,12 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     }
     let _lock = lock_root(&cfg)?;
     let store = Arc::new(Store::open(&cfg.root.join("meta.redb")).context("open metadata store")?);
-    let images =
-        Arc::new(ImageStore::open(&cfg.root, Arc::clone(&store)).context("open image store")?);
+    let images = Arc::new(ImageStore::open(&cfg.root, Arc::clone(&store)).context("open image store")?);
     let host = CgroupHost::detect().context("detect cgroups")?;
     tracing::info!(layout = %host.layout, "cgroups");
     let cgroups = Cgroups::new(host, &cfg.instance);
     let rt = Runtime::open(
-        RuntimeConfig {
-            instance: cfg.instance.clone(),
-            root: cfg.root.clone(),
-            run_dir: cfg.run_dir.clone(),
-        },
+        RuntimeConfig { instance: cfg.instance.clone(), root: cfg.root.clone(), run_dir: cfg.run_dir.clone() },
         store,
         images,
         cgroups.clone(),
@@ -74,8 +59,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
         if let Some(path) = l.strip_prefix("unix://") {
             let path = PathBuf::from(path);
             if let Some(parent) = path.parent() {
-                std::fs::create_dir_all(parent)
-                    .with_context(|| format!("create {}", parent.display()))?;
+                std::fs::create_dir_all(parent).with_context(|| format!("create {}", parent.display()))?;
             }
             if path.exists() {
                 if std::os::unix::net::UnixStream::connect(&path).is_ok() {
@@ -83,15 +67,12 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
                 }
                 let _ = std::fs::remove_file(&path);
             }
-            let ul = tokio::net::UnixListener::bind(&path)
-                .with_context(|| format!("listen on {}", path.display()))?;
+            let ul = tokio::net::UnixListener::bind(&path).with_context(|| format!("listen on {}", path.display()))?;
             std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o660))?;
             sockets.push(path.clone());
             tracing::info!(socket = %path.display(), "serving");
             let incoming = tokio_stream::wrappers::UnixListenerStream::new(ul);
-            servers.push(tokio::spawn(
-                router.serve_with_incoming_shutdown(incoming, shutdown),
-            ));
+            servers.push(tokio::spawn(router.serve_with_incoming_shutdown(incoming, shutdown)));
         } else if let Some(addr) = l.strip_prefix("tcp://") {
             if !cfg.insecure_tcp {
                 anyhow::bail!(
@@ -100,13 +81,9 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
                 );
             }
             tracing::warn!(listen = %l, "INSECURE: serving the API over plain TCP without authentication");
-            let tl = tokio::net::TcpListener::bind(addr)
-                .await
-                .with_context(|| format!("listen on {addr}"))?;
+            let tl = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("listen on {addr}"))?;
             let incoming = tokio_stream::wrappers::TcpListenerStream::new(tl);
-            servers.push(tokio::spawn(
-                router.serve_with_incoming_shutdown(incoming, shutdown),
-            ));
+            servers.push(tokio::spawn(router.serve_with_incoming_shutdown(incoming, shutdown)));
         }
     }
     tracing::info!(instance = %cfg.instance, root = %cfg.root.display(), "agentd ready");
@@ -125,11 +102,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     for s in sockets {
         let _ = std::fs::remove_file(s);
     }
-    if rt
-        .counts()
-        .map(|(_, running, _)| running == 0)
-        .unwrap_or(false)
-    {
+    if rt.counts().map(|(_, running, _)| running == 0).unwrap_or(false) {
         cgroups.remove_parent();
     }
     Ok(())

@@ -25,21 +25,12 @@ const HEADER: usize = 13;
 pub const MAX_RECORD: usize = 16 * 1024;
 
 /// Appends `data` as records, one per line (a trailing partial line is its own record).
-pub fn write_records<W: Write>(
-    w: &mut W,
-    stream: Stream,
-    time: i64,
-    data: &[u8],
-) -> io::Result<()> {
+pub fn write_records<W: Write>(w: &mut W, stream: Stream, time: i64, data: &[u8]) -> io::Result<()> {
     let mut buf = Vec::with_capacity(data.len() + HEADER * 2);
     let mut rest = data;
     while !rest.is_empty() {
-        let end = rest
-            .iter()
-            .take(MAX_RECORD)
-            .position(|&b| b == b'\n')
-            .map(|i| i + 1)
-            .unwrap_or(rest.len().min(MAX_RECORD));
+        let end =
+            rest.iter().take(MAX_RECORD).position(|&b| b == b'\n').map(|i| i + 1).unwrap_or(rest.len().min(MAX_RECORD));
         let (line, tail) = rest.split_at(end);
         buf.push(stream as u8);
         buf.extend_from_slice(&time.to_le_bytes());
@@ -60,37 +51,22 @@ pub struct Reader<R> {
 
 impl<R: Read> Reader<R> {
     pub fn new(inner: R) -> Reader<R> {
-        Reader {
-            inner,
-            pending: Vec::new(),
-        }
+        Reader { inner, pending: Vec::new() }
     }
 
     /// The next complete record, or `None` at the current end of the file.
     pub fn next_record(&mut self) -> io::Result<Option<Record>> {
         loop {
             if self.pending.len() >= HEADER {
-                let len = u32::from_le_bytes([
-                    self.pending[9],
-                    self.pending[10],
-                    self.pending[11],
-                    self.pending[12],
-                ]) as usize;
+                let len = u32::from_le_bytes([self.pending[9], self.pending[10], self.pending[11], self.pending[12]])
+                    as usize;
                 if self.pending.len() >= HEADER + len {
-                    let stream = if self.pending[0] == 2 {
-                        Stream::Stderr
-                    } else {
-                        Stream::Stdout
-                    };
+                    let stream = if self.pending[0] == 2 { Stream::Stderr } else { Stream::Stdout };
                     let mut t = [0u8; 8];
                     t.copy_from_slice(&self.pending[1..9]);
                     let data = self.pending[HEADER..HEADER + len].to_vec();
                     self.pending.drain(..HEADER + len);
-                    return Ok(Some(Record {
-                        stream,
-                        time: i64::from_le_bytes(t),
-                        data,
-                    }));
+                    return Ok(Some(Record { stream, time: i64::from_le_bytes(t), data }));
                 }
             }
             let mut buf = [0u8; 64 * 1024];
@@ -120,14 +96,7 @@ mod tests {
         assert_eq!(got[2].data, b"d");
         let mut r = Reader::new(&f[..]);
         let all: Vec<_> = std::iter::from_fn(|| r.next_record().unwrap()).collect();
-        assert_eq!(
-            all[3],
-            Record {
-                stream: Stream::Stderr,
-                time: 8,
-                data: vec![0xff, b'\n']
-            }
-        );
+        assert_eq!(all[3], Record { stream: Stream::Stderr, time: 8, data: vec![0xff, b'\n'] });
     }
 
     #[test]

@@ -12,10 +12,7 @@ pub fn rootfs_tar(busybox: &Path) -> anyhow::Result<Vec<u8>> {
         .output()
         .map_err(|e| anyhow::anyhow!("run {} --list-full: {e}", busybox.display()))?;
     if !out.status.success() {
-        anyhow::bail!(
-            "{} --list-full failed: is it a busybox binary?",
-            busybox.display()
-        );
+        anyhow::bail!("{} --list-full failed: is it a busybox binary?", busybox.display());
     }
     let mut b = tar::Builder::new(Vec::new());
     let mtime = 0;
@@ -49,18 +46,17 @@ pub fn rootfs_tar(busybox: &Path) -> anyhow::Result<Vec<u8>> {
     ] {
         dir(&mut b, d, mode)?;
     }
-    let file =
-        |b: &mut tar::Builder<Vec<u8>>, p: &str, mode: u32, data: &[u8]| -> anyhow::Result<()> {
-            let mut h = tar::Header::new_gnu();
-            h.set_entry_type(tar::EntryType::Regular);
-            h.set_mode(mode);
-            h.set_uid(0);
-            h.set_gid(0);
-            h.set_mtime(mtime);
-            h.set_size(data.len() as u64);
-            b.append_data(&mut h, p, data)?;
-            Ok(())
-        };
+    let file = |b: &mut tar::Builder<Vec<u8>>, p: &str, mode: u32, data: &[u8]| -> anyhow::Result<()> {
+        let mut h = tar::Header::new_gnu();
+        h.set_entry_type(tar::EntryType::Regular);
+        h.set_mode(mode);
+        h.set_uid(0);
+        h.set_gid(0);
+        h.set_mtime(mtime);
+        h.set_size(data.len() as u64);
+        b.append_data(&mut h, p, data)?;
+        Ok(())
+    };
     file(&mut b, "bin/busybox", 0o755, &bin)?;
     file(
         &mut b,

@@ -19,11 +19,7 @@ use tonic::transport::Channel;
 const EXIT_AGENT: u8 = 125;
 
 #[derive(Parser)]
-#[command(
-    name = "agentctl",
-    version,
-    about = "Command line for node-agent (docker-compatible verbs)"
-)]
+#[command(name = "agentctl", version, about = "Command line for node-agent (docker-compatible verbs)")]
 struct Cli {
     /// The agent to talk to: unix:///path/agentd.sock or tcp://host:port
     #[arg(long, short = 'H', env = "AGENT_HOST", default_value = agent_proto::DEFAULT_HOST, global = true)]
@@ -67,6 +63,9 @@ struct CreateOpts {
     /// Automatically remove the container when it exits
     #[arg(long)]
     rm: bool,
+    /// Run an init inside the container that forwards signals and reaps processes
+    #[arg(long)]
+    init: bool,
     /// Image, then the command and its arguments
     #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true)]
     image_and_cmd: Vec<String>,
@@ -256,10 +255,7 @@ struct Exit(u8, String);
 
 impl From<tonic::Status> for Exit {
     fn from(s: tonic::Status) -> Exit {
-        Exit(
-            EXIT_AGENT,
-            format!("Error response from agent: {}", s.message()),
-        )
+        Exit(EXIT_AGENT, format!("Error response from agent: {}", s.message()))
     }
 }
 
@@ -292,10 +288,7 @@ fn main() -> ExitCode {
             return ExitCode::from(code);
         }
     };
-    let rt = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
+    let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(r) => r,
         Err(e) => {
             eprintln!("agentctl: {e}");
@@ -314,17 +307,11 @@ fn main() -> ExitCode {
 }
 
 async fn connect(host: &str) -> Res<Clients> {
-    let ch = agent_proto::connect(host)
-        .await
-        .map_err(|e| Exit(EXIT_AGENT, e.to_string()))?;
+    let ch = agent_proto::connect(host).await.map_err(|e| Exit(EXIT_AGENT, e.to_string()))?;
     const MAX: usize = 16 * 1024 * 1024;
     Ok(Clients {
-        c: ContainerServiceClient::new(ch.clone())
-            .max_decoding_message_size(MAX)
-            .max_encoding_message_size(MAX),
-        i: ImageServiceClient::new(ch.clone())
-            .max_decoding_message_size(MAX)
-            .max_encoding_message_size(MAX),
+        c: ContainerServiceClient::new(ch.clone()).max_decoding_message_size(MAX).max_encoding_message_size(MAX),
+        i: ImageServiceClient::new(ch.clone()).max_decoding_message_size(MAX).max_encoding_message_size(MAX),
         s: SystemServiceClient::new(ch),
     })
 }
@@ -349,40 +336,21 @@ async fn dispatch(cli: Cli) -> Res<u8> {
             }
             each(containers, |c| {
                 let mut cc = cl.c.clone();
-                async move {
-                    cc.start(pb::StartContainerRequest { id: c })
-                        .await
-                        .map(|_| ())
-                }
+                async move { cc.start(pb::StartContainerRequest { id: c }).await.map(|_| ()) }
             })
             .await
         }
-        Cmd::Stop { time, containers } => {
-            each(containers, |c| {
-                let mut cc = cl.c.clone();
-                async move {
-                    cc.stop(pb::StopContainerRequest {
-                        id: c,
-                        timeout_seconds: Some(time),
-                    })
-                    .await
-                    .map(|_| ())
-                }
-            })
-            .await
-        }
+        Cmd::Stop { time, containers } => each(containers, |c| {
+            let mut cc = cl.c.clone();
+            async move { cc.stop(pb::StopContainerRequest { id: c, timeout_seconds: Some(time) }).await.map(|_| ()) }
+        })
+        .await,
         Cmd::Restart { time, containers } => {
             each(containers, |c| {
                 let mut cc = cl.c.clone();
                 async move {
-                    cc.stop(pb::StopContainerRequest {
-                        id: c.clone(),
-                        timeout_seconds: Some(time),
-                    })
-                    .await?;
-                    cc.start(pb::StartContainerRequest { id: c })
-                        .await
-                        .map(|_| ())
+                    cc.stop(pb::StopContainerRequest { id: c.clone(), timeout_seconds: Some(time) }).await?;
+                    cc.start(pb::StartContainerRequest { id: c }).await.map(|_| ())
                 }
             })
             .await
@@ -391,42 +359,27 @@ async fn dispatch(cli: Cli) -> Res<u8> {
             each(containers, |c| {
                 let mut cc = cl.c.clone();
                 let signal = signal.clone();
-                async move {
-                    cc.kill(pb::KillContainerRequest { id: c, signal })
-                        .await
-                        .map(|_| ())
-                }
+                async move { cc.kill(pb::KillContainerRequest { id: c, signal }).await.map(|_| ()) }
             })
             .await
         }
         Cmd::Rm { force, containers } => {
             each(containers, |c| {
                 let mut cc = cl.c.clone();
-                async move {
-                    cc.remove(pb::RemoveContainerRequest { id: c, force })
-                        .await
-                        .map(|_| ())
-                }
+                async move { cc.remove(pb::RemoveContainerRequest { id: c, force }).await.map(|_| ()) }
             })
             .await
         }
         Cmd::Wait { containers } => {
             // Like docker: print each exit code; the command itself succeeds.
             for c in containers {
-                let r =
-                    cl.c.wait(pb::WaitContainerRequest { id: c })
-                        .await?
-                        .into_inner();
+                let r = cl.c.wait(pb::WaitContainerRequest { id: c }).await?.into_inner();
                 println!("{}", r.exit_code);
             }
             Ok(0)
         }
         Cmd::Ps { all, quiet, format } => {
-            let list =
-                cl.c.list(pb::ListContainersRequest { all })
-                    .await?
-                    .into_inner()
-                    .containers;
+            let list = cl.c.list(pb::ListContainersRequest { all }).await?.into_inner().containers;
             output::containers(&list, quiet, &format)?;
             Ok(0)
         }
@@ -438,54 +391,19 @@ async fn dispatch(cli: Cli) -> Res<u8> {
             println!("{}", serde_json::to_string_pretty(&out).unwrap_or_default());
             Ok(0)
         }
-        Cmd::Logs {
-            follow,
-            timestamps,
-            tail,
-            container,
-        } => logs(&mut cl, &container, follow, timestamps, tail).await,
-        Cmd::Exec {
-            interactive,
-            tty,
-            env,
-            workdir,
-            user,
-            container_and_cmd,
-        } => {
-            exec(
-                &mut cl,
-                interactive,
-                tty,
-                env,
-                workdir,
-                user,
-                container_and_cmd,
-            )
-            .await
+        Cmd::Logs { follow, timestamps, tail, container } => logs(&mut cl, &container, follow, timestamps, tail).await,
+        Cmd::Exec { interactive, tty, env, workdir, user, container_and_cmd } => {
+            exec(&mut cl, interactive, tty, env, workdir, user, container_and_cmd).await
         }
-        Cmd::Images { quiet, format }
-        | Cmd::Image {
-            cmd: ImageCmd::Ls { quiet, format },
-        } => {
-            let list =
-                cl.i.list(pb::ListImagesRequest {})
-                    .await?
-                    .into_inner()
-                    .images;
+        Cmd::Images { quiet, format } | Cmd::Image { cmd: ImageCmd::Ls { quiet, format } } => {
+            let list = cl.i.list(pb::ListImagesRequest {}).await?.into_inner().images;
             output::images(&list, quiet, &format)?;
             Ok(0)
         }
-        Cmd::Rmi { force, images }
-        | Cmd::Image {
-            cmd: ImageCmd::Rm { force, images },
-        } => {
+        Cmd::Rmi { force, images } | Cmd::Image { cmd: ImageCmd::Rm { force, images } } => {
             let mut failed = false;
             for i in images {
-                match cl
-                    .i
-                    .remove(pb::RemoveImageRequest { image: i, force })
-                    .await
-                {
+                match cl.i.remove(pb::RemoveImageRequest { image: i, force }).await {
                     Ok(r) => {
                         let r = r.into_inner();
                         for u in r.untagged {
@@ -503,31 +421,17 @@ async fn dispatch(cli: Cli) -> Res<u8> {
             }
             Ok(if failed { 1 } else { 0 })
         }
-        Cmd::Image {
-            cmd: ImageCmd::Inspect { images },
-        } => {
+        Cmd::Image { cmd: ImageCmd::Inspect { images } } => {
             let mut out = Vec::new();
             for i in images {
                 let img =
-                    cl.i.inspect(pb::InspectImageRequest { image: i })
-                        .await?
-                        .into_inner()
-                        .image
-                        .unwrap_or_default();
+                    cl.i.inspect(pb::InspectImageRequest { image: i }).await?.into_inner().image.unwrap_or_default();
                 out.push(output::image_json(&img));
             }
             println!("{}", serde_json::to_string_pretty(&out).unwrap_or_default());
             Ok(0)
         }
-        Cmd::Image {
-            cmd:
-                ImageCmd::Import {
-                    rootfs,
-                    tag,
-                    cmd,
-                    file,
-                },
-        } => {
+        Cmd::Image { cmd: ImageCmd::Import { rootfs, tag, cmd, file } } => {
             let data = if file == "-" {
                 let mut v = Vec::new();
                 std::io::stdin().read_to_end(&mut v)?;
@@ -535,41 +439,29 @@ async fn dispatch(cli: Cli) -> Res<u8> {
             } else {
                 std::fs::read(&file).map_err(|e| Exit(EXIT_AGENT, format!("open {file}: {e}")))?
             };
-            let cmd = cmd
-                .map(|c| vec!["/bin/sh".to_string(), "-c".to_string(), c])
-                .unwrap_or_default();
-            import(
-                &mut cl,
-                data,
-                pb::ImportOptions {
-                    rootfs,
-                    tags: tag,
-                    cmd,
-                    env: vec![],
-                },
-            )
-            .await
+            let cmd = cmd.map(|c| vec!["/bin/sh".to_string(), "-c".to_string(), c]).unwrap_or_default();
+            import(&mut cl, data, pb::ImportOptions { rootfs, tags: tag, cmd, env: vec![] }).await
         }
-        Cmd::Image {
-            cmd: ImageCmd::Busybox { busybox, tag },
-        } => {
+        Cmd::Image { cmd: ImageCmd::Busybox { busybox, tag } } => {
             let data = busybox::rootfs_tar(std::path::Path::new(&busybox))?;
             import(
                 &mut cl,
                 data,
-                pb::ImportOptions {
-                    rootfs: true,
-                    tags: vec![tag],
-                    cmd: vec!["sh".into()],
-                    env: vec![],
-                },
+                pb::ImportOptions { rootfs: true, tags: vec![tag], cmd: vec!["sh".into()], env: vec![] },
             )
             .await
         }
         Cmd::Version => {
             let v = cl.s.version(pb::VersionRequest {}).await?.into_inner();
-            println!("Client:\n Version:\t{}\n\nServer:\n Version:\t{}\n API version:\t{}\n OS/Arch:\t{}/{}\n Kernel:\t{}",
-                env!("CARGO_PKG_VERSION"), v.version, v.api_version, v.os, v.arch, v.kernel);
+            println!(
+                "Client:\n Version:\t{}\n\nServer:\n Version:\t{}\n API version:\t{}\n OS/Arch:\t{}/{}\n Kernel:\t{}",
+                env!("CARGO_PKG_VERSION"),
+                v.version,
+                v.api_version,
+                v.os,
+                v.arch,
+                v.kernel
+            );
             Ok(0)
         }
         Cmd::Info { format } => {
@@ -611,13 +503,9 @@ async fn inspect(cl: &mut Clients, c: &str) -> Res<pb::ContainerInfo> {
 
 async fn import(cl: &mut Clients, data: Vec<u8>, opts: pb::ImportOptions) -> Res<u8> {
     use pb::import_request::Msg;
-    let mut msgs = vec![pb::ImportRequest {
-        msg: Some(Msg::Options(opts)),
-    }];
+    let mut msgs = vec![pb::ImportRequest { msg: Some(Msg::Options(opts)) }];
     for chunk in data.chunks(1 << 20) {
-        msgs.push(pb::ImportRequest {
-            msg: Some(Msg::Chunk(chunk.to_vec())),
-        });
+        msgs.push(pb::ImportRequest { msg: Some(Msg::Chunk(chunk.to_vec())) });
     }
     let r = cl.i.import(tokio_stream::iter(msgs)).await?.into_inner();
     for img in r.images {
@@ -637,10 +525,7 @@ fn parse_kv(items: &[String], what: &str) -> Res<std::collections::HashMap<Strin
         .map(|l| match l.split_once('=') {
             Some((k, v)) if !k.is_empty() => Ok((k.to_string(), v.to_string())),
             _ if !l.is_empty() && !l.contains('=') => Ok((l.clone(), String::new())),
-            _ => Err(Exit(
-                EXIT_AGENT,
-                format!("invalid {what} {l:?}: use KEY=VALUE"),
-            )),
+            _ => Err(Exit(EXIT_AGENT, format!("invalid {what} {l:?}: use KEY=VALUE"))),
         })
         .collect()
 }
@@ -648,21 +533,20 @@ fn parse_kv(items: &[String], what: &str) -> Res<std::collections::HashMap<Strin
 /// `-e KEY` takes KEY from this environment, like docker (dropped when unset).
 fn resolve_env(env: &[String]) -> Vec<String> {
     env.iter()
-        .filter_map(|e| {
-            if e.contains('=') {
-                Some(e.clone())
-            } else {
-                std::env::var(e).ok().map(|v| format!("{e}={v}"))
-            }
-        })
+        .filter_map(
+            |e| {
+                if e.contains('=') {
+                    Some(e.clone())
+                } else {
+                    std::env::var(e).ok().map(|v| format!("{e}={v}"))
+                }
+            },
+        )
         .collect()
 }
 
 async fn create(cl: &mut Clients, o: &CreateOpts) -> Res<String> {
-    let (image, cmd) = o
-        .image_and_cmd
-        .split_first()
-        .ok_or_else(|| Exit(EXIT_AGENT, "an image is required".into()))?;
+    let (image, cmd) = o.image_and_cmd.split_first().ok_or_else(|| Exit(EXIT_AGENT, "an image is required".into()))?;
     let (entrypoint, entrypoint_set) = match &o.entrypoint {
         Some(e) if e.is_empty() => (vec![], true),
         Some(e) => (vec![e.clone()], true),
@@ -683,23 +567,15 @@ async fn create(cl: &mut Clients, o: &CreateOpts) -> Res<String> {
         network_mode: o.network.clone(),
         labels: parse_kv(&o.label, "label")?,
         auto_remove: o.rm,
-        init: false,
+        init: o.init,
     };
-    Ok(cl
-        .c
-        .create(pb::CreateContainerRequest { spec: Some(spec) })
-        .await?
-        .into_inner()
-        .id)
+    Ok(cl.c.create(pb::CreateContainerRequest { spec: Some(spec) }).await?.into_inner().id)
 }
 
 async fn run(cl: &mut Clients, detach: bool, opts: CreateOpts) -> Res<u8> {
     let id = create(cl, &opts).await?;
     if detach {
-        if let Err(e) =
-            cl.c.start(pb::StartContainerRequest { id: id.clone() })
-                .await
-        {
+        if let Err(e) = cl.c.start(pb::StartContainerRequest { id: id.clone() }).await {
             let info = inspect(cl, &id).await.ok();
             return Err(start_failure(e, info.as_ref()));
         }
@@ -711,52 +587,22 @@ async fn run(cl: &mut Clients, detach: bool, opts: CreateOpts) -> Res<u8> {
 
 /// Maps a failed start to docker's exit codes: 126/127 for the command, else 125.
 fn start_failure(e: tonic::Status, info: Option<&pb::ContainerInfo>) -> Exit {
-    let from_meta = e
-        .metadata()
-        .get("agent-exit-code")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<i32>().ok());
-    let code = from_meta
-        .or(info.map(|i| i.exit_code))
-        .filter(|c| *c == 126 || *c == 127)
-        .unwrap_or(EXIT_AGENT as i32);
-    Exit(
-        code as u8,
-        format!("agentctl: Error response from agent: {}", e.message()),
-    )
+    let from_meta =
+        e.metadata().get("agent-exit-code").and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<i32>().ok());
+    let code = from_meta.or(info.map(|i| i.exit_code)).filter(|c| *c == 126 || *c == 127).unwrap_or(EXIT_AGENT as i32);
+    Exit(code as u8, format!("agentctl: Error response from agent: {}", e.message()))
 }
 
 /// Attaches (stdin if `stdin`), starts when `start`, streams output, returns the exit code.
-async fn attach_and_start(
-    cl: &mut Clients,
-    id: &str,
-    stdin: bool,
-    tty: bool,
-    start: bool,
-) -> Res<u8> {
+async fn attach_and_start(cl: &mut Clients, id: &str, stdin: bool, tty: bool, start: bool) -> Res<u8> {
     use pb::attach_request::Msg;
     let (tx, rx) = tokio::sync::mpsc::channel::<pb::AttachRequest>(16);
-    let _ = tx
-        .send(pb::AttachRequest {
-            msg: Some(Msg::Start(pb::AttachStart { id: id.to_string() })),
-        })
-        .await;
-    let mut out =
-        cl.c.attach(tokio_stream::wrappers::ReceiverStream::new(rx))
-            .await?
-            .into_inner();
+    let _ = tx.send(pb::AttachRequest { msg: Some(Msg::Start(pb::AttachStart { id: id.to_string() })) }).await;
+    let mut out = cl.c.attach(tokio_stream::wrappers::ReceiverStream::new(rx)).await?.into_inner();
     // Output is streamed from the first message on: only then start, so nothing is lost.
     let first = out.next().await;
-    if !matches!(
-        first,
-        Some(Ok(pb::AttachResponse {
-            msg: Some(pb::attach_response::Msg::Attached(true))
-        }))
-    ) {
-        return Err(Exit(
-            EXIT_AGENT,
-            "the agent did not acknowledge the attach".into(),
-        ));
+    if !matches!(first, Some(Ok(pb::AttachResponse { msg: Some(pb::attach_response::Msg::Attached(true)) }))) {
+        return Err(Exit(EXIT_AGENT, "the agent did not acknowledge the attach".into()));
     }
     let _raw = (tty && std::io::stdin().is_terminal()).then(tty::RawMode::enable);
     if stdin {
@@ -767,21 +613,11 @@ async fn attach_and_start(
             loop {
                 match input.read(&mut buf).await {
                     Ok(0) | Err(_) => {
-                        let _ = tx
-                            .send(pb::AttachRequest {
-                                msg: Some(Msg::CloseStdin(true)),
-                            })
-                            .await;
+                        let _ = tx.send(pb::AttachRequest { msg: Some(Msg::CloseStdin(true)) }).await;
                         return;
                     }
                     Ok(n) => {
-                        if tx
-                            .send(pb::AttachRequest {
-                                msg: Some(Msg::Stdin(buf[..n].to_vec())),
-                            })
-                            .await
-                            .is_err()
-                        {
+                        if tx.send(pb::AttachRequest { msg: Some(Msg::Stdin(buf[..n].to_vec())) }).await.is_err() {
                             return;
                         }
                     }
@@ -790,10 +626,7 @@ async fn attach_and_start(
         });
     }
     if start {
-        if let Err(e) =
-            cl.c.start(pb::StartContainerRequest { id: id.to_string() })
-                .await
-        {
+        if let Err(e) = cl.c.start(pb::StartContainerRequest { id: id.to_string() }).await {
             drop(_raw);
             let info = inspect(cl, id).await.ok();
             return Err(start_failure(e, info.as_ref()));
@@ -818,20 +651,11 @@ async fn attach_and_start(
     drop(tx);
     match code {
         Some(c) => Ok(c.clamp(0, 255) as u8),
-        None => Err(Exit(
-            EXIT_AGENT,
-            "lost the connection to the agent before the container exited".into(),
-        )),
+        None => Err(Exit(EXIT_AGENT, "lost the connection to the agent before the container exited".into())),
     }
 }
 
-async fn logs(
-    cl: &mut Clients,
-    c: &str,
-    follow: bool,
-    timestamps: bool,
-    tail: Option<i64>,
-) -> Res<u8> {
+async fn logs(cl: &mut Clients, c: &str, follow: bool, timestamps: bool, tail: Option<i64>) -> Res<u8> {
     let req = pb::LogsRequest {
         id: c.to_string(),
         follow,
@@ -847,10 +671,7 @@ async fn logs(
         let mut line = Vec::new();
         if timestamps {
             let t = chrono::DateTime::from_timestamp_nanos(e.time);
-            line.extend_from_slice(
-                t.to_rfc3339_opts(chrono::SecondsFormat::Nanos, true)
-                    .as_bytes(),
-            );
+            line.extend_from_slice(t.to_rfc3339_opts(chrono::SecondsFormat::Nanos, true).as_bytes());
             line.push(b' ');
         }
         line.extend_from_slice(&e.data);
@@ -875,9 +696,8 @@ async fn exec(
     container_and_cmd: Vec<String>,
 ) -> Res<u8> {
     use pb::exec_request::Msg;
-    let (container, cmd) = container_and_cmd
-        .split_first()
-        .ok_or_else(|| Exit(EXIT_AGENT, "a container is required".into()))?;
+    let (container, cmd) =
+        container_and_cmd.split_first().ok_or_else(|| Exit(EXIT_AGENT, "a container is required".into()))?;
     if cmd.is_empty() {
         return Err(Exit(EXIT_AGENT, "exec needs a command to run".into()));
     }
@@ -893,15 +713,8 @@ async fn exec(
         size: Some(pb::TerminalSize { rows, cols }),
     };
     let (tx, rx) = tokio::sync::mpsc::channel::<pb::ExecRequest>(16);
-    let _ = tx
-        .send(pb::ExecRequest {
-            msg: Some(Msg::Start(spec)),
-        })
-        .await;
-    let mut out =
-        cl.c.exec(tokio_stream::wrappers::ReceiverStream::new(rx))
-            .await?
-            .into_inner();
+    let _ = tx.send(pb::ExecRequest { msg: Some(Msg::Start(spec)) }).await;
+    let mut out = cl.c.exec(tokio_stream::wrappers::ReceiverStream::new(rx)).await?.into_inner();
     let _raw = (tty && std::io::stdin().is_terminal()).then(tty::RawMode::enable);
     if interactive {
         let tx = tx.clone();
@@ -911,21 +724,11 @@ async fn exec(
             loop {
                 match input.read(&mut buf).await {
                     Ok(0) | Err(_) => {
-                        let _ = tx
-                            .send(pb::ExecRequest {
-                                msg: Some(Msg::CloseStdin(true)),
-                            })
-                            .await;
+                        let _ = tx.send(pb::ExecRequest { msg: Some(Msg::CloseStdin(true)) }).await;
                         return;
                     }
                     Ok(n) => {
-                        if tx
-                            .send(pb::ExecRequest {
-                                msg: Some(Msg::Stdin(buf[..n].to_vec())),
-                            })
-                            .await
-                            .is_err()
-                        {
+                        if tx.send(pb::ExecRequest { msg: Some(Msg::Stdin(buf[..n].to_vec())) }).await.is_err() {
                             return;
                         }
                     }
@@ -936,20 +739,12 @@ async fn exec(
     if tty {
         let tx = tx.clone();
         tokio::spawn(async move {
-            let Ok(mut sig) =
-                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::window_change())
-            else {
+            let Ok(mut sig) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::window_change()) else {
                 return;
             };
             while sig.recv().await.is_some() {
                 let (rows, cols) = tty::size();
-                if tx
-                    .send(pb::ExecRequest {
-                        msg: Some(Msg::Resize(pb::TerminalSize { rows, cols })),
-                    })
-                    .await
-                    .is_err()
-                {
+                if tx.send(pb::ExecRequest { msg: Some(Msg::Resize(pb::TerminalSize { rows, cols })) }).await.is_err() {
                     return;
                 }
             }
@@ -973,9 +768,6 @@ async fn exec(
     drop(tx);
     match code {
         Some(c) => Ok(c.clamp(0, 255) as u8),
-        None => Err(Exit(
-            EXIT_AGENT,
-            "lost the connection to the agent before the command exited".into(),
-        )),
+        None => Err(Exit(EXIT_AGENT, "lost the connection to the agent before the command exited".into())),
     }
 }

@@ -21,8 +21,7 @@ fn rfc3339(nanos: i64) -> String {
     if nanos <= 0 {
         return "0001-01-01T00:00:00Z".into();
     }
-    chrono::DateTime::from_timestamp_nanos(nanos)
-        .to_rfc3339_opts(chrono::SecondsFormat::Nanos, true)
+    chrono::DateTime::from_timestamp_nanos(nanos).to_rfc3339_opts(chrono::SecondsFormat::Nanos, true)
 }
 
 fn state_name(s: i32) -> &'static str {
@@ -105,21 +104,11 @@ pub fn containers(list: &[pb::ContainerInfo], quiet: bool, format: &str) -> anyh
         }
         return Ok(());
     }
-    println!(
-        "{:<14}{:<24}{:<24}{:<24}{:<28}NAMES",
-        "CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS"
-    );
+    println!("{:<14}{:<24}{:<24}{:<24}{:<28}NAMES", "CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS");
     for c in list {
         let mut cmd = format!("\"{}\"", c.path.join(" "));
         if cmd.len() > 20 {
-            cmd = format!(
-                "{}…\"",
-                &cmd[..cmd
-                    .char_indices()
-                    .nth(19)
-                    .map(|(i, _)| i)
-                    .unwrap_or(cmd.len())]
-            );
+            cmd = format!("{}…\"", &cmd[..cmd.char_indices().nth(19).map(|(i, _)| i).unwrap_or(cmd.len())]);
         }
         println!(
             "{:<14}{:<24}{:<24}{:<24}{:<28}{}",
@@ -163,12 +152,7 @@ pub fn image_json(i: &pb::ImageInfo) -> Value {
 /// Prints `images`.
 pub fn images(list: &[pb::ImageInfo], quiet: bool, format: &str) -> anyhow::Result<()> {
     check_format(format)?;
-    let short = |id: &str| {
-        id.trim_start_matches("sha256:")
-            .chars()
-            .take(12)
-            .collect::<String>()
-    };
+    let short = |id: &str| id.trim_start_matches("sha256:").chars().take(12).collect::<String>();
     if quiet {
         for i in list {
             println!("{}", short(&i.id));
@@ -181,26 +165,12 @@ pub fn images(list: &[pb::ImageInfo], quiet: bool, format: &str) -> anyhow::Resu
         }
         return Ok(());
     }
-    println!(
-        "{:<40}{:<16}{:<16}{:<24}SIZE",
-        "REPOSITORY", "TAG", "IMAGE ID", "CREATED"
-    );
+    println!("{:<40}{:<16}{:<16}{:<24}SIZE", "REPOSITORY", "TAG", "IMAGE ID", "CREATED");
     for i in list {
-        let tags = if i.tags.is_empty() {
-            vec!["<none>:<none>".to_string()]
-        } else {
-            i.tags.clone()
-        };
+        let tags = if i.tags.is_empty() { vec!["<none>:<none>".to_string()] } else { i.tags.clone() };
         for t in tags {
             let (repo, tag) = t.rsplit_once(':').unwrap_or((&t, "<none>"));
-            println!(
-                "{:<40}{:<16}{:<16}{:<24}{}",
-                repo,
-                tag,
-                short(&i.id),
-                ago(i.created_at),
-                human(i.size)
-            );
+            println!("{:<40}{:<16}{:<16}{:<24}{}", repo, tag, short(&i.id), ago(i.created_at), human(i.size));
         }
     }
     Ok(())
@@ -220,18 +190,12 @@ pub fn info(i: &pb::InfoResponse, format: &str) -> anyhow::Result<()> {
         println!("{}", serde_json::to_string_pretty(&v)?);
         return Ok(());
     }
-    println!(
-        "Instance: {}\nRoot Dir: {}\nRun Dir: {}",
-        i.instance, i.root, i.run_dir
-    );
+    println!("Instance: {}\nRoot Dir: {}\nRun Dir: {}", i.instance, i.root, i.run_dir);
     println!(
         "Containers: {}\n Running: {}\n Stopped: {}\nImages: {}",
         i.containers, i.containers_running, i.containers_stopped, i.images
     );
-    println!(
-        "Storage Driver: {}\nCgroup Layout: {}\nCgroup Controllers:",
-        i.storage_driver, i.cgroup_layout
-    );
+    println!("Storage Driver: {}\nCgroup Layout: {}\nCgroup Controllers:", i.storage_driver, i.cgroup_layout);
     for c in &i.cgroup_controllers {
         println!(" {:<14}{}", c.name, c.mount_point);
     }

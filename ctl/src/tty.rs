@@ -35,12 +35,7 @@ impl Drop for RawMode {
 
 /// The terminal's (rows, cols), or 24x80.
 pub fn size() -> (u32, u32) {
-    let mut ws = libc::winsize {
-        ws_row: 0,
-        ws_col: 0,
-        ws_xpixel: 0,
-        ws_ypixel: 0,
-    };
+    let mut ws = libc::winsize { ws_row: 0, ws_col: 0, ws_xpixel: 0, ws_ypixel: 0 };
     // SAFETY: TIOCGWINSZ writes into the winsize we pass.
     let r = unsafe { libc::ioctl(1, libc::TIOCGWINSZ, &mut ws) };
     if r == 0 && ws.ws_row > 0 {

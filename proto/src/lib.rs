@@ -10,8 +10,7 @@ pub mod v1 {
 }
 
 /// The encoded file descriptor set of every `agent.v1` proto, for gRPC server reflection.
-pub const FILE_DESCRIPTOR_SET: &[u8] =
-    include_bytes!(concat!(env!("OUT_DIR"), "/agent_descriptor.bin"));
+pub const FILE_DESCRIPTOR_SET: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/agent_descriptor.bin"));
 
 /// The default socket an agent listens on and a client connects to.
 pub const DEFAULT_HOST: &str = "unix:///run/agentd/agentd.sock";
@@ -28,10 +27,9 @@ pub enum ConnectError {
 impl std::fmt::Display for ConnectError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            ConnectError::BadUrl(u) => write!(
-                f,
-                "unsupported agent address {u:?}: use unix:///path/to/agentd.sock or http://host:port"
-            ),
+            ConnectError::BadUrl(u) => {
+                write!(f, "unsupported agent address {u:?}: use unix:///path/to/agentd.sock or http://host:port")
+            }
             ConnectError::Transport(u, e) => {
                 use std::error::Error;
                 let mut msg = e.to_string();
@@ -78,7 +76,5 @@ pub async fn connect(url: &str) -> Result<tonic::transport::Channel, ConnectErro
         return Err(ConnectError::BadUrl(url.to_string()));
     };
     let ep = Endpoint::from_shared(http).map_err(|_| ConnectError::BadUrl(url.to_string()))?;
-    ep.connect()
-        .await
-        .map_err(|e| ConnectError::Transport(url.to_string(), e))
+    ep.connect().await.map_err(|e| ConnectError::Transport(url.to_string(), e))
 }

@@ -21,10 +21,7 @@ pub fn bin_dir() -> PathBuf {
     }
     let exe = std::env::current_exe().expect("current exe");
     // target/<profile>/deps/e2e-hash
-    exe.parent()
-        .and_then(Path::parent)
-        .expect("target dir")
-        .to_path_buf()
+    exe.parent().and_then(Path::parent).expect("target dir").to_path_buf()
 }
 
 /// A running agent owned by one test.
@@ -63,23 +60,11 @@ impl Agent {
 
     /// Starts an agent without importing any image.
     pub fn start_bare(test: &str) -> Agent {
-        let dir = tempfile::Builder::new()
-            .prefix("e2e-")
-            .tempdir()
-            .expect("tempdir");
-        let short: String = test
-            .chars()
-            .filter(|c| c.is_ascii_alphanumeric())
-            .take(16)
-            .collect();
+        let dir = tempfile::Builder::new().prefix("e2e-").tempdir().expect("tempdir");
+        let short: String = test.chars().filter(|c| c.is_ascii_alphanumeric()).take(16).collect();
         let instance = format!("t{}{}", std::process::id() % 100000, short);
         let host = format!("unix://{}/run/agentd.sock", dir.path().display());
-        let mut a = Agent {
-            dir,
-            instance,
-            host,
-            child: None,
-        };
+        let mut a = Agent { dir, instance, host, child: None };
         a.spawn();
         a
     }
@@ -95,12 +80,7 @@ impl Agent {
     /// The agentd command line of this agent.
     pub fn agentd_cmd(&self) -> Command {
         let mut c = Command::new(bin_dir().join("agentd"));
-        c.arg("--root")
-            .arg(self.root())
-            .arg("--run-dir")
-            .arg(self.run_dir())
-            .arg("--instance")
-            .arg(&self.instance);
+        c.arg("--root").arg(self.root()).arg("--run-dir").arg(self.run_dir()).arg("--instance").arg(&self.instance);
         c
     }
 
@@ -121,11 +101,7 @@ impl Agent {
         let sock = self.run_dir().join("agentd.sock");
         let deadline = Instant::now() + Duration::from_secs(20);
         while std::os::unix::net::UnixStream::connect(&sock).is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "agentd did not come up: {}",
-                self.log()
-            );
+            assert!(Instant::now() < deadline, "agentd did not come up: {}", self.log());
             std::thread::sleep(Duration::from_millis(10));
         }
     }
@@ -147,10 +123,8 @@ impl Agent {
     /// Stops agentd gracefully.
     pub fn stop(&mut self) {
         if let Some(mut c) = self.child.take() {
-            let _ = nix::sys::signal::kill(
-                nix::unistd::Pid::from_raw(c.id() as i32),
-                nix::sys::signal::Signal::SIGTERM,
-            );
+            let _ =
+                nix::sys::signal::kill(nix::unistd::Pid::from_raw(c.id() as i32), nix::sys::signal::Signal::SIGTERM);
             let deadline = Instant::now() + Duration::from_secs(10);
             while Instant::now() < deadline {
                 if let Ok(Some(_)) = c.try_wait() {
@@ -195,14 +169,7 @@ impl Agent {
     /// Runs `agentctl ARGS`, asserts success, returns trimmed stdout.
     pub fn ok(&self, args: &[&str]) -> String {
         let r = self.ctl(args);
-        assert_eq!(
-            r.code,
-            0,
-            "agentctl {args:?} failed: {}{}\nagent log:\n{}",
-            r.stdout,
-            r.stderr,
-            self.log()
-        );
+        assert_eq!(r.code, 0, "agentctl {args:?} failed: {}{}\nagent log:\n{}", r.stdout, r.stderr, self.log());
         r.stdout.trim().to_string()
     }
 
@@ -215,10 +182,7 @@ impl Agent {
 
     /// The container's cgroup directories on this host (each v1 controller, or the v2 dir).
     pub fn cgroup_dirs(&self, id: &str) -> Vec<PathBuf> {
-        cgroup_mounts()
-            .into_iter()
-            .map(|m| m.join(&self.instance).join(id))
-            .collect()
+        cgroup_mounts().into_iter().map(|m| m.join(&self.instance).join(id)).collect()
     }
 
     /// Asserts that nothing of this instance is left on the host besides what `keep` names.
@@ -226,35 +190,20 @@ impl Agent {
         for m in cgroup_mounts() {
             let p = m.join(&self.instance);
             let children: Vec<_> = std::fs::read_dir(&p)
-                .map(|rd| {
-                    rd.flatten()
-                        .filter(|e| e.path().is_dir())
-                        .map(|e| e.path())
-                        .collect()
-                })
+                .map(|rd| rd.flatten().filter(|e| e.path().is_dir()).map(|e| e.path()).collect())
                 .unwrap_or_default();
             assert!(children.is_empty(), "leftover cgroups: {children:?}");
         }
         let mounts = std::fs::read_to_string("/proc/self/mounts").unwrap_or_default();
         let d = self.dir.path().display().to_string();
-        assert!(
-            !mounts.contains(&d),
-            "leftover host mounts under {d}:\n{mounts}"
-        );
-        let ps = Command::new("ps")
-            .args(["-eo", "args"])
-            .output()
-            .expect("ps");
+        assert!(!mounts.contains(&d), "leftover host mounts under {d}:\n{mounts}");
+        let ps = Command::new("ps").args(["-eo", "args"]).output().expect("ps");
         let ps = String::from_utf8_lossy(&ps.stdout);
-        let shims: Vec<_> = ps
-            .lines()
-            .filter(|l| l.contains("shim") && l.contains(&d))
-            .collect();
+        let shims: Vec<_> = ps.lines().filter(|l| l.contains("shim") && l.contains(&d)).collect();
         assert!(shims.is_empty(), "leftover shims: {shims:?}");
         let cdir = self.root().join("containers");
-        let left: Vec<_> = std::fs::read_dir(&cdir)
-            .map(|rd| rd.flatten().map(|e| e.path()).collect())
-            .unwrap_or_default();
+        let left: Vec<_> =
+            std::fs::read_dir(&cdir).map(|rd| rd.flatten().map(|e| e.path()).collect()).unwrap_or_default();
         assert!(left.is_empty(), "leftover container dirs: {left:?}");
     }
 }
@@ -274,10 +223,7 @@ impl Drop for Agent {
             if let Ok(rd) = std::fs::read_dir(&p) {
                 for e in rd.flatten().filter(|e| e.path().is_dir()) {
                     if let Ok(procs) = std::fs::read_to_string(e.path().join("cgroup.procs")) {
-                        for pid in procs
-                            .split_whitespace()
-                            .filter_map(|p| p.parse::<i32>().ok())
-                        {
+                        for pid in procs.split_whitespace().filter_map(|p| p.parse::<i32>().ok()) {
                             let _ = nix::sys::signal::kill(
                                 nix::unistd::Pid::from_raw(pid),
                                 nix::sys::signal::Signal::SIGKILL,
@@ -315,9 +261,7 @@ pub fn cgroup_mounts() -> Vec<PathBuf> {
 
 /// The inode of one of this process's namespaces (`pid`, `net`…).
 pub fn ns_inode(pid: &str, ns: &str) -> String {
-    std::fs::read_link(format!("/proc/{pid}/ns/{ns}"))
-        .map(|p| p.display().to_string())
-        .unwrap_or_default()
+    std::fs::read_link(format!("/proc/{pid}/ns/{ns}")).map(|p| p.display().to_string()).unwrap_or_default()
 }
 
 /// Polls `f` until it returns true or `secs` pass.

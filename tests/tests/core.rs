@@ -12,23 +12,22 @@ fn namespaces_pid1_and_hostname() {
     }
     let a = Agent::start("ns");
     let out = a.ok(&[
-        "run", "--rm", "--hostname", "box1", IMG, "sh", "-c",
+        "run",
+        "--rm",
+        "--hostname",
+        "box1",
+        IMG,
+        "sh",
+        "-c",
         "echo $$; hostname; for n in pid uts ipc mnt net cgroup; do readlink /proc/self/ns/$n; done",
     ]);
     let lines: Vec<&str> = out.lines().collect();
     assert_eq!(lines[0], "1", "the container's shell must be PID 1: {out}");
     assert_eq!(lines[1], "box1");
-    for (i, ns) in ["pid", "uts", "ipc", "mnt", "net", "cgroup"]
-        .iter()
-        .enumerate()
-    {
+    for (i, ns) in ["pid", "uts", "ipc", "mnt", "net", "cgroup"].iter().enumerate() {
         let host = ns_inode("self", ns);
         assert!(!host.is_empty());
-        assert_ne!(
-            lines[2 + i],
-            host,
-            "{ns} namespace must differ from the host's"
-        );
+        assert_ne!(lines[2 + i], host, "{ns} namespace must differ from the host's");
     }
     // Default hostname: the first 12 hex of the ID.
     let id = a.ok(&["run", "-d", IMG, "sleep", "100"]);
@@ -48,12 +47,15 @@ fn namespaces_pid1_and_hostname() {
     assert_eq!(l[0], ns_inode("self", "net"));
     assert_ne!(l[1], ns_inode("self", "pid"));
     // --network none: loopback only, and up.
-    let out = a.ok(&["run", "--rm", IMG, "sh", "-c", "ls /sys/class/net; cat /sys/class/net/lo/operstate; ping -c1 -W1 127.0.0.1 >/dev/null && echo pinged"]);
-    assert_eq!(
-        out.lines().next(),
-        Some("lo"),
-        "only loopback expected: {out}"
-    );
+    let out = a.ok(&[
+        "run",
+        "--rm",
+        IMG,
+        "sh",
+        "-c",
+        "ls /sys/class/net; cat /sys/class/net/lo/operstate; ping -c1 -W1 127.0.0.1 >/dev/null && echo pinged",
+    ]);
+    assert_eq!(out.lines().next(), Some("lo"), "only loopback expected: {out}");
     assert!(out.contains("pinged"), "loopback must be up: {out}");
 }
 
@@ -63,41 +65,19 @@ fn writes_land_in_the_upper_layer_and_lowers_are_shared() {
         return;
     }
     let a = Agent::start("upper");
-    let id1 = a.ok(&[
-        "run",
-        "-d",
-        IMG,
-        "sh",
-        "-c",
-        "echo hi > /created-here; rm /bin/ls; sleep 1000",
-    ]);
+    let id1 = a.ok(&["run", "-d", IMG, "sh", "-c", "echo hi > /created-here; rm /bin/ls; sleep 1000"]);
     let id2 = a.ok(&["run", "-d", IMG, "sleep", "1000"]);
     let upper = a.root().join("containers").join(&id1).join("upper");
-    assert!(
-        eventually(5, || upper.join("created-here").exists()),
-        "write must land in the upper dir"
-    );
-    assert_eq!(
-        std::fs::read_to_string(upper.join("created-here")).unwrap(),
-        "hi\n"
-    );
+    assert!(eventually(5, || upper.join("created-here").exists()), "write must land in the upper dir");
+    assert_eq!(std::fs::read_to_string(upper.join("created-here")).unwrap(), "hi\n");
     // The deletion is a whiteout in the upper dir; the shared lower layer keeps the file.
-    assert!(eventually(5, || std::fs::symlink_metadata(
-        upper.join("bin/ls")
-    )
-    .is_ok()));
-    assert!(
-        !std::path::Path::new("/created-here").exists(),
-        "nothing may appear on the host's root"
-    );
+    assert!(eventually(5, || std::fs::symlink_metadata(upper.join("bin/ls")).is_ok()));
+    assert!(!std::path::Path::new("/created-here").exists(), "nothing may appear on the host's root");
     let layers = a.root().join("layers");
     let layer_dirs: Vec<_> = std::fs::read_dir(&layers).unwrap().flatten().collect();
     assert_eq!(layer_dirs.len(), 1, "busybox has one layer, unpacked once");
     let lower = layer_dirs[0].path().join("fs");
-    assert!(
-        std::fs::symlink_metadata(lower.join("bin/ls")).is_ok(),
-        "lower layer must be untouched"
-    );
+    assert!(std::fs::symlink_metadata(lower.join("bin/ls")).is_ok(), "lower layer must be untouched");
     assert!(!lower.join("created-here").exists());
     // The other container still has ls: its view is its own.
     assert_eq!(a.ctl(&["exec", &id2, "ls", "/bin/ls"]).code, 0);
@@ -111,10 +91,7 @@ fn writes_land_in_the_upper_layer_and_lowers_are_shared() {
             .find(|l| l.starts_with("overlay / overlay"))
             .unwrap_or_else(|| panic!("no overlay root in {m}"))
             .to_string();
-        line.split(',')
-            .find_map(|o| o.strip_prefix("lowerdir="))
-            .unwrap()
-            .to_string()
+        line.split(',').find_map(|o| o.strip_prefix("lowerdir=")).unwrap().to_string()
     };
     let (l1, l2) = (lowerdir_of(&id1), lowerdir_of(&id2));
     assert_eq!(l1, l2);
@@ -133,12 +110,7 @@ fn exit_codes_and_clear_errors() {
     assert_eq!(a.ctl(&["run", "--rm", IMG, "sh", "-c", "exit 3"]).code, 3);
     let r = a.ctl(&["run", "--name", "nf", IMG, "foo"]);
     assert_eq!(r.code, 127, "{}", r.stderr);
-    assert!(
-        r.stderr
-            .contains("exec: \"foo\": executable file not found"),
-        "{}",
-        r.stderr
-    );
+    assert!(r.stderr.contains("exec: \"foo\": executable file not found"), "{}", r.stderr);
     // The record is kept, as exited with 127.
     let nf = a.inspect("nf");
     assert_eq!(nf["State"]["Status"], "exited");
@@ -148,33 +120,17 @@ fn exit_codes_and_clear_errors() {
     assert!(r.stderr.contains("permission denied"), "{}", r.stderr);
     let r = a.ctl(&["run", "--rm", "no/such-image:1", "true"]);
     assert_eq!(r.code, 125);
-    assert!(
-        r.stderr.contains("no such image: no/such-image:1"),
-        "{}",
-        r.stderr
-    );
+    assert!(r.stderr.contains("no such image: no/such-image:1"), "{}", r.stderr);
     a.ok(&["create", "--name", "dup", IMG, "true"]);
     let r = a.ctl(&["create", "--name", "dup", IMG, "true"]);
     assert_eq!(r.code, 125);
-    assert!(
-        r.stderr.contains("\"dup\" is already in use"),
-        "{}",
-        r.stderr
-    );
+    assert!(r.stderr.contains("\"dup\" is already in use"), "{}", r.stderr);
     let r = a.ctl(&["create", "--name", "bad name!", IMG, "true"]);
     assert_eq!(r.code, 125);
-    assert!(
-        r.stderr.contains("invalid container name \"bad name!\""),
-        "{}",
-        r.stderr
-    );
+    assert!(r.stderr.contains("invalid container name \"bad name!\""), "{}", r.stderr);
     let r = a.ctl(&["run", "--rm", "-u", "ghost", IMG, "true"]);
     assert_eq!(r.code, 125);
-    assert!(
-        r.stderr.contains("unable to find user ghost"),
-        "{}",
-        r.stderr
-    );
+    assert!(r.stderr.contains("unable to find user ghost"), "{}", r.stderr);
     let r = a.ctl(&["run", "--bogus-flag", IMG]);
     assert_eq!(r.code, 125, "usage errors exit 125");
     let r = a.ctl(&["kill", "-s", "NOPE", "dup"]);
@@ -200,11 +156,7 @@ fn lifecycle_stop_kill_wait_start_rm() {
     // The container's cgroup exists in every hierarchy and holds its init.
     for d in a.cgroup_dirs(&id) {
         let procs = std::fs::read_to_string(d.join("cgroup.procs")).unwrap_or_default();
-        assert!(
-            procs.split_whitespace().any(|p| p == pid.to_string()),
-            "{} must hold {pid}",
-            d.display()
-        );
+        assert!(procs.split_whitespace().any(|p| p == pid.to_string()), "{} must hold {pid}", d.display());
     }
     // A unique prefix names the container too; rm of a running container is refused.
     let r = a.ctl(&["rm", &id[..8]]);
@@ -215,16 +167,9 @@ fn lifecycle_stop_kill_wait_start_rm() {
     let j = a.inspect("web");
     assert_eq!(j["State"]["Status"], "exited");
     assert_eq!(j["State"]["ExitCode"], 137);
-    assert!(
-        !std::path::Path::new(&format!("/proc/{pid}")).exists(),
-        "the process must be gone"
-    );
+    assert!(!std::path::Path::new(&format!("/proc/{pid}")).exists(), "the process must be gone");
     for d in a.cgroup_dirs(&id) {
-        assert!(
-            !d.exists(),
-            "cgroup {} must be removed on exit",
-            d.display()
-        );
+        assert!(!d.exists(), "cgroup {} must be removed on exit", d.display());
     }
     // Stop is idempotent.
     a.ok(&["stop", "web"]);
@@ -234,16 +179,7 @@ fn lifecycle_stop_kill_wait_start_rm() {
     a.ok(&["kill", "web"]);
     assert_eq!(a.ok(&["wait", "web"]), "137");
     // A container that traps TERM exits cleanly on stop.
-    a.ok(&[
-        "run",
-        "-d",
-        "--name",
-        "trap",
-        IMG,
-        "sh",
-        "-c",
-        "trap 'exit 0' TERM; while true; do sleep 0.1; done",
-    ]);
+    a.ok(&["run", "-d", "--name", "trap", IMG, "sh", "-c", "trap 'exit 0' TERM; while true; do sleep 0.1; done"]);
     std::thread::sleep(std::time::Duration::from_millis(200));
     let t0 = std::time::Instant::now();
     a.ok(&["stop", "-t", "20", "trap"]);
@@ -263,16 +199,7 @@ fn logs_and_timestamps() {
         return;
     }
     let a = Agent::start("logs");
-    a.ok(&[
-        "run",
-        "-d",
-        "--name",
-        "lg",
-        IMG,
-        "sh",
-        "-c",
-        "echo out1; echo err1 >&2; echo out2",
-    ]);
+    a.ok(&["run", "-d", "--name", "lg", IMG, "sh", "-c", "echo out1; echo err1 >&2; echo out2"]);
     assert_eq!(a.ok(&["wait", "lg"]), "0");
     let r = a.ctl(&["logs", "lg"]);
     assert_eq!(r.stdout, "out1\nout2\n");
@@ -281,46 +208,18 @@ fn logs_and_timestamps() {
     let first = r.stdout.lines().next().unwrap();
     let (ts, msg) = first.split_once(' ').unwrap();
     assert_eq!(msg, "out1");
-    assert!(
-        ts.starts_with("20") && ts.ends_with('Z') && ts.contains('T'),
-        "{ts}"
-    );
+    assert!(ts.starts_with("20") && ts.ends_with('Z') && ts.contains('T'), "{ts}");
     // stdout and stderr are separate pipes: their relative order is not defined, so
     // --tail is checked on a stdout-only container.
-    a.ok(&[
-        "run",
-        "-d",
-        "--name",
-        "tl",
-        IMG,
-        "sh",
-        "-c",
-        "echo a; echo b; echo c",
-    ]);
+    a.ok(&["run", "-d", "--name", "tl", IMG, "sh", "-c", "echo a; echo b; echo c"]);
     a.ok(&["wait", "tl"]);
     assert_eq!(a.ok(&["logs", "--tail", "2", "tl"]), "b\nc");
     // -f follows until the container exits.
-    a.ok(&[
-        "run",
-        "-d",
-        "--name",
-        "fw",
-        IMG,
-        "sh",
-        "-c",
-        "for i in 1 2 3; do echo line$i; sleep 0.2; done",
-    ]);
+    a.ok(&["run", "-d", "--name", "fw", IMG, "sh", "-c", "for i in 1 2 3; do echo line$i; sleep 0.2; done"]);
     let r = a.ctl(&["logs", "-f", "fw"]);
     assert_eq!(r.stdout, "line1\nline2\nline3\n");
     // Attached run streams stdout and stderr apart.
-    let r = a.ctl(&[
-        "run",
-        "--rm",
-        IMG,
-        "sh",
-        "-c",
-        "echo to-out; echo to-err >&2",
-    ]);
+    let r = a.ctl(&["run", "--rm", IMG, "sh", "-c", "echo to-out; echo to-err >&2"]);
     assert_eq!(r.stdout, "to-out\n");
     assert_eq!(r.stderr, "to-err\n");
 }
@@ -331,57 +230,25 @@ fn exec_and_stdin() {
         return;
     }
     let a = Agent::start("exec");
-    a.ok(&[
-        "run", "-d", "--name", "ex", "-e", "FOO=bar", "-w", "/tmp", IMG, "sleep", "1000",
-    ]);
+    a.ok(&["run", "-d", "--name", "ex", "-e", "FOO=bar", "-w", "/tmp", IMG, "sleep", "1000"]);
     let ps = a.ok(&["exec", "ex", "ps", "-o", "pid,args"]);
     assert!(ps.lines().any(|l| l.trim() == "1 sleep 1000"), "{ps}");
-    assert_eq!(
-        a.ok(&["exec", "ex", "sh", "-c", "echo $FOO; pwd"]),
-        "bar\n/tmp"
-    );
-    assert_eq!(
-        a.ok(&[
-            "exec",
-            "-e",
-            "FOO=baz",
-            "-w",
-            "/",
-            "ex",
-            "sh",
-            "-c",
-            "echo $FOO; pwd"
-        ]),
-        "baz\n/"
-    );
+    assert_eq!(a.ok(&["exec", "ex", "sh", "-c", "echo $FOO; pwd"]), "bar\n/tmp");
+    assert_eq!(a.ok(&["exec", "-e", "FOO=baz", "-w", "/", "ex", "sh", "-c", "echo $FOO; pwd"]), "baz\n/");
     assert_eq!(a.ctl(&["exec", "ex", "sh", "-c", "exit 7"]).code, 7);
     let r = a.ctl(&["exec", "ex", "nope"]);
     assert_eq!(r.code, 127);
-    assert!(
-        r.stderr.contains("executable file not found"),
-        "{}",
-        r.stderr
-    );
+    assert!(r.stderr.contains("executable file not found"), "{}", r.stderr);
     let r = a.ctl_stdin(&["exec", "-i", "ex", "sh", "-c", "tr a-z A-Z"], b"hello\n");
     assert_eq!(r.stdout, "HELLO\n");
     // -t gives the process a terminal.
-    let r = a.ctl(&[
-        "exec",
-        "-t",
-        "ex",
-        "sh",
-        "-c",
-        "tty; [ -t 0 ] && echo is-a-tty",
-    ]);
+    let r = a.ctl(&["exec", "-t", "ex", "sh", "-c", "tty; [ -t 0 ] && echo is-a-tty"]);
     assert!(r.stdout.contains("/dev/pts/"), "{}", r.stdout);
     assert!(r.stdout.contains("is-a-tty"), "{}", r.stdout);
     // exec in a user
     assert_eq!(a.ok(&["exec", "-u", "nobody", "ex", "id", "-u"]), "65534");
     // run -i feeds stdin and closes it at EOF.
-    let r = a.ctl_stdin(
-        &["run", "--rm", "-i", IMG, "sh", "-c", "wc -l"],
-        b"a\nb\nc\n",
-    );
+    let r = a.ctl_stdin(&["run", "--rm", "-i", IMG, "sh", "-c", "wc -l"], b"a\nb\nc\n");
     assert_eq!(r.stdout.trim(), "3");
     a.ok(&["stop", "-t", "0", "ex"]);
     let r = a.ctl(&["exec", "ex", "true"]);
@@ -395,32 +262,12 @@ fn hardening_defaults() {
         return;
     }
     let a = Agent::start("hard");
-    let out = a.ok(&[
-        "run",
-        "--rm",
-        IMG,
-        "sh",
-        "-c",
-        "grep -E '^(CapEff|NoNewPrivs)' /proc/self/status",
-    ]);
-    assert!(
-        out.contains("CapEff:\t00000000a80425fb"),
-        "Docker's 14 default capabilities: {out}"
-    );
+    let out = a.ok(&["run", "--rm", IMG, "sh", "-c", "grep -E '^(CapEff|NoNewPrivs)' /proc/self/status"]);
+    assert!(out.contains("CapEff:\t00000000a80425fb"), "Docker's 14 default capabilities: {out}");
     assert!(out.contains("NoNewPrivs:\t1"), "{out}");
     // Masked and read-only paths.
-    assert_eq!(
-        a.ok(&["run", "--rm", IMG, "sh", "-c", "wc -c < /proc/timer_list"]),
-        "0"
-    );
-    let r = a.ctl(&[
-        "run",
-        "--rm",
-        IMG,
-        "sh",
-        "-c",
-        "echo 1 > /proc/sys/kernel/ns_last_pid",
-    ]);
+    assert_eq!(a.ok(&["run", "--rm", IMG, "sh", "-c", "wc -c < /proc/timer_list"]), "0");
+    let r = a.ctl(&["run", "--rm", IMG, "sh", "-c", "echo 1 > /proc/sys/kernel/ns_last_pid"]);
     assert_ne!(r.code, 0, "/proc/sys must be read-only");
     let r = a.ctl(&["run", "--rm", IMG, "sh", "-c", "touch /sys/x"]);
     assert_ne!(r.code, 0, "/sys must be read-only");
@@ -428,43 +275,41 @@ fn hardening_defaults() {
     assert_ne!(r.code, 0, "mount needs CAP_SYS_ADMIN");
     let host = nix::unistd::gethostname().unwrap();
     let _ = a.ctl(&["run", "--rm", IMG, "hostname", "evil"]);
-    assert_eq!(
-        nix::unistd::gethostname().unwrap(),
-        host,
-        "the host's hostname must not change"
-    );
+    assert_eq!(nix::unistd::gethostname().unwrap(), host, "the host's hostname must not change");
     // /dev and the per-container /etc files.
-    let out = a.ok(&[
-        "run",
-        "--rm",
-        "--hostname",
-        "h1",
-        IMG,
-        "sh",
-        "-c",
-        "ls /dev; cat /etc/hostname; grep h1 /etc/hosts",
-    ]);
-    for d in [
-        "null", "zero", "random", "urandom", "tty", "pts", "shm", "mqueue", "full", "ptmx",
-    ] {
+    let out =
+        a.ok(&["run", "--rm", "--hostname", "h1", IMG, "sh", "-c", "ls /dev; cat /etc/hostname; grep h1 /etc/hosts"]);
+    for d in ["null", "zero", "random", "urandom", "tty", "pts", "shm", "mqueue", "full", "ptmx"] {
         assert!(out.lines().any(|l| l == d), "/dev/{d} missing: {out}");
     }
     assert!(out.contains("\nh1\n"), "{out}");
     // User switch.
-    assert_eq!(
-        a.ok(&["run", "--rm", "-u", "65534:65534", IMG, "id"]),
-        "uid=65534(nobody) gid=65534(nogroup)"
-    );
-    // The container's init reaps zombies (sh as PID 1 does, with its own children).
-    let out = a.ok(&[
+    assert_eq!(a.ok(&["run", "--rm", "-u", "65534:65534", IMG, "id"]), "uid=65534(nobody) gid=65534(nogroup)");
+    // Orphans are reparented to PID 1. A plain `sleep` as PID 1 never reaps them; with
+    // --init, a tiny init is PID 1, reaps them, and the command is PID 2.
+    let orphan = "(sleep 0.1 &); exec sleep 1000";
+    a.ok(&["run", "-d", "--name", "noinit", IMG, "sh", "-c", orphan]);
+    a.ok(&["run", "-d", "--name", "withinit", "--init", IMG, "sh", "-c", orphan]);
+    let zombies = |c: &str| a.ok(&["exec", c, "sh", "-c", "ps -o stat | grep -c Z || true"]);
+    assert!(eventually(5, || zombies("noinit") == "1"), "without an init the orphan stays a zombie");
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    assert_eq!(zombies("withinit"), "0", "--init must reap orphans");
+    assert_eq!(a.ok(&["run", "--rm", "--init", IMG, "sh", "-c", "echo $$"]), "2");
+    // The init forwards signals: TERM reaches sh, which handles it.
+    a.ok(&[
         "run",
-        "--rm",
+        "-d",
+        "--name",
+        "fwd",
+        "--init",
         IMG,
         "sh",
         "-c",
-        "(sleep 0.1 &) ; sleep 0.5; ps -o stat | grep -c Z || true",
+        "trap 'exit 9' TERM; while true; do sleep 0.1; done",
     ]);
-    assert_eq!(out.trim(), "0", "no zombies may remain");
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    a.ok(&["stop", "-t", "20", "fwd"]);
+    assert_eq!(a.inspect("fwd")["State"]["ExitCode"], 9);
 }
 
 #[test]
@@ -483,33 +328,17 @@ fn containers_survive_an_agent_crash() {
         "-c",
         "i=0; while true; do echo n$i; i=$((i+1)); sleep 0.2; done",
     ]);
-    a.ok(&[
-        "run",
-        "-d",
-        "--name",
-        "gone",
-        IMG,
-        "sh",
-        "-c",
-        "sleep 1; exit 5",
-    ]);
+    a.ok(&["run", "-d", "--name", "gone", IMG, "sh", "-c", "sleep 1; exit 5"]);
     let pid = a.inspect("keep")["State"]["Pid"].as_u64().unwrap();
     a.crash_and_restart();
     // The exit that happened while the agent was down is recorded with its code.
     std::thread::sleep(std::time::Duration::from_millis(1500));
     a.crash_and_restart();
-    assert!(
-        std::path::Path::new(&format!("/proc/{pid}")).exists(),
-        "the container must survive"
-    );
+    assert!(std::path::Path::new(&format!("/proc/{pid}")).exists(), "the container must survive");
     let j = a.inspect("keep");
     assert_eq!(j["State"]["Running"], true);
     assert_eq!(j["State"]["Pid"].as_u64().unwrap(), pid);
-    assert!(
-        eventually(5, || a.inspect("gone")["State"]["ExitCode"] == 5),
-        "exit while away: {}",
-        a.log()
-    );
+    assert!(eventually(5, || a.inspect("gone")["State"]["ExitCode"] == 5), "exit while away: {}", a.log());
     assert_eq!(a.ok(&["exec", "keep", "echo", "still-here"]), "still-here");
     assert!(a.ok(&["logs", "keep"]).contains("n0"));
     a.ok(&["stop", "-t", "1", "keep"]);
@@ -524,12 +353,8 @@ fn second_agent_on_the_same_root_is_refused() {
         return;
     }
     let a = Agent::start_bare("lock");
-    let out = a
-        .agentd_cmd()
-        .arg("--listen")
-        .arg(format!("unix://{}/other.sock", a.dir.path().display()))
-        .output()
-        .unwrap();
+    let out =
+        a.agentd_cmd().arg("--listen").arg(format!("unix://{}/other.sock", a.dir.path().display())).output().unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("another agentd already uses --root"));
     let v = a.ok(&["version"]);

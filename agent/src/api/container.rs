@@ -21,15 +21,7 @@ pub struct ContainerApi {
 
 impl ContainerApi {
     fn info(&self, c: &crate::runtime::ContainerRecord) -> pb::ContainerInfo {
-        let rootfs = self
-            .rt
-            .config()
-            .root
-            .join("containers")
-            .join(&c.id)
-            .join("upper")
-            .display()
-            .to_string();
+        let rootfs = self.rt.config().root.join("containers").join(&c.id).join("upper").display().to_string();
         container_to_pb(c, rootfs, self.rt.cgroup_path(&c.id))
     }
 }
@@ -76,18 +68,12 @@ impl ContainerService for ContainerApi {
         &self,
         req: Request<pb::CreateContainerRequest>,
     ) -> Result<Response<pb::CreateContainerResponse>, Status> {
-        let spec = req
-            .into_inner()
-            .spec
-            .ok_or_else(|| Status::invalid_argument("spec is required"))?;
+        let spec = req.into_inner().spec.ok_or_else(|| Status::invalid_argument("spec is required"))?;
         if spec.image.is_empty() {
             return Err(Status::invalid_argument("spec.image is required"));
         }
         let rec = self.rt.create(spec_from_pb(spec)).await.map_err(status)?;
-        Ok(Response::new(pb::CreateContainerResponse {
-            id: rec.id,
-            warnings: vec![],
-        }))
+        Ok(Response::new(pb::CreateContainerResponse { id: rec.id, warnings: vec![] }))
     }
 
     async fn start(
@@ -132,11 +118,8 @@ impl ContainerService for ContainerApi {
     ) -> Result<Response<pb::ListContainersResponse>, Status> {
         let all = req.into_inner().all;
         let list = self.rt.list().map_err(status)?;
-        let containers = list
-            .iter()
-            .filter(|c| all || c.state == crate::runtime::State::Running)
-            .map(|c| self.info(c))
-            .collect();
+        let containers =
+            list.iter().filter(|c| all || c.state == crate::runtime::State::Running).map(|c| self.info(c)).collect();
         Ok(Response::new(pb::ListContainersResponse { containers }))
     }
 
@@ -145,9 +128,7 @@ impl ContainerService for ContainerApi {
         req: Request<pb::InspectContainerRequest>,
     ) -> Result<Response<pb::InspectContainerResponse>, Status> {
         let c = self.rt.inspect(&req.into_inner().id).map_err(status)?;
-        Ok(Response::new(pb::InspectContainerResponse {
-            container: Some(self.info(&c)),
-        }))
+        Ok(Response::new(pb::InspectContainerResponse { container: Some(self.info(&c)) }))
     }
 
     async fn wait(
@@ -155,58 +136,33 @@ impl ContainerService for ContainerApi {
         req: Request<pb::WaitContainerRequest>,
     ) -> Result<Response<pb::WaitContainerResponse>, Status> {
         let (exit_code, error) = self.rt.wait(&req.into_inner().id).await.map_err(status)?;
-        Ok(Response::new(pb::WaitContainerResponse {
-            exit_code,
-            error,
-        }))
+        Ok(Response::new(pb::WaitContainerResponse { exit_code, error }))
     }
 
     type LogsStream = Out<pb::LogEntry>;
 
-    async fn logs(
-        &self,
-        req: Request<pb::LogsRequest>,
-    ) -> Result<Response<Self::LogsStream>, Status> {
+    async fn logs(&self, req: Request<pb::LogsRequest>) -> Result<Response<Self::LogsStream>, Status> {
         let r = req.into_inner();
-        let opts = LogOptions {
-            follow: r.follow,
-            since: r.since,
-            tail: r.tail,
-            stdout: r.stdout,
-            stderr: r.stderr,
-        };
+        let opts = LogOptions { follow: r.follow, since: r.since, tail: r.tail, stdout: r.stdout, stderr: r.stderr };
         let rx = self.rt.logs(&r.id, opts).map_err(status)?;
         let s = ReceiverStream::new(rx).map(|rec| {
             let stream = match rec.stream {
                 crate::logfile::Stream::Stdout => pb::LogStream::Stdout,
                 crate::logfile::Stream::Stderr => pb::LogStream::Stderr,
             };
-            Ok(pb::LogEntry {
-                stream: stream as i32,
-                time: rec.time,
-                data: rec.data,
-            })
+            Ok(pb::LogEntry { stream: stream as i32, time: rec.time, data: rec.data })
         });
         Ok(Response::new(Box::pin(s)))
     }
 
     type AttachStream = Out<pb::AttachResponse>;
 
-    async fn attach(
-        &self,
-        req: Request<Streaming<pb::AttachRequest>>,
-    ) -> Result<Response<Self::AttachStream>, Status> {
+    async fn attach(&self, req: Request<Streaming<pb::AttachRequest>>) -> Result<Response<Self::AttachStream>, Status> {
         use pb::attach_request::Msg;
         let mut input = req.into_inner();
         let id = match input.message().await? {
-            Some(pb::AttachRequest {
-                msg: Some(Msg::Start(s)),
-            }) => s.id,
-            _ => {
-                return Err(Status::invalid_argument(
-                    "the first attach message must be AttachStart",
-                ))
-            }
+            Some(pb::AttachRequest { msg: Some(Msg::Start(s)) }) => s.id,
+            _ => return Err(Status::invalid_argument("the first attach message must be AttachStart")),
         };
         let (stdin_tx, stdin_rx) = mpsc::channel::<Vec<u8>>(64);
         let out = self.rt.attach(&id, Some(stdin_rx)).map_err(status)?;
@@ -223,46 +179,30 @@ impl ContainerService for ContainerApi {
                 }
             }
         });
-        let first = tokio_stream::once(Ok(pb::AttachResponse {
-            msg: Some(pb::attach_response::Msg::Attached(true)),
-        }));
+        let first = tokio_stream::once(Ok(pb::AttachResponse { msg: Some(pb::attach_response::Msg::Attached(true)) }));
         let rest = ReceiverStream::new(out).map(|c| Ok(output_to_attach(c)));
         Ok(Response::new(Box::pin(first.chain(rest))))
     }
 
     type ExecStream = Out<pb::ExecResponse>;
 
-    async fn exec(
-        &self,
-        req: Request<Streaming<pb::ExecRequest>>,
-    ) -> Result<Response<Self::ExecStream>, Status> {
+    async fn exec(&self, req: Request<Streaming<pb::ExecRequest>>) -> Result<Response<Self::ExecStream>, Status> {
         use pb::exec_request::Msg;
         let mut input = req.into_inner();
         let spec = match input.message().await? {
-            Some(pb::ExecRequest {
-                msg: Some(Msg::Start(s)),
-            }) => s,
-            _ => {
-                return Err(Status::invalid_argument(
-                    "the first exec message must be ExecSpec",
-                ))
-            }
+            Some(pb::ExecRequest { msg: Some(Msg::Start(s)) }) => s,
+            _ => return Err(Status::invalid_argument("the first exec message must be ExecSpec")),
         };
         let id = spec.container_id.clone();
-        let io = self
-            .rt
-            .exec(&id, exec_request(spec))
-            .await
-            .map_err(status)?;
+        let io = self.rt.exec(&id, exec_request(spec)).await.map_err(status)?;
         let tx = io.input;
         tokio::spawn(async move {
             while let Ok(Some(m)) = input.message().await {
                 let i = match m.msg {
                     Some(Msg::Stdin(d)) => ExecInput::Data(d),
-                    Some(Msg::Resize(s)) => ExecInput::Resize(
-                        s.rows.min(u16::MAX as u32) as u16,
-                        s.cols.min(u16::MAX as u32) as u16,
-                    ),
+                    Some(Msg::Resize(s)) => {
+                        ExecInput::Resize(s.rows.min(u16::MAX as u32) as u16, s.cols.min(u16::MAX as u32) as u16)
+                    }
                     Some(Msg::CloseStdin(true)) => ExecInput::Close,
                     _ => continue,
                 };
@@ -272,25 +212,14 @@ impl ContainerService for ContainerApi {
             }
             let _ = tx.send(ExecInput::Close).await;
         });
-        Ok(Response::new(Box::pin(
-            ReceiverStream::new(io.output).map(|c| Ok(output_to_exec(c))),
-        )))
+        Ok(Response::new(Box::pin(ReceiverStream::new(io.output).map(|c| Ok(output_to_exec(c))))))
     }
 
-    async fn exec_sync(
-        &self,
-        req: Request<pb::ExecSyncRequest>,
-    ) -> Result<Response<pb::ExecSyncResponse>, Status> {
+    async fn exec_sync(&self, req: Request<pb::ExecSyncRequest>) -> Result<Response<pb::ExecSyncResponse>, Status> {
         let r = req.into_inner();
-        let spec = r
-            .spec
-            .ok_or_else(|| Status::invalid_argument("spec is required"))?;
+        let spec = r.spec.ok_or_else(|| Status::invalid_argument("spec is required"))?;
         let id = spec.container_id.clone();
-        let mut io = self
-            .rt
-            .exec(&id, exec_request(spec))
-            .await
-            .map_err(status)?;
+        let mut io = self.rt.exec(&id, exec_request(spec)).await.map_err(status)?;
         drop(io.input);
         let mut resp = pb::ExecSyncResponse::default();
         let collect = async {
@@ -303,14 +232,9 @@ impl ContainerService for ContainerApi {
             }
         };
         if r.timeout_seconds > 0 {
-            tokio::time::timeout(Duration::from_secs(r.timeout_seconds as u64), collect)
-                .await
-                .map_err(|_| {
-                    Status::deadline_exceeded(format!(
-                        "exec in {id} did not finish in {} s",
-                        r.timeout_seconds
-                    ))
-                })?;
+            tokio::time::timeout(Duration::from_secs(r.timeout_seconds as u64), collect).await.map_err(|_| {
+                Status::deadline_exceeded(format!("exec in {id} did not finish in {} s", r.timeout_seconds))
+            })?;
         } else {
             collect.await;
         }

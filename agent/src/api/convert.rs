@@ -23,14 +23,11 @@ pub fn status(e: RuntimeError) -> Status {
         RuntimeError::NotFound(_) => Code::NotFound,
         RuntimeError::AlreadyExists(_) => Code::AlreadyExists,
         RuntimeError::InvalidArgument(_) => Code::InvalidArgument,
-        RuntimeError::FailedPrecondition(_) | RuntimeError::StartFailed { .. } => {
-            Code::FailedPrecondition
-        }
+        RuntimeError::FailedPrecondition(_) | RuntimeError::StartFailed { .. } => Code::FailedPrecondition,
         RuntimeError::Image(i) => return image_status(i),
-        RuntimeError::Cgroup(_)
-        | RuntimeError::Store(_)
-        | RuntimeError::Io { .. }
-        | RuntimeError::Internal(_) => Code::Internal,
+        RuntimeError::Cgroup(_) | RuntimeError::Store(_) | RuntimeError::Io { .. } | RuntimeError::Internal(_) => {
+            Code::Internal
+        }
     };
     Status::new(code, e.to_string())
 }
@@ -39,10 +36,9 @@ pub fn status(e: RuntimeError) -> Status {
 pub fn image_status(e: &ImageError) -> Status {
     let code = match e {
         ImageError::NotFound(_) => Code::NotFound,
-        ImageError::Ambiguous(_)
-        | ImageError::Reference(_)
-        | ImageError::BadArchive(_)
-        | ImageError::Unpack(_) => Code::InvalidArgument,
+        ImageError::Ambiguous(_) | ImageError::Reference(_) | ImageError::BadArchive(_) | ImageError::Unpack(_) => {
+            Code::InvalidArgument
+        }
         ImageError::DigestMismatch { .. } => Code::DataLoss,
         ImageError::InUse { .. } => Code::FailedPrecondition,
         ImageError::Io { .. } | ImageError::Store(_) => Code::Internal,
@@ -105,11 +101,7 @@ pub fn container_to_pb(c: &ContainerRecord, rootfs: String, cgroup: String) -> p
         image_id: c.image_id.clone(),
         spec: Some(spec_to_pb(&c.spec)),
         state: state as i32,
-        pid: if c.state == State::Running {
-            c.pid.max(0) as u32
-        } else {
-            0
-        },
+        pid: if c.state == State::Running { c.pid.max(0) as u32 } else { 0 },
         exit_code: c.exit_code,
         error: c.error.clone(),
         created_at: c.created_at,
@@ -141,14 +133,7 @@ pub fn image_to_pb(i: &ImageRecord) -> pb::ImageInfo {
             stop_signal: i.config.stop_signal.clone(),
             exposed_ports: i.config.exposed_ports.clone(),
         }),
-        layers: i
-            .layers
-            .iter()
-            .map(|l| pb::LayerInfo {
-                diff_id: l.diff_id.clone(),
-                size: l.size,
-            })
-            .collect(),
+        layers: i.layers.iter().map(|l| pb::LayerInfo { diff_id: l.diff_id.clone(), size: l.size }).collect(),
         architecture: i.architecture.clone(),
         os: i.os.clone(),
     }

@@ -17,15 +17,9 @@ const MAX_MESSAGE: usize = 16 * 1024 * 1024;
 /// Builds the router with every service of the agent.
 pub async fn router(rt: Arc<Runtime>) -> anyhow::Result<tonic::transport::server::Router> {
     let (health, health_svc) = tonic_health::server::health_reporter();
-    health
-        .set_serving::<ContainerServiceServer<container::ContainerApi>>()
-        .await;
-    health
-        .set_serving::<ImageServiceServer<image::ImageApi>>()
-        .await;
-    health
-        .set_serving::<SystemServiceServer<system::SystemApi>>()
-        .await;
+    health.set_serving::<ContainerServiceServer<container::ContainerApi>>().await;
+    health.set_serving::<ImageServiceServer<image::ImageApi>>().await;
+    health.set_serving::<SystemServiceServer<system::SystemApi>>().await;
     let refl_v1 = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(agent_proto::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
@@ -39,18 +33,14 @@ pub async fn router(rt: Arc<Runtime>) -> anyhow::Result<tonic::transport::server
         .add_service(refl_v1)
         .add_service(refl_v1alpha)
         .add_service(
-            ContainerServiceServer::new(container::ContainerApi {
-                rt: Arc::clone(&rt),
-            })
-            .max_decoding_message_size(MAX_MESSAGE)
-            .max_encoding_message_size(MAX_MESSAGE),
+            ContainerServiceServer::new(container::ContainerApi { rt: Arc::clone(&rt) })
+                .max_decoding_message_size(MAX_MESSAGE)
+                .max_encoding_message_size(MAX_MESSAGE),
         )
         .add_service(
-            ImageServiceServer::new(image::ImageApi {
-                rt: Arc::clone(&rt),
-            })
-            .max_decoding_message_size(MAX_MESSAGE)
-            .max_encoding_message_size(MAX_MESSAGE),
+            ImageServiceServer::new(image::ImageApi { rt: Arc::clone(&rt) })
+                .max_decoding_message_size(MAX_MESSAGE)
+                .max_encoding_message_size(MAX_MESSAGE),
         )
         .add_service(SystemServiceServer::new(system::SystemApi { rt })))
 }

@@ -13,17 +13,12 @@ pub struct SystemApi {
 }
 
 fn kernel() -> String {
-    nix::sys::utsname::uname()
-        .map(|u| u.release().to_string_lossy().into_owned())
-        .unwrap_or_default()
+    nix::sys::utsname::uname().map(|u| u.release().to_string_lossy().into_owned()).unwrap_or_default()
 }
 
 #[tonic::async_trait]
 impl SystemService for SystemApi {
-    async fn version(
-        &self,
-        _req: Request<pb::VersionRequest>,
-    ) -> Result<Response<pb::VersionResponse>, Status> {
+    async fn version(&self, _req: Request<pb::VersionRequest>) -> Result<Response<pb::VersionResponse>, Status> {
         Ok(Response::new(pb::VersionResponse {
             version: env!("CARGO_PKG_VERSION").into(),
             api_version: "agent.v1".into(),
@@ -34,10 +29,7 @@ impl SystemService for SystemApi {
         }))
     }
 
-    async fn info(
-        &self,
-        _req: Request<pb::InfoRequest>,
-    ) -> Result<Response<pb::InfoResponse>, Status> {
+    async fn info(&self, _req: Request<pb::InfoRequest>) -> Result<Response<pb::InfoResponse>, Status> {
         let (all, running, stopped) = self.rt.counts().map_err(status)?;
         let images = self.rt.images().list().map(|v| v.len() as u32).unwrap_or(0);
         let cg = self.rt.cgroups().host();
@@ -63,20 +55,13 @@ impl SystemService for SystemApi {
             cgroup_controllers: cg
                 .controllers()
                 .into_iter()
-                .map(|(name, m)| pb::CgroupController {
-                    name,
-                    mount_point: m.display().to_string(),
-                })
+                .map(|(name, m)| pb::CgroupController { name, mount_point: m.display().to_string() })
                 .collect(),
-            cpus: std::thread::available_parallelism()
-                .map(|n| n.get() as u32)
-                .unwrap_or(1),
+            cpus: std::thread::available_parallelism().map(|n| n.get() as u32).unwrap_or(1),
             memory_bytes: mem,
             kernel: kernel(),
             storage_driver: "overlay".into(),
-            hostname: nix::unistd::gethostname()
-                .map(|h| h.to_string_lossy().into_owned())
-                .unwrap_or_default(),
+            hostname: nix::unistd::gethostname().map(|h| h.to_string_lossy().into_owned()).unwrap_or_default(),
         }))
     }
 }

@@ -63,20 +63,14 @@ pub enum CgroupError {
 }
 
 fn at(path: &Path) -> impl FnOnce(io::Error) -> CgroupError + '_ {
-    move |err| CgroupError::Io {
-        path: path.to_path_buf(),
-        err,
-    }
+    move |err| CgroupError::Io { path: path.to_path_buf(), err }
 }
 
 impl CgroupHost {
     /// Reads this process's mountinfo.
     pub fn detect() -> Result<CgroupHost, CgroupError> {
-        let mi = std::fs::read_to_string("/proc/self/mountinfo")
-            .map_err(at(Path::new("/proc/self/mountinfo")))?;
-        Self::from_mountinfo(&mi, |p| {
-            std::fs::read_to_string(p.join("cgroup.controllers")).ok()
-        })
+        let mi = std::fs::read_to_string("/proc/self/mountinfo").map_err(at(Path::new("/proc/self/mountinfo")))?;
+        Self::from_mountinfo(&mi, |p| std::fs::read_to_string(p.join("cgroup.controllers")).ok())
     }
 
     /// Parses mountinfo text; `v2_controllers` reads a cgroup2 mount's controller list.
@@ -118,10 +112,7 @@ impl CgroupHost {
                         .map(str::to_string)
                         .collect();
                     if !controllers.is_empty() && !v1.iter().any(|h| h.mount_point == mount_point) {
-                        v1.push(Hierarchy {
-                            controllers,
-                            mount_point,
-                        });
+                        v1.push(Hierarchy { controllers, mount_point });
                     }
                 }
                 "cgroup2" if v2.is_none() => v2 = Some(mount_point),
@@ -136,19 +127,12 @@ impl CgroupHost {
                     .unwrap_or_default();
                 Ok(CgroupHost {
                     layout: Layout::V2,
-                    hierarchies: vec![Hierarchy {
-                        controllers,
-                        mount_point: root,
-                    }],
+                    hierarchies: vec![Hierarchy { controllers, mount_point: root }],
                     unified: None,
                 })
             }
             (false, unified) => Ok(CgroupHost {
-                layout: if unified.is_some() {
-                    Layout::Hybrid
-                } else {
-                    Layout::V1
-                },
+                layout: if unified.is_some() { Layout::Hybrid } else { Layout::V1 },
                 hierarchies: v1,
                 unified,
             }),
@@ -170,9 +154,7 @@ impl CgroupHost {
     }
 
     fn hierarchy_of(&self, controller: &str) -> Option<&Hierarchy> {
-        self.hierarchies
-            .iter()
-            .find(|h| h.controllers.iter().any(|c| c == controller))
+        self.hierarchies.iter().find(|h| h.controllers.iter().any(|c| c == controller))
     }
 }
 
@@ -186,10 +168,7 @@ pub struct Cgroups {
 impl Cgroups {
     /// Manages cgroups under `<instance>` in each hierarchy of `host`.
     pub fn new(host: CgroupHost, instance: &str) -> Cgroups {
-        Cgroups {
-            host,
-            parent: instance.to_string(),
-        }
+        Cgroups { host, parent: instance.to_string() }
     }
 
     /// The host layout.
@@ -204,11 +183,7 @@ impl Cgroups {
 
     /// The container's directory in every hierarchy.
     pub fn dirs(&self, id: &str) -> Vec<PathBuf> {
-        self.host
-            .hierarchies
-            .iter()
-            .map(|h| h.mount_point.join(&self.parent).join(id))
-            .collect()
+        self.host.hierarchies.iter().map(|h| h.mount_point.join(&self.parent).join(id)).collect()
     }
 
     /// Creates the container's cgroup (and the instance parent) everywhere.
@@ -218,8 +193,7 @@ impl Cgroups {
             for h in &self.host.hierarchies {
                 let parent = h.mount_point.join(&self.parent);
                 let dir = parent.join(id);
-                let is_cpuset =
-                    self.host.layout != Layout::V2 && h.controllers.iter().any(|c| c == "cpuset");
+                let is_cpuset = self.host.layout != Layout::V2 && h.controllers.iter().any(|c| c == "cpuset");
                 if !parent.exists() {
                     std::fs::create_dir_all(&parent).map_err(at(&parent))?;
                     if is_cpuset {
@@ -258,27 +232,19 @@ impl Cgroups {
     /// Whether the kernel OOM-killed a process of the container.
     pub fn oom_killed(&self, id: &str) -> bool {
         let file = match self.host.layout {
-            Layout::V2 => self.host.hierarchies.first().map(|h| {
-                h.mount_point
-                    .join(&self.parent)
-                    .join(id)
-                    .join("memory.events")
-            }),
-            _ => self.host.hierarchy_of("memory").map(|h| {
-                h.mount_point
-                    .join(&self.parent)
-                    .join(id)
-                    .join("memory.oom_control")
-            }),
+            Layout::V2 => {
+                self.host.hierarchies.first().map(|h| h.mount_point.join(&self.parent).join(id).join("memory.events"))
+            }
+            _ => self
+                .host
+                .hierarchy_of("memory")
+                .map(|h| h.mount_point.join(&self.parent).join(id).join("memory.oom_control")),
         };
         let Some(text) = file.and_then(|f| std::fs::read_to_string(f).ok()) else {
             return false;
         };
-        text.lines().any(|l| {
-            l.strip_prefix("oom_kill ")
-                .and_then(|n| n.trim().parse::<u64>().ok())
-                .is_some_and(|n| n > 0)
-        })
+        text.lines()
+            .any(|l| l.strip_prefix("oom_kill ").and_then(|n| n.trim().parse::<u64>().ok()).is_some_and(|n| n > 0))
     }
 
     /// PIDs in the container's cgroup.
@@ -296,10 +262,7 @@ impl Cgroups {
     /// SIGKILLs every process left in the container's cgroup.
     pub fn kill_all(&self, id: &str) {
         for pid in self.pids(id) {
-            let _ = nix::sys::signal::kill(
-                nix::unistd::Pid::from_raw(pid),
-                nix::sys::signal::Signal::SIGKILL,
-            );
+            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
         }
     }
 
@@ -374,10 +337,7 @@ mod tests {
     fn detects_hybrid() {
         let h = CgroupHost::from_mountinfo(HYBRID, |_| None).unwrap();
         assert_eq!(h.layout, Layout::Hybrid);
-        assert_eq!(
-            h.unified.as_deref(),
-            Some(Path::new("/sys/fs/cgroup/unified"))
-        );
+        assert_eq!(h.unified.as_deref(), Some(Path::new("/sys/fs/cgroup/unified")));
         assert_eq!(h.hierarchies.len(), 4);
         let cpu = h.hierarchy_of("cpuacct").unwrap();
         assert_eq!(cpu.mount_point, Path::new("/sys/fs/cgroup/cpu,cpuacct"));
@@ -388,33 +348,18 @@ mod tests {
     fn detects_pure_v2_and_manages_a_fake_tree() {
         let tree = tempfile::tempdir().unwrap();
         let root = tree.path().to_path_buf();
-        let mi = format!(
-            "40 1 0:26 / {} rw,nosuid - cgroup2 cgroup2 rw\n",
-            root.display()
-        );
+        let mi = format!("40 1 0:26 / {} rw,nosuid - cgroup2 cgroup2 rw\n", root.display());
         std::fs::write(root.join("cgroup.controllers"), "cpu memory pids\n").unwrap();
-        let host = CgroupHost::from_mountinfo(&mi, |p| {
-            std::fs::read_to_string(p.join("cgroup.controllers")).ok()
-        })
-        .unwrap();
+        let host =
+            CgroupHost::from_mountinfo(&mi, |p| std::fs::read_to_string(p.join("cgroup.controllers")).ok()).unwrap();
         assert_eq!(host.layout, Layout::V2);
-        assert_eq!(
-            host.hierarchies[0].controllers,
-            vec!["cpu", "memory", "pids"]
-        );
+        assert_eq!(host.hierarchies[0].controllers, vec!["cpu", "memory", "pids"]);
         let cg = Cgroups::new(host, "inst");
         let dirs = cg.create("c1").unwrap();
         assert_eq!(dirs, vec![root.join("inst/c1")]);
         // The fake tree records the controllers enabled for the child.
-        assert_eq!(
-            std::fs::read_to_string(root.join("inst/cgroup.subtree_control")).unwrap(),
-            "+pids"
-        );
-        std::fs::write(
-            root.join("inst/c1/memory.events"),
-            "low 0\noom 1\noom_kill 1\n",
-        )
-        .unwrap();
+        assert_eq!(std::fs::read_to_string(root.join("inst/cgroup.subtree_control")).unwrap(), "+pids");
+        std::fs::write(root.join("inst/c1/memory.events"), "low 0\noom 1\noom_kill 1\n").unwrap();
         assert!(cg.oom_killed("c1"));
         std::fs::remove_file(root.join("inst/c1/memory.events")).unwrap();
         std::fs::remove_file(root.join("inst/cgroup.subtree_control")).unwrap();
@@ -426,9 +371,6 @@ mod tests {
 
     #[test]
     fn no_cgroups_is_an_error() {
-        assert!(matches!(
-            CgroupHost::from_mountinfo("", |_| None),
-            Err(CgroupError::NoCgroups)
-        ));
+        assert!(matches!(CgroupHost::from_mountinfo("", |_| None), Err(CgroupError::NoCgroups)));
     }
 }

@@ -39,16 +39,8 @@ fn now_nanos() -> i64 {
 }
 
 /// Imports the archive at `file`; the caller removes `file` afterwards.
-pub fn import(
-    store: &ImageStore,
-    file: &Path,
-    opts: &ImportOptions,
-) -> Result<Vec<ImageRecord>, ImageError> {
-    let tags = opts
-        .tags
-        .iter()
-        .map(|t| Reference::parse(t).map(|r| r.to_string()))
-        .collect::<Result<Vec<_>, _>>()?;
+pub fn import(store: &ImageStore, file: &Path, opts: &ImportOptions) -> Result<Vec<ImageRecord>, ImageError> {
+    let tags = opts.tags.iter().map(|t| Reference::parse(t).map(|r| r.to_string())).collect::<Result<Vec<_>, _>>()?;
     if opts.rootfs {
         if tags.is_empty() {
             return Err(bad("a rootfs import needs a tag (--tag REF)"));
@@ -59,17 +51,14 @@ pub fn import(
     let res = (|| {
         let f = std::fs::File::open(file).map_err(io_at(file))?;
         let mut ar = tar::Archive::new(super::unpack::decompress(f).map_err(io_at(file))?);
-        ar.unpack(&dir)
-            .map_err(|e| bad(format!("not a readable tar archive: {e}")))?;
+        ar.unpack(&dir).map_err(|e| bad(format!("not a readable tar archive: {e}")))?;
         if dir.join("index.json").is_file() {
             import_oci(store, &dir, tags)
         } else if dir.join("manifest.json").is_file() {
             import_docker(store, &dir, tags)
         } else {
-            Err(bad(
-                "neither an OCI layout (index.json) nor a docker save archive (manifest.json); \
-                 for a plain root filesystem tar use --rootfs",
-            ))
+            Err(bad("neither an OCI layout (index.json) nor a docker save archive (manifest.json); \
+                 for a plain root filesystem tar use --rootfs"))
         }
     })();
     let _ = std::fs::remove_dir_all(&dir);
@@ -120,20 +109,10 @@ fn import_rootfs(
         tags,
         digest: String::new(),
         created_at: now_nanos(),
-        config: ImageConfig {
-            env,
-            cmd: opts.cmd.clone(),
-            ..Default::default()
-        },
-        layers: vec![Layer {
-            diff_id: u.diff_id,
-            size: u.size,
-        }],
+        config: ImageConfig { env, cmd: opts.cmd.clone(), ..Default::default() },
+        layers: vec![Layer { diff_id: u.diff_id, size: u.size }],
         blobs: vec![id, blob_digest],
-        architecture: config["architecture"]
-            .as_str()
-            .unwrap_or("amd64")
-            .to_string(),
+        architecture: config["architecture"].as_str().unwrap_or("amd64").to_string(),
         os: "linux".into(),
     };
     let blob_copy = store.blob_path(&rec.blobs[1]);
@@ -145,9 +124,7 @@ fn import_rootfs(
 
 /// The path of a blob inside an unpacked OCI layout.
 fn layout_blob(dir: &Path, digest: &str) -> Result<PathBuf, ImageError> {
-    let (alg, hexd) = digest
-        .split_once(':')
-        .ok_or_else(|| bad(format!("bad digest {digest}")))?;
+    let (alg, hexd) = digest.split_once(':').ok_or_else(|| bad(format!("bad digest {digest}")))?;
     if alg != "sha256" || hexd.len() != 64 || !hexd.bytes().all(|b| b.is_ascii_hexdigit()) {
         return Err(bad(format!("unsupported digest {digest}")));
     }
@@ -162,18 +139,13 @@ fn verified(dir: &Path, digest: &str) -> Result<PathBuf, ImageError> {
     let p = layout_blob(dir, digest)?;
     let got = file_digest(&p)?;
     if got != digest {
-        return Err(ImageError::DigestMismatch {
-            digest: digest.to_string(),
-            got,
-        });
+        return Err(ImageError::DigestMismatch { digest: digest.to_string(), got });
     }
     Ok(p)
 }
 
-const INDEX_TYPES: [&str; 2] = [
-    "application/vnd.oci.image.index.v1+json",
-    "application/vnd.docker.distribution.manifest.list.v2+json",
-];
+const INDEX_TYPES: [&str; 2] =
+    ["application/vnd.oci.image.index.v1+json", "application/vnd.docker.distribution.manifest.list.v2+json"];
 
 fn host_arch() -> &'static str {
     match std::env::consts::ARCH {
@@ -183,13 +155,8 @@ fn host_arch() -> &'static str {
     }
 }
 
-fn import_oci(
-    store: &ImageStore,
-    dir: &Path,
-    mut tags: Vec<String>,
-) -> Result<Vec<ImageRecord>, ImageError> {
-    let index = ImageIndex::from_file(dir.join("index.json"))
-        .map_err(|e| bad(format!("index.json: {e}")))?;
+fn import_oci(store: &ImageStore, dir: &Path, mut tags: Vec<String>) -> Result<Vec<ImageRecord>, ImageError> {
+    let index = ImageIndex::from_file(dir.join("index.json")).map_err(|e| bad(format!("index.json: {e}")))?;
     let mut out = Vec::new();
     for desc in index.manifests() {
         let mut digest = desc.digest().to_string();
@@ -202,15 +169,14 @@ fn import_oci(
                 return Err(bad("image indexes nested too deep"));
             }
             let p = verified(dir, &digest)?;
-            let inner =
-                ImageIndex::from_file(&p).map_err(|e| bad(format!("index {digest}: {e}")))?;
+            let inner = ImageIndex::from_file(&p).map_err(|e| bad(format!("index {digest}: {e}")))?;
             let pick = inner
                 .manifests()
                 .iter()
                 .find(|m| {
-                    m.platform().as_ref().is_some_and(|p| {
-                        p.architecture().to_string() == host_arch() && p.os().to_string() == "linux"
-                    })
+                    m.platform()
+                        .as_ref()
+                        .is_some_and(|p| p.architecture().to_string() == host_arch() && p.os().to_string() == "linux")
                 })
                 .ok_or_else(|| bad(format!("index {digest} has no linux/{} image", host_arch())))?;
             digest = pick.digest().to_string();
@@ -218,10 +184,7 @@ fn import_oci(
         }
         let ann = desc.annotations().clone().unwrap_or_default();
         let mut my_tags = std::mem::take(&mut tags);
-        for key in [
-            "io.containerd.image.name",
-            "org.opencontainers.image.ref.name",
-        ] {
+        for key in ["io.containerd.image.name", "org.opencontainers.image.ref.name"] {
             if let Some(name) = ann.get(key) {
                 // A bare tag ("latest") names no repository: only a full reference tags.
                 if name.contains('/') || name.contains(':') {
@@ -235,8 +198,7 @@ fn import_oci(
             }
         }
         let mpath = verified(dir, &digest)?;
-        let manifest =
-            ImageManifest::from_file(&mpath).map_err(|e| bad(format!("manifest {digest}: {e}")))?;
+        let manifest = ImageManifest::from_file(&mpath).map_err(|e| bad(format!("manifest {digest}: {e}")))?;
         let config_digest = manifest.config().digest().to_string();
         let cpath = verified(dir, &config_digest)?;
         let layers: Vec<(PathBuf, String)> = manifest
@@ -247,15 +209,7 @@ fn import_oci(
                 Ok((layout_blob(dir, &d)?, d))
             })
             .collect::<Result<_, ImageError>>()?;
-        let rec = finish(
-            store,
-            &cpath,
-            &config_digest,
-            layers,
-            true,
-            my_tags,
-            &digest,
-        )?;
+        let rec = finish(store, &cpath, &config_digest, layers, true, my_tags, &digest)?;
         store.put_blob(&mpath, &digest)?;
         out.push(rec);
     }
@@ -276,10 +230,7 @@ struct DockerManifestEntry {
 
 fn inside(dir: &Path, rel: &str) -> Result<PathBuf, ImageError> {
     let p = Path::new(rel);
-    if p.is_absolute()
-        || p.components()
-            .any(|c| matches!(c, std::path::Component::ParentDir))
-    {
+    if p.is_absolute() || p.components().any(|c| matches!(c, std::path::Component::ParentDir)) {
         return Err(bad(format!("path {rel:?} escapes the archive")));
     }
     let full = dir.join(p);
@@ -289,13 +240,8 @@ fn inside(dir: &Path, rel: &str) -> Result<PathBuf, ImageError> {
     Ok(full)
 }
 
-fn import_docker(
-    store: &ImageStore,
-    dir: &Path,
-    mut tags: Vec<String>,
-) -> Result<Vec<ImageRecord>, ImageError> {
-    let raw =
-        std::fs::read(dir.join("manifest.json")).map_err(io_at(&dir.join("manifest.json")))?;
+fn import_docker(store: &ImageStore, dir: &Path, mut tags: Vec<String>) -> Result<Vec<ImageRecord>, ImageError> {
+    let raw = std::fs::read(dir.join("manifest.json")).map_err(io_at(&dir.join("manifest.json")))?;
     let entries: Vec<DockerManifestEntry> =
         serde_json::from_slice(&raw).map_err(|e| bad(format!("manifest.json: {e}")))?;
     let mut out = Vec::new();
@@ -318,15 +264,7 @@ fn import_docker(
                 Ok((p, d))
             })
             .collect::<Result<Vec<_>, ImageError>>()?;
-        out.push(finish(
-            store,
-            &cpath,
-            &config_digest,
-            layers,
-            false,
-            my_tags,
-            "",
-        )?);
+        out.push(finish(store, &cpath, &config_digest, layers, false, my_tags, "")?);
     }
     if out.is_empty() {
         return Err(bad("manifest.json lists no image"));
@@ -345,8 +283,7 @@ fn finish(
     manifest_digest: &str,
 ) -> Result<ImageRecord, ImageError> {
     let f = std::fs::File::open(cpath).map_err(io_at(cpath))?;
-    let cfg = ImageConfiguration::from_reader(f)
-        .map_err(|e| bad(format!("image config {config_digest}: {e}")))?;
+    let cfg = ImageConfiguration::from_reader(f).map_err(|e| bad(format!("image config {config_digest}: {e}")))?;
     let diff_ids = cfg.rootfs().diff_ids();
     if diff_ids.len() != layers.len() {
         return Err(bad(format!(
@@ -364,17 +301,11 @@ fn finish(
         if verify_layers {
             let got = file_digest(path)?;
             if &got != digest {
-                return Err(ImageError::DigestMismatch {
-                    digest: digest.clone(),
-                    got,
-                });
+                return Err(ImageError::DigestMismatch { digest: digest.clone(), got });
             }
         }
         let size = store.ensure_layer(path, diff_id)?;
-        recs.push(Layer {
-            diff_id: diff_id.clone(),
-            size,
-        });
+        recs.push(Layer { diff_id: diff_id.clone(), size });
         blobs.push(digest.clone());
     }
     for (path, digest) in &layers {
@@ -388,12 +319,7 @@ fn finish(
         entrypoint: c.entrypoint().clone().unwrap_or_default(),
         working_dir: c.working_dir().clone().unwrap_or_default(),
         user: c.user().clone().unwrap_or_default(),
-        labels: c
-            .labels()
-            .clone()
-            .unwrap_or_default()
-            .into_iter()
-            .collect::<BTreeMap<_, _>>(),
+        labels: c.labels().clone().unwrap_or_default().into_iter().collect::<BTreeMap<_, _>>(),
         stop_signal: c.stop_signal().clone().unwrap_or_default(),
         exposed_ports: c.exposed_ports().clone().unwrap_or_default(),
     };

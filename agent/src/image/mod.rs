@@ -58,14 +58,7 @@ impl ImageRecord {
 
     /// Tags in the familiar short form.
     pub fn familiar_tags(&self) -> Vec<String> {
-        self.tags
-            .iter()
-            .map(|t| {
-                Reference::parse(t)
-                    .map(|r| r.familiar())
-                    .unwrap_or_else(|_| t.clone())
-            })
-            .collect()
+        self.tags.iter().map(|t| Reference::parse(t).map(|r| r.familiar()).unwrap_or_else(|_| t.clone())).collect()
     }
 }
 
@@ -93,10 +86,7 @@ pub enum ImageError {
 }
 
 pub(crate) fn io_at(path: &Path) -> impl FnOnce(std::io::Error) -> ImageError + '_ {
-    move |err| ImageError::Io {
-        path: path.to_path_buf(),
-        err,
-    }
+    move |err| ImageError::Io { path: path.to_path_buf(), err }
 }
 
 /// The image store under `<root>`: `blobs/sha256/<hex>`, `layers/<hex>/fs`, `tmp/`.
@@ -116,14 +106,10 @@ impl ImageStore {
         let tmp = root.join("tmp");
         if let Ok(rd) = std::fs::read_dir(&tmp) {
             for e in rd.flatten() {
-                let _ =
-                    std::fs::remove_dir_all(e.path()).or_else(|_| std::fs::remove_file(e.path()));
+                let _ = std::fs::remove_dir_all(e.path()).or_else(|_| std::fs::remove_file(e.path()));
             }
         }
-        Ok(ImageStore {
-            root: root.to_path_buf(),
-            store,
-        })
+        Ok(ImageStore { root: root.to_path_buf(), store })
     }
 
     /// A fresh private directory for an import in progress, on the same filesystem as the store.
@@ -137,17 +123,12 @@ impl ImageStore {
 
     /// Where a blob lives.
     pub fn blob_path(&self, digest: &str) -> PathBuf {
-        self.root
-            .join("blobs/sha256")
-            .join(digest.trim_start_matches("sha256:"))
+        self.root.join("blobs/sha256").join(digest.trim_start_matches("sha256:"))
     }
 
     /// The unpacked directory of a layer (the overlay lowerdir).
     pub fn layer_dir(&self, diff_id: &str) -> PathBuf {
-        self.root
-            .join("layers")
-            .join(diff_id.trim_start_matches("sha256:"))
-            .join("fs")
+        self.root.join("layers").join(diff_id.trim_start_matches("sha256:")).join("fs")
     }
 
     /// Unpacks a layer blob unless that diff ID is already present; returns its size.
@@ -171,10 +152,7 @@ impl ImageStore {
         };
         if u.diff_id != diff_id {
             let _ = std::fs::remove_dir_all(&tmp);
-            return Err(ImageError::DigestMismatch {
-                digest: diff_id.to_string(),
-                got: u.diff_id,
-            });
+            return Err(ImageError::DigestMismatch { digest: diff_id.to_string(), got: u.diff_id });
         }
         let _ = std::fs::write(tmp.join("size"), u.size.to_string());
         if let Err(e) = std::fs::rename(&tmp, &final_dir) {
@@ -229,10 +207,7 @@ impl ImageStore {
         let images = self.list()?;
         let hexpart = name.strip_prefix("sha256:").unwrap_or(name);
         if hexpart.len() >= 4 && hexpart.bytes().all(|b| b.is_ascii_hexdigit()) {
-            let m: Vec<_> = images
-                .iter()
-                .filter(|i| i.id.trim_start_matches("sha256:").starts_with(hexpart))
-                .collect();
+            let m: Vec<_> = images.iter().filter(|i| i.id.trim_start_matches("sha256:").starts_with(hexpart)).collect();
             match m.len() {
                 1 => return Ok(m[0].clone()),
                 0 => {}
@@ -246,10 +221,7 @@ impl ImageStore {
                 return Ok(i.clone());
             }
         }
-        images
-            .into_iter()
-            .find(|i| i.tags.contains(&full))
-            .ok_or_else(|| ImageError::NotFound(name.to_string()))
+        images.into_iter().find(|i| i.tags.contains(&full)).ok_or_else(|| ImageError::NotFound(name.to_string()))
     }
 
     /// Removes a tag, or the image when named by ID or its last tag. `in_use` lists the
@@ -262,10 +234,7 @@ impl ImageStore {
     ) -> Result<(Vec<String>, Vec<String>), ImageError> {
         let mut img = self.resolve(name)?;
         let mut untagged = Vec::new();
-        let by_tag = Reference::parse(name)
-            .ok()
-            .map(|r| r.to_string())
-            .filter(|t| img.tags.contains(t));
+        let by_tag = Reference::parse(name).ok().map(|r| r.to_string()).filter(|t| img.tags.contains(t));
         if let Some(tag) = &by_tag {
             if img.tags.len() > 1 {
                 img.tags.retain(|t| t != tag);
@@ -275,10 +244,7 @@ impl ImageStore {
         }
         if let Some((cid, _)) = in_use.iter().find(|(_, iid)| iid == &img.id) {
             if !force {
-                return Err(ImageError::InUse {
-                    image: name.to_string(),
-                    container: cid[..12].to_string(),
-                });
+                return Err(ImageError::InUse { image: name.to_string(), container: cid[..12].to_string() });
             }
         }
         untagged.extend(img.tags.iter().map(|t| familiar(t)));
@@ -293,30 +259,16 @@ impl ImageStore {
         let mut keep_layers = HashSet::new();
         let mut keep_blobs = HashSet::new();
         for i in &images {
-            keep_layers.extend(
-                i.layers
-                    .iter()
-                    .map(|l| l.diff_id.trim_start_matches("sha256:").to_string()),
-            );
-            keep_blobs.extend(
-                i.blobs
-                    .iter()
-                    .map(|b| b.trim_start_matches("sha256:").to_string()),
-            );
+            keep_layers.extend(i.layers.iter().map(|l| l.diff_id.trim_start_matches("sha256:").to_string()));
+            keep_blobs.extend(i.blobs.iter().map(|b| b.trim_start_matches("sha256:").to_string()));
         }
         // Containers keep the layers of their image even after a forced rmi: the layer
         // list is stored with the container, so look it up there.
         for (cid, _) in containers {
-            if let Ok(Some(layers)) = self
-                .store
-                .get::<crate::runtime::ContainerRecord>(Kind::Container, cid)
-                .map(|c| c.map(|c| c.layers))
+            if let Ok(Some(layers)) =
+                self.store.get::<crate::runtime::ContainerRecord>(Kind::Container, cid).map(|c| c.map(|c| c.layers))
             {
-                keep_layers.extend(
-                    layers
-                        .iter()
-                        .map(|l| l.trim_start_matches("sha256:").to_string()),
-                );
+                keep_layers.extend(layers.iter().map(|l| l.trim_start_matches("sha256:").to_string()));
             }
         }
         for (dir, keep) in [("layers", &keep_layers), ("blobs/sha256", &keep_blobs)] {
@@ -325,11 +277,7 @@ impl ImageStore {
                 let name = e.file_name().to_string_lossy().into_owned();
                 if !keep.contains(&name) {
                     let path = e.path();
-                    let r = if path.is_dir() {
-                        std::fs::remove_dir_all(&path)
-                    } else {
-                        std::fs::remove_file(&path)
-                    };
+                    let r = if path.is_dir() { std::fs::remove_dir_all(&path) } else { std::fs::remove_file(&path) };
                     r.map_err(io_at(&path))?;
                 }
             }
@@ -339,14 +287,9 @@ impl ImageStore {
 }
 
 fn familiar(t: &str) -> String {
-    Reference::parse(t)
-        .map(|r| r.familiar())
-        .unwrap_or_else(|_| t.to_string())
+    Reference::parse(t).map(|r| r.familiar()).unwrap_or_else(|_| t.to_string())
 }
 
 fn read_size(layer: &Path) -> u64 {
-    std::fs::read_to_string(layer.join("size"))
-        .ok()
-        .and_then(|s| s.trim().parse().ok())
-        .unwrap_or(0)
+    std::fs::read_to_string(layer.join("size")).ok().and_then(|s| s.trim().parse().ok()).unwrap_or(0)
 }

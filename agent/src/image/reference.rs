@@ -25,10 +25,7 @@ const DEFAULT_DOMAIN: &str = "docker.io";
 impl Reference {
     /// Parses and normalizes a reference; a missing tag becomes `latest` unless a digest is given.
     pub fn parse(input: &str) -> Result<Reference, ReferenceError> {
-        let err = |why| ReferenceError {
-            input: input.to_string(),
-            why,
-        };
+        let err = |why| ReferenceError { input: input.to_string(), why };
         if input.is_empty() {
             return Err(err("it is empty"));
         }
@@ -37,14 +34,8 @@ impl Reference {
         }
         let (name, digest) = match input.split_once('@') {
             Some((n, d)) => {
-                let hex = d
-                    .strip_prefix("sha256:")
-                    .ok_or_else(|| err("the digest must be sha256:<64 hex>"))?;
-                if hex.len() != 64
-                    || !hex
-                        .bytes()
-                        .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
-                {
+                let hex = d.strip_prefix("sha256:").ok_or_else(|| err("the digest must be sha256:<64 hex>"))?;
+                if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()) {
                     return Err(err("the digest must be sha256:<64 hex>"));
                 }
                 (n, Some(d.to_string()))
@@ -52,21 +43,16 @@ impl Reference {
             None => (input, None),
         };
         let (name, tag) = match name.rfind(':') {
-            Some(i) if !name[i + 1..].contains('/') => {
-                (&name[..i], Some(name[i + 1..].to_string()))
-            }
+            Some(i) if !name[i + 1..].contains('/') => (&name[..i], Some(name[i + 1..].to_string())),
             _ => (name, None),
         };
         if let Some(t) = &tag {
             let ok = !t.is_empty()
                 && t.len() <= 128
-                && t.bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b))
+                && t.bytes().all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b))
                 && !t.starts_with(['.', '-']);
             if !ok {
-                return Err(err(
-                    "a tag is 1-128 of [A-Za-z0-9_.-], not starting with . or -",
-                ));
+                return Err(err("a tag is 1-128 of [A-Za-z0-9_.-], not starting with . or -"));
             }
         }
         let (domain, path) = match name.split_once('/') {
@@ -75,43 +61,27 @@ impl Reference {
             }
             _ => (DEFAULT_DOMAIN.to_string(), name.to_string()),
         };
-        let path = if domain == DEFAULT_DOMAIN && !path.contains('/') {
-            format!("library/{path}")
-        } else {
-            path
-        };
+        let path = if domain == DEFAULT_DOMAIN && !path.contains('/') { format!("library/{path}") } else { path };
         if path.is_empty()
             || !path.split('/').all(|c| {
                 !c.is_empty()
-                    && c.bytes().all(|b| {
-                        b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b)
-                    })
+                    && c.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b))
                     && c.as_bytes()[0].is_ascii_alphanumeric()
             })
         {
-            return Err(err(
-                "a repository name is lowercase letters, digits and separators (. _ -)",
-            ));
+            return Err(err("a repository name is lowercase letters, digits and separators (. _ -)"));
         }
         let tag = match (&tag, &digest) {
             (None, None) => Some("latest".to_string()),
             _ => tag,
         };
-        Ok(Reference {
-            domain,
-            path,
-            tag,
-            digest,
-        })
+        Ok(Reference { domain, path, tag, digest })
     }
 
     /// The familiar form Docker shows: `busybox:latest`, `local/base:1`, `host:5000/x:y`.
     pub fn familiar(&self) -> String {
         let mut s = if self.domain == DEFAULT_DOMAIN {
-            self.path
-                .strip_prefix("library/")
-                .unwrap_or(&self.path)
-                .to_string()
+            self.path.strip_prefix("library/").unwrap_or(&self.path).to_string()
         } else {
             format!("{}/{}", self.domain, self.path)
         };
@@ -165,16 +135,7 @@ mod tests {
 
     #[test]
     fn refuses_bad_references() {
-        for bad in [
-            "",
-            "UPPER",
-            "a:",
-            "a@sha256:12",
-            "a//b",
-            "-x",
-            "a:b c",
-            "a:-t",
-        ] {
+        for bad in ["", "UPPER", "a:", "a@sha256:12", "a//b", "-x", "a:b c", "a:-t"] {
             assert!(Reference::parse(bad).is_err(), "{bad} should be refused");
         }
         let e = Reference::parse("Bad").unwrap_err();

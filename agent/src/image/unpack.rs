@@ -79,9 +79,7 @@ fn no_symlink_ancestors(root: &Path, rel: &Path) -> Result<(), UnpackError> {
         }
         cur.push(c);
         match std::fs::symlink_metadata(&cur) {
-            Ok(m) if m.file_type().is_symlink() => {
-                return Err(UnpackError::Escape(rel.display().to_string()))
-            }
+            Ok(m) if m.file_type().is_symlink() => return Err(UnpackError::Escape(rel.display().to_string())),
             _ => {}
         }
     }
@@ -103,15 +101,7 @@ fn set_opaque(dir: &Path) -> io::Result<()> {
     let c = std::ffi::CString::new(dir.as_os_str().as_encoded_bytes())
         .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
     // SAFETY: both strings are NUL-terminated and live across the call.
-    let r = unsafe {
-        libc::lsetxattr(
-            c.as_ptr(),
-            c"trusted.overlay.opaque".as_ptr(),
-            b"y".as_ptr().cast(),
-            1,
-            0,
-        )
-    };
+    let r = unsafe { libc::lsetxattr(c.as_ptr(), c"trusted.overlay.opaque".as_ptr(), b"y".as_ptr().cast(), 1, 0) };
     if r != 0 {
         return Err(io::Error::last_os_error());
     }
@@ -120,10 +110,7 @@ fn set_opaque(dir: &Path) -> io::Result<()> {
 
 /// Unpacks the (possibly compressed) layer stream `r` into `dest`, which must exist.
 pub fn unpack_layer<R: Read>(r: R, dest: &Path) -> Result<Unpacked, UnpackError> {
-    let mut hashing = Hashing {
-        inner: decompress(r)?,
-        hash: Sha256::new(),
-    };
+    let mut hashing = Hashing { inner: decompress(r)?, hash: Sha256::new() };
     let mut size = 0u64;
     {
         let mut ar = tar::Archive::new(&mut hashing);
@@ -140,15 +127,9 @@ pub fn unpack_layer<R: Read>(r: R, dest: &Path) -> Result<Unpacked, UnpackError>
                 continue;
             }
             no_symlink_ancestors(dest, &rel)?;
-            let name = rel
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_default();
+            let name = rel.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
             let parent = rel.parent().map(Path::to_path_buf).unwrap_or_default();
-            let werr = |err| UnpackError::Entry {
-                path: raw.display().to_string(),
-                err,
-            };
+            let werr = |err| UnpackError::Entry { path: raw.display().to_string(), err };
             if name == ".wh..wh..opq" {
                 set_opaque(&dest.join(&parent)).map_err(werr)?;
                 continue;
@@ -174,10 +155,7 @@ pub fn unpack_layer<R: Read>(r: R, dest: &Path) -> Result<Unpacked, UnpackError>
     }
     // The tar reader may stop before the stream's padding: hash it too.
     io::copy(&mut hashing, &mut io::sink())?;
-    Ok(Unpacked {
-        diff_id: format!("sha256:{}", hex::encode(hashing.hash.finalize())),
-        size,
-    })
+    Ok(Unpacked { diff_id: format!("sha256:{}", hex::encode(hashing.hash.finalize())), size })
 }
 
 #[cfg(test)]

@@ -21,10 +21,8 @@ pub struct ChildIo {
 
 /// The namespaces every container gets (plus a network namespace unless `--network host`).
 pub fn clone_flags(net: NetMode) -> CloneFlags {
-    let mut f = CloneFlags::CLONE_NEWPID
-        | CloneFlags::CLONE_NEWUTS
-        | CloneFlags::CLONE_NEWIPC
-        | CloneFlags::CLONE_NEWNS;
+    let mut f =
+        CloneFlags::CLONE_NEWPID | CloneFlags::CLONE_NEWUTS | CloneFlags::CLONE_NEWIPC | CloneFlags::CLONE_NEWNS;
     if net == NetMode::None {
         f |= CloneFlags::CLONE_NEWNET;
     }
@@ -47,13 +45,13 @@ pub fn run(spec: &LaunchSpec, go: OwnedFd, errw: OwnedFd, io: ChildIo) -> ! {
         _ => unsafe { libc::_exit(125) },
     }
     drop(go);
-    let f = setup_and_exec(spec, io);
+    let f = setup_and_exec(spec, io, &errw);
     report(&errw, &f);
     // SAFETY: _exit ends the child without running the shim's destructors twice.
     unsafe { libc::_exit(f.code) }
 }
 
-fn setup_and_exec(spec: &LaunchSpec, io: ChildIo) -> Failure {
+fn setup_and_exec(spec: &LaunchSpec, io: ChildIo, errw: &OwnedFd) -> Failure {
     if let Err(e) = nix::sched::unshare(CloneFlags::CLONE_NEWCGROUP) {
         return Failure::setup(format!("new cgroup namespace: {}", e.desc()));
     }
@@ -69,15 +67,15 @@ fn setup_and_exec(spec: &LaunchSpec, io: ChildIo) -> Failure {
     if io.tty {
         // SAFETY: fd 0 is the pty slave; TIOCSCTTY takes an int argument.
         if unsafe { libc::ioctl(0, libc::TIOCSCTTY, 0) } < 0 {
-            return Failure::setup(format!(
-                "set controlling terminal: {}",
-                std::io::Error::last_os_error()
-            ));
+            return Failure::setup(format!("set controlling terminal: {}", std::io::Error::last_os_error()));
         }
     }
     drop(io.stdin);
     drop(io.stdout);
     drop(io.stderr);
+    // Nothing of the shim may stay open in the container (an init that never execs would
+    // otherwise keep the shim's pipes, and their readers, waiting).
+    super::close_fds_except(&[errw.as_raw_fd()]);
     if let Err(e) = nix::unistd::sethostname(&spec.hostname) {
         return Failure::setup(format!("sethostname {:?}: {}", spec.hostname, e.desc()));
     }
@@ -95,5 +93,52 @@ fn setup_and_exec(spec: &LaunchSpec, io: ChildIo) -> Failure {
     if let Err(f) = mounts::mask_paths() {
         return f;
     }
+    if spec.init {
+        return tiny_init(spec, errw);
+    }
     process::exec(&spec.args, &spec.env, &spec.cwd, &spec.user)
+}
+
+/// `--init`: stay PID 1, run the command as PID 2, forward signals to it, reap every
+/// orphan, and exit with the command's status (what tini does for `docker run --init`).
+fn tiny_init(spec: &LaunchSpec, errw: &OwnedFd) -> Failure {
+    use nix::sys::signal::{SigSet, SigmaskHow, Signal};
+    use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+    // SAFETY: this process is single-threaded.
+    let child = match unsafe { nix::unistd::fork() } {
+        Err(e) => return Failure::setup(format!("fork for --init: {}", e.desc())),
+        Ok(nix::unistd::ForkResult::Child) => return process::exec(&spec.args, &spec.env, &spec.cwd, &spec.user),
+        Ok(nix::unistd::ForkResult::Parent { child }) => child,
+    };
+    // The init must not hold the error pipe open: the shim waits for its EOF (= exec done).
+    // SAFETY: closing our copy; this process never returns to drop the OwnedFd.
+    unsafe { libc::close(errw.as_raw_fd()) };
+    let user =
+        process::lookup_user(&spec.user).unwrap_or(process::User { uid: 0, gid: 0, groups: vec![], home: "/".into() });
+    let _ = process::drop_privileges(&user);
+    let all = SigSet::all();
+    let _ = nix::sys::signal::sigprocmask(SigmaskHow::SIG_BLOCK, Some(&all), None);
+    let mut code = None;
+    loop {
+        let ts = libc::timespec { tv_sec: 0, tv_nsec: 100_000_000 };
+        // SAFETY: sigtimedwait on a valid set with a null info pointer.
+        let sig = unsafe { libc::sigtimedwait(all.as_ref(), std::ptr::null_mut(), &ts) };
+        if sig > 0 && sig != libc::SIGCHLD {
+            if let Ok(s) = Signal::try_from(sig) {
+                let _ = nix::sys::signal::kill(child, s);
+            }
+        }
+        loop {
+            match waitpid(None, Some(WaitPidFlag::WNOHANG)) {
+                Ok(WaitStatus::Exited(p, c)) if p == child => code = Some(c),
+                Ok(WaitStatus::Signaled(p, s, _)) if p == child => code = Some(128 + s as i32),
+                Ok(WaitStatus::StillAlive) | Err(_) => break,
+                Ok(_) => {}
+            }
+        }
+        if let Some(c) = code {
+            // SAFETY: leave PID 1; the kernel kills what remains in the namespace.
+            unsafe { libc::_exit(c) }
+        }
+    }
 }

@@ -17,6 +17,21 @@ pub fn start_time(pid: i32) -> Option<u64> {
     rest.split(' ').nth(19)?.parse().ok()
 }
 
+/// Closes every descriptor of this process except stdio and `keep`. The shim, the
+/// container's init and exec helpers are long-lived: a stray inherited pipe (from the
+/// agent or whoever started it) would keep its reader waiting for an EOF forever.
+pub fn close_fds_except(keep: &[i32]) {
+    let Ok(rd) = std::fs::read_dir("/proc/self/fd") else { return };
+    let fds: Vec<i32> = rd.flatten().filter_map(|e| e.file_name().to_str()?.parse().ok()).collect();
+    for fd in fds {
+        if fd > 2 && !keep.contains(&fd) {
+            // SAFETY: closing descriptors this single-threaded process does not use; the
+            // one used to read /proc/self/fd is already closed (EBADF is harmless).
+            unsafe { libc::close(fd) };
+        }
+    }
+}
+
 /// Whether the process is alive (not gone and not a zombie).
 pub fn alive(pid: i32, start: u64) -> bool {
     let Ok(s) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {

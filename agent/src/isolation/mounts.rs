@@ -24,29 +24,15 @@ pub const MASKED_PATHS: [&str; 11] = [
 ];
 
 /// Paths Docker makes read-only.
-pub const READONLY_PATHS: [&str; 5] = [
-    "/proc/bus",
-    "/proc/fs",
-    "/proc/irq",
-    "/proc/sys",
-    "/proc/sysrq-trigger",
-];
+pub const READONLY_PATHS: [&str; 5] = ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"];
 
 fn fail(what: &str, path: &Path, e: nix::Error) -> Failure {
     Failure::setup(format!("{what} {}: {}", path.display(), e.desc()))
 }
 
-fn mnt(
-    src: &str,
-    target: &Path,
-    fstype: &str,
-    flags: MsFlags,
-    data: Option<&str>,
-) -> Result<(), Failure> {
-    std::fs::create_dir_all(target)
-        .map_err(|e| Failure::setup(format!("mkdir {}: {e}", target.display())))?;
-    mount(Some(src), target, Some(fstype), flags, data)
-        .map_err(|e| fail(&format!("mount {fstype} on"), target, e))
+fn mnt(src: &str, target: &Path, fstype: &str, flags: MsFlags, data: Option<&str>) -> Result<(), Failure> {
+    std::fs::create_dir_all(target).map_err(|e| Failure::setup(format!("mkdir {}: {e}", target.display())))?;
+    mount(Some(src), target, Some(fstype), flags, data).map_err(|e| fail(&format!("mount {fstype} on"), target, e))
 }
 
 /// Inside `root`, the path of container path `p` (which is absolute).
@@ -54,33 +40,17 @@ fn inroot(root: &Path, p: &str) -> PathBuf {
     root.join(p.trim_start_matches('/'))
 }
 
-const NOSUID_NODEV_NOEXEC: MsFlags = MsFlags::MS_NOSUID
-    .union(MsFlags::MS_NODEV)
-    .union(MsFlags::MS_NOEXEC);
+const NOSUID_NODEV_NOEXEC: MsFlags = MsFlags::MS_NOSUID.union(MsFlags::MS_NODEV).union(MsFlags::MS_NOEXEC);
 
 /// Mounts everything under the new root (still at `spec.rootfs.target`). `console` is the
 /// path of the pty slave when the container has a terminal.
 pub fn setup_rootfs(spec: &LaunchSpec, console: Option<&Path>) -> Result<(), Failure> {
     // Nothing we mount may propagate back to the host.
-    mount(
-        None::<&str>,
-        "/",
-        None::<&str>,
-        MsFlags::MS_REC | MsFlags::MS_PRIVATE,
-        None::<&str>,
-    )
-    .map_err(|e| fail("make private", Path::new("/"), e))?;
-    spec.rootfs
-        .mount()
-        .map_err(|e| fail("mount overlay on", &spec.rootfs.target, e))?;
+    mount(None::<&str>, "/", None::<&str>, MsFlags::MS_REC | MsFlags::MS_PRIVATE, None::<&str>)
+        .map_err(|e| fail("make private", Path::new("/"), e))?;
+    spec.rootfs.mount().map_err(|e| fail("mount overlay on", &spec.rootfs.target, e))?;
     let root = spec.rootfs.target.as_path();
-    mnt(
-        "proc",
-        &inroot(root, "/proc"),
-        "proc",
-        NOSUID_NODEV_NOEXEC,
-        None,
-    )?;
+    mnt("proc", &inroot(root, "/proc"), "proc", NOSUID_NODEV_NOEXEC, None)?;
     mnt(
         "tmpfs",
         &inroot(root, "/dev"),
@@ -89,22 +59,12 @@ pub fn setup_rootfs(spec: &LaunchSpec, console: Option<&Path>) -> Result<(), Fai
         Some("mode=755,size=65536k"),
     )?;
     let dev = inroot(root, "/dev");
-    for (name, major, minor) in [
-        ("null", 1, 3),
-        ("zero", 1, 5),
-        ("full", 1, 7),
-        ("random", 1, 8),
-        ("urandom", 1, 9),
-        ("tty", 5, 0),
-    ] {
+    for (name, major, minor) in
+        [("null", 1, 3), ("zero", 1, 5), ("full", 1, 7), ("random", 1, 8), ("urandom", 1, 9), ("tty", 5, 0)]
+    {
         let p = dev.join(name);
-        mknod(
-            &p,
-            SFlag::S_IFCHR,
-            Mode::from_bits_truncate(0o666),
-            makedev(major, minor),
-        )
-        .map_err(|e| fail("mknod", &p, e))?;
+        mknod(&p, SFlag::S_IFCHR, Mode::from_bits_truncate(0o666), makedev(major, minor))
+            .map_err(|e| fail("mknod", &p, e))?;
         // mknod honours the umask: set the mode exactly.
         nix::sys::stat::fchmodat(
             nix::fcntl::AT_FDCWD,
@@ -131,66 +91,29 @@ pub fn setup_rootfs(spec: &LaunchSpec, console: Option<&Path>) -> Result<(), Fai
     link("/proc/self/fd/1", "stdout")?;
     link("/proc/self/fd/2", "stderr")?;
     link("/proc/kcore", "core")?;
-    mnt(
-        "shm",
-        &dev.join("shm"),
-        "tmpfs",
-        NOSUID_NODEV_NOEXEC,
-        Some("mode=1777,size=65536k"),
-    )?;
-    mnt(
-        "mqueue",
-        &dev.join("mqueue"),
-        "mqueue",
-        NOSUID_NODEV_NOEXEC,
-        None,
-    )?;
+    mnt("shm", &dev.join("shm"), "tmpfs", NOSUID_NODEV_NOEXEC, Some("mode=1777,size=65536k"))?;
+    mnt("mqueue", &dev.join("mqueue"), "mqueue", NOSUID_NODEV_NOEXEC, None)?;
     if let Some(c) = console {
         let target = dev.join("console");
-        std::fs::write(&target, b"")
-            .map_err(|e| Failure::setup(format!("create /dev/console: {e}")))?;
-        mount(
-            Some(c),
-            &target,
-            None::<&str>,
-            MsFlags::MS_BIND,
-            None::<&str>,
-        )
-        .map_err(|e| fail("bind console on", &target, e))?;
+        std::fs::write(&target, b"").map_err(|e| Failure::setup(format!("create /dev/console: {e}")))?;
+        mount(Some(c), &target, None::<&str>, MsFlags::MS_BIND, None::<&str>)
+            .map_err(|e| fail("bind console on", &target, e))?;
     }
-    mnt(
-        "sysfs",
-        &inroot(root, "/sys"),
-        "sysfs",
-        NOSUID_NODEV_NOEXEC | MsFlags::MS_RDONLY,
-        None,
-    )?;
+    mnt("sysfs", &inroot(root, "/sys"), "sysfs", NOSUID_NODEV_NOEXEC | MsFlags::MS_RDONLY, None)?;
     for b in &spec.binds {
         let target = inroot(root, &b.container);
         if let Some(parent) = target.parent() {
-            std::fs::create_dir_all(parent)
-                .map_err(|e| Failure::setup(format!("mkdir {}: {e}", parent.display())))?;
+            std::fs::create_dir_all(parent).map_err(|e| Failure::setup(format!("mkdir {}: {e}", parent.display())))?;
         }
         // A symlink here (e.g. /etc/resolv.conf -> ../run/…) must not lead outside the root.
-        if std::fs::symlink_metadata(&target)
-            .map(|m| m.file_type().is_symlink())
-            .unwrap_or(false)
-        {
-            std::fs::remove_file(&target)
-                .map_err(|e| Failure::setup(format!("replace {}: {e}", b.container)))?;
+        if std::fs::symlink_metadata(&target).map(|m| m.file_type().is_symlink()).unwrap_or(false) {
+            std::fs::remove_file(&target).map_err(|e| Failure::setup(format!("replace {}: {e}", b.container)))?;
         }
         if !target.exists() {
-            std::fs::write(&target, b"")
-                .map_err(|e| Failure::setup(format!("create {}: {e}", b.container)))?;
+            std::fs::write(&target, b"").map_err(|e| Failure::setup(format!("create {}: {e}", b.container)))?;
         }
-        mount(
-            Some(&b.host),
-            &target,
-            None::<&str>,
-            MsFlags::MS_BIND,
-            None::<&str>,
-        )
-        .map_err(|e| fail("bind on", &target, e))?;
+        mount(Some(&b.host), &target, None::<&str>, MsFlags::MS_BIND, None::<&str>)
+            .map_err(|e| fail("bind on", &target, e))?;
     }
     Ok(())
 }
@@ -211,22 +134,10 @@ pub fn mask_paths() -> Result<(), Failure> {
     for p in MASKED_PATHS {
         let path = Path::new(p);
         match std::fs::metadata(path) {
-            Ok(m) if m.is_dir() => mount(
-                Some("tmpfs"),
-                path,
-                Some("tmpfs"),
-                MsFlags::MS_RDONLY,
-                None::<&str>,
-            )
-            .map_err(|e| fail("mask", path, e))?,
-            Ok(_) => mount(
-                Some("/dev/null"),
-                path,
-                None::<&str>,
-                MsFlags::MS_BIND,
-                None::<&str>,
-            )
-            .map_err(|e| fail("mask", path, e))?,
+            Ok(m) if m.is_dir() => mount(Some("tmpfs"), path, Some("tmpfs"), MsFlags::MS_RDONLY, None::<&str>)
+                .map_err(|e| fail("mask", path, e))?,
+            Ok(_) => mount(Some("/dev/null"), path, None::<&str>, MsFlags::MS_BIND, None::<&str>)
+                .map_err(|e| fail("mask", path, e))?,
             Err(_) => {}
         }
     }
@@ -235,14 +146,8 @@ pub fn mask_paths() -> Result<(), Failure> {
         if !path.exists() {
             continue;
         }
-        mount(
-            Some(path),
-            path,
-            None::<&str>,
-            MsFlags::MS_BIND | MsFlags::MS_REC,
-            None::<&str>,
-        )
-        .map_err(|e| fail("bind", path, e))?;
+        mount(Some(path), path, None::<&str>, MsFlags::MS_BIND | MsFlags::MS_REC, None::<&str>)
+            .map_err(|e| fail("bind", path, e))?;
         mount(
             None::<&str>,
             path,
@@ -261,10 +166,7 @@ pub fn loopback_up() -> Result<(), Failure> {
     unsafe {
         let s = libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0);
         if s < 0 {
-            return Err(Failure::setup(format!(
-                "socket: {}",
-                std::io::Error::last_os_error()
-            )));
+            return Err(Failure::setup(format!("socket: {}", std::io::Error::last_os_error())));
         }
         let mut req: libc::ifreq = std::mem::zeroed();
         for (i, b) in b"lo\0".iter().enumerate() {

@@ -21,16 +21,14 @@ fn join(l: &ExecLaunch) -> Result<(), Failure> {
         ("mnt", CloneFlags::CLONE_NEWNS),
     ] {
         let p = format!("/proc/{}/ns/{name}", l.pid);
-        let f = std::fs::File::open(&p)
-            .map_err(|e| Failure::setup(format!("container is not running ({p}: {e})")))?;
+        let f = std::fs::File::open(&p).map_err(|e| Failure::setup(format!("container is not running ({p}: {e})")))?;
         fds.push((f.into(), flag, name));
     }
     crate::cgroups::Cgroups::join(&l.cgroup_dirs, std::process::id() as i32)
         .map_err(|e| Failure::setup(e.to_string()))?;
     for (fd, flag, name) in fds {
         // The host network namespace (--network host) is already ours; setns to it is fine.
-        nix::sched::setns(fd, flag)
-            .map_err(|e| Failure::setup(format!("join {name} namespace: {}", e.desc())))?;
+        nix::sched::setns(fd, flag).map_err(|e| Failure::setup(format!("join {name} namespace: {}", e.desc())))?;
     }
     Ok(())
 }
@@ -44,6 +42,7 @@ pub fn main(json: &str) -> i32 {
             return 125;
         }
     };
+    super::close_fds_except(if l.tty { &[CONSOLE_SOCKET_FD] } else { &[] });
     if let Err(f) = join(&l) {
         eprintln!("{}", f.msg);
         return f.code;
@@ -87,8 +86,7 @@ pub const CONSOLE_SOCKET_FD: i32 = 3;
 /// Opens a terminal from the container's devpts, sends its master to the agent, and makes
 /// the slave this process's stdio and controlling terminal.
 fn container_terminal() -> Result<(), String> {
-    let (master, slave) = super::pty::open()
-        .map_err(|e| format!("open a terminal in the container: {}", e.desc()))?;
+    let (master, slave) = super::pty::open().map_err(|e| format!("open a terminal in the container: {}", e.desc()))?;
     super::pty::send_fd(CONSOLE_SOCKET_FD, std::os::fd::AsRawFd::as_raw_fd(&master))
         .map_err(|e| format!("hand the terminal to the agent: {}", e.desc()))?;
     drop(master);
@@ -99,10 +97,7 @@ fn container_terminal() -> Result<(), String> {
     // SAFETY: s is the slave pty; TIOCSCTTY takes an int; dup2 onto stdio of this child.
     unsafe {
         if libc::ioctl(s, libc::TIOCSCTTY, 0) < 0 {
-            return Err(format!(
-                "set controlling terminal: {}",
-                std::io::Error::last_os_error()
-            ));
+            return Err(format!("set controlling terminal: {}", std::io::Error::last_os_error()));
         }
         for fd in 0..3 {
             libc::dup2(s, fd);

@@ -18,10 +18,7 @@ pub struct Failure {
 impl Failure {
     /// A setup failure (exit 125 in `agentctl run`).
     pub fn setup(msg: impl Into<String>) -> Failure {
-        Failure {
-            code: 125,
-            msg: msg.into(),
-        }
+        Failure { code: 125, msg: msg.into() }
     }
 }
 
@@ -72,36 +69,24 @@ pub fn resolve_user(spec: &str, passwd: &str, group: &str) -> Result<User, Failu
     });
     let (uid, mut gid, home, name) = match (found, by_num) {
         (Some(f), _) => (
-            f[2].parse::<u32>()
-                .map_err(|_| Failure::setup(format!("bad passwd entry for {u}")))?,
+            f[2].parse::<u32>().map_err(|_| Failure::setup(format!("bad passwd entry for {u}")))?,
             f[3].parse::<u32>().unwrap_or(0),
             f[5].to_string(),
             Some(f[0].to_string()),
         ),
         (None, Some(n)) => (n, 0, "/".to_string(), None),
         (None, None) => {
-            return Err(Failure::setup(format!(
-                "unable to find user {u}: no matching entries in passwd file"
-            )))
+            return Err(Failure::setup(format!("unable to find user {u}: no matching entries in passwd file")))
         }
     };
-    let groups_file: Vec<Vec<&str>> = group
-        .lines()
-        .map(|l| l.split(':').collect::<Vec<_>>())
-        .filter(|f| f.len() >= 4)
-        .collect();
+    let groups_file: Vec<Vec<&str>> =
+        group.lines().map(|l| l.split(':').collect::<Vec<_>>()).filter(|f| f.len() >= 4).collect();
     if let Some(g) = g {
         gid = match g.parse::<u32>() {
             Ok(n) => n,
-            Err(_) => groups_file
-                .iter()
-                .find(|f| f[0] == g)
-                .and_then(|f| f[2].parse().ok())
-                .ok_or_else(|| {
-                    Failure::setup(format!(
-                        "unable to find group {g}: no matching entries in group file"
-                    ))
-                })?,
+            Err(_) => groups_file.iter().find(|f| f[0] == g).and_then(|f| f[2].parse().ok()).ok_or_else(|| {
+                Failure::setup(format!("unable to find group {g}: no matching entries in group file"))
+            })?,
         };
     }
     let mut groups = vec![];
@@ -116,12 +101,7 @@ pub fn resolve_user(spec: &str, passwd: &str, group: &str) -> Result<User, Failu
             }
         }
     }
-    Ok(User {
-        uid,
-        gid,
-        groups,
-        home,
-    })
+    Ok(User { uid, gid, groups, home })
 }
 
 /// Reads the current root's passwd/group files and resolves `spec`.
@@ -134,10 +114,7 @@ pub fn lookup_user(spec: &str) -> Result<User, Failure> {
 /// Finds `prog` in the `PATH` of `env` (Docker's default when unset).
 pub fn find_program(prog: &str, env: &[String]) -> Result<String, Failure> {
     if prog.is_empty() {
-        return Err(Failure {
-            code: 127,
-            msg: "exec: \"\": executable file not found in $PATH".into(),
-        });
+        return Err(Failure { code: 127, msg: "exec: \"\": executable file not found in $PATH".into() });
     }
     if prog.contains('/') {
         return Ok(prog.to_string());
@@ -160,14 +137,8 @@ pub fn find_program(prog: &str, env: &[String]) -> Result<String, Failure> {
         }
     }
     match denied {
-        Some(p) => Err(Failure {
-            code: 126,
-            msg: format!("exec: \"{p}\": permission denied"),
-        }),
-        None => Err(Failure {
-            code: 127,
-            msg: format!("exec: \"{prog}\": executable file not found in $PATH"),
-        }),
+        Some(p) => Err(Failure { code: 126, msg: format!("exec: \"{p}\": permission denied") }),
+        None => Err(Failure { code: 127, msg: format!("exec: \"{prog}\": executable file not found in $PATH") }),
     }
 }
 
@@ -183,18 +154,12 @@ pub fn drop_privileges(user: &User) -> Result<(), Failure> {
     let _ = caps::clear(None, CapSet::Ambient);
     caps::clear(None, CapSet::Inheritable)
         .map_err(|e| Failure::setup(format!("clear inheritable capabilities: {e}")))?;
-    let gids: Vec<nix::unistd::Gid> = user
-        .groups
-        .iter()
-        .map(|g| nix::unistd::Gid::from_raw(*g))
-        .collect();
+    let gids: Vec<nix::unistd::Gid> = user.groups.iter().map(|g| nix::unistd::Gid::from_raw(*g)).collect();
     nix::unistd::setgroups(&gids).map_err(|e| Failure::setup(format!("setgroups: {e}")))?;
     let gid = nix::unistd::Gid::from_raw(user.gid);
-    nix::unistd::setresgid(gid, gid, gid)
-        .map_err(|e| Failure::setup(format!("setgid {}: {e}", user.gid)))?;
+    nix::unistd::setresgid(gid, gid, gid).map_err(|e| Failure::setup(format!("setgid {}: {e}", user.gid)))?;
     let uid = nix::unistd::Uid::from_raw(user.uid);
-    nix::unistd::setresuid(uid, uid, uid)
-        .map_err(|e| Failure::setup(format!("setuid {}: {e}", user.uid)))?;
+    nix::unistd::setresuid(uid, uid, uid).map_err(|e| Failure::setup(format!("setuid {}: {e}", user.uid)))?;
     if user.uid == 0 {
         // Effective must stay a subset of permitted at every step: shrink it first.
         caps::set(None, CapSet::Effective, &keep)
@@ -204,10 +169,7 @@ pub fn drop_privileges(user: &User) -> Result<(), Failure> {
     }
     // SAFETY: prctl with integer arguments only.
     if unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) } != 0 {
-        return Err(Failure::setup(format!(
-            "no_new_privs: {}",
-            std::io::Error::last_os_error()
-        )));
+        return Err(Failure::setup(format!("no_new_privs: {}", std::io::Error::last_os_error())));
     }
     Ok(())
 }
@@ -219,14 +181,7 @@ pub fn complete_env(env: &[String], user: &User) -> Vec<String> {
         env.push("PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into());
     }
     if !env.iter().any(|e| e.starts_with("HOME=")) {
-        env.push(format!(
-            "HOME={}",
-            if user.home.is_empty() {
-                "/"
-            } else {
-                &user.home
-            }
-        ));
+        env.push(format!("HOME={}", if user.home.is_empty() { "/" } else { &user.home }));
     }
     env
 }
@@ -256,8 +211,7 @@ pub fn exec(args: &[String], env: &[String], cwd: &str, user_spec: &str) -> Fail
         Ok(p) => p,
         Err(f) => return f,
     };
-    let cstr =
-        |s: &str| CString::new(s).map_err(|_| Failure::setup(format!("{s:?} contains a NUL byte")));
+    let cstr = |s: &str| CString::new(s).map_err(|_| Failure::setup(format!("{s:?} contains a NUL byte")));
     let argv: Result<Vec<CString>, Failure> = args.iter().map(|a| cstr(a)).collect();
     let envp: Result<Vec<CString>, Failure> = env.iter().map(|a| cstr(a)).collect();
     let (argv, envp, cpath) = match (argv, envp, cstr(&path)) {
@@ -269,18 +223,9 @@ pub fn exec(args: &[String], env: &[String], cwd: &str, user_spec: &str) -> Fail
         Ok(never) => match never {},
     };
     match err {
-        nix::errno::Errno::ENOENT => Failure {
-            code: 127,
-            msg: format!("exec: \"{path}\": no such file or directory"),
-        },
-        nix::errno::Errno::EACCES => Failure {
-            code: 126,
-            msg: format!("exec: \"{path}\": permission denied"),
-        },
-        e => Failure {
-            code: 126,
-            msg: format!("exec: \"{path}\": {}", e.desc()),
-        },
+        nix::errno::Errno::ENOENT => Failure { code: 127, msg: format!("exec: \"{path}\": no such file or directory") },
+        nix::errno::Errno::EACCES => Failure { code: 126, msg: format!("exec: \"{path}\": permission denied") },
+        e => Failure { code: 126, msg: format!("exec: \"{path}\": {}", e.desc()) },
     }
 }
 
@@ -295,10 +240,7 @@ mod tests {
     fn resolves_names_numbers_and_groups() {
         assert_eq!(resolve_user("", PASSWD, GROUP).unwrap().uid, 0);
         let w = resolve_user("web", PASSWD, GROUP).unwrap();
-        assert_eq!(
-            (w.uid, w.gid, w.groups.clone(), w.home.as_str()),
-            (1000, 1000, vec![50], "/home/web")
-        );
+        assert_eq!((w.uid, w.gid, w.groups.clone(), w.home.as_str()), (1000, 1000, vec![50], "/home/web"));
         let n = resolve_user("4242:staff", PASSWD, GROUP).unwrap();
         assert_eq!((n.uid, n.gid), (4242, 50));
         let e = resolve_user("ghost", PASSWD, GROUP).unwrap_err();
@@ -316,10 +258,7 @@ mod tests {
         assert_eq!(find_program("noexec", &env).unwrap_err().code, 126);
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o755)).unwrap();
-        assert_eq!(
-            find_program("noexec", &env).unwrap(),
-            f.display().to_string()
-        );
+        assert_eq!(find_program("noexec", &env).unwrap(), f.display().to_string());
         assert_eq!(find_program("/abs/x", &env).unwrap(), "/abs/x");
     }
 }

@@ -14,11 +14,7 @@ pub fn open() -> nix::Result<(OwnedFd, OwnedFd)> {
     nix::pty::unlockpt(&master)?;
     // SAFETY: ptsname is not thread-safe; callers are single-threaded (shim child, nsexec).
     let name = unsafe { nix::pty::ptsname(&master)? };
-    let slave = nix::fcntl::open(
-        name.as_str(),
-        OFlag::O_RDWR | OFlag::O_NOCTTY,
-        nix::sys::stat::Mode::empty(),
-    )?;
+    let slave = nix::fcntl::open(name.as_str(), OFlag::O_RDWR | OFlag::O_NOCTTY, nix::sys::stat::Mode::empty())?;
     // SAFETY: into_raw_fd transfers ownership of the master descriptor.
     let m = unsafe { OwnedFd::from_raw_fd(std::os::fd::IntoRawFd::into_raw_fd(master)) };
     Ok((m, slave))
@@ -26,12 +22,7 @@ pub fn open() -> nix::Result<(OwnedFd, OwnedFd)> {
 
 /// Sets a terminal's size.
 pub fn set_size(fd: RawFd, rows: u16, cols: u16) {
-    let ws = libc::winsize {
-        ws_row: rows,
-        ws_col: cols,
-        ws_xpixel: 0,
-        ws_ypixel: 0,
-    };
+    let ws = libc::winsize { ws_row: rows, ws_col: cols, ws_xpixel: 0, ws_ypixel: 0 };
     // SAFETY: TIOCSWINSZ reads a winsize struct that lives across the call.
     unsafe { libc::ioctl(fd, libc::TIOCSWINSZ, &ws) };
 }
@@ -49,12 +40,7 @@ pub fn recv_fd(sock: &OwnedFd) -> nix::Result<Option<OwnedFd>> {
     let mut buf = [0u8; 1];
     let mut iov = [IoSliceMut::new(&mut buf)];
     let mut space = nix::cmsg_space!([RawFd; 1]);
-    let msg = recvmsg::<()>(
-        sock.as_raw_fd(),
-        &mut iov,
-        Some(&mut space),
-        MsgFlags::MSG_CMSG_CLOEXEC,
-    )?;
+    let msg = recvmsg::<()>(sock.as_raw_fd(), &mut iov, Some(&mut space), MsgFlags::MSG_CMSG_CLOEXEC)?;
     for c in msg.cmsgs()? {
         if let ControlMessageOwned::ScmRights(fds) = c {
             if let Some(&fd) = fds.first() {

@@ -44,6 +44,9 @@ pub struct LaunchSpec {
     pub exit_file: PathBuf,
     /// A FIFO the agent writes the container's stdin into (with `stdin`).
     pub stdin_fifo: Option<PathBuf>,
+    /// Run a tiny init as PID 1 that reaps zombies and forwards signals (`--init`).
+    #[serde(default)]
+    pub init: bool,
 }
 
 /// What `agentd nsexec` needs to run a command inside a running container.

@@ -36,12 +36,7 @@ pub struct ExecIo {
 }
 
 fn set_winsize(fd: &OwnedFd, rows: u16, cols: u16) {
-    let ws = libc::winsize {
-        ws_row: rows,
-        ws_col: cols,
-        ws_xpixel: 0,
-        ws_ypixel: 0,
-    };
+    let ws = libc::winsize { ws_row: rows, ws_col: cols, ws_xpixel: 0, ws_ypixel: 0 };
     // SAFETY: TIOCSWINSZ reads a winsize struct that lives across the call.
     unsafe { libc::ioctl(fd.as_raw_fd(), libc::TIOCSWINSZ, &ws) };
 }
@@ -51,10 +46,7 @@ impl Runtime {
     pub async fn exec(&self, name: &str, req: ExecRequest) -> Result<ExecIo> {
         let rec = self.resolve(name)?;
         if rec.state != State::Running {
-            return Err(RuntimeError::FailedPrecondition(format!(
-                "container {} is not running",
-                rec.name
-            )));
+            return Err(RuntimeError::FailedPrecondition(format!("container {} is not running", rec.name)));
         }
         if req.args.is_empty() {
             return Err(RuntimeError::InvalidArgument("exec needs a command".into()));
@@ -73,25 +65,13 @@ impl Runtime {
             cgroup_dirs: self.cgroups.dirs(&rec.id),
             args: req.args.clone(),
             env,
-            cwd: if req.cwd.is_empty() {
-                rec.cwd.clone()
-            } else {
-                req.cwd.clone()
-            },
-            user: if req.user.is_empty() {
-                rec.user.clone()
-            } else {
-                req.user.clone()
-            },
+            cwd: if req.cwd.is_empty() { rec.cwd.clone() } else { req.cwd.clone() },
+            user: if req.user.is_empty() { rec.user.clone() } else { req.user.clone() },
             tty: req.tty,
         };
-        let json =
-            serde_json::to_string(&launch).map_err(|e| RuntimeError::Internal(e.to_string()))?;
+        let json = serde_json::to_string(&launch).map_err(|e| RuntimeError::Internal(e.to_string()))?;
         let mut cmd = tokio::process::Command::new("/proc/self/exe");
-        cmd.arg0("agentd")
-            .arg("nsexec")
-            .arg(json)
-            .kill_on_drop(true);
+        cmd.arg0("agentd").arg("nsexec").arg(json).kill_on_drop(true);
         let (otx, orx) = mpsc::channel(64);
         let (itx, mut irx) = mpsc::channel::<ExecInput>(64);
         let spawn_err = |e: std::io::Error| RuntimeError::Internal(format!("starting exec: {e}"));
@@ -109,9 +89,7 @@ impl Runtime {
                     Ok(())
                 });
             }
-            cmd.stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(Stdio::piped());
+            cmd.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::piped());
             let mut child = cmd.spawn().map_err(spawn_err)?;
             drop(theirs);
             let ours = OwnedFd::from(ours);
@@ -125,18 +103,10 @@ impl Runtime {
                     if let Some(mut e) = child.stderr.take() {
                         let _ = e.read_to_string(&mut msg).await;
                     }
-                    let code = child
-                        .wait()
-                        .await
-                        .ok()
-                        .and_then(|s| s.code())
-                        .unwrap_or(125);
+                    let code = child.wait().await.ok().and_then(|s| s.code()).unwrap_or(125);
                     let _ = otx.send(OutputChunk::Stderr(msg.into_bytes())).await;
                     let _ = otx.send(OutputChunk::Exit(code)).await;
-                    return Ok(ExecIo {
-                        output: orx,
-                        input: itx,
-                    });
+                    return Ok(ExecIo { output: orx, input: itx });
                 }
             };
             set_winsize(&master, req.rows.max(1), req.cols.max(1));
@@ -150,8 +120,7 @@ impl Runtime {
                 while let Some(i) = irx.recv().await {
                     match i {
                         ExecInput::Data(d) => {
-                            if writer.write_all(&d).await.is_err() || writer.flush().await.is_err()
-                            {
+                            if writer.write_all(&d).await.is_err() || writer.flush().await.is_err() {
                                 break;
                             }
                         }
@@ -167,11 +136,7 @@ impl Runtime {
                     match reader.read(&mut buf).await {
                         Ok(0) | Err(_) => break,
                         Ok(n) => {
-                            if out
-                                .send(OutputChunk::Stdout(buf[..n].to_vec()))
-                                .await
-                                .is_err()
-                            {
+                            if out.send(OutputChunk::Stdout(buf[..n].to_vec())).await.is_err() {
                                 break;
                             }
                         }
@@ -179,24 +144,15 @@ impl Runtime {
                 }
             });
             tokio::spawn(async move {
-                let code = child
-                    .wait()
-                    .await
-                    .ok()
-                    .and_then(|s| s.code())
-                    .unwrap_or(255);
+                let code = child.wait().await.ok().and_then(|s| s.code()).unwrap_or(255);
                 // The pty gives EIO once every holder of the slave is gone.
                 let _ = tokio::time::timeout(std::time::Duration::from_millis(200), pump).await;
                 let _ = otx.send(OutputChunk::Exit(code)).await;
             });
         } else {
-            cmd.stdin(if req.stdin {
-                Stdio::piped()
-            } else {
-                Stdio::null()
-            })
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
+            cmd.stdin(if req.stdin { Stdio::piped() } else { Stdio::null() })
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped());
             let mut child = cmd.spawn().map_err(spawn_err)?;
             let mut stdin = child.stdin.take();
             let stdout = child.stdout.take();
@@ -221,27 +177,15 @@ impl Runtime {
             tokio::spawn(async move {
                 let _ = p1.await;
                 let _ = p2.await;
-                let code = child
-                    .wait()
-                    .await
-                    .ok()
-                    .and_then(|s| s.code())
-                    .unwrap_or(255);
+                let code = child.wait().await.ok().and_then(|s| s.code()).unwrap_or(255);
                 let _ = otx.send(OutputChunk::Exit(code)).await;
             });
         }
-        Ok(ExecIo {
-            output: orx,
-            input: itx,
-        })
+        Ok(ExecIo { output: orx, input: itx })
     }
 }
 
-async fn pump<R: tokio::io::AsyncRead + Unpin>(
-    r: Option<R>,
-    tx: mpsc::Sender<OutputChunk>,
-    stdout: bool,
-) {
+async fn pump<R: tokio::io::AsyncRead + Unpin>(r: Option<R>, tx: mpsc::Sender<OutputChunk>, stdout: bool) {
     let Some(mut r) = r else { return };
     let mut buf = vec![0u8; 32 * 1024];
     loop {
@@ -249,11 +193,7 @@ async fn pump<R: tokio::io::AsyncRead + Unpin>(
             Ok(0) | Err(_) => return,
             Ok(n) => {
                 let d = buf[..n].to_vec();
-                let c = if stdout {
-                    OutputChunk::Stdout(d)
-                } else {
-                    OutputChunk::Stderr(d)
-                };
+                let c = if stdout { OutputChunk::Stdout(d) } else { OutputChunk::Stderr(d) };
                 if tx.send(c).await.is_err() {
                     return;
                 }

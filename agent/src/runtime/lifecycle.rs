@@ -17,11 +17,7 @@ fn now() -> i64 {
 }
 
 fn io<'a>(what: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> RuntimeError + 'a {
-    move |err| RuntimeError::Io {
-        what,
-        path: path.to_path_buf(),
-        err,
-    }
+    move |err| RuntimeError::Io { what, path: path.to_path_buf(), err }
 }
 
 /// Opens a pidfd for `pid` if it is still the process that started at `start`.
@@ -44,13 +40,7 @@ fn pidfd(pid: i32, start: u64) -> Option<OwnedFd> {
 fn signal_pidfd(fd: &OwnedFd, sig: i32) -> std::io::Result<()> {
     // SAFETY: pidfd_send_signal(pidfd, sig, NULL info, 0 flags).
     let r = unsafe {
-        libc::syscall(
-            libc::SYS_pidfd_send_signal,
-            fd.as_raw_fd(),
-            sig,
-            std::ptr::null::<libc::siginfo_t>(),
-            0,
-        )
+        libc::syscall(libc::SYS_pidfd_send_signal, fd.as_raw_fd(), sig, std::ptr::null::<libc::siginfo_t>(), 0)
     };
     if r < 0 {
         return Err(std::io::Error::last_os_error());
@@ -68,16 +58,10 @@ pub fn parse_signal(s: &str) -> Result<i32> {
         if (1..=64).contains(&n) {
             return Ok(n);
         }
-        return Err(RuntimeError::InvalidArgument(format!(
-            "invalid signal {s:?}: numbers are 1-64"
-        )));
+        return Err(RuntimeError::InvalidArgument(format!("invalid signal {s:?}: numbers are 1-64")));
     }
     let up = s.to_ascii_uppercase();
-    let name = if up.starts_with("SIG") {
-        up
-    } else {
-        format!("SIG{up}")
-    };
+    let name = if up.starts_with("SIG") { up } else { format!("SIG{up}") };
     name.parse::<nix::sys::signal::Signal>()
         .map(|sig| sig as i32)
         .map_err(|_| RuntimeError::InvalidArgument(format!("invalid signal {s:?}")))
@@ -105,9 +89,7 @@ fn host_resolv_conf() -> String {
     host.lines()
         .filter(|l| {
             let mut w = l.split_whitespace();
-            !(w.next() == Some("nameserver")
-                && w.next()
-                    .is_some_and(|a| a.starts_with("127.") || a == "::1"))
+            !(w.next() == Some("nameserver") && w.next().is_some_and(|a| a.starts_with("127.") || a == "::1"))
         })
         .map(|l| format!("{l}\n"))
         .collect()
@@ -118,13 +100,13 @@ impl Runtime {
     pub async fn create(&self, spec: ContainerSpec) -> Result<ContainerRecord> {
         let bad = |m: String| Err(RuntimeError::InvalidArgument(m));
         if !spec.name.is_empty() && !names::valid_name(spec.name.trim_start_matches('/')) {
-            return bad(format!("invalid container name {:?}: only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed, 2-128 characters", spec.name));
+            return bad(format!(
+                "invalid container name {:?}: only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed, 2-128 characters",
+                spec.name
+            ));
         }
         if !spec.hostname.is_empty() && !names::valid_hostname(&spec.hostname) {
-            return bad(format!(
-                "invalid hostname {:?}: letters, digits, '-' and '.', at most 64",
-                spec.hostname
-            ));
+            return bad(format!("invalid hostname {:?}: letters, digits, '-' and '.', at most 64", spec.hostname));
         }
         for e in &spec.env {
             if e.is_empty() || e.starts_with('=') || e.contains('\0') {
@@ -132,33 +114,18 @@ impl Runtime {
             }
         }
         if spec.env.len() > 4096 {
-            return bad(format!(
-                "too many environment variables ({}; at most 4096)",
-                spec.env.len()
-            ));
+            return bad(format!("too many environment variables ({}; at most 4096)", spec.env.len()));
         }
-        if spec
-            .command
-            .iter()
-            .chain(spec.entrypoint.iter().flatten())
-            .any(|a| a.contains('\0'))
-        {
+        if spec.command.iter().chain(spec.entrypoint.iter().flatten()).any(|a| a.contains('\0')) {
             return bad("the command contains a NUL byte".into());
         }
         let network = match spec.network.as_str() {
             "" | "none" => NetMode::None,
             "host" => NetMode::Host,
-            other => {
-                return bad(format!(
-                    "network mode {other:?} is not supported: use none or host"
-                ))
-            }
+            other => return bad(format!("network mode {other:?} is not supported: use none or host")),
         };
         let image = self.images.resolve(&spec.image)?;
-        let entrypoint = spec
-            .entrypoint
-            .clone()
-            .unwrap_or_else(|| image.config.entrypoint.clone());
+        let entrypoint = spec.entrypoint.clone().unwrap_or_else(|| image.config.entrypoint.clone());
         let cmd = if !spec.command.is_empty() {
             spec.command.clone()
         } else if spec.entrypoint.is_some() {
@@ -168,10 +135,7 @@ impl Runtime {
         };
         let args: Vec<String> = entrypoint.into_iter().chain(cmd).collect();
         if args.is_empty() {
-            return bad(format!(
-                "no command specified: image {} has no Cmd or Entrypoint",
-                spec.image
-            ));
+            return bad(format!("no command specified: image {} has no Cmd or Entrypoint", spec.image));
         }
         let _g = self.create_lock.lock().await;
         let id = names::new_id().map_err(RuntimeError::Internal)?;
@@ -192,11 +156,7 @@ impl Runtime {
             }
             n
         };
-        let hostname = if spec.hostname.is_empty() {
-            id[..12].to_string()
-        } else {
-            spec.hostname.clone()
-        };
+        let hostname = if spec.hostname.is_empty() { id[..12].to_string() } else { spec.hostname.clone() };
         let mut env = merge_env(&image.config.env, &[format!("HOSTNAME={hostname}")]);
         if spec.tty {
             env = merge_env(&env, &["TERM=xterm".to_string()]);
@@ -209,16 +169,8 @@ impl Runtime {
             layers: image.layers.iter().map(|l| l.diff_id.clone()).collect(),
             args,
             env,
-            cwd: if spec.working_dir.is_empty() {
-                image.config.working_dir.clone()
-            } else {
-                spec.working_dir.clone()
-            },
-            user: if spec.user.is_empty() {
-                image.config.user.clone()
-            } else {
-                spec.user.clone()
-            },
+            cwd: if spec.working_dir.is_empty() { image.config.working_dir.clone() } else { spec.working_dir.clone() },
+            user: if spec.user.is_empty() { image.config.user.clone() } else { spec.user.clone() },
             hostname,
             network,
             stop_signal: image.config.stop_signal.clone(),
@@ -248,19 +200,13 @@ impl Runtime {
     }
 
     fn rootfs_spec(&self, rec: &ContainerRecord) -> RootfsSpec {
-        let layers: Vec<_> = rec
-            .layers
-            .iter()
-            .map(|d| self.images.layer_dir(d))
-            .collect();
+        let layers: Vec<_> = rec.layers.iter().map(|d| self.images.layer_dir(d)).collect();
         RootfsSpec::for_container(&self.container_dir(&rec.id), &layers)
     }
 
     fn prepare_dir(&self, rec: &ContainerRecord, dir: &Path) -> Result<()> {
         std::fs::create_dir(dir).map_err(io("create", dir))?;
-        self.rootfs_spec(rec)
-            .prepare()
-            .map_err(io("create rootfs in", dir))?;
+        self.rootfs_spec(rec).prepare().map_err(io("create rootfs in", dir))?;
         let hosts = match rec.network {
             NetMode::Host => std::fs::read_to_string("/etc/hosts").unwrap_or_default(),
             NetMode::None => format!(
@@ -272,11 +218,7 @@ impl Runtime {
             NetMode::Host => std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default(),
             NetMode::None => host_resolv_conf(),
         };
-        for (f, content) in [
-            ("hostname", format!("{}\n", rec.hostname)),
-            ("hosts", hosts),
-            ("resolv.conf", resolv),
-        ] {
+        for (f, content) in [("hostname", format!("{}\n", rec.hostname)), ("hosts", hosts), ("resolv.conf", resolv)] {
             let p = dir.join(f);
             std::fs::write(&p, content).map_err(io("write", &p))?;
         }
@@ -298,15 +240,13 @@ impl Runtime {
             rootfs: self.rootfs_spec(rec),
             binds: ["hostname", "hosts", "resolv.conf"]
                 .iter()
-                .map(|f| BindFile {
-                    host: dir.join(f),
-                    container: format!("/etc/{f}"),
-                })
+                .map(|f| BindFile { host: dir.join(f), container: format!("/etc/{f}") })
                 .collect(),
             cgroup_dirs: self.cgroups.dirs(&rec.id),
             log: dir.join("log"),
             exit_file: dir.join("exit.json"),
             stdin_fifo: rec.spec.stdin_open.then(|| dir.join("stdin")),
+            init: rec.spec.init,
         }
     }
 
@@ -319,10 +259,7 @@ impl Runtime {
         match rec.state {
             State::Running => return Ok(rec),
             State::Removing => {
-                return Err(RuntimeError::FailedPrecondition(format!(
-                    "container {} is being removed",
-                    rec.name
-                )))
+                return Err(RuntimeError::FailedPrecondition(format!("container {} is being removed", rec.name)))
             }
             _ => {}
         }
@@ -332,11 +269,7 @@ impl Runtime {
         if let Some(fifo) = &spec.stdin_fifo {
             if !fifo.exists() {
                 nix::unistd::mkfifo(fifo, nix::sys::stat::Mode::from_bits_truncate(0o600))
-                    .map_err(|e| RuntimeError::Io {
-                        what: "mkfifo",
-                        path: fifo.clone(),
-                        err: e.into(),
-                    })?;
+                    .map_err(|e| RuntimeError::Io { what: "mkfifo", path: fifo.clone(), err: e.into() })?;
             }
         }
         let launch = crate::shim::spec_path(&dir);
@@ -364,17 +297,12 @@ impl Runtime {
             rec.finished_at = now();
             rec.pid = 0;
             self.save(&rec)?;
-            live.phase.send_replace(Phase::Exited {
-                code: rec.exit_code,
-            });
+            live.phase.send_replace(Phase::Exited { code: rec.exit_code });
             if rec.spec.auto_remove {
                 drop(_op);
                 let _ = self.remove(&rec.id, true).await;
             }
-            return Err(RuntimeError::StartFailed {
-                code: report.exit_code,
-                msg,
-            });
+            return Err(RuntimeError::StartFailed { code: report.exit_code, msg });
         }
         rec.state = State::Running;
         rec.error.clear();
@@ -397,8 +325,7 @@ impl Runtime {
         tokio::spawn(async move {
             if let Some(fd) = fd {
                 // SAFETY: the AsyncFd owns the pidfd, which stays open until it is dropped.
-                match unsafe { AsyncFd::register_with_interest(fd, tokio::io::Interest::READABLE) }
-                {
+                match unsafe { AsyncFd::register_with_interest(fd, tokio::io::Interest::READABLE) } {
                     Ok(afd) => {
                         let _ = afd.readable().await;
                     }
@@ -427,9 +354,7 @@ impl Runtime {
             return Ok(());
         }
         let exit_file = self.container_dir(id).join("exit.json");
-        let status: Option<ExitStatus> = std::fs::read(&exit_file)
-            .ok()
-            .and_then(|b| serde_json::from_slice(&b).ok());
+        let status: Option<ExitStatus> = std::fs::read(&exit_file).ok().and_then(|b| serde_json::from_slice(&b).ok());
         rec.oom_killed = self.cgroups.oom_killed(id);
         self.cgroups.kill_all(id);
         if let Err(e) = self.cgroups.remove(id) {
@@ -449,9 +374,7 @@ impl Runtime {
         rec.state = State::Exited;
         rec.pid = 0;
         self.save(&rec)?;
-        live.phase.send_replace(Phase::Exited {
-            code: rec.exit_code,
-        });
+        live.phase.send_replace(Phase::Exited { code: rec.exit_code });
         tracing::info!(container = %id, code = rec.exit_code, "container exited");
         if rec.spec.auto_remove {
             drop(op);
@@ -465,19 +388,15 @@ impl Runtime {
         let sig = parse_signal(signal)?;
         let rec = self.resolve(name)?;
         if rec.state != State::Running {
-            return Err(RuntimeError::FailedPrecondition(format!(
-                "container {} is not running",
-                rec.name
-            )));
+            return Err(RuntimeError::FailedPrecondition(format!("container {} is not running", rec.name)));
         }
         self.signal(&rec, sig)
     }
 
     fn signal(&self, rec: &ContainerRecord, sig: i32) -> Result<()> {
         match pidfd(rec.pid, rec.pid_start) {
-            Some(fd) => signal_pidfd(&fd, sig).map_err(|e| {
-                RuntimeError::Internal(format!("signal {sig} to container {}: {e}", rec.name))
-            }),
+            Some(fd) => signal_pidfd(&fd, sig)
+                .map_err(|e| RuntimeError::Internal(format!("signal {sig} to container {}: {e}", rec.name))),
             // Already gone; the monitor records the exit.
             None => Ok(()),
         }
@@ -516,23 +435,13 @@ impl Runtime {
             parse_signal(&rec.stop_signal).unwrap_or(libc::SIGTERM)
         };
         self.signal(&rec, sig)?;
-        if self
-            .wait_not_running(&rec.id, Some(timeout))
-            .await
-            .is_some()
-        {
+        if self.wait_not_running(&rec.id, Some(timeout)).await.is_some() {
             return Ok(());
         }
         self.signal(&rec, libc::SIGKILL)?;
-        match self
-            .wait_not_running(&rec.id, Some(Duration::from_secs(30)))
-            .await
-        {
+        match self.wait_not_running(&rec.id, Some(Duration::from_secs(30))).await {
             Some(_) => Ok(()),
-            None => Err(RuntimeError::Internal(format!(
-                "container {} did not exit after SIGKILL",
-                rec.name
-            ))),
+            None => Err(RuntimeError::Internal(format!("container {} did not exit after SIGKILL", rec.name))),
         }
     }
 
@@ -542,10 +451,7 @@ impl Runtime {
         if rec.state == State::Exited {
             return Ok((rec.exit_code, rec.error));
         }
-        let code = self
-            .wait_not_running(&rec.id, None)
-            .await
-            .unwrap_or(rec.exit_code);
+        let code = self.wait_not_running(&rec.id, None).await.unwrap_or(rec.exit_code);
         let err = self.load(&rec.id).map(|r| r.error).unwrap_or_default();
         Ok((code, err))
     }
@@ -566,8 +472,7 @@ impl Runtime {
                 )));
             }
             self.signal(&rec, libc::SIGKILL)?;
-            self.wait_not_running(&rec.id, Some(Duration::from_secs(30)))
-                .await;
+            self.wait_not_running(&rec.id, Some(Duration::from_secs(30))).await;
         }
         let live = self.live(&rec.id);
         let _op = live.op.lock().await;
@@ -584,9 +489,7 @@ impl Runtime {
         rec.state = State::Removing;
         self.save(&rec)?;
         self.finish_remove(&rec)?;
-        live.phase.send_replace(Phase::Removed {
-            code: rec.exit_code,
-        });
+        live.phase.send_replace(Phase::Removed { code: rec.exit_code });
         self.forget(&rec.id);
         Ok(())
     }
@@ -609,11 +512,7 @@ impl Runtime {
 
     /// (container id, image id) of every container, for the image store's GC.
     pub fn container_images(&self) -> Result<Vec<(String, String)>> {
-        Ok(self
-            .list()?
-            .into_iter()
-            .map(|c| (c.id, c.image_id))
-            .collect())
+        Ok(self.list()?.into_iter().map(|c| (c.id, c.image_id)).collect())
     }
 
     /// After a restart: re-adopt running containers, record exits that happened while
@@ -623,9 +522,7 @@ impl Runtime {
             let live = self.live(&rec.id);
             match rec.state {
                 State::Running => {
-                    live.phase.send_replace(Phase::Running {
-                        log_offset: rec.log_offset,
-                    });
+                    live.phase.send_replace(Phase::Running { log_offset: rec.log_offset });
                     if crate::isolation::alive(rec.shim_pid, rec.shim_start) {
                         tracing::info!(container = %rec.id, pid = rec.pid, "re-adopted running container");
                         self.monitor(&rec);
@@ -638,9 +535,7 @@ impl Runtime {
                     self.forget(&rec.id);
                 }
                 State::Exited => {
-                    live.phase.send_replace(Phase::Exited {
-                        code: rec.exit_code,
-                    });
+                    live.phase.send_replace(Phase::Exited { code: rec.exit_code });
                 }
                 State::Created => {}
             }
@@ -650,9 +545,7 @@ impl Runtime {
 }
 
 fn rec_pid(rt: &Runtime, id: &str) -> (i32, u64) {
-    rt.load(id)
-        .map(|r| (r.shim_pid, r.shim_start))
-        .unwrap_or((0, 0))
+    rt.load(id).map(|r| (r.shim_pid, r.shim_start)).unwrap_or((0, 0))
 }
 
 /// Runs `agentd shim DIR` and reads its start report.
@@ -692,10 +585,7 @@ mod tests {
 
     #[test]
     fn env_merges_by_key() {
-        let m = merge_env(
-            &["PATH=/bin".into(), "A=1".into()],
-            &["A=2".into(), "B=3".into()],
-        );
+        let m = merge_env(&["PATH=/bin".into(), "A=1".into()], &["A=2".into(), "B=3".into()]);
         assert_eq!(m, vec!["PATH=/bin", "A=2", "B=3"]);
     }
 }

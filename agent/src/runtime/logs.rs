@@ -172,11 +172,7 @@ impl Runtime {
 }
 
 /// Writes attached stdin into the shim's FIFO once the container runs.
-async fn feed_stdin(
-    fifo: PathBuf,
-    mut rx: watch::Receiver<Phase>,
-    mut input: mpsc::Receiver<Vec<u8>>,
-) {
+async fn feed_stdin(fifo: PathBuf, mut rx: watch::Receiver<Phase>, mut input: mpsc::Receiver<Vec<u8>>) {
     use tokio::io::AsyncWriteExt;
     let mut first = match input.recv().await {
         Some(d) => Some(d),

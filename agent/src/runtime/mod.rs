@@ -122,11 +122,7 @@ pub enum RuntimeError {
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error("{what} {path}: {err}")]
-    Io {
-        what: &'static str,
-        path: PathBuf,
-        err: std::io::Error,
-    },
+    Io { what: &'static str, path: PathBuf, err: std::io::Error },
     #[error("{0}")]
     Internal(String),
 }
@@ -159,11 +155,7 @@ impl Runtime {
         cgroups: Cgroups,
     ) -> Result<Arc<Runtime>> {
         let dir = cfg.root.join("containers");
-        std::fs::create_dir_all(&dir).map_err(|err| RuntimeError::Io {
-            what: "create",
-            path: dir.clone(),
-            err,
-        })?;
+        std::fs::create_dir_all(&dir).map_err(|err| RuntimeError::Io { what: "create", path: dir.clone(), err })?;
         let rt = Arc::new(Runtime {
             cfg,
             store,
@@ -199,19 +191,13 @@ impl Runtime {
         let mut m = self.live.lock().unwrap_or_else(|p| p.into_inner());
         m.entry(id.to_string())
             .or_insert_with(|| {
-                Arc::new(Live {
-                    phase: watch::channel(Phase::Created).0,
-                    op: tokio::sync::Mutex::new(()),
-                })
+                Arc::new(Live { phase: watch::channel(Phase::Created).0, op: tokio::sync::Mutex::new(()) })
             })
             .clone()
     }
 
     fn forget(&self, id: &str) {
-        self.live
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(id);
+        self.live.lock().unwrap_or_else(|p| p.into_inner()).remove(id);
     }
 
     fn save(&self, rec: &ContainerRecord) -> Result<()> {
@@ -219,9 +205,7 @@ impl Runtime {
     }
 
     fn load(&self, id: &str) -> Result<ContainerRecord> {
-        self.store
-            .get(Kind::Container, id)?
-            .ok_or_else(|| RuntimeError::NotFound(id.to_string()))
+        self.store.get(Kind::Container, id)?.ok_or_else(|| RuntimeError::NotFound(id.to_string()))
     }
 
     /// Every container record.
@@ -234,15 +218,10 @@ impl Runtime {
     /// Finds a container by full ID, name, or unique ID prefix.
     pub fn resolve(&self, name: &str) -> Result<ContainerRecord> {
         if name.is_empty() {
-            return Err(RuntimeError::InvalidArgument(
-                "a container ID or name is required".into(),
-            ));
+            return Err(RuntimeError::InvalidArgument("a container ID or name is required".into()));
         }
         let all = self.list()?;
-        if let Some(c) = all
-            .iter()
-            .find(|c| c.id == name || c.name == name.trim_start_matches('/'))
-        {
+        if let Some(c) = all.iter().find(|c| c.id == name || c.name == name.trim_start_matches('/')) {
             return Ok(c.clone());
         }
         let m: Vec<_> = all.iter().filter(|c| c.id.starts_with(name)).collect();

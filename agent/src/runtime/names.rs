@@ -1,25 +1,21 @@
 //! Docker-style generated names (`brave_turing`) and name/ID validation.
 
 const LEFT: [&str; 24] = [
-    "admiring", "agitated", "amazing", "bold", "brave", "busy", "clever", "cool", "dazzling",
-    "eager", "elastic", "epic", "focused", "gallant", "happy", "jolly", "keen", "lucid", "modest",
-    "nifty", "quirky", "serene", "sharp", "zen",
+    "admiring", "agitated", "amazing", "bold", "brave", "busy", "clever", "cool", "dazzling", "eager", "elastic",
+    "epic", "focused", "gallant", "happy", "jolly", "keen", "lucid", "modest", "nifty", "quirky", "serene", "sharp",
+    "zen",
 ];
 const RIGHT: [&str; 24] = [
-    "babbage", "bell", "bohr", "curie", "darwin", "dijkstra", "einstein", "euler", "fermat",
-    "feynman", "gauss", "hopper", "kepler", "knuth", "lamport", "lovelace", "newton", "noether",
-    "pascal", "ritchie", "shannon", "tesla", "thompson", "turing",
+    "babbage", "bell", "bohr", "curie", "darwin", "dijkstra", "einstein", "euler", "fermat", "feynman", "gauss",
+    "hopper", "kepler", "knuth", "lamport", "lovelace", "newton", "noether", "pascal", "ritchie", "shannon", "tesla",
+    "thompson", "turing",
 ];
 
 /// A random `adjective_name`.
 pub fn generate() -> String {
     let mut b = [0u8; 2];
     let _ = getrandom::fill(&mut b);
-    format!(
-        "{}_{}",
-        LEFT[b[0] as usize % LEFT.len()],
-        RIGHT[b[1] as usize % RIGHT.len()]
-    )
+    format!("{}_{}", LEFT[b[0] as usize % LEFT.len()], RIGHT[b[1] as usize % RIGHT.len()])
 }
 
 /// A new 64-hex container ID.
@@ -35,8 +31,7 @@ pub fn valid_name(n: &str) -> bool {
     b.len() >= 2
         && b.len() <= 128
         && b[0].is_ascii_alphanumeric()
-        && b.iter()
-            .all(|c| c.is_ascii_alphanumeric() || b"_.-".contains(c))
+        && b.iter().all(|c| c.is_ascii_alphanumeric() || b"_.-".contains(c))
 }
 
 /// RFC 1123 hostname label(s), at most 64 characters.

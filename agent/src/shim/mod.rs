@@ -84,16 +84,13 @@ pub fn main(dir: &Path) -> i32 {
         Ok(ForkResult::Child) => {
             drop(rep_r);
             let _ = nix::unistd::setsid();
-            if let Ok(null) = std::fs::OpenOptions::new()
-                .read(true)
-                .write(true)
-                .open("/dev/null")
-            {
+            if let Ok(null) = std::fs::OpenOptions::new().read(true).write(true).open("/dev/null") {
                 for fd in 0..3 {
                     // SAFETY: replacing the standard descriptors of this single-threaded process.
                     unsafe { libc::dup2(null.as_raw_fd(), fd) };
                 }
             }
+            crate::isolation::close_fds_except(&[rep_w.as_raw_fd()]);
             supervise(&spec, rep_w);
             // SAFETY: end the detached shim without unwinding into the caller's main.
             unsafe { libc::_exit(0) }
@@ -103,43 +100,21 @@ pub fn main(dir: &Path) -> i32 {
 
 /// The container's standard streams as the shim holds them.
 enum ParentIo {
-    Pipes {
-        stdin: Option<OwnedFd>,
-        stdout: OwnedFd,
-        stderr: OwnedFd,
-    },
-    Pty {
-        master: OwnedFd,
-    },
+    Pipes { stdin: Option<OwnedFd>, stdout: OwnedFd, stderr: OwnedFd },
+    Pty { master: OwnedFd },
 }
 
 fn open_io(spec: &LaunchSpec) -> Result<(ParentIo, ChildIo), String> {
     let p = || pipe2(OFlag::O_CLOEXEC).map_err(|e| format!("pipe: {e}"));
     if spec.tty {
-        let ws = nix::pty::Winsize {
-            ws_row: 24,
-            ws_col: 80,
-            ws_xpixel: 0,
-            ws_ypixel: 0,
-        };
+        let ws = nix::pty::Winsize { ws_row: 24, ws_col: 80, ws_xpixel: 0, ws_ypixel: 0 };
         let pty = nix::pty::openpty(Some(&ws), None).map_err(|e| format!("openpty: {e}"))?;
-        let _ = nix::fcntl::fcntl(
-            &pty.master,
-            nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC),
-        );
-        let _ = nix::fcntl::fcntl(
-            &pty.slave,
-            nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC),
-        );
+        let _ = nix::fcntl::fcntl(&pty.master, nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC));
+        let _ = nix::fcntl::fcntl(&pty.slave, nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC));
         let console = std::fs::read_link(format!("/proc/self/fd/{}", pty.slave.as_raw_fd())).ok();
         let dup = |fd: &OwnedFd| fd.try_clone().map_err(|e| format!("dup: {e}"));
-        let child = ChildIo {
-            stdin: dup(&pty.slave)?,
-            stdout: dup(&pty.slave)?,
-            stderr: pty.slave,
-            tty: true,
-            console,
-        };
+        let child =
+            ChildIo { stdin: dup(&pty.slave)?, stdout: dup(&pty.slave)?, stderr: pty.slave, tty: true, console };
         return Ok((ParentIo::Pty { master: pty.master }, child));
     }
     let (out_r, out_w) = p()?;
@@ -152,18 +127,8 @@ fn open_io(spec: &LaunchSpec) -> Result<(ParentIo, ChildIo), String> {
         (None, OwnedFd::from(null))
     };
     Ok((
-        ParentIo::Pipes {
-            stdin: stdin_parent,
-            stdout: out_r,
-            stderr: err_r,
-        },
-        ChildIo {
-            stdin: stdin_child,
-            stdout: out_w,
-            stderr: err_w,
-            tty: false,
-            console: None,
-        },
+        ParentIo::Pipes { stdin: stdin_parent, stdout: out_r, stderr: err_r },
+        ChildIo { stdin: stdin_child, stdout: out_w, stderr: err_w, tty: false, console: None },
     ))
 }
 
@@ -215,23 +180,9 @@ fn supervise(spec: &LaunchSpec, rep: OwnedFd) {
         None => 125,
     });
     // SAFETY: single-threaded process; the child runs `init::run`, which never returns.
-    let pid = match unsafe {
-        nix::sched::clone(
-            cb,
-            &mut stack,
-            init::clone_flags(spec.network),
-            Some(libc::SIGCHLD),
-        )
-    } {
+    let pid = match unsafe { nix::sched::clone(cb, &mut stack, init::clone_flags(spec.network), Some(libc::SIGCHLD)) } {
         Ok(p) => p,
-        Err(e) => {
-            return fail(
-                report,
-                rep,
-                125,
-                format!("clone new namespaces: {}", e.desc()),
-            )
-        }
+        Err(e) => return fail(report, rep, 125, format!("clone new namespaces: {}", e.desc())),
     };
     // The child's ends (held by the closure's copy in this process) close here.
     drop(payload);
@@ -247,23 +198,14 @@ fn supervise(spec: &LaunchSpec, rep: OwnedFd) {
     if !msg.is_empty() {
         let code = msg[0] as i32;
         wait_exit(pid);
-        return fail(
-            report,
-            rep,
-            code,
-            String::from_utf8_lossy(&msg[1..]).into_owned(),
-        );
+        return fail(report, rep, code, String::from_utf8_lossy(&msg[1..]).into_owned());
     }
     report.pid = pid.as_raw();
     report.pid_start = crate::isolation::start_time(pid.as_raw()).unwrap_or(0);
     send_report(rep, &report);
     relay(spec, parent_io);
     let (exit_code, signal) = wait_exit(pid);
-    let st = ExitStatus {
-        exit_code,
-        signal,
-        finished_at: now(),
-    };
+    let st = ExitStatus { exit_code, signal, finished_at: now() };
     let tmp = spec.exit_file.with_extension("tmp");
     if std::fs::write(&tmp, serde_json::to_vec(&st).unwrap_or_default()).is_ok() {
         let _ = std::fs::rename(&tmp, &spec.exit_file);
@@ -273,11 +215,7 @@ fn supervise(spec: &LaunchSpec, rep: OwnedFd) {
 /// Copies the container's output into the log and the stdin FIFO into its stdin, until
 /// the output ends (the init and everything in its PID namespace exited).
 fn relay(spec: &LaunchSpec, io: ParentIo) {
-    let mut log = match std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&spec.log)
-    {
+    let mut log = match std::fs::OpenOptions::new().create(true).append(true).open(&spec.log) {
         Ok(f) => Some(f),
         Err(_) => None,
     };
@@ -290,14 +228,7 @@ fn relay(spec: &LaunchSpec, io: ParentIo) {
         .ok()
     });
     let (mut outs, mut stdin): (Vec<(OwnedFd, Stream)>, Option<OwnedFd>) = match io {
-        ParentIo::Pipes {
-            stdin,
-            stdout,
-            stderr,
-        } => (
-            vec![(stdout, Stream::Stdout), (stderr, Stream::Stderr)],
-            stdin,
-        ),
+        ParentIo::Pipes { stdin, stdout, stderr } => (vec![(stdout, Stream::Stdout), (stderr, Stream::Stderr)], stdin),
         ParentIo::Pty { master } => {
             let w = master.try_clone().ok();
             (vec![(master, Stream::Stdout)], w)
@@ -307,10 +238,7 @@ fn relay(spec: &LaunchSpec, io: ParentIo) {
     let mut buf = vec![0u8; 64 * 1024];
     while !outs.is_empty() {
         let n_outs = outs.len();
-        let mut fds: Vec<PollFd> = outs
-            .iter()
-            .map(|(fd, _)| PollFd::new(fd.as_fd(), PollFlags::POLLIN))
-            .collect();
+        let mut fds: Vec<PollFd> = outs.iter().map(|(fd, _)| PollFd::new(fd.as_fd(), PollFlags::POLLIN)).collect();
         if let Some(f) = &fifo {
             fds.push(PollFd::new(f.as_fd(), PollFlags::POLLIN));
         }
@@ -319,10 +247,7 @@ fn relay(spec: &LaunchSpec, io: ParentIo) {
             Err(nix::errno::Errno::EINTR) => continue,
             Err(_) => break,
         }
-        let ready: Vec<bool> = fds
-            .iter()
-            .map(|f| f.revents().is_some_and(|r| !r.is_empty()))
-            .collect();
+        let ready: Vec<bool> = fds.iter().map(|f| f.revents().is_some_and(|r| !r.is_empty())).collect();
         drop(fds);
         let mut closed = Vec::new();
         for (i, (fd, stream)) in outs.iter().enumerate() {

@@ -41,12 +41,7 @@ impl RootfsSpec {
     /// The overlayfs mount data.
     pub fn mount_data(&self) -> String {
         let lower: Vec<String> = self.lower.iter().map(|p| p.display().to_string()).collect();
-        format!(
-            "lowerdir={},upperdir={},workdir={}",
-            lower.join(":"),
-            self.upper.display(),
-            self.work.display()
-        )
+        format!("lowerdir={},upperdir={},workdir={}", lower.join(":"), self.upper.display(), self.work.display())
     }
 
     /// Mounts the overlay at `target` in the current mount namespace.
@@ -67,13 +62,7 @@ mod tests {
 
     #[test]
     fn lowerdirs_are_top_first() {
-        let s = RootfsSpec::for_container(
-            Path::new("/c"),
-            &[PathBuf::from("/l/base"), PathBuf::from("/l/top")],
-        );
-        assert_eq!(
-            s.mount_data(),
-            "lowerdir=/l/top:/l/base,upperdir=/c/upper,workdir=/c/work"
-        );
+        let s = RootfsSpec::for_container(Path::new("/c"), &[PathBuf::from("/l/base"), PathBuf::from("/l/top")]);
+        assert_eq!(s.mount_data(), "lowerdir=/l/top:/l/base,upperdir=/c/upper,workdir=/c/work");
     }
 }

@@ -98,14 +98,9 @@ impl Store {
         let t = tx.open_table(kind.table())?;
         match t.get(key)? {
             None => Ok(None),
-            Some(v) => {
-                serde_json::from_slice(v.value())
-                    .map(Some)
-                    .map_err(|err| StoreError::Corrupt {
-                        key: key.to_string(),
-                        err,
-                    })
-            }
+            Some(v) => serde_json::from_slice(v.value())
+                .map(Some)
+                .map_err(|err| StoreError::Corrupt { key: key.to_string(), err }),
         }
     }
 
@@ -116,10 +111,8 @@ impl Store {
         let mut out = Vec::new();
         for item in t.iter()? {
             let (k, v) = item?;
-            let rec = serde_json::from_slice(v.value()).map_err(|err| StoreError::Corrupt {
-                key: k.value().to_string(),
-                err,
-            })?;
+            let rec = serde_json::from_slice(v.value())
+                .map_err(|err| StoreError::Corrupt { key: k.value().to_string(), err })?;
             out.push(rec);
         }
         Ok(out)
@@ -141,10 +134,7 @@ mod tests {
             s.delete(Kind::Container, "b").unwrap();
         }
         let s = Store::open(&p).unwrap();
-        assert_eq!(
-            s.get::<Vec<i32>>(Kind::Container, "a").unwrap(),
-            Some(vec![1, 2, 3])
-        );
+        assert_eq!(s.get::<Vec<i32>>(Kind::Container, "a").unwrap(), Some(vec![1, 2, 3]));
         assert_eq!(s.get::<Vec<i32>>(Kind::Container, "b").unwrap(), None);
         assert_eq!(s.all::<Vec<i32>>(Kind::Container).unwrap().len(), 1);
         assert!(s.all::<Vec<i32>>(Kind::Image).unwrap().is_empty());
