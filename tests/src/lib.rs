@@ -1,6 +1,8 @@
 //! Harness for the root-only end-to-end tests: each test starts its own `agentd` (own
 //! instance name, root, run dir and socket) and drives it with the real `agentctl`.
 
+pub mod fixtures;
+
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
