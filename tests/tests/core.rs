@@ -247,6 +247,15 @@ fn exec_and_stdin() {
     assert!(r.stdout.contains("is-a-tty"), "{}", r.stdout);
     // exec in a user
     assert_eq!(a.ok(&["exec", "-u", "nobody", "ex", "id", "-u"]), "65534");
+    // run -t: the terminal comes from the container's own devpts and is its console.
+    let r = a.ctl(&["run", "--rm", "-t", IMG, "sh", "-c", "tty; [ -c /dev/console ] && echo console-ok"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stdout.contains("/dev/pts/0"), "{}", r.stdout);
+    assert!(r.stdout.contains("console-ok"), "{}", r.stdout);
+    // run -it: input goes through the terminal, the exit code comes back.
+    let r = a.ctl_stdin(&["run", "--rm", "-i", "-t", IMG, "sh"], b"echo typed-$((40+2))\nexit 3\n");
+    assert_eq!(r.code, 3, "{}{}", r.stdout, r.stderr);
+    assert!(r.stdout.contains("typed-42"), "{}", r.stdout);
     // run -i feeds stdin and closes it at EOF.
     let r = a.ctl_stdin(&["run", "--rm", "-i", IMG, "sh", "-c", "wc -l"], b"a\nb\nc\n");
     assert_eq!(r.stdout.trim(), "3");

@@ -6,17 +6,14 @@ use super::process::{self, Failure};
 use super::spec::{LaunchSpec, NetMode};
 use nix::sched::CloneFlags;
 use std::os::fd::{AsRawFd, OwnedFd};
-use std::path::PathBuf;
 
-/// The child's standard streams (already open in the shim).
-pub struct ChildIo {
-    pub stdin: OwnedFd,
-    pub stdout: OwnedFd,
-    pub stderr: OwnedFd,
-    /// The streams are a terminal: become its session leader.
-    pub tty: bool,
-    /// The pty slave's path, bind-mounted as /dev/console.
-    pub console: Option<PathBuf>,
+/// The child's standard streams, as the shim prepared them.
+pub enum ChildIo {
+    /// Pipes (or /dev/null) for stdin, stdout, stderr.
+    Pipes { stdin: OwnedFd, stdout: OwnedFd, stderr: OwnedFd },
+    /// A terminal: the init opens it from the container's own devpts, after `pivot_root`,
+    /// and sends the master to the shim over this socket.
+    Console { socket: OwnedFd },
 }
 
 /// The namespaces every container gets (plus a network namespace unless `--network host`).
@@ -55,27 +52,26 @@ fn setup_and_exec(spec: &LaunchSpec, io: ChildIo, errw: &OwnedFd) -> Failure {
     if let Err(e) = nix::sched::unshare(CloneFlags::CLONE_NEWCGROUP) {
         return Failure::setup(format!("new cgroup namespace: {}", e.desc()));
     }
-    if let Err(e) = nix::unistd::setsid() {
-        return Failure::setup(format!("setsid: {}", e.desc()));
-    }
-    for (fd, target) in [(&io.stdin, 0), (&io.stdout, 1), (&io.stderr, 2)] {
-        // SAFETY: dup2 onto the standard descriptors of this single-threaded child.
-        if unsafe { libc::dup2(fd.as_raw_fd(), target) } < 0 {
-            return Failure::setup(format!("dup2: {}", std::io::Error::last_os_error()));
+    let console = match io {
+        ChildIo::Pipes { stdin, stdout, stderr } => {
+            if let Err(e) = nix::unistd::setsid() {
+                return Failure::setup(format!("setsid: {}", e.desc()));
+            }
+            for (fd, target) in [(&stdin, 0), (&stdout, 1), (&stderr, 2)] {
+                // SAFETY: dup2 onto the standard descriptors of this single-threaded child.
+                if unsafe { libc::dup2(fd.as_raw_fd(), target) } < 0 {
+                    return Failure::setup(format!("dup2: {}", std::io::Error::last_os_error()));
+                }
+            }
+            None
         }
-    }
-    if io.tty {
-        // SAFETY: fd 0 is the pty slave; TIOCSCTTY takes an int argument.
-        if unsafe { libc::ioctl(0, libc::TIOCSCTTY, 0) } < 0 {
-            return Failure::setup(format!("set controlling terminal: {}", std::io::Error::last_os_error()));
-        }
-    }
-    drop(io.stdin);
-    drop(io.stdout);
-    drop(io.stderr);
+        ChildIo::Console { socket } => Some(socket),
+    };
     // Nothing of the shim may stay open in the container (an init that never execs would
     // otherwise keep the shim's pipes, and their readers, waiting).
-    super::close_fds_except(&[errw.as_raw_fd()]);
+    let mut keep = vec![errw.as_raw_fd()];
+    keep.extend(console.as_ref().map(|c| c.as_raw_fd()));
+    super::close_fds_except(&keep);
     if let Err(e) = nix::unistd::sethostname(&spec.hostname) {
         return Failure::setup(format!("sethostname {:?}: {}", spec.hostname, e.desc()));
     }
@@ -84,11 +80,16 @@ fn setup_and_exec(spec: &LaunchSpec, io: ChildIo, errw: &OwnedFd) -> Failure {
             return f;
         }
     }
-    if let Err(f) = mounts::setup_rootfs(spec, io.console.as_deref()) {
+    if let Err(f) = mounts::setup_rootfs(spec) {
         return f;
     }
     if let Err(f) = mounts::pivot_root(&spec.rootfs.target) {
         return f;
+    }
+    if let Some(sock) = console {
+        if let Err(f) = console_terminal(sock) {
+            return f;
+        }
     }
     if let Err(f) = mounts::mask_paths() {
         return f;
@@ -97,6 +98,33 @@ fn setup_and_exec(spec: &LaunchSpec, io: ChildIo, errw: &OwnedFd) -> Failure {
         return tiny_init(spec, errw);
     }
     process::exec(&spec.args, &spec.env, &spec.cwd, &spec.user)
+}
+
+/// Opens the container's terminal from its own devpts, hands the master to the shim,
+/// makes the slave the controlling terminal and stdio, and binds it on /dev/console.
+fn console_terminal(sock: OwnedFd) -> Result<(), Failure> {
+    let (master, slave) =
+        super::pty::open().map_err(|e| Failure::setup(format!("open the container's terminal: {}", e.desc())))?;
+    super::pty::set_size(master.as_raw_fd(), 24, 80);
+    super::pty::send_fd(sock.as_raw_fd(), master.as_raw_fd())
+        .map_err(|e| Failure::setup(format!("hand the terminal to the shim: {}", e.desc())))?;
+    drop(master);
+    drop(sock);
+    nix::unistd::setsid().map_err(|e| Failure::setup(format!("setsid: {}", e.desc())))?;
+    let s = slave.as_raw_fd();
+    // SAFETY: s is the slave pty; TIOCSCTTY takes an int; dup2 onto stdio of this child.
+    unsafe {
+        if libc::ioctl(s, libc::TIOCSCTTY, 0) < 0 {
+            return Err(Failure::setup(format!("set controlling terminal: {}", std::io::Error::last_os_error())));
+        }
+        for fd in 0..3 {
+            libc::dup2(s, fd);
+        }
+    }
+    let path =
+        std::fs::read_link(format!("/proc/self/fd/{s}")).map_err(|e| Failure::setup(format!("terminal path: {e}")))?;
+    drop(slave);
+    mounts::bind_console(&path)
 }
 
 /// `--init`: stay PID 1, run the command as PID 2, forward signals to it, reap every

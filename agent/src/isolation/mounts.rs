@@ -42,9 +42,8 @@ fn inroot(root: &Path, p: &str) -> PathBuf {
 
 const NOSUID_NODEV_NOEXEC: MsFlags = MsFlags::MS_NOSUID.union(MsFlags::MS_NODEV).union(MsFlags::MS_NOEXEC);
 
-/// Mounts everything under the new root (still at `spec.rootfs.target`). `console` is the
-/// path of the pty slave when the container has a terminal.
-pub fn setup_rootfs(spec: &LaunchSpec, console: Option<&Path>) -> Result<(), Failure> {
+/// Mounts everything under the new root (still at `spec.rootfs.target`).
+pub fn setup_rootfs(spec: &LaunchSpec) -> Result<(), Failure> {
     // Nothing we mount may propagate back to the host.
     mount(None::<&str>, "/", None::<&str>, MsFlags::MS_REC | MsFlags::MS_PRIVATE, None::<&str>)
         .map_err(|e| fail("make private", Path::new("/"), e))?;
@@ -93,12 +92,6 @@ pub fn setup_rootfs(spec: &LaunchSpec, console: Option<&Path>) -> Result<(), Fai
     link("/proc/kcore", "core")?;
     mnt("shm", &dev.join("shm"), "tmpfs", NOSUID_NODEV_NOEXEC, Some("mode=1777,size=65536k"))?;
     mnt("mqueue", &dev.join("mqueue"), "mqueue", NOSUID_NODEV_NOEXEC, None)?;
-    if let Some(c) = console {
-        let target = dev.join("console");
-        std::fs::write(&target, b"").map_err(|e| Failure::setup(format!("create /dev/console: {e}")))?;
-        mount(Some(c), &target, None::<&str>, MsFlags::MS_BIND, None::<&str>)
-            .map_err(|e| fail("bind console on", &target, e))?;
-    }
     mnt("sysfs", &inroot(root, "/sys"), "sysfs", NOSUID_NODEV_NOEXEC | MsFlags::MS_RDONLY, None)?;
     for b in &spec.binds {
         let target = inroot(root, &b.container);
@@ -116,6 +109,14 @@ pub fn setup_rootfs(spec: &LaunchSpec, console: Option<&Path>) -> Result<(), Fai
             .map_err(|e| fail("bind on", &target, e))?;
     }
     Ok(())
+}
+
+/// Binds the container's terminal (a path in its own devpts) on /dev/console (after pivot_root).
+pub fn bind_console(pts: &Path) -> Result<(), Failure> {
+    let target = Path::new("/dev/console");
+    std::fs::write(target, b"").map_err(|e| Failure::setup(format!("create /dev/console: {e}")))?;
+    mount(Some(pts), target, None::<&str>, MsFlags::MS_BIND, None::<&str>)
+        .map_err(|e| fail("bind console on", target, e))
 }
 
 /// Makes `new_root` the root and detaches the old one.

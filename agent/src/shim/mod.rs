@@ -100,22 +100,25 @@ pub fn main(dir: &Path) -> i32 {
 
 /// The container's standard streams as the shim holds them.
 enum ParentIo {
-    Pipes { stdin: Option<OwnedFd>, stdout: OwnedFd, stderr: OwnedFd },
-    Pty { master: OwnedFd },
+    Pipes {
+        stdin: Option<OwnedFd>,
+        stdout: OwnedFd,
+        stderr: OwnedFd,
+    },
+    /// Waiting for the terminal master that the init sends once it has opened it.
+    Console {
+        socket: OwnedFd,
+    },
+    Pty {
+        master: OwnedFd,
+    },
 }
 
 fn open_io(spec: &LaunchSpec) -> Result<(ParentIo, ChildIo), String> {
     let p = || pipe2(OFlag::O_CLOEXEC).map_err(|e| format!("pipe: {e}"));
     if spec.tty {
-        let ws = nix::pty::Winsize { ws_row: 24, ws_col: 80, ws_xpixel: 0, ws_ypixel: 0 };
-        let pty = nix::pty::openpty(Some(&ws), None).map_err(|e| format!("openpty: {e}"))?;
-        let _ = nix::fcntl::fcntl(&pty.master, nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC));
-        let _ = nix::fcntl::fcntl(&pty.slave, nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC));
-        let console = std::fs::read_link(format!("/proc/self/fd/{}", pty.slave.as_raw_fd())).ok();
-        let dup = |fd: &OwnedFd| fd.try_clone().map_err(|e| format!("dup: {e}"));
-        let child =
-            ChildIo { stdin: dup(&pty.slave)?, stdout: dup(&pty.slave)?, stderr: pty.slave, tty: true, console };
-        return Ok((ParentIo::Pty { master: pty.master }, child));
+        let (ours, theirs) = std::os::unix::net::UnixStream::pair().map_err(|e| format!("console socket: {e}"))?;
+        return Ok((ParentIo::Console { socket: ours.into() }, ChildIo::Console { socket: theirs.into() }));
     }
     let (out_r, out_w) = p()?;
     let (err_r, err_w) = p()?;
@@ -128,7 +131,7 @@ fn open_io(spec: &LaunchSpec) -> Result<(ParentIo, ChildIo), String> {
     };
     Ok((
         ParentIo::Pipes { stdin: stdin_parent, stdout: out_r, stderr: err_r },
-        ChildIo { stdin: stdin_child, stdout: out_w, stderr: err_w, tty: false, console: None },
+        ChildIo::Pipes { stdin: stdin_child, stdout: out_w, stderr: err_w },
     ))
 }
 
@@ -193,6 +196,14 @@ fn supervise(spec: &LaunchSpec, rep: OwnedFd) {
     }
     let _ = nix::unistd::write(&go_w, b"g");
     drop(go_w);
+    let parent_io = match parent_io {
+        ParentIo::Console { socket } => match crate::isolation::pty::recv_fd(&socket) {
+            Ok(Some(master)) => ParentIo::Pty { master },
+            // The init failed before opening its terminal: the error pipe says why.
+            _ => ParentIo::Console { socket },
+        },
+        io => io,
+    };
     let mut msg = Vec::new();
     let _ = std::fs::File::from(err_r).read_to_end(&mut msg);
     if !msg.is_empty() {
@@ -233,6 +244,7 @@ fn relay(spec: &LaunchSpec, io: ParentIo) {
             let w = master.try_clone().ok();
             (vec![(master, Stream::Stdout)], w)
         }
+        ParentIo::Console { .. } => (vec![], None),
     };
     let tty = spec.tty;
     let mut buf = vec![0u8; 64 * 1024];
