@@ -35,23 +35,23 @@ pub fn report(fd: &OwnedFd, f: &Failure) {
 
 /// Runs in the cloned child; never returns.
 pub fn run(spec: &LaunchSpec, go: OwnedFd, errw: OwnedFd, io: ChildIo) -> ! {
-    let mut b = [0u8; 1];
-    match nix::unistd::read(&go, &mut b) {
-        Ok(1) => {}
-        // The shim gave up (cgroup join failed) and reported it itself.
-        _ => unsafe { libc::_exit(125) },
-    }
-    drop(go);
-    let f = setup_and_exec(spec, io, &errw);
+    let f = setup_and_exec(spec, io, &errw, go);
     report(&errw, &f);
     // SAFETY: _exit ends the child without running the shim's destructors twice.
     unsafe { libc::_exit(f.code) }
 }
 
-fn setup_and_exec(spec: &LaunchSpec, io: ChildIo, errw: &OwnedFd) -> Failure {
-    if let Err(e) = nix::sched::unshare(CloneFlags::CLONE_NEWCGROUP) {
-        return Failure::setup(format!("new cgroup namespace: {}", e.desc()));
+/// Blocks until the shim has moved this process into its cgroup.
+fn wait_for_cgroup(go: OwnedFd) {
+    let mut b = [0u8; 1];
+    match nix::unistd::read(&go, &mut b) {
+        Ok(1) => {}
+        // SAFETY: the shim gave up (cgroup join failed) and reports that itself.
+        _ => unsafe { libc::_exit(125) },
     }
+}
+
+fn setup_and_exec(spec: &LaunchSpec, io: ChildIo, errw: &OwnedFd, go: OwnedFd) -> Failure {
     let console = match io {
         ChildIo::Pipes { stdin, stdout, stderr } => {
             if let Err(e) = nix::unistd::setsid() {
@@ -69,7 +69,7 @@ fn setup_and_exec(spec: &LaunchSpec, io: ChildIo, errw: &OwnedFd) -> Failure {
     };
     // Nothing of the shim may stay open in the container (an init that never execs would
     // otherwise keep the shim's pipes, and their readers, waiting).
-    let mut keep = vec![errw.as_raw_fd()];
+    let mut keep = vec![errw.as_raw_fd(), go.as_raw_fd()];
     keep.extend(console.as_ref().map(|c| c.as_raw_fd()));
     super::close_fds_except(&keep);
     if let Err(e) = nix::unistd::sethostname(&spec.hostname) {
@@ -93,6 +93,13 @@ fn setup_and_exec(spec: &LaunchSpec, io: ChildIo, errw: &OwnedFd) -> Failure {
     }
     if let Err(f) = mounts::mask_paths() {
         return f;
+    }
+    // Everything above overlaps with the shim moving us into our cgroup (a migration on
+    // cgroup v1 waits for an RCU grace period, ~10 ms here); nothing of the user's runs
+    // before it is done, and the cgroup namespace is rooted at that cgroup.
+    wait_for_cgroup(go);
+    if let Err(e) = nix::sched::unshare(CloneFlags::CLONE_NEWCGROUP) {
+        return Failure::setup(format!("new cgroup namespace: {}", e.desc()));
     }
     if spec.init {
         return tiny_init(spec, errw);

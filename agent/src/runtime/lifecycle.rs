@@ -275,10 +275,14 @@ impl Runtime {
         let launch = crate::shim::spec_path(&dir);
         let bytes = serde_json::to_vec(&spec).map_err(|e| RuntimeError::Internal(e.to_string()))?;
         std::fs::write(&launch, bytes).map_err(io("write", &launch))?;
+        let t0 = std::time::Instant::now();
         let _ = self.cgroups.remove(&rec.id);
         self.cgroups.create(&rec.id)?;
+        let t_cgroup = t0.elapsed();
         let log_offset = std::fs::metadata(&spec.log).map(|m| m.len()).unwrap_or(0);
-        let report = match spawn_shim(&dir).await {
+        let report = spawn_shim(&dir).await;
+        tracing::debug!(container = %rec.id, cgroup = ?t_cgroup, shim = ?(t0.elapsed() - t_cgroup), "start timings");
+        let report = match report {
             Ok(r) => r,
             Err(e) => {
                 let _ = self.cgroups.remove(&rec.id);
@@ -355,11 +359,13 @@ impl Runtime {
         }
         let exit_file = self.container_dir(id).join("exit.json");
         let status: Option<ExitStatus> = std::fs::read(&exit_file).ok().and_then(|b| serde_json::from_slice(&b).ok());
+        let t0 = std::time::Instant::now();
         rec.oom_killed = self.cgroups.oom_killed(id);
         self.cgroups.kill_all(id);
         if let Err(e) = self.cgroups.remove(id) {
             tracing::warn!(container = %id, error = %e, "removing cgroup");
         }
+        let t_cg = t0.elapsed();
         match status {
             Some(s) => {
                 rec.exit_code = s.exit_code;
@@ -375,7 +381,7 @@ impl Runtime {
         rec.pid = 0;
         self.save(&rec)?;
         live.phase.send_replace(Phase::Exited { code: rec.exit_code });
-        tracing::info!(container = %id, code = rec.exit_code, "container exited");
+        tracing::info!(container = %id, code = rec.exit_code, cgroup = ?t_cg, total = ?t0.elapsed(), "container exited");
         if rec.spec.auto_remove {
             drop(op);
             self.remove(id, true).await?;

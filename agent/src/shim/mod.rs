@@ -189,9 +189,17 @@ fn supervise(spec: &LaunchSpec, rep: OwnedFd) {
     };
     // The child's ends (held by the closure's copy in this process) close here.
     drop(payload);
+    // The init sets up its mounts meanwhile and waits for "go" before it execs.
     if let Err(e) = crate::cgroups::Cgroups::join(&spec.cgroup_dirs, pid.as_raw()) {
         let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
         wait_exit(pid);
+        drop(go_w);
+        // The init may have failed first (that is why it could not be joined): say why.
+        let mut msg = Vec::new();
+        let _ = std::fs::File::from(err_r).read_to_end(&mut msg);
+        if msg.len() > 1 {
+            return fail(report, rep, msg[0] as i32, String::from_utf8_lossy(&msg[1..]).into_owned());
+        }
         return fail(report, rep, 125, e.to_string());
     }
     let _ = nix::unistd::write(&go_w, b"g");
