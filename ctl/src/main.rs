@@ -606,24 +606,12 @@ async fn attach_and_start(cl: &mut Clients, id: &str, stdin: bool, tty: bool, st
     }
     let _raw = (tty && std::io::stdin().is_terminal()).then(tty::RawMode::enable);
     if stdin {
-        let tx = tx.clone();
-        tokio::spawn(async move {
-            let mut input = tokio::io::stdin();
-            let mut buf = vec![0u8; 32 * 1024];
-            loop {
-                match input.read(&mut buf).await {
-                    Ok(0) | Err(_) => {
-                        let _ = tx.send(pb::AttachRequest { msg: Some(Msg::CloseStdin(true)) }).await;
-                        return;
-                    }
-                    Ok(n) => {
-                        if tx.send(pb::AttachRequest { msg: Some(Msg::Stdin(buf[..n].to_vec())) }).await.is_err() {
-                            return;
-                        }
-                    }
-                }
-            }
-        });
+        tokio::spawn(pump_stdin(tx.clone(), |d| pb::AttachRequest {
+            msg: Some(match d {
+                Some(d) => Msg::Stdin(d),
+                None => Msg::CloseStdin(true),
+            }),
+        }));
     }
     if start {
         if let Err(e) = cl.c.start(pb::StartContainerRequest { id: id.to_string() }).await {
@@ -636,14 +624,8 @@ async fn attach_and_start(cl: &mut Clients, id: &str, stdin: bool, tty: bool, st
     while let Some(m) = out.next().await {
         let m = m?;
         match m.msg {
-            Some(pb::attach_response::Msg::Stdout(d)) => {
-                let mut o = std::io::stdout().lock();
-                let _ = o.write_all(&d);
-                let _ = o.flush();
-            }
-            Some(pb::attach_response::Msg::Stderr(d)) => {
-                let _ = std::io::stderr().write_all(&d);
-            }
+            Some(pb::attach_response::Msg::Stdout(d)) => write_out(&d),
+            Some(pb::attach_response::Msg::Stderr(d)) => write_err(&d),
             Some(pb::attach_response::Msg::ExitCode(c)) => code = Some(c),
             _ => {}
         }
@@ -676,11 +658,9 @@ async fn logs(cl: &mut Clients, c: &str, follow: bool, timestamps: bool, tail: O
         }
         line.extend_from_slice(&e.data);
         if e.stream == pb::LogStream::Stderr as i32 {
-            let _ = std::io::stderr().write_all(&line);
+            write_err(&line);
         } else {
-            let mut o = std::io::stdout().lock();
-            let _ = o.write_all(&line);
-            let _ = o.flush();
+            write_out(&line);
         }
     }
     Ok(0)
@@ -717,24 +697,12 @@ async fn exec(
     let mut out = cl.c.exec(tokio_stream::wrappers::ReceiverStream::new(rx)).await?.into_inner();
     let _raw = (tty && std::io::stdin().is_terminal()).then(tty::RawMode::enable);
     if interactive {
-        let tx = tx.clone();
-        tokio::spawn(async move {
-            let mut input = tokio::io::stdin();
-            let mut buf = vec![0u8; 32 * 1024];
-            loop {
-                match input.read(&mut buf).await {
-                    Ok(0) | Err(_) => {
-                        let _ = tx.send(pb::ExecRequest { msg: Some(Msg::CloseStdin(true)) }).await;
-                        return;
-                    }
-                    Ok(n) => {
-                        if tx.send(pb::ExecRequest { msg: Some(Msg::Stdin(buf[..n].to_vec())) }).await.is_err() {
-                            return;
-                        }
-                    }
-                }
-            }
-        });
+        tokio::spawn(pump_stdin(tx.clone(), |d| pb::ExecRequest {
+            msg: Some(match d {
+                Some(d) => Msg::Stdin(d),
+                None => Msg::CloseStdin(true),
+            }),
+        }));
     }
     if tty {
         let tx = tx.clone();
@@ -753,14 +721,8 @@ async fn exec(
     let mut code = None;
     while let Some(m) = out.next().await {
         match m?.msg {
-            Some(pb::exec_response::Msg::Stdout(d)) => {
-                let mut o = std::io::stdout().lock();
-                let _ = o.write_all(&d);
-                let _ = o.flush();
-            }
-            Some(pb::exec_response::Msg::Stderr(d)) => {
-                let _ = std::io::stderr().write_all(&d);
-            }
+            Some(pb::exec_response::Msg::Stdout(d)) => write_out(&d),
+            Some(pb::exec_response::Msg::Stderr(d)) => write_err(&d),
             Some(pb::exec_response::Msg::ExitCode(c)) => code = Some(c),
             None => {}
         }
@@ -770,4 +732,36 @@ async fn exec(
         Some(c) => Ok(c.clamp(0, 255) as u8),
         None => Err(Exit(EXIT_AGENT, "lost the connection to the agent before the command exited".into())),
     }
+}
+
+/// Copies this process's stdin into request messages (`None` = end of input).
+async fn pump_stdin<T, F>(tx: tokio::sync::mpsc::Sender<T>, make: F)
+where
+    F: Fn(Option<Vec<u8>>) -> T,
+{
+    let mut input = tokio::io::stdin();
+    let mut buf = vec![0u8; 32 * 1024];
+    loop {
+        match input.read(&mut buf).await {
+            Ok(0) | Err(_) => {
+                let _ = tx.send(make(None)).await;
+                return;
+            }
+            Ok(n) => {
+                if tx.send(make(Some(buf[..n].to_vec()))).await.is_err() {
+                    return;
+                }
+            }
+        }
+    }
+}
+
+fn write_out(d: &[u8]) {
+    let mut o = std::io::stdout().lock();
+    let _ = o.write_all(d);
+    let _ = o.flush();
+}
+
+fn write_err(d: &[u8]) {
+    let _ = std::io::stderr().write_all(d);
 }

@@ -168,14 +168,13 @@ impl ContainerService for ContainerApi {
         let out = self.rt.attach(&id, Some(stdin_rx)).map_err(status)?;
         tokio::spawn(async move {
             while let Ok(Some(m)) = input.message().await {
-                match m.msg {
-                    Some(Msg::Stdin(d)) => {
-                        if stdin_tx.send(d).await.is_err() {
-                            break;
-                        }
-                    }
-                    Some(Msg::CloseStdin(true)) => break,
-                    _ => {}
+                let done = match m.msg {
+                    Some(Msg::Stdin(d)) => stdin_tx.send(d).await.is_err(),
+                    Some(Msg::CloseStdin(true)) => true,
+                    _ => false,
+                };
+                if done {
+                    break;
                 }
             }
         });

@@ -50,7 +50,7 @@ impl ImageService for ImageApi {
 
     async fn list(&self, _req: Request<pb::ListImagesRequest>) -> Result<Response<pb::ListImagesResponse>, Status> {
         let mut v = self.rt.images().list().map_err(|e| image_status(&e))?;
-        v.sort_by(|a, b| b.created_at.cmp(&a.created_at));
+        v.sort_by_key(|i| std::cmp::Reverse(i.created_at));
         Ok(Response::new(pb::ListImagesResponse { images: v.iter().map(image_to_pb).collect() }))
     }
 

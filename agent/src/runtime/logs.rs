@@ -174,10 +174,7 @@ impl Runtime {
 /// Writes attached stdin into the shim's FIFO once the container runs.
 async fn feed_stdin(fifo: PathBuf, mut rx: watch::Receiver<Phase>, mut input: mpsc::Receiver<Vec<u8>>) {
     use tokio::io::AsyncWriteExt;
-    let mut first = match input.recv().await {
-        Some(d) => Some(d),
-        None => None,
-    };
+    let mut first = input.recv().await;
     // The shim opens the FIFO when the container starts.
     loop {
         let p = rx.borrow_and_update().clone();

@@ -211,7 +211,7 @@ impl Runtime {
     /// Every container record.
     pub fn list(&self) -> Result<Vec<ContainerRecord>> {
         let mut v: Vec<ContainerRecord> = self.store.all(Kind::Container)?;
-        v.sort_by(|a, b| b.created_at.cmp(&a.created_at));
+        v.sort_by_key(|c| std::cmp::Reverse(c.created_at));
         Ok(v)
     }
 

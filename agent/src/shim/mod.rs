@@ -234,10 +234,7 @@ fn supervise(spec: &LaunchSpec, rep: OwnedFd) {
 /// Copies the container's output into the log and the stdin FIFO into its stdin, until
 /// the output ends (the init and everything in its PID namespace exited).
 fn relay(spec: &LaunchSpec, io: ParentIo) {
-    let mut log = match std::fs::OpenOptions::new().create(true).append(true).open(&spec.log) {
-        Ok(f) => Some(f),
-        Err(_) => None,
-    };
+    let mut log = std::fs::OpenOptions::new().create(true).append(true).open(&spec.log).ok();
     let mut fifo: Option<OwnedFd> = spec.stdin_fifo.as_ref().and_then(|p| {
         nix::fcntl::open(
             p.as_path(),
