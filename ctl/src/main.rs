@@ -66,9 +66,102 @@ struct CreateOpts {
     /// Run an init inside the container that forwards signals and reaps processes
     #[arg(long)]
     init: bool,
+    /// Set a namespaced kernel parameter (KEY=VALUE)
+    #[arg(long)]
+    sysctl: Vec<String>,
+    #[command(flatten)]
+    res: ResourceOpts,
     /// Image, then the command and its arguments
     #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true)]
     image_and_cmd: Vec<String>,
+}
+
+/// Resource limits, with docker's flags.
+#[derive(Args, Clone, Default)]
+struct ResourceOpts {
+    /// Number of CPUs (e.g. 0.5)
+    #[arg(long)]
+    cpus: Option<f64>,
+    /// CFS quota in microseconds per period
+    #[arg(long = "cpu-quota")]
+    cpu_quota: Option<i64>,
+    /// CFS period in microseconds
+    #[arg(long = "cpu-period")]
+    cpu_period: Option<i64>,
+    /// Relative CPU weight
+    #[arg(short = 'c', long = "cpu-shares")]
+    cpu_shares: Option<u64>,
+    /// CPUs allowed (0-3, 0,1)
+    #[arg(long = "cpuset-cpus")]
+    cpuset_cpus: Option<String>,
+    /// Memory nodes allowed
+    #[arg(long = "cpuset-mems")]
+    cpuset_mems: Option<String>,
+    /// Memory limit (e.g. 64m, 1g)
+    #[arg(short = 'm', long)]
+    memory: Option<String>,
+    /// Memory soft limit
+    #[arg(long = "memory-reservation")]
+    memory_reservation: Option<String>,
+    /// Memory plus swap limit; -1 for unlimited swap
+    #[arg(long = "memory-swap", allow_hyphen_values = true)]
+    memory_swap: Option<String>,
+    /// Maximum number of processes; -1 for unlimited
+    #[arg(long = "pids-limit", allow_hyphen_values = true)]
+    pids_limit: Option<i64>,
+    /// Block I/O weight (10-1000)
+    #[arg(long = "blkio-weight")]
+    blkio_weight: Option<u32>,
+    /// OOM killer preference (0-1000 here)
+    #[arg(long = "oom-score-adj", allow_hyphen_values = true)]
+    oom_score_adj: Option<i32>,
+}
+
+/// Parses a docker size (`64m`, `1g`, `512k`, `100`, `64MB`) into bytes.
+fn parse_size(s: &str, what: &str) -> Res<i64> {
+    let t = s.trim().to_ascii_lowercase();
+    if t == "-1" {
+        return Ok(-1);
+    }
+    let t = t.strip_suffix('b').filter(|x| !x.is_empty()).unwrap_or(&t);
+    let (num, mult) = match t.chars().last() {
+        Some('k') => (&t[..t.len() - 1], 1i64 << 10),
+        Some('m') => (&t[..t.len() - 1], 1 << 20),
+        Some('g') => (&t[..t.len() - 1], 1 << 30),
+        Some('t') => (&t[..t.len() - 1], 1 << 40),
+        _ => (t, 1),
+    };
+    match num.parse::<f64>() {
+        Ok(n) if n >= 0.0 && n.is_finite() => Ok((n * mult as f64) as i64),
+        _ => Err(Exit(EXIT_AGENT, format!("invalid {what} {s:?}: use a size like 64m or 1g"))),
+    }
+}
+
+impl ResourceOpts {
+    fn to_pb(&self) -> Res<pb::Resources> {
+        let size = |v: &Option<String>, what: &str| {
+            v.as_deref().map(|s| parse_size(s, what)).transpose().map(|o| o.unwrap_or(0))
+        };
+        if let Some(c) = self.cpus {
+            if !(c > 0.0 && c.is_finite()) {
+                return Err(Exit(EXIT_AGENT, format!("invalid --cpus {c}: must be more than 0")));
+            }
+        }
+        Ok(pb::Resources {
+            cpus: self.cpus.unwrap_or(0.0),
+            cpu_period: self.cpu_period.unwrap_or(0),
+            cpu_quota: self.cpu_quota.unwrap_or(0),
+            cpu_shares: self.cpu_shares.unwrap_or(0),
+            cpuset_cpus: self.cpuset_cpus.clone().unwrap_or_default(),
+            cpuset_mems: self.cpuset_mems.clone().unwrap_or_default(),
+            memory: size(&self.memory, "--memory")?,
+            memory_reservation: size(&self.memory_reservation, "--memory-reservation")?,
+            memory_swap: size(&self.memory_swap, "--memory-swap")?,
+            pids_limit: self.pids_limit.unwrap_or(0),
+            blkio_weight: self.blkio_weight.unwrap_or(0),
+            oom_score_adj: self.oom_score_adj.unwrap_or(0),
+        })
+    }
 }
 
 #[derive(Subcommand)]
@@ -177,6 +270,22 @@ enum Cmd {
         /// Container, then the command and its arguments
         #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true)]
         container_and_cmd: Vec<String>,
+    },
+    /// Change the resource limits of containers, live
+    Update {
+        #[command(flatten)]
+        res: ResourceOpts,
+        #[arg(required = true)]
+        containers: Vec<String>,
+    },
+    /// Live resource usage of containers
+    Stats {
+        /// Print one sample and exit
+        #[arg(long = "no-stream")]
+        no_stream: bool,
+        #[arg(long, default_value = "table")]
+        format: String,
+        containers: Vec<String>,
     },
     /// List images
     Images {
@@ -395,6 +504,32 @@ async fn dispatch(cli: Cli) -> Res<u8> {
         Cmd::Exec { interactive, tty, env, workdir, user, container_and_cmd } => {
             exec(&mut cl, interactive, tty, env, workdir, user, container_and_cmd).await
         }
+        Cmd::Update { res, containers } => {
+            let r = res.to_pb()?;
+            let mut failed = false;
+            for c in containers {
+                match cl
+                    .c
+                    .update_resources(pb::UpdateResourcesRequest { id: c.clone(), resources: Some(r.clone()) })
+                    .await
+                {
+                    Ok(_) => println!("{c}"),
+                    Err(e) => {
+                        eprintln!("Error response from agent: {}", e.message());
+                        failed = true;
+                    }
+                }
+            }
+            Ok(if failed { 1 } else { 0 })
+        }
+        Cmd::Stats { no_stream, format, containers } => {
+            let mut s = cl.c.stats(pb::StatsRequest { ids: containers, stream: !no_stream }).await?.into_inner();
+            let mut prev: std::collections::HashMap<String, (u64, u64)> = std::collections::HashMap::new();
+            while let Some(m) = s.next().await {
+                output::stats(&m?.stats, &mut prev, &format)?;
+            }
+            Ok(0)
+        }
         Cmd::Images { quiet, format } | Cmd::Image { cmd: ImageCmd::Ls { quiet, format } } => {
             let list = cl.i.list(pb::ListImagesRequest {}).await?.into_inner().images;
             output::images(&list, quiet, &format)?;
@@ -568,6 +703,8 @@ async fn create(cl: &mut Clients, o: &CreateOpts) -> Res<String> {
         labels: parse_kv(&o.label, "label")?,
         auto_remove: o.rm,
         init: o.init,
+        resources: Some(o.res.to_pb()?),
+        sysctls: parse_kv(&o.sysctl, "sysctl")?,
     };
     Ok(cl.c.create(pb::CreateContainerRequest { spec: Some(spec) }).await?.into_inner().id)
 }

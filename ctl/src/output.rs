@@ -53,6 +53,7 @@ fn check_format(format: &str) -> anyhow::Result<()> {
 /// A container as JSON (docker inspect's main fields).
 pub fn container_json(c: &pb::ContainerInfo) -> Value {
     let spec = c.spec.clone().unwrap_or_default();
+    let res = spec.resources.clone().unwrap_or_default();
     json!({
         "Id": c.id,
         "Name": c.name,
@@ -83,7 +84,24 @@ pub fn container_json(c: &pb::ContainerInfo) -> Value {
             "OpenStdin": spec.stdin_open,
             "Labels": spec.labels,
         },
-        "HostConfig": { "NetworkMode": if spec.network_mode.is_empty() { "none".to_string() } else { spec.network_mode }, "AutoRemove": spec.auto_remove },
+        "HostConfig": {
+            "NetworkMode": if spec.network_mode.is_empty() { "none".to_string() } else { spec.network_mode },
+            "AutoRemove": spec.auto_remove,
+            "Init": spec.init,
+            "Sysctls": spec.sysctls,
+            "NanoCpus": (res.cpus * 1e9) as i64,
+            "CpuPeriod": res.cpu_period,
+            "CpuQuota": res.cpu_quota,
+            "CpuShares": res.cpu_shares,
+            "CpusetCpus": res.cpuset_cpus,
+            "CpusetMems": res.cpuset_mems,
+            "Memory": res.memory,
+            "MemoryReservation": res.memory_reservation,
+            "MemorySwap": res.memory_swap,
+            "PidsLimit": res.pids_limit,
+            "BlkioWeight": res.blkio_weight,
+            "OomScoreAdj": res.oom_score_adj,
+        },
         "GraphDriver": { "Name": "overlay", "Data": { "UpperDir": c.rootfs } },
         "CgroupPath": c.cgroup,
     })
@@ -206,5 +224,53 @@ pub fn info(i: &pb::InfoResponse, format: &str) -> anyhow::Result<()> {
         human(i.memory_bytes),
         i.hostname
     );
+    Ok(())
+}
+
+/// Prints a `stats` sample; `prev` keeps the last (cpu, system) counters per container
+/// for CPU % between samples, like docker.
+pub fn stats(
+    list: &[pb::ContainerStats],
+    prev: &mut std::collections::HashMap<String, (u64, u64)>,
+    format: &str,
+) -> anyhow::Result<()> {
+    check_format(format)?;
+    let mut rows = Vec::new();
+    for s in list {
+        let (pc, ps) = prev.get(&s.id).copied().unwrap_or((0, 0));
+        let dc = s.cpu_usage_ns.saturating_sub(pc) as f64;
+        let ds = s.system_cpu_ns.saturating_sub(ps) as f64;
+        let cpu = if pc > 0 && ds > 0.0 { dc / ds * s.online_cpus as f64 * 100.0 } else { 0.0 };
+        prev.insert(s.id.clone(), (s.cpu_usage_ns, s.system_cpu_ns));
+        let mem_pct = if s.memory_limit > 0 { s.memory_usage as f64 / s.memory_limit as f64 * 100.0 } else { 0.0 };
+        rows.push((s, cpu, mem_pct));
+    }
+    if format == "json" {
+        for (s, cpu, mem) in rows {
+            println!(
+                "{}",
+                json!({"ID": s.id, "Name": s.name, "CPUPerc": cpu, "CPUNanos": s.cpu_usage_ns, "ThrottledPeriods": s.throttled_periods,
+                    "ThrottledNanos": s.throttled_ns, "MemUsage": s.memory_usage, "MemLimit": s.memory_limit, "MemCache": s.memory_cache,
+                    "MemPerc": mem, "PIDs": s.pids, "PIDsLimit": s.pids_limit, "BlockRead": s.blkio_read_bytes, "BlockWrite": s.blkio_write_bytes})
+            );
+        }
+        return Ok(());
+    }
+    println!(
+        "{:<14}{:<20}{:<9}{:<26}{:<8}{:<22}PIDS",
+        "CONTAINER ID", "NAME", "CPU %", "MEM USAGE / LIMIT", "MEM %", "BLOCK I/O"
+    );
+    for (s, cpu, mem) in rows {
+        println!(
+            "{:<14}{:<20}{:<9}{:<26}{:<8}{:<22}{}",
+            &s.id[..12.min(s.id.len())],
+            s.name,
+            format!("{cpu:.2}%"),
+            format!("{} / {}", human(s.memory_usage), human(s.memory_limit)),
+            format!("{mem:.2}%"),
+            format!("{} / {}", human(s.blkio_read_bytes), human(s.blkio_write_bytes)),
+            s.pids
+        );
+    }
     Ok(())
 }

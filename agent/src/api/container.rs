@@ -214,6 +214,67 @@ impl ContainerService for ContainerApi {
         Ok(Response::new(Box::pin(ReceiverStream::new(io.output).map(|c| Ok(output_to_exec(c))))))
     }
 
+    async fn update_resources(
+        &self,
+        req: Request<pb::UpdateResourcesRequest>,
+    ) -> Result<Response<pb::UpdateResourcesResponse>, Status> {
+        let r = req.into_inner();
+        let upd = super::convert::resources_from_pb(&r.resources.unwrap_or_default());
+        let back = self.rt.update(&r.id, upd).await.map_err(status)?;
+        Ok(Response::new(pb::UpdateResourcesResponse { resources: Some(super::convert::resources_to_pb(&back)) }))
+    }
+
+    type StatsStream = Out<pb::StatsResponse>;
+
+    async fn stats(&self, req: Request<pb::StatsRequest>) -> Result<Response<Self::StatsStream>, Status> {
+        let r = req.into_inner();
+        let rt = Arc::clone(&self.rt);
+        let sample = move |ids: &[String]| -> Result<pb::StatsResponse, Status> {
+            let cpus = std::thread::available_parallelism().map(|n| n.get() as u32).unwrap_or(1);
+            let sys = crate::runtime::system_cpu_ns();
+            let now = chrono::Utc::now().timestamp_nanos_opt().unwrap_or(0);
+            let stats = rt
+                .stats(ids)
+                .map_err(status)?
+                .into_iter()
+                .map(|(c, u)| pb::ContainerStats {
+                    id: c.id,
+                    name: c.name,
+                    time: now,
+                    cpu_usage_ns: u.cpu_usage_ns,
+                    system_cpu_ns: sys,
+                    online_cpus: cpus,
+                    throttled_periods: u.throttled_periods,
+                    throttled_ns: u.throttled_ns,
+                    memory_usage: u.memory_usage,
+                    memory_limit: u.memory_limit,
+                    memory_cache: u.memory_cache,
+                    pids: u.pids,
+                    pids_limit: u.pids_limit,
+                    blkio_read_bytes: u.blkio_read_bytes,
+                    blkio_write_bytes: u.blkio_write_bytes,
+                })
+                .collect();
+            Ok(pb::StatsResponse { stats })
+        };
+        let first = sample(&r.ids)?;
+        if !r.stream {
+            return Ok(Response::new(Box::pin(tokio_stream::once(Ok(first)))));
+        }
+        let (tx, rx) = mpsc::channel(4);
+        tokio::spawn(async move {
+            let mut next = Ok(first);
+            loop {
+                if tx.send(next).await.is_err() {
+                    return;
+                }
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                next = sample(&r.ids);
+            }
+        });
+        Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
+    }
+
     async fn exec_sync(&self, req: Request<pb::ExecSyncRequest>) -> Result<Response<pb::ExecSyncResponse>, Status> {
         let r = req.into_inner();
         let spec = r.spec.ok_or_else(|| Status::invalid_argument("spec is required"))?;

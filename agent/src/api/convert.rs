@@ -1,6 +1,7 @@
 //! The only translator between protobuf types and domain types, and from domain errors
 //! to gRPC status codes.
 
+use crate::cgroups::Resources;
 use crate::image::{ImageError, ImageRecord};
 use crate::runtime::{ContainerRecord, ContainerSpec, RuntimeError, State};
 use agent_proto::v1 as pb;
@@ -25,6 +26,7 @@ pub fn status(e: RuntimeError) -> Status {
         RuntimeError::InvalidArgument(_) => Code::InvalidArgument,
         RuntimeError::FailedPrecondition(_) | RuntimeError::StartFailed { .. } => Code::FailedPrecondition,
         RuntimeError::Image(i) => return image_status(i),
+        RuntimeError::Cgroup(crate::cgroups::CgroupError::NoController(_)) => Code::FailedPrecondition,
         RuntimeError::Cgroup(_) | RuntimeError::Store(_) | RuntimeError::Io { .. } | RuntimeError::Internal(_) => {
             Code::Internal
         }
@@ -63,6 +65,51 @@ pub fn spec_from_pb(s: pb::ContainerSpec) -> ContainerSpec {
         labels: s.labels.into_iter().collect(),
         auto_remove: s.auto_remove,
         init: s.init,
+        resources: resources_from_pb(&s.resources.unwrap_or_default()),
+        sysctls: s.sysctls.into_iter().collect(),
+    }
+}
+
+/// Limits from the API: zero means "not set"; `cpus` becomes a CFS quota.
+pub fn resources_from_pb(r: &pb::Resources) -> Resources {
+    let pos = |v: i64| (v > 0).then_some(v);
+    let period = (r.cpu_period > 0).then_some(r.cpu_period as u64);
+    let quota = if r.cpus > 0.0 {
+        Some((r.cpus * period.unwrap_or(100_000) as f64).round() as i64)
+    } else {
+        pos(r.cpu_quota).or((r.cpu_quota == -1).then_some(-1))
+    };
+    Resources {
+        cpu_quota: quota,
+        cpu_period: period.or(quota.map(|_| 100_000)),
+        cpu_shares: (r.cpu_shares > 0).then_some(r.cpu_shares),
+        cpuset_cpus: (!r.cpuset_cpus.is_empty()).then(|| r.cpuset_cpus.clone()),
+        cpuset_mems: (!r.cpuset_mems.is_empty()).then(|| r.cpuset_mems.clone()),
+        memory: pos(r.memory),
+        memory_reservation: pos(r.memory_reservation),
+        memory_swap: if r.memory_swap == -1 { Some(-1) } else { pos(r.memory_swap) },
+        pids_limit: if r.pids_limit != 0 { Some(r.pids_limit) } else { None },
+        blkio_weight: (r.blkio_weight > 0).then_some(r.blkio_weight.min(u16::MAX as u32) as u16),
+        oom_score_adj: (r.oom_score_adj != 0).then_some(r.oom_score_adj),
+    }
+}
+
+/// Limits as the API shows them.
+pub fn resources_to_pb(r: &Resources) -> pb::Resources {
+    let period = r.cpu_period.unwrap_or(100_000) as i64;
+    pb::Resources {
+        cpus: r.cpu_quota.filter(|q| *q > 0).map(|q| q as f64 / period as f64).unwrap_or(0.0),
+        cpu_period: r.cpu_period.unwrap_or(0) as i64,
+        cpu_quota: r.cpu_quota.unwrap_or(0),
+        cpu_shares: r.cpu_shares.unwrap_or(0),
+        cpuset_cpus: r.cpuset_cpus.clone().unwrap_or_default(),
+        cpuset_mems: r.cpuset_mems.clone().unwrap_or_default(),
+        memory: r.memory.unwrap_or(0),
+        memory_reservation: r.memory_reservation.unwrap_or(0),
+        memory_swap: r.memory_swap.unwrap_or(0),
+        pids_limit: r.pids_limit.unwrap_or(0),
+        blkio_weight: r.blkio_weight.unwrap_or(0) as u32,
+        oom_score_adj: r.oom_score_adj.unwrap_or(0),
     }
 }
 
@@ -83,6 +130,8 @@ fn spec_to_pb(s: &ContainerSpec) -> pb::ContainerSpec {
         labels: s.labels.clone().into_iter().collect(),
         auto_remove: s.auto_remove,
         init: s.init,
+        resources: Some(resources_to_pb(&s.resources)),
+        sysctls: s.sysctls.clone().into_iter().collect(),
     }
 }
 

@@ -6,6 +6,11 @@
 //! v2 code path could not be unit-tested against a fake tree on this (hybrid) host; what
 //! the lifecycle needs (create, join, kill, OOM flag, remove) is a few file writes.
 
+pub mod limits;
+pub mod stats;
+
+pub use limits::Resources;
+
 use serde::{Deserialize, Serialize};
 use std::io;
 use std::path::{Path, PathBuf};
@@ -60,6 +65,10 @@ pub enum CgroupError {
     Io { path: PathBuf, err: io::Error },
     #[error("cgroup {0} still has processes after being killed")]
     Busy(PathBuf),
+    #[error("the kernel has no {0} cgroup controller here, so that limit cannot be enforced")]
+    NoController(String),
+    #[error("setting {value} in {file}: {err}")]
+    Limit { file: PathBuf, value: String, err: io::Error },
 }
 
 fn at(path: &Path) -> impl FnOnce(io::Error) -> CgroupError + '_ {

@@ -91,8 +91,17 @@ fn setup_and_exec(spec: &LaunchSpec, io: ChildIo, errw: &OwnedFd, go: OwnedFd) -
             return f;
         }
     }
+    // /proc/sys becomes read-only below: namespaced sysctls go in first.
+    if let Err(e) = super::sysctl::apply(&spec.sysctls) {
+        return Failure::setup(e);
+    }
     if let Err(f) = mounts::mask_paths() {
         return f;
+    }
+    if let Some(adj) = spec.oom_score_adj {
+        if let Err(e) = std::fs::write("/proc/self/oom_score_adj", adj.to_string()) {
+            return Failure::setup(format!("oom_score_adj {adj}: {e}"));
+        }
     }
     // Everything above overlaps with the shim moving us into our cgroup (a migration on
     // cgroup v1 waits for an RCU grace period, ~10 ms here); nothing of the user's runs

@@ -7,6 +7,7 @@ pub mod nsexec;
 pub mod process;
 pub mod pty;
 pub mod spec;
+pub mod sysctl;
 
 /// The start time of a process in clock ticks since boot (field 22 of `/proc/PID/stat`):
 /// with the PID, it identifies a process across PID reuse.

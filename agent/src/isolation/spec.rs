@@ -47,6 +47,12 @@ pub struct LaunchSpec {
     /// Run a tiny init as PID 1 that reaps zombies and forwards signals (`--init`).
     #[serde(default)]
     pub init: bool,
+    /// Validated, namespaced sysctls written before the command runs.
+    #[serde(default)]
+    pub sysctls: Vec<(String, String)>,
+    /// Written to /proc/self/oom_score_adj before exec.
+    #[serde(default)]
+    pub oom_score_adj: Option<i32>,
 }
 
 /// What `agentd nsexec` needs to run a command inside a running container.

@@ -97,7 +97,7 @@ fn host_resolv_conf() -> String {
 
 impl Runtime {
     /// Validates a spec and creates the container (not started).
-    pub async fn create(&self, spec: ContainerSpec) -> Result<ContainerRecord> {
+    pub async fn create(&self, mut spec: ContainerSpec) -> Result<ContainerRecord> {
         let bad = |m: String| Err(RuntimeError::InvalidArgument(m));
         if !spec.name.is_empty() && !names::valid_name(spec.name.trim_start_matches('/')) {
             return bad(format!(
@@ -124,6 +124,15 @@ impl Runtime {
             "host" => NetMode::Host,
             other => return bad(format!("network mode {other:?} is not supported: use none or host")),
         };
+        let cpus = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+        spec.resources.validate(cpus).map_err(|e| RuntimeError::InvalidArgument(e.0))?;
+        let mut sysctls = std::collections::BTreeMap::new();
+        for (k, v) in &spec.sysctls {
+            let k = crate::isolation::sysctl::validate(k, v, network == NetMode::None)
+                .map_err(|e| RuntimeError::InvalidArgument(e.0))?;
+            sysctls.insert(k, v.clone());
+        }
+        spec.sysctls = sysctls;
         let image = self.images.resolve(&spec.image)?;
         let entrypoint = spec.entrypoint.clone().unwrap_or_else(|| image.config.entrypoint.clone());
         let cmd = if !spec.command.is_empty() {
@@ -247,6 +256,8 @@ impl Runtime {
             exit_file: dir.join("exit.json"),
             stdin_fifo: rec.spec.stdin_open.then(|| dir.join("stdin")),
             init: rec.spec.init,
+            sysctls: rec.spec.sysctls.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+            oom_score_adj: rec.spec.resources.oom_score_adj,
         }
     }
 
@@ -278,6 +289,10 @@ impl Runtime {
         let t0 = std::time::Instant::now();
         let _ = self.cgroups.remove(&rec.id);
         self.cgroups.create(&rec.id)?;
+        if let Err(e) = self.cgroups.apply(&rec.id, &rec.spec.resources) {
+            let _ = self.cgroups.remove(&rec.id);
+            return Err(e.into());
+        }
         let t_cgroup = t0.elapsed();
         let log_offset = std::fs::metadata(&spec.log).map(|m| m.len()).unwrap_or(0);
         let report = spawn_shim(&dir).await;

@@ -6,6 +6,9 @@ mod exec;
 mod lifecycle;
 mod logs;
 mod names;
+mod resources;
+
+pub use resources::system_cpu_ns;
 
 pub use exec::{ExecInput, ExecIo, ExecRequest};
 pub use logs::{LogOptions, OutputChunk};
@@ -49,6 +52,10 @@ pub struct ContainerSpec {
     pub labels: BTreeMap<String, String>,
     pub auto_remove: bool,
     pub init: bool,
+    #[serde(default)]
+    pub resources: crate::cgroups::Resources,
+    #[serde(default)]
+    pub sysctls: BTreeMap<String, String>,
 }
 
 /// A container's lifecycle state.

@@ -1,0 +1,379 @@
+//! Resource limits of a container's cgroup, written for v1 or v2 and read back.
+
+use super::{CgroupError, Cgroups, Layout};
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+/// Limits with docker's meanings; `None` leaves the kernel default.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Resources {
+    /// CFS quota and period, microseconds.
+    pub cpu_quota: Option<i64>,
+    pub cpu_period: Option<u64>,
+    pub cpu_shares: Option<u64>,
+    pub cpuset_cpus: Option<String>,
+    pub cpuset_mems: Option<String>,
+    /// Bytes.
+    pub memory: Option<i64>,
+    pub memory_reservation: Option<i64>,
+    /// Memory plus swap, bytes; -1 unlimited.
+    pub memory_swap: Option<i64>,
+    pub pids_limit: Option<i64>,
+    pub blkio_weight: Option<u16>,
+    pub oom_score_adj: Option<i32>,
+}
+
+/// The smallest memory limit accepted (as Docker's).
+pub const MIN_MEMORY: i64 = 6 * 1024 * 1024;
+
+/// Why a set of limits was refused.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("{0}")]
+pub struct InvalidLimit(pub String);
+
+fn cpu_list_ok(s: &str, max: usize) -> bool {
+    !s.is_empty()
+        && s.split(',').all(|part| {
+            let mut it = part.splitn(2, '-');
+            let a = it.next().and_then(|x| x.trim().parse::<usize>().ok());
+            let b = it.next().map(|x| x.trim().parse::<usize>().ok());
+            match (a, b) {
+                (Some(a), None) => a < max,
+                (Some(a), Some(Some(b))) => a <= b && b < max,
+                _ => false,
+            }
+        })
+}
+
+impl Resources {
+    /// Checks the limits against docker's rules and this host (`cpus` online CPUs).
+    pub fn validate(&self, cpus: usize) -> Result<(), InvalidLimit> {
+        let bad = |m: String| Err(InvalidLimit(m));
+        if let Some(m) = self.memory {
+            if m < MIN_MEMORY {
+                return bad(format!("memory limit {m} bytes is below the 6 MiB minimum"));
+            }
+        }
+        if let (Some(m), Some(r)) = (self.memory, self.memory_reservation) {
+            if r > m {
+                return bad(format!("memory reservation {r} must not exceed the memory limit {m}"));
+            }
+        }
+        if let Some(s) = self.memory_swap {
+            match self.memory {
+                None if s != -1 => return bad("--memory-swap needs --memory".into()),
+                Some(m) if s != -1 && s < m => {
+                    return bad(format!("memory+swap limit {s} must be at least the memory limit {m}"))
+                }
+                _ => {}
+            }
+        }
+        if let Some(p) = self.cpu_period {
+            if !(1000..=1_000_000).contains(&p) {
+                return bad(format!("cpu period {p} µs is outside 1000-1000000"));
+            }
+        }
+        if let Some(q) = self.cpu_quota {
+            if q != -1 && q < 1000 {
+                return bad(format!("cpu quota {q} µs is below the 1000 µs minimum"));
+            }
+            let period = self.cpu_period.unwrap_or(100_000) as i64;
+            if q > period * cpus as i64 {
+                return bad(format!(
+                    "cpu quota {q} µs per {period} µs asks for {:.2} CPUs; this host has {cpus}",
+                    q as f64 / period as f64
+                ));
+            }
+        }
+        if let Some(s) = self.cpu_shares {
+            if !(2..=262_144).contains(&s) {
+                return bad(format!("cpu shares {s} is outside 2-262144"));
+            }
+        }
+        if let Some(c) = &self.cpuset_cpus {
+            if !cpu_list_ok(c, cpus) {
+                return bad(format!(
+                    "cpuset cpus {c:?} is not a list of CPUs 0-{} (e.g. 0-1,3)",
+                    cpus.saturating_sub(1)
+                ));
+            }
+        }
+        if let Some(m) = &self.cpuset_mems {
+            if !cpu_list_ok(m, 1024) {
+                return bad(format!("cpuset mems {m:?} is not a list of memory nodes (e.g. 0)"));
+            }
+        }
+        if let Some(w) = self.blkio_weight {
+            if !(10..=1000).contains(&w) {
+                return bad(format!("blkio weight {w} is outside 10-1000"));
+            }
+        }
+        if let Some(o) = self.oom_score_adj {
+            if o < 0 {
+                return bad(format!(
+                    "oom score adjustment {o} is negative: that needs CAP_SYS_RESOURCE, which this agent does not have"
+                ));
+            }
+            if o > 1000 {
+                return bad(format!("oom score adjustment {o} is above 1000"));
+            }
+        }
+        Ok(())
+    }
+
+    /// `self` with the fields of `upd` that are set.
+    pub fn merged(&self, upd: &Resources) -> Resources {
+        macro_rules! pick {
+            ($($f:ident),*) => { Resources { $($f: upd.$f.clone().or_else(|| self.$f.clone())),* } };
+        }
+        pick!(
+            cpu_quota,
+            cpu_period,
+            cpu_shares,
+            cpuset_cpus,
+            cpuset_mems,
+            memory,
+            memory_reservation,
+            memory_swap,
+            pids_limit,
+            blkio_weight,
+            oom_score_adj
+        )
+    }
+}
+
+/// One file write: (controller, v1 file, v2 file, value).
+struct Write {
+    controller: &'static str,
+    file: &'static str,
+    value: String,
+}
+
+fn writes(r: &Resources, layout: Layout) -> Vec<Write> {
+    let w = |controller, file, value: String| Write { controller, file, value };
+    let mut out = Vec::new();
+    let v2 = layout == Layout::V2;
+    if r.cpu_quota.is_some() || r.cpu_period.is_some() {
+        let period = r.cpu_period.unwrap_or(100_000);
+        let quota = r.cpu_quota.unwrap_or(-1);
+        if v2 {
+            let q = if quota < 0 { "max".to_string() } else { quota.to_string() };
+            out.push(w("cpu", "cpu.max", format!("{q} {period}")));
+        } else {
+            out.push(w("cpu", "cpu.cfs_period_us", period.to_string()));
+            out.push(w("cpu", "cpu.cfs_quota_us", quota.to_string()));
+        }
+    }
+    if let Some(s) = r.cpu_shares {
+        if v2 {
+            // The conversion runc and the kernel docs use: [2, 262144] -> [1, 10000].
+            out.push(w("cpu", "cpu.weight", (1 + ((s.clamp(2, 262_144) - 2) * 9999) / 262_142).to_string()));
+        } else {
+            out.push(w("cpu", "cpu.shares", s.to_string()));
+        }
+    }
+    if let Some(c) = &r.cpuset_cpus {
+        out.push(w("cpuset", "cpuset.cpus", c.clone()));
+    }
+    if let Some(m) = &r.cpuset_mems {
+        out.push(w("cpuset", "cpuset.mems", m.clone()));
+    }
+    if let Some(res) = r.memory_reservation {
+        out.push(w("memory", if v2 { "memory.low" } else { "memory.soft_limit_in_bytes" }, res.to_string()));
+    }
+    if let Some(m) = r.memory {
+        out.push(w("memory", if v2 { "memory.max" } else { "memory.limit_in_bytes" }, m.to_string()));
+        // Docker: without --memory-swap, swap may be as large as the memory limit.
+        let swap = r.memory_swap.unwrap_or(m * 2);
+        if v2 {
+            let s = if swap < 0 { "max".to_string() } else { (swap - m).max(0).to_string() };
+            out.push(w("memory", "memory.swap.max", s));
+        } else {
+            out.push(w("memory", "memory.memsw.limit_in_bytes", swap.to_string()));
+        }
+    }
+    if let Some(p) = r.pids_limit {
+        let v = if p <= 0 { "max".to_string() } else { p.to_string() };
+        out.push(w("pids", "pids.max", v));
+    }
+    if let Some(b) = r.blkio_weight {
+        if v2 {
+            out.push(w("io", "io.weight", format!("default {}", b.clamp(1, 10000))));
+        } else {
+            out.push(w("blkio", "blkio.weight", b.to_string()));
+        }
+    }
+    out
+}
+
+impl Cgroups {
+    fn controller_dir(&self, controller: &str, id: &str) -> Option<PathBuf> {
+        match self.host.layout {
+            Layout::V2 => self.host.hierarchies.first().map(|h| h.mount_point.join(&self.parent).join(id)),
+            _ => self.host.hierarchy_of(controller).map(|h| h.mount_point.join(&self.parent).join(id)),
+        }
+    }
+
+    /// Applies the limits that are set. A controller the kernel lacks is a clear error.
+    pub fn apply(&self, id: &str, r: &Resources) -> Result<(), CgroupError> {
+        let mut pending = writes(r, self.host.layout);
+        // memory.limit must stay <= memsw.limit at every step (v1): if one order fails,
+        // the other one works.
+        let mut retried = false;
+        while !pending.is_empty() {
+            let w = pending.remove(0);
+            let dir = self
+                .controller_dir(w.controller, id)
+                .ok_or_else(|| CgroupError::NoController(w.controller.to_string()))?;
+            let f = dir.join(w.file);
+            if !f.exists() {
+                return Err(CgroupError::NoController(format!("{} ({} is missing)", w.controller, f.display())));
+            }
+            if let Err(e) = std::fs::write(&f, &w.value) {
+                let memsw_order = w.file == "memory.limit_in_bytes" || w.file == "memory.memsw.limit_in_bytes";
+                if memsw_order && !retried && e.raw_os_error() == Some(libc::EINVAL) && !pending.is_empty() {
+                    retried = true;
+                    let next = pending.remove(0);
+                    pending.insert(0, w);
+                    pending.insert(0, next);
+                    continue;
+                }
+                return Err(CgroupError::Limit { file: f, value: w.value, err: e });
+            }
+        }
+        Ok(())
+    }
+
+    /// Reads the limits back from the kernel.
+    pub fn read_back(&self, id: &str) -> Resources {
+        let read = |c: &str, f: &str| -> Option<String> {
+            let d = self.controller_dir(c, id)?;
+            std::fs::read_to_string(d.join(f)).ok().map(|s| s.trim().to_string())
+        };
+        let num = |c: &str, f: &str| read(c, f).and_then(|s| s.parse::<i64>().ok());
+        let unlimited = |v: Option<i64>| v.filter(|&x| x > 0 && x < i64::MAX / 2 && x != 9_223_372_036_854_771_712);
+        match self.host.layout {
+            Layout::V2 => {
+                let cpu = read("cpu", "cpu.max").unwrap_or_default();
+                let mut it = cpu.split_whitespace();
+                let q = it.next().and_then(|q| q.parse::<i64>().ok());
+                let p = it.next().and_then(|p| p.parse::<u64>().ok());
+                Resources {
+                    cpu_quota: q,
+                    cpu_period: p,
+                    cpu_shares: None,
+                    cpuset_cpus: read("cpuset", "cpuset.cpus").filter(|s| !s.is_empty()),
+                    cpuset_mems: read("cpuset", "cpuset.mems").filter(|s| !s.is_empty()),
+                    memory: num("memory", "memory.max"),
+                    memory_reservation: num("memory", "memory.low").filter(|&x| x > 0),
+                    memory_swap: None,
+                    pids_limit: num("pids", "pids.max"),
+                    blkio_weight: None,
+                    oom_score_adj: None,
+                }
+            }
+            _ => Resources {
+                cpu_quota: num("cpu", "cpu.cfs_quota_us").filter(|&q| q > 0),
+                cpu_period: num("cpu", "cpu.cfs_period_us").map(|p| p as u64),
+                cpu_shares: num("cpu", "cpu.shares").map(|s| s as u64),
+                cpuset_cpus: read("cpuset", "cpuset.cpus"),
+                cpuset_mems: read("cpuset", "cpuset.mems"),
+                memory: unlimited(num("memory", "memory.limit_in_bytes")),
+                memory_reservation: unlimited(num("memory", "memory.soft_limit_in_bytes")),
+                memory_swap: unlimited(num("memory", "memory.memsw.limit_in_bytes")),
+                pids_limit: num("pids", "pids.max"),
+                blkio_weight: num("blkio", "blkio.weight").map(|w| w as u16),
+                oom_score_adj: None,
+            },
+        }
+    }
+}
+
+/// Reads a flat `key value` file (memory.stat, cpu.stat) into pairs.
+pub fn flat_keyed(path: &Path) -> Vec<(String, u64)> {
+    std::fs::read_to_string(path)
+        .map(|s| {
+            s.lines()
+                .filter_map(|l| {
+                    let mut it = l.split_whitespace();
+                    Some((it.next()?.to_string(), it.next()?.parse().ok()?))
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn validation_names_the_value() {
+        let r = Resources { memory: Some(10 * 1024), ..Default::default() };
+        assert!(r.validate(2).unwrap_err().0.contains("10240 bytes is below the 6 MiB minimum"));
+        let r = Resources { oom_score_adj: Some(-5), ..Default::default() };
+        assert!(r.validate(2).unwrap_err().0.contains("CAP_SYS_RESOURCE"));
+        let r = Resources { cpu_quota: Some(300_000), ..Default::default() };
+        assert!(r.validate(2).unwrap_err().0.contains("3.00 CPUs"));
+        let r = Resources { cpuset_cpus: Some("0-3".into()), ..Default::default() };
+        assert!(r.validate(2).is_err());
+        assert!(Resources { cpuset_cpus: Some("0,1".into()), ..Default::default() }.validate(2).is_ok());
+        let r = Resources { memory: Some(64 << 20), memory_swap: Some(32 << 20), ..Default::default() };
+        assert!(r.validate(2).is_err());
+    }
+
+    #[test]
+    fn v1_and_v2_files() {
+        let r = Resources {
+            cpu_quota: Some(50_000),
+            memory: Some(64 << 20),
+            pids_limit: Some(20),
+            cpu_shares: Some(1024),
+            ..Default::default()
+        };
+        let v1: Vec<(String, String)> =
+            writes(&r, Layout::Hybrid).into_iter().map(|w| (w.file.to_string(), w.value)).collect();
+        assert!(v1.contains(&("cpu.cfs_quota_us".into(), "50000".into())));
+        assert!(v1.contains(&("memory.memsw.limit_in_bytes".into(), (128u64 << 20).to_string())));
+        assert!(v1.contains(&("pids.max".into(), "20".into())));
+        let v2: Vec<(String, String)> =
+            writes(&r, Layout::V2).into_iter().map(|w| (w.file.to_string(), w.value)).collect();
+        assert!(v2.contains(&("cpu.max".into(), "50000 100000".into())));
+        assert!(v2.contains(&("memory.swap.max".into(), (64u64 << 20).to_string())));
+        assert!(v2.contains(&("cpu.weight".into(), "39".into())));
+    }
+
+    #[test]
+    fn applies_to_a_fake_v2_tree() {
+        let tree = tempfile::tempdir().unwrap();
+        let root = tree.path();
+        let mi = format!("40 1 0:26 / {} rw - cgroup2 cgroup2 rw\n", root.display());
+        std::fs::write(root.join("cgroup.controllers"), "cpu memory pids\n").unwrap();
+        let host = super::super::CgroupHost::from_mountinfo(&mi, |p| {
+            std::fs::read_to_string(p.join("cgroup.controllers")).ok()
+        })
+        .unwrap();
+        let cg = Cgroups::new(host, "inst");
+        cg.create("c1").unwrap();
+        for f in ["cpu.max", "memory.max", "memory.swap.max", "pids.max"] {
+            std::fs::write(root.join("inst/c1").join(f), "max").unwrap();
+        }
+        let r = Resources {
+            cpu_quota: Some(50_000),
+            memory: Some(64 << 20),
+            memory_swap: Some(64 << 20),
+            pids_limit: Some(20),
+            ..Default::default()
+        };
+        cg.apply("c1", &r).unwrap();
+        assert_eq!(std::fs::read_to_string(root.join("inst/c1/memory.swap.max")).unwrap(), "0");
+        let back = cg.read_back("c1");
+        assert_eq!(
+            (back.cpu_quota, back.cpu_period, back.memory, back.pids_limit),
+            (Some(50_000), Some(100_000), Some(64 << 20), Some(20))
+        );
+        // A controller file the kernel lacks is a clear error, not a silent no-op.
+        let e = cg.apply("c1", &Resources { cpuset_cpus: Some("0".into()), ..Default::default() }).unwrap_err();
+        assert!(e.to_string().contains("cpuset"), "{e}");
+    }
+}

@@ -1,0 +1,158 @@
+//! Resource limits enforced by the kernel: memory (OOM kill reported), PIDs, cpuset, live
+//! updates read back from the cgroup files, stats, sysctls inside the container only.
+
+use e2e::{privileged, Agent};
+
+const IMG: &str = "local/busybox:latest";
+
+fn cg_file(a: &Agent, id: &str, controller: &str, file: &str) -> Option<String> {
+    a.cgroup_dirs(id)
+        .into_iter()
+        .find(|d| d.parent().and_then(|p| p.parent()).is_some_and(|m| m.ends_with(controller)) || d.join(file).exists())
+        .and_then(|d| std::fs::read_to_string(d.join(file)).ok())
+        .map(|s| s.trim().to_string())
+}
+
+#[test]
+fn memory_limit_oom_kills_and_is_reported() {
+    if !privileged("memory_limit") {
+        return;
+    }
+    let a = Agent::start("mem");
+    // `tail` keeps newline-free input in memory: 64 MiB does not fit in 32 MiB.
+    a.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "big",
+        "-m",
+        "32m",
+        "--memory-swap",
+        "32m",
+        IMG,
+        "sh",
+        "-c",
+        "head -c 64m /dev/zero | tail",
+    ]);
+    assert_eq!(a.ok(&["wait", "big"]), "137");
+    let j = a.inspect("big");
+    assert_eq!(j["State"]["OOMKilled"], true, "{j}");
+    assert_eq!(j["State"]["ExitCode"], 137);
+    assert_eq!(j["HostConfig"]["Memory"], 32 << 20);
+    a.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "small",
+        "-m",
+        "32m",
+        "--memory-swap",
+        "32m",
+        IMG,
+        "sh",
+        "-c",
+        "head -c 8m /dev/zero | tail | wc -c",
+    ]);
+    assert_eq!(a.ok(&["wait", "small"]), "0");
+    assert_eq!(a.inspect("small")["State"]["OOMKilled"], false);
+    assert_eq!(a.ok(&["logs", "small"]), (8 << 20).to_string());
+    // Bad values are refused with the value named, and nothing is created.
+    let r = a.ctl(&["run", "--rm", "-m", "10k", IMG, "true"]);
+    assert_eq!(r.code, 125);
+    assert!(r.stderr.contains("10240 bytes is below the 6 MiB minimum"), "{}", r.stderr);
+    let r = a.ctl(&["run", "--rm", "--oom-score-adj", "-5", IMG, "true"]);
+    assert!(r.stderr.contains("CAP_SYS_RESOURCE"), "{}", r.stderr);
+    let r = a.ctl(&["run", "--rm", "-m", "lots", IMG, "true"]);
+    assert!(r.stderr.contains("invalid --memory \"lots\""), "{}", r.stderr);
+    assert_eq!(a.ok(&["run", "--rm", "--oom-score-adj", "500", IMG, "cat", "/proc/self/oom_score_adj"]), "500");
+    a.ok(&["rm", "big", "small"]);
+    a.assert_no_leftovers();
+}
+
+#[test]
+fn pids_limit_and_cpuset() {
+    if !privileged("pids_limit") {
+        return;
+    }
+    let a = Agent::start("pids");
+    // 30 background processes: a shell that cannot fork gives up ("can't fork").
+    let script = "i=0; while [ $i -lt 30 ]; do sleep 5 & i=$((i+1)); done; echo forked-all";
+    let r = a.ctl(&["run", "--rm", "--pids-limit", "20", IMG, "sh", "-c", script]);
+    assert_ne!(r.code, 0, "the 21st process must fail to start: {}{}", r.stdout, r.stderr);
+    assert!(r.stderr.contains("fork"), "{}", r.stderr);
+    assert!(!r.stdout.contains("forked-all"));
+    let r = a.ctl(&["run", "--rm", "--pids-limit", "40", IMG, "sh", "-c", script]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stdout.contains("forked-all"));
+    let out = a.ok(&["run", "--rm", "--cpuset-cpus", "0", IMG, "grep", "Cpus_allowed_list", "/proc/self/status"]);
+    assert!(out.ends_with("\t0"), "{out}");
+}
+
+#[test]
+fn live_update_reads_back_from_the_kernel_and_stats_report_usage() {
+    if !privileged("live_update") {
+        return;
+    }
+    let a = Agent::start("upd");
+    let id =
+        a.ok(&["run", "-d", "--name", "u1", "-m", "64m", "--pids-limit", "30", IMG, "sh", "-c", "while :; do :; done"]);
+    assert_eq!(cg_file(&a, &id, "memory", "memory.limit_in_bytes").as_deref(), Some("67108864"));
+    a.ok(&["update", "--memory", "128m", "--memory-swap", "256m", "--pids-limit", "50", "--cpus", "1", "u1"]);
+    assert_eq!(cg_file(&a, &id, "memory", "memory.limit_in_bytes").as_deref(), Some("134217728"));
+    assert_eq!(cg_file(&a, &id, "pids", "pids.max").as_deref(), Some("50"));
+    assert_eq!(cg_file(&a, &id, "cpu", "cpu.cfs_quota_us").as_deref(), Some("100000"));
+    let j = a.inspect("u1");
+    assert_eq!(j["HostConfig"]["Memory"], 128 << 20);
+    assert_eq!(j["HostConfig"]["PidsLimit"], 50);
+    // Lowering below the minimum is refused and changes nothing.
+    let r = a.ctl(&["update", "--memory", "1m", "u1"]);
+    assert_ne!(r.code, 0);
+    assert_eq!(cg_file(&a, &id, "memory", "memory.limit_in_bytes").as_deref(), Some("134217728"));
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let s = a.ok(&["stats", "--no-stream", "--format", "json", "u1"]);
+    let v: serde_json::Value = serde_json::from_str(s.lines().next().unwrap()).unwrap();
+    assert!(v["CPUNanos"].as_u64().unwrap() > 100_000_000, "a busy container used CPU: {v}");
+    assert!(v["MemUsage"].as_u64().unwrap() > 0, "{v}");
+    assert_eq!(v["MemLimit"].as_u64().unwrap(), 128 << 20);
+    assert!(v["PIDs"].as_u64().unwrap() >= 1);
+    let table = a.ok(&["stats", "--no-stream"]);
+    assert!(table.contains("u1") && table.contains("MEM USAGE / LIMIT"), "{table}");
+}
+
+#[test]
+fn sysctls_stay_in_the_container() {
+    if !privileged("sysctls") {
+        return;
+    }
+    let a = Agent::start("sysctl");
+    let host = std::fs::read_to_string("/proc/sys/net/core/somaxconn").unwrap();
+    let out = a.ok(&[
+        "run",
+        "--rm",
+        "--sysctl",
+        "net.core.somaxconn=1024",
+        "--sysctl",
+        "kernel/shmmni=1000",
+        IMG,
+        "sh",
+        "-c",
+        "cat /proc/sys/net/core/somaxconn /proc/sys/kernel/shmmni",
+    ]);
+    assert_eq!(out, "1024\n1000");
+    assert_eq!(
+        std::fs::read_to_string("/proc/sys/net/core/somaxconn").unwrap(),
+        host,
+        "the host's value must not change"
+    );
+    let pid_max = std::fs::read_to_string("/proc/sys/kernel/pid_max").unwrap();
+    let r = a.ctl(&["run", "--rm", "--name", "px", "--sysctl", "kernel.pid_max=100000", IMG, "true"]);
+    assert_eq!(r.code, 125);
+    assert!(r.stderr.contains("kernel.pid_max is not namespaced"), "{}", r.stderr);
+    assert!(r.stderr.contains("whole host"), "{}", r.stderr);
+    assert_eq!(std::fs::read_to_string("/proc/sys/kernel/pid_max").unwrap(), pid_max);
+    let r = a.ctl(&["run", "--rm", "--network", "host", "--sysctl", "net.core.somaxconn=1024", IMG, "true"]);
+    assert_eq!(r.code, 125);
+    assert!(r.stderr.contains("--network host"), "{}", r.stderr);
+    assert_eq!(a.ok(&["ps", "-aq"]), "", "refused creates leave nothing");
+    a.assert_no_leftovers();
+}
