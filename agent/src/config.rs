@@ -43,6 +43,10 @@ pub struct FileConfig {
     pub log_format: Option<String>,
     #[serde(default)]
     pub insecure_tcp: bool,
+    /// The capacity ledger: reserved_cpus, reserved_memory (bytes), overcommit,
+    /// default_cpus, default_memory (bytes).
+    #[serde(default)]
+    pub capacity: crate::runtime::CapacityConfig,
 }
 
 /// The effective configuration.
@@ -54,6 +58,7 @@ pub struct Config {
     pub listen: Vec<String>,
     pub json_logs: bool,
     pub insecure_tcp: bool,
+    pub capacity: crate::runtime::CapacityConfig,
 }
 
 impl Config {
@@ -96,7 +101,16 @@ impl Config {
                 anyhow::bail!("{what} must be an absolute path, not {}", p.display());
             }
         }
-        Ok(Config { root, run_dir, instance, listen, json_logs, insecure_tcp: flags.insecure_tcp || file.insecure_tcp })
+        file.capacity.validate().map_err(|e| anyhow::anyhow!("config: {e}"))?;
+        Ok(Config {
+            root,
+            run_dir,
+            instance,
+            listen,
+            json_logs,
+            insecure_tcp: flags.insecure_tcp || file.insecure_tcp,
+            capacity: file.capacity,
+        })
     }
 }
 

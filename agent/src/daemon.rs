@@ -39,7 +39,12 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     tracing::info!(layout = %host.layout, "cgroups");
     let cgroups = Cgroups::new(host, &cfg.instance);
     let rt = Runtime::open(
-        RuntimeConfig { instance: cfg.instance.clone(), root: cfg.root.clone(), run_dir: cfg.run_dir.clone() },
+        RuntimeConfig {
+            instance: cfg.instance.clone(),
+            root: cfg.root.clone(),
+            run_dir: cfg.run_dir.clone(),
+            capacity: cfg.capacity.clone(),
+        },
         store,
         images,
         cgroups.clone(),

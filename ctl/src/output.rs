@@ -204,6 +204,9 @@ pub fn info(i: &pb::InfoResponse, format: &str) -> anyhow::Result<()> {
             "Images": i.images, "StorageDriver": i.storage_driver, "CgroupLayout": i.cgroup_layout,
             "CgroupControllers": i.cgroup_controllers.iter().map(|c| json!({"Name": c.name, "MountPoint": c.mount_point})).collect::<Vec<_>>(),
             "NCPU": i.cpus, "MemTotal": i.memory_bytes, "KernelVersion": i.kernel, "Name": i.hostname,
+            "Capacity": {"CPUs": i.capacity_cpus, "Memory": i.capacity_memory},
+            "Allocatable": {"CPUs": i.allocatable_cpus, "Memory": i.allocatable_memory},
+            "Allocated": {"CPUs": i.allocated_cpus, "Memory": i.allocated_memory},
         });
         println!("{}", serde_json::to_string_pretty(&v)?);
         return Ok(());
@@ -223,6 +226,15 @@ pub fn info(i: &pb::InfoResponse, format: &str) -> anyhow::Result<()> {
         i.cpus,
         human(i.memory_bytes),
         i.hostname
+    );
+    println!(
+        "Capacity: {:.2} CPUs, {}\nAllocatable: {:.2} CPUs, {}\nAllocated: {:.2} CPUs, {}",
+        i.capacity_cpus,
+        human(i.capacity_memory),
+        i.allocatable_cpus,
+        human(i.allocatable_memory),
+        i.allocated_cpus,
+        human(i.allocated_memory)
     );
     Ok(())
 }

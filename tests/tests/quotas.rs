@@ -156,3 +156,38 @@ fn sysctls_stay_in_the_container() {
     assert_eq!(a.ok(&["ps", "-aq"]), "", "refused creates leave nothing");
     a.assert_no_leftovers();
 }
+
+#[test]
+fn admission_refuses_beyond_allocatable_and_returns_reservations() {
+    if !privileged("admission") {
+        return;
+    }
+    let a = Agent::start("admit");
+    let info = |a: &Agent| -> serde_json::Value { serde_json::from_str(&a.ok(&["info", "--format", "json"])).unwrap() };
+    let i = info(&a);
+    let allocatable = i["Allocatable"]["CPUs"].as_f64().unwrap();
+    assert!(allocatable > 0.0 && allocatable <= i["Capacity"]["CPUs"].as_f64().unwrap());
+    assert_eq!(i["Allocated"]["CPUs"].as_f64().unwrap(), 0.0);
+    // Take all allocatable CPU in one container, then one more is refused.
+    let all = format!("{allocatable}");
+    a.ok(&["create", "--name", "hog", "--cpus", &all, IMG, "true"]);
+    assert!((info(&a)["Allocated"]["CPUs"].as_f64().unwrap() - allocatable).abs() < 1e-6);
+    let r = a.ctl(&["create", "--name", "more", "--cpus", "0.5", IMG, "true"]);
+    assert_eq!(r.code, 125);
+    assert!(
+        r.stderr.contains("not enough allocatable resources") && r.stderr.contains("short by 0.50 CPUs"),
+        "{}",
+        r.stderr
+    );
+    // A container without limits is accounted at the default (0.01 CPU): refused too.
+    let r = a.ctl(&["create", IMG, "true"]);
+    assert!(r.stderr.contains("short by"), "{}", r.stderr);
+    // Memory beyond the node.
+    let r = a.ctl(&["update", "--memory", "100t", "hog"]);
+    assert!(r.stderr.contains("short by"), "{}", r.stderr);
+    // Removing returns the reservation.
+    a.ok(&["rm", "hog"]);
+    assert_eq!(info(&a)["Allocated"]["CPUs"].as_f64().unwrap(), 0.0);
+    a.ok(&["create", "--name", "more", "--cpus", "0.5", IMG, "true"]);
+    a.ok(&["rm", "more"]);
+}

@@ -25,6 +25,7 @@ pub fn status(e: RuntimeError) -> Status {
         RuntimeError::AlreadyExists(_) => Code::AlreadyExists,
         RuntimeError::InvalidArgument(_) => Code::InvalidArgument,
         RuntimeError::FailedPrecondition(_) | RuntimeError::StartFailed { .. } => Code::FailedPrecondition,
+        RuntimeError::ResourceExhausted(_) => Code::ResourceExhausted,
         RuntimeError::Image(i) => return image_status(i),
         RuntimeError::Cgroup(crate::cgroups::CgroupError::NoController(_)) => Code::FailedPrecondition,
         RuntimeError::Cgroup(_) | RuntimeError::Store(_) | RuntimeError::Io { .. } | RuntimeError::Internal(_) => {

@@ -43,6 +43,7 @@ impl SystemService for SystemApi {
             .unwrap_or(0)
             * 1024;
         let cfg = self.rt.config();
+        let ledger = self.rt.ledger(None).map_err(status)?;
         Ok(Response::new(pb::InfoResponse {
             instance: cfg.instance.clone(),
             root: cfg.root.display().to_string(),
@@ -62,6 +63,12 @@ impl SystemService for SystemApi {
             kernel: kernel(),
             storage_driver: "overlay".into(),
             hostname: nix::unistd::gethostname().map(|h| h.to_string_lossy().into_owned()).unwrap_or_default(),
+            capacity_cpus: ledger.capacity.cpus,
+            capacity_memory: ledger.capacity.memory,
+            allocatable_cpus: ledger.allocatable.cpus,
+            allocatable_memory: ledger.allocatable.memory,
+            allocated_cpus: ledger.allocated.cpus,
+            allocated_memory: ledger.allocated.memory,
         }))
     }
 }

@@ -147,6 +147,7 @@ impl Runtime {
             return bad(format!("no command specified: image {} has no Cmd or Entrypoint", spec.image));
         }
         let _g = self.create_lock.lock().await;
+        self.admit(&spec.resources, None)?;
         let id = names::new_id().map_err(RuntimeError::Internal)?;
         let name = if spec.name.is_empty() {
             let mut n = names::generate();

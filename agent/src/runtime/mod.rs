@@ -3,6 +3,7 @@
 //! cgroup, and the shim (`agentd shim`) to run the process.
 
 mod exec;
+mod ledger;
 mod lifecycle;
 mod logs;
 mod names;
@@ -11,6 +12,7 @@ mod resources;
 pub use resources::system_cpu_ns;
 
 pub use exec::{ExecInput, ExecIo, ExecRequest};
+pub use ledger::{Amount, CapacityConfig, Ledger};
 pub use logs::{LogOptions, OutputChunk};
 
 use crate::cgroups::{CgroupError, Cgroups};
@@ -32,6 +34,8 @@ pub struct RuntimeConfig {
     pub root: PathBuf,
     /// Sockets and other runtime files.
     pub run_dir: PathBuf,
+    /// The capacity ledger's settings.
+    pub capacity: ledger::CapacityConfig,
 }
 
 /// What a user asks for when creating a container (free of protobuf types).
@@ -119,6 +123,8 @@ pub enum RuntimeError {
     InvalidArgument(String),
     #[error("{0}")]
     FailedPrecondition(String),
+    #[error("{0}")]
+    ResourceExhausted(String),
     /// The process did not start; the record holds `code` as its exit code.
     #[error("{msg}")]
     StartFailed { code: i32, msg: String },

@@ -15,6 +15,7 @@ impl Runtime {
         let merged = rec.spec.resources.merged(&upd);
         let cpus = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
         merged.validate(cpus).map_err(|e| RuntimeError::InvalidArgument(e.0))?;
+        self.admit(&merged, Some(&rec.id))?;
         if rec.state == State::Running {
             self.cgroups.apply(&rec.id, &merged)?;
             if let Some(adj) = upd.oom_score_adj {

@@ -1,0 +1,161 @@
+//! The node's capacity ledger, for schedulers: what the host has, what is set aside for
+//! the system, what may be handed out (with overcommit), and what containers reserve.
+//! A container reserves its limits (or a configured default) from create until removal.
+
+use super::{Result, Runtime, RuntimeError, State};
+use crate::cgroups::Resources;
+use serde::Deserialize;
+
+/// Operator settings of the ledger (config file `[capacity]`).
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct CapacityConfig {
+    /// CPUs kept for the system (not allocatable).
+    pub reserved_cpus: f64,
+    /// Bytes of memory kept for the system.
+    pub reserved_memory: u64,
+    /// Allocatable = (capacity - reserved) x overcommit.
+    pub overcommit: f64,
+    /// What a container without a CPU limit is accounted at.
+    pub default_cpus: f64,
+    /// What a container without a memory limit is accounted at, bytes.
+    pub default_memory: u64,
+}
+
+impl Default for CapacityConfig {
+    fn default() -> Self {
+        CapacityConfig {
+            reserved_cpus: 0.0,
+            reserved_memory: 256 << 20,
+            overcommit: 1.0,
+            default_cpus: 0.01,
+            default_memory: 16 << 20,
+        }
+    }
+}
+
+/// CPUs and bytes.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Amount {
+    pub cpus: f64,
+    pub memory: u64,
+}
+
+/// The ledger as `Info` reports it.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Ledger {
+    pub capacity: Amount,
+    pub allocatable: Amount,
+    pub allocated: Amount,
+}
+
+fn host_capacity() -> Amount {
+    let cpus = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1) as f64;
+    let memory = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("MemTotal:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
+        })
+        .unwrap_or(0)
+        * 1024;
+    Amount { cpus, memory }
+}
+
+fn gib(b: u64) -> String {
+    format!("{:.2} GiB", b as f64 / (1u64 << 30) as f64)
+}
+
+impl CapacityConfig {
+    /// What a container with these limits reserves.
+    pub fn request(&self, r: &Resources) -> Amount {
+        let cpus = match (r.cpu_quota, r.cpu_period) {
+            (Some(q), p) if q > 0 => q as f64 / p.unwrap_or(100_000) as f64,
+            _ => self.default_cpus,
+        };
+        let memory = r.memory.filter(|m| *m > 0).map(|m| m as u64).unwrap_or(self.default_memory);
+        Amount { cpus, memory }
+    }
+
+    /// Checks the settings.
+    pub fn validate(&self) -> std::result::Result<(), String> {
+        if !(self.overcommit >= 1.0 && self.overcommit <= 100.0) {
+            return Err(format!("capacity.overcommit {} must be between 1 and 100", self.overcommit));
+        }
+        if self.reserved_cpus < 0.0 || self.default_cpus < 0.0 {
+            return Err("capacity CPU amounts must not be negative".into());
+        }
+        Ok(())
+    }
+}
+
+impl Runtime {
+    /// The ledger now, not counting the container `except` (for updates).
+    pub fn ledger(&self, except: Option<&str>) -> Result<Ledger> {
+        let cap = host_capacity();
+        let c = &self.cfg.capacity;
+        let allocatable = Amount {
+            cpus: ((cap.cpus - c.reserved_cpus).max(0.0)) * c.overcommit,
+            memory: (cap.memory.saturating_sub(c.reserved_memory) as f64 * c.overcommit) as u64,
+        };
+        let mut allocated = Amount::default();
+        for rec in self.list()? {
+            if rec.state == State::Removing || Some(rec.id.as_str()) == except {
+                continue;
+            }
+            let r = c.request(&rec.spec.resources);
+            allocated.cpus += r.cpus;
+            allocated.memory += r.memory;
+        }
+        Ok(Ledger { capacity: cap, allocatable, allocated })
+    }
+
+    /// Refuses `res` if it does not fit next to what is allocated (`except` excluded).
+    pub(super) fn admit(&self, res: &Resources, except: Option<&str>) -> Result<()> {
+        let l = self.ledger(except)?;
+        let want = self.cfg.capacity.request(res);
+        let short_cpu = l.allocated.cpus + want.cpus - l.allocatable.cpus;
+        let short_mem = (l.allocated.memory + want.memory).saturating_sub(l.allocatable.memory);
+        let mut short = Vec::new();
+        if short_cpu > 1e-9 {
+            short.push(format!("{short_cpu:.2} CPUs"));
+        }
+        if short_mem > 0 {
+            short.push(gib(short_mem));
+        }
+        if short.is_empty() {
+            return Ok(());
+        }
+        Err(RuntimeError::ResourceExhausted(format!(
+            "not enough allocatable resources: the container needs {:.2} CPUs and {}, {:.2} CPUs and {} of {:.2} CPUs and {} are allocated; short by {}",
+            want.cpus,
+            gib(want.memory),
+            l.allocated.cpus,
+            gib(l.allocated.memory),
+            l.allocatable.cpus,
+            gib(l.allocatable.memory),
+            short.join(" and ")
+        )))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn requests_use_limits_or_defaults() {
+        let c = CapacityConfig::default();
+        let r = c.request(&Resources::default());
+        assert_eq!((r.cpus, r.memory), (0.01, 16 << 20));
+        let r = c.request(&Resources {
+            cpu_quota: Some(50_000),
+            cpu_period: Some(100_000),
+            memory: Some(1 << 30),
+            ..Default::default()
+        });
+        assert_eq!((r.cpus, r.memory), (0.5, 1 << 30));
+        assert!(CapacityConfig { overcommit: 0.5, ..Default::default() }.validate().is_err());
+    }
+}
