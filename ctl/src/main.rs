@@ -306,6 +306,17 @@ enum Cmd {
         #[command(subcommand)]
         cmd: ImageCmd,
     },
+    /// Stream the agent's events (follows until interrupted)
+    Events {
+        /// Only events after this sequence number
+        #[arg(long, default_value_t = 0)]
+        since: u64,
+        /// Print the events so far and exit
+        #[arg(long = "no-follow")]
+        no_follow: bool,
+        #[arg(long, default_value = "table")]
+        format: String,
+    },
     /// Show the agent's version
     Version,
     /// Show information about the agent and the host
@@ -585,6 +596,13 @@ async fn dispatch(cli: Cli) -> Res<u8> {
                 pb::ImportOptions { rootfs: true, tags: vec![tag], cmd: vec!["sh".into()], env: vec![] },
             )
             .await
+        }
+        Cmd::Events { since, no_follow, format } => {
+            let mut s = cl.s.events(pb::EventsRequest { since, follow: !no_follow }).await?.into_inner();
+            while let Some(e) = s.next().await {
+                output::event(&e?, &format)?;
+            }
+            Ok(0)
         }
         Cmd::Version => {
             let v = cl.s.version(pb::VersionRequest {}).await?.into_inner();

@@ -286,3 +286,20 @@ pub fn stats(
     }
     Ok(())
 }
+
+/// Prints one event like `docker events`.
+pub fn event(e: &pb::Event, format: &str) -> anyhow::Result<()> {
+    check_format(format)?;
+    if format == "json" {
+        println!(
+            "{}",
+            json!({"seq": e.seq, "time": e.time, "Type": e.r#type, "Action": e.action, "ID": e.id, "Name": e.name, "Attributes": e.attributes})
+        );
+        return Ok(());
+    }
+    let mut attrs: Vec<String> = e.attributes.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    attrs.sort();
+    attrs.push(format!("name={}", e.name));
+    println!("{} #{} {} {} {} ({})", rfc3339(e.time), e.seq, e.r#type, e.action, e.id, attrs.join(", "));
+    Ok(())
+}

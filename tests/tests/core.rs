@@ -373,3 +373,47 @@ fn second_agent_on_the_same_root_is_refused() {
     assert_eq!(j["Instance"], a.instance.as_str());
     assert!(!j["CgroupControllers"].as_array().unwrap().is_empty());
 }
+
+fn events(a: &Agent, since: u64) -> Vec<serde_json::Value> {
+    a.ok(&["events", "--no-follow", "--format", "json", "--since", &since.to_string()])
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+#[test]
+fn events_are_logged_in_order_and_resumable_after_a_restart() {
+    if !privileged("events") {
+        return;
+    }
+    let mut a = Agent::start("events");
+    assert_eq!(a.ctl(&["run", "--rm", "--name", "ev1", IMG, "sh", "-c", "exit 3"]).code, 3);
+    let evs = events(&a, 0);
+    let actions: Vec<&str> = evs.iter().filter(|e| e["Name"] == "ev1").map(|e| e["Action"].as_str().unwrap()).collect();
+    assert_eq!(actions, ["create", "start", "die", "destroy"], "{evs:?}");
+    let die = evs.iter().find(|e| e["Action"] == "die").unwrap();
+    assert_eq!(die["Attributes"]["exitCode"], "3");
+    let seqs: Vec<u64> = evs.iter().map(|e| e["seq"].as_u64().unwrap()).collect();
+    assert!(seqs.windows(2).all(|w| w[1] == w[0] + 1), "sequence numbers are consecutive: {seqs:?}");
+    let last = *seqs.last().unwrap();
+    // A follower started now sees the next container's events live.
+    let mut follower = a
+        .cmd()
+        .args(["events", "--format", "json", "--since", &last.to_string()])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    a.ok(&["create", "--name", "ev2", IMG, "true"]);
+    a.crash_and_restart();
+    // The log survives the crash; a client resumes from the last seq it saw.
+    let after: Vec<serde_json::Value> = events(&a, last);
+    assert_eq!(after.len(), 1);
+    assert_eq!(after[0]["Action"], "create");
+    assert_eq!(after[0]["Name"], "ev2");
+    assert_eq!(after[0]["seq"].as_u64().unwrap(), last + 1);
+    let _ = follower.kill();
+    let out = follower.wait_with_output().unwrap();
+    let live = String::from_utf8_lossy(&out.stdout);
+    assert!(live.contains("\"ev2\""), "the live follower saw ev2: {live}");
+    a.ok(&["rm", "ev2"]);
+}

@@ -39,6 +39,8 @@ fn memory_limit_oom_kills_and_is_reported() {
     assert_eq!(j["State"]["OOMKilled"], true, "{j}");
     assert_eq!(j["State"]["ExitCode"], 137);
     assert_eq!(j["HostConfig"]["Memory"], 32 << 20);
+    let evs = a.ok(&["events", "--no-follow", "--format", "json"]);
+    assert!(evs.lines().any(|l| l.contains("\"oom\"") && l.contains("\"big\"")), "an oom event is emitted: {evs}");
     a.ok(&[
         "run",
         "-d",

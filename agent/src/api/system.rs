@@ -18,6 +18,26 @@ fn kernel() -> String {
 
 #[tonic::async_trait]
 impl SystemService for SystemApi {
+    type EventsStream = std::pin::Pin<Box<dyn tokio_stream::Stream<Item = Result<pb::Event, Status>> + Send>>;
+
+    async fn events(&self, req: Request<pb::EventsRequest>) -> Result<Response<Self::EventsStream>, Status> {
+        use tokio_stream::StreamExt;
+        let r = req.into_inner();
+        let rx = self.rt.events(r.since, r.follow).map_err(status)?;
+        let s = tokio_stream::wrappers::ReceiverStream::new(rx).map(|e| {
+            Ok(pb::Event {
+                seq: e.seq,
+                time: e.time,
+                r#type: e.kind,
+                action: e.action,
+                id: e.id,
+                name: e.name,
+                attributes: e.attributes.into_iter().collect(),
+            })
+        });
+        Ok(Response::new(Box::pin(s)))
+    }
+
     async fn version(&self, _req: Request<pb::VersionRequest>) -> Result<Response<pb::VersionResponse>, Status> {
         Ok(Response::new(pb::VersionResponse {
             version: env!("CARGO_PKG_VERSION").into(),

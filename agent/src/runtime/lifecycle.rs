@@ -5,7 +5,6 @@ use super::{ContainerRecord, ContainerSpec, Phase, Result, Runtime, RuntimeError
 use crate::isolation::spec::{BindFile, LaunchSpec, NetMode};
 use crate::shim::{ExitStatus, StartReport};
 use crate::snapshot::RootfsSpec;
-use crate::store::Kind;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::path::Path;
 use std::sync::Arc;
@@ -200,7 +199,7 @@ impl Runtime {
             restart_count: 0,
         };
         let dir = self.container_dir(&id);
-        let res = self.prepare_dir(&rec, &dir).and_then(|_| self.save(&rec));
+        let res = self.prepare_dir(&rec, &dir).and_then(|_| self.save_and_log(&rec, "create", &[], false));
         if let Err(e) = res {
             let _ = std::fs::remove_dir_all(&dir);
             return Err(e);
@@ -316,7 +315,7 @@ impl Runtime {
             rec.error = msg.clone();
             rec.finished_at = now();
             rec.pid = 0;
-            self.save(&rec)?;
+            self.save_and_log(&rec, "die", &[("exitCode", rec.exit_code.to_string()), ("error", msg.clone())], false)?;
             live.phase.send_replace(Phase::Exited { code: rec.exit_code });
             if rec.spec.auto_remove {
                 drop(_op);
@@ -331,7 +330,7 @@ impl Runtime {
         rec.pid_start = report.pid_start;
         rec.shim_pid = report.shim_pid;
         rec.shim_start = report.shim_start;
-        self.save(&rec)?;
+        self.save_and_log(&rec, "start", &[("pid", rec.pid.to_string())], false)?;
         live.phase.send_replace(Phase::Running { log_offset });
         self.monitor(&rec);
         Ok(rec)
@@ -395,7 +394,15 @@ impl Runtime {
         }
         rec.state = State::Exited;
         rec.pid = 0;
-        self.save(&rec)?;
+        if rec.oom_killed {
+            self.save_and_log(&rec, "oom", &[], false)?;
+        }
+        self.save_and_log(
+            &rec,
+            "die",
+            &[("exitCode", rec.exit_code.to_string()), ("oomKilled", rec.oom_killed.to_string())],
+            false,
+        )?;
         live.phase.send_replace(Phase::Exited { code: rec.exit_code });
         tracing::info!(container = %id, code = rec.exit_code, cgroup = ?t_cg, total = ?t0.elapsed(), "container exited");
         if rec.spec.auto_remove {
@@ -524,7 +531,7 @@ impl Runtime {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(e) => return Err(io("remove", &dir)(e)),
         }
-        self.store.delete(Kind::Container, &rec.id)?;
+        self.save_and_log(rec, "destroy", &[], true)?;
         // The image may have been force-removed while we used its layers.
         if self.images.resolve(&rec.image_id).is_err() {
             let _ = self.images.gc(&self.container_images()?);

@@ -2,6 +2,7 @@
 //! It asks `image/` for layers, `snapshot/` for the rootfs layout, `cgroups/` for the
 //! cgroup, and the shim (`agentd shim`) to run the process.
 
+mod events;
 mod exec;
 mod ledger;
 mod lifecycle;
@@ -11,6 +12,7 @@ mod resources;
 
 pub use resources::system_cpu_ns;
 
+pub use events::Event;
 pub use exec::{ExecInput, ExecIo, ExecRequest};
 pub use ledger::{Amount, CapacityConfig, Ledger};
 pub use logs::{LogOptions, OutputChunk};
@@ -157,6 +159,8 @@ pub struct Runtime {
     live: Mutex<HashMap<String, Arc<Live>>>,
     /// Serializes name allocation in create.
     create_lock: tokio::sync::Mutex<()>,
+    /// Live followers of the event log.
+    events: tokio::sync::broadcast::Sender<Event>,
 }
 
 impl Runtime {
@@ -176,6 +180,7 @@ impl Runtime {
             cgroups,
             live: Mutex::new(HashMap::new()),
             create_lock: tokio::sync::Mutex::new(()),
+            events: tokio::sync::broadcast::channel(1024).0,
         });
         rt.recover().await?;
         Ok(rt)

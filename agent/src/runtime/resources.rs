@@ -28,7 +28,7 @@ impl Runtime {
             }
         }
         rec.spec.resources = merged.clone();
-        self.save(&rec)?;
+        self.save_and_log(&rec, "update", &[], false)?;
         if rec.state == State::Running {
             let mut back = self.cgroups.read_back(&rec.id);
             back.oom_score_adj = merged.oom_score_adj;

@@ -9,6 +9,10 @@ use std::path::Path;
 
 const CONTAINERS: TableDefinition<&str, &[u8]> = TableDefinition::new("containers");
 const IMAGES: TableDefinition<&str, &[u8]> = TableDefinition::new("images");
+const EVENTS: TableDefinition<u64, &[u8]> = TableDefinition::new("events");
+
+/// How many events the log keeps (older ones are trimmed).
+pub const EVENTS_KEPT: u64 = 10_000;
 
 /// Errors of the metadata store.
 #[derive(Debug, thiserror::Error)]
@@ -64,6 +68,7 @@ impl Store {
         {
             tx.open_table(CONTAINERS)?;
             tx.open_table(IMAGES)?;
+            tx.open_table(EVENTS)?;
         }
         tx.commit()?;
         Ok(Store { db })
@@ -90,6 +95,59 @@ impl Store {
         }
         tx.commit()?;
         Ok(())
+    }
+
+    /// Changes one record (`Some`: put, `None`: delete) and appends `event` in the same
+    /// transaction, so the log never disagrees with the state. Returns the event's sequence
+    /// number (1, 2, …).
+    pub fn change_and_log<T: Serialize, E: Serialize>(
+        &self,
+        kind: Kind,
+        key: &str,
+        value: Option<&T>,
+        event: impl FnOnce(u64) -> E,
+    ) -> Result<(u64, E), StoreError> {
+        let bytes = value.map(serde_json::to_vec).transpose().map_err(|e| StoreError::Db(e.to_string()))?;
+        let tx = self.db.begin_write()?;
+        let ev;
+        let seq;
+        {
+            let mut t = tx.open_table(kind.table())?;
+            match &bytes {
+                Some(b) => {
+                    t.insert(key, b.as_slice())?;
+                }
+                None => {
+                    t.remove(key)?;
+                }
+            }
+            let mut log = tx.open_table(EVENTS)?;
+            seq = log.last()?.map(|(k, _)| k.value()).unwrap_or(0) + 1;
+            ev = event(seq);
+            let eb = serde_json::to_vec(&ev).map_err(|e| StoreError::Db(e.to_string()))?;
+            log.insert(seq, eb.as_slice())?;
+            if seq > EVENTS_KEPT && seq % 100 == 0 {
+                let cut = seq - EVENTS_KEPT;
+                log.retain_in(..cut, |_, _| false)?;
+            }
+        }
+        tx.commit()?;
+        Ok((seq, ev))
+    }
+
+    /// Events with a sequence number above `since`, oldest first.
+    pub fn events_since<E: DeserializeOwned>(&self, since: u64) -> Result<Vec<E>, StoreError> {
+        let tx = self.db.begin_read()?;
+        let t = tx.open_table(EVENTS)?;
+        let mut out = Vec::new();
+        for item in t.range(since + 1..)? {
+            let (k, v) = item?;
+            out.push(
+                serde_json::from_slice(v.value())
+                    .map_err(|err| StoreError::Corrupt { key: format!("event {}", k.value()), err })?,
+            );
+        }
+        Ok(out)
     }
 
     /// Reads one record.
