@@ -6,6 +6,7 @@ mod tty;
 
 use agent_proto::v1 as pb;
 use agent_proto::v1::container_service_client::ContainerServiceClient;
+use agent_proto::v1::group_service_client::GroupServiceClient;
 use agent_proto::v1::image_service_client::ImageServiceClient;
 use agent_proto::v1::system_service_client::SystemServiceClient;
 use clap::{Args, Parser, Subcommand};
@@ -69,6 +70,9 @@ struct CreateOpts {
     /// Set a namespaced kernel parameter (KEY=VALUE)
     #[arg(long)]
     sysctl: Vec<String>,
+    /// Run inside this group (its limits bound all members)
+    #[arg(long)]
+    group: Option<String>,
     #[command(flatten)]
     res: ResourceOpts,
     /// Image, then the command and its arguments
@@ -306,6 +310,11 @@ enum Cmd {
         #[command(subcommand)]
         cmd: ImageCmd,
     },
+    /// Manage groups: pod-like parents whose limits bound their members
+    Group {
+        #[command(subcommand)]
+        cmd: GroupCmd,
+    },
     /// Stream the agent's events (follows until interrupted)
     Events {
         /// Only events after this sequence number
@@ -324,6 +333,24 @@ enum Cmd {
         #[arg(long, default_value = "table")]
         format: String,
     },
+}
+
+#[derive(Subcommand)]
+enum GroupCmd {
+    /// Create a group with limits shared by its members
+    Create {
+        name: String,
+        #[command(flatten)]
+        res: ResourceOpts,
+        #[arg(short = 'l', long = "label")]
+        label: Vec<String>,
+    },
+    /// List groups
+    Ls,
+    /// Show a group (JSON)
+    Inspect { name: String },
+    /// Remove an empty group
+    Rm { name: String },
 }
 
 #[derive(Subcommand)]
@@ -395,6 +422,7 @@ type Res<T = ()> = Result<T, Exit>;
 
 struct Clients {
     c: ContainerServiceClient<Channel>,
+    g: GroupServiceClient<Channel>,
     i: ImageServiceClient<Channel>,
     s: SystemServiceClient<Channel>,
 }
@@ -431,6 +459,7 @@ async fn connect(host: &str) -> Res<Clients> {
     const MAX: usize = 16 * 1024 * 1024;
     Ok(Clients {
         c: ContainerServiceClient::new(ch.clone()).max_decoding_message_size(MAX).max_encoding_message_size(MAX),
+        g: GroupServiceClient::new(ch.clone()),
         i: ImageServiceClient::new(ch.clone()).max_decoding_message_size(MAX).max_encoding_message_size(MAX),
         s: SystemServiceClient::new(ch),
     })
@@ -597,6 +626,7 @@ async fn dispatch(cli: Cli) -> Res<u8> {
             )
             .await
         }
+        Cmd::Group { cmd } => group(&mut cl, cmd).await,
         Cmd::Events { since, no_follow, format } => {
             let mut s = cl.s.events(pb::EventsRequest { since, follow: !no_follow }).await?.into_inner();
             while let Some(e) = s.next().await {
@@ -723,6 +753,7 @@ async fn create(cl: &mut Clients, o: &CreateOpts) -> Res<String> {
         init: o.init,
         resources: Some(o.res.to_pb()?),
         sysctls: parse_kv(&o.sysctl, "sysctl")?,
+        group: o.group.clone().unwrap_or_default(),
     };
     Ok(cl.c.create(pb::CreateContainerRequest { spec: Some(spec) }).await?.into_inner().id)
 }
@@ -919,4 +950,36 @@ fn write_out(d: &[u8]) {
 
 fn write_err(d: &[u8]) {
     let _ = std::io::stderr().write_all(d);
+}
+
+async fn group(cl: &mut Clients, cmd: GroupCmd) -> Res<u8> {
+    match cmd {
+        GroupCmd::Create { name, res, label } => {
+            let req =
+                pb::CreateGroupRequest { name, resources: Some(res.to_pb()?), labels: parse_kv(&label, "label")? };
+            println!("{}", cl.g.create(req).await?.into_inner().name);
+        }
+        GroupCmd::Ls => {
+            let list = cl.g.list(pb::ListGroupsRequest {}).await?.into_inner().groups;
+            println!("{:<24}{:<10}{:<14}MEMBERS", "NAME", "CPUS", "MEMORY");
+            for g in list {
+                let r = g.resources.unwrap_or_default();
+                println!("{:<24}{:<10}{:<14}{}", g.name, format!("{:.2}", r.cpus), r.memory, g.members.len());
+            }
+        }
+        GroupCmd::Inspect { name } => {
+            let g = cl.g.inspect(pb::InspectGroupRequest { name }).await?.into_inner();
+            let r = g.resources.clone().unwrap_or_default();
+            let v = serde_json::json!({
+                "Name": g.name, "Members": g.members, "Labels": g.labels, "CgroupPath": g.cgroup,
+                "Resources": {"NanoCpus": (r.cpus * 1e9) as i64, "Memory": r.memory, "MemorySwap": r.memory_swap, "PidsLimit": r.pids_limit, "CpusetCpus": r.cpuset_cpus},
+            });
+            println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+        }
+        GroupCmd::Rm { name } => {
+            cl.g.remove(pb::RemoveGroupRequest { name: name.clone() }).await?;
+            println!("{name}");
+        }
+    }
+    Ok(0)
 }

@@ -219,29 +219,30 @@ impl Drop for Agent {
             }
             self.stop();
         }
-        // Whatever a failed test left: kill processes in our cgroups, remove the cgroups.
+        // Whatever a failed test left: kill processes in our cgroups, remove the cgroups
+        // (group members sit one level deeper than plain containers).
         for m in cgroup_mounts() {
-            let p = m.join(&self.instance);
-            if let Ok(rd) = std::fs::read_dir(&p) {
-                for e in rd.flatten().filter(|e| e.path().is_dir()) {
-                    if let Ok(procs) = std::fs::read_to_string(e.path().join("cgroup.procs")) {
-                        for pid in procs.split_whitespace().filter_map(|p| p.parse::<i32>().ok()) {
-                            let _ = nix::sys::signal::kill(
-                                nix::unistd::Pid::from_raw(pid),
-                                nix::sys::signal::Signal::SIGKILL,
-                            );
-                        }
-                    }
-                    for _ in 0..100 {
-                        if std::fs::remove_dir(e.path()).is_ok() {
-                            break;
-                        }
-                        std::thread::sleep(Duration::from_millis(10));
-                    }
-                }
-            }
-            let _ = std::fs::remove_dir(&p);
+            remove_cgroup_tree(&m.join(&self.instance));
         }
+    }
+}
+
+fn remove_cgroup_tree(dir: &Path) {
+    if let Ok(rd) = std::fs::read_dir(dir) {
+        for e in rd.flatten().filter(|e| e.path().is_dir()) {
+            remove_cgroup_tree(&e.path());
+        }
+    }
+    if let Ok(procs) = std::fs::read_to_string(dir.join("cgroup.procs")) {
+        for pid in procs.split_whitespace().filter_map(|p| p.parse::<i32>().ok()) {
+            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
+        }
+    }
+    for _ in 0..100 {
+        if std::fs::remove_dir(dir).is_ok() || !dir.exists() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(10));
     }
 }
 

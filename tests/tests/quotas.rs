@@ -193,3 +193,43 @@ fn admission_refuses_beyond_allocatable_and_returns_reservations() {
     a.ok(&["create", "--name", "more", "--cpus", "0.5", IMG, "true"]);
     a.ok(&["rm", "more"]);
 }
+
+#[test]
+fn groups_bound_their_members() {
+    if !privileged("groups") {
+        return;
+    }
+    let a = Agent::start("groups");
+    a.ok(&["group", "create", "g1", "--memory", "64m", "--memory-swap", "64m", "--cpus", "1"]);
+    let r = a.ctl(&["group", "create", "g1"]);
+    assert!(r.stderr.contains("already exists"), "{}", r.stderr);
+    // Each member alone fits in 64 MiB; together they do not: the group's limit kills one.
+    let hold = "(head -c 40m /dev/zero; sleep 3) | tail";
+    let m1 = a.ok(&["run", "-d", "--name", "m1", "--group", "g1", IMG, "sh", "-c", hold]);
+    let j: serde_json::Value = serde_json::from_str(&a.ok(&["group", "inspect", "g1"])).unwrap();
+    assert!(j["Members"].as_array().unwrap().iter().any(|m| m == m1.as_str()));
+    let cg = j["CgroupPath"].as_str().unwrap().to_string();
+    assert!(
+        a.inspect("m1")["CgroupPath"].as_str().unwrap().starts_with(&format!("{cg}/")),
+        "members live below the group"
+    );
+    std::thread::sleep(std::time::Duration::from_millis(800));
+    a.ok(&["run", "-d", "--name", "m2", "--group", "g1", IMG, "sh", "-c", hold]);
+    let killed = e2e::eventually(10, || {
+        ["m1", "m2"]
+            .iter()
+            .any(|m| a.inspect(m)["State"]["OOMKilled"] == true || a.inspect(m)["State"]["ExitCode"] == 137)
+    });
+    assert!(killed, "one member must be OOM-killed by the group's 64 MiB limit");
+    // The group's limits are what the ledger reserves.
+    let info: serde_json::Value = serde_json::from_str(&a.ok(&["info", "--format", "json"])).unwrap();
+    assert!((info["Allocated"]["CPUs"].as_f64().unwrap() - 1.0).abs() < 1e-6, "{info}");
+    let r = a.ctl(&["group", "rm", "g1"]);
+    assert_ne!(r.code, 0);
+    assert!(r.stderr.contains("still has 2 container(s)"), "{}", r.stderr);
+    let r = a.ctl(&["run", "--rm", "--group", "nope", IMG, "true"]);
+    assert!(r.stderr.contains("no such container: group nope") || r.stderr.contains("group nope"), "{}", r.stderr);
+    a.ok(&["rm", "-f", "m1", "m2"]);
+    a.ok(&["group", "rm", "g1"]);
+    a.assert_no_leftovers();
+}

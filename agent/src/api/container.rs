@@ -22,7 +22,7 @@ pub struct ContainerApi {
 impl ContainerApi {
     fn info(&self, c: &crate::runtime::ContainerRecord) -> pb::ContainerInfo {
         let rootfs = self.rt.config().root.join("containers").join(&c.id).join("upper").display().to_string();
-        container_to_pb(c, rootfs, self.rt.cgroup_path(&c.id))
+        container_to_pb(c, rootfs, self.rt.cgroup_path(c))
     }
 }
 

@@ -68,6 +68,7 @@ pub fn spec_from_pb(s: pb::ContainerSpec) -> ContainerSpec {
         init: s.init,
         resources: resources_from_pb(&s.resources.unwrap_or_default()),
         sysctls: s.sysctls.into_iter().collect(),
+        group: s.group,
     }
 }
 
@@ -133,6 +134,7 @@ fn spec_to_pb(s: &ContainerSpec) -> pb::ContainerSpec {
         init: s.init,
         resources: Some(resources_to_pb(&s.resources)),
         sysctls: s.sysctls.clone().into_iter().collect(),
+        group: s.group.clone(),
     }
 }
 

@@ -62,7 +62,7 @@ impl Runtime {
         }
         let launch = ExecLaunch {
             pid: rec.pid,
-            cgroup_dirs: self.cgroups.dirs(&rec.id),
+            cgroup_dirs: self.cgroups.dirs(&rec.cg()),
             args: req.args.clone(),
             env,
             cwd: if req.cwd.is_empty() { rec.cwd.clone() } else { req.cwd.clone() },

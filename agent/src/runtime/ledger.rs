@@ -100,8 +100,14 @@ impl Runtime {
             memory: (cap.memory.saturating_sub(c.reserved_memory) as f64 * c.overcommit) as u64,
         };
         let mut allocated = Amount::default();
+        for g in self.groups()? {
+            let r = c.request(&g.resources);
+            allocated.cpus += r.cpus;
+            allocated.memory += r.memory;
+        }
         for rec in self.list()? {
-            if rec.state == State::Removing || Some(rec.id.as_str()) == except {
+            // Group members are accounted in their group's reservation.
+            if rec.state == State::Removing || Some(rec.id.as_str()) == except || !rec.spec.group.is_empty() {
                 continue;
             }
             let r = c.request(&rec.spec.resources);

@@ -146,7 +146,12 @@ impl Runtime {
             return bad(format!("no command specified: image {} has no Cmd or Entrypoint", spec.image));
         }
         let _g = self.create_lock.lock().await;
-        self.admit(&spec.resources, None)?;
+        if !spec.group.is_empty() {
+            self.group(&spec.group)?;
+        } else {
+            // Members are bounded by (and accounted in) their group's reservation.
+            self.admit(&spec.resources, None)?;
+        }
         let id = names::new_id().map_err(RuntimeError::Internal)?;
         let name = if spec.name.is_empty() {
             let mut n = names::generate();
@@ -251,7 +256,7 @@ impl Runtime {
                 .iter()
                 .map(|f| BindFile { host: dir.join(f), container: format!("/etc/{f}") })
                 .collect(),
-            cgroup_dirs: self.cgroups.dirs(&rec.id),
+            cgroup_dirs: self.cgroups.dirs(&rec.cg()),
             log: dir.join("log"),
             exit_file: dir.join("exit.json"),
             stdin_fifo: rec.spec.stdin_open.then(|| dir.join("stdin")),
@@ -287,10 +292,10 @@ impl Runtime {
         let bytes = serde_json::to_vec(&spec).map_err(|e| RuntimeError::Internal(e.to_string()))?;
         std::fs::write(&launch, bytes).map_err(io("write", &launch))?;
         let t0 = std::time::Instant::now();
-        let _ = self.cgroups.remove(&rec.id);
-        self.cgroups.create(&rec.id)?;
-        if let Err(e) = self.cgroups.apply(&rec.id, &rec.spec.resources) {
-            let _ = self.cgroups.remove(&rec.id);
+        let _ = self.cgroups.remove(&rec.cg());
+        self.cgroups.create(&rec.cg())?;
+        if let Err(e) = self.cgroups.apply(&rec.cg(), &rec.spec.resources) {
+            let _ = self.cgroups.remove(&rec.cg());
             return Err(e.into());
         }
         let t_cgroup = t0.elapsed();
@@ -300,7 +305,7 @@ impl Runtime {
         let report = match report {
             Ok(r) => r,
             Err(e) => {
-                let _ = self.cgroups.remove(&rec.id);
+                let _ = self.cgroups.remove(&rec.cg());
                 return Err(e);
             }
         };
@@ -309,7 +314,7 @@ impl Runtime {
         rec.log_offset = log_offset;
         rec.oom_killed = false;
         if let Some(msg) = report.error {
-            let _ = self.cgroups.remove(&rec.id);
+            let _ = self.cgroups.remove(&rec.cg());
             rec.state = State::Exited;
             rec.exit_code = report.exit_code;
             rec.error = msg.clone();
@@ -375,9 +380,9 @@ impl Runtime {
         let exit_file = self.container_dir(id).join("exit.json");
         let status: Option<ExitStatus> = std::fs::read(&exit_file).ok().and_then(|b| serde_json::from_slice(&b).ok());
         let t0 = std::time::Instant::now();
-        rec.oom_killed = self.cgroups.oom_killed(id);
-        self.cgroups.kill_all(id);
-        if let Err(e) = self.cgroups.remove(id) {
+        rec.oom_killed = self.cgroups.oom_killed(&rec.cg());
+        self.cgroups.kill_all(&rec.cg());
+        if let Err(e) = self.cgroups.remove(&rec.cg()) {
             tracing::warn!(container = %id, error = %e, "removing cgroup");
         }
         let t_cg = t0.elapsed();
@@ -513,7 +518,7 @@ impl Runtime {
             if let Some(fd) = pidfd(rec.shim_pid, rec.shim_start) {
                 let _ = signal_pidfd(&fd, libc::SIGKILL);
             }
-            self.cgroups.kill_all(&rec.id);
+            self.cgroups.kill_all(&rec.cg());
         }
         rec.state = State::Removing;
         self.save(&rec)?;
@@ -524,7 +529,7 @@ impl Runtime {
     }
 
     fn finish_remove(&self, rec: &ContainerRecord) -> Result<()> {
-        self.cgroups.remove(&rec.id)?;
+        self.cgroups.remove(&rec.cg())?;
         let dir = self.container_dir(&rec.id);
         match std::fs::remove_dir_all(&dir) {
             Ok(()) => {}

@@ -4,6 +4,7 @@
 
 mod events;
 mod exec;
+mod groups;
 mod ledger;
 mod lifecycle;
 mod logs;
@@ -14,6 +15,7 @@ pub use resources::system_cpu_ns;
 
 pub use events::Event;
 pub use exec::{ExecInput, ExecIo, ExecRequest};
+pub use groups::GroupRecord;
 pub use ledger::{Amount, CapacityConfig, Ledger};
 pub use logs::{LogOptions, OutputChunk};
 
@@ -62,6 +64,9 @@ pub struct ContainerSpec {
     pub resources: crate::cgroups::Resources,
     #[serde(default)]
     pub sysctls: BTreeMap<String, String>,
+    /// The group (pod-like parent cgroup) this container belongs to, if any.
+    #[serde(default)]
+    pub group: String,
 }
 
 /// A container's lifecycle state.
@@ -103,6 +108,23 @@ pub struct ContainerRecord {
     /// Size of the log file when the current run started (attach reads from here).
     pub log_offset: u64,
     pub restart_count: u32,
+}
+
+impl ContainerRecord {
+    /// The container's cgroup below the instance's parent: `<id>`, or `group-<g>/<id>`
+    /// for a member of a group.
+    pub fn cg(&self) -> String {
+        if self.spec.group.is_empty() {
+            self.id.clone()
+        } else {
+            format!("{}/{}", group_cgroup(&self.spec.group), self.id)
+        }
+    }
+}
+
+/// The cgroup of a group below the instance's parent.
+pub fn group_cgroup(name: &str) -> String {
+    format!("group-{name}")
 }
 
 /// What watchers of a container see change.
@@ -263,9 +285,9 @@ impl Runtime {
         self.live(id).phase.subscribe()
     }
 
-    /// The cgroup path of a container relative to each hierarchy.
-    pub fn cgroup_path(&self, id: &str) -> String {
-        self.cgroups.relative(id)
+    /// The cgroup path of a container relative to each hierarchy root.
+    pub fn cgroup_path(&self, rec: &ContainerRecord) -> String {
+        self.cgroups.relative(&rec.cg())
     }
 
     /// Counts of containers: (all, running, stopped).

@@ -15,9 +15,11 @@ impl Runtime {
         let merged = rec.spec.resources.merged(&upd);
         let cpus = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
         merged.validate(cpus).map_err(|e| RuntimeError::InvalidArgument(e.0))?;
-        self.admit(&merged, Some(&rec.id))?;
+        if rec.spec.group.is_empty() {
+            self.admit(&merged, Some(&rec.id))?;
+        }
         if rec.state == State::Running {
-            self.cgroups.apply(&rec.id, &merged)?;
+            self.cgroups.apply(&rec.cg(), &merged)?;
             if let Some(adj) = upd.oom_score_adj {
                 let p = format!("/proc/{}/oom_score_adj", rec.pid);
                 std::fs::write(&p, adj.to_string()).map_err(|err| RuntimeError::Io {
@@ -30,7 +32,7 @@ impl Runtime {
         rec.spec.resources = merged.clone();
         self.save_and_log(&rec, "update", &[], false)?;
         if rec.state == State::Running {
-            let mut back = self.cgroups.read_back(&rec.id);
+            let mut back = self.cgroups.read_back(&rec.cg());
             back.oom_score_adj = merged.oom_score_adj;
             return Ok(back);
         }
@@ -47,7 +49,7 @@ impl Runtime {
         Ok(recs
             .into_iter()
             .map(|r| {
-                let u = if r.state == State::Running { self.cgroups.usage(&r.id) } else { Usage::default() };
+                let u = if r.state == State::Running { self.cgroups.usage(&r.cg()) } else { Usage::default() };
                 (r, u)
             })
             .collect())

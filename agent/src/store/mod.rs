@@ -10,6 +10,7 @@ use std::path::Path;
 const CONTAINERS: TableDefinition<&str, &[u8]> = TableDefinition::new("containers");
 const IMAGES: TableDefinition<&str, &[u8]> = TableDefinition::new("images");
 const EVENTS: TableDefinition<u64, &[u8]> = TableDefinition::new("events");
+const GROUPS: TableDefinition<&str, &[u8]> = TableDefinition::new("groups");
 
 /// How many events the log keeps (older ones are trimmed).
 pub const EVENTS_KEPT: u64 = 10_000;
@@ -44,6 +45,7 @@ db_err!(
 pub enum Kind {
     Container,
     Image,
+    Group,
 }
 
 impl Kind {
@@ -51,6 +53,7 @@ impl Kind {
         match self {
             Kind::Container => CONTAINERS,
             Kind::Image => IMAGES,
+            Kind::Group => GROUPS,
         }
     }
 }
@@ -69,6 +72,7 @@ impl Store {
             tx.open_table(CONTAINERS)?;
             tx.open_table(IMAGES)?;
             tx.open_table(EVENTS)?;
+            tx.open_table(GROUPS)?;
         }
         tx.commit()?;
         Ok(Store { db })
