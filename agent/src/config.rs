@@ -47,6 +47,9 @@ pub struct FileConfig {
     /// default_cpus, default_memory (bytes).
     #[serde(default)]
     pub capacity: crate::runtime::CapacityConfig,
+    /// Extra sysctls: `allow` (namespaced keys or prefixes*), `host_global` (per-key opt-in).
+    #[serde(default)]
+    pub sysctl: crate::isolation::sysctl::SysctlPolicy,
 }
 
 /// The effective configuration.
@@ -59,6 +62,7 @@ pub struct Config {
     pub json_logs: bool,
     pub insecure_tcp: bool,
     pub capacity: crate::runtime::CapacityConfig,
+    pub sysctl: crate::isolation::sysctl::SysctlPolicy,
 }
 
 impl Config {
@@ -110,6 +114,7 @@ impl Config {
             json_logs,
             insecure_tcp: flags.insecure_tcp || file.insecure_tcp,
             capacity: file.capacity,
+            sysctl: file.sysctl,
         })
     }
 }

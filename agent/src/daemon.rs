@@ -44,6 +44,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
             root: cfg.root.clone(),
             run_dir: cfg.run_dir.clone(),
             capacity: cfg.capacity.clone(),
+            sysctl: cfg.sysctl.clone(),
         },
         store,
         images,

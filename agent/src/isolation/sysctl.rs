@@ -18,9 +18,34 @@ const IPC: [&str; 8] = [
     "kernel.shm_rmid_forced",
 ];
 
+/// The operator's additions to the allowlist (config file `[sysctl]`).
+#[derive(Clone, Debug, Default, serde::Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct SysctlPolicy {
+    /// More namespaced keys, exact or ending in `*` (`net.ipv4.*`).
+    pub allow: Vec<String>,
+    /// Keys that are NOT namespaced but allowed anyway, one by one: setting them changes
+    /// the host, and the agent logs a warning each time.
+    pub host_global: Vec<String>,
+}
+
+impl SysctlPolicy {
+    fn allows(&self, k: &str) -> bool {
+        self.allow.iter().any(|p| match p.strip_suffix('*') {
+            Some(prefix) => k.starts_with(prefix),
+            None => p == k,
+        })
+    }
+}
+
 /// Checks `key=value` for a container; `own_netns` is false with `--network host`.
 /// Returns the key in dotted form (slash form `net/core/somaxconn` is accepted).
 pub fn validate(key: &str, value: &str, own_netns: bool) -> Result<String, SysctlError> {
+    validate_with(key, value, own_netns, &SysctlPolicy::default())
+}
+
+/// [`validate`] with the operator's policy.
+pub fn validate_with(key: &str, value: &str, own_netns: bool, policy: &SysctlPolicy) -> Result<String, SysctlError> {
     let k = key.trim().replace('/', ".");
     if k.is_empty() || !k.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b)) || k.contains("..") {
         return Err(SysctlError(format!("invalid sysctl name {key:?}")));
@@ -32,6 +57,16 @@ pub fn validate(key: &str, value: &str, own_netns: bool) -> Result<String, Sysct
         return Ok(k);
     }
     if k == "kernel.domainname" {
+        return Ok(k);
+    }
+    if policy.host_global.iter().any(|g| g == &k) {
+        tracing::warn!(sysctl = %k, value, "host-global sysctl allowed by the config: this changes the whole host");
+        return Ok(k);
+    }
+    // kernel.*, vm.* and fs.* beyond the list above are host-wide: a pattern never
+    // admits them, only a per-key host_global opt-in does.
+    let global_tree = ["kernel.", "vm.", "fs."].iter().any(|p| k.starts_with(p));
+    if policy.allows(&k) && !global_tree && !k.starts_with("net.") {
         return Ok(k);
     }
     if let Some(rest) = k.strip_prefix("net.") {
@@ -76,5 +111,17 @@ mod tests {
         assert!(validate("vm.swappiness", "1", true).is_err());
         assert!(validate("net.../x", "1", true).is_err());
         assert!(validate("net.core.x", "1\n2", true).is_err());
+    }
+
+    #[test]
+    fn operator_policy() {
+        let p = SysctlPolicy { allow: vec!["kernel.ns_*".into()], host_global: vec!["kernel.pid_max".into()] };
+        assert!(validate_with("kernel.pid_max", "1", true, &p).is_ok());
+        assert!(validate_with("vm.swappiness", "1", true, &p).is_err());
+        // A pattern never admits a host-wide key: only a per-key host_global opt-in does.
+        let p = SysctlPolicy { allow: vec!["kernel.*".into(), "user.max_*".into()], ..Default::default() };
+        assert!(validate_with("kernel.pid_max", "1", true, &p).is_err());
+        assert!(validate_with("kernel.sem", "1", true, &p).is_ok());
+        assert!(validate_with("user.max_user_namespaces", "1", true, &p).is_ok());
     }
 }

@@ -127,7 +127,7 @@ impl Runtime {
         spec.resources.validate(cpus).map_err(|e| RuntimeError::InvalidArgument(e.0))?;
         let mut sysctls = std::collections::BTreeMap::new();
         for (k, v) in &spec.sysctls {
-            let k = crate::isolation::sysctl::validate(k, v, network == NetMode::None)
+            let k = crate::isolation::sysctl::validate_with(k, v, network == NetMode::None, &self.cfg.sysctl)
                 .map_err(|e| RuntimeError::InvalidArgument(e.0))?;
             sysctls.insert(k, v.clone());
         }

@@ -40,6 +40,8 @@ pub struct RuntimeConfig {
     pub run_dir: PathBuf,
     /// The capacity ledger's settings.
     pub capacity: ledger::CapacityConfig,
+    /// The operator's additions to the sysctl allowlist.
+    pub sysctl: crate::isolation::sysctl::SysctlPolicy,
 }
 
 /// What a user asks for when creating a container (free of protobuf types).
