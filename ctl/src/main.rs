@@ -336,6 +336,7 @@ enum Cmd {
 }
 
 #[derive(Subcommand)]
+#[allow(clippy::large_enum_variant)]
 enum GroupCmd {
     /// Create a group with limits shared by its members
     Create {
