@@ -67,6 +67,17 @@ fn memory_limit_oom_kills_and_is_reported() {
     let r = a.ctl(&["run", "--rm", "-m", "lots", IMG, "true"]);
     assert!(r.stderr.contains("invalid --memory \"lots\""), "{}", r.stderr);
     assert_eq!(a.ok(&["run", "--rm", "--oom-score-adj", "500", IMG, "cat", "/proc/self/oom_score_adj"]), "500");
+    // A limit the kernel cannot enforce here is refused at create, naming the file.
+    let weight = e2e::cgroup_mounts()
+        .iter()
+        .any(|m| m.join(&a.instance).join("blkio.weight").exists() || m.join("blkio.weight").exists());
+    let r = a.ctl(&["run", "--rm", "--blkio-weight", "300", IMG, "true"]);
+    if weight {
+        assert_eq!(r.code, 0, "{}", r.stderr);
+    } else {
+        assert_eq!(r.code, 125);
+        assert!(r.stderr.contains("no cgroup file blkio.weight"), "{}", r.stderr);
+    }
     a.ok(&["rm", "big", "small"]);
     a.assert_no_leftovers();
 }

@@ -224,10 +224,10 @@ impl Cgroups {
             let w = pending.remove(0);
             let dir = self
                 .controller_dir(w.controller, id)
-                .ok_or_else(|| CgroupError::NoController(w.controller.to_string()))?;
+                .ok_or_else(|| CgroupError::NoController(format!("{} (no {} controller)", w.file, w.controller)))?;
             let f = dir.join(w.file);
             if !f.exists() {
-                return Err(CgroupError::NoController(format!("{} ({} is missing)", w.controller, f.display())));
+                return Err(CgroupError::NoController(w.file.to_string()));
             }
             if let Err(e) = std::fs::write(&f, &w.value) {
                 let memsw_order = w.file == "memory.limit_in_bytes" || w.file == "memory.memsw.limit_in_bytes";
@@ -239,6 +239,33 @@ impl Cgroups {
                     continue;
                 }
                 return Err(CgroupError::Limit { file: f, value: w.value, err: e });
+            }
+        }
+        Ok(())
+    }
+
+    /// Checks, before anything is created, that every file these limits need exists
+    /// (in the instance's parent cgroup, which is created if missing).
+    pub fn check_supported(&self, r: &Resources) -> Result<(), CgroupError> {
+        for w in writes(r, self.host.layout) {
+            let Some(dir) = self.controller_dir(w.controller, "") else {
+                return Err(CgroupError::NoController(format!("{} (no {} controller)", w.file, w.controller)));
+            };
+            if !dir.exists() {
+                std::fs::create_dir_all(&dir).map_err(|err| CgroupError::Io { path: dir.clone(), err })?;
+                if self.host.layout != Layout::V2 && w.controller == "cpuset" {
+                    super::inherit_cpuset(&dir)?;
+                }
+            }
+            if self.host.layout == Layout::V2 {
+                if let Some(h) = self.host.hierarchies.first() {
+                    super::enable_subtree(&h.mount_point, &dir, &h.controllers);
+                }
+            }
+            // The root of a v1 hierarchy lacks some files (cpu.cfs_quota_us): look in a
+            // child-level directory, the instance's parent.
+            if !dir.join(w.file).exists() {
+                return Err(CgroupError::NoController(w.file.to_string()));
             }
         }
         Ok(())

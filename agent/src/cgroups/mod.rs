@@ -65,7 +65,7 @@ pub enum CgroupError {
     Io { path: PathBuf, err: io::Error },
     #[error("cgroup {0} still has processes after being killed")]
     Busy(PathBuf),
-    #[error("the kernel has no {0} cgroup controller here, so that limit cannot be enforced")]
+    #[error("cannot enforce this limit here: the kernel offers no cgroup file {0} on this host")]
     NoController(String),
     #[error("setting {value} in {file}: {err}")]
     Limit { file: PathBuf, value: String, err: io::Error },
@@ -306,7 +306,7 @@ impl Cgroups {
 }
 
 /// A new v1 cpuset cgroup starts with empty cpus/mems; copy the parent's.
-fn inherit_cpuset(dir: &Path) -> Result<(), CgroupError> {
+pub(crate) fn inherit_cpuset(dir: &Path) -> Result<(), CgroupError> {
     let Some(parent) = dir.parent() else {
         return Ok(());
     };
@@ -321,7 +321,7 @@ fn inherit_cpuset(dir: &Path) -> Result<(), CgroupError> {
 }
 
 /// On v2, controllers must be enabled in each ancestor's subtree_control to reach a child.
-fn enable_subtree(root: &Path, parent: &Path, controllers: &[String]) {
+pub(crate) fn enable_subtree(root: &Path, parent: &Path, controllers: &[String]) {
     for dir in [root, parent] {
         for c in controllers {
             let _ = std::fs::write(dir.join("cgroup.subtree_control"), format!("+{c}"));

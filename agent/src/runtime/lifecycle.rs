@@ -125,6 +125,7 @@ impl Runtime {
         };
         let cpus = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
         spec.resources.validate(cpus).map_err(|e| RuntimeError::InvalidArgument(e.0))?;
+        self.cgroups.check_supported(&spec.resources)?;
         let mut sysctls = std::collections::BTreeMap::new();
         for (k, v) in &spec.sysctls {
             let k = crate::isolation::sysctl::validate_with(k, v, network == NetMode::None, &self.cfg.sysctl)

@@ -15,6 +15,7 @@ impl Runtime {
         let merged = rec.spec.resources.merged(&upd);
         let cpus = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
         merged.validate(cpus).map_err(|e| RuntimeError::InvalidArgument(e.0))?;
+        self.cgroups.check_supported(&upd)?;
         if rec.spec.group.is_empty() {
             self.admit(&merged, Some(&rec.id))?;
         }
