@@ -50,6 +50,9 @@ pub struct FileConfig {
     /// Extra sysctls: `allow` (namespaced keys or prefixes*), `host_global` (per-key opt-in).
     #[serde(default)]
     pub sysctl: crate::isolation::sysctl::SysctlPolicy,
+    /// The default bridge network: bridge_subnet.
+    #[serde(default)]
+    pub network: crate::runtime::NetConfig,
 }
 
 /// The effective configuration.
@@ -63,6 +66,7 @@ pub struct Config {
     pub insecure_tcp: bool,
     pub capacity: crate::runtime::CapacityConfig,
     pub sysctl: crate::isolation::sysctl::SysctlPolicy,
+    pub network: crate::runtime::NetConfig,
 }
 
 impl Config {
@@ -115,6 +119,7 @@ impl Config {
             insecure_tcp: flags.insecure_tcp || file.insecure_tcp,
             capacity: file.capacity,
             sysctl: file.sysctl,
+            network: file.network,
         })
     }
 }

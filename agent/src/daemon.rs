@@ -45,6 +45,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
             run_dir: cfg.run_dir.clone(),
             capacity: cfg.capacity.clone(),
             sysctl: cfg.sysctl.clone(),
+            network: cfg.network.clone(),
         },
         store,
         images,
@@ -111,5 +112,6 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     if rt.counts().map(|(_, running, _)| running == 0).unwrap_or(false) {
         cgroups.remove_parent();
     }
+    rt.teardown_network_if_idle();
     Ok(())
 }

@@ -8,6 +8,7 @@ pub mod daemon;
 pub mod image;
 pub mod isolation;
 pub mod logfile;
+pub mod network;
 pub mod runtime;
 pub mod shim;
 pub mod snapshot;

@@ -55,9 +55,12 @@ struct CreateOpts {
     /// Allocate a pseudo-TTY
     #[arg(short = 't', long = "tty")]
     tty: bool,
-    /// Network mode: none or host
-    #[arg(long, default_value = "none")]
-    network: String,
+    /// Network mode: none, host, bridge or container:<name|id> [default: none, or bridge with -p]
+    #[arg(long, alias = "net")]
+    network: Option<String>,
+    /// Publish a container's port: [hostIP:]hostPort:containerPort[/tcp|udp] (bridge network)
+    #[arg(short = 'p', long = "publish")]
+    publish: Vec<String>,
     /// Set metadata (KEY=VALUE)
     #[arg(short = 'l', long = "label")]
     label: Vec<String>,
@@ -748,13 +751,20 @@ async fn create(cl: &mut Clients, o: &CreateOpts) -> Res<String> {
         hostname: o.hostname.clone().unwrap_or_default(),
         tty: o.tty,
         stdin_open: o.interactive,
-        network_mode: o.network.clone(),
+        network_mode: o.network.clone().unwrap_or_else(|| {
+            if o.publish.is_empty() {
+                "none".into()
+            } else {
+                "bridge".into()
+            }
+        }),
         labels: parse_kv(&o.label, "label")?,
         auto_remove: o.rm,
         init: o.init,
         resources: Some(o.res.to_pb()?),
         sysctls: parse_kv(&o.sysctl, "sysctl")?,
         group: o.group.clone().unwrap_or_default(),
+        ports: o.publish.clone(),
     };
     Ok(cl.c.create(pb::CreateContainerRequest { spec: Some(spec) }).await?.into_inner().id)
 }

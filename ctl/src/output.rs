@@ -104,6 +104,7 @@ pub fn container_json(c: &pb::ContainerInfo) -> Value {
         },
         "GraphDriver": { "Name": "overlay", "Data": { "UpperDir": c.rootfs } },
         "CgroupPath": c.cgroup,
+        "NetworkSettings": { "IPAddress": c.ip_address, "Ports": spec.ports },
     })
 }
 

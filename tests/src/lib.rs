@@ -60,12 +60,33 @@ impl Agent {
         a
     }
 
+    /// Starts an agent with `config` (TOML) and the busybox image.
+    pub fn start_with_config(test: &str, config: &str) -> Agent {
+        let a = Agent::start_bare_with(test, Some(config));
+        let r = a.ctl(&["image", "busybox"]);
+        assert_eq!(r.code, 0, "import busybox: {}", r.stderr);
+        a
+    }
+
     /// Starts an agent without importing any image.
     pub fn start_bare(test: &str) -> Agent {
+        Agent::start_bare_with(test, None)
+    }
+
+    fn start_bare_with(test: &str, config: Option<&str>) -> Agent {
         let dir = tempfile::Builder::new().prefix("e2e-").tempdir().expect("tempdir");
         let short: String = test.chars().filter(|c| c.is_ascii_alphanumeric()).take(16).collect();
         let instance = format!("t{}{}", std::process::id() % 100000, short);
         let host = format!("unix://{}/run/agentd.sock", dir.path().display());
+        // Every agent gets its own bridge subnet so agents of parallel tests never overlap.
+        static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let n = N.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let subnet = format!("10.{}.{}.0/24", 100 + n % 100, std::process::id() % 250);
+        let mut cfg = format!("[network]\nbridge_subnet = \"{subnet}\"\n");
+        if let Some(c) = config {
+            cfg.push_str(c);
+        }
+        std::fs::write(dir.path().join("agentd.toml"), cfg).expect("config");
         let mut a = Agent { dir, instance, host, child: None };
         a.spawn();
         a
@@ -83,6 +104,7 @@ impl Agent {
     pub fn agentd_cmd(&self) -> Command {
         let mut c = Command::new(bin_dir().join("agentd"));
         c.arg("--root").arg(self.root()).arg("--run-dir").arg(self.run_dir()).arg("--instance").arg(&self.instance);
+        c.arg("--config").arg(self.dir.path().join("agentd.toml"));
         c
     }
 
@@ -277,4 +299,45 @@ pub fn eventually(secs: u64, mut f: impl FnMut() -> bool) -> bool {
         std::thread::sleep(Duration::from_millis(20));
     }
     f()
+}
+
+/// A "test host": a network namespace joined to the host by a veth pair, with
+/// `10.<a>.<b>.1/30` on the host side and `.2` inside. Removed on drop.
+pub struct TestHost {
+    pub ns: String,
+    pub host_ip: String,
+    pub ip: String,
+}
+
+impl TestHost {
+    /// Creates the namespace `name` (unique per test) on subnet `10.a.b.0/30`.
+    pub fn new(name: &str, a: u8, b: u8) -> TestHost {
+        let ns = format!("e2e{}{}", std::process::id() % 10000, name);
+        let hv = format!("e{}{}h", std::process::id() % 10000, name);
+        let host_ip = format!("10.{a}.{b}.1");
+        let ip = format!("10.{a}.{b}.2");
+        let _ = Command::new("ip").args(["netns", "del", &ns]).status();
+        let sh = format!(
+            "ip netns add {ns} && ip link add {hv} type veth peer name eth0 netns {ns} && \
+             ip addr add {host_ip}/30 dev {hv} && ip link set {hv} up && \
+             ip -n {ns} addr add {ip}/30 dev eth0 && ip -n {ns} link set eth0 up && ip -n {ns} link set lo up && \
+             ip -n {ns} route add default via {host_ip}"
+        );
+        let st = Command::new("sh").args(["-c", &sh]).status().expect("sh");
+        assert!(st.success(), "creating test host {ns}");
+        TestHost { ns, host_ip, ip }
+    }
+
+    /// A command run inside the test host.
+    pub fn cmd(&self, args: &[&str]) -> Command {
+        let mut c = Command::new("ip");
+        c.args(["netns", "exec", &self.ns]).args(args);
+        c
+    }
+}
+
+impl Drop for TestHost {
+    fn drop(&mut self) {
+        let _ = Command::new("ip").args(["netns", "del", &self.ns]).status();
+    }
 }

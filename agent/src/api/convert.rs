@@ -69,6 +69,7 @@ pub fn spec_from_pb(s: pb::ContainerSpec) -> ContainerSpec {
         resources: resources_from_pb(&s.resources.unwrap_or_default()),
         sysctls: s.sysctls.into_iter().collect(),
         group: s.group,
+        ports: s.ports,
     }
 }
 
@@ -135,6 +136,7 @@ fn spec_to_pb(s: &ContainerSpec) -> pb::ContainerSpec {
         resources: Some(resources_to_pb(&s.resources)),
         sysctls: s.sysctls.clone().into_iter().collect(),
         group: s.group.clone(),
+        ports: s.ports.clone(),
     }
 }
 
@@ -164,6 +166,7 @@ pub fn container_to_pb(c: &ContainerRecord, rootfs: String, cgroup: String) -> p
         rootfs,
         cgroup,
         restart_count: c.restart_count,
+        ip_address: c.ip.clone(),
     }
 }
 

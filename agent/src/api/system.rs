@@ -53,15 +53,7 @@ impl SystemService for SystemApi {
         let (all, running, stopped) = self.rt.counts().map_err(status)?;
         let images = self.rt.images().list().map(|v| v.len() as u32).unwrap_or(0);
         let cg = self.rt.cgroups().host();
-        let mem = std::fs::read_to_string("/proc/meminfo")
-            .ok()
-            .and_then(|s| {
-                s.lines()
-                    .find(|l| l.starts_with("MemTotal:"))
-                    .and_then(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
-            })
-            .unwrap_or(0)
-            * 1024;
+        let mem = crate::cgroups::host_memory();
         let cfg = self.rt.config();
         let ledger = self.rt.ledger(None).map_err(status)?;
         Ok(Response::new(pb::InfoResponse {

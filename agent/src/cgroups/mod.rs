@@ -305,6 +305,19 @@ impl Cgroups {
     }
 }
 
+/// The host's memory in bytes (MemTotal), the limit of an unlimited cgroup.
+pub fn host_memory() -> u64 {
+    std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("MemTotal:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
+        })
+        .unwrap_or(0)
+        * 1024
+}
+
 /// A new v1 cpuset cgroup starts with empty cpus/mems; copy the parent's.
 pub(crate) fn inherit_cpuset(dir: &Path) -> Result<(), CgroupError> {
     let Some(parent) = dir.parent() else {

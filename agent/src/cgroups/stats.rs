@@ -34,15 +34,7 @@ impl Cgroups {
             _ => self.host.hierarchy_of(c).map(|h| h.mount_point.join(&self.parent).join(id)),
         };
         let mut u = Usage::default();
-        let host_mem = std::fs::read_to_string("/proc/meminfo")
-            .ok()
-            .and_then(|s| {
-                s.lines()
-                    .find(|l| l.starts_with("MemTotal:"))
-                    .and_then(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
-            })
-            .unwrap_or(0)
-            * 1024;
+        let host_mem = crate::cgroups::host_memory();
         if self.host.layout == Layout::V2 {
             let Some(d) = dir("cpu") else { return u };
             let cpu = flat_keyed(&d.join("cpu.stat"));

@@ -20,7 +20,7 @@ pub enum ChildIo {
 pub fn clone_flags(net: NetMode) -> CloneFlags {
     let mut f =
         CloneFlags::CLONE_NEWPID | CloneFlags::CLONE_NEWUTS | CloneFlags::CLONE_NEWIPC | CloneFlags::CLONE_NEWNS;
-    if net == NetMode::None {
+    if net.own_namespace() {
         f |= CloneFlags::CLONE_NEWNET;
     }
     f
@@ -75,10 +75,22 @@ fn setup_and_exec(spec: &LaunchSpec, io: ChildIo, errw: &OwnedFd, go: OwnedFd) -
     if let Err(e) = nix::unistd::sethostname(&spec.hostname) {
         return Failure::setup(format!("sethostname {:?}: {}", spec.hostname, e.desc()));
     }
-    if spec.network == NetMode::None {
-        if let Err(f) = mounts::loopback_up() {
-            return f;
+    match spec.network {
+        NetMode::None | NetMode::Bridge => {
+            if let Err(f) = mounts::loopback_up() {
+                return f;
+            }
         }
+        NetMode::Join(pid) => {
+            let p = format!("/proc/{pid}/ns/net");
+            let res = std::fs::File::open(&p)
+                .map_err(|e| e.to_string())
+                .and_then(|f| nix::sched::setns(f, CloneFlags::CLONE_NEWNET).map_err(|e| e.desc().to_string()));
+            if let Err(e) = res {
+                return Failure::setup(format!("join the network namespace of {p}: {e}"));
+            }
+        }
+        NetMode::Host => {}
     }
     if let Err(f) = mounts::setup_rootfs(spec) {
         return f;

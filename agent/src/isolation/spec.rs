@@ -13,6 +13,17 @@ pub enum NetMode {
     None,
     /// The host's namespace.
     Host,
+    /// A new namespace joined to the agent's bridge (see `network::attach`).
+    Bridge,
+    /// The namespace of another container's init (`container:<name>`), by host PID.
+    Join(i32),
+}
+
+impl NetMode {
+    /// Whether the container gets a network namespace of its own.
+    pub fn own_namespace(self) -> bool {
+        matches!(self, NetMode::None | NetMode::Bridge)
+    }
 }
 
 /// A file bind-mounted into the container (`/etc/hostname`, `/etc/hosts`, …).
@@ -53,6 +64,9 @@ pub struct LaunchSpec {
     /// Written to /proc/self/oom_score_adj before exec.
     #[serde(default)]
     pub oom_score_adj: Option<i32>,
+    /// How the shim wires the namespace to the bridge (NetMode::Bridge).
+    #[serde(default)]
+    pub bridge: Option<crate::network::attach::BridgeAttach>,
 }
 
 /// What `agentd nsexec` needs to run a command inside a running container.

@@ -51,15 +51,7 @@ pub struct Ledger {
 
 fn host_capacity() -> Amount {
     let cpus = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1) as f64;
-    let memory = std::fs::read_to_string("/proc/meminfo")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("MemTotal:"))
-                .and_then(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
-        })
-        .unwrap_or(0)
-        * 1024;
+    let memory = crate::cgroups::host_memory();
     Amount { cpus, memory }
 }
 

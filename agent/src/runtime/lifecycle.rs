@@ -118,17 +118,14 @@ impl Runtime {
         if spec.command.iter().chain(spec.entrypoint.iter().flatten()).any(|a| a.contains('\0')) {
             return bad("the command contains a NUL byte".into());
         }
-        let network = match spec.network.as_str() {
-            "" | "none" => NetMode::None,
-            "host" => NetMode::Host,
-            other => return bad(format!("network mode {other:?} is not supported: use none or host")),
-        };
+        let (network, mode_name) = self.parse_network(&spec.network)?;
+        spec.network = mode_name;
         let cpus = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
         spec.resources.validate(cpus).map_err(|e| RuntimeError::InvalidArgument(e.0))?;
         self.cgroups.check_supported(&spec.resources)?;
         let mut sysctls = std::collections::BTreeMap::new();
         for (k, v) in &spec.sysctls {
-            let k = crate::isolation::sysctl::validate_with(k, v, network == NetMode::None, &self.cfg.sysctl)
+            let k = crate::isolation::sysctl::validate_with(k, v, network.own_namespace(), &self.cfg.sysctl)
                 .map_err(|e| RuntimeError::InvalidArgument(e.0))?;
             sysctls.insert(k, v.clone());
         }
@@ -147,6 +144,7 @@ impl Runtime {
             return bad(format!("no command specified: image {} has no Cmd or Entrypoint", spec.image));
         }
         let _g = self.create_lock.lock().await;
+        let ports = self.parse_ports(&spec.ports, network)?;
         if !spec.group.is_empty() {
             self.group(&spec.group)?;
         } else {
@@ -203,11 +201,18 @@ impl Runtime {
             finished_at: 0,
             log_offset: 0,
             restart_count: 0,
+            ip: String::new(),
+            ports,
         };
+        let mut rec = rec;
+        if network == NetMode::Bridge {
+            rec.ip = self.lease(&rec.id)?.to_string();
+        }
         let dir = self.container_dir(&id);
         let res = self.prepare_dir(&rec, &dir).and_then(|_| self.save_and_log(&rec, "create", &[], false));
         if let Err(e) = res {
             let _ = std::fs::remove_dir_all(&dir);
+            let _ = self.release(&rec);
             return Err(e);
         }
         let _ = self.live(&id);
@@ -222,16 +227,17 @@ impl Runtime {
     fn prepare_dir(&self, rec: &ContainerRecord, dir: &Path) -> Result<()> {
         std::fs::create_dir(dir).map_err(io("create", dir))?;
         self.rootfs_spec(rec).prepare().map_err(io("create rootfs in", dir))?;
+        let own_ip = if rec.ip.is_empty() { "127.0.1.1".to_string() } else { rec.ip.clone() };
         let hosts = match rec.network {
             NetMode::Host => std::fs::read_to_string("/etc/hosts").unwrap_or_default(),
-            NetMode::None => format!(
-                "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n127.0.1.1\t{}\n",
-                rec.hostname
+            _ => format!(
+                "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n{own_ip}\t{} {}\n",
+                rec.hostname, rec.name
             ),
         };
         let resolv = match rec.network {
             NetMode::Host => std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default(),
-            NetMode::None => host_resolv_conf(),
+            _ => host_resolv_conf(),
         };
         for (f, content) in [("hostname", format!("{}\n", rec.hostname)), ("hosts", hosts), ("resolv.conf", resolv)] {
             let p = dir.join(f);
@@ -264,6 +270,7 @@ impl Runtime {
             init: rec.spec.init,
             sysctls: rec.spec.sysctls.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
             oom_score_adj: rec.spec.resources.oom_score_adj,
+            bridge: None,
         }
     }
 
@@ -281,7 +288,9 @@ impl Runtime {
             _ => {}
         }
         let dir = self.container_dir(&rec.id);
-        let spec = self.launch_spec(&rec);
+        let mut spec = self.launch_spec(&rec);
+        spec.network = self.join_target(&rec)?;
+        spec.bridge = self.bridge_attach(&rec)?;
         let _ = std::fs::remove_file(&spec.exit_file);
         if let Some(fifo) = &spec.stdin_fifo {
             if !fifo.exists() {
@@ -339,6 +348,11 @@ impl Runtime {
         self.save_and_log(&rec, "start", &[("pid", rec.pid.to_string())], false)?;
         live.phase.send_replace(Phase::Running { log_offset });
         self.monitor(&rec);
+        if rec.network == NetMode::Bridge && !rec.ports.is_empty() {
+            if let Err(e) = self.reconcile_firewall() {
+                tracing::warn!(container = %rec.id, error = %e, "publishing ports");
+            }
+        }
         Ok(rec)
     }
 
@@ -410,6 +424,11 @@ impl Runtime {
             false,
         )?;
         live.phase.send_replace(Phase::Exited { code: rec.exit_code });
+        if rec.network == NetMode::Bridge && !rec.ports.is_empty() {
+            if let Err(e) = self.reconcile_firewall() {
+                tracing::warn!(container = %id, error = %e, "unpublishing ports");
+            }
+        }
         tracing::info!(container = %id, code = rec.exit_code, cgroup = ?t_cg, total = ?t0.elapsed(), "container exited");
         if rec.spec.auto_remove {
             drop(op);
@@ -499,6 +518,14 @@ impl Runtime {
             Err(RuntimeError::NotFound(_)) if force => return Ok(()),
             Err(e) => return Err(e),
         };
+        let joined = self.joined_by(&rec.id)?;
+        if !joined.is_empty() {
+            return Err(RuntimeError::FailedPrecondition(format!(
+                "cannot remove container {}: container {} uses its network namespace",
+                rec.name,
+                joined.join(", ")
+            )));
+        }
         if rec.state == State::Running {
             if !force {
                 return Err(RuntimeError::FailedPrecondition(format!(
@@ -538,6 +565,7 @@ impl Runtime {
             Err(e) => return Err(io("remove", &dir)(e)),
         }
         self.save_and_log(rec, "destroy", &[], true)?;
+        self.release(rec)?;
         // The image may have been force-removed while we used its layers.
         if self.images.resolve(&rec.image_id).is_err() {
             let _ = self.images.gc(&self.container_images()?);
@@ -574,6 +602,10 @@ impl Runtime {
                 }
                 State::Created => {}
             }
+        }
+        // Rules of removed containers disappear, rules of live ones are restored.
+        if let Err(e) = self.reconcile_firewall() {
+            tracing::warn!(error = %e, "reconciling the firewall table");
         }
         Ok(())
     }

@@ -9,6 +9,7 @@ mod ledger;
 mod lifecycle;
 mod logs;
 mod names;
+mod net;
 mod resources;
 
 pub use resources::system_cpu_ns;
@@ -18,6 +19,7 @@ pub use exec::{ExecInput, ExecIo, ExecRequest};
 pub use groups::GroupRecord;
 pub use ledger::{Amount, CapacityConfig, Ledger};
 pub use logs::{LogOptions, OutputChunk};
+pub use net::NetConfig;
 
 use crate::cgroups::{CgroupError, Cgroups};
 use crate::image::{ImageError, ImageStore};
@@ -42,6 +44,8 @@ pub struct RuntimeConfig {
     pub capacity: ledger::CapacityConfig,
     /// The operator's additions to the sysctl allowlist.
     pub sysctl: crate::isolation::sysctl::SysctlPolicy,
+    /// The default bridge network.
+    pub network: NetConfig,
 }
 
 /// What a user asks for when creating a container (free of protobuf types).
@@ -69,6 +73,9 @@ pub struct ContainerSpec {
     /// The group (pod-like parent cgroup) this container belongs to, if any.
     #[serde(default)]
     pub group: String,
+    /// `-p` specs as given.
+    #[serde(default)]
+    pub ports: Vec<String>,
 }
 
 /// A container's lifecycle state.
@@ -110,6 +117,12 @@ pub struct ContainerRecord {
     /// Size of the log file when the current run started (attach reads from here).
     pub log_offset: u64,
     pub restart_count: u32,
+    /// The leased address on the bridge network.
+    #[serde(default)]
+    pub ip: String,
+    /// Published ports.
+    #[serde(default)]
+    pub ports: Vec<crate::network::PortMap>,
 }
 
 impl ContainerRecord {
@@ -185,6 +198,8 @@ pub struct Runtime {
     create_lock: tokio::sync::Mutex<()>,
     /// Live followers of the event log.
     events: tokio::sync::broadcast::Sender<Event>,
+    /// Host object names of the network.
+    net_names: crate::network::Names,
 }
 
 impl Runtime {
@@ -197,6 +212,7 @@ impl Runtime {
     ) -> Result<Arc<Runtime>> {
         let dir = cfg.root.join("containers");
         std::fs::create_dir_all(&dir).map_err(|err| RuntimeError::Io { what: "create", path: dir.clone(), err })?;
+        let cfg_instance = cfg.instance.clone();
         let rt = Arc::new(Runtime {
             cfg,
             store,
@@ -205,6 +221,7 @@ impl Runtime {
             live: Mutex::new(HashMap::new()),
             create_lock: tokio::sync::Mutex::new(()),
             events: tokio::sync::broadcast::channel(1024).0,
+            net_names: crate::network::Names::for_instance(&cfg_instance),
         });
         rt.recover().await?;
         Ok(rt)

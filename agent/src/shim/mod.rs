@@ -202,6 +202,14 @@ fn supervise(spec: &LaunchSpec, rep: OwnedFd) {
         }
         return fail(report, rep, 125, e.to_string());
     }
+    // A bridge-mode namespace is wired before the init may exec.
+    if let Some(b) = &spec.bridge {
+        if let Err(e) = crate::network::attach::setup(pid.as_raw(), b) {
+            let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
+            wait_exit(pid);
+            return fail(report, rep, 125, format!("network: {e}"));
+        }
+    }
     let _ = nix::unistd::write(&go_w, b"g");
     drop(go_w);
     let parent_io = match parent_io {

@@ -11,6 +11,7 @@ const CONTAINERS: TableDefinition<&str, &[u8]> = TableDefinition::new("container
 const IMAGES: TableDefinition<&str, &[u8]> = TableDefinition::new("images");
 const EVENTS: TableDefinition<u64, &[u8]> = TableDefinition::new("events");
 const GROUPS: TableDefinition<&str, &[u8]> = TableDefinition::new("groups");
+const LEASES: TableDefinition<&str, &[u8]> = TableDefinition::new("leases");
 
 /// How many events the log keeps (older ones are trimmed).
 pub const EVENTS_KEPT: u64 = 10_000;
@@ -46,6 +47,8 @@ pub enum Kind {
     Container,
     Image,
     Group,
+    /// IP address -> container ID.
+    Lease,
 }
 
 impl Kind {
@@ -54,6 +57,7 @@ impl Kind {
             Kind::Container => CONTAINERS,
             Kind::Image => IMAGES,
             Kind::Group => GROUPS,
+            Kind::Lease => LEASES,
         }
     }
 }
@@ -73,6 +77,7 @@ impl Store {
             tx.open_table(IMAGES)?;
             tx.open_table(EVENTS)?;
             tx.open_table(GROUPS)?;
+            tx.open_table(LEASES)?;
         }
         tx.commit()?;
         Ok(Store { db })
@@ -164,6 +169,18 @@ impl Store {
                 .map(Some)
                 .map_err(|err| StoreError::Corrupt { key: key.to_string(), err }),
         }
+    }
+
+    /// Every key of a kind.
+    pub fn keys(&self, kind: Kind) -> Result<Vec<String>, StoreError> {
+        let tx = self.db.begin_read()?;
+        let t = tx.open_table(kind.table())?;
+        let mut out = Vec::new();
+        for item in t.iter()? {
+            let (k, _) = item?;
+            out.push(k.value().to_string());
+        }
+        Ok(out)
     }
 
     /// Reads every record of a kind.

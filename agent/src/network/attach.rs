@@ -1,0 +1,39 @@
+//! Joins a new container network namespace to the agent's bridge (run by the shim between
+//! the container's `clone` and its `execve`, as a CNI plugin would): a veth pair, the host
+//! end on the bridge, the other end as `eth0` with its address and default route. The
+//! pair disappears with the namespace, so a dead container leaves no link behind.
+
+use super::{run, run_input, NetError};
+use serde::{Deserialize, Serialize};
+
+/// What the shim needs to wire a container to the bridge.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct BridgeAttach {
+    pub bridge: String,
+    pub veth: String,
+    /// `10.88.0.2/16`.
+    pub address: String,
+    pub gateway: String,
+}
+
+/// Wires the network namespace of process `pid`.
+pub fn setup(pid: i32, a: &BridgeAttach) -> Result<(), NetError> {
+    let p = pid.to_string();
+    let mtu = std::fs::read_to_string(format!("/sys/class/net/{}/mtu", a.bridge)).unwrap_or_else(|_| "1500".into());
+    let mtu = mtu.trim();
+    run("ip", &["link", "add", &a.veth, "mtu", mtu, "type", "veth", "peer", "name", "eth0", "mtu", mtu, "netns", &p])?;
+    let res = (|| {
+        run("ip", &["link", "set", &a.veth, "master", &a.bridge, "up"])?;
+        // A container may reach its own published port through the host (hairpin).
+        run("ip", &["link", "set", &a.veth, "type", "bridge_slave", "hairpin", "on"])?;
+        let batch = format!(
+            "addr add {} dev eth0\nlink set eth0 up\nlink set lo up\nroute add default via {}\n",
+            a.address, a.gateway
+        );
+        run_input("nsenter", &["-t", &p, "-n", "ip", "-batch", "-"], Some(&batch)).map(|_| ())
+    })();
+    if res.is_err() {
+        let _ = run("ip", &["link", "del", &a.veth]);
+    }
+    res
+}

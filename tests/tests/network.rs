@@ -1,0 +1,126 @@
+//! Bridge networking with real traffic between real network namespaces: published ports
+//! reached from another host and from 127.0.0.1, egress through NAT, container: mode,
+//! leases across restarts, and nothing left behind.
+
+use e2e::{eventually, privileged, Agent, TestHost};
+use std::process::Stdio;
+
+const IMG: &str = "local/busybox:latest";
+
+/// A one-shot TCP server in a test host that answers with the peer address it sees.
+fn peer_echo_server(h: &TestHost, port: u16) -> std::process::Child {
+    let py = format!(
+        "import socket,sys\ns=socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\n\
+         s.bind(('0.0.0.0',{port})); s.listen(1); s.settimeout(20)\nprint('ready', flush=True)\n\
+         c,a=s.accept(); c.sendall((a[0]+'\\n').encode()); c.close()\n"
+    );
+    let mut c = h.cmd(&["python3", "-c", &py]).stdout(Stdio::piped()).spawn().expect("python3");
+    let mut line = String::new();
+    use std::io::BufRead;
+    std::io::BufReader::new(c.stdout.as_mut().unwrap()).read_line(&mut line).unwrap();
+    assert_eq!(line.trim(), "ready");
+    c
+}
+
+#[test]
+fn bridge_nat_published_ports_and_container_mode() {
+    if !privileged("bridge_network") {
+        return;
+    }
+    let a = Agent::start("net");
+    let b = (std::process::id() % 200) as u8 + 20;
+    let client = TestHost::new("cli", 251, b);
+    let server = TestHost::new("srv", 252, b);
+
+    // A server in a container, published on host port 18080.
+    let web = a.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "web",
+        "-p",
+        "18080:80",
+        IMG,
+        "sh",
+        "-c",
+        "while true; do echo hi-from-ctr | nc -l -p 80; done",
+    ]);
+    let ip = a.inspect(&web)["NetworkSettings"]["IPAddress"].as_str().unwrap().to_string();
+    assert!(!ip.is_empty());
+    // From another host, through the host's address on that link.
+    let fetch = |c: &mut std::process::Command| {
+        let out = c.output().unwrap();
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    };
+    assert!(
+        eventually(10, || fetch(
+            client.cmd(&["timeout", "3", "busybox", "nc", &client.host_ip, "18080"]).stdin(Stdio::null())
+        ) == "hi-from-ctr"),
+        "the published port must answer another host"
+    );
+    // From the host itself, at 127.0.0.1.
+    assert!(eventually(10, || {
+        fetch(
+            std::process::Command::new("timeout")
+                .args(["3", "busybox", "nc", "127.0.0.1", "18080"])
+                .stdin(Stdio::null()),
+        ) == "hi-from-ctr"
+    }));
+    // The same port again is refused with a clear error.
+    let r = a.ctl(&["run", "-d", "-p", "18080:81", IMG, "sleep", "10"]);
+    assert_eq!(r.code, 125);
+    assert!(r.stderr.contains("18080/tcp is already published by container web"), "{}", r.stderr);
+
+    // Egress: a container reaches the server host through NAT; the server sees the host's address.
+    let srv = peer_echo_server(&server, 8080);
+    let out = a.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "bridge",
+        IMG,
+        "sh",
+        "-c",
+        &format!("timeout 5 nc {} 8080; exit $?", server.ip),
+    ]);
+    assert_eq!(out, server.host_ip, "masquerade: the server sees the host's address, not {ip}");
+    let _ = srv.wait_with_output();
+
+    // container: mode shares the network namespace (same localhost, same address).
+    let out =
+        a.ok(&["run", "--rm", "--network", "container:web", IMG, "sh", "-c", "timeout 3 nc 127.0.0.1 80; exit $?"]);
+    assert_eq!(out, "hi-from-ctr");
+    a.ok(&["run", "-d", "--name", "side", "--network", "container:web", IMG, "sleep", "100"]);
+    let r = a.ctl(&["rm", "-f", "web"]);
+    assert!(r.stderr.contains("uses its network namespace"), "{}", r.stderr);
+    a.ok(&["rm", "-f", "side"]);
+
+    // Leases are never handed out twice, and survive restarts.
+    let mut a = a;
+    a.crash_and_restart();
+    let other = a.ok(&["create", "--network", "bridge", IMG, "true"]);
+    let ip2 = a.inspect(&other)["NetworkSettings"]["IPAddress"].as_str().unwrap().to_string();
+    assert_ne!(ip2, ip);
+    // Rules of live containers are restored after the restart.
+    assert!(eventually(10, || {
+        fetch(
+            std::process::Command::new("timeout")
+                .args(["3", "busybox", "nc", "127.0.0.1", "18080"])
+                .stdin(Stdio::null()),
+        ) == "hi-from-ctr"
+    }));
+    a.ok(&["rm", "-f", "web", &other]);
+    let table = std::process::Command::new("nft").args(["list", "table", "ip", &a.instance]).output().unwrap();
+    let rules = String::from_utf8_lossy(&table.stdout);
+    assert!(!rules.contains("18080"), "the rule of a removed container must disappear: {rules}");
+    a.stop();
+    let t = std::process::Command::new("nft").args(["list", "table", "ip", &a.instance]).output().unwrap();
+    assert!(!t.status.success(), "the agent's table is gone after a stop with nothing running");
+    let links = std::process::Command::new("ip").args(["-o", "link"]).output().unwrap();
+    let links = String::from_utf8_lossy(&links.stdout);
+    assert!(!links.contains(&a.root().display().to_string()));
+    assert!(
+        a.log().contains("enabling IPv4 forwarding")
+            || std::fs::read_to_string("/proc/sys/net/ipv4/ip_forward").unwrap().trim() == "1"
+    );
+}
