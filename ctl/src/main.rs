@@ -61,6 +61,15 @@ struct CreateOpts {
     /// Publish a container's port: [hostIP:]hostPort:containerPort[/tcp|udp] (bridge network)
     #[arg(short = 'p', long = "publish")]
     publish: Vec<String>,
+    /// Publish every port the image exposes on a free host port
+    #[arg(short = 'P', long = "publish-all")]
+    publish_all: bool,
+    /// Nameserver for the container's /etc/resolv.conf
+    #[arg(long)]
+    dns: Vec<String>,
+    /// Add a line to /etc/hosts (name:ip)
+    #[arg(long = "add-host")]
+    add_host: Vec<String>,
     /// Set metadata (KEY=VALUE)
     #[arg(short = 'l', long = "label")]
     label: Vec<String>,
@@ -752,7 +761,7 @@ async fn create(cl: &mut Clients, o: &CreateOpts) -> Res<String> {
         tty: o.tty,
         stdin_open: o.interactive,
         network_mode: o.network.clone().unwrap_or_else(|| {
-            if o.publish.is_empty() {
+            if o.publish.is_empty() && !o.publish_all {
                 "none".into()
             } else {
                 "bridge".into()
@@ -765,6 +774,9 @@ async fn create(cl: &mut Clients, o: &CreateOpts) -> Res<String> {
         sysctls: parse_kv(&o.sysctl, "sysctl")?,
         group: o.group.clone().unwrap_or_default(),
         ports: o.publish.clone(),
+        dns: o.dns.clone(),
+        add_hosts: o.add_host.clone(),
+        publish_all: o.publish_all,
     };
     Ok(cl.c.create(pb::CreateContainerRequest { spec: Some(spec) }).await?.into_inner().id)
 }

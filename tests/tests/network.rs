@@ -66,6 +66,29 @@ fn bridge_nat_published_ports_and_container_mode() {
                 .stdin(Stdio::null()),
         ) == "hi-from-ctr"
     }));
+    // Hairpin: the container reaches its own published port through a host address.
+    let hp = format!("timeout 3 nc {} 18080; exit $?", client.host_ip);
+    assert!(eventually(10, || a.ctl(&["exec", "web", "sh", "-c", &hp]).stdout.trim() == "hi-from-ctr"), "hairpin");
+    // /etc/hosts has the container's own name and address; --add-host and --dns land in it.
+    let out = a.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "bridge",
+        "--name",
+        "named",
+        "--add-host",
+        "db.test:10.9.9.9",
+        "--dns",
+        "192.0.2.53",
+        IMG,
+        "sh",
+        "-c",
+        "cat /etc/hosts /etc/resolv.conf",
+    ]);
+    assert!(out.lines().any(|l| l.contains("named") && l.starts_with("10.")), "{out}");
+    assert!(out.contains("10.9.9.9\tdb.test"), "{out}");
+    assert!(out.contains("nameserver 192.0.2.53") && !out.contains("nameserver 127."), "{out}");
     // The same port again is refused with a clear error.
     let r = a.ctl(&["run", "-d", "-p", "18080:81", IMG, "sleep", "10"]);
     assert_eq!(r.code, 125);

@@ -70,6 +70,9 @@ pub fn spec_from_pb(s: pb::ContainerSpec) -> ContainerSpec {
         sysctls: s.sysctls.into_iter().collect(),
         group: s.group,
         ports: s.ports,
+        dns: s.dns,
+        add_hosts: s.add_hosts,
+        publish_all: s.publish_all,
     }
 }
 
@@ -137,6 +140,9 @@ fn spec_to_pb(s: &ContainerSpec) -> pb::ContainerSpec {
         sysctls: s.sysctls.clone().into_iter().collect(),
         group: s.group.clone(),
         ports: s.ports.clone(),
+        dns: s.dns.clone(),
+        add_hosts: s.add_hosts.clone(),
+        publish_all: s.publish_all,
     }
 }
 

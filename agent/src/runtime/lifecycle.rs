@@ -82,18 +82,6 @@ fn merge_env(base: &[String], over: &[String]) -> Vec<String> {
     out
 }
 
-fn host_resolv_conf() -> String {
-    let host = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
-    // A resolver on the host's loopback is unreachable from another network namespace.
-    host.lines()
-        .filter(|l| {
-            let mut w = l.split_whitespace();
-            !(w.next() == Some("nameserver") && w.next().is_some_and(|a| a.starts_with("127.") || a == "::1"))
-        })
-        .map(|l| format!("{l}\n"))
-        .collect()
-}
-
 impl Runtime {
     /// Validates a spec and creates the container (not started).
     pub async fn create(&self, mut spec: ContainerSpec) -> Result<ContainerRecord> {
@@ -144,7 +132,14 @@ impl Runtime {
             return bad(format!("no command specified: image {} has no Cmd or Entrypoint", spec.image));
         }
         let _g = self.create_lock.lock().await;
-        let ports = self.parse_ports(&spec.ports, network)?;
+        super::net::check_dns_and_hosts(&spec.dns, &spec.add_hosts)?;
+        let mut ports = self.parse_ports(&spec.ports, network)?;
+        if spec.publish_all {
+            if network != NetMode::Bridge {
+                return Err(RuntimeError::InvalidArgument("-P needs the bridge network".into()));
+            }
+            ports.extend(super::net::publish_all(&image.config.exposed_ports)?);
+        }
         if !spec.group.is_empty() {
             self.group(&spec.group)?;
         } else {
@@ -235,10 +230,17 @@ impl Runtime {
                 rec.hostname, rec.name
             ),
         };
+        let host_resolv = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
         let resolv = match rec.network {
-            NetMode::Host => std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default(),
-            _ => host_resolv_conf(),
+            NetMode::Host if rec.spec.dns.is_empty() => host_resolv,
+            _ => super::net::resolv_conf(&host_resolv, &rec.spec.dns, &self.cfg.network.dns_upstream),
         };
+        let mut hosts = hosts;
+        for h in &rec.spec.add_hosts {
+            if let Some((name, ip)) = h.split_once(':') {
+                hosts.push_str(&format!("{ip}\t{name}\n"));
+            }
+        }
         for (f, content) in [("hostname", format!("{}\n", rec.hostname)), ("hosts", hosts), ("resolv.conf", resolv)] {
             let p = dir.join(f);
             std::fs::write(&p, content).map_err(io("write", &p))?;

@@ -76,6 +76,15 @@ pub struct ContainerSpec {
     /// `-p` specs as given.
     #[serde(default)]
     pub ports: Vec<String>,
+    /// `--dns` nameservers.
+    #[serde(default)]
+    pub dns: Vec<String>,
+    /// `--add-host name:ip`.
+    #[serde(default)]
+    pub add_hosts: Vec<String>,
+    /// `-P`.
+    #[serde(default)]
+    pub publish_all: bool,
 }
 
 /// A container's lifecycle state.

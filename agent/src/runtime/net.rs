@@ -15,11 +15,99 @@ use std::net::Ipv4Addr;
 pub struct NetConfig {
     /// The default bridge network's subnet.
     pub bridge_subnet: String,
+    /// Nameservers that replace a loopback resolver of the host (127.0.0.x is not
+    /// reachable from a container's own network namespace).
+    pub dns_upstream: Vec<String>,
 }
 
 impl Default for NetConfig {
     fn default() -> Self {
-        NetConfig { bridge_subnet: "10.88.0.0/16".into() }
+        NetConfig { bridge_subnet: "10.88.0.0/16".into(), dns_upstream: vec![] }
+    }
+}
+
+/// The container's resolv.conf: `dns` when given, else the host's with loopback
+/// nameservers replaced by `upstream`.
+pub fn resolv_conf(host: &str, dns: &[String], upstream: &[String]) -> String {
+    let mut out = String::new();
+    let mut replaced = false;
+    for l in host.lines() {
+        let mut w = l.split_whitespace();
+        let is_ns = w.next() == Some("nameserver");
+        let addr = w.next().unwrap_or("");
+        if is_ns && (!dns.is_empty() || addr.starts_with("127.") || addr == "::1") {
+            if dns.is_empty() && !replaced {
+                for u in upstream {
+                    out.push_str(&format!("nameserver {u}\n"));
+                }
+            }
+            replaced = true;
+            continue;
+        }
+        out.push_str(l);
+        out.push('\n');
+    }
+    for d in dns {
+        out.push_str(&format!("nameserver {d}\n"));
+    }
+    out
+}
+
+/// Validates `--dns` and `--add-host` values.
+pub fn check_dns_and_hosts(dns: &[String], add_hosts: &[String]) -> Result<()> {
+    for d in dns {
+        if d.parse::<std::net::IpAddr>().is_err() {
+            return Err(RuntimeError::InvalidArgument(format!("invalid --dns {d:?}: an IP address is expected")));
+        }
+    }
+    for h in add_hosts {
+        let ok = h.split_once(':').is_some_and(|(n, ip)| {
+            !n.is_empty()
+                && n.len() <= 253
+                && n.bytes().all(|b| b.is_ascii_alphanumeric() || b"-.".contains(&b))
+                && ip.parse::<std::net::IpAddr>().is_ok()
+        });
+        if !ok {
+            return Err(RuntimeError::InvalidArgument(format!("invalid --add-host {h:?}: use name:ip")));
+        }
+    }
+    Ok(())
+}
+
+/// `-P`: every exposed port (`80/tcp`) on a free host port chosen by the kernel.
+pub fn publish_all(exposed: &[String]) -> Result<Vec<PortMap>> {
+    let mut out = Vec::new();
+    for e in exposed {
+        let (port, proto) = e.split_once('/').unwrap_or((e.as_str(), "tcp"));
+        let Ok(container_port) = port.parse::<u16>() else { continue };
+        let host_port = match proto {
+            "udp" => std::net::UdpSocket::bind(("0.0.0.0", 0)).and_then(|s| s.local_addr()).map(|a| a.port()),
+            _ => std::net::TcpListener::bind(("0.0.0.0", 0)).and_then(|s| s.local_addr()).map(|a| a.port()),
+        }
+        .map_err(|e| RuntimeError::Internal(format!("finding a free host port: {e}")))?;
+        out.push(PortMap { host_ip: None, host_port, container_port, proto: proto.to_string() });
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resolv_conf_replaces_loopback_resolvers() {
+        let host = "search example\nnameserver 127.0.0.53\noptions edns0\n";
+        assert_eq!(
+            resolv_conf(host, &[], &["10.0.0.53".into()]),
+            "search example\nnameserver 10.0.0.53\noptions edns0\n"
+        );
+        assert_eq!(resolv_conf(host, &[], &[]), "search example\noptions edns0\n");
+        let host = "nameserver 192.0.2.1\n";
+        assert_eq!(resolv_conf(host, &[], &[]), "nameserver 192.0.2.1\n");
+        assert_eq!(resolv_conf(host, &["192.0.2.9".into()], &[]), "nameserver 192.0.2.9\n");
+        assert!(check_dns_and_hosts(&["x".into()], &[]).is_err());
+        assert!(check_dns_and_hosts(&[], &["db:10.0.0.5".into()]).is_ok());
+        assert!(check_dns_and_hosts(&[], &["db".into()]).is_err());
     }
 }
 
