@@ -90,27 +90,6 @@ pub fn publish_all(exposed: &[String]) -> Result<Vec<PortMap>> {
     Ok(out)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn resolv_conf_replaces_loopback_resolvers() {
-        let host = "search example\nnameserver 127.0.0.53\noptions edns0\n";
-        assert_eq!(
-            resolv_conf(host, &[], &["10.0.0.53".into()]),
-            "search example\nnameserver 10.0.0.53\noptions edns0\n"
-        );
-        assert_eq!(resolv_conf(host, &[], &[]), "search example\noptions edns0\n");
-        let host = "nameserver 192.0.2.1\n";
-        assert_eq!(resolv_conf(host, &[], &[]), "nameserver 192.0.2.1\n");
-        assert_eq!(resolv_conf(host, &["192.0.2.9".into()], &[]), "nameserver 192.0.2.9\n");
-        assert!(check_dns_and_hosts(&["x".into()], &[]).is_err());
-        assert!(check_dns_and_hosts(&[], &["db:10.0.0.5".into()]).is_ok());
-        assert!(check_dns_and_hosts(&[], &["db".into()]).is_err());
-    }
-}
-
 impl From<NetError> for RuntimeError {
     fn from(e: NetError) -> Self {
         match e {
@@ -282,5 +261,26 @@ impl Runtime {
             network::delete_table(&self.net_names);
             network::delete_bridge(&self.net_names);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resolv_conf_replaces_loopback_resolvers() {
+        let host = "search example\nnameserver 127.0.0.53\noptions edns0\n";
+        assert_eq!(
+            resolv_conf(host, &[], &["10.0.0.53".into()]),
+            "search example\nnameserver 10.0.0.53\noptions edns0\n"
+        );
+        assert_eq!(resolv_conf(host, &[], &[]), "search example\noptions edns0\n");
+        let host = "nameserver 192.0.2.1\n";
+        assert_eq!(resolv_conf(host, &[], &[]), "nameserver 192.0.2.1\n");
+        assert_eq!(resolv_conf(host, &["192.0.2.9".into()], &[]), "nameserver 192.0.2.9\n");
+        assert!(check_dns_and_hosts(&["x".into()], &[]).is_err());
+        assert!(check_dns_and_hosts(&[], &["db:10.0.0.5".into()]).is_ok());
+        assert!(check_dns_and_hosts(&[], &["db".into()]).is_err());
     }
 }
