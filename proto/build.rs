@@ -4,7 +4,13 @@
 use std::path::PathBuf;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let protos = ["agent/v1/container.proto", "agent/v1/image.proto", "agent/v1/system.proto", "agent/v1/group.proto"];
+    let protos = [
+        "agent/v1/container.proto",
+        "agent/v1/image.proto",
+        "agent/v1/system.proto",
+        "agent/v1/group.proto",
+        "agent/v1/network.proto",
+    ];
     for p in &protos {
         println!("cargo:rerun-if-changed={p}");
     }

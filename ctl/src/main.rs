@@ -8,6 +8,7 @@ use agent_proto::v1 as pb;
 use agent_proto::v1::container_service_client::ContainerServiceClient;
 use agent_proto::v1::group_service_client::GroupServiceClient;
 use agent_proto::v1::image_service_client::ImageServiceClient;
+use agent_proto::v1::network_service_client::NetworkServiceClient;
 use agent_proto::v1::system_service_client::SystemServiceClient;
 use clap::{Args, Parser, Subcommand};
 use std::io::{IsTerminal, Read, Write};
@@ -327,6 +328,11 @@ enum Cmd {
         #[command(subcommand)]
         cmd: GroupCmd,
     },
+    /// Manage networks: each its own bridge and subnet, isolated from the others
+    Network {
+        #[command(subcommand)]
+        cmd: NetworkCmd,
+    },
     /// Stream the agent's events (follows until interrupted)
     Events {
         /// Only events after this sequence number
@@ -345,6 +351,28 @@ enum Cmd {
         #[arg(long, default_value = "table")]
         format: String,
     },
+}
+
+#[derive(Subcommand)]
+enum NetworkCmd {
+    /// Create a network
+    Create {
+        name: String,
+        /// Subnet, e.g. 10.90.0.0/24 (default: the first free 10.89-99.x.0/24)
+        #[arg(long)]
+        subnet: Option<String>,
+        /// No egress: only the containers of this network
+        #[arg(long)]
+        internal: bool,
+        #[arg(short = 'l', long = "label")]
+        label: Vec<String>,
+    },
+    /// List networks
+    Ls,
+    /// Show a network (JSON)
+    Inspect { name: String },
+    /// Remove a network without containers
+    Rm { name: String },
 }
 
 #[derive(Subcommand)]
@@ -434,6 +462,7 @@ impl From<std::io::Error> for Exit {
 type Res<T = ()> = Result<T, Exit>;
 
 struct Clients {
+    n: NetworkServiceClient<Channel>,
     c: ContainerServiceClient<Channel>,
     g: GroupServiceClient<Channel>,
     i: ImageServiceClient<Channel>,
@@ -473,6 +502,7 @@ async fn connect(host: &str) -> Res<Clients> {
     Ok(Clients {
         c: ContainerServiceClient::new(ch.clone()).max_decoding_message_size(MAX).max_encoding_message_size(MAX),
         g: GroupServiceClient::new(ch.clone()),
+        n: NetworkServiceClient::new(ch.clone()),
         i: ImageServiceClient::new(ch.clone()).max_decoding_message_size(MAX).max_encoding_message_size(MAX),
         s: SystemServiceClient::new(ch),
     })
@@ -640,6 +670,7 @@ async fn dispatch(cli: Cli) -> Res<u8> {
             .await
         }
         Cmd::Group { cmd } => group(&mut cl, cmd).await,
+        Cmd::Network { cmd } => network(&mut cl, cmd).await,
         Cmd::Events { since, no_follow, format } => {
             let mut s = cl.s.events(pb::EventsRequest { since, follow: !no_follow }).await?.into_inner();
             while let Some(e) = s.next().await {
@@ -1001,6 +1032,43 @@ async fn group(cl: &mut Clients, cmd: GroupCmd) -> Res<u8> {
         }
         GroupCmd::Rm { name } => {
             cl.g.remove(pb::RemoveGroupRequest { name: name.clone() }).await?;
+            println!("{name}");
+        }
+    }
+    Ok(0)
+}
+
+fn network_json(n: &pb::NetworkInfo) -> serde_json::Value {
+    serde_json::json!({
+        "Name": n.name, "Subnet": n.subnet, "Gateway": n.gateway, "Internal": n.internal,
+        "Bridge": n.bridge, "Labels": n.labels, "Containers": n.containers,
+    })
+}
+
+async fn network(cl: &mut Clients, cmd: NetworkCmd) -> Res<u8> {
+    match cmd {
+        NetworkCmd::Create { name, subnet, internal, label } => {
+            let req = pb::CreateNetworkRequest {
+                name,
+                subnet: subnet.unwrap_or_default(),
+                internal,
+                labels: parse_kv(&label, "label")?,
+            };
+            println!("{}", cl.n.create(req).await?.into_inner().name);
+        }
+        NetworkCmd::Ls => {
+            let list = cl.n.list(pb::ListNetworksRequest {}).await?.into_inner().networks;
+            println!("{:<24}{:<20}{:<10}CONTAINERS", "NAME", "SUBNET", "INTERNAL");
+            for n in list {
+                println!("{:<24}{:<20}{:<10}{}", n.name, n.subnet, n.internal, n.containers.len());
+            }
+        }
+        NetworkCmd::Inspect { name } => {
+            let n = cl.n.inspect(pb::InspectNetworkRequest { name }).await?.into_inner();
+            println!("{}", serde_json::to_string_pretty(&network_json(&n)).unwrap_or_default());
+        }
+        NetworkCmd::Rm { name } => {
+            cl.n.remove(pb::RemoveNetworkRequest { name: name.clone() }).await?;
             println!("{name}");
         }
     }

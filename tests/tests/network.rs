@@ -147,3 +147,74 @@ fn bridge_nat_published_ports_and_container_mode() {
             || std::fs::read_to_string("/proc/sys/net/ipv4/ip_forward").unwrap().trim() == "1"
     );
 }
+
+#[test]
+fn user_networks_isolate_resolve_names_and_internal_has_no_egress() {
+    if !privileged("user_networks") {
+        return;
+    }
+    let a = Agent::start("usernet");
+    let b = (std::process::id() % 200) as u8 + 20;
+    let (s1, s2, s3) = (format!("10.241.{b}.0/24"), format!("10.242.{b}.0/24"), format!("10.243.{b}.0/24"));
+    a.ok(&["network", "create", "n1", "--subnet", &s1]);
+    a.ok(&["network", "create", "n2", "--subnet", &s2]);
+    a.ok(&["network", "create", "n3", "--subnet", &s3, "--internal"]);
+    let r = a.ctl(&["network", "create", "n4", "--subnet", &s1]);
+    assert!(r.stderr.contains("overlaps network n1"), "{}", r.stderr);
+    let server = TestHost::new("usrv", 253, b);
+
+    let serve = "while true; do echo hi-from-$(hostname) | nc -l -p 80; done";
+    a.ok(&["run", "-d", "--name", "c1", "--hostname", "c1", "--network", "n1", IMG, "sh", "-c", serve]);
+    let ip1 = a.inspect("c1")["NetworkSettings"]["IPAddress"].as_str().unwrap().to_string();
+    assert!(ip1.starts_with(&format!("10.241.{b}.")), "{ip1}");
+    // Same network: reachable, by name.
+    let reach = |net: &str, target: &str, want: &str| {
+        let cmd = format!("timeout 3 nc {target} 80; exit $?");
+        eventually(15, || a.ctl(&["run", "--rm", "--network", net, IMG, "sh", "-c", &cmd]).stdout.trim() == want)
+    };
+    assert!(reach("n1", "c1", "hi-from-c1"), "same network, by name");
+    // Another network: not reachable, not even by address.
+    let r = a.ctl(&["run", "--rm", "--network", "n2", IMG, "sh", "-c", &format!("timeout 3 nc {ip1} 80; exit $?")]);
+    assert!(!r.stdout.contains("hi-from-c1"), "networks must be isolated: {}", r.stdout);
+    // Internal: members talk, nothing leaves.
+    a.ok(&["run", "-d", "--name", "c3", "--hostname", "c3", "--network", "n3", IMG, "sh", "-c", serve]);
+    assert!(reach("n3", "c3", "hi-from-c3"), "members of an internal network reach each other");
+    let srv = peer_echo_server(&server, 8081);
+    let r = a.ctl(&[
+        "run",
+        "--rm",
+        "--network",
+        "n3",
+        IMG,
+        "sh",
+        "-c",
+        &format!("timeout 3 nc {} 8081; exit $?", server.ip),
+    ]);
+    assert!(!r.stdout.contains(&server.host_ip), "an internal network has no egress: {}", r.stdout);
+    // The same from n2 goes out (and ends the one-shot server).
+    let out = a.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "n2",
+        IMG,
+        "sh",
+        "-c",
+        &format!("timeout 5 nc {} 8081; exit $?", server.ip),
+    ]);
+    assert_eq!(out, server.host_ip);
+    let _ = srv.wait_with_output();
+    // A network with containers cannot be removed; without, it can, with its bridge.
+    let r = a.ctl(&["network", "rm", "n1"]);
+    assert_ne!(r.code, 0);
+    assert!(r.stderr.contains("has 1 attached container(s): c1"), "{}", r.stderr);
+    let j: serde_json::Value = serde_json::from_str(&a.ok(&["network", "inspect", "n1"])).unwrap();
+    let bridge = j["Bridge"].as_str().unwrap().to_string();
+    assert!(std::path::Path::new(&format!("/sys/class/net/{bridge}")).exists());
+    a.ok(&["rm", "-f", "c1", "c3"]);
+    for n in ["n1", "n2", "n3"] {
+        a.ok(&["network", "rm", n]);
+    }
+    assert!(!std::path::Path::new(&format!("/sys/class/net/{bridge}")).exists(), "the network's bridge is removed");
+    assert!(a.ok(&["network", "ls"]).contains("bridge"));
+}

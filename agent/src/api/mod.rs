@@ -4,12 +4,14 @@ pub mod container;
 pub mod convert;
 pub mod group;
 pub mod image;
+pub mod network;
 pub mod system;
 
 use crate::runtime::Runtime;
 use agent_proto::v1::container_service_server::ContainerServiceServer;
 use agent_proto::v1::group_service_server::GroupServiceServer;
 use agent_proto::v1::image_service_server::ImageServiceServer;
+use agent_proto::v1::network_service_server::NetworkServiceServer;
 use agent_proto::v1::system_service_server::SystemServiceServer;
 use std::sync::Arc;
 
@@ -23,6 +25,7 @@ pub async fn router(rt: Arc<Runtime>) -> anyhow::Result<tonic::transport::server
     health.set_serving::<ImageServiceServer<image::ImageApi>>().await;
     health.set_serving::<SystemServiceServer<system::SystemApi>>().await;
     health.set_serving::<GroupServiceServer<group::GroupApi>>().await;
+    health.set_serving::<NetworkServiceServer<network::NetworkApi>>().await;
     let refl_v1 = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(agent_proto::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
@@ -46,5 +49,6 @@ pub async fn router(rt: Arc<Runtime>) -> anyhow::Result<tonic::transport::server
                 .max_encoding_message_size(MAX_MESSAGE),
         )
         .add_service(GroupServiceServer::new(group::GroupApi { rt: Arc::clone(&rt) }))
+        .add_service(NetworkServiceServer::new(network::NetworkApi { rt: Arc::clone(&rt) }))
         .add_service(SystemServiceServer::new(system::SystemApi { rt })))
 }

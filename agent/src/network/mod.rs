@@ -110,6 +110,7 @@ fn short_hash(s: &str) -> String {
 /// Host object names of one agent instance.
 #[derive(Clone, Debug)]
 pub struct Names {
+    /// The default network's bridge.
     pub bridge: String,
     pub table: String,
 }
@@ -122,10 +123,28 @@ impl Names {
         Names { bridge, table: instance.to_string() }
     }
 
+    /// The bridge device of network `net` ("bridge" is the default network).
+    pub fn bridge_of(&self, net: &str) -> String {
+        if net == "bridge" {
+            self.bridge.clone()
+        } else {
+            format!("ag{}n", short_hash(&format!("{}/{net}", self.table)))
+        }
+    }
+
     /// The host end of a container's veth.
     pub fn veth(&self, id: &str) -> String {
         format!("ag{}", short_hash(&format!("{}/{id}", self.table)))
     }
+}
+
+/// One bridge network as the firewall sees it.
+#[derive(Clone, Debug)]
+pub struct BridgeNet {
+    pub dev: String,
+    pub subnet: Subnet,
+    /// No egress: traffic may only stay on the bridge.
+    pub internal: bool,
 }
 
 /// A published port: `[host_ip:]host_port:container_port[/proto]`.
@@ -145,11 +164,10 @@ pub struct Endpoint {
     pub ports: Vec<PortMap>,
 }
 
-/// The agent's nftables table for `subnet` on `bridge` with these endpoints: the whole
-/// table, so applying it replaces exactly what the agent owns and nothing else.
-pub fn ruleset(names: &Names, subnet: &Subnet, endpoints: &[Endpoint]) -> String {
-    let t = &names.table;
-    let br = &names.bridge;
+/// The agent's nftables table for these networks and endpoints: the whole table, so
+/// applying it replaces exactly what the agent owns and nothing else.
+pub fn ruleset(table: &str, nets: &[BridgeNet], endpoints: &[Endpoint]) -> String {
+    let t = table;
     let mut dnat = String::new();
     for e in endpoints {
         for p in &e.ports {
@@ -163,6 +181,30 @@ pub fn ruleset(names: &Names, subnet: &Subnet, endpoints: &[Endpoint]) -> String
             ));
         }
     }
+    let mut post = String::new();
+    let mut fwd = String::new();
+    for n in nets {
+        let (br, subnet) = (&n.dev, &n.subnet);
+        if !n.internal {
+            post.push_str(&format!("\t\tip saddr {subnet} ip daddr != {subnet} masquerade\n"));
+        }
+        post.push_str(&format!("\t\toifname \"{br}\" ip saddr 127.0.0.0/8 masquerade\n"));
+        post.push_str(&format!("\t\toifname \"{br}\" ct status dnat ip saddr {subnet} masquerade\n"));
+        // Networks are isolated from each other; an internal one from everything else.
+        for m in nets.iter().filter(|m| m.dev != n.dev) {
+            fwd.push_str(&format!("\t\tiifname \"{br}\" oifname \"{}\" drop\n", m.dev));
+        }
+        if n.internal {
+            fwd.push_str(&format!("\t\tiifname \"{br}\" oifname != \"{br}\" drop\n"));
+            fwd.push_str(&format!("\t\toifname \"{br}\" iifname != \"{br}\" drop\n"));
+        }
+    }
+    for n in nets {
+        let br = &n.dev;
+        fwd.push_str(&format!("\t\tiifname \"{br}\" accept\n"));
+        fwd.push_str(&format!("\t\toifname \"{br}\" ct state established,related accept\n"));
+        fwd.push_str(&format!("\t\toifname \"{br}\" ct status dnat accept\n"));
+    }
     format!(
         "table ip {t}\n\
          delete table ip {t}\n\
@@ -170,13 +212,8 @@ pub fn ruleset(names: &Names, subnet: &Subnet, endpoints: &[Endpoint]) -> String
          \tchain ports {{\n{dnat}\t}}\n\
          \tchain prerouting {{\n\t\ttype nat hook prerouting priority dstnat; policy accept;\n\t\tfib daddr type local jump ports\n\t}}\n\
          \tchain output {{\n\t\ttype nat hook output priority -100; policy accept;\n\t\tfib daddr type local jump ports\n\t}}\n\
-         \tchain postrouting {{\n\t\ttype nat hook postrouting priority srcnat; policy accept;\n\
-         \t\tip saddr {subnet} ip daddr != {subnet} masquerade\n\
-         \t\toifname \"{br}\" ip saddr 127.0.0.0/8 masquerade\n\
-         \t\toifname \"{br}\" ct status dnat ip saddr {subnet} masquerade\n\t}}\n\
-         \tchain forward {{\n\t\ttype filter hook forward priority filter; policy accept;\n\
-         \t\tiifname \"{br}\" accept\n\t\toifname \"{br}\" ct state established,related accept\n\
-         \t\toifname \"{br}\" ct status dnat accept\n\t}}\n\
+         \tchain postrouting {{\n\t\ttype nat hook postrouting priority srcnat; policy accept;\n{post}\t}}\n\
+         \tchain forward {{\n\t\ttype filter hook forward priority filter; policy accept;\n{fwd}\t}}\n\
          }}\n"
     )
 }
@@ -191,9 +228,8 @@ pub fn delete_table(names: &Names) {
     let _ = run("nft", &["delete", "table", "ip", &names.table]);
 }
 
-/// Creates the bridge with the gateway address (idempotent), enables forwarding.
-pub fn ensure_bridge(names: &Names, subnet: &Subnet) -> Result<(), NetError> {
-    let br = names.bridge.as_str();
+/// Creates the bridge `br` with the gateway address (idempotent), enables forwarding.
+pub fn ensure_bridge(br: &str, subnet: &Subnet) -> Result<(), NetError> {
     if run("ip", &["link", "show", br]).is_err() {
         run("ip", &["link", "add", br, "type", "bridge"])?;
         let gw = format!("{}/{}", subnet.gateway(), subnet.prefix);
@@ -210,21 +246,19 @@ pub fn ensure_bridge(names: &Names, subnet: &Subnet) -> Result<(), NetError> {
     Ok(())
 }
 
-/// Deletes the bridge; absent is fine.
-pub fn delete_bridge(names: &Names) {
-    let _ = run("ip", &["link", "del", &names.bridge]);
+/// Deletes a bridge; absent is fine.
+pub fn delete_bridge(dev: &str) {
+    let _ = run("ip", &["link", "del", dev]);
 }
 
-/// Refuses a subnet that overlaps a route of the host (other than our own bridge).
-pub fn check_subnet_free(subnet: &Subnet, names: &Names) -> Result<(), NetError> {
+/// Refuses a subnet that overlaps a route of the host (other than via bridge `own`).
+pub fn check_subnet_free(subnet: &Subnet, own: &str) -> Result<(), NetError> {
     let routes = run("ip", &["-4", "route", "show"])?;
     for l in routes.lines() {
         let mut w = l.split_whitespace();
         let Some(dst) = w.next() else { continue };
-        if dst == "default"
-            || l.contains(&format!("dev {} ", names.bridge))
-            || l.ends_with(&format!("dev {}", names.bridge))
-        {
+        let via_own = !own.is_empty() && (l.contains(&format!("dev {own} ")) || l.ends_with(&format!("dev {own}")));
+        if dst == "default" || via_own {
             continue;
         }
         let r = if dst.contains('/') {
@@ -235,7 +269,7 @@ pub fn check_subnet_free(subnet: &Subnet, names: &Names) -> Result<(), NetError>
         if let Some(r) = r {
             if r.overlaps(subnet) {
                 return Err(NetError::Conflict(format!(
-                    "bridge subnet {subnet} overlaps the host route {l:?}: choose another --bridge-subnet"
+                    "subnet {subnet} overlaps the host route {l:?}: choose another subnet"
                 )));
             }
         }
@@ -273,8 +307,10 @@ mod tests {
     /// the exact rules, and any change to them shows up here.
     #[test]
     fn ruleset_document() {
-        let names = Names { bridge: "agt0".into(), table: "agentd".into() };
-        let subnet = Subnet::parse("10.88.0.0/16").unwrap();
+        let nets = [
+            BridgeNet { dev: "agt0".into(), subnet: Subnet::parse("10.88.0.0/16").unwrap(), internal: false },
+            BridgeNet { dev: "agnet1n".into(), subnet: Subnet::parse("10.89.0.0/24").unwrap(), internal: true },
+        ];
         let eps = [Endpoint {
             ip: Ipv4Addr::new(10, 88, 0, 2),
             veth: "ag0".into(),
@@ -289,6 +325,6 @@ mod tests {
             ],
         }];
         let want = include_str!("ruleset_doc.nft");
-        assert_eq!(ruleset(&names, &subnet, &eps), want);
+        assert_eq!(ruleset("agentd", &nets, &eps), want);
     }
 }

@@ -201,7 +201,7 @@ impl Runtime {
         };
         let mut rec = rec;
         if network == NetMode::Bridge {
-            rec.ip = self.lease(&rec.id)?.to_string();
+            rec.ip = self.lease(&rec.spec.network, &rec.id)?.to_string();
         }
         let dir = self.container_dir(&id);
         let res = self.prepare_dir(&rec, &dir).and_then(|_| self.save_and_log(&rec, "create", &[], false));
@@ -241,7 +241,12 @@ impl Runtime {
                 hosts.push_str(&format!("{ip}\t{name}\n"));
             }
         }
-        for (f, content) in [("hostname", format!("{}\n", rec.hostname)), ("hosts", hosts), ("resolv.conf", resolv)] {
+        for (f, content) in [
+            ("hostname", format!("{}\n", rec.hostname)),
+            ("hosts.base", hosts.clone()),
+            ("hosts", hosts),
+            ("resolv.conf", resolv),
+        ] {
             let p = dir.join(f);
             std::fs::write(&p, content).map_err(io("write", &p))?;
         }
@@ -293,6 +298,10 @@ impl Runtime {
         let mut spec = self.launch_spec(&rec);
         spec.network = self.join_target(&rec)?;
         spec.bridge = self.bridge_attach(&rec)?;
+        if rec.network == NetMode::Bridge {
+            // Its /etc/hosts knows the running peers before its command runs.
+            self.refresh_hosts(&rec.spec.network);
+        }
         let _ = std::fs::remove_file(&spec.exit_file);
         if let Some(fifo) = &spec.stdin_fifo {
             if !fifo.exists() {
@@ -350,7 +359,8 @@ impl Runtime {
         self.save_and_log(&rec, "start", &[("pid", rec.pid.to_string())], false)?;
         live.phase.send_replace(Phase::Running { log_offset });
         self.monitor(&rec);
-        if rec.network == NetMode::Bridge && !rec.ports.is_empty() {
+        if rec.network == NetMode::Bridge {
+            self.refresh_hosts(&rec.spec.network);
             if let Err(e) = self.reconcile_firewall() {
                 tracing::warn!(container = %rec.id, error = %e, "publishing ports");
             }
@@ -426,9 +436,12 @@ impl Runtime {
             false,
         )?;
         live.phase.send_replace(Phase::Exited { code: rec.exit_code });
-        if rec.network == NetMode::Bridge && !rec.ports.is_empty() {
-            if let Err(e) = self.reconcile_firewall() {
-                tracing::warn!(container = %id, error = %e, "unpublishing ports");
+        if rec.network == NetMode::Bridge {
+            self.refresh_hosts(&rec.spec.network);
+            if !rec.ports.is_empty() {
+                if let Err(e) = self.reconcile_firewall() {
+                    tracing::warn!(container = %id, error = %e, "unpublishing ports");
+                }
             }
         }
         tracing::info!(container = %id, code = rec.exit_code, cgroup = ?t_cg, total = ?t0.elapsed(), "container exited");

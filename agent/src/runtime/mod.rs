@@ -19,7 +19,7 @@ pub use exec::{ExecInput, ExecIo, ExecRequest};
 pub use groups::GroupRecord;
 pub use ledger::{Amount, CapacityConfig, Ledger};
 pub use logs::{LogOptions, OutputChunk};
-pub use net::NetConfig;
+pub use net::{NetConfig, NetworkDef, NetworkRecord};
 
 use crate::cgroups::{CgroupError, Cgroups};
 use crate::image::{ImageError, ImageStore};

@@ -101,9 +101,140 @@ impl From<NetError> for RuntimeError {
     }
 }
 
+/// A user network as the store keeps it (the default `bridge` network comes from the config).
+#[derive(Clone, Debug, serde::Serialize, Deserialize)]
+pub struct NetworkRecord {
+    pub name: String,
+    pub subnet: String,
+    pub internal: bool,
+    pub labels: std::collections::BTreeMap<String, String>,
+    pub created_at: i64,
+}
+
+/// A network with its derived host objects.
+#[derive(Clone, Debug)]
+pub struct NetworkDef {
+    pub name: String,
+    pub subnet: network::Subnet,
+    pub internal: bool,
+    pub bridge: String,
+}
+
 impl Runtime {
     pub(super) fn subnet(&self) -> Result<network::Subnet> {
         Ok(network::Subnet::parse(&self.cfg.network.bridge_subnet)?)
+    }
+
+    /// The default network and every user network.
+    pub fn networks(&self) -> Result<Vec<(NetworkDef, Option<NetworkRecord>)>> {
+        let mut out = vec![(
+            NetworkDef {
+                name: "bridge".into(),
+                subnet: self.subnet()?,
+                internal: false,
+                bridge: self.net_names.bridge.clone(),
+            },
+            None,
+        )];
+        for r in self.store.all::<NetworkRecord>(Kind::Network)? {
+            let subnet = network::Subnet::parse(&r.subnet)?;
+            out.push((
+                NetworkDef {
+                    name: r.name.clone(),
+                    subnet,
+                    internal: r.internal,
+                    bridge: self.net_names.bridge_of(&r.name),
+                },
+                Some(r),
+            ));
+        }
+        Ok(out)
+    }
+
+    /// One network by name.
+    pub fn network_def(&self, name: &str) -> Result<NetworkDef> {
+        self.networks()?
+            .into_iter()
+            .map(|(d, _)| d)
+            .find(|d| d.name == name)
+            .ok_or_else(|| RuntimeError::NotFound(format!("network {name}")))
+    }
+
+    /// Creates a user network (its bridge appears when a container first uses it).
+    pub async fn create_network(
+        &self,
+        name: &str,
+        subnet: &str,
+        internal: bool,
+        labels: std::collections::BTreeMap<String, String>,
+    ) -> Result<NetworkRecord> {
+        if !super::names::valid_name(name)
+            || name.len() > 64
+            || ["bridge", "host", "none"].contains(&name)
+            || name.starts_with("container")
+        {
+            return Err(RuntimeError::InvalidArgument(format!(
+                "invalid network name {name:?}: [a-zA-Z0-9][a-zA-Z0-9_.-], 2-64 characters, not bridge/host/none/container*"
+            )));
+        }
+        let _g = self.create_lock.lock().await;
+        let nets = self.networks()?;
+        if nets.iter().any(|(d, _)| d.name == name) {
+            return Err(RuntimeError::AlreadyExists(format!("network {name:?} already exists")));
+        }
+        let subnet = if subnet.is_empty() {
+            // The first free 10.89.N.0/24 that overlaps neither our networks nor host routes.
+            (89..=99u8)
+                .flat_map(|b| (0..=255u8).map(move |c| format!("10.{b}.{c}.0/24")))
+                .map(|s| network::Subnet::parse(&s))
+                .filter_map(|s| s.ok())
+                .find(|s| !nets.iter().any(|(d, _)| d.subnet.overlaps(s)) && network::check_subnet_free(s, "").is_ok())
+                .ok_or_else(|| RuntimeError::ResourceExhausted("no free subnet left in 10.89.0.0-10.99.255.0".into()))?
+        } else {
+            network::Subnet::parse(subnet)?
+        };
+        if let Some((d, _)) = nets.iter().find(|(d, _)| d.subnet.overlaps(&subnet)) {
+            return Err(RuntimeError::FailedPrecondition(format!(
+                "subnet {subnet} overlaps network {} ({})",
+                d.name, d.subnet
+            )));
+        }
+        network::check_subnet_free(&subnet, "")?;
+        let rec = NetworkRecord {
+            name: name.to_string(),
+            subnet: subnet.to_string(),
+            internal,
+            labels,
+            created_at: chrono::Utc::now().timestamp_nanos_opt().unwrap_or(0),
+        };
+        self.store.put(Kind::Network, name, &rec)?;
+        Ok(rec)
+    }
+
+    /// Containers attached to a network.
+    pub fn network_members(&self, name: &str) -> Result<Vec<ContainerRecord>> {
+        Ok(self.list()?.into_iter().filter(|c| c.network == NetMode::Bridge && c.spec.network == name).collect())
+    }
+
+    /// Removes a user network without containers, with its bridge.
+    pub async fn remove_network(&self, name: &str) -> Result<()> {
+        let _g = self.create_lock.lock().await;
+        if name == "bridge" {
+            return Err(RuntimeError::FailedPrecondition("the default bridge network cannot be removed".into()));
+        }
+        let def = self.network_def(name)?;
+        let members = self.network_members(name)?;
+        if !members.is_empty() {
+            let names: Vec<String> = members.into_iter().map(|c| c.name).collect();
+            return Err(RuntimeError::FailedPrecondition(format!(
+                "network {name} has {} attached container(s): {}; remove them first",
+                names.len(),
+                names.join(", ")
+            )));
+        }
+        self.store.delete(Kind::Network, name)?;
+        network::delete_bridge(&def.bridge);
+        self.reconcile_firewall()
     }
 
     /// The mode a spec asks for; `container:<x>` is resolved to that container's ID.
@@ -111,17 +242,19 @@ impl Runtime {
         Ok(match mode {
             "" | "none" => (NetMode::None, "none".into()),
             "host" => (NetMode::Host, "host".into()),
-            "bridge" => (NetMode::Bridge, "bridge".into()),
             m => match m.strip_prefix("container:") {
                 Some(target) => {
                     let t = self.resolve(target)?;
                     (NetMode::Join(0), format!("container:{}", t.id))
                 }
-                None => {
-                    return Err(RuntimeError::InvalidArgument(format!(
-                        "network mode {m:?} is not supported: use bridge, none, host or container:<name|id>"
-                    )))
-                }
+                None => match self.network_def(m) {
+                    Ok(d) => (NetMode::Bridge, d.name),
+                    Err(_) => {
+                        return Err(RuntimeError::NotFound(format!(
+                            "network {m} (modes: bridge, none, host, container:<name|id>, or a network from `agentctl network create`)"
+                        )))
+                    }
+                },
             },
         })
     }
@@ -132,7 +265,7 @@ impl Runtime {
             return Ok(vec![]);
         }
         if mode != NetMode::Bridge {
-            return Err(RuntimeError::InvalidArgument("published ports (-p) need the bridge network".into()));
+            return Err(RuntimeError::InvalidArgument("published ports (-p) need a bridge network".into()));
         }
         let mut out: Vec<PortMap> = Vec::new();
         for s in specs {
@@ -166,14 +299,15 @@ impl Runtime {
         Ok(out)
     }
 
-    /// Leases the lowest free address of the bridge subnet to `id`.
-    pub(super) fn lease(&self, id: &str) -> Result<Ipv4Addr> {
-        let subnet = self.subnet()?;
+    /// Leases the lowest free address of network `net` to `id` (key `<net>/<ip>`).
+    pub(super) fn lease(&self, net: &str, id: &str) -> Result<Ipv4Addr> {
+        let subnet = self.network_def(net)?.subnet;
         let used: Vec<String> = self.store.keys(Kind::Lease)?;
         let mut n = 0;
         while let Some(ip) = subnet.host(n) {
-            if !used.contains(&ip.to_string()) {
-                self.store.put(Kind::Lease, &ip.to_string(), &id.to_string())?;
+            let key = format!("{net}/{ip}");
+            if !used.contains(&key) {
+                self.store.put(Kind::Lease, &key, &id.to_string())?;
                 return Ok(ip);
             }
             n += 1;
@@ -184,7 +318,7 @@ impl Runtime {
     /// Returns a container's address to the pool.
     pub(super) fn release(&self, rec: &ContainerRecord) -> Result<()> {
         if !rec.ip.is_empty() {
-            self.store.delete(Kind::Lease, &rec.ip)?;
+            self.store.delete(Kind::Lease, &format!("{}/{}", rec.spec.network, rec.ip))?;
         }
         Ok(())
     }
@@ -194,16 +328,16 @@ impl Runtime {
         if rec.network != NetMode::Bridge {
             return Ok(None);
         }
-        let subnet = self.subnet()?;
-        if network::run("ip", &["link", "show", &self.net_names.bridge]).is_err() {
-            network::check_subnet_free(&subnet, &self.net_names)?;
+        let def = self.network_def(&rec.spec.network)?;
+        if network::run("ip", &["link", "show", &def.bridge]).is_err() {
+            network::check_subnet_free(&def.subnet, &def.bridge)?;
         }
-        network::ensure_bridge(&self.net_names, &subnet)?;
+        network::ensure_bridge(&def.bridge, &def.subnet)?;
         Ok(Some(BridgeAttach {
-            bridge: self.net_names.bridge.clone(),
+            bridge: def.bridge,
             veth: self.net_names.veth(&rec.id),
-            address: format!("{}/{}", rec.ip, subnet.prefix),
-            gateway: subnet.gateway().to_string(),
+            address: format!("{}/{}", rec.ip, def.subnet.prefix),
+            gateway: def.subnet.gateway().to_string(),
         }))
     }
 
@@ -235,31 +369,56 @@ impl Runtime {
             .collect())
     }
 
-    /// Makes the agent's firewall table match the running bridge containers.
+    /// Makes the agent's firewall table match the networks and running containers.
     pub(super) fn reconcile_firewall(&self) -> Result<()> {
-        let running: Vec<ContainerRecord> =
-            self.list()?.into_iter().filter(|c| c.network == NetMode::Bridge && c.state == State::Running).collect();
-        let any_bridge = self.list()?.iter().any(|c| c.network == NetMode::Bridge);
-        if !any_bridge {
+        let all = self.list()?;
+        if !all.iter().any(|c| c.network == NetMode::Bridge) {
             network::delete_table(&self.net_names);
             return Ok(());
         }
-        let endpoints: Vec<Endpoint> = running
+        let nets: Vec<network::BridgeNet> = self
+            .networks()?
+            .into_iter()
+            .map(|(d, _)| network::BridgeNet { dev: d.bridge, subnet: d.subnet, internal: d.internal })
+            .collect();
+        let endpoints: Vec<Endpoint> = all
             .iter()
+            .filter(|c| c.network == NetMode::Bridge && c.state == State::Running)
             .filter_map(|c| {
                 Some(Endpoint { ip: c.ip.parse().ok()?, veth: self.net_names.veth(&c.id), ports: c.ports.clone() })
             })
             .collect();
-        network::apply_ruleset(&network::ruleset(&self.net_names, &self.subnet()?, &endpoints))?;
+        network::apply_ruleset(&network::ruleset(&self.net_names.table, &nets, &endpoints))?;
         Ok(())
     }
 
-    /// At shutdown with nothing running: remove the bridge and the table.
+    /// Rewrites /etc/hosts of every container on network `net`: its own entries plus one
+    /// line per running container of the same network, so they resolve each other by name.
+    /// Written in place: the file is bind-mounted into the containers.
+    pub(super) fn refresh_hosts(&self, net: &str) {
+        let Ok(members) = self.network_members(net) else { return };
+        let peers: String = members
+            .iter()
+            .filter(|c| c.state == State::Running && !c.ip.is_empty())
+            .map(|c| format!("{}\t{}\n", c.ip, c.name))
+            .collect();
+        for c in &members {
+            let dir = self.container_dir(&c.id);
+            let Ok(base) = std::fs::read_to_string(dir.join("hosts.base")) else { continue };
+            let _ = std::fs::write(dir.join("hosts"), format!("{base}# containers of network {net}\n{peers}"));
+        }
+    }
+
+    /// At shutdown with nothing running: remove the bridges and the table.
     pub fn teardown_network_if_idle(&self) {
         let idle = self.list().map(|l| l.iter().all(|c| c.state != State::Running)).unwrap_or(false);
         if idle {
             network::delete_table(&self.net_names);
-            network::delete_bridge(&self.net_names);
+            if let Ok(nets) = self.networks() {
+                for (d, _) in nets {
+                    network::delete_bridge(&d.bridge);
+                }
+            }
         }
     }
 }

@@ -12,6 +12,7 @@ const IMAGES: TableDefinition<&str, &[u8]> = TableDefinition::new("images");
 const EVENTS: TableDefinition<u64, &[u8]> = TableDefinition::new("events");
 const GROUPS: TableDefinition<&str, &[u8]> = TableDefinition::new("groups");
 const LEASES: TableDefinition<&str, &[u8]> = TableDefinition::new("leases");
+const NETWORKS: TableDefinition<&str, &[u8]> = TableDefinition::new("networks");
 
 /// How many events the log keeps (older ones are trimmed).
 pub const EVENTS_KEPT: u64 = 10_000;
@@ -47,8 +48,9 @@ pub enum Kind {
     Container,
     Image,
     Group,
-    /// IP address -> container ID.
+    /// `<network>/<ip>` -> container ID.
     Lease,
+    Network,
 }
 
 impl Kind {
@@ -58,6 +60,7 @@ impl Kind {
             Kind::Image => IMAGES,
             Kind::Group => GROUPS,
             Kind::Lease => LEASES,
+            Kind::Network => NETWORKS,
         }
     }
 }
@@ -78,6 +81,7 @@ impl Store {
             tx.open_table(EVENTS)?;
             tx.open_table(GROUPS)?;
             tx.open_table(LEASES)?;
+            tx.open_table(NETWORKS)?;
         }
         tx.commit()?;
         Ok(Store { db })
