@@ -10,7 +10,8 @@ command -v hyperfine >/dev/null || { apt-get update -q && DEBIAN_FRONTEND=nonint
 cargo build --release --workspace -q
 B=$PWD/target/release
 T=$(mktemp -d /tmp/agent-bench.XXXXXX)
-"$B/agentd" --root "$T/root" --run-dir "$T/run" --instance bench >"$T/agentd.log" 2>&1 &
+printf '[network]\nbridge_subnet = "10.87.0.0/24"\n' > "$T/agentd.toml"
+"$B/agentd" --root "$T/root" --run-dir "$T/run" --instance bench --config "$T/agentd.toml" >"$T/agentd.log" 2>&1 &
 AGENTD=$!
 cleanup() {
   AGENT_HOST=unix://$T/run/agentd.sock "$B/agentctl" ps -aq 2>/dev/null | xargs -r env AGENT_HOST=unix://$T/run/agentd.sock "$B/agentctl" rm -f >/dev/null 2>&1 || true
@@ -24,6 +25,7 @@ for _ in $(seq 100); do "$B/agentctl" version >/dev/null 2>&1 && break; sleep 0.
 ROOTFS=$(ls -d "$T"/root/layers/*/fs | head -1)
 hyperfine -N --warmup 3 --runs "$RUNS" --export-json "$T/bench.json" \
   -n "agentctl run --rm /bin/true" "$B/agentctl run --rm local/busybox /bin/true" \
+  -n "agentctl run --rm --network bridge /bin/true" "$B/agentctl run --rm --network bridge local/busybox /bin/true" \
   -n "agentctl version (client round trip)" "$B/agentctl version" \
   -n "unshare+chroot /bin/true" "unshare --mount --pid --fork --uts --ipc --net chroot $ROOTFS /bin/true"
 python3 - "$T/bench.json" <<'PY'
