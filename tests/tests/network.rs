@@ -133,6 +133,10 @@ fn bridge_nat_published_ports_and_container_mode() {
         ) == "hi-from-ctr"
     }));
     a.ok(&["rm", "-f", "web", &other]);
+    // Leases return on removal: the next container gets the first address again.
+    let again = a.ok(&["create", "--network", "bridge", IMG, "true"]);
+    assert_eq!(a.inspect(&again)["NetworkSettings"]["IPAddress"].as_str().unwrap(), ip);
+    a.ok(&["rm", &again]);
     let table = std::process::Command::new("nft").args(["list", "table", "ip", &a.instance]).output().unwrap();
     let rules = String::from_utf8_lossy(&table.stdout);
     assert!(!rules.contains("18080"), "the rule of a removed container must disappear: {rules}");
@@ -217,4 +221,44 @@ fn user_networks_isolate_resolve_names_and_internal_has_no_egress() {
     }
     assert!(!std::path::Path::new(&format!("/sys/class/net/{bridge}")).exists(), "the network's bridge is removed");
     assert!(a.ok(&["network", "ls"]).contains("bridge"));
+}
+
+/// The seed document's example: `docker run -d -p 6379:6379 redis`, with a tiny TCP server.
+#[test]
+fn seed_example_publish_6379() {
+    if !privileged("seed_6379") {
+        return;
+    }
+    if std::net::TcpListener::bind(("0.0.0.0", 6379)).is_err() {
+        eprintln!("SKIP seed_example_publish_6379: host port 6379 is in use on this machine");
+        return;
+    }
+    let a = Agent::start("seed6379");
+    a.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "redis",
+        "-p",
+        "6379:6379",
+        IMG,
+        "sh",
+        "-c",
+        "while true; do echo +PONG | nc -l -p 6379; done",
+    ]);
+    let rules = std::process::Command::new("nft").args(["list", "table", "ip", &a.instance]).output().unwrap();
+    let rules = String::from_utf8_lossy(&rules.stdout).to_string();
+    assert!(rules.contains("tcp dport 6379 dnat to"), "the DNAT rule for 6379 is in the agent's table: {rules}");
+    assert!(eventually(10, || {
+        let out = std::process::Command::new("timeout")
+            .args(["3", "busybox", "nc", "127.0.0.1", "6379"])
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).trim() == "+PONG"
+    }));
+    a.ok(&["rm", "-f", "redis"]);
+    let rules = std::process::Command::new("nft").args(["list", "table", "ip", &a.instance]).output().unwrap();
+    let rules = String::from_utf8_lossy(&rules.stdout).to_string();
+    assert!(!rules.contains("dport 6379"), "the rule goes with the container: {rules}");
 }
