@@ -299,8 +299,12 @@ impl Runtime {
         spec.network = self.join_target(&rec)?;
         spec.bridge = self.bridge_attach(&rec)?;
         if rec.network == NetMode::Bridge {
-            // Its /etc/hosts knows the running peers before its command runs.
+            // Its /etc/hosts knows the running peers, and the firewall (masquerade, its
+            // published ports) is in place, before its command runs.
             self.refresh_hosts(&rec.spec.network);
+            if !rec.ports.is_empty() || !self.firewall_applied() {
+                self.reconcile_firewall_with(Some(&rec))?;
+            }
         }
         let _ = std::fs::remove_file(&spec.exit_file);
         if let Some(fifo) = &spec.stdin_fifo {
@@ -336,6 +340,13 @@ impl Runtime {
         rec.oom_killed = false;
         if let Some(msg) = report.error {
             let _ = self.cgroups.remove(&rec.cg());
+            if rec.network == NetMode::Bridge {
+                // Perhaps the bridge went away behind our back: check it again next time.
+                self.forget_network_setup();
+            }
+            if !rec.ports.is_empty() {
+                let _ = self.reconcile_firewall();
+            }
             rec.state = State::Exited;
             rec.exit_code = report.exit_code;
             rec.error = msg.clone();
@@ -361,9 +372,6 @@ impl Runtime {
         self.monitor(&rec);
         if rec.network == NetMode::Bridge {
             self.refresh_hosts(&rec.spec.network);
-            if let Err(e) = self.reconcile_firewall() {
-                tracing::warn!(container = %rec.id, error = %e, "publishing ports");
-            }
         }
         Ok(rec)
     }

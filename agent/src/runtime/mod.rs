@@ -209,6 +209,8 @@ pub struct Runtime {
     events: tokio::sync::broadcast::Sender<Event>,
     /// Host object names of the network.
     net_names: crate::network::Names,
+    /// Bridges (and "#table") known to be set up in this agent run.
+    net_ready: Mutex<std::collections::HashSet<String>>,
 }
 
 impl Runtime {
@@ -231,6 +233,7 @@ impl Runtime {
             create_lock: tokio::sync::Mutex::new(()),
             events: tokio::sync::broadcast::channel(1024).0,
             net_names: crate::network::Names::for_instance(&cfg_instance),
+            net_ready: Mutex::new(std::collections::HashSet::new()),
         });
         rt.recover().await?;
         Ok(rt)

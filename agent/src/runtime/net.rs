@@ -234,6 +234,7 @@ impl Runtime {
         }
         self.store.delete(Kind::Network, name)?;
         network::delete_bridge(&def.bridge);
+        self.net_ready.lock().unwrap_or_else(|p| p.into_inner()).remove(&def.bridge);
         self.reconcile_firewall()
     }
 
@@ -329,10 +330,15 @@ impl Runtime {
             return Ok(None);
         }
         let def = self.network_def(&rec.spec.network)?;
-        if network::run("ip", &["link", "show", &def.bridge]).is_err() {
-            network::check_subnet_free(&def.subnet, &def.bridge)?;
+        // Checked once per bridge and agent run: each `ip` spawn costs a few ms per start.
+        let ready = self.net_ready.lock().unwrap_or_else(|p| p.into_inner()).contains(&def.bridge);
+        if !ready {
+            if network::run("ip", &["link", "show", &def.bridge]).is_err() {
+                network::check_subnet_free(&def.subnet, &def.bridge)?;
+            }
+            network::ensure_bridge(&def.bridge, &def.subnet)?;
+            self.net_ready.lock().unwrap_or_else(|p| p.into_inner()).insert(def.bridge.clone());
         }
-        network::ensure_bridge(&def.bridge, &def.subnet)?;
         Ok(Some(BridgeAttach {
             bridge: def.bridge,
             veth: self.net_names.veth(&rec.id),
@@ -369,11 +375,33 @@ impl Runtime {
             .collect())
     }
 
+    /// Forgets which bridges and table were set up, so the next start checks them again.
+    pub(super) fn forget_network_setup(&self) {
+        self.net_ready.lock().unwrap_or_else(|p| p.into_inner()).clear();
+    }
+
+    /// Whether the table was applied since the agent started (or since networks changed).
+    pub(super) fn firewall_applied(&self) -> bool {
+        self.net_ready.lock().unwrap_or_else(|p| p.into_inner()).contains("#table")
+    }
+
     /// Makes the agent's firewall table match the networks and running containers.
     pub(super) fn reconcile_firewall(&self) -> Result<()> {
-        let all = self.list()?;
+        self.reconcile_firewall_with(None)
+    }
+
+    /// Like [`Self::reconcile_firewall`], counting `starting` as running.
+    pub(super) fn reconcile_firewall_with(&self, starting: Option<&ContainerRecord>) -> Result<()> {
+        let mut all = self.list()?;
+        if let Some(s) = starting {
+            all.retain(|c| c.id != s.id);
+            let mut s = s.clone();
+            s.state = State::Running;
+            all.push(s);
+        }
         if !all.iter().any(|c| c.network == NetMode::Bridge) {
             network::delete_table(&self.net_names);
+            self.net_ready.lock().unwrap_or_else(|p| p.into_inner()).remove("#table");
             return Ok(());
         }
         let nets: Vec<network::BridgeNet> = self
@@ -389,6 +417,7 @@ impl Runtime {
             })
             .collect();
         network::apply_ruleset(&network::ruleset(&self.net_names.table, &nets, &endpoints))?;
+        self.net_ready.lock().unwrap_or_else(|p| p.into_inner()).insert("#table".into());
         Ok(())
     }
 
