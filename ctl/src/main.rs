@@ -71,6 +71,21 @@ struct CreateOpts {
     /// Add a line to /etc/hosts (name:ip)
     #[arg(long = "add-host")]
     add_host: Vec<String>,
+    /// Add a capability (CHOWN, NET_ADMIN, ALL)
+    #[arg(long = "cap-add")]
+    cap_add: Vec<String>,
+    /// Drop a capability (ALL for all)
+    #[arg(long = "cap-drop")]
+    cap_drop: Vec<String>,
+    /// Bind mount a host path: HOST:CONTAINER[:ro]
+    #[arg(short = 'v', long = "volume")]
+    volume: Vec<String>,
+    /// Mount a tmpfs: PATH[:OPTIONS]
+    #[arg(long)]
+    tmpfs: Vec<String>,
+    /// Mount the root filesystem read-only
+    #[arg(long = "read-only")]
+    read_only: bool,
     /// Set metadata (KEY=VALUE)
     #[arg(short = 'l', long = "label")]
     label: Vec<String>,
@@ -808,6 +823,11 @@ async fn create(cl: &mut Clients, o: &CreateOpts) -> Res<String> {
         dns: o.dns.clone(),
         add_hosts: o.add_host.clone(),
         publish_all: o.publish_all,
+        cap_add: o.cap_add.clone(),
+        cap_drop: o.cap_drop.clone(),
+        volumes: o.volume.clone(),
+        tmpfs: o.tmpfs.clone(),
+        read_only: o.read_only,
     };
     Ok(cl.c.create(pb::CreateContainerRequest { spec: Some(spec) }).await?.into_inner().id)
 }

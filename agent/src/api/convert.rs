@@ -73,6 +73,11 @@ pub fn spec_from_pb(s: pb::ContainerSpec) -> ContainerSpec {
         dns: s.dns,
         add_hosts: s.add_hosts,
         publish_all: s.publish_all,
+        cap_add: s.cap_add,
+        cap_drop: s.cap_drop,
+        volumes: s.volumes,
+        tmpfs: s.tmpfs,
+        read_only: s.read_only,
     }
 }
 
@@ -143,6 +148,11 @@ fn spec_to_pb(s: &ContainerSpec) -> pb::ContainerSpec {
         dns: s.dns.clone(),
         add_hosts: s.add_hosts.clone(),
         publish_all: s.publish_all,
+        cap_add: s.cap_add.clone(),
+        cap_drop: s.cap_drop.clone(),
+        volumes: s.volumes.clone(),
+        tmpfs: s.tmpfs.clone(),
+        read_only: s.read_only,
     }
 }
 

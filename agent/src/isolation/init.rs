@@ -103,6 +103,11 @@ fn setup_and_exec(spec: &LaunchSpec, io: ChildIo, errw: &OwnedFd, go: OwnedFd) -
             return f;
         }
     }
+    if spec.read_only {
+        if let Err(f) = mounts::read_only_root() {
+            return f;
+        }
+    }
     // /proc/sys becomes read-only below: namespaced sysctls go in first.
     if let Err(e) = super::sysctl::apply(&spec.sysctls) {
         return Failure::setup(e);
@@ -125,7 +130,7 @@ fn setup_and_exec(spec: &LaunchSpec, io: ChildIo, errw: &OwnedFd, go: OwnedFd) -
     if spec.init {
         return tiny_init(spec, errw);
     }
-    process::exec(&spec.args, &spec.env, &spec.cwd, &spec.user)
+    process::exec(&spec.args, &spec.env, &spec.cwd, &spec.user, &spec.capabilities)
 }
 
 /// Opens the container's terminal from its own devpts, hands the master to the shim,
@@ -163,7 +168,9 @@ fn tiny_init(spec: &LaunchSpec, errw: &OwnedFd) -> Failure {
     // SAFETY: this process is single-threaded.
     let child = match unsafe { nix::unistd::fork() } {
         Err(e) => return Failure::setup(format!("fork for --init: {}", e.desc())),
-        Ok(nix::unistd::ForkResult::Child) => return process::exec(&spec.args, &spec.env, &spec.cwd, &spec.user),
+        Ok(nix::unistd::ForkResult::Child) => {
+            return process::exec(&spec.args, &spec.env, &spec.cwd, &spec.user, &spec.capabilities)
+        }
         Ok(nix::unistd::ForkResult::Parent { child }) => child,
     };
     // The init must not hold the error pipe open: the shim waits for its EOF (= exec done).
@@ -171,7 +178,7 @@ fn tiny_init(spec: &LaunchSpec, errw: &OwnedFd) -> Failure {
     unsafe { libc::close(errw.as_raw_fd()) };
     let user =
         process::lookup_user(&spec.user).unwrap_or(process::User { uid: 0, gid: 0, groups: vec![], home: "/".into() });
-    let _ = process::drop_privileges(&user);
+    let _ = process::drop_privileges(&user, &process::cap_set(&spec.capabilities));
     let all = SigSet::all();
     let _ = nix::sys::signal::sigprocmask(SigmaskHow::SIG_BLOCK, Some(&all), None);
     let mut code = None;

@@ -93,6 +93,44 @@ pub fn setup_rootfs(spec: &LaunchSpec) -> Result<(), Failure> {
     mnt("shm", &dev.join("shm"), "tmpfs", NOSUID_NODEV_NOEXEC, Some("mode=1777,size=65536k"))?;
     mnt("mqueue", &dev.join("mqueue"), "mqueue", NOSUID_NODEV_NOEXEC, None)?;
     mnt("sysfs", &inroot(root, "/sys"), "sysfs", NOSUID_NODEV_NOEXEC | MsFlags::MS_RDONLY, None)?;
+    for v in &spec.volumes {
+        let target = inroot(root, &v.container);
+        let is_dir = std::fs::metadata(&v.host).map(|m| m.is_dir()).unwrap_or(true);
+        // Paths inside the container must not lead out of it through a symlink.
+        if std::fs::symlink_metadata(&target).map(|m| m.file_type().is_symlink()).unwrap_or(false) {
+            return Err(Failure::setup(format!("volume target {} is a symlink in the image", v.container)));
+        }
+        if is_dir {
+            std::fs::create_dir_all(&target).map_err(|e| Failure::setup(format!("mkdir {}: {e}", v.container)))?;
+        } else if !target.exists() {
+            if let Some(p) = target.parent() {
+                std::fs::create_dir_all(p).map_err(|e| Failure::setup(format!("mkdir {}: {e}", p.display())))?;
+            }
+            std::fs::write(&target, b"").map_err(|e| Failure::setup(format!("create {}: {e}", v.container)))?;
+        }
+        mount(Some(&v.host), &target, None::<&str>, MsFlags::MS_BIND | MsFlags::MS_REC, None::<&str>)
+            .map_err(|e| fail("bind volume on", &target, e))?;
+        if v.read_only {
+            mount(
+                None::<&str>,
+                &target,
+                None::<&str>,
+                MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY,
+                None::<&str>,
+            )
+            .map_err(|e| fail("make read-only", &target, e))?;
+        }
+    }
+    for (path, opts) in &spec.tmpfs {
+        let data = if opts.is_empty() { "mode=1777".to_string() } else { opts.clone() };
+        mnt(
+            "tmpfs",
+            &inroot(root, path),
+            "tmpfs",
+            MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
+            Some(&data),
+        )?;
+    }
     for b in &spec.binds {
         let target = inroot(root, &b.container);
         if let Some(parent) = target.parent() {
@@ -117,6 +155,14 @@ pub fn bind_console(pts: &Path) -> Result<(), Failure> {
     std::fs::write(target, b"").map_err(|e| Failure::setup(format!("create /dev/console: {e}")))?;
     mount(Some(pts), target, None::<&str>, MsFlags::MS_BIND, None::<&str>)
         .map_err(|e| fail("bind console on", target, e))
+}
+
+/// `--read-only`: the root mount becomes read-only (after pivot_root; the mounts on
+/// top of it, /dev, /proc, volumes, tmpfs, stay as they are).
+pub fn read_only_root() -> Result<(), Failure> {
+    let root = Path::new("/");
+    mount(None::<&str>, root, None::<&str>, MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY, None::<&str>)
+        .map_err(|e| fail("make read-only", root, e))
 }
 
 /// Makes `new_root` the root and detaches the old one.

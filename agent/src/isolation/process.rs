@@ -142,9 +142,63 @@ pub fn find_program(prog: &str, env: &[String]) -> Result<String, Failure> {
     }
 }
 
-/// Drops privileges to `user` with Docker's default capabilities and no_new_privs.
-pub fn drop_privileges(user: &User) -> Result<(), Failure> {
-    let keep: HashSet<Capability> = DEFAULT_CAPS.into_iter().collect();
+/// The capability set from names (`CAP_CHOWN`); empty: Docker's default 14.
+pub fn cap_set(names: &[String]) -> HashSet<Capability> {
+    if names.is_empty() {
+        return DEFAULT_CAPS.into_iter().collect();
+    }
+    names.iter().filter_map(|n| n.parse::<Capability>().ok()).collect()
+}
+
+/// `--cap-add`/`--cap-drop` applied to Docker's defaults, as names. `ALL` in drop empties
+/// the set; `ALL` in add means every capability this agent itself holds.
+pub fn resolve_caps(add: &[String], drop: &[String]) -> Result<Vec<String>, String> {
+    let norm = |n: &str| {
+        let u = n.trim().to_ascii_uppercase();
+        if u == "ALL" || u.starts_with("CAP_") {
+            u
+        } else {
+            format!("CAP_{u}")
+        }
+    };
+    let parse = |n: &str| -> Result<Option<Capability>, String> {
+        let u = norm(n);
+        if u == "ALL" {
+            return Ok(None);
+        }
+        u.parse::<Capability>().map(Some).map_err(|_| format!("unknown capability {n:?}"))
+    };
+    let mut set: HashSet<Capability> = DEFAULT_CAPS.into_iter().collect();
+    for d in drop {
+        match parse(d)? {
+            None => set.clear(),
+            Some(c) => {
+                set.remove(&c);
+            }
+        }
+    }
+    for a in add {
+        match parse(a)? {
+            None => set.extend(
+                caps::read(None, CapSet::Permitted).map_err(|e| format!("reading the agent's capabilities: {e}"))?,
+            ),
+            Some(c) => {
+                set.insert(c);
+            }
+        }
+    }
+    let mut v: Vec<String> = set.into_iter().map(|c| c.to_string()).collect();
+    v.sort();
+    if v.is_empty() {
+        // An empty list means "default": mark "none" explicitly.
+        v.push("NONE".into());
+    }
+    Ok(v)
+}
+
+/// Drops privileges to `user` with capability set `keep` and no_new_privs.
+pub fn drop_privileges(user: &User, keep: &HashSet<Capability>) -> Result<(), Failure> {
+    let keep = keep.clone();
     for c in caps::all() {
         if !keep.contains(&c) {
             // Capabilities the kernel does not know fail to drop: nothing to drop then.
@@ -187,7 +241,7 @@ pub fn complete_env(env: &[String], user: &User) -> Vec<String> {
 }
 
 /// Switches user, finds and executes the program. Returns only on failure.
-pub fn exec(args: &[String], env: &[String], cwd: &str, user_spec: &str) -> Failure {
+pub fn exec(args: &[String], env: &[String], cwd: &str, user_spec: &str, caps: &[String]) -> Failure {
     let user = match lookup_user(user_spec) {
         Ok(u) => u,
         Err(f) => return f,
@@ -197,7 +251,7 @@ pub fn exec(args: &[String], env: &[String], cwd: &str, user_spec: &str) -> Fail
     if let Err(e) = std::fs::create_dir_all(cwd) {
         return Failure::setup(format!("working directory {cwd}: {e}"));
     }
-    if let Err(f) = drop_privileges(&user) {
+    if let Err(f) = drop_privileges(&user, &cap_set(caps)) {
         return f;
     }
     if let Err(e) = std::env::set_current_dir(cwd) {

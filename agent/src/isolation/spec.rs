@@ -67,6 +67,26 @@ pub struct LaunchSpec {
     /// How the shim wires the namespace to the bridge (NetMode::Bridge).
     #[serde(default)]
     pub bridge: Option<crate::network::attach::BridgeAttach>,
+    /// Capability names kept (empty: Docker's default 14; `NONE`: none).
+    #[serde(default)]
+    pub capabilities: Vec<String>,
+    /// `-v` bind mounts.
+    #[serde(default)]
+    pub volumes: Vec<Volume>,
+    /// `--tmpfs path[:options]`.
+    #[serde(default)]
+    pub tmpfs: Vec<(String, String)>,
+    /// `--read-only`: the root filesystem is mounted read-only.
+    #[serde(default)]
+    pub read_only: bool,
+}
+
+/// A bind mount from the host (`-v HOST:CONTAINER[:ro]`).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct Volume {
+    pub host: PathBuf,
+    pub container: String,
+    pub read_only: bool,
 }
 
 /// What `agentd nsexec` needs to run a command inside a running container.
@@ -80,4 +100,7 @@ pub struct ExecLaunch {
     pub cwd: String,
     pub user: String,
     pub tty: bool,
+    /// The container's capability names (see LaunchSpec::capabilities).
+    #[serde(default)]
+    pub capabilities: Vec<String>,
 }

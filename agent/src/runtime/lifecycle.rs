@@ -82,6 +82,51 @@ fn merge_env(base: &[String], over: &[String]) -> Vec<String> {
     out
 }
 
+fn container_path(p: &str, what: &str, spec: &str) -> Result<String> {
+    let ok = p.starts_with('/') && p != "/" && !p.split('/').any(|c| c == "..") && !p.contains('\0') && p.len() < 4096;
+    if !ok {
+        return Err(RuntimeError::InvalidArgument(format!(
+            "invalid {what} {spec:?}: the container path must be absolute, not /, without '..'"
+        )));
+    }
+    Ok(p.trim_end_matches('/').to_string())
+}
+
+/// Parses `-v HOST:CONTAINER[:ro|rw]`: the host path must be absolute, exist, and have no `..`.
+pub fn parse_volume(v: &str) -> Result<crate::isolation::spec::Volume> {
+    let parts: Vec<&str> = v.split(':').collect();
+    let (host, ctr, mode) = match parts.as_slice() {
+        [h, c] => (*h, *c, "rw"),
+        [h, c, m] => (*h, *c, *m),
+        _ => return Err(RuntimeError::InvalidArgument(format!("invalid volume {v:?}: use HOST:CONTAINER[:ro]"))),
+    };
+    let read_only = match mode {
+        "ro" => true,
+        "rw" => false,
+        m => return Err(RuntimeError::InvalidArgument(format!("invalid volume {v:?}: mode {m:?} is not ro or rw"))),
+    };
+    if !host.starts_with('/') || host.split('/').any(|c| c == "..") {
+        return Err(RuntimeError::InvalidArgument(format!(
+            "invalid volume {v:?}: the host path must be absolute and without '..' (named volumes are not supported)"
+        )));
+    }
+    if std::fs::symlink_metadata(host).is_err() {
+        return Err(RuntimeError::InvalidArgument(format!("invalid volume {v:?}: host path {host} does not exist")));
+    }
+    let container = container_path(ctr, "volume", v)?;
+    Ok(crate::isolation::spec::Volume { host: host.into(), container, read_only })
+}
+
+/// Parses `--tmpfs PATH[:OPTIONS]`.
+pub fn parse_tmpfs(t: &str) -> Result<(String, String)> {
+    let (p, o) = t.split_once(':').unwrap_or((t, ""));
+    let path = container_path(p, "tmpfs", t)?;
+    if !o.bytes().all(|b| b.is_ascii_alphanumeric() || b",=_-".contains(&b)) {
+        return Err(RuntimeError::InvalidArgument(format!("invalid tmpfs options in {t:?}")));
+    }
+    Ok((path, o.to_string()))
+}
+
 impl Runtime {
     /// Validates a spec and creates the container (not started).
     pub async fn create(&self, mut spec: ContainerSpec) -> Result<ContainerRecord> {
@@ -133,6 +178,14 @@ impl Runtime {
         }
         let _g = self.create_lock.lock().await;
         super::net::check_dns_and_hosts(&spec.dns, &spec.add_hosts)?;
+        crate::isolation::process::resolve_caps(&spec.cap_add, &spec.cap_drop)
+            .map_err(RuntimeError::InvalidArgument)?;
+        for v in &spec.volumes {
+            parse_volume(v)?;
+        }
+        for t in &spec.tmpfs {
+            parse_tmpfs(t)?;
+        }
         let mut ports = self.parse_ports(&spec.ports, network)?;
         if spec.publish_all {
             if network != NetMode::Bridge {
@@ -278,6 +331,11 @@ impl Runtime {
             sysctls: rec.spec.sysctls.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
             oom_score_adj: rec.spec.resources.oom_score_adj,
             bridge: None,
+            capabilities: crate::isolation::process::resolve_caps(&rec.spec.cap_add, &rec.spec.cap_drop)
+                .unwrap_or_default(),
+            volumes: rec.spec.volumes.iter().filter_map(|v| parse_volume(v).ok()).collect(),
+            tmpfs: rec.spec.tmpfs.iter().filter_map(|t| parse_tmpfs(t).ok()).collect(),
+            read_only: rec.spec.read_only,
         }
     }
 

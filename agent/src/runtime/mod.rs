@@ -85,6 +85,18 @@ pub struct ContainerSpec {
     /// `-P`.
     #[serde(default)]
     pub publish_all: bool,
+    #[serde(default)]
+    pub cap_add: Vec<String>,
+    #[serde(default)]
+    pub cap_drop: Vec<String>,
+    /// `-v HOST:CONTAINER[:ro]`.
+    #[serde(default)]
+    pub volumes: Vec<String>,
+    /// `--tmpfs PATH[:OPTIONS]`.
+    #[serde(default)]
+    pub tmpfs: Vec<String>,
+    #[serde(default)]
+    pub read_only: bool,
 }
 
 /// A container's lifecycle state.
