@@ -326,6 +326,14 @@ enum Cmd {
         #[arg(long, default_value = "table")]
         format: String,
     },
+    /// Save images to an OCI archive (readable by skopeo and docker load)
+    Save {
+        /// Write to this file instead of stdout
+        #[arg(short = 'o', long = "output")]
+        output: Option<String>,
+        #[arg(required = true)]
+        images: Vec<String>,
+    },
     /// Remove images
     Rmi {
         #[arg(short = 'f', long = "force")]
@@ -685,6 +693,25 @@ async fn dispatch(cli: Cli) -> Res<u8> {
             .await
         }
         Cmd::Group { cmd } => group(&mut cl, cmd).await,
+        Cmd::Save { output, images } => {
+            let mut s = cl.i.save(pb::SaveImagesRequest { images }).await?.into_inner();
+            let mut out: Box<dyn Write> = match &output {
+                Some(p) => {
+                    Box::new(std::fs::File::create(p).map_err(|e| Exit(EXIT_AGENT, format!("create {p}: {e}")))?)
+                }
+                None => {
+                    if std::io::stdout().is_terminal() {
+                        return Err(Exit(EXIT_AGENT, "refusing to write an archive to a terminal: use -o FILE".into()));
+                    }
+                    Box::new(std::io::stdout())
+                }
+            };
+            while let Some(c) = s.next().await {
+                out.write_all(&c?.data)?;
+            }
+            out.flush()?;
+            Ok(0)
+        }
         Cmd::Network { cmd } => network(&mut cl, cmd).await,
         Cmd::Events { since, no_follow, format } => {
             let mut s = cl.s.events(pb::EventsRequest { since, follow: !no_follow }).await?.into_inner();

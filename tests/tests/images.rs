@@ -164,3 +164,39 @@ fn rootfs_import_like_docker_import() {
     // Same content, compressed or not: one layer on disk.
     assert_eq!(std::fs::read_dir(a.root().join("layers")).unwrap().count(), 1);
 }
+
+#[test]
+fn save_gives_an_archive_skopeo_reads_and_we_import_back() {
+    if !privileged("save") {
+        return;
+    }
+    let a = Agent::start("save");
+    let out = a.dir.path().join("saved.tar");
+    a.ok(&["save", "-o", out.to_str().unwrap(), "local/busybox"]);
+    let diff = {
+        let v: serde_json::Value = serde_json::from_str(&a.ok(&["image", "inspect", "local/busybox"])).unwrap();
+        v[0]["RootFS"]["Layers"][0].as_str().unwrap().to_string()
+    };
+    if have_skopeo() {
+        let o = std::process::Command::new("skopeo")
+            .arg("inspect")
+            .arg(format!("oci-archive:{}:latest", out.display()))
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "skopeo inspect: {}", String::from_utf8_lossy(&o.stderr));
+        let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        assert_eq!(v["Layers"][0], diff.as_str(), "an uncompressed layer's digest is its diff ID");
+    }
+    // Round trip into another agent: same image ID, and it runs.
+    let b = Agent::start_bare("saveb");
+    let o = b.ok(&["image", "import", out.to_str().unwrap()]);
+    assert!(o.contains("local/busybox:latest"), "{o}");
+    assert_eq!(b.ok(&["run", "--rm", "local/busybox", "echo", "round-trip"]), "round-trip");
+    let id = |ag: &Agent| -> String {
+        let v: serde_json::Value = serde_json::from_str(&ag.ok(&["image", "inspect", "local/busybox"])).unwrap();
+        v[0]["Id"].as_str().unwrap().to_string()
+    };
+    assert_eq!(id(&a), id(&b));
+    let r = a.ctl(&["save", "-o", out.to_str().unwrap(), "nope:1"]);
+    assert!(r.stderr.contains("no such image: nope:1"), "{}", r.stderr);
+}

@@ -14,8 +14,44 @@ pub struct ImageApi {
     pub rt: Arc<Runtime>,
 }
 
+/// Sends what the archive writer produces as stream chunks.
+struct ChunkWriter(tokio::sync::mpsc::Sender<Result<pb::SaveChunk, Status>>);
+
+impl Write for ChunkWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0
+            .blocking_send(Ok(pb::SaveChunk { data: buf.to_vec() }))
+            .map_err(|_| std::io::Error::new(std::io::ErrorKind::BrokenPipe, "client went away"))?;
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 #[tonic::async_trait]
 impl ImageService for ImageApi {
+    type SaveStream = std::pin::Pin<Box<dyn tokio_stream::Stream<Item = Result<pb::SaveChunk, Status>> + Send>>;
+
+    async fn save(&self, req: Request<pb::SaveImagesRequest>) -> Result<Response<Self::SaveStream>, Status> {
+        let names = req.into_inner().images;
+        if names.is_empty() {
+            return Err(Status::invalid_argument("name at least one image to save"));
+        }
+        let images = Arc::clone(self.rt.images());
+        for n in &names {
+            images.resolve(n).map_err(|e| image_status(&e))?;
+        }
+        let (tx, rx) = tokio::sync::mpsc::channel(8);
+        tokio::task::spawn_blocking(move || {
+            let w = std::io::BufWriter::with_capacity(1 << 20, ChunkWriter(tx.clone()));
+            if let Err(e) = crate::image::export::save(&images, &names, w) {
+                let _ = tx.blocking_send(Err(image_status(&e)));
+            }
+        });
+        Ok(Response::new(Box::pin(tokio_stream::wrappers::ReceiverStream::new(rx))))
+    }
+
     async fn import(&self, req: Request<Streaming<pb::ImportRequest>>) -> Result<Response<pb::ImportResponse>, Status> {
         use pb::import_request::Msg;
         let mut input = req.into_inner();
