@@ -351,6 +351,11 @@ enum Cmd {
         #[command(subcommand)]
         cmd: GroupCmd,
     },
+    /// System-wide information
+    System {
+        #[command(subcommand)]
+        cmd: SystemCmd,
+    },
     /// Manage networks: each its own bridge and subnet, isolated from the others
     Network {
         #[command(subcommand)]
@@ -371,6 +376,15 @@ enum Cmd {
     Version,
     /// Show information about the agent and the host
     Info {
+        #[arg(long, default_value = "table")]
+        format: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum SystemCmd {
+    /// Disk usage: images (shared layers counted once), containers' writable layers
+    Df {
         #[arg(long, default_value = "table")]
         format: String,
     },
@@ -452,6 +466,14 @@ enum ImageCmd {
         #[arg(required = true)]
         images: Vec<String>,
     },
+    /// Each layer of an image: the step that made it, its size, which images share it
+    History {
+        image: String,
+        #[arg(long, default_value = "table")]
+        format: String,
+    },
+    /// Remove untagged unused images and unreferenced layers
+    Prune,
     /// Remove images
     Rm {
         #[arg(short = 'f', long = "force")]
@@ -693,6 +715,24 @@ async fn dispatch(cli: Cli) -> Res<u8> {
             .await
         }
         Cmd::Group { cmd } => group(&mut cl, cmd).await,
+        Cmd::Image { cmd: ImageCmd::History { image, format } } => {
+            let h = cl.i.history(pb::ImageHistoryRequest { image }).await?.into_inner();
+            output::history(&h.entries, &format)?;
+            Ok(0)
+        }
+        Cmd::Image { cmd: ImageCmd::Prune } => {
+            let r = cl.i.prune(pb::PruneImagesRequest {}).await?.into_inner();
+            for d in &r.deleted {
+                println!("Deleted: {d}");
+            }
+            println!("Total reclaimed space: {} bytes", r.reclaimed_bytes);
+            Ok(0)
+        }
+        Cmd::System { cmd: SystemCmd::Df { format } } => {
+            let u = cl.i.disk_usage(pb::DiskUsageRequest {}).await?.into_inner();
+            output::disk_usage(&u, &format)?;
+            Ok(0)
+        }
         Cmd::Save { output, images } => {
             let mut s = cl.i.save(pb::SaveImagesRequest { images }).await?.into_inner();
             let mut out: Box<dyn Write> = match &output {

@@ -304,3 +304,50 @@ pub fn event(e: &pb::Event, format: &str) -> anyhow::Result<()> {
     println!("{} #{} {} {} {} ({})", rfc3339(e.time), e.seq, e.r#type, e.action, e.id, attrs.join(", "));
     Ok(())
 }
+
+/// Prints `image history`.
+pub fn history(entries: &[pb::HistoryEntry], format: &str) -> anyhow::Result<()> {
+    check_format(format)?;
+    if format == "json" {
+        for e in entries {
+            println!(
+                "{}",
+                json!({"CreatedBy": e.created_by, "Created": e.created_at, "EmptyLayer": e.empty_layer, "DiffID": e.diff_id, "Size": e.size, "SharedWith": e.shared_with})
+            );
+        }
+        return Ok(());
+    }
+    println!("{:<24}{:<12}{:<48}SHARED WITH", "CREATED", "SIZE", "CREATED BY");
+    for e in entries {
+        let by: String = e.created_by.chars().take(46).collect();
+        println!("{:<24}{:<12}{:<48}{}", ago(e.created_at), human(e.size), by, e.shared_with.join(", "));
+    }
+    Ok(())
+}
+
+/// Prints `system df`.
+pub fn disk_usage(u: &pb::DiskUsageResponse, format: &str) -> anyhow::Result<()> {
+    check_format(format)?;
+    if format == "json" {
+        println!(
+            "{}",
+            json!({"Images": u.images, "Layers": u.layers, "LayersSize": u.layers_bytes, "SharedSize": u.shared_bytes,
+            "UniqueSize": u.unique_bytes, "SizeWithoutSharing": u.images_bytes_naive, "Containers": u.containers,
+            "ContainersSize": u.containers_bytes, "Reclaimable": u.reclaimable_bytes})
+        );
+        return Ok(());
+    }
+    println!("{:<14}{:<8}{:<14}{:<14}{:<14}RECLAIMABLE", "TYPE", "TOTAL", "SIZE", "SHARED", "UNIQUE");
+    println!(
+        "{:<14}{:<8}{:<14}{:<14}{:<14}{}",
+        "Images",
+        u.images,
+        human(u.layers_bytes),
+        human(u.shared_bytes),
+        human(u.unique_bytes),
+        human(u.reclaimable_bytes)
+    );
+    println!("{:<14}{:<8}{:<14}{:<14}{:<14}{}", "Containers", u.containers, human(u.containers_bytes), "", "", "");
+    println!("(without sharing, the images would take {})", human(u.images_bytes_naive));
+    Ok(())
+}

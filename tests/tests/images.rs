@@ -92,6 +92,42 @@ fn oci_and_docker_archives_share_layers_and_honour_whiteouts() {
     }
     assert_eq!(layer_count(&a), 3, "two images with common layers share them on disk");
     assert_eq!(a.ok(&["run", "--rm", "local/two:2", "cat", "/hello"]), "from mid");
+    // system df counts shared layers once; history says who shares each layer.
+    let df: serde_json::Value = serde_json::from_str(&a.ok(&["system", "df", "--format", "json"])).unwrap();
+    assert_eq!(df["Images"], 3);
+    assert_eq!(df["Layers"], 3);
+    let (total, shared, naive) = (
+        df["LayersSize"].as_u64().unwrap(),
+        df["SharedSize"].as_u64().unwrap(),
+        df["SizeWithoutSharing"].as_u64().unwrap(),
+    );
+    assert!(shared > 0 && shared < total, "{df}");
+    assert!(naive > total, "sharing saves space: {df}");
+    let hist: Vec<serde_json::Value> = a
+        .ok(&["image", "history", "--format", "json", "local/three:1"])
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(hist.len(), 3);
+    let base_shared = hist[2]["SharedWith"].as_array().unwrap();
+    assert!(
+        base_shared.iter().any(|s| s == "local/busybox:latest") && base_shared.iter().any(|s| s == "local/two:2"),
+        "{hist:?}"
+    );
+    assert!(hist[0]["SharedWith"].as_array().unwrap().is_empty(), "the top layer is only this image's");
+    // prune removes untagged unused images (an archive whose index names no repository).
+    let untagged = dir.join("untagged.tar");
+    std::fs::write(
+        &untagged,
+        oci_archive(&[Blob::plain(layer(&[Entry::File("only-here", b"x")]))], &["sh"], "latest", false),
+    )
+    .unwrap();
+    let out = a.ok(&["image", "import", untagged.to_str().unwrap()]);
+    assert!(out.contains("Loaded image ID"), "{out}");
+    assert_eq!(layer_count(&a), 4);
+    let out = a.ok(&["image", "prune"]);
+    assert!(out.contains("Deleted: sha256:"), "{out}");
+    assert_eq!(layer_count(&a), 3, "its layer goes with it");
 
     // rmi: refused while a container uses the image; afterwards only unshared layers go.
     a.ok(&["create", "--name", "user3", "local/three:1", "true"]);

@@ -84,6 +84,60 @@ impl ImageService for ImageApi {
         Ok(Response::new(pb::ImportResponse { images: recs.iter().map(image_to_pb).collect() }))
     }
 
+    async fn history(
+        &self,
+        req: Request<pb::ImageHistoryRequest>,
+    ) -> Result<Response<pb::ImageHistoryResponse>, Status> {
+        let images = Arc::clone(self.rt.images());
+        let name = req.into_inner().image;
+        let steps = tokio::task::spawn_blocking(move || images.history(&name))
+            .await
+            .map_err(|e| Status::internal(e.to_string()))?
+            .map_err(|e| image_status(&e))?;
+        let entries = steps
+            .into_iter()
+            .map(|s| pb::HistoryEntry {
+                created_by: s.created_by,
+                created_at: s.created_at,
+                empty_layer: s.empty_layer,
+                diff_id: s.diff_id,
+                size: s.size,
+                shared_with: s.shared_with,
+            })
+            .collect();
+        Ok(Response::new(pb::ImageHistoryResponse { entries }))
+    }
+
+    async fn prune(&self, _req: Request<pb::PruneImagesRequest>) -> Result<Response<pb::PruneImagesResponse>, Status> {
+        let users = self.rt.container_images().map_err(status)?;
+        let images = Arc::clone(self.rt.images());
+        let (deleted, reclaimed_bytes) = tokio::task::spawn_blocking(move || images.prune(&users))
+            .await
+            .map_err(|e| Status::internal(e.to_string()))?
+            .map_err(|e| image_status(&e))?;
+        Ok(Response::new(pb::PruneImagesResponse { deleted, reclaimed_bytes }))
+    }
+
+    async fn disk_usage(&self, _req: Request<pb::DiskUsageRequest>) -> Result<Response<pb::DiskUsageResponse>, Status> {
+        let cs = self.rt.container_layers().map_err(status)?;
+        let images = Arc::clone(self.rt.images());
+        let u = tokio::task::spawn_blocking(move || images.disk_usage(&cs))
+            .await
+            .map_err(|e| Status::internal(e.to_string()))?
+            .map_err(|e| image_status(&e))?;
+        Ok(Response::new(pb::DiskUsageResponse {
+            images: u.images,
+            layers: u.layers,
+            layers_bytes: u.layers_bytes,
+            shared_bytes: u.shared_bytes,
+            unique_bytes: u.unique_bytes,
+            images_bytes_naive: u.images_bytes_naive,
+            containers: u.containers,
+            containers_bytes: u.containers_bytes,
+            reclaimable_bytes: u.reclaimable_bytes,
+        }))
+    }
+
     async fn list(&self, _req: Request<pb::ListImagesRequest>) -> Result<Response<pb::ListImagesResponse>, Status> {
         let mut v = self.rt.images().list().map_err(|e| image_status(&e))?;
         v.sort_by_key(|i| std::cmp::Reverse(i.created_at));

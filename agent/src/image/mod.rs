@@ -5,6 +5,7 @@ pub mod archive;
 pub mod export;
 pub mod reference;
 pub mod unpack;
+pub mod usage;
 
 use crate::store::{Kind, Store, StoreError};
 use reference::{Reference, ReferenceError};

@@ -654,6 +654,15 @@ impl Runtime {
         Ok(())
     }
 
+    /// (container id, writable layer dir, image layers) of every container, for disk usage.
+    pub fn container_layers(&self) -> Result<Vec<(String, std::path::PathBuf, Vec<String>)>> {
+        Ok(self
+            .list()?
+            .into_iter()
+            .map(|c| (c.id.clone(), self.container_dir(&c.id).join("upper"), c.layers))
+            .collect())
+    }
+
     /// (container id, image id) of every container, for the image store's GC.
     pub fn container_images(&self) -> Result<Vec<(String, String)>> {
         Ok(self.list()?.into_iter().map(|c| (c.id, c.image_id)).collect())
