@@ -347,7 +347,7 @@ pub fn disk_usage(u: &pb::DiskUsageResponse, format: &str) -> anyhow::Result<()>
         human(u.unique_bytes),
         human(u.reclaimable_bytes)
     );
-    println!("{:<14}{:<8}{:<14}{:<14}{:<14}{}", "Containers", u.containers, human(u.containers_bytes), "", "", "");
+    println!("{:<14}{:<8}{}", "Containers", u.containers, human(u.containers_bytes));
     println!("(without sharing, the images would take {})", human(u.images_bytes_naive));
     Ok(())
 }
