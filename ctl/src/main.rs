@@ -326,6 +326,8 @@ enum Cmd {
         #[arg(long, default_value = "table")]
         format: String,
     },
+    /// Make a new image from a container's changes
+    Commit { container: String, reference: String },
     /// Save images to an OCI archive (readable by skopeo and docker load)
     Save {
         /// Write to this file instead of stdout
@@ -715,6 +717,11 @@ async fn dispatch(cli: Cli) -> Res<u8> {
             .await
         }
         Cmd::Group { cmd } => group(&mut cl, cmd).await,
+        Cmd::Commit { container, reference } => {
+            let img = cl.i.commit(pb::CommitRequest { container, reference }).await?.into_inner();
+            println!("{}", img.id);
+            Ok(0)
+        }
         Cmd::Image { cmd: ImageCmd::History { image, format } } => {
             let h = cl.i.history(pb::ImageHistoryRequest { image }).await?.into_inner();
             output::history(&h.entries, &format)?;

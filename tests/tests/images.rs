@@ -13,6 +13,8 @@ fn busybox_layer(a: &Agent) -> Vec<u8> {
     std::fs::read(a.root().join("blobs/sha256").join(diff)).expect("busybox layer blob")
 }
 
+const IMG_BB: &str = "local/busybox:latest";
+
 fn layer_count(a: &Agent) -> usize {
     std::fs::read_dir(a.root().join("layers")).unwrap().count()
 }
@@ -235,4 +237,31 @@ fn save_gives_an_archive_skopeo_reads_and_we_import_back() {
     assert_eq!(id(&a), id(&b));
     let r = a.ctl(&["save", "-o", out.to_str().unwrap(), "nope:1"]);
     assert!(r.stderr.contains("no such image: nope:1"), "{}", r.stderr);
+}
+
+#[test]
+fn commit_turns_the_writable_layer_into_an_image_layer() {
+    if !privileged("commit") {
+        return;
+    }
+    let a = Agent::start("commit");
+    a.ok(&["run", "--name", "w1", IMG_BB, "sh", "-c", "echo added > /newfile; rm /bin/ls; mkdir -p /d; echo d > /d/f"]);
+    let before = layer_count(&a);
+    let id = a.ok(&["commit", "w1", "local/committed:1"]);
+    assert!(id.starts_with("sha256:"));
+    assert_eq!(layer_count(&a), before + 1, "one new layer");
+    let out = a.ok(&[
+        "run",
+        "--rm",
+        "local/committed:1",
+        "sh",
+        "-c",
+        "cat /newfile /d/f; test -e /bin/ls && echo ls-still-there; true",
+    ]);
+    assert_eq!(out, "added\nd", "the deletion travels as a whiteout");
+    let hist = a.ok(&["image", "history", "local/committed:1"]);
+    assert!(hist.contains("agentctl commit w1"), "{hist}");
+    // The new image can be saved and read by skopeo like any other.
+    let out = a.dir.path().join("c.tar");
+    a.ok(&["save", "-o", out.to_str().unwrap(), "local/committed:1"]);
 }

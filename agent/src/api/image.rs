@@ -84,6 +84,12 @@ impl ImageService for ImageApi {
         Ok(Response::new(pb::ImportResponse { images: recs.iter().map(image_to_pb).collect() }))
     }
 
+    async fn commit(&self, req: Request<pb::CommitRequest>) -> Result<Response<pb::ImageInfo>, Status> {
+        let r = req.into_inner();
+        let img = self.rt.commit(&r.container, &r.reference).await.map_err(status)?;
+        Ok(Response::new(image_to_pb(&img)))
+    }
+
     async fn history(
         &self,
         req: Request<pb::ImageHistoryRequest>,

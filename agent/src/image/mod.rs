@@ -2,6 +2,7 @@
 //! image and container that uses them, and image records (config + layer list + tags).
 
 pub mod archive;
+pub mod commit;
 pub mod export;
 pub mod reference;
 pub mod unpack;

@@ -654,6 +654,18 @@ impl Runtime {
         Ok(())
     }
 
+    /// Commits a container's writable layer as a new image tagged `reference`.
+    pub async fn commit(&self, name: &str, reference: &str) -> Result<crate::image::ImageRecord> {
+        let rec = self.resolve(name)?;
+        let upper = self.container_dir(&rec.id).join("upper");
+        let images = Arc::clone(&self.images);
+        let (image_id, reference, short) = (rec.image_id.clone(), reference.to_string(), rec.name.clone());
+        let r = tokio::task::spawn_blocking(move || images.commit(&image_id, &upper, &reference, &short))
+            .await
+            .map_err(|e| RuntimeError::Internal(e.to_string()))??;
+        Ok(r)
+    }
+
     /// (container id, writable layer dir, image layers) of every container, for disk usage.
     pub fn container_layers(&self) -> Result<Vec<(String, std::path::PathBuf, Vec<String>)>> {
         Ok(self

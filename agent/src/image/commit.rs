@@ -1,0 +1,116 @@
+//! `commit`: a container's writable layer becomes a new layer on top of its image.
+//! Overlay whiteouts (0:0 character devices) and opaque directories (xattr) are written
+//! back as OCI whiteouts (`.wh.name`, `.wh..wh..opq`), so the layer means the same thing
+//! in any runtime.
+
+use super::{io_at, ImageError, ImageRecord, ImageStore, Layer};
+use crate::image::reference::Reference;
+use sha2::{Digest, Sha256};
+use std::os::unix::fs::{FileTypeExt, MetadataExt};
+use std::path::Path;
+
+fn is_opaque(dir: &Path) -> bool {
+    let Ok(c) = std::ffi::CString::new(dir.as_os_str().as_encoded_bytes()) else { return false };
+    let mut buf = [0u8; 4];
+    // SAFETY: both strings are NUL-terminated; buf is large enough for "y".
+    let n =
+        unsafe { libc::lgetxattr(c.as_ptr(), c"trusted.overlay.opaque".as_ptr(), buf.as_mut_ptr().cast(), buf.len()) };
+    n == 1 && buf[0] == b'y'
+}
+
+fn empty_entry<W: std::io::Write>(ar: &mut tar::Builder<W>, name: &Path) -> std::io::Result<()> {
+    let mut h = tar::Header::new_gnu();
+    h.set_entry_type(tar::EntryType::Regular);
+    h.set_size(0);
+    h.set_mode(0o644);
+    h.set_mtime(0);
+    h.set_uid(0);
+    h.set_gid(0);
+    ar.append_data(&mut h, name, std::io::empty())
+}
+
+/// Writes the upper dir as an OCI layer tar.
+fn layer_tar<W: std::io::Write>(upper: &Path, out: W) -> std::io::Result<W> {
+    let mut ar = tar::Builder::new(out);
+    ar.follow_symlinks(false);
+    ar.mode(tar::HeaderMode::Complete);
+    let mut stack = vec![upper.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        let mut entries: Vec<_> = std::fs::read_dir(&dir)?.flatten().collect();
+        entries.sort_by_key(|e| e.file_name());
+        for e in entries {
+            let path = e.path();
+            let rel = path.strip_prefix(upper).unwrap_or(&path).to_path_buf();
+            let m = path.symlink_metadata()?;
+            if m.file_type().is_char_device() && m.rdev() == 0 {
+                let name = rel.file_name().map(|n| format!(".wh.{}", n.to_string_lossy())).unwrap_or_default();
+                empty_entry(&mut ar, &rel.with_file_name(name))?;
+                continue;
+            }
+            ar.append_path_with_name(&path, &rel)?;
+            if m.is_dir() {
+                if is_opaque(&path) {
+                    empty_entry(&mut ar, &rel.join(".wh..wh..opq"))?;
+                }
+                stack.push(path);
+            }
+        }
+    }
+    ar.into_inner()
+}
+
+impl ImageStore {
+    /// Makes a new image from `base` plus the writable layer `upper`, tagged `tag`.
+    pub fn commit(&self, base_id: &str, upper: &Path, tag: &str, container: &str) -> Result<ImageRecord, ImageError> {
+        let base = self.resolve(base_id)?;
+        let tag = Reference::parse(tag)?.to_string();
+        let tmp = self.temp_dir()?;
+        let res = (|| {
+            let tar_path = tmp.join("layer.tar");
+            let f = std::fs::File::create(&tar_path).map_err(io_at(&tar_path))?;
+            layer_tar(upper, std::io::BufWriter::new(f))
+                .and_then(|w| w.into_inner().map_err(|e| e.into_error()))
+                .map_err(io_at(upper))?;
+            let diff_id = super::archive::file_digest(&tar_path)?;
+            let size = self.ensure_layer(&tar_path, &diff_id)?;
+            self.put_blob(&tar_path, &diff_id)?;
+            let cpath = self.blob_path(&base.id);
+            let raw = std::fs::read(&cpath).map_err(io_at(&cpath))?;
+            let mut cfg: serde_json::Value =
+                serde_json::from_slice(&raw).map_err(|e| ImageError::BadArchive(e.to_string()))?;
+            let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true);
+            cfg["created"] = now.clone().into();
+            if let Some(ids) = cfg["rootfs"]["diff_ids"].as_array_mut() {
+                ids.push(diff_id.clone().into());
+            }
+            let step = serde_json::json!({ "created": now, "created_by": format!("agentctl commit {container}") });
+            match cfg["history"].as_array_mut() {
+                Some(h) => h.push(step),
+                None => cfg["history"] = serde_json::json!([step]),
+            }
+            let bytes = serde_json::to_vec(&cfg).map_err(|e| ImageError::BadArchive(e.to_string()))?;
+            let id = format!("sha256:{}", hex::encode(Sha256::digest(&bytes)));
+            let p = self.blob_path(&id);
+            std::fs::write(&p, &bytes).map_err(io_at(&p))?;
+            let n = base.layers.len();
+            let mut blobs = vec![id.clone()];
+            blobs.extend(base.blobs[base.blobs.len().saturating_sub(n)..].iter().cloned());
+            blobs.push(diff_id.clone());
+            let mut layers = base.layers.clone();
+            layers.push(Layer { diff_id, size });
+            self.save(ImageRecord {
+                id,
+                tags: vec![tag],
+                digest: String::new(),
+                created_at: chrono::Utc::now().timestamp_nanos_opt().unwrap_or(0),
+                config: base.config.clone(),
+                layers,
+                blobs,
+                architecture: base.architecture.clone(),
+                os: base.os.clone(),
+            })
+        })();
+        let _ = std::fs::remove_dir_all(&tmp);
+        res
+    }
+}
