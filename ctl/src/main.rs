@@ -86,6 +86,9 @@ struct CreateOpts {
     /// Mount the root filesystem read-only
     #[arg(long = "read-only")]
     read_only: bool,
+    /// Security options: seccomp=unconfined, no-new-privileges
+    #[arg(long = "security-opt")]
+    security_opt: Vec<String>,
     /// Set metadata (KEY=VALUE)
     #[arg(short = 'l', long = "label")]
     label: Vec<String>,
@@ -902,6 +905,7 @@ async fn create(cl: &mut Clients, o: &CreateOpts) -> Res<String> {
         volumes: o.volume.clone(),
         tmpfs: o.tmpfs.clone(),
         read_only: o.read_only,
+        security_opt: o.security_opt.clone(),
     };
     Ok(cl.c.create(pb::CreateContainerRequest { spec: Some(spec) }).await?.into_inner().id)
 }

@@ -77,3 +77,29 @@ fn volumes_read_only_root_and_tmpfs() {
     assert!(out.contains("tmpfs") && out.contains("size=1024k"), "{out}");
     a.assert_no_leftovers();
 }
+
+#[test]
+fn default_seccomp_profile() {
+    if !privileged("seccomp") {
+        return;
+    }
+    let a = Agent::start("seccomp");
+    // A user namespace needs no capability; Docker's profile (and ours) refuses it.
+    let r = a.ctl(&["run", "--rm", IMG, "unshare", "-U", "true"]);
+    assert_ne!(r.code, 0, "unshare -U must be refused");
+    assert!(r.stderr.contains("Operation not permitted"), "{}", r.stderr);
+    let out = a.ok(&["run", "--rm", IMG, "grep", "Seccomp:", "/proc/self/status"]);
+    assert!(out.ends_with('2'), "filter mode: {out}");
+    // Threads and forks still work (clone without namespace flags).
+    assert_eq!(a.ok(&["run", "--rm", IMG, "sh", "-c", "(echo forked) | cat"]), "forked");
+    // exec gets the same filter.
+    a.ok(&["run", "-d", "--name", "sc", IMG, "sleep", "100"]);
+    assert!(a.ok(&["exec", "sc", "grep", "Seccomp:", "/proc/self/status"]).ends_with('2'));
+    // seccomp=unconfined lifts it.
+    let out =
+        a.ok(&["run", "--rm", "--security-opt", "seccomp=unconfined", IMG, "grep", "Seccomp:", "/proc/self/status"]);
+    assert!(out.ends_with('0'), "{out}");
+    let r = a.ctl(&["run", "--rm", "--security-opt", "seccomp=/tmp/profile.json", IMG, "true"]);
+    assert_eq!(r.code, 125);
+    assert!(r.stderr.contains("custom seccomp profiles are not supported yet"), "{}", r.stderr);
+}

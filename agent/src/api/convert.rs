@@ -78,6 +78,7 @@ pub fn spec_from_pb(s: pb::ContainerSpec) -> ContainerSpec {
         volumes: s.volumes,
         tmpfs: s.tmpfs,
         read_only: s.read_only,
+        security_opt: s.security_opt,
     }
 }
 
@@ -153,6 +154,7 @@ fn spec_to_pb(s: &ContainerSpec) -> pb::ContainerSpec {
         volumes: s.volumes.clone(),
         tmpfs: s.tmpfs.clone(),
         read_only: s.read_only,
+        security_opt: s.security_opt.clone(),
     }
 }
 

@@ -130,7 +130,7 @@ fn setup_and_exec(spec: &LaunchSpec, io: ChildIo, errw: &OwnedFd, go: OwnedFd) -
     if spec.init {
         return tiny_init(spec, errw);
     }
-    process::exec(&spec.args, &spec.env, &spec.cwd, &spec.user, &spec.capabilities)
+    process::exec(&spec.args, &spec.env, &spec.cwd, &spec.user, &spec.capabilities, !spec.seccomp_unconfined)
 }
 
 /// Opens the container's terminal from its own devpts, hands the master to the shim,
@@ -169,7 +169,14 @@ fn tiny_init(spec: &LaunchSpec, errw: &OwnedFd) -> Failure {
     let child = match unsafe { nix::unistd::fork() } {
         Err(e) => return Failure::setup(format!("fork for --init: {}", e.desc())),
         Ok(nix::unistd::ForkResult::Child) => {
-            return process::exec(&spec.args, &spec.env, &spec.cwd, &spec.user, &spec.capabilities)
+            return process::exec(
+                &spec.args,
+                &spec.env,
+                &spec.cwd,
+                &spec.user,
+                &spec.capabilities,
+                !spec.seccomp_unconfined,
+            )
         }
         Ok(nix::unistd::ForkResult::Parent { child }) => child,
     };

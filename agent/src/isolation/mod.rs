@@ -6,6 +6,7 @@ pub mod mounts;
 pub mod nsexec;
 pub mod process;
 pub mod pty;
+pub mod seccomp;
 pub mod spec;
 pub mod sysctl;
 

@@ -63,7 +63,7 @@ pub fn main(json: &str) -> i32 {
                     unsafe { libc::_exit(125) }
                 }
             }
-            let f = process::exec(&l.args, &l.env, &l.cwd, &l.user, &l.capabilities);
+            let f = process::exec(&l.args, &l.env, &l.cwd, &l.user, &l.capabilities, !l.seccomp_unconfined);
             eprintln!("{}", f.msg);
             // SAFETY: leave the forked child without unwinding.
             unsafe { libc::_exit(f.code) }

@@ -241,7 +241,7 @@ pub fn complete_env(env: &[String], user: &User) -> Vec<String> {
 }
 
 /// Switches user, finds and executes the program. Returns only on failure.
-pub fn exec(args: &[String], env: &[String], cwd: &str, user_spec: &str, caps: &[String]) -> Failure {
+pub fn exec(args: &[String], env: &[String], cwd: &str, user_spec: &str, caps: &[String], seccomp: bool) -> Failure {
     let user = match lookup_user(user_spec) {
         Ok(u) => u,
         Err(f) => return f,
@@ -272,6 +272,12 @@ pub fn exec(args: &[String], env: &[String], cwd: &str, user_spec: &str, caps: &
         (Ok(a), Ok(e), Ok(p)) => (a, e, p),
         (Err(f), _, _) | (_, Err(f), _) | (_, _, Err(f)) => return f,
     };
+    // Last: from here on the process can do only what the profile lets it.
+    if seccomp {
+        if let Err(e) = super::seccomp::apply_default() {
+            return Failure::setup(e);
+        }
+    }
     let err = match nix::unistd::execve(&cpath, &argv, &envp) {
         Err(e) => e,
         Ok(never) => match never {},

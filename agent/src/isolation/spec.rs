@@ -79,6 +79,9 @@ pub struct LaunchSpec {
     /// `--read-only`: the root filesystem is mounted read-only.
     #[serde(default)]
     pub read_only: bool,
+    /// `--security-opt seccomp=unconfined`: no seccomp filter.
+    #[serde(default)]
+    pub seccomp_unconfined: bool,
 }
 
 /// A bind mount from the host (`-v HOST:CONTAINER[:ro]`).
@@ -103,4 +106,6 @@ pub struct ExecLaunch {
     /// The container's capability names (see LaunchSpec::capabilities).
     #[serde(default)]
     pub capabilities: Vec<String>,
+    #[serde(default)]
+    pub seccomp_unconfined: bool,
 }

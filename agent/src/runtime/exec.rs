@@ -70,6 +70,11 @@ impl Runtime {
             tty: req.tty,
             capabilities: crate::isolation::process::resolve_caps(&rec.spec.cap_add, &rec.spec.cap_drop)
                 .unwrap_or_default(),
+            seccomp_unconfined: rec
+                .spec
+                .security_opt
+                .iter()
+                .any(|o| o == "seccomp=unconfined" || o == "seccomp:unconfined"),
         };
         let json = serde_json::to_string(&launch).map_err(|e| RuntimeError::Internal(e.to_string()))?;
         let mut cmd = tokio::process::Command::new("/proc/self/exe");

@@ -186,6 +186,17 @@ impl Runtime {
         for t in &spec.tmpfs {
             parse_tmpfs(t)?;
         }
+        for o in &spec.security_opt {
+            match o.as_str() {
+                "seccomp=unconfined" | "seccomp:unconfined" | "no-new-privileges" | "no-new-privileges=true" | "no-new-privileges:true" => {}
+                o if o.starts_with("seccomp=") || o.starts_with("seccomp:") => {
+                    return Err(RuntimeError::InvalidArgument(format!(
+                        "--security-opt {o:?}: custom seccomp profiles are not supported yet (default or seccomp=unconfined)"
+                    )))
+                }
+                o => return Err(RuntimeError::InvalidArgument(format!("unknown --security-opt {o:?}"))),
+            }
+        }
         let mut ports = self.parse_ports(&spec.ports, network)?;
         if spec.publish_all {
             if network != NetMode::Bridge {
@@ -336,6 +347,11 @@ impl Runtime {
             volumes: rec.spec.volumes.iter().filter_map(|v| parse_volume(v).ok()).collect(),
             tmpfs: rec.spec.tmpfs.iter().filter_map(|t| parse_tmpfs(t).ok()).collect(),
             read_only: rec.spec.read_only,
+            seccomp_unconfined: rec
+                .spec
+                .security_opt
+                .iter()
+                .any(|o| o == "seccomp=unconfined" || o == "seccomp:unconfined"),
         }
     }
 

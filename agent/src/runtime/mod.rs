@@ -97,6 +97,9 @@ pub struct ContainerSpec {
     pub tmpfs: Vec<String>,
     #[serde(default)]
     pub read_only: bool,
+    /// `--security-opt` values: `seccomp=unconfined`, `no-new-privileges`.
+    #[serde(default)]
+    pub security_opt: Vec<String>,
 }
 
 /// A container's lifecycle state.
