@@ -24,8 +24,8 @@ for _ in $(seq 100); do "$B/agentctl" version >/dev/null 2>&1 && break; sleep 0.
 "$B/agentctl" image busybox >/dev/null
 ROOTFS=$(ls -d "$T"/root/layers/*/fs | head -1)
 hyperfine -N --warmup 3 --runs "$RUNS" --export-json "$T/bench.json" \
-  -n "agentctl run --rm /bin/true" "$B/agentctl run --rm local/busybox /bin/true" \
-  -n "agentctl run --rm --network bridge /bin/true" "$B/agentctl run --rm --network bridge local/busybox /bin/true" \
+  -n "agentctl run --rm --network none /bin/true" "$B/agentctl run --rm --network none local/busybox /bin/true" \
+  -n "agentctl run --rm /bin/true (default: bridge)" "$B/agentctl run --rm local/busybox /bin/true" \
   -n "agentctl version (client round trip)" "$B/agentctl version" \
   -n "unshare+chroot /bin/true" "unshare --mount --pid --fork --uts --ipc --net chroot $ROOTFS /bin/true"
 python3 - "$T/bench.json" <<'PY'

@@ -56,7 +56,7 @@ struct CreateOpts {
     /// Allocate a pseudo-TTY
     #[arg(short = 't', long = "tty")]
     tty: bool,
-    /// Network mode: none, host, bridge or container:<name|id> [default: none, or bridge with -p]
+    /// Network: bridge (default), none, host, container:<name|id>, or a network's name
     #[arg(long, alias = "net")]
     network: Option<String>,
     /// Publish a container's port: [hostIP:]hostPort:containerPort[/tcp|udp] (bridge network)
@@ -883,13 +883,7 @@ async fn create(cl: &mut Clients, o: &CreateOpts) -> Res<String> {
         hostname: o.hostname.clone().unwrap_or_default(),
         tty: o.tty,
         stdin_open: o.interactive,
-        network_mode: o.network.clone().unwrap_or_else(|| {
-            if o.publish.is_empty() && !o.publish_all {
-                "none".into()
-            } else {
-                "bridge".into()
-            }
-        }),
+        network_mode: o.network.clone().unwrap_or_default(),
         labels: parse_kv(&o.label, "label")?,
         auto_remove: o.rm,
         init: o.init,

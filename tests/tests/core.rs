@@ -50,11 +50,16 @@ fn namespaces_pid1_and_hostname() {
     let out = a.ok(&[
         "run",
         "--rm",
+        "--network",
+        "none",
         IMG,
         "sh",
         "-c",
         "ls /sys/class/net; cat /sys/class/net/lo/operstate; ping -c1 -W1 127.0.0.1 >/dev/null && echo pinged",
     ]);
+    // The default is the bridge network, like docker: eth0 with an address.
+    let out2 = a.ok(&["run", "--rm", IMG, "sh", "-c", "ls /sys/class/net | tr '\\n' ' '"]);
+    assert_eq!(out2.trim(), "eth0 lo", "{out2}");
     assert_eq!(out.lines().next(), Some("lo"), "only loopback expected: {out}");
     assert!(out.contains("pinged"), "loopback must be up: {out}");
 }

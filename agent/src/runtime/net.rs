@@ -241,7 +241,9 @@ impl Runtime {
     /// The mode a spec asks for; `container:<x>` is resolved to that container's ID.
     pub(super) fn parse_network(&self, mode: &str) -> Result<(NetMode, String)> {
         Ok(match mode {
-            "" | "none" => (NetMode::None, "none".into()),
+            "none" => (NetMode::None, "none".into()),
+            // Like docker: the default network is the bridge.
+            "" => (NetMode::Bridge, "bridge".into()),
             "host" => (NetMode::Host, "host".into()),
             m => match m.strip_prefix("container:") {
                 Some(target) => {
