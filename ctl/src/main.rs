@@ -415,6 +415,10 @@ enum NetworkCmd {
     Inspect { name: String },
     /// Remove a network without containers
     Rm { name: String },
+    /// Connect a container to a network
+    Connect { network: String, container: String },
+    /// Disconnect a container from a network
+    Disconnect { network: String, container: String },
 }
 
 #[derive(Subcommand)]
@@ -1162,6 +1166,12 @@ async fn network(cl: &mut Clients, cmd: NetworkCmd) -> Res<u8> {
         NetworkCmd::Rm { name } => {
             cl.n.remove(pb::RemoveNetworkRequest { name: name.clone() }).await?;
             println!("{name}");
+        }
+        NetworkCmd::Connect { network, container } => {
+            cl.n.connect_container(pb::ConnectRequest { network, container }).await?;
+        }
+        NetworkCmd::Disconnect { network, container } => {
+            cl.n.disconnect_container(pb::DisconnectRequest { network, container }).await?;
         }
     }
     Ok(0)

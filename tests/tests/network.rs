@@ -208,6 +208,21 @@ fn user_networks_isolate_resolve_names_and_internal_has_no_egress() {
     ]);
     assert_eq!(out, server.host_ip);
     let _ = srv.wait_with_output();
+    // connect: c1 (on n1) joins n2 live as eth1; n2's members then reach it by name.
+    a.ok(&["run", "-d", "--name", "c2", "--hostname", "c2", "--network", "n2", IMG, "sh", "-c", serve]);
+    a.ok(&["network", "connect", "n2", "c1"]);
+    let ifs = a.ok(&["exec", "c1", "sh", "-c", "ls /sys/class/net | tr '\\n' ' '"]);
+    assert_eq!(ifs.trim(), "eth0 eth1 lo", "{ifs}");
+    assert!(reach("n2", "c1", "hi-from-c1"), "after connect, n2 reaches c1 by name");
+    // c1 reaches c2 by name over n2 (its hosts file knows both networks' peers).
+    assert!(eventually(15, || a.ctl(&["exec", "c1", "sh", "-c", "timeout 3 nc c2 80; exit $?"]).stdout.trim()
+        == "hi-from-c2"));
+    let r = a.ctl(&["network", "disconnect", "n1", "c1"]);
+    assert!(r.stderr.contains("only networks connected later"), "{}", r.stderr);
+    a.ok(&["network", "disconnect", "n2", "c1"]);
+    let ifs = a.ok(&["exec", "c1", "sh", "-c", "ls /sys/class/net | tr '\\n' ' '"]);
+    assert_eq!(ifs.trim(), "eth0 lo", "{ifs}");
+    a.ok(&["rm", "-f", "c2"]);
     // A network with containers cannot be removed; without, it can, with its bridge.
     let r = a.ctl(&["network", "rm", "n1"]);
     assert_ne!(r.code, 0);

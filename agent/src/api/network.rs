@@ -66,6 +66,24 @@ impl NetworkService for NetworkApi {
         Ok(Response::new(self.info(&d, r.map(|r| r.labels).unwrap_or_default())?))
     }
 
+    async fn connect_container(
+        &self,
+        req: Request<pb::ConnectRequest>,
+    ) -> Result<Response<pb::ConnectResponse>, Status> {
+        let r = req.into_inner();
+        self.rt.connect(&r.container, &r.network).await.map_err(status)?;
+        Ok(Response::new(pb::ConnectResponse {}))
+    }
+
+    async fn disconnect_container(
+        &self,
+        req: Request<pb::DisconnectRequest>,
+    ) -> Result<Response<pb::DisconnectResponse>, Status> {
+        let r = req.into_inner();
+        self.rt.disconnect(&r.container, &r.network).await.map_err(status)?;
+        Ok(Response::new(pb::DisconnectResponse {}))
+    }
+
     async fn remove(
         &self,
         req: Request<pb::RemoveNetworkRequest>,

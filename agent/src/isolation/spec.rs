@@ -82,6 +82,9 @@ pub struct LaunchSpec {
     /// `--security-opt seccomp=unconfined`: no seccomp filter.
     #[serde(default)]
     pub seccomp_unconfined: bool,
+    /// More networks (connected with NetworkService.Connect), as eth1, eth2…
+    #[serde(default)]
+    pub extra_bridges: Vec<crate::network::attach::BridgeAttach>,
 }
 
 /// A bind mount from the host (`-v HOST:CONTAINER[:ro]`).

@@ -14,6 +14,13 @@ pub struct BridgeAttach {
     /// `10.88.0.2/16`.
     pub address: String,
     pub gateway: String,
+    /// The interface inside (`eth0`; `eth1`… for networks connected later).
+    #[serde(default = "eth0")]
+    pub ifname: String,
+}
+
+fn eth0() -> String {
+    "eth0".into()
 }
 
 /// Wires the network namespace of process `pid`.
@@ -21,15 +28,15 @@ pub fn setup(pid: i32, a: &BridgeAttach) -> Result<(), NetError> {
     let p = pid.to_string();
     let mtu = std::fs::read_to_string(format!("/sys/class/net/{}/mtu", a.bridge)).unwrap_or_else(|_| "1500".into());
     let mtu = mtu.trim();
-    run("ip", &["link", "add", &a.veth, "mtu", mtu, "type", "veth", "peer", "name", "eth0", "mtu", mtu, "netns", &p])?;
+    let eth = a.ifname.as_str();
+    run("ip", &["link", "add", &a.veth, "mtu", mtu, "type", "veth", "peer", "name", eth, "mtu", mtu, "netns", &p])?;
     let res = (|| {
         run("ip", &["link", "set", &a.veth, "master", &a.bridge, "up"])?;
         // A container may reach its own published port through the host (hairpin).
         run("ip", &["link", "set", &a.veth, "type", "bridge_slave", "hairpin", "on"])?;
-        let batch = format!(
-            "addr add {} dev eth0\nlink set eth0 up\nlink set lo up\nroute add default via {}\n",
-            a.address, a.gateway
-        );
+        // Only the first network gives the default route.
+        let route = if eth == "eth0" { format!("route add default via {}\n", a.gateway) } else { String::new() };
+        let batch = format!("addr add {} dev {eth}\nlink set {eth} up\nlink set lo up\n{route}", a.address);
         run_input("nsenter", &["-t", &p, "-n", "ip", "-batch", "-"], Some(&batch)).map(|_| ())
     })();
     if res.is_err() {

@@ -262,6 +262,7 @@ impl Runtime {
             restart_count: 0,
             ip: String::new(),
             ports,
+            extra_networks: vec![],
         };
         let mut rec = rec;
         if network == NetMode::Bridge {
@@ -352,6 +353,7 @@ impl Runtime {
                 .security_opt
                 .iter()
                 .any(|o| o == "seccomp=unconfined" || o == "seccomp:unconfined"),
+            extra_bridges: vec![],
         }
     }
 
@@ -372,6 +374,12 @@ impl Runtime {
         let mut spec = self.launch_spec(&rec);
         spec.network = self.join_target(&rec)?;
         spec.bridge = self.bridge_attach(&rec)?;
+        for (i, (net, ip)) in rec.extra_networks.iter().enumerate() {
+            spec.extra_bridges.push(self.extra_attach(&rec, net, ip, i + 1)?);
+        }
+        for (net, _) in &rec.extra_networks {
+            self.refresh_hosts(net);
+        }
         if rec.network == NetMode::Bridge {
             // Its /etc/hosts knows the running peers, and the firewall (masquerade, its
             // published ports) is in place, before its command runs.

@@ -147,9 +147,22 @@ pub struct ContainerRecord {
     /// Published ports.
     #[serde(default)]
     pub ports: Vec<crate::network::PortMap>,
+    /// Networks connected after create: (network, address).
+    #[serde(default)]
+    pub extra_networks: Vec<(String, String)>,
 }
 
 impl ContainerRecord {
+    /// Every bridge network the container is on, with its address there.
+    pub fn bridge_networks(&self) -> Vec<(String, String)> {
+        let mut v = Vec::new();
+        if self.network == crate::isolation::spec::NetMode::Bridge {
+            v.push((self.spec.network.clone(), self.ip.clone()));
+        }
+        v.extend(self.extra_networks.iter().cloned());
+        v
+    }
+
     /// The container's cgroup below the instance's parent: `<id>`, or `group-<g>/<id>`
     /// for a member of a group.
     pub fn cg(&self) -> String {

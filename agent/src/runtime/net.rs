@@ -213,7 +213,7 @@ impl Runtime {
 
     /// Containers attached to a network.
     pub fn network_members(&self, name: &str) -> Result<Vec<ContainerRecord>> {
-        Ok(self.list()?.into_iter().filter(|c| c.network == NetMode::Bridge && c.spec.network == name).collect())
+        Ok(self.list()?.into_iter().filter(|c| c.bridge_networks().iter().any(|(n, _)| n == name)).collect())
     }
 
     /// Removes a user network without containers, with its bridge.
@@ -318,10 +318,12 @@ impl Runtime {
         Err(NetError::Exhausted(subnet.to_string()).into())
     }
 
-    /// Returns a container's address to the pool.
+    /// Returns a container's addresses to the pools.
     pub(super) fn release(&self, rec: &ContainerRecord) -> Result<()> {
-        if !rec.ip.is_empty() {
-            self.store.delete(Kind::Lease, &format!("{}/{}", rec.spec.network, rec.ip))?;
+        for (net, ip) in rec.bridge_networks() {
+            if !ip.is_empty() {
+                self.store.delete(Kind::Lease, &format!("{net}/{ip}"))?;
+            }
         }
         Ok(())
     }
@@ -346,6 +348,7 @@ impl Runtime {
             veth: self.net_names.veth(&rec.id),
             address: format!("{}/{}", rec.ip, def.subnet.prefix),
             gateway: def.subnet.gateway().to_string(),
+            ifname: "eth0".into(),
         }))
     }
 
@@ -428,16 +431,104 @@ impl Runtime {
     /// Written in place: the file is bind-mounted into the containers.
     pub(super) fn refresh_hosts(&self, net: &str) {
         let Ok(members) = self.network_members(net) else { return };
-        let peers: String = members
-            .iter()
-            .filter(|c| c.state == State::Running && !c.ip.is_empty())
-            .map(|c| format!("{}\t{}\n", c.ip, c.name))
-            .collect();
+        let Ok(all) = self.list() else { return };
+        let peers_of = |n: &str| -> String {
+            all.iter()
+                .filter(|c| c.state == State::Running)
+                .filter_map(|c| {
+                    c.bridge_networks().into_iter().find(|(cn, _)| cn == n).map(|(_, ip)| format!("{ip}\t{}\n", c.name))
+                })
+                .collect()
+        };
         for c in &members {
             let dir = self.container_dir(&c.id);
-            let Ok(base) = std::fs::read_to_string(dir.join("hosts.base")) else { continue };
-            let _ = std::fs::write(dir.join("hosts"), format!("{base}# containers of network {net}\n{peers}"));
+            let Ok(mut text) = std::fs::read_to_string(dir.join("hosts.base")) else { continue };
+            for (n, _) in c.bridge_networks() {
+                text.push_str(&format!("# containers of network {n}\n{}", peers_of(&n)));
+            }
+            let _ = std::fs::write(dir.join("hosts"), text);
         }
+    }
+
+    /// The attachment of an extra network `net` (address `ip`) as `eth<index>`.
+    pub(super) fn extra_attach(
+        &self,
+        rec: &ContainerRecord,
+        net: &str,
+        ip: &str,
+        index: usize,
+    ) -> Result<BridgeAttach> {
+        let def = self.network_def(net)?;
+        network::ensure_bridge(&def.bridge, &def.subnet)?;
+        Ok(BridgeAttach {
+            bridge: def.bridge,
+            veth: self.net_names.veth(&format!("{}/{net}", rec.id)),
+            address: format!("{ip}/{}", def.subnet.prefix),
+            gateway: def.subnet.gateway().to_string(),
+            ifname: format!("eth{index}"),
+        })
+    }
+
+    /// Connects a container to another network (live when it runs: a new `ethN`).
+    pub async fn connect(&self, name: &str, net: &str) -> Result<()> {
+        let rec = self.resolve(name)?;
+        let live = self.live(&rec.id);
+        let _op = live.op.lock().await;
+        let mut rec = self.load(&rec.id)?;
+        if rec.network != NetMode::Bridge {
+            return Err(RuntimeError::FailedPrecondition(format!(
+                "container {} uses network mode {}: only bridge-network containers can join more networks",
+                rec.name, rec.spec.network
+            )));
+        }
+        self.network_def(net)?;
+        if rec.bridge_networks().iter().any(|(n, _)| n == net) {
+            return Err(RuntimeError::AlreadyExists(format!("container {} is already on network {net}", rec.name)));
+        }
+        let ip = self.lease(net, &rec.id)?.to_string();
+        if rec.state == State::Running {
+            let attached = self
+                .extra_attach(&rec, net, &ip, rec.extra_networks.len() + 1)
+                .and_then(|a| network::attach::setup(rec.pid, &a).map_err(RuntimeError::from));
+            if let Err(e) = attached {
+                let _ = self.store.delete(Kind::Lease, &format!("{net}/{ip}"));
+                return Err(e);
+            }
+        }
+        rec.extra_networks.push((net.to_string(), ip));
+        self.save_and_log(&rec, "connect", &[("network", net.to_string())], false)?;
+        self.refresh_hosts(net);
+        Ok(())
+    }
+
+    /// Disconnects a container from a network it was connected to later.
+    pub async fn disconnect(&self, name: &str, net: &str) -> Result<()> {
+        let rec = self.resolve(name)?;
+        let live = self.live(&rec.id);
+        let _op = live.op.lock().await;
+        let mut rec = self.load(&rec.id)?;
+        let Some(pos) = rec.extra_networks.iter().position(|(n, _)| n == net) else {
+            if rec.spec.network == net {
+                return Err(RuntimeError::FailedPrecondition(format!(
+                    "{net} is the network container {} was created on; only networks connected later can be disconnected",
+                    rec.name
+                )));
+            }
+            return Err(RuntimeError::NotFound(format!("container {} is not on network {net}", rec.name)));
+        };
+        let (_, ip) = rec.extra_networks.remove(pos);
+        if rec.state == State::Running {
+            // Deleting the host end removes the pair.
+            network::delete_bridge(&self.net_names.veth(&format!("{}/{net}", rec.id)));
+        }
+        self.store.delete(Kind::Lease, &format!("{net}/{ip}"))?;
+        self.save_and_log(&rec, "disconnect", &[("network", net.to_string())], false)?;
+        self.refresh_hosts(net);
+        // The container itself keeps its other networks' peers.
+        for (n, _) in rec.bridge_networks() {
+            self.refresh_hosts(&n);
+        }
+        Ok(())
     }
 
     /// At shutdown with nothing running: remove the bridges and the table.

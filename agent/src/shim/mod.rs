@@ -203,7 +203,7 @@ fn supervise(spec: &LaunchSpec, rep: OwnedFd) {
         return fail(report, rep, 125, e.to_string());
     }
     // A bridge-mode namespace is wired before the init may exec.
-    if let Some(b) = &spec.bridge {
+    for b in spec.bridge.iter().chain(spec.extra_bridges.iter()) {
         if let Err(e) = crate::network::attach::setup(pid.as_raw(), b) {
             let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
             wait_exit(pid);
