@@ -42,12 +42,10 @@ pub fn setup(pid: i32, a: &BridgeAttach) -> Result<(), NetError> {
         let _ = run("ip", &["link", "del", &a.veth]);
         return Err(e);
     }
-    let res = (|| {
-        // Only the first network gives the default route.
-        let route = if eth == "eth0" { format!("route add default via {}\n", a.gateway) } else { String::new() };
-        let batch = format!("addr add {} dev {eth}\nlink set {eth} up\nlink set lo up\n{route}", a.address);
-        run_input("nsenter", &["-t", &p, "-n", "ip", "-batch", "-"], Some(&batch)).map(|_| ())
-    })();
+    // Only the first network gives the default route.
+    let route = if eth == "eth0" { format!("route add default via {}\n", a.gateway) } else { String::new() };
+    let batch = format!("addr add {} dev {eth}\nlink set {eth} up\nlink set lo up\n{route}", a.address);
+    let res = run_input("nsenter", &["-t", &p, "-n", "ip", "-batch", "-"], Some(&batch)).map(|_| ());
     if res.is_err() {
         let _ = run("ip", &["link", "del", &a.veth]);
     }
