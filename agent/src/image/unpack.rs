@@ -191,6 +191,13 @@ mod tests {
         let d2 = tempfile::tempdir().unwrap();
         let u2 = unpack_layer(gz.finish().unwrap().as_slice(), d2.path()).unwrap();
         assert_eq!(u2.diff_id, want);
+        // and so does zstd
+        let zst = ruzstd::encoding::compress_to_vec(t.as_slice(), ruzstd::encoding::CompressionLevel::Fastest);
+        assert_eq!(&zst[..4], &[0x28, 0xb5, 0x2f, 0xfd]);
+        let d3 = tempfile::tempdir().unwrap();
+        let u3 = unpack_layer(zst.as_slice(), d3.path()).unwrap();
+        assert_eq!(u3.diff_id, want);
+        assert_eq!(std::fs::read(d3.path().join("a/b.txt")).unwrap(), b"hello");
     }
 
     #[test]
