@@ -124,6 +124,12 @@ fn setup_and_exec(spec: &LaunchSpec, io: ChildIo, errw: &OwnedFd, go: OwnedFd) -
     // cgroup v1 waits for an RCU grace period, ~10 ms here); nothing of the user's runs
     // before it is done, and the cgroup namespace is rooted at that cgroup.
     wait_for_cgroup(go);
+    // The shim has moved our veth ends in: give them their addresses and route.
+    for b in spec.bridge.iter().chain(spec.extra_bridges.iter()) {
+        if let Err(e) = crate::network::attach::configure_inside(b) {
+            return Failure::setup(format!("network: {e}"));
+        }
+    }
     if let Err(e) = nix::sched::unshare(CloneFlags::CLONE_NEWCGROUP) {
         return Failure::setup(format!("new cgroup namespace: {}", e.desc()));
     }

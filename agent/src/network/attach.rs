@@ -51,3 +51,114 @@ pub fn setup(pid: i32, a: &BridgeAttach) -> Result<(), NetError> {
     }
     res
 }
+
+/// Sets the host side of a veth pair (create, into `pid`'s namespace as `ifname`, on the
+/// bridge, hairpin) in one `ip -batch`; the namespace side is configured by the
+/// container's init itself ([`configure_inside`]), without another process.
+pub fn setup_host_side(pid: i32, a: &BridgeAttach) -> Result<(), NetError> {
+    let mtu = std::fs::read_to_string(format!("/sys/class/net/{}/mtu", a.bridge)).unwrap_or_else(|_| "1500".into());
+    let host = format!(
+        "link add {veth} mtu {mtu} type veth peer name {eth} mtu {mtu} netns {pid}\n\
+         link set {veth} master {br} up\n\
+         link set {veth} type bridge_slave hairpin on\n",
+        veth = a.veth,
+        br = a.bridge,
+        eth = a.ifname,
+        mtu = mtu.trim()
+    );
+    if let Err(e) = run_input("ip", &["-batch", "-"], Some(&host)) {
+        let _ = run("ip", &["link", "del", &a.veth]);
+        return Err(e);
+    }
+    Ok(())
+}
+
+// Interface and route ioctls (stable Linux values; not all are exported by libc for glibc).
+const SIOCSIFADDR: libc::c_ulong = 0x8916;
+const SIOCSIFNETMASK: libc::c_ulong = 0x891c;
+const SIOCADDRT: libc::c_ulong = 0x890b;
+const RTF_UP: libc::c_ushort = 0x1;
+const RTF_GATEWAY: libc::c_ushort = 0x2;
+
+/// `struct rtentry` of <net/route.h>.
+#[repr(C)]
+struct RtEntry {
+    rt_pad1: libc::c_ulong,
+    rt_dst: libc::sockaddr,
+    rt_gateway: libc::sockaddr,
+    rt_genmask: libc::sockaddr,
+    rt_flags: libc::c_ushort,
+    rt_pad2: libc::c_short,
+    rt_pad3: libc::c_ulong,
+    rt_pad4: *mut libc::c_void,
+    rt_metric: libc::c_short,
+    rt_dev: *mut libc::c_char,
+    rt_mtu: libc::c_ulong,
+    rt_window: libc::c_ulong,
+    rt_irtt: libc::c_ushort,
+}
+
+fn sockaddr_v4(ip: std::net::Ipv4Addr) -> libc::sockaddr {
+    let sin = libc::sockaddr_in {
+        sin_family: libc::AF_INET as libc::sa_family_t,
+        sin_port: 0,
+        sin_addr: libc::in_addr { s_addr: u32::from(ip).to_be() },
+        sin_zero: [0; 8],
+    };
+    // SAFETY: sockaddr_in and sockaddr have the same size; this is how the ioctls take it.
+    unsafe { std::mem::transmute::<libc::sockaddr_in, libc::sockaddr>(sin) }
+}
+
+/// Run by the container's init in its new network namespace: address, up, default route
+/// (first interface only). Returns a message on failure.
+pub fn configure_inside(a: &BridgeAttach) -> Result<(), String> {
+    let (addr, prefix) = a.address.split_once('/').ok_or_else(|| format!("bad address {}", a.address))?;
+    let ip: std::net::Ipv4Addr = addr.parse().map_err(|_| format!("bad address {}", a.address))?;
+    let prefix: u32 = prefix.parse().map_err(|_| format!("bad prefix in {}", a.address))?;
+    let mask = std::net::Ipv4Addr::from(if prefix == 0 { 0 } else { u32::MAX << (32 - prefix) });
+    let gw: std::net::Ipv4Addr = a.gateway.parse().map_err(|_| format!("bad gateway {}", a.gateway))?;
+    // SAFETY: plain socket/ioctl calls on zeroed, correctly sized structures that live
+    // across each call.
+    unsafe {
+        let s = libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0);
+        if s < 0 {
+            return Err(format!("socket: {}", std::io::Error::last_os_error()));
+        }
+        let fail = |what: &str| {
+            let e = std::io::Error::last_os_error();
+            libc::close(s);
+            Err(format!("{what} {}: {e}", a.ifname))
+        };
+        let mut req: libc::ifreq = std::mem::zeroed();
+        for (i, b) in a.ifname.bytes().take(15).enumerate() {
+            req.ifr_name[i] = b as libc::c_char;
+        }
+        req.ifr_ifru.ifru_addr = sockaddr_v4(ip);
+        if libc::ioctl(s, SIOCSIFADDR as _, &req) < 0 {
+            return fail("set address of");
+        }
+        req.ifr_ifru.ifru_netmask = sockaddr_v4(mask);
+        if libc::ioctl(s, SIOCSIFNETMASK as _, &req) < 0 {
+            return fail("set netmask of");
+        }
+        if libc::ioctl(s, libc::SIOCGIFFLAGS as _, &mut req) < 0 {
+            return fail("read flags of");
+        }
+        req.ifr_ifru.ifru_flags |= (libc::IFF_UP | libc::IFF_RUNNING) as libc::c_short;
+        if libc::ioctl(s, libc::SIOCSIFFLAGS as _, &req) < 0 {
+            return fail("bring up");
+        }
+        if a.ifname == "eth0" {
+            let mut rt: RtEntry = std::mem::zeroed();
+            rt.rt_dst = sockaddr_v4(std::net::Ipv4Addr::UNSPECIFIED);
+            rt.rt_genmask = sockaddr_v4(std::net::Ipv4Addr::UNSPECIFIED);
+            rt.rt_gateway = sockaddr_v4(gw);
+            rt.rt_flags = RTF_UP | RTF_GATEWAY;
+            if libc::ioctl(s, SIOCADDRT as _, &rt) < 0 {
+                return fail("add the default route via");
+            }
+        }
+        libc::close(s);
+    }
+    Ok(())
+}

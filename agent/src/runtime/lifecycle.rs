@@ -378,12 +378,12 @@ impl Runtime {
             spec.extra_bridges.push(self.extra_attach(&rec, net, ip, i + 1)?);
         }
         for (net, _) in &rec.extra_networks {
-            self.refresh_hosts(net);
+            self.refresh_hosts_with(net, Some(&rec.id));
         }
         if rec.network == NetMode::Bridge {
             // Its /etc/hosts knows the running peers, and the firewall (masquerade, its
             // published ports) is in place, before its command runs.
-            self.refresh_hosts(&rec.spec.network);
+            self.refresh_hosts_with(&rec.spec.network, Some(&rec.id));
             if !rec.ports.is_empty() || !self.firewall_applied() {
                 self.reconcile_firewall_with(Some(&rec))?;
             }
@@ -436,6 +436,10 @@ impl Runtime {
             rec.pid = 0;
             self.save_and_log(&rec, "die", &[("exitCode", rec.exit_code.to_string()), ("error", msg.clone())], false)?;
             live.phase.send_replace(Phase::Exited { code: rec.exit_code });
+            for (net, _) in rec.bridge_networks() {
+                // Peers were told about it before it ran: take it back.
+                self.refresh_hosts(&net);
+            }
             if rec.spec.auto_remove {
                 drop(_op);
                 let _ = self.remove(&rec.id, true).await;

@@ -430,11 +430,17 @@ impl Runtime {
     /// line per running container of the same network, so they resolve each other by name.
     /// Written in place: the file is bind-mounted into the containers.
     pub(super) fn refresh_hosts(&self, net: &str) {
+        self.refresh_hosts_with(net, None)
+    }
+
+    /// Like [`Self::refresh_hosts`], counting `starting` as running: its file is then
+    /// already final before its command runs, and is not rewritten under it afterwards.
+    pub(super) fn refresh_hosts_with(&self, net: &str, starting: Option<&str>) {
         let Ok(members) = self.network_members(net) else { return };
         let Ok(all) = self.list() else { return };
         let peers_of = |n: &str| -> String {
             all.iter()
-                .filter(|c| c.state == State::Running)
+                .filter(|c| c.state == State::Running || Some(c.id.as_str()) == starting)
                 .filter_map(|c| {
                     c.bridge_networks().into_iter().find(|(cn, _)| cn == n).map(|(_, ip)| format!("{ip}\t{}\n", c.name))
                 })
@@ -446,7 +452,10 @@ impl Runtime {
             for (n, _) in c.bridge_networks() {
                 text.push_str(&format!("# containers of network {n}\n{}", peers_of(&n)));
             }
-            let _ = std::fs::write(dir.join("hosts"), text);
+            // Rewritten in place (a rename would break the bind mount): only on change.
+            if std::fs::read_to_string(dir.join("hosts")).ok().as_deref() != Some(text.as_str()) {
+                let _ = std::fs::write(dir.join("hosts"), text);
+            }
         }
     }
 

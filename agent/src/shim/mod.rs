@@ -203,8 +203,9 @@ fn supervise(spec: &LaunchSpec, rep: OwnedFd) {
         return fail(report, rep, 125, e.to_string());
     }
     // A bridge-mode namespace is wired before the init may exec.
+    // Host side here; the init configures its side itself after "go" (no extra process).
     for b in spec.bridge.iter().chain(spec.extra_bridges.iter()) {
-        if let Err(e) = crate::network::attach::setup(pid.as_raw(), b) {
+        if let Err(e) = crate::network::attach::setup_host_side(pid.as_raw(), b) {
             let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
             wait_exit(pid);
             return fail(report, rep, 125, format!("network: {e}"));
