@@ -285,6 +285,15 @@ fn hardening_defaults() {
     assert_ne!(r.code, 0, "/proc/sys must be read-only");
     let r = a.ctl(&["run", "--rm", IMG, "sh", "-c", "touch /sys/x"]);
     assert_ne!(r.code, 0, "/sys must be read-only");
+    // The writes above could fail for other reasons: check the mount flags themselves.
+    let mounts = a.ok(&["run", "--rm", IMG, "cat", "/proc/self/mounts"]);
+    for path in [" /sys ", " /proc/sys ", " /proc/sysrq-trigger ", " /proc/bus "] {
+        if let Some(line) = mounts.lines().find(|l| l.contains(path)) {
+            assert!(line.split(' ').nth(3).unwrap().split(',').any(|o| o == "ro"), "{path} must be mounted ro: {line}");
+        } else if path == " /sys " || path == " /proc/sys " {
+            panic!("{path} is not a separate mount: {mounts}");
+        }
+    }
     let r = a.ctl(&["run", "--rm", IMG, "sh", "-c", "mount -t tmpfs t /mnt"]);
     assert_ne!(r.code, 0, "mount needs CAP_SYS_ADMIN");
     let host = nix::unistd::gethostname().unwrap();

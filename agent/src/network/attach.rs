@@ -1,7 +1,9 @@
-//! Joins a new container network namespace to the agent's bridge (run by the shim between
-//! the container's `clone` and its `execve`, as a CNI plugin would): a veth pair, the host
-//! end on the bridge, the other end as `eth0` with its address and default route. The
-//! pair disappears with the namespace, so a dead container leaves no link behind.
+//! Joins a container's network namespace to a bridge, before its command runs (as a CNI
+//! plugin would): a veth pair, the host end on the bridge (the shim, between `clone` and
+//! "go"), the other end as `eth0` with its address and default route (the init itself,
+//! with ioctls). [`setup`] does both sides from outside, for networks connected to a
+//! running container. The pair disappears with the namespace, so a dead container leaves
+//! no link behind.
 
 use super::{run, run_input, NetError};
 use serde::{Deserialize, Serialize};

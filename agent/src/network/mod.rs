@@ -3,7 +3,8 @@
 //! joins a container's network namespace to the bridge. The only module that touches
 //! links, addresses, routes and firewall rules.
 //!
-//! Links and addresses are set with iproute2 and the firewall with `nft -f` (one
+//! Host-side links are set with iproute2 (the container side with ioctls from its init)
+//! and the firewall with `nft -f` (one
 //! transaction that replaces the agent's table and nothing else), like netavark's nft
 //! backend does through `nft -j`. Why not rtnetlink yet: the few calls needed run once per
 //! container start in the shim, and the command line makes every step visible in errors;

@@ -466,7 +466,8 @@ impl Runtime {
     fn monitor(self: &Arc<Self>, rec: &ContainerRecord) {
         let rt = Arc::clone(self);
         let id = rec.id.clone();
-        let fd = pidfd(rec.shim_pid, rec.shim_start);
+        let (shim_pid, shim_start) = (rec.shim_pid, rec.shim_start);
+        let fd = pidfd(shim_pid, shim_start);
         tokio::spawn(async move {
             if let Some(fd) = fd {
                 // SAFETY: the AsyncFd owns the pidfd, which stays open until it is dropped.
@@ -476,7 +477,7 @@ impl Runtime {
                     }
                     Err(_) => {
                         // Cannot poll: fall back to checking liveness.
-                        while crate::isolation::alive(rec_pid(&rt, &id).0, rec_pid(&rt, &id).1) {
+                        while crate::isolation::alive(shim_pid, shim_start) {
                             tokio::time::sleep(Duration::from_millis(100)).await;
                         }
                     }
@@ -739,10 +740,6 @@ impl Runtime {
         }
         Ok(())
     }
-}
-
-fn rec_pid(rt: &Runtime, id: &str) -> (i32, u64) {
-    rt.load(id).map(|r| (r.shim_pid, r.shim_start)).unwrap_or((0, 0))
 }
 
 /// Runs `agentd shim DIR` and reads its start report.
