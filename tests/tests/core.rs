@@ -417,7 +417,27 @@ fn events_are_logged_in_order_and_resumable_after_a_restart() {
         .stdout(std::process::Stdio::piped())
         .spawn()
         .unwrap();
+    // Read the follower's lines as they come (it streams until killed).
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
+    let stdout = follower.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
     a.ok(&["create", "--name", "ev2", IMG, "true"]);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let mut live = String::new();
+    while !live.contains("\"ev2\"") && std::time::Instant::now() < deadline {
+        if let Ok(l) = rx.recv_timeout(std::time::Duration::from_millis(100)) {
+            live.push_str(&l);
+            live.push('\n');
+        }
+    }
+    assert!(live.contains("\"ev2\""), "the live follower saw ev2: {live}");
+    let _ = follower.kill();
+    let _ = follower.wait();
     a.crash_and_restart();
     // The log survives the crash; a client resumes from the last seq it saw.
     let after: Vec<serde_json::Value> = events(&a, last);
@@ -425,9 +445,5 @@ fn events_are_logged_in_order_and_resumable_after_a_restart() {
     assert_eq!(after[0]["Action"], "create");
     assert_eq!(after[0]["Name"], "ev2");
     assert_eq!(after[0]["seq"].as_u64().unwrap(), last + 1);
-    let _ = follower.kill();
-    let out = follower.wait_with_output().unwrap();
-    let live = String::from_utf8_lossy(&out.stdout);
-    assert!(live.contains("\"ev2\""), "the live follower saw ev2: {live}");
     a.ok(&["rm", "ev2"]);
 }
