@@ -29,6 +29,21 @@ pub struct Flags {
     /// Allow plain (unauthenticated) TCP listeners: for tests on loopback only.
     #[arg(long = "insecure-tcp")]
     pub insecure_tcp: bool,
+    /// PEM certificate (chain) a tcp:// listener presents; reloaded on SIGHUP.
+    #[arg(long = "tls-cert")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key of --tls-cert.
+    #[arg(long = "tls-key")]
+    pub tls_key: Option<PathBuf>,
+    /// PEM CA certificate(s): a tcp:// client must present a certificate signed by one.
+    #[arg(long = "tls-client-ca")]
+    pub tls_client_ca: Option<PathBuf>,
+    /// Audit log of mutating and refused calls (JSON lines) [default: <root>/audit.log]
+    #[arg(long = "audit-log")]
+    pub audit_log: Option<PathBuf>,
+    /// Group owning the unix sockets (mode 0660) [default: root]
+    #[arg(long = "socket-group")]
+    pub socket_group: Option<String>,
 }
 
 /// The config file.
@@ -43,6 +58,14 @@ pub struct FileConfig {
     pub log_format: Option<String>,
     #[serde(default)]
     pub insecure_tcp: bool,
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
+    pub tls_client_ca: Option<PathBuf>,
+    pub audit_log: Option<PathBuf>,
+    pub socket_group: Option<String>,
+    /// Client certificate subject → role: `"CN=scheduler" = "admin"`, `"OU=ops" = "operator"`.
+    #[serde(default)]
+    pub roles: crate::auth::RoleMap,
     /// The capacity ledger: reserved_cpus, reserved_memory (bytes), overcommit,
     /// default_cpus, default_memory (bytes).
     #[serde(default)]
@@ -64,6 +87,12 @@ pub struct Config {
     pub listen: Vec<String>,
     pub json_logs: bool,
     pub insecure_tcp: bool,
+    /// TLS of the tcp:// listeners; required for them unless `insecure_tcp`.
+    pub tls: Option<crate::auth::tls::TlsFiles>,
+    /// Certificate subject → role.
+    pub roles: crate::auth::RoleMap,
+    pub audit_log: PathBuf,
+    pub socket_group: Option<String>,
     pub capacity: crate::runtime::CapacityConfig,
     pub sysctl: crate::isolation::sysctl::SysctlPolicy,
     pub network: crate::runtime::NetConfig,
@@ -110,13 +139,48 @@ impl Config {
             }
         }
         file.capacity.validate().map_err(|e| anyhow::anyhow!("config: {e}"))?;
+        file.roles.validate().map_err(|e| anyhow::anyhow!("config: {e}"))?;
+        let insecure_tcp = flags.insecure_tcp || file.insecure_tcp;
+        let tls = match (
+            flags.tls_cert.or(file.tls_cert),
+            flags.tls_key.or(file.tls_key),
+            flags.tls_client_ca.or(file.tls_client_ca),
+        ) {
+            (None, None, None) => None,
+            (Some(cert), Some(key), Some(client_ca)) => Some(crate::auth::tls::TlsFiles { cert, key, client_ca }),
+            (cert, key, ca) => {
+                let missing: Vec<&str> =
+                    [("--tls-cert", cert.is_none()), ("--tls-key", key.is_none()), ("--tls-client-ca", ca.is_none())]
+                        .iter()
+                        .filter(|(_, m)| *m)
+                        .map(|(n, _)| *n)
+                        .collect();
+                anyhow::bail!(
+                    "TLS needs --tls-cert, --tls-key and --tls-client-ca together; missing {}",
+                    missing.join(", ")
+                )
+            }
+        };
+        if let Some(l) = listen.iter().find(|l| l.starts_with("tcp://")) {
+            if tls.is_none() && !insecure_tcp {
+                anyhow::bail!(
+                    "refusing TCP listener {l} without TLS: give --tls-cert, --tls-key and --tls-client-ca \
+                     (`agentctl certs init` makes them), or --insecure-tcp for tests on loopback"
+                );
+            }
+        }
+        let audit_log = flags.audit_log.or(file.audit_log).unwrap_or_else(|| root.join("audit.log"));
         Ok(Config {
             root,
             run_dir,
             instance,
             listen,
             json_logs,
-            insecure_tcp: flags.insecure_tcp || file.insecure_tcp,
+            insecure_tcp,
+            tls,
+            roles: file.roles,
+            audit_log,
+            socket_group: flags.socket_group.or(file.socket_group),
             capacity: file.capacity,
             sysctl: file.sysctl,
             network: file.network,
@@ -145,5 +209,12 @@ mod tests {
         assert!(e.to_string().contains("bogus"), "{e}");
         assert!(Config::resolve(Flags { instance: Some("bad name".into()), ..Default::default() }).is_err());
         assert!(Config::resolve(Flags { log_format: Some("xml".into()), ..Default::default() }).is_err());
+        let tcp = || vec!["tcp://127.0.0.1:7443".to_string()];
+        let e = Config::resolve(Flags { listen: tcp(), ..Default::default() }).unwrap_err();
+        assert!(e.to_string().contains("without TLS"), "{e}");
+        let e =
+            Config::resolve(Flags { listen: tcp(), tls_cert: Some("/c".into()), ..Default::default() }).unwrap_err();
+        assert!(e.to_string().contains("missing --tls-key, --tls-client-ca"), "{e}");
+        assert!(Config::resolve(Flags { listen: tcp(), insecure_tcp: true, ..Default::default() }).is_ok());
     }
 }

@@ -1,5 +1,8 @@
 //! The daemon: opens the state, re-adopts containers, serves the API until SIGTERM/SIGINT.
 
+use crate::auth::audit::AuditLog;
+use crate::auth::layer::AuthState;
+use crate::auth::tls::ReloadableTls;
 use crate::cgroups::{CgroupHost, Cgroups};
 use crate::config::Config;
 use crate::image::ImageStore;
@@ -54,11 +57,22 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     .await
     .context("open runtime")?;
 
+    let audit = AuditLog::open(&cfg.audit_log)?;
+    let auth = AuthState::new(cfg.roles.clone(), Some(audit));
+    let socket_gid = match &cfg.socket_group {
+        None => None,
+        Some(g) => match nix::unistd::Group::from_name(g) {
+            Ok(Some(gr)) => Some(gr.gid),
+            Ok(None) => anyhow::bail!("--socket-group {g:?}: no such group"),
+            Err(e) => anyhow::bail!("--socket-group {g:?}: {e}"),
+        },
+    };
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut servers = Vec::new();
     let mut sockets: Vec<PathBuf> = Vec::new();
+    let mut tls_configs: Vec<Arc<ReloadableTls>> = Vec::new();
     for l in &cfg.listen {
-        let router = crate::api::router(Arc::clone(&rt)).await?;
+        let router = crate::api::router(Arc::clone(&rt), Arc::clone(&auth)).await?;
         let mut stop = stop_rx.clone();
         let shutdown = async move {
             let _ = stop.wait_for(|s| *s).await;
@@ -76,30 +90,47 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
             }
             let ul = tokio::net::UnixListener::bind(&path).with_context(|| format!("listen on {}", path.display()))?;
             std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o660))?;
+            if let Some(gid) = socket_gid {
+                nix::unistd::chown(&path, None, Some(gid)).with_context(|| format!("chown {}", path.display()))?;
+            }
             sockets.push(path.clone());
             tracing::info!(socket = %path.display(), "serving");
             let incoming = tokio_stream::wrappers::UnixListenerStream::new(ul);
             servers.push(tokio::spawn(router.serve_with_incoming_shutdown(incoming, shutdown)));
         } else if let Some(addr) = l.strip_prefix("tcp://") {
-            if !cfg.insecure_tcp {
-                anyhow::bail!(
-                    "refusing plain TCP listener {l}: it would let anyone on the network run containers; \
-                     pass --insecure-tcp to allow it (tests on loopback only)"
-                );
-            }
-            tracing::warn!(listen = %l, "INSECURE: serving the API over plain TCP without authentication");
             let tl = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("listen on {addr}"))?;
-            let incoming = tokio_stream::wrappers::TcpListenerStream::new(tl);
-            servers.push(tokio::spawn(router.serve_with_incoming_shutdown(incoming, shutdown)));
+            if let Some(files) = &cfg.tls {
+                let tls = ReloadableTls::new(files.clone())?;
+                tls_configs.push(Arc::clone(&tls));
+                tracing::info!(listen = %l, "serving with mutual TLS");
+                let incoming = tls.incoming(tl);
+                servers.push(tokio::spawn(router.serve_with_incoming_shutdown(incoming, shutdown)));
+            } else {
+                // Config::resolve refuses this unless --insecure-tcp was given.
+                tracing::warn!(listen = %l, "INSECURE: serving the API over plain TCP without authentication");
+                let incoming = tokio_stream::wrappers::TcpListenerStream::new(tl);
+                servers.push(tokio::spawn(router.serve_with_incoming_shutdown(incoming, shutdown)));
+            }
         }
     }
     tracing::info!(instance = %cfg.instance, root = %cfg.root.display(), "agentd ready");
 
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     let mut int = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())?;
-    tokio::select! {
-        _ = term.recv() => {},
-        _ = int.recv() => {},
+    let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
+    loop {
+        tokio::select! {
+            _ = term.recv() => break,
+            _ = int.recv() => break,
+            _ = hup.recv() => {
+                for t in &tls_configs {
+                    match t.reload() {
+                        Ok(()) => tracing::info!("SIGHUP: TLS certificates reloaded"),
+                        Err(e) => tracing::error!(error = %e, "SIGHUP: TLS reload failed; keeping the old certificates"),
+                    }
+                }
+            }
+        }
     }
     tracing::info!("shutting down; running containers keep running");
     let _ = stop_tx.send(true);

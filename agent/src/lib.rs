@@ -2,6 +2,7 @@
 //! overlayfs) for remote schedulers over gRPC, and, re-executed, each container's shim.
 
 pub mod api;
+pub mod auth;
 pub mod cgroups;
 pub mod config;
 pub mod daemon;

@@ -1,6 +1,8 @@
 //! `agentctl`: the command line of node-agent, with docker's verbs, flags and exit codes.
 
 mod busybox;
+mod certs;
+mod context;
 mod output;
 mod tty;
 
@@ -23,9 +25,22 @@ const EXIT_AGENT: u8 = 125;
 #[derive(Parser)]
 #[command(name = "agentctl", version, about = "Command line for node-agent (docker-compatible verbs)")]
 struct Cli {
-    /// The agent to talk to: unix:///path/agentd.sock or tcp://host:port
-    #[arg(long, short = 'H', env = "AGENT_HOST", default_value = agent_proto::DEFAULT_HOST, global = true)]
-    host: String,
+    /// The agent to talk to: unix:///path/agentd.sock or tcp://host:port [default: the current
+    /// context's, else unix:///run/agentd/agentd.sock]
+    #[arg(long, short = 'H', env = "AGENT_HOST", global = true)]
+    host: Option<String>,
+    /// Use this context (see `agentctl context`)
+    #[arg(long, env = "AGENT_CONTEXT", global = true)]
+    context: Option<String>,
+    /// CA certificate that signed the agent's certificate (tcp:// with mutual TLS)
+    #[arg(long, env = "AGENT_TLSCACERT", global = true)]
+    tlscacert: Option<std::path::PathBuf>,
+    /// Client certificate
+    #[arg(long, env = "AGENT_TLSCERT", global = true)]
+    tlscert: Option<std::path::PathBuf>,
+    /// Client private key
+    #[arg(long, env = "AGENT_TLSKEY", global = true)]
+    tlskey: Option<std::path::PathBuf>,
     #[command(subcommand)]
     cmd: Cmd,
 }
@@ -379,10 +394,70 @@ enum Cmd {
     },
     /// Show the agent's version
     Version,
+    /// Manage contexts: named agents with their address and TLS files
+    Context {
+        #[command(subcommand)]
+        cmd: ContextCmd,
+    },
+    /// Make a CA and certificates for mutual TLS between agentctl/schedulers and agentd
+    Certs {
+        #[command(subcommand)]
+        cmd: CertsCmd,
+    },
     /// Show information about the agent and the host
     Info {
         #[arg(long, default_value = "table")]
         format: String,
+    },
+}
+
+#[derive(Subcommand, Clone)]
+enum ContextCmd {
+    /// Create a context from --host and the --tls* files
+    Create {
+        name: String,
+        #[arg(long, default_value = "")]
+        description: String,
+    },
+    /// Make a context the current one (`default`: the local socket)
+    Use { name: String },
+    /// List contexts
+    Ls,
+    /// Show a context (JSON)
+    Inspect { name: String },
+    /// Remove contexts
+    Rm {
+        #[arg(required = true)]
+        names: Vec<String>,
+    },
+}
+
+#[derive(Subcommand, Clone)]
+enum CertsCmd {
+    /// A new CA, a server certificate and admin/operator/viewer client certificates in DIR
+    Init {
+        /// Where to write ca.pem, server.pem, admin.pem … (keys: *-key.pem, mode 0600)
+        #[arg(long, default_value = "agent-certs")]
+        dir: std::path::PathBuf,
+        /// Extra names/IPs of the agent for its server certificate (localhost, 127.0.0.1
+        /// and this host's name are always in)
+        #[arg(long = "host-name")]
+        host_name: Vec<String>,
+    },
+    /// Sign one more client certificate with the CA in DIR: NAME.pem, NAME-key.pem
+    Client {
+        #[arg(long, default_value = "agent-certs")]
+        dir: std::path::PathBuf,
+        /// admin, operator or viewer (the certificate's OU)
+        #[arg(long)]
+        role: String,
+        /// Days of validity
+        #[arg(long, default_value_t = 365)]
+        days: i64,
+        /// Issue a certificate that expired yesterday (to check that agents refuse it)
+        #[arg(long)]
+        expired: bool,
+        name: String,
     },
 }
 
@@ -550,8 +625,58 @@ fn main() -> ExitCode {
     }
 }
 
-async fn connect(host: &str) -> Res<Clients> {
-    let ch = agent_proto::connect(host).await.map_err(|e| Exit(EXIT_AGENT, e.to_string()))?;
+/// Where to connect and with which TLS files: flags over the named or current context over
+/// the local socket.
+fn target(cli: &Cli) -> Res<(String, Option<agent_proto::ClientTls>)> {
+    let cfg = context::CtlConfig::load()?;
+    let ctx_name = cli.context.clone().or_else(|| if cli.host.is_some() { None } else { cfg.current.clone() });
+    let ctx = match ctx_name.as_deref() {
+        None | Some("default") => context::Ctx::default(),
+        Some(n) => cfg
+            .contexts
+            .get(n)
+            .cloned()
+            .ok_or_else(|| Exit(EXIT_AGENT, format!("context {n:?} not found (see `agentctl context ls`)")))?,
+    };
+    let host = cli.host.clone().unwrap_or_else(|| {
+        if ctx.host.is_empty() {
+            agent_proto::DEFAULT_HOST.to_string()
+        } else {
+            ctx.host.clone()
+        }
+    });
+    let ca = cli.tlscacert.clone().or(ctx.tlscacert);
+    let cert = cli.tlscert.clone().or(ctx.tlscert);
+    let key = cli.tlskey.clone().or(ctx.tlskey);
+    let tls = match (ca, cert, key) {
+        (None, None, None) => None,
+        (Some(ca), Some(cert), Some(key)) => {
+            let read = |p: &std::path::Path| {
+                std::fs::read(p).map_err(|e| Exit(EXIT_AGENT, format!("cannot read {}: {e}", p.display())))
+            };
+            Some(agent_proto::ClientTls { ca: read(&ca)?, cert: read(&cert)?, key: read(&key)? })
+        }
+        (ca, cert, key) => {
+            let missing: Vec<&str> =
+                [("--tlscacert", ca.is_none()), ("--tlscert", cert.is_none()), ("--tlskey", key.is_none())]
+                    .iter()
+                    .filter(|(_, m)| *m)
+                    .map(|(n, _)| *n)
+                    .collect();
+            return Err(Exit(
+                EXIT_AGENT,
+                format!("mutual TLS needs --tlscacert, --tlscert and --tlskey; missing {}", missing.join(", ")),
+            ));
+        }
+    };
+    if tls.is_some() && host.starts_with("unix://") {
+        return Err(Exit(EXIT_AGENT, format!("TLS files given for {host}: TLS is for tcp:// agents")));
+    }
+    Ok((host, tls))
+}
+
+async fn connect(host: &str, tls: Option<&agent_proto::ClientTls>) -> Res<Clients> {
+    let ch = agent_proto::connect_with(host, tls).await.map_err(|e| Exit(EXIT_AGENT, e.to_string()))?;
     const MAX: usize = 16 * 1024 * 1024;
     Ok(Clients {
         c: ContainerServiceClient::new(ch.clone()).max_decoding_message_size(MAX).max_encoding_message_size(MAX),
@@ -563,8 +688,15 @@ async fn connect(host: &str) -> Res<Clients> {
 }
 
 async fn dispatch(cli: Cli) -> Res<u8> {
-    let mut cl = connect(&cli.host).await?;
     match cli.cmd {
+        Cmd::Context { ref cmd } => return context_cmd(cmd.clone(), &cli),
+        Cmd::Certs { ref cmd } => return certs_cmd(cmd.clone()),
+        _ => {}
+    }
+    let (host, tls) = target(&cli)?;
+    let mut cl = connect(&host, tls.as_ref()).await?;
+    match cli.cmd {
+        Cmd::Context { .. } | Cmd::Certs { .. } => Ok(0),
         Cmd::Run { detach, opts } => run(&mut cl, detach, opts).await,
         Cmd::Create { opts } => {
             let id = create(&mut cl, &opts).await?;
@@ -1172,6 +1304,107 @@ async fn network(cl: &mut Clients, cmd: NetworkCmd) -> Res<u8> {
         }
         NetworkCmd::Disconnect { network, container } => {
             cl.n.disconnect_container(pb::DisconnectRequest { network, container }).await?;
+        }
+    }
+    Ok(0)
+}
+
+fn context_cmd(cmd: ContextCmd, cli: &Cli) -> Res<u8> {
+    let mut cfg = context::CtlConfig::load()?;
+    match cmd {
+        ContextCmd::Create { name, description } => {
+            context::validate_name(&name)?;
+            if cfg.contexts.contains_key(&name) {
+                return Err(Exit(EXIT_AGENT, format!("context {name:?} already exists")));
+            }
+            let Some(ctx_host) = cli.host.clone() else {
+                return Err(Exit(EXIT_AGENT, "context create needs --host unix:///path or tcp://host:port".into()));
+            };
+            if !(ctx_host.starts_with("unix://") || ctx_host.starts_with("tcp://")) {
+                return Err(Exit(
+                    EXIT_AGENT,
+                    format!("invalid --host {ctx_host:?}: use unix:///path or tcp://host:port"),
+                ));
+            }
+            let abs = |p: Option<std::path::PathBuf>| -> Res<Option<std::path::PathBuf>> {
+                p.map(|p| std::fs::canonicalize(&p).map_err(|e| Exit(EXIT_AGENT, format!("{}: {e}", p.display()))))
+                    .transpose()
+            };
+            let ctx = context::Ctx {
+                host: ctx_host,
+                tlscacert: abs(cli.tlscacert.clone())?,
+                tlscert: abs(cli.tlscert.clone())?,
+                tlskey: abs(cli.tlskey.clone())?,
+                description,
+            };
+            cfg.contexts.insert(name.clone(), ctx);
+            cfg.save()?;
+            println!("{name}");
+        }
+        ContextCmd::Use { name } => {
+            if name == "default" {
+                cfg.current = None;
+            } else if cfg.contexts.contains_key(&name) {
+                cfg.current = Some(name.clone());
+            } else {
+                return Err(Exit(EXIT_AGENT, format!("context {name:?} not found")));
+            }
+            cfg.save()?;
+            println!("{name}");
+        }
+        ContextCmd::Ls => {
+            let cur = cfg.current.clone().unwrap_or_else(|| "default".into());
+            let mut rows = vec![vec!["NAME".to_string(), "DESCRIPTION".into(), "HOST".into(), "TLS".into()]];
+            let mark = |n: &str| if n == cur { format!("{n} *") } else { n.to_string() };
+            rows.push(vec![mark("default"), "the local socket".into(), agent_proto::DEFAULT_HOST.into(), "".into()]);
+            for (n, c) in &cfg.contexts {
+                let tls = if c.tlscert.is_some() { "mutual" } else { "" };
+                rows.push(vec![mark(n), c.description.clone(), c.host.clone(), tls.into()]);
+            }
+            output::print_table(&rows);
+        }
+        ContextCmd::Inspect { name } => {
+            let c = cfg.contexts.get(&name).ok_or_else(|| Exit(EXIT_AGENT, format!("context {name:?} not found")))?;
+            println!("{}", serde_json::to_string_pretty(c).map_err(|e| Exit(EXIT_AGENT, e.to_string()))?);
+        }
+        ContextCmd::Rm { names } => {
+            for n in names {
+                if cfg.contexts.remove(&n).is_none() {
+                    return Err(Exit(EXIT_AGENT, format!("context {n:?} not found")));
+                }
+                if cfg.current.as_deref() == Some(n.as_str()) {
+                    cfg.current = None;
+                }
+                println!("{n}");
+            }
+            cfg.save()?;
+        }
+    }
+    Ok(0)
+}
+
+fn certs_cmd(cmd: CertsCmd) -> Res<u8> {
+    match cmd {
+        CertsCmd::Init { dir, host_name } => {
+            certs::init(&dir, &host_name)?;
+            let d = std::fs::canonicalize(&dir)?;
+            let d = d.display();
+            println!("CA, server and client certificates written to {d}");
+            println!("Start the agent:");
+            println!(
+                "  agentd --listen tcp://0.0.0.0:7443 --tls-cert {d}/server.pem --tls-key {d}/server-key.pem \\\n         --tls-client-ca {d}/ca.pem"
+            );
+            println!("Talk to it (role admin; operator.pem and viewer.pem are also there):");
+            println!(
+                "  agentctl --host tcp://127.0.0.1:7443 --tlscacert {d}/ca.pem --tlscert {d}/admin.pem --tlskey {d}/admin-key.pem info"
+            );
+        }
+        CertsCmd::Client { dir, role, days, expired, name } => {
+            if !certs::ROLES.contains(&role.as_str()) {
+                return Err(Exit(EXIT_AGENT, format!("invalid --role {role:?}: use admin, operator or viewer")));
+            }
+            certs::client(&dir, &name, &role, days, expired)?;
+            println!("{}", dir.join(format!("{name}.pem")).display());
         }
     }
     Ok(0)

@@ -351,3 +351,21 @@ pub fn disk_usage(u: &pb::DiskUsageResponse, format: &str) -> anyhow::Result<()>
     println!("(without sharing, the images would take {})", human(u.images_bytes_naive));
     Ok(())
 }
+
+/// Prints rows as left-aligned columns, three spaces apart (the first row is the header).
+pub fn print_table(rows: &[Vec<String>]) {
+    let cols = rows.iter().map(Vec::len).max().unwrap_or(0);
+    let widths: Vec<usize> =
+        (0..cols).map(|i| rows.iter().filter_map(|r| r.get(i)).map(|c| c.chars().count()).max().unwrap_or(0)).collect();
+    for r in rows {
+        let mut line = String::new();
+        for (i, c) in r.iter().enumerate() {
+            if i + 1 == r.len() {
+                line.push_str(c);
+            } else {
+                line.push_str(&format!("{c:<w$}   ", w = widths[i]));
+            }
+        }
+        println!("{}", line.trim_end());
+    }
+}

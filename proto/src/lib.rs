@@ -28,7 +28,7 @@ impl std::fmt::Display for ConnectError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             ConnectError::BadUrl(u) => {
-                write!(f, "unsupported agent address {u:?}: use unix:///path/to/agentd.sock or http://host:port")
+                write!(f, "unsupported agent address {u:?}: use unix:///path/to/agentd.sock or tcp://host:port")
             }
             ConnectError::Transport(u, e) => {
                 use std::error::Error;
@@ -49,9 +49,43 @@ impl std::fmt::Display for ConnectError {
 
 impl std::error::Error for ConnectError {}
 
+/// A client's TLS material (PEM): the CA that signed the agent's certificate, and the
+/// client's own certificate and key.
+#[derive(Debug, Clone)]
+pub struct ClientTls {
+    /// CA certificate(s) to verify the agent with.
+    pub ca: Vec<u8>,
+    /// The client's certificate (chain).
+    pub cert: Vec<u8>,
+    /// The client's private key.
+    pub key: Vec<u8>,
+}
+
 /// Connects a channel to an agent at `url`: `unix:///path` or `http://host:port`
 /// (`tcp://host:port` is read as `http://`).
 pub async fn connect(url: &str) -> Result<tonic::transport::Channel, ConnectError> {
+    connect_with(url, None).await
+}
+
+/// Like [`connect`], with mutual TLS for `tcp://host:port` (or `https://`) when `tls` is given.
+pub async fn connect_with(url: &str, tls: Option<&ClientTls>) -> Result<tonic::transport::Channel, ConnectError> {
+    use tonic::transport::{Certificate, ClientTlsConfig, Endpoint, Identity};
+    if let Some(tls) = tls {
+        let rest = url
+            .strip_prefix("tcp://")
+            .or_else(|| url.strip_prefix("https://"))
+            .ok_or_else(|| ConnectError::BadUrl(url.to_string()))?;
+        let ep = Endpoint::from_shared(format!("https://{rest}")).map_err(|_| ConnectError::BadUrl(url.to_string()))?;
+        let cfg = ClientTlsConfig::new()
+            .ca_certificate(Certificate::from_pem(&tls.ca))
+            .identity(Identity::from_pem(&tls.cert, &tls.key));
+        let ep = ep.tls_config(cfg).map_err(|e| ConnectError::Transport(url.to_string(), e))?;
+        return ep.connect().await.map_err(|e| ConnectError::Transport(url.to_string(), e));
+    }
+    connect_plain(url).await
+}
+
+async fn connect_plain(url: &str) -> Result<tonic::transport::Channel, ConnectError> {
     use tonic::transport::Endpoint;
     if let Some(path) = url.strip_prefix("unix://") {
         let path = path.to_string();

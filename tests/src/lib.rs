@@ -31,6 +31,8 @@ pub struct Agent {
     pub dir: tempfile::TempDir,
     pub instance: String,
     pub host: String,
+    /// More `--listen` addresses besides the unix socket (e.g. a TLS tcp:// one).
+    pub extra_listen: Vec<String>,
     child: Option<Child>,
 }
 
@@ -74,6 +76,11 @@ impl Agent {
     }
 
     fn start_bare_with(test: &str, config: Option<&str>) -> Agent {
+        Agent::start_listening(test, config.unwrap_or(""), &[])
+    }
+
+    /// Starts an agent (no image) with `config` that also listens on `extra_listen`.
+    pub fn start_listening(test: &str, config: &str, extra_listen: &[String]) -> Agent {
         let dir = tempfile::Builder::new().prefix("e2e-").tempdir().expect("tempdir");
         let short: String = test.chars().filter(|c| c.is_ascii_alphanumeric()).take(16).collect();
         let instance = format!("t{}{}", std::process::id() % 100000, short);
@@ -82,12 +89,10 @@ impl Agent {
         static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
         let n = N.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         let subnet = format!("10.{}.{}.0/24", 100 + n % 100, std::process::id() % 250);
-        let mut cfg = format!("[network]\nbridge_subnet = \"{subnet}\"\n");
-        if let Some(c) = config {
-            cfg.push_str(c);
-        }
+        // The caller's top-level keys must come before any table.
+        let cfg = format!("{config}\n[network]\nbridge_subnet = \"{subnet}\"\n");
         std::fs::write(dir.path().join("agentd.toml"), cfg).expect("config");
-        let mut a = Agent { dir, instance, host, child: None };
+        let mut a = Agent { dir, instance, host, extra_listen: extra_listen.to_vec(), child: None };
         a.spawn();
         a
     }
@@ -105,7 +110,18 @@ impl Agent {
         let mut c = Command::new(bin_dir().join("agentd"));
         c.arg("--root").arg(self.root()).arg("--run-dir").arg(self.run_dir()).arg("--instance").arg(&self.instance);
         c.arg("--config").arg(self.dir.path().join("agentd.toml"));
+        if !self.extra_listen.is_empty() {
+            c.arg("--listen").arg(format!("unix://{}", self.run_dir().join("agentd.sock").display()));
+            for l in &self.extra_listen {
+                c.arg("--listen").arg(l);
+            }
+        }
         c
+    }
+
+    /// The process ID of agentd.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
     }
 
     fn spawn(&mut self) {
@@ -164,7 +180,9 @@ impl Agent {
     /// `agentctl` against this agent.
     pub fn cmd(&self) -> Command {
         let mut c = Command::new(bin_dir().join("agentctl"));
-        c.env("AGENT_HOST", &self.host).stdin(Stdio::null());
+        // Never the machine's own contexts: each agent gets its own agentctl config file.
+        c.env("AGENT_HOST", &self.host).env("AGENTCTL_CONFIG", self.dir.path().join("agentctl.toml"));
+        c.stdin(Stdio::null());
         c
     }
 
@@ -340,4 +358,9 @@ impl Drop for TestHost {
     fn drop(&mut self) {
         let _ = Command::new("ip").args(["netns", "del", &self.ns]).status();
     }
+}
+
+/// A free TCP port on 127.0.0.1 (bound and released; good enough for one test).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("free port")
 }

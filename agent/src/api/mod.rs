@@ -7,6 +7,7 @@ pub mod image;
 pub mod network;
 pub mod system;
 
+use crate::auth::layer::{AuthLayer, AuthState};
 use crate::runtime::Runtime;
 use agent_proto::v1::container_service_server::ContainerServiceServer;
 use agent_proto::v1::group_service_server::GroupServiceServer;
@@ -14,12 +15,14 @@ use agent_proto::v1::image_service_server::ImageServiceServer;
 use agent_proto::v1::network_service_server::NetworkServiceServer;
 use agent_proto::v1::system_service_server::SystemServiceServer;
 use std::sync::Arc;
+use tonic::transport::server::Router;
+use tower::layer::util::{Identity, Stack};
 
 /// Largest message accepted (import chunks, exec output).
 const MAX_MESSAGE: usize = 16 * 1024 * 1024;
 
 /// Builds the router with every service of the agent.
-pub async fn router(rt: Arc<Runtime>) -> anyhow::Result<tonic::transport::server::Router> {
+pub async fn router(rt: Arc<Runtime>, auth: Arc<AuthState>) -> anyhow::Result<Router<Stack<AuthLayer, Identity>>> {
     let (health, health_svc) = tonic_health::server::health_reporter();
     health.set_serving::<ContainerServiceServer<container::ContainerApi>>().await;
     health.set_serving::<ImageServiceServer<image::ImageApi>>().await;
@@ -35,6 +38,7 @@ pub async fn router(rt: Arc<Runtime>) -> anyhow::Result<tonic::transport::server
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
         .build_v1alpha()?;
     Ok(tonic::transport::Server::builder()
+        .layer(AuthLayer::new(auth))
         .add_service(health_svc)
         .add_service(refl_v1)
         .add_service(refl_v1alpha)

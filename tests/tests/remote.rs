@@ -1,0 +1,260 @@
+//! The remote API: mutual TLS, roles from the client certificate, the audit log, SIGHUP
+//! reload of the certificates, the unix socket's group.
+
+use e2e::{bin_dir, free_port, privileged, Agent};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// `agentctl certs …` (no agent needed).
+fn certs(args: &[&str]) {
+    let o = Command::new(bin_dir().join("agentctl")).arg("certs").args(args).output().expect("agentctl certs");
+    assert!(o.status.success(), "agentctl certs {args:?}: {}", String::from_utf8_lossy(&o.stderr));
+}
+
+/// An agent that serves mutual TLS on a loopback port with the files in `live`.
+fn tls_agent(test: &str, live: &Path, extra_config: &str) -> (Agent, String) {
+    let port = free_port();
+    let cfg = format!(
+        "tls_cert = \"{0}/server.pem\"\ntls_key = \"{0}/server-key.pem\"\ntls_client_ca = \"{0}/ca.pem\"\n{extra_config}",
+        live.display()
+    );
+    let url = format!("tcp://127.0.0.1:{port}");
+    let a = Agent::start_listening(test, &cfg, std::slice::from_ref(&url));
+    // The TCP listener is up once the unix one is (both bound before "ready"); still, wait for it.
+    assert!(e2e::eventually(10, || std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()), "{}", a.log());
+    (a, url)
+}
+
+/// `agentctl` against `url` as client `who` of the CA in `dir`.
+fn remote(a: &Agent, url: &str, ca: &Path, dir: &Path, who: &str, args: &[&str]) -> e2e::Ctl {
+    a.cmd()
+        .env_remove("AGENT_HOST")
+        .arg("--host")
+        .arg(url)
+        .arg("--tlscacert")
+        .arg(ca.join("ca.pem"))
+        .arg("--tlscert")
+        .arg(dir.join(format!("{who}.pem")))
+        .arg("--tlskey")
+        .arg(dir.join(format!("{who}-key.pem")))
+        .args(args)
+        .output()
+        .expect("agentctl")
+        .into()
+}
+
+fn copy_identity(from: &Path, to: &Path) {
+    for f in ["server.pem", "server-key.pem", "ca.pem"] {
+        std::fs::copy(from.join(f), to.join(f)).expect("copy cert");
+    }
+}
+
+fn audit_lines(a: &Agent) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(a.root().join("audit.log"))
+        .unwrap_or_default()
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("audit line is JSON"))
+        .collect()
+}
+
+#[test]
+fn mutual_tls_roles_and_audit() {
+    if !privileged("mutual_tls_roles_and_audit") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let fleet = tmp.path().join("fleet");
+    let other = tmp.path().join("other");
+    let live = tmp.path().join("live");
+    certs(&["init", "--dir", fleet.to_str().unwrap()]);
+    certs(&["init", "--dir", other.to_str().unwrap()]);
+    certs(&["client", "--dir", fleet.to_str().unwrap(), "--role", "admin", "--expired", "old"]);
+    certs(&["client", "--dir", fleet.to_str().unwrap(), "--role", "viewer", "sched"]);
+    std::fs::create_dir(&live).unwrap();
+    copy_identity(&fleet, &live);
+    let key_mode =
+        std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(fleet.join("ca-key.pem")).unwrap().permissions());
+    assert_eq!(key_mode & 0o777, 0o600, "private keys are 0600");
+
+    // The config maps CN=sched to operator although its OU says viewer: CN wins.
+    let (mut a, url) = tls_agent("mtls", &live, "[roles]\n\"CN=sched\" = \"operator\"\n");
+    let ok = |who: &str, args: &[&str]| {
+        let r = remote(&a, &url, &fleet, &fleet, who, args);
+        assert_eq!(r.code, 0, "{who} {args:?}: {}{}", r.stdout, r.stderr);
+        r.stdout
+    };
+    let denied = |who: &str, args: &[&str], role: &str, method: &str| {
+        let r = remote(&a, &url, &fleet, &fleet, who, args);
+        assert_ne!(r.code, 0, "{who} {args:?} should be refused: {}", r.stdout);
+        let want = format!("role {role} may not call {method}");
+        assert!(r.stderr.contains(&want), "{who} {args:?}: want {want:?}, got {}", r.stderr);
+    };
+
+    // admin may do everything, including the agent's own configuration.
+    assert!(ok("admin", &["version"]).contains("Server"));
+    ok("admin", &["image", "busybox"]);
+    ok("admin", &["network", "create", "--subnet", "10.231.7.0/24", "tlsnet"]);
+    ok("admin", &["network", "rm", "tlsnet"]);
+    // operator: containers and images, not networks.
+    let out =
+        ok("operator", &["run", "--rm", "--network", "none", "--name", "remote1", "local/busybox", "echo", "over-tls"]);
+    assert!(out.contains("over-tls"), "{out}");
+    denied("operator", &["network", "create", "x"], "operator", "/agent.v1.NetworkService/Create");
+    // viewer: read-only.
+    ok("viewer", &["ps", "-a"]);
+    ok("viewer", &["images"]);
+    denied("viewer", &["create", "local/busybox"], "viewer", "/agent.v1.ContainerService/Create");
+    denied("viewer", &["rmi", "local/busybox"], "viewer", "/agent.v1.ImageService/Remove");
+    // The role map: CN=sched is an operator.
+    ok("sched", &["create", "--name", "bysched", "--network", "none", "local/busybox", "true"]);
+    ok("sched", &["rm", "bysched"]);
+
+    // Refused at the handshake: a client of another CA, an expired certificate.
+    for (ca, dir, who) in [(&fleet, &other, "admin"), (&fleet, &fleet, "old")] {
+        let r = remote(&a, &url, ca, dir, who, &["ps"]);
+        assert_eq!(r.code, 125, "{who} from {} must be refused: {}", dir.display(), r.stdout);
+    }
+    assert!(a.log().contains("TLS handshake refused"), "{}", a.log());
+    // No client certificate at all: the handshake is refused too.
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let ca_pem = std::fs::read(fleet.join("ca.pem")).unwrap();
+    let res: Result<(), String> = rt.block_on(async {
+        use tonic::transport::{Certificate, ClientTlsConfig, Endpoint};
+        let ep = Endpoint::from_shared(url.replace("tcp://", "https://"))
+            .unwrap()
+            .tls_config(ClientTlsConfig::new().ca_certificate(Certificate::from_pem(&ca_pem)))
+            .map_err(|e| e.to_string())?;
+        let ch = ep.connect().await.map_err(|e| e.to_string())?;
+        let mut c = agent_proto::v1::system_service_client::SystemServiceClient::new(ch);
+        c.version(agent_proto::v1::VersionRequest {}).await.map_err(|e| e.to_string())?;
+        Ok(())
+    });
+    assert!(res.is_err(), "a client without a certificate was served");
+
+    // The audit log: mutating and refused calls, with peer, role, target and result.
+    let lines = audit_lines(&a);
+    let find = |pred: &dyn Fn(&serde_json::Value) -> bool| lines.iter().any(pred);
+    assert!(
+        find(&|l| l["method"] == "/agent.v1.ContainerService/Create"
+            && l["peer"].as_str().is_some_and(|p| p.starts_with("CN=operator"))
+            && l["role"] == "operator"
+            && l["target"]["spec.name"] == "remote1"
+            && l["result"] == "Ok"),
+        "operator's create not audited: {lines:#?}"
+    );
+    assert!(
+        find(&|l| l["method"] == "/agent.v1.ContainerService/Create"
+            && l["role"] == "viewer"
+            && l["result"] == "PermissionDenied"),
+        "viewer's refused create not audited"
+    );
+    assert!(
+        find(&|l| l["method"] == "/agent.v1.ImageService/Remove"
+            && l["target"]["image"] == "local/busybox"
+            && l["result"] == "PermissionDenied"),
+        "refused rmi not audited with its target: {lines:#?}"
+    );
+    assert!(
+        find(&|l| l["method"] == "/agent.v1.ContainerService/Remove"
+            && l["peer"].as_str().is_some_and(|p| p.starts_with("CN=sched"))
+            && l["target"]["id"] == "bysched"),
+        "sched's rm not audited"
+    );
+    assert!(!find(&|l| l["method"] == "/agent.v1.ContainerService/List"), "read-only calls are not audited");
+    let mode =
+        std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(a.root().join("audit.log")).unwrap().permissions());
+    assert_eq!(mode & 0o777, 0o600);
+
+    // SIGHUP: the agent takes the other fleet's certificates; old clients are refused, new served.
+    copy_identity(&other, &live);
+    let pid = a.pid().expect("agentd pid") as i32;
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGHUP).unwrap();
+    assert!(e2e::eventually(10, || a.log().contains("TLS certificates reloaded")), "{}", a.log());
+    let r = remote(&a, &url, &other, &other, "viewer", &["ps"]);
+    assert_eq!(r.code, 0, "new fleet after reload: {}", r.stderr);
+    let r = remote(&a, &url, &fleet, &fleet, "admin", &["ps"]);
+    assert_eq!(r.code, 125, "old fleet must be refused after reload");
+    // A broken file on reload keeps the working certificates.
+    std::fs::write(live.join("server.pem"), "garbage").unwrap();
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGHUP).unwrap();
+    assert!(e2e::eventually(10, || a.log().contains("TLS reload failed")), "{}", a.log());
+    assert_eq!(remote(&a, &url, &other, &other, "viewer", &["ps"]).code, 0);
+
+    a.stop();
+    a.assert_no_leftovers();
+}
+
+#[test]
+fn contexts_pick_the_agent_and_its_tls_files() {
+    if !privileged("contexts_pick_the_agent_and_its_tls_files") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let fleet = tmp.path().join("fleet");
+    certs(&["init", "--dir", fleet.to_str().unwrap()]);
+    let (mut a, url) = tls_agent("ctx", &fleet, "");
+    let ctl = |args: &[&str]| -> e2e::Ctl { a.cmd().env_remove("AGENT_HOST").args(args).output().unwrap().into() };
+    let p = |f: &str| -> String { fleet.join(f).display().to_string() };
+    let r = ctl(&[
+        "context",
+        "create",
+        "node1",
+        "--host",
+        &url,
+        "--tlscacert",
+        &p("ca.pem"),
+        "--tlscert",
+        &p("viewer.pem"),
+        "--tlskey",
+        &p("viewer-key.pem"),
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(ctl(&["context", "use", "node1"]).code, 0);
+    let ls = ctl(&["context", "ls"]).stdout;
+    assert!(ls.contains("node1 *") && ls.contains(&url), "{ls}");
+    // Through the context: a viewer.
+    let r = ctl(&["ps"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let r = ctl(&["create", "local/busybox"]);
+    assert!(r.stderr.contains("role viewer may not call"), "{}", r.stderr);
+    // --context default / --host win over the current context.
+    let r = ctl(&["--context", "default", "--host", &a.host, "network", "ls"]);
+    assert_eq!(r.code, 0, "local socket is admin: {}", r.stderr);
+    // Bad input is named.
+    let r = ctl(&["--context", "nope", "ps"]);
+    assert!(r.code == 125 && r.stderr.contains("\"nope\""), "{}", r.stderr);
+    let r = ctl(&["--tlscert", &p("admin.pem"), "ps"]);
+    assert!(r.stderr.contains("missing --tlscacert, --tlskey") || r.code == 125, "{}", r.stderr);
+    assert_eq!(ctl(&["context", "rm", "node1"]).code, 0);
+    assert!(!ctl(&["context", "ls"]).stdout.contains("node1"));
+    a.stop();
+    a.assert_no_leftovers();
+}
+
+#[test]
+fn listeners_are_guarded() {
+    if !privileged("listeners_are_guarded") {
+        return;
+    }
+    // Plain TCP without --insecure-tcp: agentd refuses to start, naming the fix.
+    let tmp = tempfile::tempdir().unwrap();
+    let o = Command::new(bin_dir().join("agentd"))
+        .args(["--root", &tmp.path().join("r").display().to_string()])
+        .args(["--run-dir", &tmp.path().join("run").display().to_string()])
+        .args(["--instance", "tguard", "--listen", &format!("tcp://127.0.0.1:{}", free_port())])
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("without TLS") && err.contains("--tls-client-ca"), "{err}");
+    // The unix socket: 0660 and owned by the configured group.
+    let mut a = Agent::start_listening("sockgroup", "socket_group = \"nogroup\"\n", &[]);
+    let sock = PathBuf::from(a.host.trim_start_matches("unix://"));
+    let md = std::fs::metadata(&sock).unwrap();
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    assert_eq!(md.permissions().mode() & 0o777, 0o660);
+    let gid = nix::unistd::Group::from_name("nogroup").unwrap().expect("nogroup exists").gid;
+    assert_eq!(md.gid(), gid.as_raw());
+    a.stop();
+    a.assert_no_leftovers();
+}
