@@ -4,12 +4,17 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 need=()
-for p in busybox-static skopeo umoci nftables iproute2 python3; do
+for p in busybox-static skopeo umoci nftables iproute2 python3 docker-registry; do
   dpkg -s "$p" >/dev/null 2>&1 || need+=("$p")
 done
 if [ "${#need[@]}" -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
     apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${need[@]}"
+    # The tests start their own registries on free loopback ports; the package's own service
+    # (if its install started one) is not ours to keep running.
+    if [[ " ${need[*]} " == *" docker-registry "* ]]; then
+      systemctl stop docker-registry 2>/dev/null || pkill -f '^/usr/bin/docker-registry serve /etc/docker/registry/config.yml' || true
+    fi
   else
     echo "test.sh: not root, cannot install ${need[*]}; privileged tests will skip" >&2
   fi

@@ -66,6 +66,9 @@ pub struct FileConfig {
     /// Client certificate subject → role: `"CN=scheduler" = "admin"`, `"OU=ops" = "operator"`.
     #[serde(default)]
     pub roles: crate::auth::RoleMap,
+    /// Registries: `insecure` (plain HTTP hosts), `mirrors` (registry → mirror hosts).
+    #[serde(default)]
+    pub registry: crate::image::pull::RegistryConfig,
     /// The capacity ledger: reserved_cpus, reserved_memory (bytes), overcommit,
     /// default_cpus, default_memory (bytes).
     #[serde(default)]
@@ -93,6 +96,7 @@ pub struct Config {
     pub roles: crate::auth::RoleMap,
     pub audit_log: PathBuf,
     pub socket_group: Option<String>,
+    pub registry: crate::image::pull::RegistryConfig,
     pub capacity: crate::runtime::CapacityConfig,
     pub sysctl: crate::isolation::sysctl::SysctlPolicy,
     pub network: crate::runtime::NetConfig,
@@ -181,6 +185,7 @@ impl Config {
             roles: file.roles,
             audit_log,
             socket_group: flags.socket_group.or(file.socket_group),
+            registry: file.registry,
             capacity: file.capacity,
             sysctl: file.sysctl,
             network: file.network,

@@ -5,6 +5,7 @@ use crate::auth::layer::AuthState;
 use crate::auth::tls::ReloadableTls;
 use crate::cgroups::{CgroupHost, Cgroups};
 use crate::config::Config;
+use crate::image::pull::Puller;
 use crate::image::ImageStore;
 use crate::runtime::{Runtime, RuntimeConfig};
 use crate::store::Store;
@@ -57,6 +58,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     .await
     .context("open runtime")?;
 
+    let puller = Arc::new(Puller::new(Arc::clone(rt.images()), cfg.registry.clone()));
     let audit = AuditLog::open(&cfg.audit_log)?;
     let auth = AuthState::new(cfg.roles.clone(), Some(audit));
     let socket_gid = match &cfg.socket_group {
@@ -72,7 +74,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     let mut sockets: Vec<PathBuf> = Vec::new();
     let mut tls_configs: Vec<Arc<ReloadableTls>> = Vec::new();
     for l in &cfg.listen {
-        let router = crate::api::router(Arc::clone(&rt), Arc::clone(&auth)).await?;
+        let router = crate::api::router(Arc::clone(&rt), Arc::clone(&auth), Arc::clone(&puller)).await?;
         let mut stop = stop_rx.clone();
         let shutdown = async move {
             let _ = stop.wait_for(|s| *s).await;

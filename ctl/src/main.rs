@@ -4,6 +4,7 @@ mod busybox;
 mod certs;
 mod context;
 mod output;
+mod registry;
 mod tty;
 
 use agent_proto::v1 as pb;
@@ -346,6 +347,33 @@ enum Cmd {
     },
     /// Make a new image from a container's changes
     Commit { container: String, reference: String },
+    /// Pull an image from a registry
+    Pull {
+        /// Speak plain HTTP to this registry
+        #[arg(long)]
+        insecure: bool,
+        /// Print only the image's name
+        #[arg(short = 'q', long = "quiet")]
+        quiet: bool,
+        reference: String,
+    },
+    /// Log in to a registry (credentials are checked by the agent and kept here, 0600)
+    Login {
+        #[arg(short = 'u', long = "username")]
+        username: Option<String>,
+        /// Password (prefer --password-stdin)
+        #[arg(short = 'p', long = "password")]
+        password: Option<String>,
+        /// Read the password from stdin
+        #[arg(long = "password-stdin")]
+        password_stdin: bool,
+        #[arg(long)]
+        insecure: bool,
+        /// host[:port] (default: docker.io)
+        registry: Option<String>,
+    },
+    /// Forget the credentials of a registry
+    Logout { registry: Option<String> },
     /// Save images to an OCI archive (readable by skopeo and docker load)
     Save {
         /// Write to this file instead of stdout
@@ -691,6 +719,12 @@ async fn dispatch(cli: Cli) -> Res<u8> {
     match cli.cmd {
         Cmd::Context { ref cmd } => return context_cmd(cmd.clone(), &cli),
         Cmd::Certs { ref cmd } => return certs_cmd(cmd.clone()),
+        Cmd::Logout { ref registry } => {
+            let reg = registry.clone().unwrap_or_else(|| "docker.io".into());
+            registry::forget(&reg)?;
+            println!("Removing login credentials for {reg}");
+            return Ok(0);
+        }
         _ => {}
     }
     let (host, tls) = target(&cli)?;
@@ -856,6 +890,32 @@ async fn dispatch(cli: Cli) -> Res<u8> {
             .await
         }
         Cmd::Group { cmd } => group(&mut cl, cmd).await,
+        Cmd::Pull { insecure, quiet, reference } => {
+            let auth = registry::credentials_for(&reference)?;
+            registry::pull(&mut cl.i, reference, auth, insecure, quiet).await
+        }
+        Cmd::Login { username, password, password_stdin, insecure, registry: reg } => {
+            let reg = reg.unwrap_or_else(|| "docker.io".into());
+            let username = match username {
+                Some(u) => u,
+                None => return Err(Exit(EXIT_AGENT, "login needs --username".into())),
+            };
+            let password = match (password, password_stdin) {
+                (Some(p), false) => p,
+                (None, true) => {
+                    let mut p = String::new();
+                    std::io::stdin().read_to_string(&mut p)?;
+                    p.trim_end_matches(['\n', '\r']).to_string()
+                }
+                _ => return Err(Exit(EXIT_AGENT, "login needs exactly one of --password and --password-stdin".into())),
+            };
+            let auth = pb::RegistryAuth { username, password };
+            let r = cl.i.login(pb::LoginRequest { registry: reg.clone(), auth: Some(auth.clone()), insecure }).await?;
+            registry::store(&reg, &auth)?;
+            println!("{}", r.into_inner().status);
+            Ok(0)
+        }
+        Cmd::Logout { .. } => Ok(0),
         Cmd::Commit { container, reference } => {
             let img = cl.i.commit(pb::CommitRequest { container, reference }).await?.into_inner();
             println!("{}", img.id);

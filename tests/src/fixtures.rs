@@ -85,12 +85,16 @@ impl Blob {
     }
 }
 
-/// An OCI image archive (`oci-archive`) of one image; `ref_name` goes in the index
-/// annotation `org.opencontainers.image.ref.name`. `corrupt` flips a byte of the last
-/// layer after its digest was computed.
-pub fn oci_archive(layers: &[Blob], cmd: &[&str], ref_name: &str, corrupt: bool) -> Vec<u8> {
+/// The blobs of one image for `arch` (config, layers, manifest last) and the manifest's
+/// descriptor. `corrupt` flips a byte of the last layer after its digest was computed.
+fn image_blobs(
+    layers: &[Blob],
+    cmd: &[&str],
+    arch: &str,
+    corrupt: bool,
+) -> (Vec<(String, Vec<u8>)>, serde_json::Value) {
     let config = serde_json::json!({
-        "architecture": "amd64", "os": "linux",
+        "architecture": arch, "os": "linux",
         "config": { "Env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"], "Cmd": cmd },
         "rootfs": { "type": "layers", "diff_ids": layers.iter().map(|l| l.diff_id.clone()).collect::<Vec<_>>() },
     });
@@ -120,16 +124,19 @@ pub fn oci_archive(layers: &[Blob], cmd: &[&str], ref_name: &str, corrupt: bool)
         "layers": descs,
     }))
     .expect("json");
-    let index = serde_json::to_vec(&serde_json::json!({
-        "schemaVersion": 2,
-        "manifests": [{
-            "mediaType": "application/vnd.oci.image.manifest.v1+json",
-            "digest": digest(&manifest), "size": manifest.len(),
-            "annotations": { "org.opencontainers.image.ref.name": ref_name },
-        }],
-    }))
-    .expect("json");
+    let desc = serde_json::json!({
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "digest": digest(&manifest), "size": manifest.len(),
+        "platform": { "architecture": arch, "os": "linux" },
+    });
     blobs.push((digest(&manifest), manifest));
+    (blobs, desc)
+}
+
+/// An OCI layout tar: `index.json` naming `top` (annotated with `ref_name`), and the blobs.
+fn layout(mut top: serde_json::Value, ref_name: &str, blobs: &[(String, Vec<u8>)]) -> Vec<u8> {
+    top["annotations"] = serde_json::json!({ "org.opencontainers.image.ref.name": ref_name });
+    let index = serde_json::to_vec(&serde_json::json!({ "schemaVersion": 2, "manifests": [top] })).expect("json");
     let mut b = tar::Builder::new(Vec::new());
     let mut add = |p: &str, d: &[u8]| {
         let mut h = header(tar::EntryType::Regular, d.len() as u64, 0o644);
@@ -137,8 +144,39 @@ pub fn oci_archive(layers: &[Blob], cmd: &[&str], ref_name: &str, corrupt: bool)
     };
     add("oci-layout", br#"{"imageLayoutVersion":"1.0.0"}"#);
     add("index.json", &index);
-    for (d, bytes) in &blobs {
+    for (d, bytes) in blobs {
         add(&format!("blobs/sha256/{}", d.trim_start_matches("sha256:")), bytes);
     }
     b.into_inner().expect("tar")
+}
+
+/// An OCI image archive (`oci-archive`) of one image; `ref_name` goes in the index
+/// annotation `org.opencontainers.image.ref.name`. `corrupt` flips a byte of the last
+/// layer after its digest was computed.
+pub fn oci_archive(layers: &[Blob], cmd: &[&str], ref_name: &str, corrupt: bool) -> Vec<u8> {
+    let (blobs, desc) = image_blobs(layers, cmd, "amd64", corrupt);
+    layout(desc, ref_name, &blobs)
+}
+
+/// An OCI archive of a multi-platform image: an image index with one image per
+/// `(architecture, layers)`.
+pub fn oci_archive_multiarch(images: &[(&str, Vec<Blob>)], cmd: &[&str], ref_name: &str) -> Vec<u8> {
+    let mut blobs = Vec::new();
+    let mut manifests = Vec::new();
+    for (arch, layers) in images {
+        let (b, desc) = image_blobs(layers, cmd, arch, false);
+        blobs.extend(b);
+        manifests.push(desc);
+    }
+    let index = serde_json::to_vec(&serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.index.v1+json",
+        "manifests": manifests,
+    }))
+    .expect("json");
+    let top = serde_json::json!({
+        "mediaType": "application/vnd.oci.image.index.v1+json", "digest": digest(&index), "size": index.len(),
+    });
+    blobs.push((digest(&index), index));
+    layout(top, ref_name, &blobs)
 }

@@ -364,3 +364,98 @@ impl Drop for TestHost {
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("free port")
 }
+
+/// A real registry (Debian's `docker-registry`, distribution v2) on 127.0.0.1, owned by one
+/// test: its own port and storage, killed when dropped.
+pub struct Registry {
+    pub port: u16,
+    pub dir: PathBuf,
+    child: Child,
+}
+
+impl Registry {
+    /// Starts a registry storing under `dir`; with `user`, it requires that htpasswd login.
+    /// None (and a printed reason) if `docker-registry` is not installed.
+    pub fn start(dir: &Path, user: Option<(&str, &str)>) -> Option<Registry> {
+        let bin = Path::new("/usr/bin/docker-registry");
+        if !bin.exists() {
+            eprintln!("skipped: /usr/bin/docker-registry is missing (apt-get install docker-registry)");
+            return None;
+        }
+        std::fs::create_dir_all(dir).expect("registry dir");
+        let port = free_port();
+        let mut cfg = format!(
+            "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{port}\n",
+            dir.join("data").display()
+        );
+        if let Some((u, p)) = user {
+            let out = Command::new("python3")
+                .args([
+                    "-W",
+                    "ignore",
+                    "-c",
+                    "import crypt,sys; print(crypt.crypt(sys.argv[1], crypt.mksalt(crypt.METHOD_BLOWFISH)))",
+                    p,
+                ])
+                .output()
+                .expect("python3 for bcrypt");
+            let hash = String::from_utf8_lossy(&out.stdout).trim().to_string();
+            assert!(hash.starts_with("$2"), "bcrypt hash: {}", String::from_utf8_lossy(&out.stderr));
+            std::fs::write(dir.join("htpasswd"), format!("{u}:{hash}\n")).expect("htpasswd");
+            cfg.push_str(&format!(
+                "auth:\n  htpasswd:\n    realm: test\n    path: {}\n",
+                dir.join("htpasswd").display()
+            ));
+        }
+        std::fs::write(dir.join("config.yml"), cfg).expect("registry config");
+        let log = std::fs::File::create(dir.join("registry.log")).expect("registry log");
+        let child = Command::new(bin)
+            .arg("serve")
+            .arg(dir.join("config.yml"))
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("log"))
+            .stderr(log)
+            .spawn()
+            .expect("start docker-registry");
+        let r = Registry { port, dir: dir.to_path_buf(), child };
+        assert!(
+            eventually(15, || std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()),
+            "registry did not come up: {}",
+            std::fs::read_to_string(dir.join("registry.log")).unwrap_or_default()
+        );
+        Some(r)
+    }
+
+    /// `127.0.0.1:PORT`.
+    pub fn host(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    /// Pushes an OCI archive as `name` (`repo:tag`) with skopeo (every platform of an index).
+    pub fn push(&self, archive: &Path, name: &str, creds: Option<&str>) {
+        let mut c = Command::new("skopeo");
+        c.args(["copy", "--quiet", "--all", "--dest-tls-verify=false"]);
+        if let Some(cr) = creds {
+            c.arg("--dest-creds").arg(cr);
+        }
+        let out = c
+            .arg(format!("oci-archive:{}", archive.display()))
+            .arg(format!("docker://{}/{name}", self.host()))
+            .output()
+            .expect("skopeo");
+        assert!(out.status.success(), "skopeo push {name}: {}", String::from_utf8_lossy(&out.stderr));
+    }
+
+    /// The file holding a blob in the registry's storage.
+    pub fn blob_file(&self, digest: &str) -> PathBuf {
+        let hex = digest.trim_start_matches("sha256:");
+        self.dir.join("data/docker/registry/v2/blobs/sha256").join(&hex[..2]).join(hex).join("data")
+    }
+}
+
+impl Drop for Registry {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -2,6 +2,7 @@
 //! to gRPC status codes.
 
 use crate::cgroups::Resources;
+use crate::image::pull::PullErrorKind;
 use crate::image::{ImageError, ImageRecord};
 use crate::runtime::{ContainerRecord, ContainerSpec, RuntimeError, State};
 use agent_proto::v1 as pb;
@@ -45,6 +46,13 @@ pub fn image_status(e: &ImageError) -> Status {
         ImageError::DigestMismatch { .. } => Code::DataLoss,
         ImageError::InUse { .. } => Code::FailedPrecondition,
         ImageError::Io { .. } | ImageError::Store(_) => Code::Internal,
+        ImageError::Pull { kind, .. } => match kind {
+            PullErrorKind::NotFound | PullErrorKind::NoPlatform => Code::NotFound,
+            PullErrorKind::Unauthorized => Code::Unauthenticated,
+            PullErrorKind::Unreachable => Code::Unavailable,
+            PullErrorKind::Corrupt => Code::DataLoss,
+            PullErrorKind::Registry => Code::Unknown,
+        },
     };
     Status::new(code, e.to_string())
 }

@@ -2,6 +2,7 @@
 
 use super::convert::{image_status, image_to_pb, status};
 use crate::image::archive::{self, ImportOptions};
+use crate::image::pull::{Credentials, Puller};
 use crate::runtime::Runtime;
 use agent_proto::v1 as pb;
 use agent_proto::v1::image_service_server::ImageService;
@@ -12,6 +13,11 @@ use tonic::{Request, Response, Status, Streaming};
 /// The ImageService implementation.
 pub struct ImageApi {
     pub rt: Arc<Runtime>,
+    pub puller: Arc<Puller>,
+}
+
+fn credentials(a: Option<pb::RegistryAuth>) -> Option<Credentials> {
+    a.filter(|a| !a.username.is_empty()).map(|a| Credentials { username: a.username, password: a.password })
 }
 
 /// Sends what the archive writer produces as stream chunks.
@@ -82,6 +88,57 @@ impl ImageService for ImageApi {
         let _ = std::fs::remove_dir_all(&dir);
         let recs = res?;
         Ok(Response::new(pb::ImportResponse { images: recs.iter().map(image_to_pb).collect() }))
+    }
+
+    type PullStream = std::pin::Pin<Box<dyn tokio_stream::Stream<Item = Result<pb::PullProgress, Status>> + Send>>;
+
+    async fn pull(&self, req: Request<pb::PullRequest>) -> Result<Response<Self::PullStream>, Status> {
+        let r = req.into_inner();
+        // Refuse a bad reference before the stream starts, with InvalidArgument.
+        crate::image::reference::Reference::parse(&r.reference)
+            .map_err(|e| image_status(&crate::image::ImageError::from(e)))?;
+        let (tx, rx) = tokio::sync::mpsc::channel(64);
+        let (ev_tx, mut ev_rx) = tokio::sync::mpsc::channel(64);
+        let puller = Arc::clone(&self.puller);
+        let creds = credentials(r.auth);
+        let reference = r.reference.clone();
+        let insecure = r.insecure;
+        let job = tokio::spawn(async move { puller.pull(&reference, creds, insecure, ev_tx).await });
+        tokio::spawn(async move {
+            while let Some(ev) = ev_rx.recv().await {
+                let msg = pb::PullProgress {
+                    id: ev.id,
+                    status: ev.status,
+                    current: ev.current,
+                    total: ev.total,
+                    image: None,
+                };
+                if tx.send(Ok(msg)).await.is_err() {
+                    // The client went away: stop downloading; what was fetched stays for a resume.
+                    job.abort();
+                    return;
+                }
+            }
+            let last = match job.await {
+                Ok(Ok(img)) => Ok(pb::PullProgress { image: Some(image_to_pb(&img)), ..Default::default() }),
+                Ok(Err(e)) => Err(image_status(&e)),
+                Err(e) => Err(Status::internal(format!("pull task: {e}"))),
+            };
+            let _ = tx.send(last).await;
+        });
+        Ok(Response::new(Box::pin(tokio_stream::wrappers::ReceiverStream::new(rx))))
+    }
+
+    async fn login(&self, req: Request<pb::LoginRequest>) -> Result<Response<pb::LoginResponse>, Status> {
+        let r = req.into_inner();
+        let registry = if r.registry.is_empty() { "docker.io".to_string() } else { r.registry };
+        if registry.contains('/') || registry.contains(char::is_whitespace) {
+            return Err(Status::invalid_argument(format!("invalid registry {registry:?}: use host[:port]")));
+        }
+        let creds =
+            credentials(r.auth).ok_or_else(|| Status::invalid_argument("login needs a username and a password"))?;
+        self.puller.login(&registry, &creds, r.insecure).await.map_err(|e| image_status(&e))?;
+        Ok(Response::new(pb::LoginResponse { status: "Login Succeeded".into() }))
     }
 
     async fn commit(&self, req: Request<pb::CommitRequest>) -> Result<Response<pb::ImageInfo>, Status> {

@@ -22,7 +22,11 @@ use tower::layer::util::{Identity, Stack};
 const MAX_MESSAGE: usize = 16 * 1024 * 1024;
 
 /// Builds the router with every service of the agent.
-pub async fn router(rt: Arc<Runtime>, auth: Arc<AuthState>) -> anyhow::Result<Router<Stack<AuthLayer, Identity>>> {
+pub async fn router(
+    rt: Arc<Runtime>,
+    auth: Arc<AuthState>,
+    puller: Arc<crate::image::pull::Puller>,
+) -> anyhow::Result<Router<Stack<AuthLayer, Identity>>> {
     let (health, health_svc) = tonic_health::server::health_reporter();
     health.set_serving::<ContainerServiceServer<container::ContainerApi>>().await;
     health.set_serving::<ImageServiceServer<image::ImageApi>>().await;
@@ -48,7 +52,7 @@ pub async fn router(rt: Arc<Runtime>, auth: Arc<AuthState>) -> anyhow::Result<Ro
                 .max_encoding_message_size(MAX_MESSAGE),
         )
         .add_service(
-            ImageServiceServer::new(image::ImageApi { rt: Arc::clone(&rt) })
+            ImageServiceServer::new(image::ImageApi { rt: Arc::clone(&rt), puller })
                 .max_decoding_message_size(MAX_MESSAGE)
                 .max_encoding_message_size(MAX_MESSAGE),
         )

@@ -77,6 +77,7 @@ const OPERATOR_METHODS: &[&str] = &[
     "/agent.v1.ContainerService/UpdateResources",
     "/agent.v1.ImageService/Import",
     "/agent.v1.ImageService/Pull",
+    "/agent.v1.ImageService/Login",
     "/agent.v1.ImageService/Build",
     "/agent.v1.ImageService/Remove",
     "/agent.v1.ImageService/Save",

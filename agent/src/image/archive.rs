@@ -147,7 +147,7 @@ fn verified(dir: &Path, digest: &str) -> Result<PathBuf, ImageError> {
 const INDEX_TYPES: [&str; 2] =
     ["application/vnd.oci.image.index.v1+json", "application/vnd.docker.distribution.manifest.list.v2+json"];
 
-fn host_arch() -> &'static str {
+pub(crate) fn host_arch() -> &'static str {
     match std::env::consts::ARCH {
         "x86_64" => "amd64",
         "aarch64" => "arm64",
@@ -273,7 +273,7 @@ fn import_docker(store: &ImageStore, dir: &Path, mut tags: Vec<String>) -> Resul
 }
 
 /// Reads a config, unpacks its layers, stores blobs and the record.
-fn finish(
+pub(crate) fn finish(
     store: &ImageStore,
     cpath: &Path,
     config_digest: &str,

@@ -4,6 +4,7 @@
 pub mod archive;
 pub mod commit;
 pub mod export;
+pub mod pull;
 pub mod reference;
 pub mod unpack;
 pub mod usage;
@@ -86,6 +87,8 @@ pub enum ImageError {
     Io { path: PathBuf, err: std::io::Error },
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error("pull {reference}: {msg}")]
+    Pull { reference: String, kind: pull::PullErrorKind, msg: String },
 }
 
 pub(crate) fn io_at(path: &Path) -> impl FnOnce(std::io::Error) -> ImageError + '_ {
@@ -122,6 +125,28 @@ impl ImageStore {
         let p = self.root.join("tmp").join(hex::encode(b));
         std::fs::create_dir_all(&p).map_err(io_at(&p))?;
         Ok(p)
+    }
+
+    /// Where pulls keep blobs being downloaded (`<hex>.partial`, resumed by the next pull)
+    /// and downloaded ones until the image is stored.
+    pub fn downloads_dir(&self) -> Result<PathBuf, ImageError> {
+        let p = self.root.join("downloads");
+        std::fs::create_dir_all(&p).map_err(io_at(&p))?;
+        Ok(p)
+    }
+
+    /// A stored blob whose content is the layer `diff_id`, if that layer is unpacked here.
+    pub fn blob_for_diff_id(&self, diff_id: &str) -> Option<String> {
+        if !self.layer_dir(diff_id).is_dir() {
+            return None;
+        }
+        self.list().ok()?.into_iter().find_map(|img| {
+            let n = img.layers.len();
+            let first = img.blobs.len().checked_sub(n)?;
+            let j = img.layers.iter().position(|l| l.diff_id == diff_id)?;
+            let d = img.blobs.get(first + j)?.clone();
+            self.blob_path(&d).is_file().then_some(d)
+        })
     }
 
     /// Where a blob lives.
