@@ -1,5 +1,6 @@
 //! `agentctl`: the command line of node-agent, with docker's verbs, flags and exit codes.
 
+mod build;
 mod busybox;
 mod certs;
 mod context;
@@ -356,6 +357,30 @@ enum Cmd {
         #[arg(short = 'q', long = "quiet")]
         quiet: bool,
         reference: String,
+    },
+    /// Build an image from a Dockerfile
+    Build {
+        /// Name the image (repeatable)
+        #[arg(short = 't', long = "tag")]
+        tag: Vec<String>,
+        /// The Dockerfile (default: CONTEXT/Dockerfile)
+        #[arg(short = 'f', long = "file")]
+        file: Option<std::path::PathBuf>,
+        /// Build-time variables KEY=VALUE (KEY alone: from this environment)
+        #[arg(long = "build-arg")]
+        build_arg: Vec<String>,
+        /// Do not use the cache
+        #[arg(long = "no-cache")]
+        no_cache: bool,
+        /// Network of RUN steps (default bridge)
+        #[arg(long, default_value = "")]
+        network: String,
+        /// Print only the image ID
+        #[arg(short = 'q', long = "quiet")]
+        quiet: bool,
+        /// The build context directory
+        #[arg(value_name = "CONTEXT")]
+        dir: std::path::PathBuf,
     },
     /// Log in to a registry (credentials are checked by the agent and kept here, 0600)
     Login {
@@ -890,6 +915,13 @@ async fn dispatch(cli: Cli) -> Res<u8> {
             .await
         }
         Cmd::Group { cmd } => group(&mut cl, cmd).await,
+        Cmd::Build { tag, file, build_arg, no_cache, network, quiet, dir } => {
+            build::build(
+                &mut cl.i,
+                build::Args { tags: tag, file, build_args: build_arg, no_cache, network, quiet, context: dir },
+            )
+            .await
+        }
         Cmd::Pull { insecure, quiet, reference } => {
             let auth = registry::credentials_for(&reference)?;
             registry::pull(&mut cl.i, reference, auth, insecure, quiet).await
@@ -1468,4 +1500,13 @@ fn certs_cmd(cmd: CertsCmd) -> Res<u8> {
         }
     }
     Ok(0)
+}
+
+#[cfg(test)]
+mod cli_tests {
+    #[test]
+    fn the_command_line_is_consistent() {
+        use clap::CommandFactory;
+        super::Cli::command().debug_assert();
+    }
 }

@@ -129,6 +129,77 @@ impl ImageService for ImageApi {
         Ok(Response::new(Box::pin(tokio_stream::wrappers::ReceiverStream::new(rx))))
     }
 
+    type BuildStream = std::pin::Pin<Box<dyn tokio_stream::Stream<Item = Result<pb::BuildProgress, Status>> + Send>>;
+
+    async fn build(&self, req: Request<Streaming<pb::BuildRequest>>) -> Result<Response<Self::BuildStream>, Status> {
+        use pb::build_request::Msg;
+        let mut input = req.into_inner();
+        let o = match input.message().await? {
+            Some(pb::BuildRequest { msg: Some(Msg::Options(o)) }) => o,
+            _ => return Err(Status::invalid_argument("the first build message must be BuildOptions")),
+        };
+        let images = Arc::clone(self.rt.images());
+        let dir = images.temp_dir().map_err(|e| image_status(&e))?;
+        let tar_path = dir.join("context.tar");
+        let ctx = dir.join("context");
+        let received = async {
+            let mut f = std::fs::File::create(&tar_path)
+                .map_err(|e| Status::internal(format!("{}: {e}", tar_path.display())))?;
+            while let Some(m) = input.message().await? {
+                if let Some(Msg::Chunk(c)) = m.msg {
+                    f.write_all(&c).map_err(|e| Status::internal(format!("{}: {e}", tar_path.display())))?;
+                }
+            }
+            drop(f);
+            std::fs::create_dir_all(&ctx).map_err(|e| Status::internal(format!("{}: {e}", ctx.display())))?;
+            let (t, c, d) = (tar_path.clone(), ctx.clone(), o.dockerfile.clone());
+            let d = if d.is_empty() { "Dockerfile".to_string() } else { d };
+            tokio::task::spawn_blocking(move || crate::runtime::build::unpack_context(&t, &c, &d))
+                .await
+                .map_err(|e| Status::internal(e.to_string()))?
+                .map_err(status)
+        }
+        .await;
+        if let Err(e) = received {
+            let _ = std::fs::remove_dir_all(&dir);
+            return Err(e);
+        }
+        let opts = crate::runtime::build::BuildOptions {
+            tags: o.tags,
+            dockerfile: o.dockerfile,
+            build_args: o.build_args.into_iter().collect(),
+            no_cache: o.no_cache,
+            network: o.network,
+        };
+        let (tx, rx) = tokio::sync::mpsc::channel(64);
+        let (ev_tx, mut ev_rx) = tokio::sync::mpsc::channel(256);
+        let rt = Arc::clone(&self.rt);
+        let job = tokio::spawn(async move {
+            let r = rt.build(&ctx, opts, ev_tx).await;
+            let _ = std::fs::remove_dir_all(&dir);
+            r
+        });
+        tokio::spawn(async move {
+            use crate::runtime::build::BuildEvent;
+            while let Some(ev) = ev_rx.recv().await {
+                let msg = match ev {
+                    BuildEvent::Line(line) => pb::BuildProgress { line, ..Default::default() },
+                    BuildEvent::Output(output) => pb::BuildProgress { output, ..Default::default() },
+                };
+                // A client that went away does not stop the build: its containers must be
+                // cleaned up by the build itself, not abandoned half-way.
+                let _ = tx.send(Ok(msg)).await;
+            }
+            let last = match job.await {
+                Ok(Ok(img)) => Ok(pb::BuildProgress { image: Some(image_to_pb(&img)), ..Default::default() }),
+                Ok(Err(e)) => Err(status(e)),
+                Err(e) => Err(Status::internal(format!("build task: {e}"))),
+            };
+            let _ = tx.send(last).await;
+        });
+        Ok(Response::new(Box::pin(tokio_stream::wrappers::ReceiverStream::new(rx))))
+    }
+
     async fn login(&self, req: Request<pb::LoginRequest>) -> Result<Response<pb::LoginResponse>, Status> {
         let r = req.into_inner();
         let registry = if r.registry.is_empty() { "docker.io".to_string() } else { r.registry };

@@ -312,8 +312,32 @@ pub(crate) fn finish(
         store.put_blob(path, digest)?;
     }
     store.put_blob(cpath, config_digest)?;
+    store.save(ImageRecord {
+        id: config_digest.to_string(),
+        tags,
+        digest: manifest_digest.to_string(),
+        created_at: created_at(&cfg),
+        config: image_config(&cfg),
+        layers: recs,
+        blobs,
+        architecture: cfg.architecture().to_string(),
+        os: cfg.os().to_string(),
+    })
+}
+
+/// When an image was made, from its config (now if it does not say).
+pub(crate) fn created_at(cfg: &ImageConfiguration) -> i64 {
+    cfg.created()
+        .as_ref()
+        .and_then(|c| chrono::DateTime::parse_from_rfc3339(c).ok())
+        .and_then(|d| d.timestamp_nanos_opt())
+        .unwrap_or_else(now_nanos)
+}
+
+/// The parts of an image config the runtime uses.
+pub(crate) fn image_config(cfg: &ImageConfiguration) -> ImageConfig {
     let c = cfg.config().clone().unwrap_or_default();
-    let config = ImageConfig {
+    ImageConfig {
         env: c.env().clone().unwrap_or_default(),
         cmd: c.cmd().clone().unwrap_or_default(),
         entrypoint: c.entrypoint().clone().unwrap_or_default(),
@@ -322,22 +346,5 @@ pub(crate) fn finish(
         labels: c.labels().clone().unwrap_or_default().into_iter().collect::<BTreeMap<_, _>>(),
         stop_signal: c.stop_signal().clone().unwrap_or_default(),
         exposed_ports: c.exposed_ports().clone().unwrap_or_default(),
-    };
-    let created_at = cfg
-        .created()
-        .as_ref()
-        .and_then(|c| chrono::DateTime::parse_from_rfc3339(c).ok())
-        .and_then(|d| d.timestamp_nanos_opt())
-        .unwrap_or_else(now_nanos);
-    store.save(ImageRecord {
-        id: config_digest.to_string(),
-        tags,
-        digest: manifest_digest.to_string(),
-        created_at,
-        config,
-        layers: recs,
-        blobs,
-        architecture: cfg.architecture().to_string(),
-        os: cfg.os().to_string(),
-    })
+    }
 }

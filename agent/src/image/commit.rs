@@ -29,6 +29,26 @@ fn empty_entry<W: std::io::Write>(ar: &mut tar::Builder<W>, name: &Path) -> std:
     ar.append_data(&mut h, name, std::io::empty())
 }
 
+/// Files the runtime writes into every container (like docker's bind mounts): they describe
+/// that one container's network, not the image, and are never part of a layer.
+const RUNTIME_FILES: &[&str] = &["etc/hosts", "etc/resolv.conf", "etc/hostname"];
+
+/// A directory that holds nothing but runtime files (it only exists because of them).
+fn only_runtime_files(dir: &Path, rel: &Path) -> bool {
+    let Ok(rd) = std::fs::read_dir(dir) else { return false };
+    let mut any = false;
+    for e in rd.flatten() {
+        any = true;
+        let r = rel.join(e.file_name());
+        let is_dir = e.file_type().is_ok_and(|t| t.is_dir());
+        let skip = RUNTIME_FILES.iter().any(|f| Path::new(f) == r) || (is_dir && only_runtime_files(&e.path(), &r));
+        if !skip {
+            return false;
+        }
+    }
+    any && !is_opaque(dir)
+}
+
 /// Writes the upper dir as an OCI layer tar.
 fn layer_tar<W: std::io::Write>(upper: &Path, out: W) -> std::io::Result<W> {
     let mut ar = tar::Builder::new(out);
@@ -42,6 +62,9 @@ fn layer_tar<W: std::io::Write>(upper: &Path, out: W) -> std::io::Result<W> {
             let path = e.path();
             let rel = path.strip_prefix(upper).unwrap_or(&path).to_path_buf();
             let m = path.symlink_metadata()?;
+            if RUNTIME_FILES.iter().any(|f| Path::new(f) == rel) || (m.is_dir() && only_runtime_files(&path, &rel)) {
+                continue;
+            }
             if m.file_type().is_char_device() && m.rdev() == 0 {
                 let name = rel.file_name().map(|n| format!(".wh.{}", n.to_string_lossy())).unwrap_or_default();
                 empty_entry(&mut ar, &rel.with_file_name(name))?;
@@ -60,57 +83,92 @@ fn layer_tar<W: std::io::Write>(upper: &Path, out: W) -> std::io::Result<W> {
 }
 
 impl ImageStore {
-    /// Makes a new image from `base` plus the writable layer `upper`, tagged `tag`.
-    pub fn commit(&self, base_id: &str, upper: &Path, tag: &str, container: &str) -> Result<ImageRecord, ImageError> {
-        let base = self.resolve(base_id)?;
-        let tag = Reference::parse(tag)?.to_string();
+    /// Makes a layer of `dir` (overlay whiteouts written as OCI ones), stored uncompressed
+    /// (blob digest = diff ID) and unpacked into the store.
+    pub fn layer_from_dir(&self, dir: &Path) -> Result<Layer, ImageError> {
         let tmp = self.temp_dir()?;
         let res = (|| {
             let tar_path = tmp.join("layer.tar");
             let f = std::fs::File::create(&tar_path).map_err(io_at(&tar_path))?;
-            layer_tar(upper, std::io::BufWriter::new(f))
+            layer_tar(dir, std::io::BufWriter::new(f))
                 .and_then(|w| w.into_inner().map_err(|e| e.into_error()))
-                .map_err(io_at(upper))?;
+                .map_err(io_at(dir))?;
             let diff_id = super::archive::file_digest(&tar_path)?;
             let size = self.ensure_layer(&tar_path, &diff_id)?;
             self.put_blob(&tar_path, &diff_id)?;
-            let cpath = self.blob_path(&base.id);
-            let raw = std::fs::read(&cpath).map_err(io_at(&cpath))?;
-            let mut cfg: serde_json::Value =
-                serde_json::from_slice(&raw).map_err(|e| ImageError::BadArchive(e.to_string()))?;
-            let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true);
-            cfg["created"] = now.clone().into();
-            if let Some(ids) = cfg["rootfs"]["diff_ids"].as_array_mut() {
-                ids.push(diff_id.clone().into());
-            }
-            let step = serde_json::json!({ "created": now, "created_by": format!("agentctl commit {container}") });
-            match cfg["history"].as_array_mut() {
-                Some(h) => h.push(step),
-                None => cfg["history"] = serde_json::json!([step]),
-            }
-            let bytes = serde_json::to_vec(&cfg).map_err(|e| ImageError::BadArchive(e.to_string()))?;
-            let id = format!("sha256:{}", hex::encode(Sha256::digest(&bytes)));
-            let p = self.blob_path(&id);
-            std::fs::write(&p, &bytes).map_err(io_at(&p))?;
-            let n = base.layers.len();
-            let mut blobs = vec![id.clone()];
-            blobs.extend(base.blobs[base.blobs.len().saturating_sub(n)..].iter().cloned());
-            blobs.push(diff_id.clone());
-            let mut layers = base.layers.clone();
-            layers.push(Layer { diff_id, size });
-            self.save(ImageRecord {
-                id,
-                tags: vec![tag],
-                digest: String::new(),
-                created_at: chrono::Utc::now().timestamp_nanos_opt().unwrap_or(0),
-                config: base.config.clone(),
-                layers,
-                blobs,
-                architecture: base.architecture.clone(),
-                os: base.os.clone(),
-            })
+            Ok(Layer { diff_id, size })
         })();
         let _ = std::fs::remove_dir_all(&tmp);
         res
+    }
+
+    /// The config document of an image, as JSON.
+    pub fn config_json(&self, img: &ImageRecord) -> Result<serde_json::Value, ImageError> {
+        let cpath = self.blob_path(&img.id);
+        let raw = std::fs::read(&cpath).map_err(io_at(&cpath))?;
+        serde_json::from_slice(&raw).map_err(|e| ImageError::BadArchive(format!("image config {}: {e}", img.id)))
+    }
+
+    /// Stores `cfg` as a config blob and saves the image it describes: `layers` (bottom
+    /// first) kept alive by `layer_blobs`, tagged `tags`.
+    pub fn save_config(
+        &self,
+        cfg: &serde_json::Value,
+        layers: Vec<Layer>,
+        layer_blobs: Vec<String>,
+        tags: Vec<String>,
+    ) -> Result<ImageRecord, ImageError> {
+        let bytes = serde_json::to_vec(cfg).map_err(|e| ImageError::BadArchive(e.to_string()))?;
+        let parsed = oci_spec::image::ImageConfiguration::from_reader(&bytes[..])
+            .map_err(|e| ImageError::BadArchive(format!("image config: {e}")))?;
+        if parsed.rootfs().diff_ids().len() != layers.len() {
+            return Err(ImageError::BadArchive("image config and layers disagree".into()));
+        }
+        let id = format!("sha256:{}", hex::encode(Sha256::digest(&bytes)));
+        let p = self.blob_path(&id);
+        if !p.exists() {
+            std::fs::write(&p, &bytes).map_err(io_at(&p))?;
+        }
+        let mut blobs = vec![id.clone()];
+        blobs.extend(layer_blobs);
+        self.save(ImageRecord {
+            id,
+            tags,
+            digest: String::new(),
+            created_at: super::archive::created_at(&parsed),
+            config: super::archive::image_config(&parsed),
+            layers,
+            blobs,
+            architecture: parsed.architecture().to_string(),
+            os: parsed.os().to_string(),
+        })
+    }
+
+    /// The layer blobs of an image (bottom first).
+    pub fn layer_blobs(img: &ImageRecord) -> Vec<String> {
+        img.blobs[img.blobs.len().saturating_sub(img.layers.len())..].to_vec()
+    }
+
+    /// Makes a new image from `base` plus the writable layer `upper`, tagged `tag`.
+    pub fn commit(&self, base_id: &str, upper: &Path, tag: &str, container: &str) -> Result<ImageRecord, ImageError> {
+        let base = self.resolve(base_id)?;
+        let tag = Reference::parse(tag)?.to_string();
+        let layer = self.layer_from_dir(upper)?;
+        let mut cfg = self.config_json(&base)?;
+        let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true);
+        cfg["created"] = now.clone().into();
+        if let Some(ids) = cfg["rootfs"]["diff_ids"].as_array_mut() {
+            ids.push(layer.diff_id.clone().into());
+        }
+        let step = serde_json::json!({ "created": now, "created_by": format!("agentctl commit {container}") });
+        match cfg["history"].as_array_mut() {
+            Some(h) => h.push(step),
+            None => cfg["history"] = serde_json::json!([step]),
+        }
+        let mut blobs = Self::layer_blobs(&base);
+        blobs.push(layer.diff_id.clone());
+        let mut layers = base.layers.clone();
+        layers.push(layer);
+        self.save_config(&cfg, layers, blobs, vec![tag])
     }
 }

@@ -2,6 +2,7 @@
 //! It asks `image/` for layers, `snapshot/` for the rootfs layout, `cgroups/` for the
 //! cgroup, and the shim (`agentd shim`) to run the process.
 
+pub mod build;
 mod events;
 mod exec;
 mod groups;

@@ -13,6 +13,7 @@ const EVENTS: TableDefinition<u64, &[u8]> = TableDefinition::new("events");
 const GROUPS: TableDefinition<&str, &[u8]> = TableDefinition::new("groups");
 const LEASES: TableDefinition<&str, &[u8]> = TableDefinition::new("leases");
 const NETWORKS: TableDefinition<&str, &[u8]> = TableDefinition::new("networks");
+const BUILD_CACHE: TableDefinition<&str, &[u8]> = TableDefinition::new("build_cache");
 
 /// How many events the log keeps (older ones are trimmed).
 pub const EVENTS_KEPT: u64 = 10_000;
@@ -51,6 +52,8 @@ pub enum Kind {
     /// `<network>/<ip>` -> container ID.
     Lease,
     Network,
+    /// Build cache key (parent state + instruction + inputs) → the layer it made.
+    BuildCache,
 }
 
 impl Kind {
@@ -61,6 +64,7 @@ impl Kind {
             Kind::Group => GROUPS,
             Kind::Lease => LEASES,
             Kind::Network => NETWORKS,
+            Kind::BuildCache => BUILD_CACHE,
         }
     }
 }
@@ -82,6 +86,7 @@ impl Store {
             tx.open_table(GROUPS)?;
             tx.open_table(LEASES)?;
             tx.open_table(NETWORKS)?;
+            tx.open_table(BUILD_CACHE)?;
         }
         tx.commit()?;
         Ok(Store { db })
