@@ -21,3 +21,5 @@ if [ "${#need[@]}" -gt 0 ]; then
 fi
 cargo build --workspace --all-targets
 cargo test --workspace -- --test-threads="${TEST_THREADS:-4}"
+# Fuzz every target briefly on its seed corpus (skipped without a nightly toolchain).
+scripts/fuzz.sh

@@ -66,6 +66,9 @@ pub struct FileConfig {
     /// Client certificate subject → role: `"CN=scheduler" = "admin"`, `"OU=ops" = "operator"`.
     #[serde(default)]
     pub roles: crate::auth::RoleMap,
+    /// Operators may create `--privileged` containers (by default only admins).
+    #[serde(default)]
+    pub allow_privileged_operator: bool,
     /// Registries: `insecure` (plain HTTP hosts), `mirrors` (registry → mirror hosts).
     #[serde(default)]
     pub registry: crate::image::pull::RegistryConfig,
@@ -94,6 +97,7 @@ pub struct Config {
     pub tls: Option<crate::auth::tls::TlsFiles>,
     /// Certificate subject → role.
     pub roles: crate::auth::RoleMap,
+    pub allow_privileged_operator: bool,
     pub audit_log: PathBuf,
     pub socket_group: Option<String>,
     pub registry: crate::image::pull::RegistryConfig,
@@ -113,6 +117,16 @@ impl Config {
             }
             None => FileConfig::default(),
         };
+        Config::merge(flags, file)
+    }
+
+    /// The configuration a config file's text gives without flags (what the fuzzer feeds).
+    pub fn from_toml(text: &str) -> anyhow::Result<Config> {
+        let file = toml::from_str::<FileConfig>(text).map_err(|e| anyhow::anyhow!("config: {e}"))?;
+        Config::merge(Flags::default(), file)
+    }
+
+    fn merge(flags: Flags, file: FileConfig) -> anyhow::Result<Config> {
         let root = flags.root.or(file.root).unwrap_or_else(|| "/var/lib/agentd".into());
         let run_dir = flags.run_dir.or(file.run_dir).unwrap_or_else(|| "/run/agentd".into());
         let instance = flags.instance.or(file.instance).unwrap_or_else(|| "agentd".into());
@@ -183,6 +197,7 @@ impl Config {
             insecure_tcp,
             tls,
             roles: file.roles,
+            allow_privileged_operator: file.allow_privileged_operator,
             audit_log,
             socket_group: flags.socket_group.or(file.socket_group),
             registry: file.registry,

@@ -60,7 +60,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
 
     let puller = Arc::new(Puller::new(Arc::clone(rt.images()), cfg.registry.clone()));
     let audit = AuditLog::open(&cfg.audit_log)?;
-    let auth = AuthState::new(cfg.roles.clone(), Some(audit));
+    let auth = AuthState::new(cfg.roles.clone(), Some(audit), cfg.allow_privileged_operator);
     let socket_gid = match &cfg.socket_group {
         None => None,
         Some(g) => match nix::unistd::Group::from_name(g) {

@@ -6,6 +6,7 @@ pub mod auth;
 pub mod cgroups;
 pub mod config;
 pub mod daemon;
+pub mod fuzzing;
 pub mod image;
 pub mod isolation;
 pub mod logfile;

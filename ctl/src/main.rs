@@ -106,6 +106,12 @@ struct CreateOpts {
     /// Security options: seccomp=unconfined, no-new-privileges
     #[arg(long = "security-opt")]
     security_opt: Vec<String>,
+    /// All capabilities and host devices, no seccomp, writable /sys (admin role by default)
+    #[arg(long)]
+    privileged: bool,
+    /// Add a host device: HOST[:CONTAINER[:PERMS]] (PERMS of rwm)
+    #[arg(long)]
+    device: Vec<String>,
     /// Set metadata (KEY=VALUE)
     #[arg(short = 'l', long = "label")]
     label: Vec<String>,
@@ -1128,6 +1134,8 @@ async fn create(cl: &mut Clients, o: &CreateOpts) -> Res<String> {
         tmpfs: o.tmpfs.clone(),
         read_only: o.read_only,
         security_opt: o.security_opt.clone(),
+        privileged: o.privileged,
+        devices: o.device.clone(),
     };
     Ok(cl.c.create(pb::CreateContainerRequest { spec: Some(spec) }).await?.into_inner().id)
 }

@@ -100,6 +100,11 @@ fn mutual_tls_roles_and_audit() {
         ok("operator", &["run", "--rm", "--network", "none", "--name", "remote1", "local/busybox", "echo", "over-tls"]);
     assert!(out.contains("over-tls"), "{out}");
     denied("operator", &["network", "create", "x"], "operator", "/agent.v1.NetworkService/Create");
+    // --privileged is for admins unless the config lets operators.
+    let r = remote(&a, &url, &fleet, &fleet, "operator", &["create", "--privileged", "local/busybox", "true"]);
+    assert!(r.stderr.contains("role operator may not create --privileged containers"), "{}", r.stderr);
+    let id = ok("admin", &["create", "--privileged", "--network", "none", "local/busybox", "true"]);
+    ok("admin", &["rm", id.trim()]);
     // viewer: read-only.
     ok("viewer", &["ps", "-a"]);
     ok("viewer", &["images"]);

@@ -103,3 +103,80 @@ fn default_seccomp_profile() {
     assert_eq!(r.code, 125);
     assert!(r.stderr.contains("custom seccomp profiles are not supported yet"), "{}", r.stderr);
 }
+
+/// A block device of the host that the host (this test, as root) can open, and its
+/// major:minor: a container must not be able to open it.
+fn host_disk() -> Option<(String, String)> {
+    let mut names: Vec<_> = std::fs::read_dir("/sys/block").ok()?.flatten().map(|e| e.file_name()).collect();
+    names.sort();
+    names.into_iter().map(|n| n.to_string_lossy().into_owned()).find_map(|n| {
+        std::fs::File::open(format!("/dev/{n}")).ok()?;
+        let dev = std::fs::read_to_string(format!("/sys/block/{n}/dev")).ok()?;
+        Some((n, dev.trim().to_string()))
+    })
+}
+
+#[test]
+fn devices_are_fenced_and_privileged_opens_them() {
+    if !privileged("devices_are_fenced_and_privileged_opens_them") {
+        return;
+    }
+    let a = Agent::start("devices");
+    // A node for the host's disk can be made (CAP_MKNOD, like docker) but not opened: the
+    // device cgroup refuses. Without it, root in the container could read the host's disk.
+    if let Some((name, dev)) = host_disk() {
+        let (maj, min) = dev.split_once(':').unwrap();
+        let script = format!(
+            "mknod /dev/hostdisk b {maj} {min} && dd if=/dev/hostdisk of=/dev/null bs=512 count=1 2>&1; echo rc=$?"
+        );
+        let out = a.ok(&["run", "--rm", "--network", "none", IMG, "sh", "-c", &script]);
+        assert!(
+            out.contains("rc=1") && out.contains("not permitted"),
+            "host disk {name} readable from a container: {out}"
+        );
+        // --privileged: the host's devices are there and open.
+        let out = a.ok(&[
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "--privileged",
+            IMG,
+            "sh",
+            "-c",
+            &format!("ls -l /dev/{name}; dd if=/dev/{name} of=/dev/null bs=512 count=1 2>&1; echo rc=$?"),
+        ]);
+        assert!(out.contains("rc=0"), "privileged container cannot read /dev/{name}: {out}");
+    } else {
+        eprintln!("no host disk found in /sys/block: the device cgroup part is skipped");
+    }
+    // --privileged: every capability, no seccomp, /sys writable, /proc/sys not masked read-only.
+    let out = a.ok(&[
+        "run", "--rm", "--network", "none", "--privileged", IMG, "sh", "-c",
+        "grep -E '^(CapEff|Seccomp):' /proc/self/status; grep ' /sys ' /proc/mounts; grep ' /proc/sys ' /proc/mounts | wc -l",
+    ]);
+    let eff = out.lines().find_map(|l| l.strip_prefix("CapEff:\t")).and_then(|h| u64::from_str_radix(h, 16).ok());
+    // All the host allows (this host withholds CAP_SYS_RESOURCE): at least SYS_ADMIN and SYS_RAWIO.
+    assert!(eff.is_some_and(|e| e & (1 << 21) != 0 && e & (1 << 17) != 0), "{out}");
+    assert!(out.contains("Seccomp:\t0"), "{out}");
+    assert!(out.lines().any(|l| l.contains(" /sys sysfs rw")), "{out}");
+    assert_eq!(out.lines().last(), Some("0"), "/proc/sys is not remounted read-only: {out}");
+    // --device: the node is there under its new name and usable; the rest stays fenced.
+    let out = a.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "--device",
+        "/dev/null:/dev/mynull",
+        IMG,
+        "sh",
+        "-c",
+        "test -c /dev/mynull && echo hi > /dev/mynull && echo ok",
+    ]);
+    assert_eq!(out, "ok");
+    let r = a.ctl(&["run", "--rm", "--device", "/etc/passwd", IMG, "true"]);
+    assert_eq!(r.code, 125);
+    assert!(r.stderr.contains("/etc/passwd is not a character or block device"), "{}", r.stderr);
+    a.assert_no_leftovers();
+}

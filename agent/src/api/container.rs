@@ -68,7 +68,15 @@ impl ContainerService for ContainerApi {
         &self,
         req: Request<pb::CreateContainerRequest>,
     ) -> Result<Response<pb::CreateContainerResponse>, Status> {
+        let caller = req.extensions().get::<crate::auth::Caller>().cloned();
         let spec = req.into_inner().spec.ok_or_else(|| Status::invalid_argument("spec is required"))?;
+        if spec.privileged && !caller.as_ref().is_some_and(|c| c.may_privileged) {
+            let role = caller.as_ref().map(|c| c.role.as_str()).unwrap_or("unknown");
+            return Err(Status::permission_denied(format!(
+                "permission denied: role {role} may not create --privileged containers (needs admin, \
+                 or allow_privileged_operator = true in agentd's config)"
+            )));
+        }
         if spec.image.is_empty() {
             return Err(Status::invalid_argument("spec.image is required"));
         }

@@ -87,6 +87,8 @@ pub fn spec_from_pb(s: pb::ContainerSpec) -> ContainerSpec {
         tmpfs: s.tmpfs,
         read_only: s.read_only,
         security_opt: s.security_opt,
+        privileged: s.privileged,
+        devices: s.devices,
     }
 }
 
@@ -163,6 +165,8 @@ fn spec_to_pb(s: &ContainerSpec) -> pb::ContainerSpec {
         tmpfs: s.tmpfs.clone(),
         read_only: s.read_only,
         security_opt: s.security_opt.clone(),
+        privileged: s.privileged,
+        devices: s.devices.clone(),
     }
 }
 

@@ -29,12 +29,14 @@ pub struct AuthState {
     pub roles: RoleMap,
     /// Where mutating and refused calls are recorded.
     pub audit: Option<AuditLog>,
+    /// Operators may create privileged containers too.
+    pub allow_privileged_operator: bool,
     pool: Option<prost_reflect::DescriptorPool>,
 }
 
 impl AuthState {
     /// The state for `roles` and an optional audit log.
-    pub fn new(roles: RoleMap, audit: Option<AuditLog>) -> Arc<AuthState> {
+    pub fn new(roles: RoleMap, audit: Option<AuditLog>, allow_privileged_operator: bool) -> Arc<AuthState> {
         let pool = match prost_reflect::DescriptorPool::decode(agent_proto::FILE_DESCRIPTOR_SET) {
             Ok(p) => Some(p),
             Err(e) => {
@@ -42,7 +44,7 @@ impl AuthState {
                 None
             }
         };
-        Arc::new(AuthState { roles, audit, pool })
+        Arc::new(AuthState { roles, audit, allow_privileged_operator, pool })
     }
 
     /// The caller's identity and role, from the connection the request came on. The unix
@@ -207,7 +209,8 @@ where
             });
         }
         let role = role.unwrap_or(Role::Viewer);
-        req.extensions_mut().insert(Caller { identity: id.clone(), role });
+        let may_privileged = role == Role::Admin || (role == Role::Operator && self.state.allow_privileged_operator);
+        req.extensions_mut().insert(Caller { identity: id.clone(), role, may_privileged });
         // The clone that was polled ready is the one to call (tower's usual swap).
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
@@ -348,7 +351,7 @@ mod tests {
 
     #[test]
     fn target_names_the_fields_of_the_first_message() {
-        let st = AuthState::new(RoleMap::default(), None);
+        let st = AuthState::new(RoleMap::default(), None, false);
         let req = agent_proto::v1::RemoveContainerRequest { id: "web".into(), force: true };
         let mut frame = vec![0u8];
         frame.extend_from_slice(&(req.encoded_len() as u32).to_be_bytes());

@@ -144,6 +144,8 @@ pub struct Caller {
     pub identity: Identity,
     /// With which role.
     pub role: Role,
+    /// Whether it may create `--privileged` containers (admin; operator if configured).
+    pub may_privileged: bool,
 }
 
 /// How certificate subjects map to roles: `[roles]` in the config, keys `CN=name`, `OU=unit`

@@ -229,6 +229,28 @@ impl Cgroups {
         Ok(made)
     }
 
+    /// Whether a v1 `devices` controller can restrict which device nodes containers open.
+    pub fn has_device_controller(&self) -> bool {
+        self.host.hierarchy_of("devices").is_some()
+    }
+
+    /// Lets the container open only the devices `allow` names (device cgroup rules like
+    /// `c 1:3 rwm`); `None` leaves every device allowed (privileged). A no-op without a v1
+    /// devices controller.
+    pub fn restrict_devices(&self, id: &str, allow: Option<&[String]>) -> Result<(), CgroupError> {
+        let (Some(h), Some(allow)) = (self.host.hierarchy_of("devices"), allow) else { return Ok(()) };
+        let dir = h.mount_point.join(&self.parent).join(id);
+        let write = |file: &str, v: &str| {
+            let p = dir.join(file);
+            std::fs::write(&p, v).map_err(at(&p))
+        };
+        write("devices.deny", "a")?;
+        for r in allow {
+            write("devices.allow", r)?;
+        }
+        Ok(())
+    }
+
     /// Moves process `pid` into the container's cgroup in every hierarchy.
     pub fn join(dirs: &[PathBuf], pid: i32) -> Result<(), CgroupError> {
         for d in dirs {

@@ -29,8 +29,8 @@ impl Reference {
         if input.is_empty() {
             return Err(err("it is empty"));
         }
-        if input.len() > 255 {
-            return Err(err("it is longer than 255 characters"));
+        if input.len() > 512 {
+            return Err(err("it is longer than 512 characters"));
         }
         let (name, digest) = match input.split_once('@') {
             Some((n, d)) => {
@@ -61,7 +61,19 @@ impl Reference {
             }
             _ => (DEFAULT_DOMAIN.to_string(), name.to_string()),
         };
+        let (host, port) = domain.split_once(':').unwrap_or((&domain, ""));
+        let host_ok = !host.is_empty()
+            && host.split('.').all(|l| {
+                !l.is_empty() && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') && !l.starts_with('-')
+            });
+        if !host_ok || !port.bytes().all(|b| b.is_ascii_digit()) || (domain.contains(':') && port.is_empty()) {
+            return Err(err("the registry must be a host name or address with an optional :port"));
+        }
         let path = if domain == DEFAULT_DOMAIN && !path.contains('/') { format!("library/{path}") } else { path };
+        // Like docker: the repository name (registry + path), not the tag, is limited.
+        if domain.len() + 1 + path.len() > 255 {
+            return Err(err("the repository name is longer than 255 characters"));
+        }
         if path.is_empty()
             || !path.split('/').all(|c| {
                 !c.is_empty()

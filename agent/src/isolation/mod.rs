@@ -1,6 +1,7 @@
 //! Process isolation: what runs between `clone(CLONE_NEW…)` and `execve` of the user's
 //! command (the container's init), and what joins a running container (exec).
 
+pub mod devices;
 pub mod init;
 pub mod mounts;
 pub mod nsexec;

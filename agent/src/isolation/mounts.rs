@@ -92,7 +92,38 @@ pub fn setup_rootfs(spec: &LaunchSpec) -> Result<(), Failure> {
     link("/proc/kcore", "core")?;
     mnt("shm", &dev.join("shm"), "tmpfs", NOSUID_NODEV_NOEXEC, Some("mode=1777,size=65536k"))?;
     mnt("mqueue", &dev.join("mqueue"), "mqueue", NOSUID_NODEV_NOEXEC, None)?;
-    mnt("sysfs", &inroot(root, "/sys"), "sysfs", NOSUID_NODEV_NOEXEC | MsFlags::MS_RDONLY, None)?;
+    let sys_ro = if spec.privileged { MsFlags::empty() } else { MsFlags::MS_RDONLY };
+    mnt("sysfs", &inroot(root, "/sys"), "sysfs", NOSUID_NODEV_NOEXEC | sys_ro, None)?;
+    let mut devices = spec.devices.clone();
+    if spec.privileged {
+        // Every device node of the host's /dev (not its subdirectories), like docker.
+        if let Ok(rd) = std::fs::read_dir("/dev") {
+            for e in rd.flatten() {
+                let dev_node = e.file_type().is_ok_and(|t| {
+                    use std::os::unix::fs::FileTypeExt;
+                    t.is_char_device() || t.is_block_device()
+                });
+                let name = e.file_name().to_string_lossy().into_owned();
+                if dev_node && !dev.join(&name).exists() {
+                    devices.push((e.path(), format!("/dev/{name}")));
+                }
+            }
+        }
+    }
+    for (host, ctr) in &devices {
+        let target = inroot(root, ctr);
+        if std::fs::symlink_metadata(&target).map(|m| m.file_type().is_symlink()).unwrap_or(false) {
+            return Err(Failure::setup(format!("device target {ctr} is a symlink in the image")));
+        }
+        if let Some(p) = target.parent() {
+            std::fs::create_dir_all(p).map_err(|e| Failure::setup(format!("mkdir {}: {e}", p.display())))?;
+        }
+        if !target.exists() {
+            std::fs::write(&target, b"").map_err(|e| Failure::setup(format!("create {ctr}: {e}")))?;
+        }
+        mount(Some(host), &target, None::<&str>, MsFlags::MS_BIND, None::<&str>)
+            .map_err(|e| fail("bind device on", &target, e))?;
+    }
     for v in &spec.volumes {
         let target = inroot(root, &v.container);
         let is_dir = std::fs::metadata(&v.host).map(|m| m.is_dir()).unwrap_or(true);

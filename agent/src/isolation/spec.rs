@@ -85,6 +85,12 @@ pub struct LaunchSpec {
     /// More networks (connected with NetworkService.Connect), as eth1, eth2…
     #[serde(default)]
     pub extra_bridges: Vec<crate::network::attach::BridgeAttach>,
+    /// `--privileged`: host devices in /dev, writable /sys, nothing masked.
+    #[serde(default)]
+    pub privileged: bool,
+    /// `--device`: (host node, path in the container).
+    #[serde(default)]
+    pub devices: Vec<(PathBuf, String)>,
 }
 
 /// A bind mount from the host (`-v HOST:CONTAINER[:ro]`).

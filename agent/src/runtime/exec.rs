@@ -68,13 +68,8 @@ impl Runtime {
             cwd: if req.cwd.is_empty() { rec.cwd.clone() } else { req.cwd.clone() },
             user: if req.user.is_empty() { rec.user.clone() } else { req.user.clone() },
             tty: req.tty,
-            capabilities: crate::isolation::process::resolve_caps(&rec.spec.cap_add, &rec.spec.cap_drop)
-                .unwrap_or_default(),
-            seccomp_unconfined: rec
-                .spec
-                .security_opt
-                .iter()
-                .any(|o| o == "seccomp=unconfined" || o == "seccomp:unconfined"),
+            capabilities: self.capabilities(&rec.spec),
+            seccomp_unconfined: rec.spec.seccomp_unconfined(),
         };
         let json = serde_json::to_string(&launch).map_err(|e| RuntimeError::Internal(e.to_string()))?;
         let mut cmd = tokio::process::Command::new("/proc/self/exe");

@@ -186,6 +186,9 @@ impl Runtime {
         for t in &spec.tmpfs {
             parse_tmpfs(t)?;
         }
+        for d in &spec.devices {
+            crate::isolation::devices::parse(d).map_err(RuntimeError::InvalidArgument)?;
+        }
         for o in &spec.security_opt {
             match o.as_str() {
                 "seccomp=unconfined" | "seccomp:unconfined" | "no-new-privileges" | "no-new-privileges=true" | "no-new-privileges:true" => {}
@@ -343,18 +346,40 @@ impl Runtime {
             sysctls: rec.spec.sysctls.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
             oom_score_adj: rec.spec.resources.oom_score_adj,
             bridge: None,
-            capabilities: crate::isolation::process::resolve_caps(&rec.spec.cap_add, &rec.spec.cap_drop)
-                .unwrap_or_default(),
+            capabilities: self.capabilities(&rec.spec),
             volumes: rec.spec.volumes.iter().filter_map(|v| parse_volume(v).ok()).collect(),
             tmpfs: rec.spec.tmpfs.iter().filter_map(|t| parse_tmpfs(t).ok()).collect(),
             read_only: rec.spec.read_only,
-            seccomp_unconfined: rec
-                .spec
-                .security_opt
-                .iter()
-                .any(|o| o == "seccomp=unconfined" || o == "seccomp:unconfined"),
+            seccomp_unconfined: rec.spec.seccomp_unconfined(),
             extra_bridges: vec![],
+            privileged: rec.spec.privileged,
+            devices: rec
+                .spec
+                .devices
+                .iter()
+                .filter_map(|d| crate::isolation::devices::parse(d).ok())
+                .map(|d| (d.host, d.container))
+                .collect(),
         }
+    }
+
+    /// The capabilities a container gets: all when privileged; else docker's default with
+    /// --cap-add/--cap-drop, minus MKNOD where no device cgroup stops it from opening the
+    /// nodes it makes (cgroup v2 without a BPF device program) unless asked for explicitly.
+    pub(super) fn capabilities(&self, spec: &ContainerSpec) -> Vec<String> {
+        use crate::isolation::process::resolve_caps;
+        if spec.privileged {
+            return resolve_caps(&["ALL".to_string()], &[]).unwrap_or_default();
+        }
+        let mut caps = resolve_caps(&spec.cap_add, &spec.cap_drop).unwrap_or_default();
+        let asked = spec.cap_add.iter().any(|c| {
+            let c = c.to_ascii_uppercase();
+            c == "MKNOD" || c == "CAP_MKNOD" || c == "ALL"
+        });
+        if !self.cgroups.has_device_controller() && !asked {
+            caps.retain(|c| c != "CAP_MKNOD");
+        }
+        caps
     }
 
     /// Starts a created or exited container.
@@ -401,7 +426,19 @@ impl Runtime {
         let t0 = std::time::Instant::now();
         let _ = self.cgroups.remove(&rec.cg());
         self.cgroups.create(&rec.cg())?;
-        if let Err(e) = self.cgroups.apply(&rec.cg(), &rec.spec.resources) {
+        let devices = (!rec.spec.privileged).then(|| {
+            let mut rules: Vec<String> =
+                crate::isolation::devices::DEFAULT_ALLOW.iter().map(|r| r.to_string()).collect();
+            rules.extend(
+                rec.spec.devices.iter().filter_map(|d| crate::isolation::devices::parse(d).ok()).map(|d| d.rule()),
+            );
+            rules
+        });
+        let limited = self
+            .cgroups
+            .apply(&rec.cg(), &rec.spec.resources)
+            .and_then(|_| self.cgroups.restrict_devices(&rec.cg(), devices.as_deref()));
+        if let Err(e) = limited {
             let _ = self.cgroups.remove(&rec.cg());
             return Err(e.into());
         }

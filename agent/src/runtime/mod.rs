@@ -101,6 +101,19 @@ pub struct ContainerSpec {
     /// `--security-opt` values: `seccomp=unconfined`, `no-new-privileges`.
     #[serde(default)]
     pub security_opt: Vec<String>,
+    /// `--privileged`.
+    #[serde(default)]
+    pub privileged: bool,
+    /// `--device HOST[:CONTAINER[:PERMS]]`.
+    #[serde(default)]
+    pub devices: Vec<String>,
+}
+
+impl ContainerSpec {
+    /// No seccomp filter: `--privileged` or `--security-opt seccomp=unconfined`.
+    pub fn seccomp_unconfined(&self) -> bool {
+        self.privileged || self.security_opt.iter().any(|o| o == "seccomp=unconfined" || o == "seccomp:unconfined")
+    }
 }
 
 /// A container's lifecycle state.

@@ -1,0 +1,98 @@
+//! Device access: `--device` parsing, and the device cgroup (v1) that lets a container open
+//! only the harmless nodes of its own /dev plus the devices it was given. Without it, a
+//! container with CAP_MKNOD could create a node for the host's disk and read it.
+
+use std::os::unix::fs::{FileTypeExt, MetadataExt};
+use std::path::PathBuf;
+
+/// Docker's default device rules: create any node (`m`), open only these.
+pub const DEFAULT_ALLOW: &[&str] = &[
+    "c *:* m",
+    "b *:* m",
+    "c 1:3 rwm",    // null
+    "c 1:5 rwm",    // zero
+    "c 1:7 rwm",    // full
+    "c 1:8 rwm",    // random
+    "c 1:9 rwm",    // urandom
+    "c 5:0 rwm",    // tty
+    "c 5:1 rwm",    // console
+    "c 5:2 rwm",    // ptmx
+    "c 136:* rwm",  // pts
+    "c 10:200 rwm", // net/tun
+];
+
+/// A `--device` request, checked against the host.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Device {
+    pub host: PathBuf,
+    pub container: String,
+    /// `c` or `b`.
+    pub kind: char,
+    pub major: u64,
+    pub minor: u64,
+    /// Of `rwm`.
+    pub perms: String,
+}
+
+impl Device {
+    /// The device cgroup rule that lets the container use it.
+    pub fn rule(&self) -> String {
+        format!("{} {}:{} {}", self.kind, self.major, self.minor, self.perms)
+    }
+}
+
+/// Parses `HOST[:CONTAINER[:PERMS]]`: the host path must be an existing character or block
+/// device; the container path defaults to the host path; PERMS defaults to `rwm`.
+pub fn parse(spec: &str) -> Result<Device, String> {
+    let parts: Vec<&str> = spec.split(':').collect();
+    let (host, container, perms) = match parts.as_slice() {
+        [h] => (*h, *h, "rwm"),
+        [h, c] if !c.is_empty() && c.chars().all(|x| "rwm".contains(x)) && !c.starts_with('/') => (*h, *h, *c),
+        [h, c] => (*h, *c, "rwm"),
+        [h, c, p] => (*h, *c, *p),
+        _ => return Err(format!("invalid device {spec:?}: use HOST[:CONTAINER[:PERMS]]")),
+    };
+    if !host.starts_with('/') || !container.starts_with('/') || container.split('/').any(|c| c == "..") {
+        return Err(format!("invalid device {spec:?}: paths must be absolute, without .."));
+    }
+    if perms.is_empty() || !perms.chars().all(|c| "rwm".contains(c)) {
+        return Err(format!("invalid device {spec:?}: permissions are letters of rwm, not {perms:?}"));
+    }
+    let md = std::fs::metadata(host).map_err(|e| format!("device {host}: {e}"))?;
+    let kind = if md.file_type().is_char_device() {
+        'c'
+    } else if md.file_type().is_block_device() {
+        'b'
+    } else {
+        return Err(format!("invalid device {spec:?}: {host} is not a character or block device"));
+    };
+    let rdev = md.rdev();
+    Ok(Device {
+        host: PathBuf::from(host),
+        container: container.to_string(),
+        kind,
+        major: nix::sys::stat::major(rdev),
+        minor: nix::sys::stat::minor(rdev),
+        perms: perms.to_string(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn device_specs() {
+        let d = parse("/dev/null").unwrap();
+        assert_eq!((d.kind, d.major, d.minor, d.container.as_str()), ('c', 1, 3, "/dev/null"));
+        assert_eq!(d.rule(), "c 1:3 rwm");
+        let d = parse("/dev/null:/dev/mynull:r").unwrap();
+        assert_eq!((d.container.as_str(), d.perms.as_str()), ("/dev/mynull", "r"));
+        assert_eq!(parse("/dev/zero:rw").unwrap().perms, "rw");
+        assert!(parse("/etc/passwd").unwrap_err().contains("not a character or block device"));
+        assert!(parse("/dev/nope-x").is_err());
+        assert!(parse("dev/null").is_err());
+        assert!(parse("/dev/null:/dev/../x").is_err());
+        assert!(parse("/dev/null:/dev/x:rwz").is_err());
+    }
+}
