@@ -140,6 +140,24 @@ fn exit_codes_and_clear_errors() {
     assert_eq!(r.code, 125, "usage errors exit 125");
     let r = a.ctl(&["kill", "-s", "NOPE", "dup"]);
     assert_ne!(r.code, 0);
+    // Size limits name the field and leave nothing.
+    let mut args: Vec<String> = vec!["create".into()];
+    for i in 0..300 {
+        args.push("-l".into());
+        args.push(format!("k{i}=v"));
+    }
+    args.extend([IMG.to_string(), "true".into()]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let r = a.ctl(&args);
+    assert_eq!(r.code, 125);
+    assert!(r.stderr.contains("too many labels (300; at most 256)"), "{}", r.stderr);
+    let mut args = vec!["create"];
+    for _ in 0..20 {
+        args.extend(["--dns", "10.0.0.1"]);
+    }
+    args.extend([IMG, "true"]);
+    let r = a.ctl(&args);
+    assert!(r.stderr.contains("too many dns (20; at most 16)"), "{}", r.stderr);
     // Failed creates left nothing; remove what exists and check the host is clean.
     a.ok(&["rm", "nf", "dup"]);
     assert_eq!(a.ok(&["ps", "-aq"]), "");

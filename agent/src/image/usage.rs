@@ -145,6 +145,15 @@ impl ImageStore {
             }
         }
         self.gc(in_use)?;
+        // Partial downloads of interrupted pulls, kept for a resume: not for ever.
+        if let Ok(rd) = std::fs::read_dir(self.root.join("downloads")) {
+            for e in rd.flatten() {
+                let stale = e.metadata().ok().and_then(|m| m.modified().ok()).and_then(|t| t.elapsed().ok());
+                if stale.is_some_and(|age| age > std::time::Duration::from_secs(3600)) {
+                    let _ = std::fs::remove_file(e.path());
+                }
+            }
+        }
         let after: u64 = du(&self.root.join("layers")) + du(&self.root.join("blobs"));
         Ok((deleted, before.saturating_sub(after)))
     }

@@ -145,9 +145,7 @@ impl Runtime {
                 return bad(format!("invalid environment variable {e:?}: use KEY=VALUE"));
             }
         }
-        if spec.env.len() > 4096 {
-            return bad(format!("too many environment variables ({}; at most 4096)", spec.env.len()));
-        }
+        super::limits::check(&spec)?;
         if spec.command.iter().chain(spec.entrypoint.iter().flatten()).any(|a| a.contains('\0')) {
             return bad("the command contains a NUL byte".into());
         }

@@ -8,6 +8,7 @@ mod exec;
 mod groups;
 mod ledger;
 mod lifecycle;
+mod limits;
 mod logs;
 mod names;
 mod net;
