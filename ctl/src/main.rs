@@ -103,7 +103,7 @@ struct CreateOpts {
     /// Mount the root filesystem read-only
     #[arg(long = "read-only")]
     read_only: bool,
-    /// Security options: seccomp=unconfined, no-new-privileges
+    /// Security options: seccomp=unconfined, seccomp=PROFILE.json (docker's format), no-new-privileges
     #[arg(long = "security-opt")]
     security_opt: Vec<String>,
     /// All capabilities and host devices, no seccomp, writable /sys (admin role by default)
@@ -1098,6 +1098,19 @@ fn resolve_env(env: &[String]) -> Vec<String> {
         .collect()
 }
 
+/// `--security-opt seccomp=FILE` sends the file's JSON, like docker (the agent never reads
+/// client paths).
+fn security_opts(opts: &[String]) -> Res<Vec<String>> {
+    opts.iter()
+        .map(|o| match o.strip_prefix("seccomp=").or_else(|| o.strip_prefix("seccomp:")) {
+            Some(p) if p != "unconfined" && !p.trim_start().starts_with('{') => std::fs::read_to_string(p)
+                .map(|json| format!("seccomp={json}"))
+                .map_err(|e| Exit(EXIT_AGENT, format!("--security-opt seccomp={p}: {e}"))),
+            _ => Ok(o.clone()),
+        })
+        .collect()
+}
+
 async fn create(cl: &mut Clients, o: &CreateOpts) -> Res<String> {
     let (image, cmd) = o.image_and_cmd.split_first().ok_or_else(|| Exit(EXIT_AGENT, "an image is required".into()))?;
     let (entrypoint, entrypoint_set) = match &o.entrypoint {
@@ -1133,7 +1146,7 @@ async fn create(cl: &mut Clients, o: &CreateOpts) -> Res<String> {
         volumes: o.volume.clone(),
         tmpfs: o.tmpfs.clone(),
         read_only: o.read_only,
-        security_opt: o.security_opt.clone(),
+        security_opt: security_opts(&o.security_opt)?,
         privileged: o.privileged,
         devices: o.device.clone(),
     };

@@ -180,3 +180,55 @@ fn devices_are_fenced_and_privileged_opens_them() {
     assert!(r.stderr.contains("/etc/passwd is not a character or block device"), "{}", r.stderr);
     a.assert_no_leftovers();
 }
+
+#[test]
+fn custom_seccomp_profile_in_dockers_format() {
+    if !privileged("custom_seccomp_profile_in_dockers_format") {
+        return;
+    }
+    let a = Agent::start("seccompjson");
+    let p = a.dir.path().join("profile.json");
+    // Allow everything but mkdir (EACCES): the custom profile replaces the default.
+    std::fs::write(
+        &p,
+        r#"{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[
+            {"names":["mkdir","mkdirat"],"action":"SCMP_ACT_ERRNO","errnoRet":13}]}"#,
+    )
+    .unwrap();
+    let opt = format!("seccomp={}", p.display());
+    let out = a.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "--security-opt",
+        &opt,
+        IMG,
+        "sh",
+        "-c",
+        "mkdir /tmp/x 2>&1; echo rc=$?; grep Seccomp: /proc/self/status",
+    ]);
+    assert!(out.contains("Permission denied") && out.contains("rc=1"), "mkdir must fail with EACCES: {out}");
+    assert!(out.contains("Seccomp:\t2"), "{out}");
+    // exec gets the same profile.
+    a.ok(&["run", "-d", "--name", "sj", "--network", "none", "--security-opt", &opt, IMG, "sleep", "30"]);
+    let r = a.ctl(&["exec", "sj", "mkdir", "/tmp/y"]);
+    assert_ne!(r.code, 0);
+    assert!(
+        r.stderr.contains("Permission denied") || r.stdout.contains("Permission denied"),
+        "{}{}",
+        r.stdout,
+        r.stderr
+    );
+    a.ok(&["rm", "-f", "sj"]);
+    // Bad profiles are refused at create, naming the problem.
+    std::fs::write(&p, r#"{"defaultAction":"SCMP_ACT_NOTIFY"}"#).unwrap();
+    let r = a.ctl(&["create", "--security-opt", &opt, IMG, "true"]);
+    assert_eq!(r.code, 125);
+    assert!(r.stderr.contains("SCMP_ACT_NOTIFY") && r.stderr.contains("not supported"), "{}", r.stderr);
+    std::fs::write(&p, "{not json").unwrap();
+    let r = a.ctl(&["create", "--security-opt", &opt, IMG, "true"]);
+    assert!(r.stderr.contains("seccomp profile"), "{}", r.stderr);
+    assert_eq!(a.ok(&["ps", "-aq"]), "");
+    a.assert_no_leftovers();
+}

@@ -138,7 +138,8 @@ fn setup_and_exec(spec: &LaunchSpec, io: ChildIo, errw: &OwnedFd, go: OwnedFd) -
     if spec.init {
         return tiny_init(spec, errw);
     }
-    process::exec(&spec.args, &spec.env, &spec.cwd, &spec.user, &spec.capabilities, !spec.seccomp_unconfined)
+    let seccomp = super::spec::Seccomp::of(spec.seccomp_unconfined, &spec.seccomp_programs);
+    process::exec(&spec.args, &spec.env, &spec.cwd, &spec.user, &spec.capabilities, seccomp)
 }
 
 /// Opens the container's terminal from its own devpts, hands the master to the shim,
@@ -183,7 +184,7 @@ fn tiny_init(spec: &LaunchSpec, errw: &OwnedFd) -> Failure {
                 &spec.cwd,
                 &spec.user,
                 &spec.capabilities,
-                !spec.seccomp_unconfined,
+                super::spec::Seccomp::of(spec.seccomp_unconfined, &spec.seccomp_programs),
             )
         }
         Ok(nix::unistd::ForkResult::Parent { child }) => child,

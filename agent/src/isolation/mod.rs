@@ -8,6 +8,7 @@ pub mod nsexec;
 pub mod process;
 pub mod pty;
 pub mod seccomp;
+pub mod seccomp_profile;
 pub mod spec;
 pub mod sysctl;
 

@@ -63,7 +63,8 @@ pub fn main(json: &str) -> i32 {
                     unsafe { libc::_exit(125) }
                 }
             }
-            let f = process::exec(&l.args, &l.env, &l.cwd, &l.user, &l.capabilities, !l.seccomp_unconfined);
+            let seccomp = super::spec::Seccomp::of(l.seccomp_unconfined, &l.seccomp_programs);
+            let f = process::exec(&l.args, &l.env, &l.cwd, &l.user, &l.capabilities, seccomp);
             eprintln!("{}", f.msg);
             // SAFETY: leave the forked child without unwinding.
             unsafe { libc::_exit(f.code) }

@@ -241,7 +241,14 @@ pub fn complete_env(env: &[String], user: &User) -> Vec<String> {
 }
 
 /// Switches user, finds and executes the program. Returns only on failure.
-pub fn exec(args: &[String], env: &[String], cwd: &str, user_spec: &str, caps: &[String], seccomp: bool) -> Failure {
+pub fn exec(
+    args: &[String],
+    env: &[String],
+    cwd: &str,
+    user_spec: &str,
+    caps: &[String],
+    seccomp: super::spec::Seccomp<'_>,
+) -> Failure {
     let user = match lookup_user(user_spec) {
         Ok(u) => u,
         Err(f) => return f,
@@ -273,10 +280,13 @@ pub fn exec(args: &[String], env: &[String], cwd: &str, user_spec: &str, caps: &
         (Err(f), _, _) | (_, Err(f), _) | (_, _, Err(f)) => return f,
     };
     // Last: from here on the process can do only what the profile lets it.
-    if seccomp {
-        if let Err(e) = super::seccomp::apply_default() {
-            return Failure::setup(e);
-        }
+    let filtered = match seccomp {
+        super::spec::Seccomp::Default => super::seccomp::apply_default(),
+        super::spec::Seccomp::Programs(p) => super::seccomp_profile::apply(p),
+        super::spec::Seccomp::Off => Ok(()),
+    };
+    if let Err(e) = filtered {
+        return Failure::setup(e);
     }
     let err = match nix::unistd::execve(&cpath, &argv, &envp) {
         Err(e) => e,

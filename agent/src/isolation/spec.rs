@@ -82,6 +82,9 @@ pub struct LaunchSpec {
     /// `--security-opt seccomp=unconfined`: no seccomp filter.
     #[serde(default)]
     pub seccomp_unconfined: bool,
+    /// A custom profile, compiled (`--security-opt seccomp={…}`): replaces the default.
+    #[serde(default)]
+    pub seccomp_programs: Option<Vec<crate::isolation::seccomp_profile::Program>>,
     /// More networks (connected with NetworkService.Connect), as eth1, eth2…
     #[serde(default)]
     pub extra_bridges: Vec<crate::network::attach::BridgeAttach>,
@@ -117,4 +120,28 @@ pub struct ExecLaunch {
     pub capabilities: Vec<String>,
     #[serde(default)]
     pub seccomp_unconfined: bool,
+    #[serde(default)]
+    pub seccomp_programs: Option<Vec<crate::isolation::seccomp_profile::Program>>,
+}
+
+/// Which seccomp filter a process gets right before `execve`.
+#[derive(Clone, Copy, Debug)]
+pub enum Seccomp<'a> {
+    /// The default profile.
+    Default,
+    /// None.
+    Off,
+    /// A compiled custom profile.
+    Programs(&'a [crate::isolation::seccomp_profile::Program]),
+}
+
+impl<'a> Seccomp<'a> {
+    /// The mode for a container: unconfined wins, then a custom profile, else the default.
+    pub fn of(unconfined: bool, programs: &'a Option<Vec<crate::isolation::seccomp_profile::Program>>) -> Seccomp<'a> {
+        match (unconfined, programs) {
+            (true, _) => Seccomp::Off,
+            (false, Some(p)) => Seccomp::Programs(p),
+            (false, None) => Seccomp::Default,
+        }
+    }
 }

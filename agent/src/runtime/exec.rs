@@ -70,6 +70,7 @@ impl Runtime {
             tty: req.tty,
             capabilities: self.capabilities(&rec.spec),
             seccomp_unconfined: rec.spec.seccomp_unconfined(),
+            seccomp_programs: self.seccomp_programs(&rec.spec),
         };
         let json = serde_json::to_string(&launch).map_err(|e| RuntimeError::Internal(e.to_string()))?;
         let mut cmd = tokio::process::Command::new("/proc/self/exe");

@@ -189,11 +189,21 @@ impl Runtime {
         }
         for o in &spec.security_opt {
             match o.as_str() {
-                "seccomp=unconfined" | "seccomp:unconfined" | "no-new-privileges" | "no-new-privileges=true" | "no-new-privileges:true" => {}
+                "seccomp=unconfined"
+                | "seccomp:unconfined"
+                | "no-new-privileges"
+                | "no-new-privileges=true"
+                | "no-new-privileges:true" => {}
                 o if o.starts_with("seccomp=") || o.starts_with("seccomp:") => {
-                    return Err(RuntimeError::InvalidArgument(format!(
-                        "--security-opt {o:?}: custom seccomp profiles are not supported yet (default or seccomp=unconfined)"
-                    )))
+                    let profile = &o["seccomp=".len()..];
+                    if !profile.trim_start().starts_with('{') {
+                        return Err(RuntimeError::InvalidArgument(format!(
+                            "--security-opt seccomp={profile:?}: give the profile's JSON (agentctl reads the file), \
+                             or unconfined"
+                        )));
+                    }
+                    crate::isolation::seccomp_profile::compile(profile, &self.capabilities(&spec))
+                        .map_err(RuntimeError::InvalidArgument)?;
                 }
                 o => return Err(RuntimeError::InvalidArgument(format!("unknown --security-opt {o:?}"))),
             }
@@ -349,6 +359,7 @@ impl Runtime {
             tmpfs: rec.spec.tmpfs.iter().filter_map(|t| parse_tmpfs(t).ok()).collect(),
             read_only: rec.spec.read_only,
             seccomp_unconfined: rec.spec.seccomp_unconfined(),
+            seccomp_programs: self.seccomp_programs(&rec.spec),
             extra_bridges: vec![],
             privileged: rec.spec.privileged,
             devices: rec
@@ -364,6 +375,15 @@ impl Runtime {
     /// The capabilities a container gets: all when privileged; else docker's default with
     /// --cap-add/--cap-drop, minus MKNOD where no device cgroup stops it from opening the
     /// nodes it makes (cgroup v2 without a BPF device program) unless asked for explicitly.
+    /// The compiled custom seccomp profile of a container, if it has one (checked at create).
+    pub(super) fn seccomp_programs(
+        &self,
+        spec: &ContainerSpec,
+    ) -> Option<Vec<crate::isolation::seccomp_profile::Program>> {
+        let json = spec.seccomp_profile()?;
+        crate::isolation::seccomp_profile::compile(json, &self.capabilities(spec)).ok()
+    }
+
     pub(super) fn capabilities(&self, spec: &ContainerSpec) -> Vec<String> {
         use crate::isolation::process::resolve_caps;
         if spec.privileged {

@@ -115,6 +115,17 @@ impl ContainerSpec {
     pub fn seccomp_unconfined(&self) -> bool {
         self.privileged || self.security_opt.iter().any(|o| o == "seccomp=unconfined" || o == "seccomp:unconfined")
     }
+
+    /// The JSON of a custom seccomp profile (`--security-opt seccomp={…}`), if any.
+    pub fn seccomp_profile(&self) -> Option<&str> {
+        if self.privileged {
+            return None;
+        }
+        self.security_opt
+            .iter()
+            .filter_map(|o| o.strip_prefix("seccomp=").or_else(|| o.strip_prefix("seccomp:")))
+            .find(|p| p.trim_start().starts_with('{'))
+    }
 }
 
 /// A container's lifecycle state.
