@@ -119,11 +119,10 @@ fn known(name: &str) -> bool {
     ok
 }
 
-fn compile_filter(
-    mismatch: serde_json::Value,
-    matched: serde_json::Value,
-    rules: &[(String, Vec<serde_json::Value>)],
-) -> Result<Program, String> {
+/// A syscall name and the (ANDed) argument conditions of one rule, in seccompiler's JSON.
+type Rule = (String, Vec<serde_json::Value>);
+
+fn compile_filter(mismatch: serde_json::Value, matched: serde_json::Value, rules: &[Rule]) -> Result<Program, String> {
     let filter: Vec<serde_json::Value> = rules
         .iter()
         .map(|(name, args)| {
@@ -157,8 +156,8 @@ pub fn compile(json: &str, caps: &[String]) -> Result<Vec<Program>, String> {
     };
     // Every named syscall (with its conditions) → allowed by the base filter; by action →
     // the rules of each non-allow filter.
-    let mut named: Vec<(String, Vec<serde_json::Value>)> = Vec::new();
-    let mut by_action: BTreeMap<String, (serde_json::Value, Vec<(String, Vec<serde_json::Value>)>)> = BTreeMap::new();
+    let mut named: Vec<Rule> = Vec::new();
+    let mut by_action: BTreeMap<String, (serde_json::Value, Vec<Rule>)> = BTreeMap::new();
     for r in &p.syscalls {
         let arch_ok = (r.includes.arches.is_empty()
             || r.includes.arches.iter().any(|a| ARCH_NAMES.contains(&a.as_str())))
