@@ -1,11 +1,10 @@
-//! The default seccomp filter: the system calls Docker's default profile keeps from
-//! containers (kernel keyrings, modules, kexec, BPF, perf, ptrace, mounts, namespaces,
-//! clocks, reboot…) fail with EPERM, and `clone3` with ENOSYS so that libcs fall back to
-//! `clone`, whose namespace flags are filtered too.
-//!
-//! Docker's profile is an allowlist; this is the same set of refusals written as a
-//! denylist (everything else is allowed), which keeps new harmless syscalls working. Built
-//! with seccompiler (pure Rust, no libseccomp).
+//! The default seccomp profile, like Docker's: an allowlist (every system call this build
+//! knows, up to the newest in our libc, except the ones Docker's default profile refuses)
+//! — a newer, unknown system call gets ENOSYS so libcs fall back, as runc arranges — and the
+//! refusals (kernel keyrings, modules, kexec, BPF, perf, ptrace, mounts, namespaces, clocks,
+//! reboot…, and `clone` with namespace flags) fail with EPERM. `clone3` gets ENOSYS, so
+//! libcs fall back to `clone`, whose flags can be checked. Built with seccompiler (pure
+//! Rust, no libseccomp).
 
 use seccompiler::{
     BpfProgram, SeccompAction, SeccompCmpArgLen, SeccompCmpOp, SeccompCondition, SeccompFilter, SeccompRule,
@@ -16,6 +15,13 @@ use std::collections::BTreeMap;
 const ARCH: seccompiler::TargetArch = seccompiler::TargetArch::x86_64;
 #[cfg(target_arch = "aarch64")]
 const ARCH: seccompiler::TargetArch = seccompiler::TargetArch::aarch64;
+
+/// The highest system call number the allowlist covers (`mseal` on x86_64, Linux 6.10);
+/// anything above is unknown to this build and refused with ENOSYS.
+#[cfg(target_arch = "x86_64")]
+const MAX_KNOWN: libc::c_long = libc::SYS_mseal;
+#[cfg(target_arch = "aarch64")]
+const MAX_KNOWN: libc::c_long = libc::SYS_mseal;
 
 /// System calls refused with EPERM.
 const DENIED: &[libc::c_long] = &[
@@ -91,7 +97,19 @@ fn build(rules: BTreeMap<i64, Vec<SeccompRule>>, errno: i32) -> Result<BpfProgra
     f.try_into().map_err(|e: seccompiler::BackendError| format!("seccomp filter: {e}"))
 }
 
-/// The two programs of the default profile (EPERM denylist, ENOSYS for clone3).
+/// The allowlist: every number up to [`MAX_KNOWN`] but the denied ones and `clone3`; the
+/// rest gets ENOSYS.
+fn allowlist() -> Result<BpfProgram, String> {
+    let allowed: BTreeMap<i64, Vec<SeccompRule>> =
+        (0..=MAX_KNOWN).filter(|n| !DENIED.contains(n) && *n != libc::SYS_clone3).map(|n| (n, vec![])).collect();
+    let f = SeccompFilter::new(allowed, SeccompAction::Errno(libc::ENOSYS as u32), SeccompAction::Allow, ARCH)
+        .map_err(|e| format!("seccomp filter: {e}"))?;
+    f.try_into().map_err(|e: seccompiler::BackendError| format!("seccomp filter: {e}"))
+}
+
+/// The programs of the default profile, in installation order: the allowlist (ENOSYS for
+/// the rest), then the EPERM refusals — for two ERRNO verdicts the kernel keeps the one of
+/// the filter installed last, so a refused call reports EPERM, not ENOSYS.
 pub fn default_programs() -> Result<Vec<BpfProgram>, String> {
     let mut deny: BTreeMap<i64, Vec<SeccompRule>> = DENIED.iter().map(|s| (*s, vec![])).collect();
     let clone_ns = NS_FLAGS
@@ -103,8 +121,7 @@ pub fn default_programs() -> Result<Vec<BpfProgram>, String> {
         })
         .collect::<Result<Vec<_>, String>>()?;
     deny.insert(libc::SYS_clone, clone_ns);
-    let enosys: BTreeMap<i64, Vec<SeccompRule>> = [(libc::SYS_clone3, vec![])].into_iter().collect();
-    Ok(vec![build(deny, libc::EPERM)?, build(enosys, libc::ENOSYS)?])
+    Ok(vec![allowlist()?, build(deny, libc::EPERM)?])
 }
 
 /// Installs the default profile on this thread (needs no_new_privs or CAP_SYS_ADMIN).
@@ -121,6 +138,7 @@ mod tests {
     fn programs_build() {
         let p = super::default_programs().unwrap();
         assert_eq!(p.len(), 2);
-        assert!(p[0].len() > super::DENIED.len());
+        assert!(p[0].len() > 300, "the allowlist names each allowed call");
+        assert!(p[1].len() > super::DENIED.len());
     }
 }
