@@ -72,6 +72,9 @@ pub struct FileConfig {
     /// Registries: `insecure` (plain HTTP hosts), `mirrors` (registry → mirror hosts).
     #[serde(default)]
     pub registry: crate::image::pull::RegistryConfig,
+    /// Images: `max_layer_size` (bytes, uncompressed; default 32 GiB).
+    #[serde(default)]
+    pub images: ImagesConfig,
     /// The capacity ledger: reserved_cpus, reserved_memory (bytes), overcommit,
     /// default_cpus, default_memory (bytes).
     #[serde(default)]
@@ -82,6 +85,14 @@ pub struct FileConfig {
     /// The default bridge network: bridge_subnet.
     #[serde(default)]
     pub network: crate::runtime::NetConfig,
+}
+
+/// `[images]` in the config file.
+#[derive(Deserialize, Debug, Default, Clone, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ImagesConfig {
+    /// Largest uncompressed layer accepted (a decompression bomb stops there).
+    pub max_layer_size: Option<u64>,
 }
 
 /// The effective configuration.
@@ -101,6 +112,7 @@ pub struct Config {
     pub audit_log: PathBuf,
     pub socket_group: Option<String>,
     pub registry: crate::image::pull::RegistryConfig,
+    pub images: ImagesConfig,
     pub capacity: crate::runtime::CapacityConfig,
     pub sysctl: crate::isolation::sysctl::SysctlPolicy,
     pub network: crate::runtime::NetConfig,
@@ -201,6 +213,7 @@ impl Config {
             audit_log,
             socket_group: flags.socket_group.or(file.socket_group),
             registry: file.registry,
+            images: file.images,
             capacity: file.capacity,
             sysctl: file.sysctl,
             network: file.network,

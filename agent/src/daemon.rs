@@ -39,6 +39,9 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     let _lock = lock_root(&cfg)?;
     let store = Arc::new(Store::open(&cfg.root.join("meta.redb")).context("open metadata store")?);
     let images = Arc::new(ImageStore::open(&cfg.root, Arc::clone(&store)).context("open image store")?);
+    if let Some(max) = cfg.images.max_layer_size {
+        images.set_max_layer_size(max);
+    }
     let host = CgroupHost::detect().context("detect cgroups")?;
     tracing::info!(layout = %host.layout, "cgroups");
     let cgroups = Cgroups::new(host, &cfg.instance);

@@ -265,3 +265,24 @@ fn commit_turns_the_writable_layer_into_an_image_layer() {
     let out = a.dir.path().join("c.tar");
     a.ok(&["save", "-o", out.to_str().unwrap(), "local/committed:1"]);
 }
+
+#[test]
+fn decompression_bombs_stop_at_the_configured_layer_size() {
+    if !privileged("decompression_bombs_stop_at_the_configured_layer_size") {
+        return;
+    }
+    let a = Agent::start_with_config("bomb", "[images]\nmax_layer_size = 4194304\n");
+    let before = layer_count(&a);
+    let zeros = vec![0u8; 16 << 20];
+    let bomb = a.dir.path().join("bomb.tar");
+    std::fs::write(&bomb, oci_archive(&[Blob::gz(layer(&[Entry::File("zeros", &zeros)]))], &["sh"], "1", false))
+        .unwrap();
+    assert!(std::fs::metadata(&bomb).unwrap().len() < 256 * 1024, "a small archive");
+    let r = a.ctl(&["image", "import", "--tag", "local/bomb:1", bomb.to_str().unwrap()]);
+    assert_eq!(r.code, 125);
+    assert!(r.stderr.contains("larger than the limit of 4194304 bytes"), "{}", r.stderr);
+    assert_eq!(layer_count(&a), before, "nothing unpacked stays");
+    assert_eq!(std::fs::read_dir(a.root().join("tmp")).unwrap().count(), 0, "no temporary files stay");
+    assert!(!a.ok(&["images"]).contains("local/bomb"));
+    a.assert_no_leftovers();
+}

@@ -77,7 +77,7 @@ fn import_rootfs(
         let fs = tmp.join("fs");
         std::fs::create_dir(&fs).map_err(io_at(&fs))?;
         let f = std::fs::File::open(file).map_err(io_at(file))?;
-        let u = super::unpack::unpack_layer(f, &fs)?;
+        let u = super::unpack::unpack_layer_limited(f, &fs, store.max_layer_size())?;
         let final_dir = store.layer_dir(&u.diff_id);
         let final_dir = final_dir.parent().unwrap_or(&final_dir).to_path_buf();
         let _ = std::fs::write(tmp.join("size"), u.size.to_string());

@@ -100,6 +100,7 @@ pub(crate) fn io_at(path: &Path) -> impl FnOnce(std::io::Error) -> ImageError + 
 pub struct ImageStore {
     root: PathBuf,
     store: Arc<Store>,
+    max_layer: std::sync::atomic::AtomicU64,
 }
 
 impl ImageStore {
@@ -116,7 +117,21 @@ impl ImageStore {
                 let _ = std::fs::remove_dir_all(e.path()).or_else(|_| std::fs::remove_file(e.path()));
             }
         }
-        Ok(ImageStore { root: root.to_path_buf(), store })
+        Ok(ImageStore {
+            root: root.to_path_buf(),
+            store,
+            max_layer: std::sync::atomic::AtomicU64::new(unpack::DEFAULT_MAX_LAYER),
+        })
+    }
+
+    /// The bound on a layer's uncompressed size.
+    pub fn max_layer_size(&self) -> u64 {
+        self.max_layer.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Bounds every layer's uncompressed size from now on (`[images] max_layer_size`).
+    pub fn set_max_layer_size(&self, bytes: u64) {
+        self.max_layer.store(bytes, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// A fresh private directory for an import in progress, on the same filesystem as the store.
@@ -171,7 +186,7 @@ impl ImageStore {
         let fs = tmp.join("fs");
         std::fs::create_dir(&fs).map_err(io_at(&fs))?;
         let f = std::fs::File::open(blob).map_err(io_at(blob))?;
-        let res = unpack::unpack_layer(f, &fs);
+        let res = unpack::unpack_layer_limited(f, &fs, self.max_layer_size());
         let u = match res {
             Ok(u) => u,
             Err(e) => {

@@ -15,7 +15,12 @@ pub enum UnpackError {
     Io(#[from] io::Error),
     #[error("unpacking layer entry {path:?}: {err}")]
     Entry { path: String, err: io::Error },
+    #[error("layer is larger than the limit of {0} bytes uncompressed (images.max_layer_size)")]
+    TooLarge(u64),
 }
+
+/// Default bound on a layer's uncompressed size: a decompression bomb stops here.
+pub const DEFAULT_MAX_LAYER: u64 = 32 << 30;
 
 /// The result of unpacking a layer.
 #[derive(Debug, Clone)]
@@ -30,14 +35,47 @@ pub struct Unpacked {
 struct Hashing<R> {
     inner: R,
     hash: Sha256,
+    /// Uncompressed bytes read so far, and the most allowed.
+    read: u64,
+    max: u64,
 }
+
+/// Marks the error `Hashing` returns when the limit is passed.
+#[derive(Debug)]
+struct OverLimit;
+
+impl std::fmt::Display for OverLimit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("layer size limit")
+    }
+}
+
+impl std::error::Error for OverLimit {}
 
 impl<R: Read> Read for Hashing<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let n = self.inner.read(buf)?;
+        self.read += n as u64;
+        if self.read > self.max {
+            return Err(io::Error::other(OverLimit));
+        }
         self.hash.update(&buf[..n]);
         Ok(n)
     }
+}
+
+/// Whether `OverLimit` is somewhere in the chain. The tar reader wraps our error, and an
+/// `io::Error`'s `source()` skips the error it carries, so look inside each one too.
+fn over_limit(e: &(dyn std::error::Error + 'static)) -> bool {
+    if e.is::<OverLimit>() {
+        return true;
+    }
+    if let Some(inner) = e.downcast_ref::<io::Error>().and_then(|io| io.get_ref()) {
+        if over_limit(inner) {
+            return true;
+        }
+    }
+    e.source().is_some_and(over_limit)
 }
 
 /// Wraps `r` in the right decompressor, chosen by its magic bytes.
@@ -110,7 +148,21 @@ fn set_opaque(dir: &Path) -> io::Result<()> {
 
 /// Unpacks the (possibly compressed) layer stream `r` into `dest`, which must exist.
 pub fn unpack_layer<R: Read>(r: R, dest: &Path) -> Result<Unpacked, UnpackError> {
-    let mut hashing = Hashing { inner: decompress(r)?, hash: Sha256::new() };
+    unpack_layer_limited(r, dest, DEFAULT_MAX_LAYER)
+}
+
+/// Like [`unpack_layer`], refusing a layer whose uncompressed stream exceeds `max` bytes.
+pub fn unpack_layer_limited<R: Read>(r: R, dest: &Path, max: u64) -> Result<Unpacked, UnpackError> {
+    match unpack_inner(r, dest, max) {
+        Err(UnpackError::Io(e)) | Err(UnpackError::Entry { err: e, .. }) if over_limit(&e) => {
+            Err(UnpackError::TooLarge(max))
+        }
+        other => other,
+    }
+}
+
+fn unpack_inner<R: Read>(r: R, dest: &Path, max: u64) -> Result<Unpacked, UnpackError> {
+    let mut hashing = Hashing { inner: decompress(r)?, hash: Sha256::new(), read: 0, max };
     let mut size = 0u64;
     {
         let mut ar = tar::Archive::new(&mut hashing);
@@ -175,6 +227,21 @@ mod tests {
             b.append_data(&mut h, p, *data).unwrap();
         }
         b.into_inner().unwrap()
+    }
+
+    #[test]
+    fn a_decompression_bomb_stops_at_the_limit() {
+        let zeros = vec![0u8; 4 << 20];
+        let t = tar_of(&[("big", &zeros)]);
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+        std::io::Write::write_all(&mut gz, &t).unwrap();
+        let small = gz.finish().unwrap();
+        assert!(small.len() < 64 * 1024, "4 MiB of zeros compress to a few KiB");
+        let d = tempfile::tempdir().unwrap();
+        let e = unpack_layer_limited(small.as_slice(), d.path(), 1 << 20).unwrap_err();
+        assert!(matches!(e, UnpackError::TooLarge(1048576)), "{e}");
+        assert!(e.to_string().contains("larger than the limit of 1048576 bytes"), "{e}");
+        assert!(unpack_layer_limited(small.as_slice(), tempfile::tempdir().unwrap().path(), 8 << 20).is_ok());
     }
 
     #[test]
