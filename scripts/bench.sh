@@ -26,6 +26,7 @@ ROOTFS=$(ls -d "$T"/root/layers/*/fs | head -1)
 hyperfine -N --warmup 3 --runs "$RUNS" --export-json "$T/bench.json" \
   -n "agentctl run --rm --network none /bin/true" "$B/agentctl run --rm --network none local/busybox /bin/true" \
   -n "agentctl run --rm /bin/true (default: bridge)" "$B/agentctl run --rm local/busybox /bin/true" \
+  -n "agentctl run --rm -p 18080:80 /bin/true (bridge + a published port)" "$B/agentctl run --rm -p 127.0.0.1:18080:80 local/busybox /bin/true" \
   -n "agentctl version (client round trip)" "$B/agentctl version" \
   -n "unshare+chroot /bin/true" "unshare --mount --pid --fork --uts --ipc --net chroot $ROOTFS /bin/true"
 python3 - "$T/bench.json" <<'PY'

@@ -28,22 +28,8 @@ fn eth0() -> String {
 /// Wires the network namespace of process `pid`.
 pub fn setup(pid: i32, a: &BridgeAttach) -> Result<(), NetError> {
     let p = pid.to_string();
-    let mtu = std::fs::read_to_string(format!("/sys/class/net/{}/mtu", a.bridge)).unwrap_or_else(|_| "1500".into());
-    let mtu = mtu.trim();
     let eth = a.ifname.as_str();
-    // One `ip -batch` for the host side and one inside: each process spawn costs ~2 ms.
-    let host = format!(
-        "link add {veth} mtu {mtu} type veth peer name {eth} mtu {mtu} netns {p}\n\
-         link set {veth} master {br} up\n\
-         link set {veth} type bridge_slave hairpin on\n",
-        veth = a.veth,
-        br = a.bridge
-    );
-    // (hairpin: a container may reach its own published port through the host)
-    if let Err(e) = run_input("ip", &["-batch", "-"], Some(&host)) {
-        let _ = run("ip", &["link", "del", &a.veth]);
-        return Err(e);
-    }
+    setup_host_side(pid, a)?;
     // Only the first network gives the default route.
     let route = if eth == "eth0" { format!("route add default via {}\n", a.gateway) } else { String::new() };
     let batch = format!("addr add {} dev {eth}\nlink set {eth} up\nlink set lo up\n{route}", a.address);
@@ -55,22 +41,20 @@ pub fn setup(pid: i32, a: &BridgeAttach) -> Result<(), NetError> {
 }
 
 /// Sets the host side of a veth pair (create, into `pid`'s namespace as `ifname`, on the
-/// bridge, hairpin) in one `ip -batch`; the namespace side is configured by the
-/// container's init itself ([`configure_inside`]), without another process.
+/// bridge, up, hairpin — so a container can reach its own published port) with rtnetlink
+/// requests, no process; the namespace side is configured by the container's init itself
+/// ([`configure_inside`]).
 pub fn setup_host_side(pid: i32, a: &BridgeAttach) -> Result<(), NetError> {
-    let mtu = std::fs::read_to_string(format!("/sys/class/net/{}/mtu", a.bridge)).unwrap_or_else(|_| "1500".into());
-    let host = format!(
-        "link add {veth} mtu {mtu} type veth peer name {eth} mtu {mtu} netns {pid}\n\
-         link set {veth} master {br} up\n\
-         link set {veth} type bridge_slave hairpin on\n",
-        veth = a.veth,
-        br = a.bridge,
-        eth = a.ifname,
-        mtu = mtu.trim()
-    );
-    if let Err(e) = run_input("ip", &["-batch", "-"], Some(&host)) {
-        let _ = run("ip", &["link", "del", &a.veth]);
-        return Err(e);
+    let mtu = std::fs::read_to_string(format!("/sys/class/net/{}/mtu", a.bridge))
+        .ok()
+        .and_then(|m| m.trim().parse().ok())
+        .unwrap_or(1500);
+    if let Err(e) = super::netlink::add_veth_to_bridge(&a.veth, &a.ifname, pid, &a.bridge, mtu) {
+        let _ = super::netlink::del_link(&a.veth);
+        return Err(NetError::Command {
+            cmd: format!("netlink: veth {} on bridge {}", a.veth, a.bridge),
+            msg: e.to_string(),
+        });
     }
     Ok(())
 }

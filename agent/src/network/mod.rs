@@ -3,14 +3,15 @@
 //! joins a container's network namespace to the bridge. The only module that touches
 //! links, addresses, routes and firewall rules.
 //!
-//! Host-side links are set with iproute2 (the container side with ioctls from its init)
-//! and the firewall with `nft -f` (one
-//! transaction that replaces the agent's table and nothing else), like netavark's nft
-//! backend does through `nft -j`. Why not rtnetlink yet: the few calls needed run once per
-//! container start in the shim, and the command line makes every step visible in errors;
-//! moving to rtnetlink is the natural next step when start-up time matters more.
+//! A container's veth pair is made with rtnetlink requests from the shim (`netlink.rs`; the
+//! container side with ioctls from its init): on the start-up path a process costs more
+//! than the work. The bridge (once per agent run) and a live `network connect` still use
+//! iproute2, and the firewall `nft -f` (one transaction that replaces the agent's table
+//! and nothing else), like netavark's nft backend does through `nft -j`; those run beside
+//! the start or off it.
 
 pub mod attach;
+pub mod netlink;
 pub mod ports;
 
 use serde::{Deserialize, Serialize};

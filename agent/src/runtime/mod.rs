@@ -265,6 +265,11 @@ pub struct Runtime {
     net_names: crate::network::Names,
     /// Bridges (and "#table") known to be set up in this agent run.
     net_ready: Mutex<std::collections::HashSet<String>>,
+    /// Held while the firewall table is computed and applied, so applies never interleave.
+    firewall: Mutex<()>,
+    /// Containers being started: the firewall counts them as running (their record says so
+    /// only once the shim reports), so a concurrent reconcile cannot drop their ports.
+    starting: Mutex<std::collections::HashSet<String>>,
 }
 
 impl Runtime {
@@ -288,6 +293,8 @@ impl Runtime {
             events: tokio::sync::broadcast::channel(1024).0,
             net_names: crate::network::Names::for_instance(&cfg_instance),
             net_ready: Mutex::new(std::collections::HashSet::new()),
+            firewall: Mutex::new(()),
+            starting: Mutex::new(std::collections::HashSet::new()),
         });
         rt.recover().await?;
         Ok(rt)

@@ -390,6 +390,12 @@ impl Runtime {
         self.net_ready.lock().unwrap_or_else(|p| p.into_inner()).contains("#table")
     }
 
+    /// Marks a container as starting until the guard is dropped (see `Runtime::starting`).
+    pub(super) fn mark_starting(&self, id: &str) -> StartingGuard<'_> {
+        self.starting.lock().unwrap_or_else(|p| p.into_inner()).insert(id.to_string());
+        StartingGuard(self, id.to_string())
+    }
+
     /// Makes the agent's firewall table match the networks and running containers.
     pub(super) fn reconcile_firewall(&self) -> Result<()> {
         self.reconcile_firewall_with(None)
@@ -397,7 +403,14 @@ impl Runtime {
 
     /// Like [`Self::reconcile_firewall`], counting `starting` as running.
     pub(super) fn reconcile_firewall_with(&self, starting: Option<&ContainerRecord>) -> Result<()> {
+        let _serial = self.firewall.lock().unwrap_or_else(|p| p.into_inner());
         let mut all = self.list()?;
+        {
+            let starting = self.starting.lock().unwrap_or_else(|p| p.into_inner());
+            for c in all.iter_mut().filter(|c| starting.contains(&c.id)) {
+                c.state = State::Running;
+            }
+        }
         if let Some(s) = starting {
             all.retain(|c| c.id != s.id);
             let mut s = s.clone();
@@ -542,6 +555,8 @@ impl Runtime {
 
     /// At shutdown with nothing running: remove the bridges and the table.
     pub fn teardown_network_if_idle(&self) {
+        // After any unpublish still in flight, never interleaved with one.
+        let _serial = self.firewall.lock().unwrap_or_else(|p| p.into_inner());
         let idle = self.list().map(|l| l.iter().all(|c| c.state != State::Running)).unwrap_or(false);
         if idle {
             network::delete_table(&self.net_names);
@@ -551,6 +566,15 @@ impl Runtime {
                 }
             }
         }
+    }
+}
+
+/// Ends a container's "starting" mark when dropped.
+pub(super) struct StartingGuard<'a>(&'a Runtime, String);
+
+impl Drop for StartingGuard<'_> {
+    fn drop(&mut self) {
+        self.0.starting.lock().unwrap_or_else(|p| p.into_inner()).remove(&self.1);
     }
 }
 
