@@ -102,10 +102,22 @@ impl Runtime {
                     return;
                 }
                 let done = !running(&rx.borrow());
-                if done && !sent_any {
+                if done {
+                    // The shim is gone and the log complete: what it wrote after the pass
+                    // above (a fast command's last line) is read now.
+                    if reader.is_none() {
+                        reader = open_at(&path, 0);
+                    }
+                    if let Some(r) = reader.as_mut() {
+                        while let Ok(Some(rec)) = r.next_record() {
+                            if want(&rec) && tx.send(rec).await.is_err() {
+                                return;
+                            }
+                        }
+                    }
                     return;
                 }
-                if !done {
+                if !sent_any {
                     tick(&mut rx).await;
                 }
             }
@@ -147,27 +159,41 @@ impl Runtime {
                 if let Some(r) = reader.as_mut() {
                     while let Ok(Some(rec)) = r.next_record() {
                         sent_any = true;
-                        let chunk = match rec.stream {
-                            Stream::Stdout => OutputChunk::Stdout(rec.data),
-                            Stream::Stderr => OutputChunk::Stderr(rec.data),
-                        };
-                        if tx.send(chunk).await.is_err() {
+                        if tx.send(chunk_of(rec)).await.is_err() {
                             return;
                         }
                     }
                 }
                 let phase = rx.borrow().clone();
                 if let Some(code) = exit_code(&phase) {
-                    if !sent_any {
-                        let _ = tx.send(OutputChunk::Exit(code)).await;
-                        return;
+                    // The shim is gone and the log complete: what it wrote after the pass
+                    // above (a fast command's last line) is sent before the exit code.
+                    if reader.is_none() {
+                        reader = open_at(&path, offset);
                     }
-                    continue;
+                    if let Some(r) = reader.as_mut() {
+                        while let Ok(Some(rec)) = r.next_record() {
+                            if tx.send(chunk_of(rec)).await.is_err() {
+                                return;
+                            }
+                        }
+                    }
+                    let _ = tx.send(OutputChunk::Exit(code)).await;
+                    return;
                 }
-                tick(&mut rx).await;
+                if !sent_any {
+                    tick(&mut rx).await;
+                }
             }
         });
         Ok(out)
+    }
+}
+
+fn chunk_of(rec: Record) -> OutputChunk {
+    match rec.stream {
+        Stream::Stdout => OutputChunk::Stdout(rec.data),
+        Stream::Stderr => OutputChunk::Stderr(rec.data),
     }
 }
 
