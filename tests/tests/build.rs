@@ -149,6 +149,28 @@ fn dockerfile_config_and_errors() {
     write(&ctx, "Dockerfile", "FROM local/busybox\nCOPY ../../etc/passwd /x\n");
     let r = a.ctl(&["build", ctx.to_str().unwrap()]);
     assert!(r.stderr.contains("outside the build context"), "{}", r.stderr);
+    // Symlinks in the context lead nowhere outside it: not to read host files...
+    std::os::unix::fs::symlink("/", ctx.join("hostroot")).unwrap();
+    write(&ctx, "Dockerfile", "FROM local/busybox\nCOPY hostroot/etc/hostname /x\n");
+    let r = a.ctl(&["build", ctx.to_str().unwrap()]);
+    assert!(r.stderr.contains("outside the build context (through a symlink)"), "{}", r.stderr);
+    std::fs::remove_file(ctx.join("Dockerfile")).unwrap();
+    std::os::unix::fs::symlink("/etc/hostname", ctx.join("Dockerfile")).unwrap();
+    let r = a.ctl(&["build", ctx.to_str().unwrap()]);
+    assert!(r.stderr.contains("not a regular file"), "{}", r.stderr);
+    std::fs::remove_file(ctx.join("Dockerfile")).unwrap();
+    // ...nor to write them: `a/b` is a link to a host file, then `b` is copied onto it.
+    let victim = a.dir.path().join("victim");
+    std::fs::write(&victim, "untouched").unwrap();
+    std::fs::create_dir(ctx.join("a")).unwrap();
+    std::os::unix::fs::symlink(&victim, ctx.join("a/b")).unwrap();
+    write(&ctx, "b", "overwritten");
+    write(&ctx, "Dockerfile", "FROM local/busybox\nCOPY a b /d/\n");
+    let r = a.ctl(&["build", "-t", "local/linkcopy", ctx.to_str().unwrap()]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "untouched", "COPY wrote through a staged symlink");
+    assert_eq!(a.ok(&["run", "--rm", "--network", "none", "local/linkcopy", "cat", "/d/b"]), "overwritten");
+    a.ok(&["rmi", "local/linkcopy"]);
     assert_eq!(a.ok(&["ps", "-a", "-q"]), "");
     let images = a.ok(&["images"]);
     assert!(!images.contains("broken") && !images.contains("<none>"), "{images}");

@@ -102,9 +102,26 @@ fn mutual_tls_roles_and_audit() {
     denied("operator", &["network", "create", "x"], "operator", "/agent.v1.NetworkService/Create");
     // --privileged is for admins unless the config lets operators.
     let r = remote(&a, &url, &fleet, &fleet, "operator", &["create", "--privileged", "local/busybox", "true"]);
-    assert!(r.stderr.contains("role operator may not create --privileged containers"), "{}", r.stderr);
+    assert!(r.stderr.contains("role operator may not create containers with --privileged"), "{}", r.stderr);
     let id = ok("admin", &["create", "--privileged", "--network", "none", "local/busybox", "true"]);
     ok("admin", &["rm", id.trim()]);
+    // Nor anything else that reaches the host as root.
+    for (flags, what) in [
+        (&["-v", "/:/host"][..], "a host bind mount"),
+        (&["--cap-add", "SYS_ADMIN"][..], "--cap-add SYS_ADMIN"),
+        (&["--network", "host"][..], "--network host"),
+        (&["--security-opt", "seccomp=unconfined"][..], "--security-opt seccomp=unconfined"),
+        (&["--device", "/dev/null"][..], "a host device"),
+    ] {
+        let mut args = vec!["create"];
+        args.extend_from_slice(flags);
+        args.extend(["local/busybox", "true"]);
+        let r = remote(&a, &url, &fleet, &fleet, "operator", &args);
+        assert!(r.stderr.contains(&format!("role operator may not create containers with {what}")), "{}", r.stderr);
+    }
+    // Harmless additions stay allowed.
+    let id = ok("operator", &["create", "--cap-add", "NET_ADMIN", "--network", "none", "local/busybox", "true"]);
+    ok("operator", &["rm", id.trim()]);
     // viewer: read-only.
     ok("viewer", &["ps", "-a"]);
     ok("viewer", &["images"]);

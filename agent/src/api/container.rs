@@ -70,12 +70,14 @@ impl ContainerService for ContainerApi {
     ) -> Result<Response<pb::CreateContainerResponse>, Status> {
         let caller = req.extensions().get::<crate::auth::Caller>().cloned();
         let spec = req.into_inner().spec.ok_or_else(|| Status::invalid_argument("spec is required"))?;
-        if spec.privileged && !caller.as_ref().is_some_and(|c| c.may_privileged) {
-            let role = caller.as_ref().map(|c| c.role.as_str()).unwrap_or("unknown");
-            return Err(Status::permission_denied(format!(
-                "permission denied: role {role} may not create --privileged containers (needs admin, \
-                 or allow_privileged_operator = true in agentd's config)"
-            )));
+        if !caller.as_ref().is_some_and(|c| c.may_privileged) {
+            if let Some(what) = needs_privilege(&spec) {
+                let role = caller.as_ref().map(|c| c.role.as_str()).unwrap_or("unknown");
+                return Err(Status::permission_denied(format!(
+                    "permission denied: role {role} may not create containers with {what} (it reaches the host \
+                     as root; needs admin, or allow_privileged_operator = true in agentd's config)"
+                )));
+            }
         }
         if spec.image.is_empty() {
             return Err(Status::invalid_argument("spec.image is required"));
@@ -308,4 +310,51 @@ impl ContainerService for ContainerApi {
         }
         Ok(Response::new(resp))
     }
+}
+
+/// Capabilities that reach past the container's namespaces (host devices, kernel, other
+/// processes, files by inode): only for callers allowed to make privileged containers.
+const HOST_CAPS: &[&str] = &[
+    "ALL",
+    "SYS_ADMIN",
+    "SYS_MODULE",
+    "SYS_RAWIO",
+    "SYS_PTRACE",
+    "SYS_BOOT",
+    "SYS_TIME",
+    "DAC_READ_SEARCH",
+    "SYSLOG",
+    "MAC_ADMIN",
+    "MAC_OVERRIDE",
+    "BPF",
+    "PERFMON",
+    "LINUX_IMMUTABLE",
+    "SYS_RESOURCE",
+];
+
+/// What in a spec would give its container the host, if anything: `--privileged`, host
+/// bind mounts, devices, host-reaching capabilities, no or a custom seccomp profile, the
+/// host's network namespace.
+fn needs_privilege(s: &pb::ContainerSpec) -> Option<String> {
+    if s.privileged {
+        return Some("--privileged".into());
+    }
+    if let Some(v) = s.volumes.first() {
+        return Some(format!("a host bind mount (-v {v})"));
+    }
+    if let Some(d) = s.devices.first() {
+        return Some(format!("a host device (--device {d})"));
+    }
+    let norm = |c: &str| c.trim().to_ascii_uppercase().trim_start_matches("CAP_").to_string();
+    if let Some(c) = s.cap_add.iter().find(|c| HOST_CAPS.contains(&norm(c).as_str())) {
+        return Some(format!("--cap-add {c}"));
+    }
+    if let Some(o) = s.security_opt.iter().find(|o| o.starts_with("seccomp")) {
+        let shown: String = o.chars().take(40).collect();
+        return Some(format!("--security-opt {shown}"));
+    }
+    if s.network_mode == "host" {
+        return Some("--network host".into());
+    }
+    None
 }

@@ -14,6 +14,9 @@ use tokio_rustls::rustls::pki_types::pem::PemObject;
 use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use tokio_rustls::server::TlsStream;
 
+/// Most TLS handshakes in progress at once.
+const MAX_HANDSHAKES: usize = 256;
+
 /// How long a client may take to finish its handshake.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -102,8 +105,12 @@ impl ReloadableTls {
         listener: tokio::net::TcpListener,
     ) -> tokio_stream::wrappers::ReceiverStream<std::io::Result<TlsStream<tokio::net::TcpStream>>> {
         let (tx, rx) = tokio::sync::mpsc::channel(64);
+        // Handshakes in flight are bounded: clients that never finish one cannot use up the
+        // agent's descriptors.
+        let slots = Arc::new(tokio::sync::Semaphore::new(MAX_HANDSHAKES));
         tokio::spawn(async move {
             loop {
+                let Ok(permit) = Arc::clone(&slots).acquire_owned().await else { return };
                 let (tcp, peer) = match listener.accept().await {
                     Ok(c) => c,
                     Err(e) => {
@@ -119,6 +126,7 @@ impl ReloadableTls {
                 let acceptor = tokio_rustls::TlsAcceptor::from(self.config());
                 let tx = tx.clone();
                 tokio::spawn(async move {
+                    let _permit = permit;
                     match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
                         Ok(Ok(s)) => {
                             let _ = tx.send(Ok(s)).await;

@@ -282,7 +282,10 @@ pub(crate) fn finish(
     tags: Vec<String>,
     manifest_digest: &str,
 ) -> Result<ImageRecord, ImageError> {
-    let f = std::fs::File::open(cpath).map_err(io_at(cpath))?;
+    // A concurrent pull of the same image may have moved a shared download into the
+    // store already: read it from there.
+    let stored_cfg = store.blob_path(config_digest);
+    let f = std::fs::File::open(cpath).or_else(|_| std::fs::File::open(&stored_cfg)).map_err(io_at(cpath))?;
     let cfg = ImageConfiguration::from_reader(f).map_err(|e| bad(format!("image config {config_digest}: {e}")))?;
     let diff_ids = cfg.rootfs().diff_ids();
     if diff_ids.len() != layers.len() {
@@ -297,6 +300,8 @@ pub(crate) fn finish(
     if !manifest_digest.is_empty() {
         blobs.push(manifest_digest.to_string());
     }
+    let layers: Vec<(PathBuf, String)> =
+        layers.into_iter().map(|(p, d)| if p.exists() { (p, d) } else { (store.blob_path(&d), d) }).collect();
     for ((path, digest), diff_id) in layers.iter().zip(diff_ids) {
         if verify_layers {
             let got = file_digest(path)?;
@@ -311,7 +316,9 @@ pub(crate) fn finish(
     for (path, digest) in &layers {
         store.put_blob(path, digest)?;
     }
-    store.put_blob(cpath, config_digest)?;
+    if cpath.exists() {
+        store.put_blob(cpath, config_digest)?;
+    }
     store.save(ImageRecord {
         id: config_digest.to_string(),
         tags,

@@ -409,6 +409,11 @@ impl Puller {
         }
         let lock = self.lock_for(digest);
         let _held = lock.lock().await;
+        // A concurrent pull may have stored it meanwhile.
+        if stored.is_file() {
+            send(event(&id, "Already exists", size, size)).await;
+            return Ok(stored);
+        }
         let downloads = self.images.downloads_dir()?;
         let done = downloads.join(hexd);
         if done.is_file() {

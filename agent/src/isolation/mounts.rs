@@ -43,6 +43,22 @@ fn inroot(root: &Path, p: &str) -> PathBuf {
 const NOSUID_NODEV_NOEXEC: MsFlags = MsFlags::MS_NOSUID.union(MsFlags::MS_NODEV).union(MsFlags::MS_NOEXEC);
 
 /// Mounts everything under the new root (still at `spec.rootfs.target`).
+/// Whether `target` (under `root`, before pivot_root) or any directory on the way to it is
+/// a symlink: following one could create or mount something on the host.
+fn through_symlink(root: &Path, target: &Path) -> bool {
+    let Ok(rel) = target.strip_prefix(root) else { return true };
+    let mut cur = root.to_path_buf();
+    for c in rel.components() {
+        cur.push(c);
+        match std::fs::symlink_metadata(&cur) {
+            Ok(m) if m.file_type().is_symlink() => return true,
+            Ok(_) => {}
+            Err(_) => return false,
+        }
+    }
+    false
+}
+
 pub fn setup_rootfs(spec: &LaunchSpec) -> Result<(), Failure> {
     // Nothing we mount may propagate back to the host.
     mount(None::<&str>, "/", None::<&str>, MsFlags::MS_REC | MsFlags::MS_PRIVATE, None::<&str>)
@@ -112,8 +128,8 @@ pub fn setup_rootfs(spec: &LaunchSpec) -> Result<(), Failure> {
     }
     for (host, ctr) in &devices {
         let target = inroot(root, ctr);
-        if std::fs::symlink_metadata(&target).map(|m| m.file_type().is_symlink()).unwrap_or(false) {
-            return Err(Failure::setup(format!("device target {ctr} is a symlink in the image")));
+        if through_symlink(root, &target) {
+            return Err(Failure::setup(format!("device target {ctr} goes through a symlink in the image")));
         }
         if let Some(p) = target.parent() {
             std::fs::create_dir_all(p).map_err(|e| Failure::setup(format!("mkdir {}: {e}", p.display())))?;
@@ -128,8 +144,8 @@ pub fn setup_rootfs(spec: &LaunchSpec) -> Result<(), Failure> {
         let target = inroot(root, &v.container);
         let is_dir = std::fs::metadata(&v.host).map(|m| m.is_dir()).unwrap_or(true);
         // Paths inside the container must not lead out of it through a symlink.
-        if std::fs::symlink_metadata(&target).map(|m| m.file_type().is_symlink()).unwrap_or(false) {
-            return Err(Failure::setup(format!("volume target {} is a symlink in the image", v.container)));
+        if through_symlink(root, &target) {
+            return Err(Failure::setup(format!("volume target {} goes through a symlink in the image", v.container)));
         }
         if is_dir {
             std::fs::create_dir_all(&target).map_err(|e| Failure::setup(format!("mkdir {}: {e}", v.container)))?;

@@ -123,6 +123,15 @@ fn known(name: &str) -> bool {
 type Rule = (String, Vec<serde_json::Value>);
 
 fn compile_filter(mismatch: serde_json::Value, matched: serde_json::Value, rules: &[Rule]) -> Result<Program, String> {
+    // seccompiler ORs the conditions of all entries of a syscall, and an entry without
+    // conditions only means "always" while it is alone: keep just that one when present.
+    let always: std::collections::HashSet<&str> =
+        rules.iter().filter(|(_, a)| a.is_empty()).map(|(n, _)| n.as_str()).collect();
+    let mut seen = std::collections::HashSet::new();
+    let rules: Vec<&Rule> = rules
+        .iter()
+        .filter(|(n, a)| if always.contains(n.as_str()) { a.is_empty() && seen.insert(n.clone()) } else { true })
+        .collect();
     let filter: Vec<serde_json::Value> = rules
         .iter()
         .map(|(name, args)| {

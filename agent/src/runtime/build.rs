@@ -194,9 +194,23 @@ fn wild_match(pat: &[u8], name: &[u8]) -> bool {
     p == pat.len()
 }
 
+/// Fails unless `p`'s parent directory, with every symlink resolved, is inside `ctx` (the
+/// last component itself is copied as it is, a symlink as a symlink).
+fn inside_context(ctx: &Path, p: &Path, src: &str, line: usize) -> Result<()> {
+    let root = ctx.canonicalize().map_err(|e| failed(line, format!("build context: {e}")))?;
+    // The context itself (`COPY . /x`) is checked as it is; anything else by its parent.
+    let parent = if p.components().eq(ctx.components()) { p } else { p.parent().unwrap_or(p) };
+    let real = parent.canonicalize().map_err(|e| failed(line, format!("{src:?}: {e}")))?;
+    if !real.starts_with(&root) {
+        return Err(invalid(line, format!("source {src:?} is outside the build context (through a symlink)")));
+    }
+    Ok(())
+}
+
 /// The context paths a COPY source names (a glob in its last component is expanded).
 fn sources(ctx: &Path, src: &str, line: usize) -> Result<Vec<PathBuf>> {
     let rel = clean_rel(src).ok_or_else(|| invalid(line, format!("source {src:?} is outside the build context")))?;
+    inside_context(ctx, &ctx.join(&rel), src, line)?;
     let name = rel.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     if name.contains(['*', '?']) {
         let parent = ctx.join(rel.parent().unwrap_or(Path::new("")));
@@ -221,11 +235,44 @@ fn sources(ctx: &Path, src: &str, line: usize) -> Result<Vec<PathBuf>> {
     Ok(vec![p])
 }
 
-/// Copies `src` (file, symlink or directory tree) to `dst`, owned by `owner`, with `chmod`.
-fn copy_tree(src: &Path, dst: &Path, owner: Option<(u32, u32)>, chmod: Option<u32>) -> std::io::Result<()> {
+/// Makes `dir` (inside `stage`) a real directory, component by component: a symlink an
+/// earlier source put on the way is replaced, never followed (it could point at the host).
+fn stage_dir(stage: &Path, dir: &Path) -> std::io::Result<()> {
+    let rel = dir.strip_prefix(stage).map_err(|_| std::io::Error::other("path outside the staging directory"))?;
+    let mut cur = stage.to_path_buf();
+    for c in rel.components() {
+        cur.push(c);
+        match cur.symlink_metadata() {
+            Ok(m) if m.is_dir() => {}
+            Ok(_) => {
+                std::fs::remove_file(&cur)?;
+                std::fs::create_dir(&cur)?;
+            }
+            Err(_) => std::fs::create_dir(&cur)?,
+        }
+    }
+    Ok(())
+}
+
+/// Copies `src` (file, symlink or directory tree) to `dst` inside `stage`, owned by
+/// `owner`, with `chmod`. Nothing is ever written through a symlink.
+fn copy_tree(
+    stage: &Path,
+    src: &Path,
+    dst: &Path,
+    owner: Option<(u32, u32)>,
+    chmod: Option<u32>,
+) -> std::io::Result<()> {
     let m = src.symlink_metadata()?;
     if let Some(parent) = dst.parent() {
-        std::fs::create_dir_all(parent)?;
+        stage_dir(stage, parent)?;
+    }
+    if dst.symlink_metadata().is_ok_and(|d| !d.is_dir() || !m.is_dir()) {
+        if dst.symlink_metadata().is_ok_and(|d| d.is_dir()) {
+            std::fs::remove_dir_all(dst)?;
+        } else {
+            std::fs::remove_file(dst)?;
+        }
     }
     let ft = m.file_type();
     if ft.is_symlink() {
@@ -233,12 +280,12 @@ fn copy_tree(src: &Path, dst: &Path, owner: Option<(u32, u32)>, chmod: Option<u3
         let _ = std::fs::remove_file(dst);
         std::os::unix::fs::symlink(target, dst)?;
     } else if ft.is_dir() {
-        std::fs::create_dir_all(dst)?;
+        stage_dir(stage, dst)?;
         std::fs::set_permissions(dst, std::fs::Permissions::from_mode(chmod.unwrap_or(m.mode() & 0o7777)))?;
         let mut entries: Vec<_> = std::fs::read_dir(src)?.flatten().collect();
         entries.sort_by_key(|e| e.file_name());
         for e in entries {
-            copy_tree(&e.path(), &dst.join(e.file_name()), owner, chmod)?;
+            copy_tree(stage, &e.path(), &dst.join(e.file_name()), owner, chmod)?;
         }
     } else if ft.is_file() {
         std::fs::copy(src, dst)?;
@@ -376,7 +423,14 @@ impl Runtime {
         let df_name = if opts.dockerfile.is_empty() { "Dockerfile".to_string() } else { opts.dockerfile.clone() };
         let df_rel = clean_rel(&df_name)
             .ok_or_else(|| RuntimeError::InvalidArgument(format!("Dockerfile {df_name:?} is outside the context")))?;
-        let text = std::fs::read(ctx.join(&df_rel))
+        let df_path = ctx.join(&df_rel);
+        inside_context(ctx, &df_path, &df_name, 0)?;
+        if df_path.symlink_metadata().map(|m| !m.is_file()).unwrap_or(true) {
+            return Err(RuntimeError::InvalidArgument(format!(
+                "Dockerfile {df_name:?} is not a regular file in the build context"
+            )));
+        }
+        let text = std::fs::read(&df_path)
             .map_err(|e| RuntimeError::InvalidArgument(format!("Dockerfile {df_name:?} in the build context: {e}")))?;
         let text = String::from_utf8(text)
             .map_err(|_| RuntimeError::InvalidArgument(format!("Dockerfile {df_name:?} is not UTF-8")))?;
@@ -635,9 +689,9 @@ impl Runtime {
             for f in &files {
                 let m = f.symlink_metadata().map_err(io)?;
                 if m.is_dir() {
-                    copy_tree(f, &target, owner, chmod).map_err(io)?;
+                    copy_tree(&stage, f, &target, owner, chmod).map_err(io)?;
                 } else if add && m.is_file() && is_archive(f) {
-                    std::fs::create_dir_all(&target).map_err(io)?;
+                    stage_dir(&stage, &target).map_err(io)?;
                     let r = std::fs::File::open(f).map_err(io)?;
                     let mut ar = tar::Archive::new(crate::image::unpack::decompress(r).map_err(io)?);
                     ar.set_preserve_permissions(true);
@@ -646,8 +700,9 @@ impl Runtime {
                     }
                 } else {
                     let name = f.file_name().map(PathBuf::from).unwrap_or_default();
-                    let to = if to_dir || target.is_dir() { target.join(name) } else { target.clone() };
-                    copy_tree(f, &to, owner, chmod).map_err(io)?;
+                    let into_dir = to_dir || target.symlink_metadata().is_ok_and(|m| m.is_dir());
+                    let to = if into_dir { target.join(name) } else { target.clone() };
+                    copy_tree(&stage, f, &to, owner, chmod).map_err(io)?;
                 }
             }
             let inputs = tree_hash(&stage).map_err(io)?;

@@ -424,17 +424,9 @@ impl Runtime {
             self.refresh_hosts_with(net, Some(&rec.id));
         }
         let starting = self.mark_starting(&rec.id);
-        let mut firewall = None;
         if rec.network == NetMode::Bridge {
-            // Its /etc/hosts knows the running peers before its command runs. The firewall
-            // (masquerade, its published ports) is applied while the shim starts it (`nft`
-            // takes ~15 ms) and is in place before start returns.
+            // Its /etc/hosts knows the running peers before its command runs.
             self.refresh_hosts_with(&rec.spec.network, Some(&rec.id));
-            if !rec.ports.is_empty() || !self.firewall_applied() {
-                let me = Arc::clone(self);
-                let r = rec.clone();
-                firewall = Some(tokio::task::spawn_blocking(move || me.reconcile_firewall_with(Some(&r))));
-            }
         }
         let _ = std::fs::remove_file(&spec.exit_file);
         if let Some(fifo) = &spec.stdin_fifo {
@@ -467,6 +459,15 @@ impl Runtime {
         }
         let t_cgroup = t0.elapsed();
         let log_offset = std::fs::metadata(&spec.log).map(|m| m.len()).unwrap_or(0);
+        // The firewall (masquerade, its published ports) is applied while the shim starts it
+        // (`nft` takes ~15 ms), after every step that could fail before, and is in place
+        // before start returns.
+        let mut firewall = None;
+        if rec.network == NetMode::Bridge && (!rec.ports.is_empty() || !self.firewall_applied()) {
+            let me = Arc::clone(self);
+            let r = rec.clone();
+            firewall = Some(tokio::task::spawn_blocking(move || me.reconcile_firewall_with(Some(&r))));
+        }
         let report = spawn_shim(&dir).await;
         tracing::debug!(container = %rec.id, cgroup = ?t_cgroup, shim = ?(t0.elapsed() - t_cgroup), "start timings");
         let fw_error = match firewall {
@@ -481,6 +482,10 @@ impl Runtime {
             Ok(r) => r,
             Err(e) => {
                 let _ = self.cgroups.remove(&rec.cg());
+                drop(starting);
+                if !rec.ports.is_empty() {
+                    let _ = self.reconcile_firewall();
+                }
                 return Err(e);
             }
         };
