@@ -326,6 +326,24 @@ fn tree_hash(root: &Path) -> std::io::Result<String> {
     Ok(hex::encode(h.finalize()))
 }
 
+/// A reader that fails once more than `left` bytes were asked of it: an `ADD`ed archive
+/// is bounded like an image layer (`[images] max_layer_size`).
+struct Bounded<R> {
+    inner: R,
+    left: u64,
+}
+
+impl<R: std::io::Read> std::io::Read for Bounded<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        if n as u64 > self.left {
+            return Err(std::io::Error::other("the archive is larger than images.max_layer_size uncompressed"));
+        }
+        self.left -= n as u64;
+        Ok(n)
+    }
+}
+
 fn is_archive(p: &Path) -> bool {
     let n = p.file_name().map(|n| n.to_string_lossy().to_lowercase()).unwrap_or_default();
     [".tar", ".tar.gz", ".tgz", ".tar.zst"].iter().any(|s| n.ends_with(s))
@@ -681,6 +699,7 @@ impl Runtime {
         let stage_root = images.temp_dir()?;
         let stage = stage_root.join("rootfs");
         let state_key = st.key();
+        let max_bytes = self.images.max_layer_size();
         let text = text.to_string();
         let res = tokio::task::spawn_blocking(move || -> Result<String> {
             let io = |e: std::io::Error| failed(line, e);
@@ -693,7 +712,8 @@ impl Runtime {
                 } else if add && m.is_file() && is_archive(f) {
                     stage_dir(&stage, &target).map_err(io)?;
                     let r = std::fs::File::open(f).map_err(io)?;
-                    let mut ar = tar::Archive::new(crate::image::unpack::decompress(r).map_err(io)?);
+                    let r = Bounded { inner: crate::image::unpack::decompress(r).map_err(io)?, left: max_bytes };
+                    let mut ar = tar::Archive::new(r);
                     ar.set_preserve_permissions(true);
                     for e in ar.entries().map_err(io)? {
                         e.map_err(io)?.unpack_in(&target).map_err(io)?;
@@ -739,6 +759,17 @@ impl Runtime {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn bounded_reader_stops_at_the_limit() {
+        use std::io::Read;
+        let mut ok = Bounded { inner: &b"12345"[..], left: 5 };
+        let mut out = Vec::new();
+        assert!(ok.read_to_end(&mut out).is_ok());
+        let mut over = Bounded { inner: &b"123456"[..], left: 5 };
+        let e = over.read_to_end(&mut Vec::new()).unwrap_err();
+        assert!(e.to_string().contains("max_layer_size"), "{e}");
+    }
 
     #[test]
     fn paths_and_globs() {
