@@ -153,6 +153,9 @@ fn mutual_tls_roles_and_audit() {
     });
     assert!(res.is_err(), "a client without a certificate was served");
 
+    // A pull from a registry that is not there fails after the stream started.
+    let r = remote(&a, &url, &fleet, &fleet, "operator", &["pull", "--insecure", "127.0.0.1:9/no/such:1"]);
+    assert_eq!(r.code, 125, "{}", r.stdout);
     // The audit log: mutating and refused calls, with peer, role, target and result.
     let lines = audit_lines(&a);
     let find = |pred: &dyn Fn(&serde_json::Value) -> bool| lines.iter().any(pred);
@@ -183,6 +186,12 @@ fn mutual_tls_roles_and_audit() {
         "sched's rm not audited"
     );
     assert!(!find(&|l| l["method"] == "/agent.v1.ContainerService/List"), "read-only calls are not audited");
+    assert!(
+        find(&|l| l["method"] == "/agent.v1.ImageService/Pull"
+            && l["target"]["reference"] == "127.0.0.1:9/no/such:1"
+            && l["result"] == "Unavailable"),
+        "a streaming call that fails mid-stream is audited with its real result: {lines:#?}"
+    );
     let mode =
         std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(a.root().join("audit.log")).unwrap().permissions());
     assert_eq!(mode & 0o777, 0o600);

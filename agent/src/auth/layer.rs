@@ -224,25 +224,95 @@ where
         let state = Arc::clone(&self.state);
         Box::pin(async move {
             let res = inner.call(req).await;
-            let frame = match slot.lock() {
+            let frame = move || match slot.lock() {
                 Ok(mut s) => std::mem::take(&mut *s),
                 Err(_) => Vec::new(),
             };
-            match &res {
+            match res {
                 Ok(resp) => {
-                    let result = code_name(resp.headers().get("grpc-status"));
-                    let message = resp
-                        .headers()
-                        .get("grpc-message")
-                        .and_then(|v| v.to_str().ok())
-                        .map(percent_decode)
-                        .unwrap_or_default();
-                    state.record(&id, Some(role), &path, &frame, &result, &message);
+                    // The outcome is known when the response ends: in the headers of a
+                    // trailers-only error, else in the trailers (a streaming call can fail
+                    // after it started).
+                    let header = status_of(resp.headers());
+                    let on_end: OnEnd = Box::new(move |outcome: Option<(String, String)>| {
+                        let (result, message) = outcome.or(header).unwrap_or_else(|| ("Ok".into(), String::new()));
+                        state.record(&id, Some(role), &path, &frame(), &result, &message);
+                    });
+                    Ok(resp.map(|b| Body::new(Audited { inner: b, on_end: Some(on_end) })))
                 }
-                Err(_) => state.record(&id, Some(role), &path, &frame, "Internal", "transport error"),
+                Err(e) => {
+                    state.record(&id, Some(role), &path, &frame(), "Internal", "transport error");
+                    Err(e)
+                }
             }
-            res
         })
+    }
+}
+
+/// The gRPC status in a header map (headers of a trailers-only response, or trailers).
+fn status_of(h: &http::HeaderMap) -> Option<(String, String)> {
+    let code = h.get("grpc-status")?;
+    let message = h.get("grpc-message").and_then(|v| v.to_str().ok()).map(percent_decode).unwrap_or_default();
+    Some((code_name(Some(code)), message))
+}
+
+/// Writes the audit line once the outcome of a call is known.
+type OnEnd = Box<dyn FnOnce(Option<(String, String)>) + Send>;
+
+/// A response body that reports the call's status when its trailers (or its end) pass.
+struct Audited {
+    inner: Body,
+    on_end: Option<OnEnd>,
+}
+
+impl Audited {
+    fn finish(&mut self, outcome: Option<(String, String)>) {
+        if let Some(f) = self.on_end.take() {
+            f(outcome);
+        }
+    }
+}
+
+impl HttpBody for Audited {
+    type Data = Bytes;
+    type Error = tonic::Status;
+
+    fn poll_frame(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, tonic::Status>>> {
+        let this = self.get_mut();
+        let r = Pin::new(&mut this.inner).poll_frame(cx);
+        match &r {
+            Poll::Ready(Some(Ok(f))) => {
+                if let Some(t) = f.trailers_ref() {
+                    let outcome = status_of(t);
+                    this.finish(outcome);
+                }
+            }
+            Poll::Ready(Some(Err(e))) => {
+                let outcome = Some((format!("{:?}", e.code()), e.message().to_string()));
+                this.finish(outcome);
+            }
+            Poll::Ready(None) => this.finish(None),
+            Poll::Pending => {}
+        }
+        r
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+impl Drop for Audited {
+    fn drop(&mut self) {
+        // Not polled to its end: a trailers-only response (its status is in the headers,
+        // which the callback falls back to), or a client that went away mid-stream.
+        if let Some(f) = self.on_end.take() {
+            f(None);
+        }
     }
 }
 
