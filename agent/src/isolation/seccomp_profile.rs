@@ -232,5 +232,12 @@ mod tests {
         let bad_op = r#"{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{"names":["read"],"action":"SCMP_ACT_ERRNO","args":[{"index":9,"value":1,"op":"SCMP_CMP_EQ"}]}]}"#;
         assert!(compile(bad_op, &[]).unwrap_err().contains("out of range"));
         assert!(known("openat") && !known("no_such_syscall_x"));
+        // An unconditional rule is not narrowed by a conditional one for the same call.
+        let both = r#"{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[
+            {"names":["unshare"],"action":"SCMP_ACT_ERRNO"},
+            {"names":["unshare"],"action":"SCMP_ACT_ERRNO","args":[{"index":0,"value":8,"op":"SCMP_CMP_EQ"}]}]}"#;
+        let plain =
+            r#"{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{"names":["unshare"],"action":"SCMP_ACT_ERRNO"}]}"#;
+        assert_eq!(compile(both, &[]).unwrap(), compile(plain, &[]).unwrap());
     }
 }
