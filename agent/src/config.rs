@@ -85,6 +85,9 @@ pub struct FileConfig {
     /// The default bridge network: bridge_subnet.
     #[serde(default)]
     pub network: crate::runtime::NetConfig,
+    /// `--userns`: user, subuid, subgid, default (host|remap|auto), size, layers.
+    #[serde(default)]
+    pub userns: crate::isolation::userns::UsernsConfig,
 }
 
 /// `[images]` in the config file.
@@ -116,6 +119,7 @@ pub struct Config {
     pub capacity: crate::runtime::CapacityConfig,
     pub sysctl: crate::isolation::sysctl::SysctlPolicy,
     pub network: crate::runtime::NetConfig,
+    pub userns: crate::isolation::userns::UsernsConfig,
 }
 
 impl Config {
@@ -170,6 +174,7 @@ impl Config {
         }
         file.capacity.validate().map_err(|e| anyhow::anyhow!("config: {e}"))?;
         file.roles.validate().map_err(|e| anyhow::anyhow!("config: {e}"))?;
+        file.userns.validate().map_err(|e| anyhow::anyhow!("config: {e}"))?;
         let insecure_tcp = flags.insecure_tcp || file.insecure_tcp;
         let tls = match (
             flags.tls_cert.or(file.tls_cert),
@@ -217,6 +222,7 @@ impl Config {
             capacity: file.capacity,
             sysctl: file.sysctl,
             network: file.network,
+            userns: file.userns,
         })
     }
 }

@@ -53,6 +53,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
             capacity: cfg.capacity.clone(),
             sysctl: cfg.sysctl.clone(),
             network: cfg.network.clone(),
+            userns: cfg.userns.clone(),
         },
         store,
         images,

@@ -112,6 +112,10 @@ struct CreateOpts {
     /// Add a host device: HOST[:CONTAINER[:PERMS]] (PERMS of rwm)
     #[arg(long)]
     device: Vec<String>,
+    /// User namespace: host (the host's IDs), remap (root = a subordinate ID range from
+    /// /etc/subuid, shared), auto (a range of its own) [default: the agent's]
+    #[arg(long)]
+    userns: Option<String>,
     /// Set metadata (KEY=VALUE)
     #[arg(short = 'l', long = "label")]
     label: Vec<String>,
@@ -1149,6 +1153,7 @@ async fn create(cl: &mut Clients, o: &CreateOpts) -> Res<String> {
         security_opt: security_opts(&o.security_opt)?,
         privileged: o.privileged,
         devices: o.device.clone(),
+        userns: o.userns.clone().unwrap_or_default(),
     };
     Ok(cl.c.create(pb::CreateContainerRequest { spec: Some(spec) }).await?.into_inner().id)
 }

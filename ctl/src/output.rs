@@ -101,6 +101,11 @@ pub fn container_json(c: &pb::ContainerInfo) -> Value {
             "PidsLimit": res.pids_limit,
             "BlkioWeight": res.blkio_weight,
             "OomScoreAdj": res.oom_score_adj,
+            "UsernsMode": if c.uid_map.is_empty() { "host".to_string() } else if spec.userns.is_empty() { "remap".to_string() } else { spec.userns.clone() },
+        },
+        "IDMappings": {
+            "UidMap": c.uid_map.iter().map(|m| format!("{}:{}:{}", m.container_id, m.host_id, m.size)).collect::<Vec<_>>(),
+            "GidMap": c.gid_map.iter().map(|m| format!("{}:{}:{}", m.container_id, m.host_id, m.size)).collect::<Vec<_>>(),
         },
         "GraphDriver": { "Name": "overlay", "Data": { "UpperDir": c.rootfs } },
         "CgroupPath": c.cgroup,

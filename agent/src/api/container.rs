@@ -71,7 +71,7 @@ impl ContainerService for ContainerApi {
         let caller = req.extensions().get::<crate::auth::Caller>().cloned();
         let spec = req.into_inner().spec.ok_or_else(|| Status::invalid_argument("spec is required"))?;
         if !caller.as_ref().is_some_and(|c| c.may_privileged) {
-            if let Some(what) = needs_privilege(&spec) {
+            if let Some(what) = needs_privilege(&spec, &self.rt.config().userns.default) {
                 let role = caller.as_ref().map(|c| c.role.as_str()).unwrap_or("unknown");
                 return Err(Status::permission_denied(format!(
                     "permission denied: role {role} may not create containers with {what} (it reaches the host \
@@ -334,8 +334,8 @@ const HOST_CAPS: &[&str] = &[
 
 /// What in a spec would give its container the host, if anything: `--privileged`, host
 /// bind mounts, devices, host-reaching capabilities, no or a custom seccomp profile, the
-/// host's network namespace.
-fn needs_privilege(s: &pb::ContainerSpec) -> Option<String> {
+/// host's network namespace, the host's IDs where the agent remaps by default.
+fn needs_privilege(s: &pb::ContainerSpec, userns_default: &str) -> Option<String> {
     if s.privileged {
         return Some("--privileged".into());
     }
@@ -355,6 +355,9 @@ fn needs_privilege(s: &pb::ContainerSpec) -> Option<String> {
     }
     if s.network_mode == "host" {
         return Some("--network host".into());
+    }
+    if s.userns == "host" && userns_default != "host" {
+        return Some("--userns=host (the agent remaps containers by default)".into());
     }
     None
 }

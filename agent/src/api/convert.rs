@@ -89,6 +89,7 @@ pub fn spec_from_pb(s: pb::ContainerSpec) -> ContainerSpec {
         security_opt: s.security_opt,
         privileged: s.privileged,
         devices: s.devices,
+        userns: s.userns,
     }
 }
 
@@ -167,6 +168,7 @@ fn spec_to_pb(s: &ContainerSpec) -> pb::ContainerSpec {
         security_opt: s.security_opt.clone(),
         privileged: s.privileged,
         devices: s.devices.clone(),
+        userns: s.userns.clone(),
     }
 }
 
@@ -197,7 +199,13 @@ pub fn container_to_pb(c: &ContainerRecord, rootfs: String, cgroup: String) -> p
         cgroup,
         restart_count: c.restart_count,
         ip_address: c.ip.clone(),
+        uid_map: c.userns.iter().flat_map(|l| id_maps(&l.map.uids)).collect(),
+        gid_map: c.userns.iter().flat_map(|l| id_maps(&l.map.gids)).collect(),
     }
+}
+
+fn id_maps(r: &[crate::isolation::userns::IdRange]) -> Vec<pb::IdMap> {
+    r.iter().map(|r| pb::IdMap { container_id: r.container, host_id: r.host, size: r.size }).collect()
 }
 
 /// An image record as the API shows it.

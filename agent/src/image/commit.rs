@@ -49,8 +49,38 @@ fn only_runtime_files(dir: &Path, rel: &Path) -> bool {
     any && !is_opaque(dir)
 }
 
-/// Writes the upper dir as an OCI layer tar.
-fn layer_tar<W: std::io::Write>(upper: &Path, out: W) -> std::io::Result<W> {
+/// One entry with its owner given by `owner` (a `--userns` container's files are owned by
+/// host IDs in its range; the layer records the IDs the container saw).
+fn append_owned<W: std::io::Write>(
+    ar: &mut tar::Builder<W>,
+    path: &Path,
+    rel: &Path,
+    m: &std::fs::Metadata,
+    map: &crate::isolation::userns::IdMapping,
+) -> std::io::Result<()> {
+    use crate::isolation::userns::OVERFLOW_ID;
+    let mut h = tar::Header::new_gnu();
+    h.set_metadata_in_mode(m, tar::HeaderMode::Complete);
+    h.set_uid(u64::from(map.container_uid(m.uid()).unwrap_or(OVERFLOW_ID)));
+    h.set_gid(u64::from(map.container_gid(m.gid()).unwrap_or(OVERFLOW_ID)));
+    if m.file_type().is_symlink() {
+        let target = std::fs::read_link(path)?;
+        ar.append_link(&mut h, rel, target)
+    } else if m.is_file() {
+        ar.append_data(&mut h, rel, std::fs::File::open(path)?)
+    } else {
+        h.set_size(0);
+        ar.append_data(&mut h, rel, std::io::empty())
+    }
+}
+
+/// Writes the upper dir as an OCI layer tar; with `map`, owners are shifted back from
+/// host IDs to the container's.
+fn layer_tar<W: std::io::Write>(
+    upper: &Path,
+    out: W,
+    map: Option<&crate::isolation::userns::IdMapping>,
+) -> std::io::Result<W> {
     let mut ar = tar::Builder::new(out);
     ar.follow_symlinks(false);
     ar.mode(tar::HeaderMode::Complete);
@@ -70,7 +100,10 @@ fn layer_tar<W: std::io::Write>(upper: &Path, out: W) -> std::io::Result<W> {
                 empty_entry(&mut ar, &rel.with_file_name(name))?;
                 continue;
             }
-            ar.append_path_with_name(&path, &rel)?;
+            match map {
+                Some(map) => append_owned(&mut ar, &path, &rel, &m, map)?,
+                None => ar.append_path_with_name(&path, &rel)?,
+            }
             if m.is_dir() {
                 if is_opaque(&path) {
                     empty_entry(&mut ar, &rel.join(".wh..wh..opq"))?;
@@ -85,12 +118,17 @@ fn layer_tar<W: std::io::Write>(upper: &Path, out: W) -> std::io::Result<W> {
 impl ImageStore {
     /// Makes a layer of `dir` (overlay whiteouts written as OCI ones), stored uncompressed
     /// (blob digest = diff ID) and unpacked into the store.
-    pub fn layer_from_dir(&self, dir: &Path) -> Result<Layer, ImageError> {
+    /// With `map`, the directory is a `--userns` container's and its owners are shifted back.
+    pub fn layer_from_dir(
+        &self,
+        dir: &Path,
+        map: Option<&crate::isolation::userns::IdMapping>,
+    ) -> Result<Layer, ImageError> {
         let tmp = self.temp_dir()?;
         let res = (|| {
             let tar_path = tmp.join("layer.tar");
             let f = std::fs::File::create(&tar_path).map_err(io_at(&tar_path))?;
-            layer_tar(dir, std::io::BufWriter::new(f))
+            layer_tar(dir, std::io::BufWriter::new(f), map)
                 .and_then(|w| w.into_inner().map_err(|e| e.into_error()))
                 .map_err(io_at(dir))?;
             let diff_id = super::archive::file_digest(&tar_path)?;
@@ -150,10 +188,18 @@ impl ImageStore {
     }
 
     /// Makes a new image from `base` plus the writable layer `upper`, tagged `tag`.
-    pub fn commit(&self, base_id: &str, upper: &Path, tag: &str, container: &str) -> Result<ImageRecord, ImageError> {
+    /// `map`: the container's `--userns` mapping, if it has one.
+    pub fn commit(
+        &self,
+        base_id: &str,
+        upper: &Path,
+        tag: &str,
+        container: &str,
+        map: Option<&crate::isolation::userns::IdMapping>,
+    ) -> Result<ImageRecord, ImageError> {
         let base = self.resolve(base_id)?;
         let tag = Reference::parse(tag)?.to_string();
-        let layer = self.layer_from_dir(upper)?;
+        let layer = self.layer_from_dir(upper, map)?;
         let mut cfg = self.config_json(&base)?;
         let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true);
         cfg["created"] = now.clone().into();

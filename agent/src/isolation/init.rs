@@ -16,12 +16,17 @@ pub enum ChildIo {
     Console { socket: OwnedFd },
 }
 
-/// The namespaces every container gets (plus a network namespace unless `--network host`).
-pub fn clone_flags(net: NetMode) -> CloneFlags {
+/// The namespaces every container gets (plus a network namespace unless `--network host`
+/// or `container:`, and a user namespace with `--userns`). Created in one clone, the other
+/// namespaces belong to the new user namespace, so its root may mount /proc, /sys, mqueue.
+pub fn clone_flags(net: NetMode, userns: bool) -> CloneFlags {
     let mut f =
         CloneFlags::CLONE_NEWPID | CloneFlags::CLONE_NEWUTS | CloneFlags::CLONE_NEWIPC | CloneFlags::CLONE_NEWNS;
     if net.own_namespace() {
         f |= CloneFlags::CLONE_NEWNET;
+    }
+    if userns {
+        f |= CloneFlags::CLONE_NEWUSER;
     }
     f
 }
@@ -34,8 +39,8 @@ pub fn report(fd: &OwnedFd, f: &Failure) {
 }
 
 /// Runs in the cloned child; never returns.
-pub fn run(spec: &LaunchSpec, go: OwnedFd, errw: OwnedFd, io: ChildIo) -> ! {
-    let f = setup_and_exec(spec, io, &errw, go);
+pub fn run(spec: &LaunchSpec, go: OwnedFd, errw: OwnedFd, io: ChildIo, userns_sync: Option<OwnedFd>) -> ! {
+    let f = setup_and_exec(spec, io, &errw, go, userns_sync);
     report(&errw, &f);
     // SAFETY: _exit ends the child without running the shim's destructors twice.
     unsafe { libc::_exit(f.code) }
@@ -51,7 +56,26 @@ fn wait_for_cgroup(go: OwnedFd) {
     }
 }
 
-fn setup_and_exec(spec: &LaunchSpec, io: ChildIo, errw: &OwnedFd, go: OwnedFd) -> Failure {
+/// In a new user namespace: waits until the shim has written the ID maps, then becomes
+/// the namespace's root (uid/gid 0 inside, the mapping's first host ID outside). Returns
+/// the idmapped overlay the shim built, if it built one.
+fn become_userns_root(sync: &OwnedFd) -> Result<Option<OwnedFd>, Failure> {
+    let (got, rootfs) = super::pty::recv_msg(sync)
+        .map_err(|e| Failure::setup(format!("wait for the user namespace maps: {}", e.desc())))?;
+    if !got {
+        return Err(Failure::setup("the shim gave up before mapping the user namespace"));
+    }
+    super::userns::become_root().map_err(Failure::setup)?;
+    Ok(rootfs)
+}
+
+fn setup_and_exec(
+    spec: &LaunchSpec,
+    io: ChildIo,
+    errw: &OwnedFd,
+    go: OwnedFd,
+    userns_sync: Option<OwnedFd>,
+) -> Failure {
     let console = match io {
         ChildIo::Pipes { stdin, stdout, stderr } => {
             if let Err(e) = nix::unistd::setsid() {
@@ -71,7 +95,14 @@ fn setup_and_exec(spec: &LaunchSpec, io: ChildIo, errw: &OwnedFd, go: OwnedFd) -
     // otherwise keep the shim's pipes, and their readers, waiting).
     let mut keep = vec![errw.as_raw_fd(), go.as_raw_fd()];
     keep.extend(console.as_ref().map(|c| c.as_raw_fd()));
+    keep.extend(userns_sync.as_ref().map(|c| c.as_raw_fd()));
     super::close_fds_except(&keep);
+    let rootfs_mount = match userns_sync.as_ref().map(become_userns_root) {
+        None => None,
+        Some(Ok(m)) => m,
+        Some(Err(f)) => return f,
+    };
+    drop(userns_sync);
     if let Err(e) = nix::unistd::sethostname(&spec.hostname) {
         return Failure::setup(format!("sethostname {:?}: {}", spec.hostname, e.desc()));
     }
@@ -81,18 +112,10 @@ fn setup_and_exec(spec: &LaunchSpec, io: ChildIo, errw: &OwnedFd, go: OwnedFd) -
                 return f;
             }
         }
-        NetMode::Join(pid) => {
-            let p = format!("/proc/{pid}/ns/net");
-            let res = std::fs::File::open(&p)
-                .map_err(|e| e.to_string())
-                .and_then(|f| nix::sched::setns(f, CloneFlags::CLONE_NEWNET).map_err(|e| e.desc().to_string()));
-            if let Err(e) = res {
-                return Failure::setup(format!("join the network namespace of {p}: {e}"));
-            }
-        }
-        NetMode::Host => {}
+        // The shim joined the other container's namespace before the clone.
+        NetMode::Host | NetMode::Join(_) => {}
     }
-    if let Err(f) = mounts::setup_rootfs(spec) {
+    if let Err(f) = mounts::setup_rootfs(spec, rootfs_mount) {
         return f;
     }
     if let Err(f) = mounts::pivot_root(&spec.rootfs.target) {

@@ -11,6 +11,7 @@ pub mod seccomp;
 pub mod seccomp_profile;
 pub mod spec;
 pub mod sysctl;
+pub mod userns;
 
 /// The start time of a process in clock ticks since boot (field 22 of `/proc/PID/stat`):
 /// with the PID, it identifies a process across PID reuse.

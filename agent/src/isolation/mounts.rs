@@ -59,11 +59,49 @@ fn through_symlink(root: &Path, target: &Path) -> bool {
     false
 }
 
-pub fn setup_rootfs(spec: &LaunchSpec) -> Result<(), Failure> {
+/// Makes a bind mount read-only, keeping the flags it has: in a user namespace the kernel
+/// refuses a remount that would clear a locked nosuid/nodev/noexec/atime flag.
+fn remount_ro(path: &Path, extra: MsFlags) -> Result<(), Failure> {
+    use nix::sys::statvfs::FsFlags;
+    let mut flags = MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY | extra;
+    if let Ok(st) = nix::sys::statvfs::statvfs(path) {
+        let f = st.flags();
+        for (has, keep) in [
+            (FsFlags::ST_NOSUID, MsFlags::MS_NOSUID),
+            (FsFlags::ST_NODEV, MsFlags::MS_NODEV),
+            (FsFlags::ST_NOEXEC, MsFlags::MS_NOEXEC),
+            (FsFlags::ST_NOATIME, MsFlags::MS_NOATIME),
+            (FsFlags::ST_NODIRATIME, MsFlags::MS_NODIRATIME),
+            (FsFlags::ST_RELATIME, MsFlags::MS_RELATIME),
+        ] {
+            if f.contains(has) {
+                flags |= keep;
+            }
+        }
+        if !f.intersects(FsFlags::ST_NOATIME | FsFlags::ST_RELATIME) {
+            flags |= MsFlags::MS_STRICTATIME;
+        }
+    }
+    mount(None::<&str>, path, None::<&str>, flags, None::<&str>).map_err(|e| fail("make read-only", path, e))
+}
+
+/// Binds the host's device node `host` on `target` (a new, empty file): in a user
+/// namespace mknod is refused, so the nodes of /dev come from the host, like runc does.
+fn bind_node(host: &Path, target: &Path) -> Result<(), Failure> {
+    std::fs::write(target, b"").map_err(|e| Failure::setup(format!("create {}: {e}", target.display())))?;
+    mount(Some(host), target, None::<&str>, MsFlags::MS_BIND, None::<&str>).map_err(|e| fail("bind device on", target, e))
+}
+
+/// `rootfs_mount`: the overlay the shim built (idmapped layers under `--userns`), else
+/// the init mounts it itself.
+pub fn setup_rootfs(spec: &LaunchSpec, rootfs_mount: Option<std::os::fd::OwnedFd>) -> Result<(), Failure> {
     // Nothing we mount may propagate back to the host.
     mount(None::<&str>, "/", None::<&str>, MsFlags::MS_REC | MsFlags::MS_PRIVATE, None::<&str>)
         .map_err(|e| fail("make private", Path::new("/"), e))?;
-    spec.rootfs.mount().map_err(|e| fail("mount overlay on", &spec.rootfs.target, e))?;
+    match rootfs_mount {
+        Some(m) => crate::snapshot::idmap::attach(&m, &spec.rootfs.target).map_err(|e| Failure::setup(e.to_string()))?,
+        None => spec.rootfs.mount().map_err(|e| fail("mount overlay on", &spec.rootfs.target, e))?,
+    }
     let root = spec.rootfs.target.as_path();
     mnt("proc", &inroot(root, "/proc"), "proc", NOSUID_NODEV_NOEXEC, None)?;
     mnt(
@@ -78,6 +116,10 @@ pub fn setup_rootfs(spec: &LaunchSpec) -> Result<(), Failure> {
         [("null", 1, 3), ("zero", 1, 5), ("full", 1, 7), ("random", 1, 8), ("urandom", 1, 9), ("tty", 5, 0)]
     {
         let p = dev.join(name);
+        if spec.userns.is_some() {
+            bind_node(&Path::new("/dev").join(name), &p)?;
+            continue;
+        }
         mknod(&p, SFlag::S_IFCHR, Mode::from_bits_truncate(0o666), makedev(major, minor))
             .map_err(|e| fail("mknod", &p, e))?;
         // mknod honours the umask: set the mode exactly.
@@ -109,7 +151,18 @@ pub fn setup_rootfs(spec: &LaunchSpec) -> Result<(), Failure> {
     mnt("shm", &dev.join("shm"), "tmpfs", NOSUID_NODEV_NOEXEC, Some("mode=1777,size=65536k"))?;
     mnt("mqueue", &dev.join("mqueue"), "mqueue", NOSUID_NODEV_NOEXEC, None)?;
     let sys_ro = if spec.privileged { MsFlags::empty() } else { MsFlags::MS_RDONLY };
-    mnt("sysfs", &inroot(root, "/sys"), "sysfs", NOSUID_NODEV_NOEXEC | sys_ro, None)?;
+    let sys = inroot(root, "/sys");
+    match mnt("sysfs", &sys, "sysfs", NOSUID_NODEV_NOEXEC | sys_ro, None) {
+        Ok(()) => {}
+        // A user namespace may mount sysfs only for a network namespace it owns: with the
+        // host's or another container's, bind the host's /sys (read-only) instead.
+        Err(_) if spec.userns.is_some() => {
+            mount(Some("/sys"), &sys, None::<&str>, MsFlags::MS_BIND | MsFlags::MS_REC, None::<&str>)
+                .map_err(|e| fail("bind /sys on", &sys, e))?;
+            remount_ro(&sys, MsFlags::empty())?;
+        }
+        Err(f) => return Err(f),
+    }
     let mut devices = spec.devices.clone();
     if spec.privileged {
         // Every device node of the host's /dev (not its subdirectories), like docker.
@@ -158,14 +211,7 @@ pub fn setup_rootfs(spec: &LaunchSpec) -> Result<(), Failure> {
         mount(Some(&v.host), &target, None::<&str>, MsFlags::MS_BIND | MsFlags::MS_REC, None::<&str>)
             .map_err(|e| fail("bind volume on", &target, e))?;
         if v.read_only {
-            mount(
-                None::<&str>,
-                &target,
-                None::<&str>,
-                MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY,
-                None::<&str>,
-            )
-            .map_err(|e| fail("make read-only", &target, e))?;
+            remount_ro(&target, MsFlags::empty())?;
         }
     }
     for (path, opts) in &spec.tmpfs {
@@ -207,9 +253,7 @@ pub fn bind_console(pts: &Path) -> Result<(), Failure> {
 /// `--read-only`: the root mount becomes read-only (after pivot_root; the mounts on
 /// top of it, /dev, /proc, volumes, tmpfs, stay as they are).
 pub fn read_only_root() -> Result<(), Failure> {
-    let root = Path::new("/");
-    mount(None::<&str>, root, None::<&str>, MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY, None::<&str>)
-        .map_err(|e| fail("make read-only", root, e))
+    remount_ro(Path::new("/"), MsFlags::empty())
 }
 
 /// Makes `new_root` the root and detaches the old one.
@@ -242,14 +286,7 @@ pub fn mask_paths() -> Result<(), Failure> {
         }
         mount(Some(path), path, None::<&str>, MsFlags::MS_BIND | MsFlags::MS_REC, None::<&str>)
             .map_err(|e| fail("bind", path, e))?;
-        mount(
-            None::<&str>,
-            path,
-            None::<&str>,
-            MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY | NOSUID_NODEV_NOEXEC,
-            None::<&str>,
-        )
-        .map_err(|e| fail("make read-only", path, e))?;
+        remount_ro(path, NOSUID_NODEV_NOEXEC)?;
     }
     Ok(())
 }

@@ -24,11 +24,22 @@ fn join(l: &ExecLaunch) -> Result<(), Failure> {
         let f = std::fs::File::open(&p).map_err(|e| Failure::setup(format!("container is not running ({p}: {e})")))?;
         fds.push((f.into(), flag, name));
     }
+    // The user namespace last: this process is privileged over every namespace as the
+    // host's root, and in the container's user namespace only over the ones it owns
+    // (not the host network of --network host, say).
+    if l.userns {
+        let p = format!("/proc/{}/ns/user", l.pid);
+        let f = std::fs::File::open(&p).map_err(|e| Failure::setup(format!("container is not running ({p}: {e})")))?;
+        fds.push((f.into(), CloneFlags::CLONE_NEWUSER, "user"));
+    }
     crate::cgroups::Cgroups::join(&l.cgroup_dirs, std::process::id() as i32)
         .map_err(|e| Failure::setup(e.to_string()))?;
     for (fd, flag, name) in fds {
         // The host network namespace (--network host) is already ours; setns to it is fine.
         nix::sched::setns(fd, flag).map_err(|e| Failure::setup(format!("join {name} namespace: {}", e.desc())))?;
+    }
+    if l.userns {
+        super::userns::become_root().map_err(Failure::setup)?;
     }
     Ok(())
 }

@@ -37,17 +37,24 @@ pub fn send_fd(sock: RawFd, fd: RawFd) -> nix::Result<()> {
 
 /// Receives one descriptor from `sock`; `None` when the peer closed without sending.
 pub fn recv_fd(sock: &OwnedFd) -> nix::Result<Option<OwnedFd>> {
+    recv_msg(sock).map(|(_, fd)| fd)
+}
+
+/// Receives one message: whether it had a byte (`false`: the peer closed) and the
+/// descriptor it carried, if any.
+pub fn recv_msg(sock: &OwnedFd) -> nix::Result<(bool, Option<OwnedFd>)> {
     let mut buf = [0u8; 1];
     let mut iov = [IoSliceMut::new(&mut buf)];
     let mut space = nix::cmsg_space!([RawFd; 1]);
     let msg = recvmsg::<()>(sock.as_raw_fd(), &mut iov, Some(&mut space), MsgFlags::MSG_CMSG_CLOEXEC)?;
+    let got = msg.bytes > 0;
     for c in msg.cmsgs()? {
         if let ControlMessageOwned::ScmRights(fds) = c {
             if let Some(&fd) = fds.first() {
                 // SAFETY: the kernel installed this descriptor for us.
-                return Ok(Some(unsafe { OwnedFd::from_raw_fd(fd) }));
+                return Ok((got, Some(unsafe { OwnedFd::from_raw_fd(fd) })));
             }
         }
     }
-    Ok(None)
+    Ok((got, None))
 }

@@ -94,6 +94,9 @@ pub struct LaunchSpec {
     /// `--device`: (host node, path in the container).
     #[serde(default)]
     pub devices: Vec<(PathBuf, String)>,
+    /// `--userns`: the container's ID maps (its init starts in a new user namespace).
+    #[serde(default)]
+    pub userns: Option<crate::isolation::userns::IdMapping>,
 }
 
 /// A bind mount from the host (`-v HOST:CONTAINER[:ro]`).
@@ -122,6 +125,9 @@ pub struct ExecLaunch {
     pub seccomp_unconfined: bool,
     #[serde(default)]
     pub seccomp_programs: Option<Vec<crate::isolation::seccomp_profile::Program>>,
+    /// The container runs in its own user namespace: join it too.
+    #[serde(default)]
+    pub userns: bool,
 }
 
 /// Which seccomp filter a process gets right before `execve`.

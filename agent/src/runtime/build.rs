@@ -656,7 +656,7 @@ impl Runtime {
             }
             let upper = self.container_dir(&id).join("upper");
             let images = Arc::clone(&self.images);
-            let layer = tokio::task::spawn_blocking(move || images.layer_from_dir(&upper))
+            let layer = tokio::task::spawn_blocking(move || images.layer_from_dir(&upper, None))
                 .await
                 .map_err(|e| RuntimeError::Internal(e.to_string()))??;
             let created = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true);
@@ -739,7 +739,7 @@ impl Runtime {
                 } else {
                     let images = Arc::clone(&self.images);
                     let stage = stage_root.join("rootfs");
-                    let layer = tokio::task::spawn_blocking(move || images.layer_from_dir(&stage))
+                    let layer = tokio::task::spawn_blocking(move || images.layer_from_dir(&stage, None))
                         .await
                         .map_err(|e| RuntimeError::Internal(e.to_string()))??;
                     let created = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true);

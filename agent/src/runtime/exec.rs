@@ -71,6 +71,7 @@ impl Runtime {
             capabilities: self.capabilities(&rec.spec),
             seccomp_unconfined: rec.spec.seccomp_unconfined(),
             seccomp_programs: self.seccomp_programs(&rec.spec),
+            userns: rec.userns.is_some(),
         };
         let json = serde_json::to_string(&launch).map_err(|e| RuntimeError::Internal(e.to_string()))?;
         let mut cmd = tokio::process::Command::new("/proc/self/exe");

@@ -208,6 +208,7 @@ impl Runtime {
                 o => return Err(RuntimeError::InvalidArgument(format!("unknown --security-opt {o:?}"))),
             }
         }
+        let userns = self.lease_userns(&spec)?;
         let mut ports = self.parse_ports(&spec.ports, network)?;
         if spec.publish_all {
             if network != NetMode::Bridge {
@@ -274,6 +275,7 @@ impl Runtime {
             ip: String::new(),
             ports,
             extra_networks: vec![],
+            userns,
         };
         let mut rec = rec;
         if network == NetMode::Bridge {
@@ -326,6 +328,15 @@ impl Runtime {
             let p = dir.join(f);
             std::fs::write(&p, content).map_err(io("write", &p))?;
         }
+        if let Some(l) = &rec.userns {
+            // The container's root owns its root directory and its /etc files, as in
+            // Docker with userns-remap (the host's root would be "nobody" in there).
+            let (uid, gid) = l.map.root();
+            let rootfs = self.rootfs_spec(rec);
+            for p in [rootfs.upper, dir.join("hostname"), dir.join("hosts"), dir.join("resolv.conf")] {
+                std::os::unix::fs::chown(&p, Some(uid), Some(gid)).map_err(io("chown", &p))?;
+            }
+        }
         Ok(())
     }
 
@@ -369,7 +380,87 @@ impl Runtime {
                 .filter_map(|d| crate::isolation::devices::parse(d).ok())
                 .map(|d| (d.host, d.container))
                 .collect(),
+            userns: rec.userns.as_ref().map(|l| l.map.clone()),
         }
+    }
+
+    /// The ID range a new container gets for its `--userns` mode (`None`: the host's IDs).
+    /// Called under the create lock, so two `auto` containers never take one slot.
+    fn lease_userns(&self, spec: &ContainerSpec) -> Result<Option<super::UsernsLease>> {
+        use crate::isolation::userns::{MapError, Mode};
+        let cfg = &self.cfg.userns;
+        let mode = cfg.mode(&spec.userns).map_err(RuntimeError::InvalidArgument)?;
+        if mode == Mode::Host {
+            return Ok(None);
+        }
+        if spec.privileged {
+            return Err(RuntimeError::InvalidArgument(format!(
+                "--privileged cannot be combined with --userns={}: a privileged container needs the host's IDs \
+                 (--userns=host)",
+                if spec.userns.is_empty() { &cfg.default } else { &spec.userns }
+            )));
+        }
+        let slot = if mode == Mode::Remap {
+            0
+        } else {
+            let used: std::collections::HashSet<u32> =
+                self.list()?.iter().filter_map(|c| c.userns.as_ref().map(|l| l.slot)).collect();
+            (1..).find(|s| !used.contains(s)).unwrap_or(u32::MAX)
+        };
+        match cfg.mapping(slot) {
+            Ok(map) => Ok(Some(super::UsernsLease { slot, map })),
+            Err(MapError::NoRange(m)) => Err(RuntimeError::FailedPrecondition(m)),
+            Err(MapError::Exhausted(m)) => Err(RuntimeError::ResourceExhausted(m)),
+        }
+    }
+
+    /// The rootfs of a `--userns` container: idmapped layers where the kernel can (probed
+    /// once), else shifted copies of the layers (made once per mapping, shared).
+    async fn userns_rootfs(&self, rec: &ContainerRecord, rootfs: &mut RootfsSpec) -> Result<()> {
+        let Some(lease) = &rec.userns else { return Ok(()) };
+        let how = self.cfg.userns.layers.as_str();
+        if how != "copy" {
+            let scratch = self.cfg.root.join("tmp").join("idmap-probe");
+            let probe = self
+                .idmap_probe
+                .get_or_init(|| async move {
+                    tokio::task::spawn_blocking(move || crate::snapshot::idmap::probe(&scratch))
+                        .await
+                        .unwrap_or_else(|e| Err(e.to_string()))
+                })
+                .await;
+            match probe {
+                Ok(()) => {
+                    rootfs.idmapped = true;
+                    return Ok(());
+                }
+                Err(e) if how == "idmap" => {
+                    return Err(RuntimeError::FailedPrecondition(format!(
+                        "[userns] layers = \"idmap\", but this kernel cannot idmap the overlay's layers: {e}"
+                    )))
+                }
+                Err(e) => tracing::info!("idmapped layers unavailable ({e}); --userns uses shifted copies"),
+            }
+        }
+        let root = self.cfg.root.clone();
+        let map = lease.map.clone();
+        let layers: Vec<(std::path::PathBuf, String)> = rec
+            .layers
+            .iter()
+            .map(|d| (self.images.layer_dir(d), d.trim_start_matches("sha256:").to_string()))
+            .collect();
+        let lower = tokio::task::spawn_blocking(move || {
+            layers
+                .iter()
+                .rev()
+                .map(|(dir, hex)| crate::snapshot::shift::shifted_layer(&root, &map, dir, hex))
+                .collect::<std::result::Result<Vec<std::path::PathBuf>, String>>()
+        })
+        .await
+        .map_err(|e| RuntimeError::Internal(e.to_string()))?
+        .map_err(RuntimeError::Internal)?;
+        rootfs.lower = lower;
+        Ok(())
     }
 
     /// The capabilities a container gets: all when privileged; else docker's default with
@@ -415,6 +506,7 @@ impl Runtime {
         }
         let dir = self.container_dir(&rec.id);
         let mut spec = self.launch_spec(&rec);
+        self.userns_rootfs(&rec, &mut spec.rootfs).await?;
         spec.network = self.join_target(&rec)?;
         spec.bridge = self.bridge_attach(&rec)?;
         for (i, (net, ip)) in rec.extra_networks.iter().enumerate() {
@@ -764,6 +856,12 @@ impl Runtime {
         }
         self.save_and_log(rec, "destroy", &[], true)?;
         self.release(rec)?;
+        if let Some(l) = &rec.userns {
+            // Shifted layer copies live as long as some container has their mapping.
+            if !self.list()?.iter().any(|c| c.id != rec.id && c.userns.as_ref().is_some_and(|o| o.map == l.map)) {
+                crate::snapshot::shift::remove_mapping(&self.cfg.root, &l.map);
+            }
+        }
         // The image may have been force-removed while we used its layers.
         if self.images.resolve(&rec.image_id).is_err() {
             let _ = self.images.gc(&self.container_images()?);
@@ -777,7 +875,8 @@ impl Runtime {
         let upper = self.container_dir(&rec.id).join("upper");
         let images = Arc::clone(&self.images);
         let (image_id, reference, short) = (rec.image_id.clone(), reference.to_string(), rec.name.clone());
-        let r = tokio::task::spawn_blocking(move || images.commit(&image_id, &upper, &reference, &short))
+        let map = rec.userns.map(|l| l.map);
+        let r = tokio::task::spawn_blocking(move || images.commit(&image_id, &upper, &reference, &short, map.as_ref()))
             .await
             .map_err(|e| RuntimeError::Internal(e.to_string()))??;
         Ok(r)

@@ -48,6 +48,8 @@ pub struct RuntimeConfig {
     pub sysctl: crate::isolation::sysctl::SysctlPolicy,
     /// The default bridge network.
     pub network: NetConfig,
+    /// `--userns`: subordinate ID ranges and the default mode.
+    pub userns: crate::isolation::userns::UsernsConfig,
 }
 
 /// What a user asks for when creating a container (free of protobuf types).
@@ -108,6 +110,9 @@ pub struct ContainerSpec {
     /// `--device HOST[:CONTAINER[:PERMS]]`.
     #[serde(default)]
     pub devices: Vec<String>,
+    /// `--userns`: `host`, `remap` or `auto` (empty: the agent's default).
+    #[serde(default)]
+    pub userns: String,
 }
 
 impl ContainerSpec {
@@ -176,6 +181,17 @@ pub struct ContainerRecord {
     /// Networks connected after create: (network, address).
     #[serde(default)]
     pub extra_networks: Vec<(String, String)>,
+    /// The user namespace's ID ranges (`--userns remap|auto`), fixed at create.
+    #[serde(default)]
+    pub userns: Option<UsernsLease>,
+}
+
+/// A container's share of the subordinate IDs.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct UsernsLease {
+    /// 0 for `remap` (shared), 1… for `auto` (one container each).
+    pub slot: u32,
+    pub map: crate::isolation::userns::IdMapping,
 }
 
 impl ContainerRecord {
@@ -270,6 +286,8 @@ pub struct Runtime {
     /// Containers being started: the firewall counts them as running (their record says so
     /// only once the shim reports), so a concurrent reconcile cannot drop their ports.
     starting: Mutex<std::collections::HashSet<String>>,
+    /// Whether this kernel builds idmapped overlays (probed on the first `--userns` start).
+    idmap_probe: tokio::sync::OnceCell<std::result::Result<(), String>>,
 }
 
 impl Runtime {
@@ -295,6 +313,7 @@ impl Runtime {
             net_ready: Mutex::new(std::collections::HashSet::new()),
             firewall: Mutex::new(()),
             starting: Mutex::new(std::collections::HashSet::new()),
+            idmap_probe: tokio::sync::OnceCell::new(),
         });
         rt.recover().await?;
         Ok(rt)

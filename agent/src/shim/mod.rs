@@ -4,7 +4,8 @@
 //! (double fork + setsid), so containers outlive agentd restarts and crashes.
 
 use crate::isolation::init::{self, ChildIo};
-use crate::isolation::spec::LaunchSpec;
+use crate::isolation::spec::{LaunchSpec, NetMode};
+use nix::sched::CloneFlags;
 use crate::logfile::{self, Stream};
 use nix::fcntl::OFlag;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
@@ -135,6 +136,24 @@ fn open_io(spec: &LaunchSpec) -> Result<(ParentIo, ChildIo), String> {
     ))
 }
 
+/// Writes the init's ID maps and hands it its root: the overlay as a detached mount built
+/// here (the shim is privileged on the host, the init no longer is), its layers idmapped
+/// through the init's user namespace, or shifted copies taken as they are.
+fn userns_handoff(
+    spec: &LaunchSpec,
+    map: &crate::isolation::userns::IdMapping,
+    pid: i32,
+    sock: &OwnedFd,
+) -> Result<(), String> {
+    map.write(pid)?;
+    let p = format!("/proc/{pid}/ns/user");
+    let ns = std::fs::File::open(&p).map_err(|e| format!("{p}: {e}"))?;
+    let idmapped = spec.rootfs.idmapped.then(|| ns.as_fd());
+    let m = crate::snapshot::idmap::overlay(&spec.rootfs, idmapped).map_err(|e| format!("rootfs: {e}"))?;
+    crate::isolation::pty::send_fd(sock.as_raw_fd(), m.as_raw_fd())
+        .map_err(|e| format!("hand the rootfs to the init: {}", e.desc()))
+}
+
 fn send_report(rep: OwnedFd, r: &StartReport) {
     let mut f = std::fs::File::from(rep);
     let _ = writeln!(f, "{}", serde_json::to_string(r).unwrap_or_default());
@@ -176,31 +195,63 @@ fn supervise(spec: &LaunchSpec, rep: OwnedFd) {
     };
     let (go_r, go_w) = pipes;
     let (err_r, err_w) = errp;
-    let mut payload = Some((go_r, err_w, child_io));
+    // `--network container:X`: the shim joins X's network namespace and the init is born
+    // in it; joining from the init would be too late once it sits in a user namespace of
+    // its own (it holds no privilege over X's namespace there).
+    if let NetMode::Join(target) = spec.network {
+        let p = format!("/proc/{target}/ns/net");
+        let res = std::fs::File::open(&p)
+            .map_err(|e| e.to_string())
+            .and_then(|f| nix::sched::setns(f, CloneFlags::CLONE_NEWNET).map_err(|e| e.desc().to_string()));
+        if let Err(e) = res {
+            return fail(report, rep, 125, format!("join the network namespace of {p}: {e}"));
+        }
+    }
+    // With --userns the init waits on this socket until its ID maps are written (and
+    // receives the idmapped overlay, when the kernel makes one).
+    let (sync_ours, sync_theirs): (Option<OwnedFd>, Option<OwnedFd>) = if spec.userns.is_some() {
+        match std::os::unix::net::UnixStream::pair() {
+            Ok((a, b)) => (Some(a.into()), Some(b.into())),
+            Err(e) => return fail(report, rep, 125, format!("userns socket: {e}")),
+        }
+    } else {
+        (None, None)
+    };
+    let mut payload = Some((go_r, err_w, child_io, sync_theirs));
     let mut stack = vec![0u8; 512 * 1024];
     let cb = Box::new(|| match payload.take() {
-        Some((g, e, io)) => init::run(spec, g, e, io),
+        Some((g, e, io, sync)) => init::run(spec, g, e, io, sync),
         None => 125,
     });
+    let flags = init::clone_flags(spec.network, spec.userns.is_some());
     // SAFETY: single-threaded process; the child runs `init::run`, which never returns.
-    let pid = match unsafe { nix::sched::clone(cb, &mut stack, init::clone_flags(spec.network), Some(libc::SIGCHLD)) } {
+    let pid = match unsafe { nix::sched::clone(cb, &mut stack, flags, Some(libc::SIGCHLD)) } {
         Ok(p) => p,
         Err(e) => return fail(report, rep, 125, format!("clone new namespaces: {}", e.desc())),
     };
     // The child's ends (held by the closure's copy in this process) close here.
     drop(payload);
-    // The init sets up its mounts meanwhile and waits for "go" before it execs.
-    if let Err(e) = crate::cgroups::Cgroups::join(&spec.cgroup_dirs, pid.as_raw()) {
+    let abort = |report: StartReport, rep: OwnedFd, err_r: OwnedFd, why: String| {
         let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
         wait_exit(pid);
-        drop(go_w);
-        // The init may have failed first (that is why it could not be joined): say why.
+        // The init may have failed first (that is why this step failed): say why.
         let mut msg = Vec::new();
         let _ = std::fs::File::from(err_r).read_to_end(&mut msg);
         if msg.len() > 1 {
             return fail(report, rep, msg[0] as i32, String::from_utf8_lossy(&msg[1..]).into_owned());
         }
-        return fail(report, rep, 125, e.to_string());
+        fail(report, rep, 125, why)
+    };
+    if let (Some(map), Some(sock)) = (&spec.userns, sync_ours) {
+        if let Err(e) = userns_handoff(spec, map, pid.as_raw(), &sock) {
+            drop(go_w);
+            return abort(report, rep, err_r, e);
+        }
+    }
+    // The init sets up its mounts meanwhile and waits for "go" before it execs.
+    if let Err(e) = crate::cgroups::Cgroups::join(&spec.cgroup_dirs, pid.as_raw()) {
+        drop(go_w);
+        return abort(report, rep, err_r, e.to_string());
     }
     // A bridge-mode namespace is wired before the init may exec.
     // Host side here; the init configures its side itself after "go" (no extra process).

@@ -5,6 +5,9 @@
 //! `pivot_root`), so it never appears in the host's mount table and vanishes with the
 //! container: nothing to unmount, nothing to leak after a crash.
 
+pub mod idmap;
+pub mod shift;
+
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
@@ -17,6 +20,10 @@ pub struct RootfsSpec {
     pub work: PathBuf,
     /// The mount point.
     pub target: PathBuf,
+    /// The lower layers are seen through the container's user namespace (`--userns` with
+    /// idmapped mounts): the shim builds the overlay (see [`idmap`]), the init attaches it.
+    #[serde(default)]
+    pub idmapped: bool,
 }
 
 impl RootfsSpec {
@@ -27,6 +34,7 @@ impl RootfsSpec {
             upper: dir.join("upper"),
             work: dir.join("work"),
             target: dir.join("rootfs"),
+            idmapped: false,
         }
     }
 
