@@ -49,20 +49,32 @@ fn only_runtime_files(dir: &Path, rel: &Path) -> bool {
     any && !is_opaque(dir)
 }
 
-/// One entry with its owner given by `owner` (a `--userns` container's files are owned by
-/// host IDs in its range; the layer records the IDs the container saw).
+/// One entry with its header built here: owners shifted back through `map` (a `--userns`
+/// container's files belong to host IDs of its range; the layer records the IDs the
+/// container saw), and device nodes and FIFOs written as such.
 fn append_owned<W: std::io::Write>(
     ar: &mut tar::Builder<W>,
     path: &Path,
     rel: &Path,
     m: &std::fs::Metadata,
-    map: &crate::isolation::userns::IdMapping,
+    map: Option<&crate::isolation::userns::IdMapping>,
 ) -> std::io::Result<()> {
     use crate::isolation::userns::OVERFLOW_ID;
     let mut h = tar::Header::new_gnu();
     h.set_metadata_in_mode(m, tar::HeaderMode::Complete);
-    h.set_uid(u64::from(map.container_uid(m.uid()).unwrap_or(OVERFLOW_ID)));
-    h.set_gid(u64::from(map.container_gid(m.gid()).unwrap_or(OVERFLOW_ID)));
+    if let Some(map) = map {
+        h.set_uid(u64::from(map.container_uid(m.uid()).unwrap_or(OVERFLOW_ID)));
+        h.set_gid(u64::from(map.container_gid(m.gid()).unwrap_or(OVERFLOW_ID)));
+    }
+    let ft = m.file_type();
+    if ft.is_char_device() || ft.is_block_device() {
+        h.set_entry_type(if ft.is_char_device() { tar::EntryType::Char } else { tar::EntryType::Block });
+        let rdev = m.rdev();
+        h.set_device_major(libc::major(rdev))?;
+        h.set_device_minor(libc::minor(rdev))?;
+    } else if ft.is_fifo() {
+        h.set_entry_type(tar::EntryType::Fifo);
+    }
     if m.file_type().is_symlink() {
         let target = std::fs::read_link(path)?;
         ar.append_link(&mut h, rel, target)
@@ -100,9 +112,14 @@ fn layer_tar<W: std::io::Write>(
                 empty_entry(&mut ar, &rel.with_file_name(name))?;
                 continue;
             }
-            match map {
-                Some(map) => append_owned(&mut ar, &path, &rel, &m, map)?,
-                None => ar.append_path_with_name(&path, &rel)?,
+            let special = {
+                let t = m.file_type();
+                t.is_char_device() || t.is_block_device() || t.is_fifo()
+            };
+            if map.is_some() || special {
+                append_owned(&mut ar, &path, &rel, &m, map)?;
+            } else {
+                ar.append_path_with_name(&path, &rel)?;
             }
             if m.is_dir() {
                 if is_opaque(&path) {
@@ -216,5 +233,54 @@ impl ImageStore {
         let mut layers = base.layers.clone();
         layers.push(layer);
         self.save_config(&cfg, layers, blobs, vec![tag])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn device_nodes_and_shifted_owners_reach_the_layer() {
+        if !nix::unistd::geteuid().is_root() {
+            eprintln!("skipped: needs root (mknod, chown)");
+            return;
+        }
+        use crate::isolation::userns::{IdMapping, IdRange};
+        let d = tempfile::tempdir().unwrap();
+        let dev = d.path().join("zero");
+        nix::sys::stat::mknod(
+            &dev,
+            nix::sys::stat::SFlag::S_IFCHR,
+            nix::sys::stat::Mode::from_bits_truncate(0o666),
+            nix::sys::stat::makedev(1, 5),
+        )
+        .unwrap();
+        std::fs::write(d.path().join("f"), "x").unwrap();
+        std::os::unix::fs::lchown(d.path().join("f"), Some(501000), Some(501001)).unwrap();
+        let map = IdMapping {
+            uids: vec![IdRange { container: 0, host: 500000, size: 65536 }],
+            gids: vec![IdRange { container: 0, host: 500000, size: 65536 }],
+        };
+        for m in [None, Some(&map)] {
+            let tar = layer_tar(d.path(), Vec::new(), m).unwrap();
+            let mut ar = tar::Archive::new(tar.as_slice());
+            let mut seen = Vec::new();
+            for e in ar.entries().unwrap() {
+                let e = e.unwrap();
+                let h = e.header();
+                seen.push((
+                    e.path().unwrap().display().to_string(),
+                    h.entry_type(),
+                    h.device_major().unwrap(),
+                    h.device_minor().unwrap(),
+                    h.uid().unwrap(),
+                ));
+            }
+            let zero = seen.iter().find(|s| s.0 == "zero").unwrap();
+            assert_eq!((zero.1, zero.2, zero.3), (tar::EntryType::Char, Some(1), Some(5)), "{seen:?}");
+            let f = seen.iter().find(|s| s.0 == "f").unwrap();
+            assert_eq!(f.4, if m.is_some() { 1000 } else { 501000 });
+        }
     }
 }

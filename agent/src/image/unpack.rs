@@ -161,6 +161,42 @@ pub fn unpack_layer_limited<R: Read>(r: R, dest: &Path, max: u64) -> Result<Unpa
     }
 }
 
+/// A device node or FIFO, made as the layer says (the tar crate would write an empty
+/// regular file instead). The device cgroup decides whether a container may open it, and
+/// under `--userns` the root is mounted nodev.
+fn special_file<R: Read>(entry: &tar::Entry<'_, R>, path: &Path) -> io::Result<()> {
+    use nix::sys::stat::{makedev, mknod, Mode, SFlag};
+    let h = entry.header();
+    let et = h.entry_type();
+    let kind = if et.is_character_special() {
+        SFlag::S_IFCHR
+    } else if et.is_block_special() {
+        SFlag::S_IFBLK
+    } else {
+        SFlag::S_IFIFO
+    };
+    let dev = if kind == SFlag::S_IFIFO {
+        0
+    } else {
+        makedev(u64::from(h.device_major()?.unwrap_or(0)), u64::from(h.device_minor()?.unwrap_or(0)))
+    };
+    if let Some(p) = path.parent() {
+        std::fs::create_dir_all(p)?;
+    }
+    match std::fs::symlink_metadata(path) {
+        Ok(m) if m.is_dir() => std::fs::remove_dir_all(path)?,
+        Ok(_) => std::fs::remove_file(path)?,
+        Err(_) => {}
+    }
+    let mode = Mode::from_bits_truncate(h.mode()? & 0o7777);
+    mknod(path, kind, mode, dev)?;
+    // mknod honours the umask: set the mode exactly.
+    nix::sys::stat::fchmodat(nix::fcntl::AT_FDCWD, path, mode, nix::sys::stat::FchmodatFlags::FollowSymlink)?;
+    let (uid, gid) = (h.uid()? as u32, h.gid()? as u32);
+    std::os::unix::fs::lchown(path, Some(uid), Some(gid))?;
+    Ok(())
+}
+
 fn unpack_inner<R: Read>(r: R, dest: &Path, max: u64) -> Result<Unpacked, UnpackError> {
     let mut hashing = Hashing { inner: decompress(r)?, hash: Sha256::new(), read: 0, max };
     let mut size = 0u64;
@@ -198,6 +234,11 @@ fn unpack_inner<R: Read>(r: R, dest: &Path, max: u64) -> Result<Unpacked, Unpack
                     no_symlink_ancestors(dest, &l)?;
                 }
             }
+            let et = entry.header().entry_type();
+            if et.is_character_special() || et.is_block_special() || et.is_fifo() {
+                special_file(&entry, &dest.join(&rel)).map_err(werr)?;
+                continue;
+            }
             size += entry.header().size().unwrap_or(0);
             let ok = entry.unpack_in(dest).map_err(werr)?;
             if !ok {
@@ -227,6 +268,34 @@ mod tests {
             b.append_data(&mut h, p, *data).unwrap();
         }
         b.into_inner().unwrap()
+    }
+
+    #[test]
+    fn device_nodes_and_fifos_are_made_as_such() {
+        if !nix::unistd::geteuid().is_root() {
+            eprintln!("skipped: needs root (mknod)");
+            return;
+        }
+        use std::os::unix::fs::{FileTypeExt, MetadataExt};
+        let mut b = tar::Builder::new(Vec::new());
+        for (p, kind) in [("dev/zero", tar::EntryType::Char), ("run/pipe", tar::EntryType::Fifo)] {
+            let mut h = tar::Header::new_gnu();
+            h.set_entry_type(kind);
+            h.set_size(0);
+            h.set_mode(0o620);
+            h.set_uid(7);
+            h.set_gid(8);
+            h.set_device_major(1).unwrap();
+            h.set_device_minor(5).unwrap();
+            b.append_data(&mut h, p, std::io::empty()).unwrap();
+        }
+        let t = b.into_inner().unwrap();
+        let d = tempfile::tempdir().unwrap();
+        unpack_layer(t.as_slice(), d.path()).unwrap();
+        let z = std::fs::symlink_metadata(d.path().join("dev/zero")).unwrap();
+        assert!(z.file_type().is_char_device());
+        assert_eq!((z.rdev(), z.mode() & 0o7777, z.uid(), z.gid()), (nix::sys::stat::makedev(1, 5), 0o620, 7, 8));
+        assert!(std::fs::symlink_metadata(d.path().join("run/pipe")).unwrap().file_type().is_fifo());
     }
 
     #[test]

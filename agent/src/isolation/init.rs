@@ -39,8 +39,15 @@ pub fn report(fd: &OwnedFd, f: &Failure) {
 }
 
 /// Runs in the cloned child; never returns.
-pub fn run(spec: &LaunchSpec, go: OwnedFd, errw: OwnedFd, io: ChildIo, userns_sync: Option<OwnedFd>) -> ! {
-    let f = setup_and_exec(spec, io, &errw, go, userns_sync);
+/// What a `--userns` init gets from the shim: the socket on which its maps are announced
+/// (with the overlay), and the host mounts it binds.
+pub struct UsernsHandoff {
+    pub sync: OwnedFd,
+    pub host: mounts::HostMounts,
+}
+
+pub fn run(spec: &LaunchSpec, go: OwnedFd, errw: OwnedFd, io: ChildIo, userns: Option<UsernsHandoff>) -> ! {
+    let f = setup_and_exec(spec, io, &errw, go, userns);
     report(&errw, &f);
     // SAFETY: _exit ends the child without running the shim's destructors twice.
     unsafe { libc::_exit(f.code) }
@@ -74,7 +81,7 @@ fn setup_and_exec(
     io: ChildIo,
     errw: &OwnedFd,
     go: OwnedFd,
-    userns_sync: Option<OwnedFd>,
+    userns: Option<UsernsHandoff>,
 ) -> Failure {
     let console = match io {
         ChildIo::Pipes { stdin, stdout, stderr } => {
@@ -95,14 +102,16 @@ fn setup_and_exec(
     // otherwise keep the shim's pipes, and their readers, waiting).
     let mut keep = vec![errw.as_raw_fd(), go.as_raw_fd()];
     keep.extend(console.as_ref().map(|c| c.as_raw_fd()));
-    keep.extend(userns_sync.as_ref().map(|c| c.as_raw_fd()));
+    if let Some(u) = &userns {
+        keep.push(u.sync.as_raw_fd());
+        keep.extend(u.host.raw_fds());
+    }
     super::close_fds_except(&keep);
-    let rootfs_mount = match userns_sync.as_ref().map(become_userns_root) {
+    let rootfs_mount = match userns.as_ref().map(|u| become_userns_root(&u.sync)) {
         None => None,
         Some(Ok(m)) => m,
         Some(Err(f)) => return f,
     };
-    drop(userns_sync);
     if let Err(e) = nix::unistd::sethostname(&spec.hostname) {
         return Failure::setup(format!("sethostname {:?}: {}", spec.hostname, e.desc()));
     }
@@ -115,10 +124,14 @@ fn setup_and_exec(
         // The shim joined the other container's namespace before the clone.
         NetMode::Host | NetMode::Join(_) => {}
     }
-    if let Err(f) = mounts::setup_rootfs(spec, rootfs_mount) {
+    if let Err(f) = mounts::setup_rootfs(spec, rootfs_mount, userns.as_ref().map(|u| &u.host)) {
         return f;
     }
-    if let Err(f) = mounts::pivot_root(&spec.rootfs.target) {
+    // The host mounts are attached now: nothing of them may stay open in the container.
+    drop(userns);
+    // With --userns the working directory is the new root (see mounts::setup_rootfs).
+    let new_root = if spec.userns.is_some() { std::path::Path::new(".") } else { spec.rootfs.target.as_path() };
+    if let Err(f) = mounts::pivot_root(new_root) {
         return f;
     }
     if let Some(sock) = console {

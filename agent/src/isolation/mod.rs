@@ -3,6 +3,7 @@
 
 pub mod devices;
 pub mod init;
+pub mod mountapi;
 pub mod mounts;
 pub mod nsexec;
 pub mod process;

@@ -2,10 +2,12 @@
 //! /proc, /dev, /sys, per-container /etc files; then `pivot_root`, then Docker's masked
 //! and read-only paths.
 
+use super::mountapi;
 use super::process::Failure;
 use super::spec::LaunchSpec;
 use nix::mount::{mount, umount2, MntFlags, MsFlags};
 use nix::sys::stat::{makedev, mknod, Mode, SFlag};
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
 /// Paths Docker hides from containers (bind of /dev/null on files, read-only tmpfs on dirs).
@@ -89,20 +91,68 @@ fn remount_ro(path: &Path, extra: MsFlags) -> Result<(), Failure> {
 /// namespace mknod is refused, so the nodes of /dev come from the host, like runc does.
 fn bind_node(host: &Path, target: &Path) -> Result<(), Failure> {
     std::fs::write(target, b"").map_err(|e| Failure::setup(format!("create {}: {e}", target.display())))?;
-    mount(Some(host), target, None::<&str>, MsFlags::MS_BIND, None::<&str>).map_err(|e| fail("bind device on", target, e))
+    mount(Some(host), target, None::<&str>, MsFlags::MS_BIND, None::<&str>)
+        .map_err(|e| fail("bind device on", target, e))
 }
 
-/// `rootfs_mount`: the overlay the shim built (idmapped layers under `--userns`), else
-/// the init mounts it itself.
-pub fn setup_rootfs(spec: &LaunchSpec, rootfs_mount: Option<std::os::fd::OwnedFd>) -> Result<(), Failure> {
+/// Detached copies of what a `--userns` container binds from the host (its /etc files,
+/// volumes, devices), made by the shim before the clone: the init, root only in its user
+/// namespace, may not even reach those paths (a 0700 directory on the way).
+#[derive(Default)]
+pub struct HostMounts {
+    pub binds: Vec<OwnedFd>,
+    pub volumes: Vec<OwnedFd>,
+    pub devices: Vec<OwnedFd>,
+}
+
+impl HostMounts {
+    /// Clones the mounts of every host path of `spec` (volumes with their submounts).
+    pub fn open(spec: &LaunchSpec) -> Result<HostMounts, String> {
+        let one = |p: &Path, rec: bool| mountapi::open_tree_clone(p, rec).map_err(|e| e.to_string());
+        Ok(HostMounts {
+            binds: spec.binds.iter().map(|b| one(&b.host, false)).collect::<Result<_, _>>()?,
+            volumes: spec.volumes.iter().map(|v| one(&v.host, true)).collect::<Result<_, _>>()?,
+            devices: spec.devices.iter().map(|(h, _)| one(h, false)).collect::<Result<_, _>>()?,
+        })
+    }
+
+    /// Every descriptor (kept open by the init until it execs).
+    pub fn raw_fds(&self) -> Vec<i32> {
+        self.binds.iter().chain(&self.volumes).chain(&self.devices).map(|f| f.as_raw_fd()).collect()
+    }
+}
+
+/// Binds `host` on `target`, from its detached copy when the shim made one.
+fn bind_host(host: &Path, detached: Option<&OwnedFd>, target: &Path, flags: MsFlags) -> Result<(), Failure> {
+    match detached {
+        Some(fd) => mountapi::attach(fd, target).map_err(|e| Failure::setup(e.to_string())),
+        None => mount(Some(host), target, None::<&str>, flags, None::<&str>).map_err(|e| fail("bind on", target, e)),
+    }
+}
+
+/// `rootfs_mount`: the overlay the shim built (`--userns`; the init's working directory
+/// is then the mount point, and every path below is taken relative to it, as the host
+/// path may not be reachable from the user namespace). Else the init mounts it itself.
+pub fn setup_rootfs(
+    spec: &LaunchSpec,
+    rootfs_mount: Option<OwnedFd>,
+    host_mounts: Option<&HostMounts>,
+) -> Result<(), Failure> {
     // Nothing we mount may propagate back to the host.
     mount(None::<&str>, "/", None::<&str>, MsFlags::MS_REC | MsFlags::MS_PRIVATE, None::<&str>)
         .map_err(|e| fail("make private", Path::new("/"), e))?;
-    match rootfs_mount {
-        Some(m) => crate::snapshot::idmap::attach(&m, &spec.rootfs.target).map_err(|e| Failure::setup(e.to_string()))?,
-        None => spec.rootfs.mount().map_err(|e| fail("mount overlay on", &spec.rootfs.target, e))?,
-    }
-    let root = spec.rootfs.target.as_path();
+    let root_buf = match rootfs_mount {
+        Some(m) => {
+            mountapi::attach(&m, Path::new(".")).map_err(|e| Failure::setup(format!("rootfs: {e}")))?;
+            nix::unistd::fchdir(&m).map_err(|e| fail("chdir into", &spec.rootfs.target, e))?;
+            PathBuf::from(".")
+        }
+        None => {
+            spec.rootfs.mount().map_err(|e| fail("mount overlay on", &spec.rootfs.target, e))?;
+            spec.rootfs.target.clone()
+        }
+    };
+    let root = root_buf.as_path();
     mnt("proc", &inroot(root, "/proc"), "proc", NOSUID_NODEV_NOEXEC, None)?;
     mnt(
         "tmpfs",
@@ -179,7 +229,7 @@ pub fn setup_rootfs(spec: &LaunchSpec, rootfs_mount: Option<std::os::fd::OwnedFd
             }
         }
     }
-    for (host, ctr) in &devices {
+    for (i, (host, ctr)) in devices.iter().enumerate() {
         let target = inroot(root, ctr);
         if through_symlink(root, &target) {
             return Err(Failure::setup(format!("device target {ctr} goes through a symlink in the image")));
@@ -190,12 +240,15 @@ pub fn setup_rootfs(spec: &LaunchSpec, rootfs_mount: Option<std::os::fd::OwnedFd
         if !target.exists() {
             std::fs::write(&target, b"").map_err(|e| Failure::setup(format!("create {ctr}: {e}")))?;
         }
-        mount(Some(host), &target, None::<&str>, MsFlags::MS_BIND, None::<&str>)
-            .map_err(|e| fail("bind device on", &target, e))?;
+        bind_host(host, host_mounts.and_then(|h| h.devices.get(i)), &target, MsFlags::MS_BIND)?;
     }
-    for v in &spec.volumes {
+    for (i, v) in spec.volumes.iter().enumerate() {
         let target = inroot(root, &v.container);
-        let is_dir = std::fs::metadata(&v.host).map(|m| m.is_dir()).unwrap_or(true);
+        let detached = host_mounts.and_then(|h| h.volumes.get(i));
+        let is_dir = match detached {
+            Some(fd) => nix::sys::stat::fstat(fd).map(|st| st.st_mode & libc::S_IFMT == libc::S_IFDIR).unwrap_or(true),
+            None => std::fs::metadata(&v.host).map(|m| m.is_dir()).unwrap_or(true),
+        };
         // Paths inside the container must not lead out of it through a symlink.
         if through_symlink(root, &target) {
             return Err(Failure::setup(format!("volume target {} goes through a symlink in the image", v.container)));
@@ -208,8 +261,7 @@ pub fn setup_rootfs(spec: &LaunchSpec, rootfs_mount: Option<std::os::fd::OwnedFd
             }
             std::fs::write(&target, b"").map_err(|e| Failure::setup(format!("create {}: {e}", v.container)))?;
         }
-        mount(Some(&v.host), &target, None::<&str>, MsFlags::MS_BIND | MsFlags::MS_REC, None::<&str>)
-            .map_err(|e| fail("bind volume on", &target, e))?;
+        bind_host(&v.host, detached, &target, MsFlags::MS_BIND | MsFlags::MS_REC)?;
         if v.read_only {
             remount_ro(&target, MsFlags::empty())?;
         }
@@ -224,7 +276,7 @@ pub fn setup_rootfs(spec: &LaunchSpec, rootfs_mount: Option<std::os::fd::OwnedFd
             Some(&data),
         )?;
     }
-    for b in &spec.binds {
+    for (i, b) in spec.binds.iter().enumerate() {
         let target = inroot(root, &b.container);
         if let Some(parent) = target.parent() {
             std::fs::create_dir_all(parent).map_err(|e| Failure::setup(format!("mkdir {}: {e}", parent.display())))?;
@@ -236,8 +288,7 @@ pub fn setup_rootfs(spec: &LaunchSpec, rootfs_mount: Option<std::os::fd::OwnedFd
         if !target.exists() {
             std::fs::write(&target, b"").map_err(|e| Failure::setup(format!("create {}: {e}", b.container)))?;
         }
-        mount(Some(&b.host), &target, None::<&str>, MsFlags::MS_BIND, None::<&str>)
-            .map_err(|e| fail("bind on", &target, e))?;
+        bind_host(&b.host, host_mounts.and_then(|h| h.binds.get(i)), &target, MsFlags::MS_BIND)?;
     }
     Ok(())
 }

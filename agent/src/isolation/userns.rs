@@ -67,7 +67,9 @@ impl IdMapping {
     }
     /// A short name for directories of things made for this mapping (shifted layers).
     pub fn key(&self) -> String {
-        let part = |v: &[IdRange]| v.iter().map(|r| format!("{}-{}-{}", r.container, r.host, r.size)).collect::<Vec<_>>().join("_");
+        let part = |v: &[IdRange]| {
+            v.iter().map(|r| format!("{}-{}-{}", r.container, r.host, r.size)).collect::<Vec<_>>().join("_")
+        };
         format!("u{}.g{}", part(&self.uids), part(&self.gids))
     }
 
@@ -168,12 +170,15 @@ impl UsernsConfig {
     pub fn mapping(&self, slot: u32) -> Result<IdMapping, MapError> {
         let uid = nix::unistd::User::from_name(&self.user).ok().flatten().map(|u| u.uid.as_raw());
         let gid = nix::unistd::Group::from_name(&self.user).ok().flatten().map(|g| g.gid.as_raw());
-        let read = |p: &PathBuf| {
-            std::fs::read_to_string(p)
-                .map_err(|e| MapError::NoRange(format!("--userns needs subordinate IDs from {}: {e}", p.display())))
+        let read = |p: &PathBuf, id: Option<u32>| {
+            std::fs::read_to_string(p).map(|t| subid_ranges(&t, &self.user, id)).map_err(|e| {
+                MapError::NoRange(format!(
+                    "--userns needs subordinate IDs for user {:?} from {}: {e}",
+                    self.user,
+                    p.display()
+                ))
+            })
         };
-        let uranges = subid_ranges(&read(&self.subuid)?, &self.user, uid);
-        let granges = subid_ranges(&read(&self.subgid)?, &self.user, gid);
         let pick = |ranges: &[(u32, u32)], file: &PathBuf| {
             take(ranges, u64::from(slot) * u64::from(self.size), self.size).ok_or_else(|| {
                 let total: u64 = ranges.iter().map(|r| u64::from(r.1)).sum();
@@ -198,7 +203,9 @@ impl UsernsConfig {
                 }
             })
         };
-        Ok(IdMapping { uids: pick(&uranges, &self.subuid)?, gids: pick(&granges, &self.subgid)? })
+        let uids = pick(&read(&self.subuid, uid)?, &self.subuid)?;
+        let gids = pick(&read(&self.subgid, gid)?, &self.subgid)?;
+        Ok(IdMapping { uids, gids })
     }
 }
 
@@ -334,7 +341,10 @@ mod tests {
         assert_eq!(take(&r, 0, 1000), Some(vec![IdRange { container: 0, host: 100000, size: 1000 }]));
         assert_eq!(
             take(&r, 500, 1000),
-            Some(vec![IdRange { container: 0, host: 100500, size: 500 }, IdRange { container: 500, host: 500000, size: 500 }])
+            Some(vec![
+                IdRange { container: 0, host: 100500, size: 500 },
+                IdRange { container: 500, host: 500000, size: 500 }
+            ])
         );
         assert_eq!(take(&r, 3000, 1000), Some(vec![IdRange { container: 0, host: 502000, size: 1000 }]));
         assert_eq!(take(&r, 3001, 1000), None);
@@ -343,7 +353,10 @@ mod tests {
     #[test]
     fn mapping_translates_both_ways() {
         let m = IdMapping {
-            uids: vec![IdRange { container: 0, host: 100000, size: 10 }, IdRange { container: 10, host: 700000, size: 5 }],
+            uids: vec![
+                IdRange { container: 0, host: 100000, size: 10 },
+                IdRange { container: 10, host: 700000, size: 5 },
+            ],
             gids: vec![IdRange { container: 0, host: 200000, size: 65536 }],
         };
         assert_eq!(m.root(), (100000, 200000));

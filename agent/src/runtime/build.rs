@@ -643,6 +643,8 @@ impl Runtime {
         };
         let rec = self.create(spec).await.map_err(|e| failed(line, e))?;
         let id = rec.id.clone();
+        // Under the agent's default --userns, the layer records the IDs the RUN saw.
+        let map = rec.userns.map(|l| l.map);
         let outcome = async {
             self.start(&id).await.map_err(|e| failed(line, e))?;
             let mut logs = self
@@ -656,7 +658,7 @@ impl Runtime {
             }
             let upper = self.container_dir(&id).join("upper");
             let images = Arc::clone(&self.images);
-            let layer = tokio::task::spawn_blocking(move || images.layer_from_dir(&upper, None))
+            let layer = tokio::task::spawn_blocking(move || images.layer_from_dir(&upper, map.as_ref()))
                 .await
                 .map_err(|e| RuntimeError::Internal(e.to_string()))??;
             let created = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true);

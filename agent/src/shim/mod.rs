@@ -5,10 +5,10 @@
 
 use crate::isolation::init::{self, ChildIo};
 use crate::isolation::spec::{LaunchSpec, NetMode};
-use nix::sched::CloneFlags;
 use crate::logfile::{self, Stream};
 use nix::fcntl::OFlag;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use nix::sched::CloneFlags;
 use nix::sys::wait::{waitpid, WaitStatus};
 use nix::unistd::{pipe2, ForkResult, Pid};
 use serde::{Deserialize, Serialize};
@@ -136,6 +136,18 @@ fn open_io(spec: &LaunchSpec) -> Result<(ParentIo, ChildIo), String> {
     ))
 }
 
+/// Before the clone of a `--userns` init: the socket that announces its maps, detached
+/// copies of the host paths it binds, and the working directory it starts in (its mount
+/// point: the clone's copy of it is where the init attaches its root, as it may have no
+/// right to resolve the host path).
+fn userns_prepare(spec: &LaunchSpec) -> Result<(OwnedFd, init::UsernsHandoff), String> {
+    let (ours, theirs) = std::os::unix::net::UnixStream::pair().map_err(|e| format!("userns socket: {e}"))?;
+    let host = crate::isolation::mounts::HostMounts::open(spec)?;
+    nix::unistd::chdir(&spec.rootfs.target)
+        .map_err(|e| format!("chdir {}: {}", spec.rootfs.target.display(), e.desc()))?;
+    Ok((ours.into(), init::UsernsHandoff { sync: theirs.into(), host }))
+}
+
 /// Writes the init's ID maps and hands it its root: the overlay as a detached mount built
 /// here (the shim is privileged on the host, the init no longer is), its layers idmapped
 /// through the init's user namespace, or shifted copies taken as they are.
@@ -209,15 +221,15 @@ fn supervise(spec: &LaunchSpec, rep: OwnedFd) {
     }
     // With --userns the init waits on this socket until its ID maps are written (and
     // receives the idmapped overlay, when the kernel makes one).
-    let (sync_ours, sync_theirs): (Option<OwnedFd>, Option<OwnedFd>) = if spec.userns.is_some() {
-        match std::os::unix::net::UnixStream::pair() {
-            Ok((a, b)) => (Some(a.into()), Some(b.into())),
-            Err(e) => return fail(report, rep, 125, format!("userns socket: {e}")),
+    let (sync_ours, handoff) = if spec.userns.is_some() {
+        match userns_prepare(spec) {
+            Ok((ours, h)) => (Some(ours), Some(h)),
+            Err(e) => return fail(report, rep, 125, e),
         }
     } else {
         (None, None)
     };
-    let mut payload = Some((go_r, err_w, child_io, sync_theirs));
+    let mut payload = Some((go_r, err_w, child_io, handoff));
     let mut stack = vec![0u8; 512 * 1024];
     let cb = Box::new(|| match payload.take() {
         Some((g, e, io, sync)) => init::run(spec, g, e, io, sync),

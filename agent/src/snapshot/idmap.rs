@@ -4,85 +4,21 @@
 //! `fsconfig("lowerdir+", fd)`, `fsmount`). Nothing is ever attached to a path on the
 //! host: the result is a detached mount that the container's init moves onto its root.
 //!
-//! Written against the raw syscalls because neither nix nor libc's public surface wraps
-//! them yet; each wrapper is a one-line `syscall(2)` with the kernel's UAPI constants.
+//! The raw syscalls are wrapped in `isolation::mountapi` (nix does not wrap them yet).
 
 use super::RootfsSpec;
+use crate::isolation::mountapi::{cstr, fd_result, idmap, open_tree_clone, path_c};
 use std::ffi::CString;
-use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
 use std::path::Path;
 
 // include/uapi/linux/mount.h (stable kernel ABI).
-const OPEN_TREE_CLONE: libc::c_uint = 1;
-const OPEN_TREE_CLOEXEC: libc::c_uint = libc::O_CLOEXEC as libc::c_uint;
-const MOVE_MOUNT_F_EMPTY_PATH: libc::c_uint = 4;
 const FSOPEN_CLOEXEC: libc::c_uint = 1;
 const FSMOUNT_CLOEXEC: libc::c_uint = 1;
 const FSCONFIG_SET_STRING: libc::c_uint = 1;
 const FSCONFIG_SET_FD: libc::c_uint = 5;
 const FSCONFIG_CMD_CREATE: libc::c_uint = 6;
 const MOUNT_ATTR_NODEV: u64 = 0x4;
-const MOUNT_ATTR_IDMAP: u64 = 0x0010_0000;
-
-#[repr(C)]
-struct MountAttr {
-    attr_set: u64,
-    attr_clr: u64,
-    propagation: u64,
-    userns_fd: u64,
-}
-
-fn cstr(s: &str) -> std::io::Result<CString> {
-    CString::new(s).map_err(|_| std::io::Error::new(std::io::ErrorKind::InvalidInput, format!("{s:?} has a NUL")))
-}
-
-fn path_c(p: &Path) -> std::io::Result<CString> {
-    cstr(&p.display().to_string())
-}
-
-fn fd_result(r: libc::c_long, what: &str) -> std::io::Result<OwnedFd> {
-    if r < 0 {
-        let e = std::io::Error::last_os_error();
-        return Err(std::io::Error::new(e.kind(), format!("{what}: {e}")));
-    }
-    // SAFETY: the syscall returned a new descriptor that nothing else owns.
-    Ok(unsafe { OwnedFd::from_raw_fd(r as i32) })
-}
-
-fn unit_result(r: libc::c_long, what: &str) -> std::io::Result<()> {
-    if r < 0 {
-        let e = std::io::Error::last_os_error();
-        return Err(std::io::Error::new(e.kind(), format!("{what}: {e}")));
-    }
-    Ok(())
-}
-
-/// A detached copy of the mount tree at `path` (`open_tree(OPEN_TREE_CLONE)`).
-fn open_tree_clone(path: &Path) -> std::io::Result<OwnedFd> {
-    let p = path_c(path)?;
-    // SAFETY: open_tree with a valid NUL-terminated path and flags.
-    let r = unsafe { libc::syscall(libc::SYS_open_tree, libc::AT_FDCWD, p.as_ptr(), OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC) };
-    fd_result(r, &format!("open_tree {}", path.display()))
-}
-
-/// Makes the detached mount `tree` show IDs through the mapping of user namespace `userns`.
-fn idmap(tree: &OwnedFd, userns: BorrowedFd<'_>, what: &Path) -> std::io::Result<()> {
-    let attr = MountAttr { attr_set: MOUNT_ATTR_IDMAP, attr_clr: 0, propagation: 0, userns_fd: userns.as_raw_fd() as u64 };
-    let empty = cstr("")?;
-    // SAFETY: mount_setattr on our descriptor with an empty path, AT_EMPTY_PATH, and a
-    // correctly sized mount_attr that outlives the call.
-    let r = unsafe {
-        libc::syscall(
-            libc::SYS_mount_setattr,
-            tree.as_raw_fd(),
-            empty.as_ptr(),
-            libc::AT_EMPTY_PATH,
-            &attr as *const MountAttr,
-            std::mem::size_of::<MountAttr>(),
-        )
-    };
-    unit_result(r, &format!("idmapped mount of {}", what.display()))
-}
 
 /// The kernel's own explanation of a failed fsconfig (overlayfs writes one to the fs
 /// context's log, e.g. "overlayfs: failed to resolve …").
@@ -100,7 +36,13 @@ fn fs_log(fs: &OwnedFd) -> String {
     out.join("; ")
 }
 
-fn fsconfig(fs: &OwnedFd, cmd: libc::c_uint, key: Option<&str>, value: Option<&CString>, aux: i32) -> std::io::Result<()> {
+fn fsconfig(
+    fs: &OwnedFd,
+    cmd: libc::c_uint,
+    key: Option<&str>,
+    value: Option<&CString>,
+    aux: i32,
+) -> std::io::Result<()> {
     let key = key.map(cstr).transpose()?;
     let kp = key.as_ref().map_or(std::ptr::null(), |k| k.as_ptr());
     let vp = value.map_or(std::ptr::null(), |v| v.as_ptr());
@@ -110,7 +52,10 @@ fn fsconfig(fs: &OwnedFd, cmd: libc::c_uint, key: Option<&str>, value: Option<&C
         let e = std::io::Error::last_os_error();
         let log = fs_log(fs);
         let what = key.map(|k| k.to_string_lossy().into_owned()).unwrap_or_else(|| "create".into());
-        return Err(std::io::Error::new(e.kind(), format!("overlay {what}: {e}{}", if log.is_empty() { String::new() } else { format!(" ({log})") })));
+        return Err(std::io::Error::new(
+            e.kind(),
+            format!("overlay {what}: {e}{}", if log.is_empty() { String::new() } else { format!(" ({log})") }),
+        ));
     }
     Ok(())
 }
@@ -124,11 +69,12 @@ pub fn overlay(spec: &RootfsSpec, userns: Option<BorrowedFd<'_>>) -> std::io::Re
     let name = cstr("overlay")?;
     // SAFETY: fsopen with a NUL-terminated filesystem name.
     let fs = fd_result(unsafe { libc::syscall(libc::SYS_fsopen, name.as_ptr(), FSOPEN_CLOEXEC) }, "fsopen overlay")?;
+    // The detached layer mounts must outlive the create: overlay clones them only then.
+    let mut trees = Vec::with_capacity(spec.lower.len());
     match userns {
         Some(ns) => {
-            let mut trees = Vec::with_capacity(spec.lower.len());
             for l in &spec.lower {
-                let t = open_tree_clone(l)?;
+                let t = open_tree_clone(l, false)?;
                 idmap(&t, ns, l)?;
                 trees.push(t);
             }
@@ -150,24 +96,6 @@ pub fn overlay(spec: &RootfsSpec, userns: Option<BorrowedFd<'_>>) -> std::io::Re
     fd_result(r, "fsmount overlay")
 }
 
-/// Attaches a detached mount (from [`overlay`]) at `target` in the current mount namespace.
-pub fn attach(mount: &OwnedFd, target: &Path) -> std::io::Result<()> {
-    let empty = cstr("")?;
-    let t = path_c(target)?;
-    // SAFETY: move_mount from our descriptor (empty path) to a NUL-terminated target path.
-    let r = unsafe {
-        libc::syscall(
-            libc::SYS_move_mount,
-            mount.as_raw_fd(),
-            empty.as_ptr(),
-            libc::AT_FDCWD,
-            t.as_ptr(),
-            MOVE_MOUNT_F_EMPTY_PATH,
-        )
-    };
-    unit_result(r, &format!("attach the overlay on {}", target.display()))
-}
-
 /// Whether this kernel builds idmapped overlays (tried once in `scratch`, which is removed):
 /// `Err` says why not, and the caller falls back to shifted copies.
 pub fn probe(scratch: &Path) -> Result<(), String> {
@@ -177,10 +105,24 @@ pub fn probe(scratch: &Path) -> Result<(), String> {
     let res = (|| {
         std::fs::create_dir_all(scratch.join("lower")).map_err(|e| e.to_string())?;
         spec.prepare().map_err(|e| e.to_string())?;
-        let one = vec![IdRange { container: 0, host: 100000, size: 1 }];
+        let one = vec![IdRange { container: 0, host: 100000, size: 65536 }];
         let ns = ScratchUserns::new(&IdMapping { uids: one.clone(), gids: one })?;
         overlay(&spec, Some(ns.fd())).map(drop).map_err(|e| e.to_string())
     })();
     let _ = std::fs::remove_dir_all(scratch);
     res
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn idmapped_overlays_build_here() {
+        if !nix::unistd::geteuid().is_root() {
+            eprintln!("skipped: needs root");
+            return;
+        }
+        let d = tempfile::tempdir().unwrap();
+        let r = super::probe(&d.path().join("p"));
+        assert_eq!(r, Ok(()));
+    }
 }
