@@ -83,6 +83,11 @@ fn remap_makes_root_an_unprivileged_host_id() {
         ]),
         "inner\n1\nlo"
     );
+    // --read-only and --tmpfs hold in the user namespace too; host-level writes stay denied.
+    assert_eq!(
+        a.ok(&["run", "--rm", "--userns", "remap", "--read-only", "--tmpfs", "/scratch", IMG, "sh", "-c", "touch /x 2>/dev/null || echo ro; touch /scratch/y && echo tmp; echo h > /proc/sysrq-trigger 2>/dev/null || echo sysrq; hostname other 2>/dev/null || echo nohost"]),
+        "ro\ntmp\nsysrq\nnohost"
+    );
     // A tty works (devpts of its own).
     assert!(a.ok(&["run", "--rm", "-t", "--userns", "remap", IMG, "tty"]).starts_with("/dev/pts/"));
     // commit shifts the owners back: the image records the IDs the container saw.

@@ -294,7 +294,11 @@ impl Runtime {
 
     fn rootfs_spec(&self, rec: &ContainerRecord) -> RootfsSpec {
         let layers: Vec<_> = rec.layers.iter().map(|d| self.images.layer_dir(d)).collect();
-        RootfsSpec::for_container(&self.container_dir(&rec.id), &layers)
+        let mut r = RootfsSpec::for_container(&self.container_dir(&rec.id), &layers);
+        // Image layers may carry device nodes: without a device cgroup to refuse them,
+        // they must not open at all.
+        r.nodev = !self.cgroups.has_device_controller();
+        r
     }
 
     fn prepare_dir(&self, rec: &ContainerRecord, dir: &Path) -> Result<()> {

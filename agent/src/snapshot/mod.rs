@@ -24,6 +24,11 @@ pub struct RootfsSpec {
     /// idmapped mounts): the shim builds the overlay (see [`idmap`]), the init attaches it.
     #[serde(default)]
     pub idmapped: bool,
+    /// Mount the root nodev: device nodes shipped in an image stay inert. Set where no
+    /// device cgroup decides what a container may open (pure cgroup v2 without a BPF
+    /// program); `--userns` roots are always nodev.
+    #[serde(default)]
+    pub nodev: bool,
 }
 
 impl RootfsSpec {
@@ -35,6 +40,7 @@ impl RootfsSpec {
             work: dir.join("work"),
             target: dir.join("rootfs"),
             idmapped: false,
+            nodev: false,
         }
     }
 
@@ -52,13 +58,22 @@ impl RootfsSpec {
         format!("lowerdir={},upperdir={},workdir={}", lower.join(":"), self.upper.display(), self.work.display())
     }
 
+    /// The mount flags of the root.
+    pub fn flags(&self) -> nix::mount::MsFlags {
+        if self.nodev {
+            nix::mount::MsFlags::MS_NODEV
+        } else {
+            nix::mount::MsFlags::empty()
+        }
+    }
+
     /// Mounts the overlay at `target` in the current mount namespace.
     pub fn mount(&self) -> nix::Result<()> {
         nix::mount::mount(
             Some("overlay"),
             &self.target,
             Some("overlay"),
-            nix::mount::MsFlags::empty(),
+            self.flags(),
             Some(self.mount_data().as_str()),
         )
     }
@@ -72,5 +87,7 @@ mod tests {
     fn lowerdirs_are_top_first() {
         let s = RootfsSpec::for_container(Path::new("/c"), &[PathBuf::from("/l/base"), PathBuf::from("/l/top")]);
         assert_eq!(s.mount_data(), "lowerdir=/l/top:/l/base,upperdir=/c/upper,workdir=/c/work");
+        assert!(s.flags().is_empty());
+        assert_eq!(RootfsSpec { nodev: true, ..s }.flags(), nix::mount::MsFlags::MS_NODEV);
     }
 }
