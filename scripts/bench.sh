@@ -10,7 +10,9 @@ command -v hyperfine >/dev/null || { apt-get update -q && DEBIAN_FRONTEND=nonint
 cargo build --release --workspace -q
 B=$PWD/target/release
 T=$(mktemp -d /tmp/agent-bench.XXXXXX)
-printf '[network]\nbridge_subnet = "10.87.0.0/24"\n' > "$T/agentd.toml"
+echo "agentd-bench:5000000:65536" > "$T/subuid"; cp "$T/subuid" "$T/subgid"
+printf '[network]\nbridge_subnet = "10.87.0.0/24"\n[userns]\nuser = "agentd-bench"\nsubuid = "%s"\nsubgid = "%s"\n' \
+  "$T/subuid" "$T/subgid" > "$T/agentd.toml"
 "$B/agentd" --root "$T/root" --run-dir "$T/run" --instance bench --config "$T/agentd.toml" >"$T/agentd.log" 2>&1 &
 AGENTD=$!
 cleanup() {
@@ -25,6 +27,7 @@ for _ in $(seq 100); do "$B/agentctl" version >/dev/null 2>&1 && break; sleep 0.
 ROOTFS=$(ls -d "$T"/root/layers/*/fs | head -1)
 hyperfine -N --warmup 3 --runs "$RUNS" --export-json "$T/bench.json" \
   -n "agentctl run --rm --network none /bin/true" "$B/agentctl run --rm --network none local/busybox /bin/true" \
+  -n "agentctl run --rm --network none --userns remap /bin/true" "$B/agentctl run --rm --network none --userns remap local/busybox /bin/true" \
   -n "agentctl run --rm /bin/true (default: bridge)" "$B/agentctl run --rm local/busybox /bin/true" \
   -n "agentctl run --rm -p 18080:80 /bin/true (bridge + a published port)" "$B/agentctl run --rm -p 127.0.0.1:18080:80 local/busybox /bin/true" \
   -n "agentctl version (client round trip)" "$B/agentctl version" \
