@@ -23,3 +23,5 @@ cargo build --workspace --all-targets
 cargo test --workspace -- --test-threads="${TEST_THREADS:-4}"
 # Fuzz every target briefly on its seed corpus (skipped without a nightly toolchain).
 scripts/fuzz.sh
+# The Helm chart: lint, schema-validate every rendering, agentd accepts its config.
+scripts/helm-check.sh

@@ -44,6 +44,9 @@ pub struct Flags {
     /// Group owning the unix sockets (mode 0660) [default: root]
     #[arg(long = "socket-group")]
     pub socket_group: Option<String>,
+    /// Check the configuration (flags and --config file), print it, and exit.
+    #[arg(long = "check-config")]
+    pub check_config: bool,
 }
 
 /// The config file.

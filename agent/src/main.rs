@@ -12,6 +12,7 @@ fn main() -> ExitCode {
         _ => {}
     }
     let flags = agent::config::Flags::parse();
+    let check = flags.check_config;
     let cfg = match agent::config::Config::resolve(flags) {
         Ok(c) => c,
         Err(e) => {
@@ -19,6 +20,17 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    if check {
+        println!(
+            "configuration ok: instance {} root {} run dir {} listen {} userns default {}",
+            cfg.instance,
+            cfg.root.display(),
+            cfg.run_dir.display(),
+            cfg.listen.join(","),
+            cfg.userns.default
+        );
+        return ExitCode::SUCCESS;
+    }
     let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
     if cfg.json_logs {
         tracing_subscriber::fmt().json().with_env_filter(filter).with_writer(std::io::stderr).init();
