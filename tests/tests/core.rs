@@ -388,6 +388,85 @@ fn containers_survive_an_agent_crash() {
     a.assert_no_leftovers();
 }
 
+/// The agent's own cgroup is killed as a whole (what systemd's KillMode=control-group or
+/// a pod runtime does to a DaemonSet's pod): the shims live in cgroups of their own, so the
+/// containers keep their supervisors, logs keep flowing, exits are still recorded.
+#[test]
+fn killing_the_agents_cgroup_spares_the_containers() {
+    if !privileged("agent_cgroup_killed") {
+        return;
+    }
+    let mut a = Agent::start("podkill");
+    let pod: Vec<std::path::PathBuf> =
+        e2e::cgroup_mounts().into_iter().map(|m| m.join(format!("{}-pod", a.instance))).collect();
+    // However the test ends, the stand-in pod cgroup goes.
+    struct Pod(Vec<std::path::PathBuf>);
+    impl Drop for Pod {
+        fn drop(&mut self) {
+            for d in &self.0 {
+                for p in std::fs::read_to_string(d.join("cgroup.procs")).unwrap_or_default().split_whitespace() {
+                    if let Ok(p) = p.parse() {
+                        let _ =
+                            nix::sys::signal::kill(nix::unistd::Pid::from_raw(p), nix::sys::signal::Signal::SIGKILL);
+                    }
+                }
+                let _ = e2e::eventually(5, || std::fs::remove_dir(d).is_ok() || !d.exists());
+            }
+        }
+    }
+    let _pod = Pod(pod.clone());
+    let agent_pid = a.pid().unwrap();
+    for d in &pod {
+        std::fs::create_dir_all(d).unwrap();
+        // A v1 cpuset cgroup takes no process before it has CPUs and memory nodes.
+        for f in ["cpuset.cpus", "cpuset.mems"] {
+            if d.join(f).exists() {
+                let v = std::fs::read_to_string(d.parent().unwrap().join(f)).unwrap();
+                std::fs::write(d.join(f), v.trim()).unwrap();
+            }
+        }
+        std::fs::write(d.join("cgroup.procs"), agent_pid.to_string()).unwrap();
+    }
+    a.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "keep",
+        IMG,
+        "sh",
+        "-c",
+        "echo before; read x < /dev/null; sleep 2; echo after; sleep 300",
+    ]);
+    let pid = a.inspect("keep")["State"]["Pid"].as_u64().unwrap();
+    let procs = |d: &std::path::Path| -> Vec<i32> {
+        std::fs::read_to_string(d.join("cgroup.procs"))
+            .unwrap_or_default()
+            .split_whitespace()
+            .filter_map(|p| p.parse().ok())
+            .collect()
+    };
+    // Once the shim has left for its own cgroup, only the agent is in the pod's.
+    assert!(
+        eventually(5, || pod.iter().all(|d| procs(d) == vec![agent_pid as i32])),
+        "{:?}",
+        pod.iter().map(|d| procs(d)).collect::<Vec<_>>()
+    );
+    for d in &pod {
+        for p in procs(d) {
+            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(p), nix::sys::signal::Signal::SIGKILL);
+        }
+    }
+    a.crash_and_restart();
+    assert!(std::path::Path::new(&format!("/proc/{pid}")).exists(), "the container must survive");
+    assert_eq!(a.inspect("keep")["State"]["Running"], true);
+    // Its shim still relays its output and will record its exit.
+    assert!(eventually(10, || a.ok(&["logs", "keep"]).contains("after")), "{}", a.ok(&["logs", "keep"]));
+    a.ok(&["stop", "-t", "1", "keep"]);
+    assert_eq!(a.inspect("keep")["State"]["ExitCode"], 137);
+    a.ok(&["rm", "keep"]);
+    a.assert_no_leftovers();
+}
+
 #[test]
 fn second_agent_on_the_same_root_is_refused() {
     if !privileged("second_agent") {

@@ -94,6 +94,9 @@ pub struct LaunchSpec {
     /// `--device`: (host node, path in the container).
     #[serde(default)]
     pub devices: Vec<(PathBuf, String)>,
+    /// The shim's own cgroup directories, joined once the container runs.
+    #[serde(default)]
+    pub shim_cgroup_dirs: Vec<PathBuf>,
     /// `--userns`: the container's ID maps (its init starts in a new user namespace).
     #[serde(default)]
     pub userns: Option<crate::isolation::userns::IdMapping>,

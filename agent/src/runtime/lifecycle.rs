@@ -385,6 +385,7 @@ impl Runtime {
                 .map(|d| (d.host, d.container))
                 .collect(),
             userns: rec.userns.as_ref().map(|l| l.map.clone()),
+            shim_cgroup_dirs: self.cgroups.dirs(&rec.shim_cg()),
         }
     }
 
@@ -537,6 +538,11 @@ impl Runtime {
         let t0 = std::time::Instant::now();
         let _ = self.cgroups.remove(&rec.cg());
         self.cgroups.create(&rec.cg())?;
+        let _ = self.cgroups.remove(&rec.shim_cg());
+        if let Err(e) = self.cgroups.create(&rec.shim_cg()) {
+            let _ = self.cgroups.remove(&rec.cg());
+            return Err(e.into());
+        }
         let devices = (!rec.spec.privileged).then(|| {
             let mut rules: Vec<String> =
                 crate::isolation::devices::DEFAULT_ALLOW.iter().map(|r| r.to_string()).collect();
@@ -852,6 +858,7 @@ impl Runtime {
 
     fn finish_remove(&self, rec: &ContainerRecord) -> Result<()> {
         self.cgroups.remove(&rec.cg())?;
+        self.cgroups.remove(&rec.shim_cg())?;
         let dir = self.container_dir(&rec.id);
         match std::fs::remove_dir_all(&dir) {
             Ok(()) => {}

@@ -205,6 +205,13 @@ impl ContainerRecord {
         v
     }
 
+    /// The shim's own cgroup below the instance's parent (no limits): out of the agent's
+    /// cgroup, so a service manager or a pod runtime that kills the agent's cgroup does
+    /// not take the containers' shims with it.
+    pub fn shim_cg(&self) -> String {
+        format!("shim-{}", self.id)
+    }
+
     /// The container's cgroup below the instance's parent: `<id>`, or `group-<g>/<id>`
     /// for a member of a group.
     pub fn cg(&self) -> String {

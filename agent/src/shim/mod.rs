@@ -294,6 +294,10 @@ fn supervise(spec: &LaunchSpec, rep: OwnedFd) {
     report.pid = pid.as_raw();
     report.pid_start = crate::isolation::start_time(pid.as_raw()).unwrap_or(0);
     send_report(rep, &report);
+    // Leave the agent's cgroup for our own, after the start returned (a v1 migration
+    // waits for an RCU grace period): whoever kills the agent's cgroup (systemd, a pod's
+    // runtime) leaves the containers and their supervisors alone.
+    let _ = crate::cgroups::Cgroups::join(&spec.shim_cgroup_dirs, me);
     relay(spec, parent_io);
     let (exit_code, signal) = wait_exit(pid);
     let st = ExitStatus { exit_code, signal, finished_at: now() };
