@@ -1,4 +1,4 @@
-//! Compiles agent/v1/*.proto without a system protoc: protox parses them into a file
+//! Compiles agent/v1/*.proto and the vendored CRI (cri/runtime/v1/api.proto) without a system protoc: protox parses them into a file
 //! descriptor set, which tonic-prost-build turns into Rust and which we also embed for
 //! gRPC server reflection.
 use std::path::PathBuf;
@@ -10,6 +10,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "agent/v1/system.proto",
         "agent/v1/group.proto",
         "agent/v1/network.proto",
+        // The Kubernetes CRI (package runtime.v1), served beside our own API.
+        "cri/runtime/v1/api.proto",
     ];
     for p in &protos {
         println!("cargo:rerun-if-changed={p}");

@@ -91,6 +91,9 @@ pub struct FileConfig {
     /// `--userns`: user, subuid, subgid, default (host|remap|auto), size, layers.
     #[serde(default)]
     pub userns: crate::isolation::userns::UsernsConfig,
+    /// The Kubernetes CRI: pause_image, pause_command.
+    #[serde(default)]
+    pub cri: crate::api::cri::CriConfig,
 }
 
 /// `[images]` in the config file.
@@ -123,6 +126,7 @@ pub struct Config {
     pub sysctl: crate::isolation::sysctl::SysctlPolicy,
     pub network: crate::runtime::NetConfig,
     pub userns: crate::isolation::userns::UsernsConfig,
+    pub cri: crate::api::cri::CriConfig,
 }
 
 impl Config {
@@ -226,6 +230,7 @@ impl Config {
             sysctl: file.sysctl,
             network: file.network,
             userns: file.userns,
+            cri: file.cri,
         })
     }
 }

@@ -78,7 +78,8 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     let mut sockets: Vec<PathBuf> = Vec::new();
     let mut tls_configs: Vec<Arc<ReloadableTls>> = Vec::new();
     for l in &cfg.listen {
-        let router = crate::api::router(Arc::clone(&rt), Arc::clone(&auth), Arc::clone(&puller)).await?;
+        let router =
+            crate::api::router(Arc::clone(&rt), Arc::clone(&auth), Arc::clone(&puller), cfg.cri.clone()).await?;
         let mut stop = stop_rx.clone();
         let shutdown = async move {
             let _ = stop.wait_for(|s| *s).await;

@@ -43,6 +43,31 @@ pub fn write_records<W: Write>(w: &mut W, stream: Stream, time: i64, data: &[u8]
     w.write_all(&buf)
 }
 
+/// Appends `data` in the CRI log format kubelet reads (`kubectl logs`):
+/// `<RFC 3339 nano time> <stdout|stderr> <F|P> <line>\n`, `P` marking a partial line
+/// (no newline yet, or longer than [`MAX_RECORD`]).
+pub fn write_cri<W: Write>(w: &mut W, stream: Stream, time: i64, data: &[u8]) -> io::Result<()> {
+    let ts = chrono::DateTime::from_timestamp_nanos(time).to_rfc3339_opts(chrono::SecondsFormat::Nanos, true);
+    let name = if stream == Stream::Stdout { "stdout" } else { "stderr" };
+    let mut buf = Vec::with_capacity(data.len() + 48);
+    let mut rest = data;
+    while !rest.is_empty() {
+        let nl = rest.iter().take(MAX_RECORD).position(|&b| b == b'\n');
+        let (line, tail, tag) = match nl {
+            Some(i) => (&rest[..i], &rest[i + 1..], "F"),
+            None => {
+                let end = rest.len().min(MAX_RECORD);
+                (&rest[..end], &rest[end..], "P")
+            }
+        };
+        buf.extend_from_slice(format!("{ts} {name} {tag} ").as_bytes());
+        buf.extend_from_slice(line);
+        buf.push(b'\n');
+        rest = tail;
+    }
+    w.write_all(&buf)
+}
+
 /// Reads records from a growing file, tolerating a record that is still being written.
 pub struct Reader<R> {
     inner: R,
@@ -81,6 +106,18 @@ impl<R: Read> Reader<R> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn cri_format_marks_partial_lines() {
+        let mut out = Vec::new();
+        write_cri(&mut out, Stream::Stdout, 1_500_000_000_123_456_789, b"one\ntwo").unwrap();
+        write_cri(&mut out, Stream::Stderr, 0, b"three\n").unwrap();
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "2017-07-14T02:40:00.123456789Z stdout F one\n2017-07-14T02:40:00.123456789Z stdout P two\n\
+             1970-01-01T00:00:00.000000000Z stderr F three\n"
+        );
+    }
+
     use super::*;
 
     #[test]

@@ -9,6 +9,13 @@ pub mod v1 {
     tonic::include_proto!("agent.v1");
 }
 
+/// The Kubernetes Container Runtime Interface (package `runtime.v1`), which kubelet and
+/// crictl speak.
+pub mod cri {
+    #![allow(missing_docs, clippy::doc_lazy_continuation, clippy::doc_overindented_list_items)]
+    tonic::include_proto!("runtime.v1");
+}
+
 /// The encoded file descriptor set of every `agent.v1` proto, for gRPC server reflection.
 pub const FILE_DESCRIPTOR_SET: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/agent_descriptor.bin"));
 

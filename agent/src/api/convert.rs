@@ -90,6 +90,8 @@ pub fn spec_from_pb(s: pb::ContainerSpec) -> ContainerSpec {
         privileged: s.privileged,
         devices: s.devices,
         userns: s.userns,
+        annotations: Default::default(),
+        log_path: String::new(),
     }
 }
 

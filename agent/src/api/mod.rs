@@ -2,6 +2,7 @@
 
 pub mod container;
 pub mod convert;
+pub mod cri;
 pub mod group;
 pub mod image;
 pub mod network;
@@ -26,6 +27,7 @@ pub async fn router(
     rt: Arc<Runtime>,
     auth: Arc<AuthState>,
     puller: Arc<crate::image::pull::Puller>,
+    cri_cfg: cri::CriConfig,
 ) -> anyhow::Result<Router<Stack<AuthLayer, Identity>>> {
     let (health, health_svc) = tonic_health::server::health_reporter();
     health.set_serving::<ContainerServiceServer<container::ContainerApi>>().await;
@@ -52,10 +54,18 @@ pub async fn router(
                 .max_encoding_message_size(MAX_MESSAGE),
         )
         .add_service(
-            ImageServiceServer::new(image::ImageApi { rt: Arc::clone(&rt), puller })
+            ImageServiceServer::new(image::ImageApi { rt: Arc::clone(&rt), puller: Arc::clone(&puller) })
                 .max_decoding_message_size(MAX_MESSAGE)
                 .max_encoding_message_size(MAX_MESSAGE),
         )
+        .add_service(agent_proto::cri::runtime_service_server::RuntimeServiceServer::new(cri::CriRuntime {
+            rt: Arc::clone(&rt),
+            cfg: cri_cfg,
+        }))
+        .add_service(agent_proto::cri::image_service_server::ImageServiceServer::new(cri::CriImages {
+            rt: Arc::clone(&rt),
+            puller: Arc::clone(&puller),
+        }))
         .add_service(GroupServiceServer::new(group::GroupApi { rt: Arc::clone(&rt) }))
         .add_service(NetworkServiceServer::new(network::NetworkApi { rt: Arc::clone(&rt) }))
         .add_service(SystemServiceServer::new(system::SystemApi { rt })))

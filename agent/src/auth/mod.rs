@@ -102,9 +102,34 @@ pub fn required_role(path: &str) -> Role {
     }
 }
 
+/// CRI methods that change nothing. The whole CRI is kubelet's and needs `admin` (it runs
+/// privileged pods with host mounts), but kubelet polls these every few seconds: they are
+/// kept out of the audit log.
+const CRI_READS: &[&str] = &[
+    "Version",
+    "Status",
+    "RuntimeConfig",
+    "ListPodSandbox",
+    "PodSandboxStatus",
+    "ListContainers",
+    "ContainerStatus",
+    "ContainerStats",
+    "ListContainerStats",
+    "PodSandboxStats",
+    "ListPodSandboxStats",
+    "ListMetricDescriptors",
+    "ListPodSandboxMetrics",
+    "ListImages",
+    "ImageStatus",
+    "ImageFsInfo",
+];
+
 /// Whether a method changes something, and so goes to the audit log.
 pub fn is_mutating(path: &str) -> bool {
-    required_role(path) > Role::Viewer
+    let cri_read = ["/runtime.v1.RuntimeService/", "/runtime.v1.ImageService/"]
+        .iter()
+        .any(|svc| path.strip_prefix(svc).is_some_and(|m| CRI_READS.contains(&m)));
+    !cri_read && required_role(path) > Role::Viewer
 }
 
 /// Who is calling, as far as the transport can tell.
@@ -218,6 +243,17 @@ pub fn identity_of_cert(der: &[u8]) -> Option<Identity> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn cri_needs_admin_and_audits_only_changes() {
+        assert_eq!(required_role("/runtime.v1.RuntimeService/ListContainers"), Role::Admin);
+        assert_eq!(required_role("/runtime.v1.ImageService/PullImage"), Role::Admin);
+        assert!(!is_mutating("/runtime.v1.RuntimeService/ListContainers"));
+        assert!(!is_mutating("/runtime.v1.ImageService/ImageStatus"));
+        assert!(is_mutating("/runtime.v1.RuntimeService/RunPodSandbox"));
+        assert!(is_mutating("/runtime.v1.ImageService/RemoveImage"));
+        assert!(is_mutating("/runtime.v1.RuntimeService/ListContainersX"));
+    }
+
     use super::*;
 
     #[test]

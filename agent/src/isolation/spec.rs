@@ -94,6 +94,10 @@ pub struct LaunchSpec {
     /// `--device`: (host node, path in the container).
     #[serde(default)]
     pub devices: Vec<(PathBuf, String)>,
+    /// A second log in the CRI format, where kubelet reads it (CreateContainer's log path);
+    /// re-opened on SIGHUP to the shim (kubelet's log rotation).
+    #[serde(default)]
+    pub cri_log: Option<PathBuf>,
     /// The shim's own cgroup directories, joined once the container runs.
     #[serde(default)]
     pub shim_cgroup_dirs: Vec<PathBuf>,

@@ -6,7 +6,7 @@ use crate::isolation::spec::{BindFile, LaunchSpec, NetMode};
 use crate::shim::{ExitStatus, StartReport};
 use crate::snapshot::RootfsSpec;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::unix::AsyncFd;
@@ -386,6 +386,7 @@ impl Runtime {
                 .collect(),
             userns: rec.userns.as_ref().map(|l| l.map.clone()),
             shim_cgroup_dirs: self.cgroups.dirs(&rec.shim_cg()),
+            cri_log: (!rec.spec.log_path.is_empty()).then(|| PathBuf::from(&rec.spec.log_path)),
         }
     }
 
@@ -449,7 +450,7 @@ impl Runtime {
         }
         let root = self.cfg.root.clone();
         let map = lease.map.clone();
-        let layers: Vec<(std::path::PathBuf, String)> = rec
+        let layers: Vec<(PathBuf, String)> = rec
             .layers
             .iter()
             .map(|d| (self.images.layer_dir(d), d.trim_start_matches("sha256:").to_string()))
@@ -459,7 +460,7 @@ impl Runtime {
                 .iter()
                 .rev()
                 .map(|(dir, hex)| crate::snapshot::shift::shifted_layer(&root, &map, dir, hex))
-                .collect::<std::result::Result<Vec<std::path::PathBuf>, String>>()
+                .collect::<std::result::Result<Vec<PathBuf>, String>>()
         })
         .await
         .map_err(|e| RuntimeError::Internal(e.to_string()))?

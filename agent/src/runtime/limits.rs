@@ -26,6 +26,8 @@ const MAX_STRING: usize = 128 * 1024;
 const MAX_LABEL_KEY: usize = 256;
 /// Longest label value.
 const MAX_LABEL_VALUE: usize = 4096;
+/// Largest sum of annotation keys and values (Kubernetes allows 256 KiB per object).
+const MAX_ANNOTATIONS: usize = 512 * 1024;
 /// Largest command line plus environment, in bytes.
 const MAX_ARGS_TOTAL: usize = 1 << 20;
 
@@ -75,6 +77,26 @@ pub fn check(spec: &ContainerSpec) -> Result<()> {
         if v.len() > MAX_LABEL_VALUE || v.contains('\0') {
             return bad(format!("label {k:?}: the value is longer than {MAX_LABEL_VALUE} bytes or has a NUL"));
         }
+    }
+    if spec.annotations.len() > 256 {
+        return bad(format!("too many annotations ({}; at most 256)", spec.annotations.len()));
+    }
+    let mut ann = 0;
+    for (k, v) in &spec.annotations {
+        if k.is_empty() || k.len() > MAX_LABEL_KEY || k.contains('\0') || v.contains('\0') {
+            return bad(format!("invalid annotation {:?}: key of 1-{MAX_LABEL_KEY} bytes, no NUL", truncate(k)));
+        }
+        ann += k.len() + v.len();
+    }
+    if ann > MAX_ANNOTATIONS {
+        return bad(format!("annotations are {ann} bytes; at most {MAX_ANNOTATIONS}"));
+    }
+    if !spec.log_path.is_empty()
+        && (!spec.log_path.starts_with('/')
+            || spec.log_path.split('/').any(|c| c == "..")
+            || spec.log_path.contains('\0'))
+    {
+        return bad(format!("invalid log path {:?}: an absolute path without '..'", truncate(&spec.log_path)));
     }
     for (what, v, max) in [("working directory", &spec.working_dir, 4096), ("user", &spec.user, 256)] {
         if v.len() > max || v.contains('\0') {

@@ -13,7 +13,9 @@ mod logs;
 mod names;
 mod net;
 mod resources;
+pub mod sandbox;
 
+pub use lifecycle::parse_volume;
 pub use resources::system_cpu_ns;
 
 pub use events::Event;
@@ -113,6 +115,12 @@ pub struct ContainerSpec {
     /// `--userns`: `host`, `remap` or `auto` (empty: the agent's default).
     #[serde(default)]
     pub userns: String,
+    /// Unstructured metadata (the CRI's annotations and our CRI bookkeeping).
+    #[serde(default)]
+    pub annotations: BTreeMap<String, String>,
+    /// A second log in the CRI format at this host path (kubelet's), besides our own.
+    #[serde(default)]
+    pub log_path: String,
 }
 
 impl ContainerSpec {

@@ -307,10 +307,39 @@ fn supervise(spec: &LaunchSpec, rep: OwnedFd) {
     }
 }
 
+/// Set by SIGHUP: re-open the CRI log (kubelet rotated it).
+static REOPEN: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+extern "C" fn on_hup(_: libc::c_int) {
+    REOPEN.store(true, std::sync::atomic::Ordering::SeqCst);
+}
+
+fn open_append(p: &Path) -> Option<std::fs::File> {
+    std::fs::OpenOptions::new().create(true).append(true).open(p).ok()
+}
+
 /// Copies the container's output into the log and the stdin FIFO into its stdin, until
 /// the output ends (the init and everything in its PID namespace exited).
 fn relay(spec: &LaunchSpec, io: ParentIo) {
-    let mut log = std::fs::OpenOptions::new().create(true).append(true).open(&spec.log).ok();
+    let mut log = open_append(&spec.log);
+    let open_cri = || {
+        let p = spec.cri_log.as_deref()?;
+        // kubelet makes the pod's log directory; a container's own subdirectory may be ours.
+        if let Some(d) = p.parent() {
+            let _ = std::fs::create_dir_all(d);
+        }
+        open_append(p)
+    };
+    let mut cri = open_cri();
+    if spec.cri_log.is_some() {
+        // SAFETY: the handler only stores to an atomic (async-signal-safe); no SA_RESTART,
+        // so poll returns EINTR and the loop re-opens.
+        unsafe {
+            let mut sa: libc::sigaction = std::mem::zeroed();
+            sa.sa_sigaction = on_hup as extern "C" fn(libc::c_int) as usize;
+            libc::sigaction(libc::SIGHUP, &sa, std::ptr::null_mut());
+        }
+    }
     let mut fifo: Option<OwnedFd> = spec.stdin_fifo.as_ref().and_then(|p| {
         nix::fcntl::open(
             p.as_path(),
@@ -337,7 +366,12 @@ fn relay(spec: &LaunchSpec, io: ParentIo) {
         }
         match poll(&mut fds, PollTimeout::NONE) {
             Ok(_) => {}
-            Err(nix::errno::Errno::EINTR) => continue,
+            Err(nix::errno::Errno::EINTR) => {
+                if REOPEN.swap(false, std::sync::atomic::Ordering::SeqCst) {
+                    cri = open_cri();
+                }
+                continue;
+            }
             Err(_) => break,
         }
         let ready: Vec<bool> = fds.iter().map(|f| f.revents().is_some_and(|r| !r.is_empty())).collect();
@@ -350,9 +384,15 @@ fn relay(spec: &LaunchSpec, io: ParentIo) {
             match nix::unistd::read(fd, &mut buf) {
                 Ok(0) | Err(nix::errno::Errno::EIO) => closed.push(i),
                 Ok(n) => {
+                    let t = now();
                     if let Some(l) = log.as_mut() {
-                        if logfile::write_records(l, *stream, now(), &buf[..n]).is_err() {
+                        if logfile::write_records(l, *stream, t, &buf[..n]).is_err() {
                             log = None;
+                        }
+                    }
+                    if let Some(c) = cri.as_mut() {
+                        if logfile::write_cri(c, *stream, t, &buf[..n]).is_err() {
+                            cri = None;
                         }
                     }
                 }

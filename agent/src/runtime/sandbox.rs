@@ -1,0 +1,230 @@
+//! Pod sandboxes, for the Kubernetes CRI: a sandbox is an infra container (the "pause"
+//! process) that holds the pod's network namespace; the pod's containers join it
+//! (`container:<infra>`), take its hostname, and write their logs where kubelet reads
+//! them. Everything CRI-specific is kept in annotations of our own records
+//! (`io.agentd.cri.*`), so no second store of pods can drift from the containers.
+
+use super::{ContainerRecord, ContainerSpec, Result, Runtime, RuntimeError, State};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Annotation: `sandbox` or `container`.
+pub const KIND: &str = "io.agentd.cri.kind";
+/// Annotation of a member: its sandbox's (infra container's) ID.
+pub const SANDBOX: &str = "io.agentd.cri.sandbox";
+/// Annotation: the CRI metadata (name, namespace, uid, attempt) as JSON.
+pub const META: &str = "io.agentd.cri.metadata";
+/// Annotation of a sandbox: kubelet's log directory for its containers.
+pub const LOG_DIR: &str = "io.agentd.cri.log-directory";
+/// Annotation of a member: the image as kubelet named it.
+pub const IMAGE: &str = "io.agentd.cri.image";
+/// Prefix of our own annotations (hidden from CRI callers).
+pub const PREFIX: &str = "io.agentd.cri.";
+
+/// A CRI object's identity as kubelet gives it.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CriMeta {
+    pub name: String,
+    /// Empty for containers.
+    pub namespace: String,
+    /// Empty for containers.
+    pub uid: String,
+    pub attempt: u32,
+}
+
+/// What RunPodSandbox asks for.
+#[derive(Clone, Debug, Default)]
+pub struct SandboxSpec {
+    pub meta: CriMeta,
+    pub hostname: String,
+    pub labels: BTreeMap<String, String>,
+    pub annotations: BTreeMap<String, String>,
+    pub log_directory: String,
+    /// The node's network namespace (`NamespaceMode::NODE`).
+    pub host_network: bool,
+    pub dns_servers: Vec<String>,
+    /// `[hostIP:]hostPort:containerPort/proto`.
+    pub ports: Vec<String>,
+    /// The image and command of the infra process.
+    pub pause_image: String,
+    pub pause_command: Vec<String>,
+}
+
+/// The CRI metadata of a record, if it is a CRI object.
+pub fn meta(rec: &ContainerRecord) -> Option<CriMeta> {
+    serde_json::from_str(rec.spec.annotations.get(META)?).ok()
+}
+
+/// Whether a record is a sandbox (`sandbox`) or a CRI container (`container`).
+pub fn kind(rec: &ContainerRecord) -> Option<&str> {
+    rec.spec.annotations.get(KIND).map(String::as_str)
+}
+
+/// The caller's own annotations (ours removed).
+pub fn user_annotations(rec: &ContainerRecord) -> BTreeMap<String, String> {
+    rec.spec.annotations.iter().filter(|(k, _)| !k.starts_with(PREFIX)).map(|(k, v)| (k.clone(), v.clone())).collect()
+}
+
+/// A name for a record of our store: Docker-shim style, unique per attempt, valid as ours.
+fn record_name(parts: &[&str]) -> String {
+    let raw = parts.join("_");
+    raw.chars().map(|c| if c.is_ascii_alphanumeric() || "_.-".contains(c) { c } else { '-' }).take(128).collect()
+}
+
+fn not_found_ok(r: Result<()>) -> Result<()> {
+    match r {
+        Err(RuntimeError::NotFound(_)) => Ok(()),
+        other => other,
+    }
+}
+
+impl Runtime {
+    /// CRI records of `kind` (`sandbox` or `container`).
+    pub fn cri_records(&self, of: &str) -> Result<Vec<ContainerRecord>> {
+        Ok(self.list()?.into_iter().filter(|c| kind(c) == Some(of)).collect())
+    }
+
+    /// A sandbox by ID (or unique prefix).
+    pub fn sandbox(&self, id: &str) -> Result<ContainerRecord> {
+        let rec = self.resolve(id)?;
+        if kind(&rec) != Some("sandbox") {
+            return Err(RuntimeError::NotFound(format!("pod sandbox {id}")));
+        }
+        Ok(rec)
+    }
+
+    /// The containers of a sandbox.
+    pub fn sandbox_members(&self, id: &str) -> Result<Vec<ContainerRecord>> {
+        Ok(self
+            .cri_records("container")?
+            .into_iter()
+            .filter(|c| c.spec.annotations.get(SANDBOX).map(String::as_str) == Some(id))
+            .collect())
+    }
+
+    /// Creates and starts a sandbox; on failure nothing of it stays.
+    pub async fn run_sandbox(self: &Arc<Self>, s: SandboxSpec) -> Result<ContainerRecord> {
+        if s.meta.name.is_empty() || s.meta.namespace.is_empty() || s.meta.uid.is_empty() {
+            return Err(RuntimeError::InvalidArgument("sandbox metadata needs name, namespace and uid".into()));
+        }
+        if self.images.resolve(&s.pause_image).is_err() {
+            return Err(RuntimeError::FailedPrecondition(format!(
+                "the pause image {} is not here: import it (agentctl image busybox) or set [cri] pause_image",
+                s.pause_image
+            )));
+        }
+        let attempt = s.meta.attempt.to_string();
+        let mut annotations = s.annotations.clone();
+        annotations.insert(KIND.into(), "sandbox".into());
+        annotations
+            .insert(META.into(), serde_json::to_string(&s.meta).map_err(|e| RuntimeError::Internal(e.to_string()))?);
+        annotations.insert(LOG_DIR.into(), s.log_directory.clone());
+        let spec = ContainerSpec {
+            name: record_name(&["k8s", "POD", &s.meta.name, &s.meta.namespace, &s.meta.uid, &attempt]),
+            image: s.pause_image.clone(),
+            command: s.pause_command.clone(),
+            entrypoint: Some(vec![]),
+            hostname: s.hostname.clone(),
+            network: if s.host_network { "host".into() } else { String::new() },
+            labels: s.labels.clone(),
+            annotations,
+            ports: s.ports.clone(),
+            dns: s.dns_servers.clone(),
+            // The pause process is PID 1: a tiny init lets it die on SIGTERM.
+            init: true,
+            ..Default::default()
+        };
+        let rec = self.create(spec).await?;
+        if let Err(e) = self.start(&rec.id).await {
+            let _ = self.remove(&rec.id, true).await;
+            return Err(e);
+        }
+        self.resolve(&rec.id)
+    }
+
+    /// Completes a CRI container's spec for sandbox `sandbox_id`: its network namespace,
+    /// hostname, name, log path, and our annotations.
+    pub fn member_spec(
+        &self,
+        sandbox_id: &str,
+        meta: CriMeta,
+        log_path: &str,
+        mut spec: ContainerSpec,
+    ) -> Result<ContainerSpec> {
+        let sb = self.sandbox(sandbox_id)?;
+        let sm = self::meta(&sb).unwrap_or_default();
+        spec.network = if sb.network == crate::isolation::spec::NetMode::Host {
+            "host".into()
+        } else {
+            format!("container:{}", sb.id)
+        };
+        spec.hostname = sb.hostname.clone();
+        spec.name = record_name(&["k8s", &meta.name, &sm.name, &sm.namespace, &sm.uid, &meta.attempt.to_string()]);
+        let dir = sb.spec.annotations.get(LOG_DIR).cloned().unwrap_or_default();
+        if !log_path.is_empty() && !dir.is_empty() {
+            spec.log_path = std::path::Path::new(&dir).join(log_path).display().to_string();
+        }
+        spec.annotations.insert(IMAGE.into(), spec.image.clone());
+        spec.annotations.insert(KIND.into(), "container".into());
+        spec.annotations.insert(SANDBOX.into(), sb.id.clone());
+        spec.annotations
+            .insert(META.into(), serde_json::to_string(&meta).map_err(|e| RuntimeError::Internal(e.to_string()))?);
+        Ok(spec)
+    }
+
+    /// Stops every container of a sandbox, then its infra process. Idempotent.
+    pub async fn stop_sandbox(&self, id: &str) -> Result<()> {
+        let sb = match self.sandbox(id) {
+            Ok(s) => s,
+            Err(RuntimeError::NotFound(_)) => return Ok(()),
+            Err(e) => return Err(e),
+        };
+        for m in self.sandbox_members(&sb.id)? {
+            if m.state == State::Running {
+                not_found_ok(self.stop(&m.id, Duration::ZERO).await)?;
+            }
+        }
+        if sb.state == State::Running {
+            not_found_ok(self.stop(&sb.id, Duration::from_secs(2)).await)?;
+        }
+        Ok(())
+    }
+
+    /// Removes a sandbox and its containers. Idempotent.
+    pub async fn remove_sandbox(&self, id: &str) -> Result<()> {
+        let sb = match self.sandbox(id) {
+            Ok(s) => s,
+            Err(RuntimeError::NotFound(_)) => return Ok(()),
+            Err(e) => return Err(e),
+        };
+        for m in self.sandbox_members(&sb.id)? {
+            not_found_ok(self.remove(&m.id, true).await)?;
+        }
+        not_found_ok(self.remove(&sb.id, true).await)
+    }
+
+    /// Asks a container's shim to re-open its CRI log (after kubelet rotated it).
+    pub fn reopen_log(&self, name: &str) -> Result<()> {
+        let rec = self.resolve(name)?;
+        if rec.state != State::Running || !crate::isolation::alive(rec.shim_pid, rec.shim_start) {
+            return Err(RuntimeError::FailedPrecondition(format!("container {} is not running", rec.name)));
+        }
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(rec.shim_pid), nix::sys::signal::Signal::SIGHUP)
+            .map_err(|e| RuntimeError::Internal(format!("signal the shim of {}: {e}", rec.name)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn record_names_are_valid_and_distinct() {
+        let a = record_name(&["k8s", "POD", "web", "default", "0a1b-2c", "0"]);
+        assert_eq!(a, "k8s_POD_web_default_0a1b-2c_0");
+        assert!(super::super::names::valid_name(&a));
+        assert_eq!(record_name(&["k8s", "a b/c"]), "k8s_a-b-c");
+    }
+}

@@ -1,0 +1,308 @@
+//! The Kubernetes CRI, driven the way kubelet drives it: a pod sandbox whose containers
+//! share its network namespace and hostname, logs in kubelet's format at its log path,
+//! ExecSync, status and lists with filters, stop/remove idempotent, images through the
+//! ImageService (including a pull from a local registry).
+
+use agent_proto::cri as pb;
+use e2e::{ns_inode, privileged, Agent, Registry};
+use pb::image_service_client::ImageServiceClient;
+use pb::runtime_service_client::RuntimeServiceClient;
+use std::collections::HashMap;
+
+type Rt = RuntimeServiceClient<tonic::transport::Channel>;
+
+fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime")
+}
+
+fn sandbox_config(logs: &std::path::Path, port: u16) -> pb::PodSandboxConfig {
+    pb::PodSandboxConfig {
+        metadata: Some(pb::PodSandboxMetadata {
+            name: "web".into(),
+            uid: "0b3c7f1e-1111-4c1d-9d2b-5a0e2f9f0001".into(),
+            namespace: "default".into(),
+            attempt: 0,
+        }),
+        hostname: "web-pod".into(),
+        log_directory: logs.display().to_string(),
+        port_mappings: vec![pb::PortMapping {
+            protocol: pb::Protocol::Tcp as i32,
+            container_port: 80,
+            host_port: port as i32,
+            host_ip: "127.0.0.1".into(),
+        }],
+        labels: HashMap::from([("app".into(), "web".into())]),
+        annotations: HashMap::from([("note".into(), "from-kubelet".into())]),
+        ..Default::default()
+    }
+}
+
+fn container_config(name: &str, args: &[&str]) -> pb::ContainerConfig {
+    pb::ContainerConfig {
+        metadata: Some(pb::ContainerMetadata { name: name.into(), attempt: 0 }),
+        image: Some(pb::ImageSpec { image: "local/busybox:latest".into(), ..Default::default() }),
+        command: vec!["sh".into(), "-c".into()],
+        args: args.iter().map(|s| s.to_string()).collect(),
+        envs: vec![pb::KeyValue { key: "GREETING".into(), value: "hello".into() }],
+        labels: HashMap::from([("role".into(), name.into())]),
+        log_path: format!("{name}/0.log"),
+        ..Default::default()
+    }
+}
+
+async fn status(c: &mut Rt, id: &str) -> pb::ContainerStatus {
+    c.container_status(pb::ContainerStatusRequest { container_id: id.into(), verbose: false })
+        .await
+        .expect("status")
+        .into_inner()
+        .status
+        .expect("status body")
+}
+
+#[test]
+fn a_pod_runs_through_the_cri() {
+    if !privileged("cri pod") {
+        return;
+    }
+    let a = Agent::start("cri");
+    let logs = a.dir.path().join("pods/web");
+    std::fs::create_dir_all(&logs).unwrap();
+    let port = e2e::free_port();
+    rt().block_on(async {
+        let ch = agent_proto::connect(&a.host).await.expect("connect");
+        let mut c = RuntimeServiceClient::new(ch.clone());
+        let v = c.version(pb::VersionRequest { version: "v1".into() }).await.unwrap().into_inner();
+        assert_eq!((v.runtime_name.as_str(), v.runtime_api_version.as_str()), ("node-agent", "v1"));
+        let st = c.status(pb::StatusRequest { verbose: false }).await.unwrap().into_inner();
+        assert!(st.status.unwrap().conditions.iter().all(|c| c.status));
+
+        let sb_cfg = sandbox_config(&logs, port);
+        let sb = c
+            .run_pod_sandbox(pb::RunPodSandboxRequest { config: Some(sb_cfg.clone()), runtime_handler: String::new() })
+            .await
+            .expect("run sandbox")
+            .into_inner()
+            .pod_sandbox_id;
+        let sst = c
+            .pod_sandbox_status(pb::PodSandboxStatusRequest { pod_sandbox_id: sb.clone(), verbose: false })
+            .await
+            .unwrap()
+            .into_inner()
+            .status
+            .unwrap();
+        assert_eq!(sst.state, pb::PodSandboxState::SandboxReady as i32);
+        assert_eq!(sst.metadata.as_ref().unwrap().name, "web");
+        assert_eq!(sst.annotations.get("note").map(String::as_str), Some("from-kubelet"));
+        assert!(!sst.annotations.keys().any(|k| k.starts_with("io.agentd")), "our bookkeeping stays hidden");
+        let ip = sst.network.unwrap().ip;
+        assert!(ip.starts_with("10."), "{ip}");
+
+        // Two containers of the pod: one serves on port 80, one writes logs.
+        let web = c
+            .create_container(pb::CreateContainerRequest {
+                pod_sandbox_id: sb.clone(),
+                config: Some(container_config("server", &["echo -n pod-says-$GREETING > /i; httpd -f -p 80 -h /"])),
+                sandbox_config: Some(sb_cfg.clone()),
+            })
+            .await
+            .expect("create server")
+            .into_inner()
+            .container_id;
+        let talk = c
+            .create_container(pb::CreateContainerRequest {
+                pod_sandbox_id: sb.clone(),
+                config: Some(container_config("talker", &["echo out-line; echo err-line >&2; sleep 300"])),
+                sandbox_config: Some(sb_cfg.clone()),
+            })
+            .await
+            .expect("create talker")
+            .into_inner()
+            .container_id;
+        assert_eq!(status(&mut c, &web).await.state, pb::ContainerState::ContainerCreated as i32);
+        for id in [&web, &talk] {
+            c.start_container(pb::StartContainerRequest { container_id: id.clone() }).await.expect("start");
+        }
+        assert_eq!(status(&mut c, &web).await.state, pb::ContainerState::ContainerRunning as i32);
+
+        // They share the sandbox's network namespace and hostname.
+        let pid = |id: &str| a.inspect(id)["State"]["Pid"].to_string();
+        let infra = pid(&sb);
+        assert_eq!(ns_inode(&pid(&web), "net"), ns_inode(&infra, "net"));
+        assert_eq!(ns_inode(&pid(&talk), "net"), ns_inode(&infra, "net"));
+        let ex = c
+            .exec_sync(pb::ExecSyncRequest { container_id: talk.clone(), cmd: vec!["hostname".into()], timeout: 10 })
+            .await
+            .expect("exec")
+            .into_inner();
+        assert_eq!((String::from_utf8_lossy(&ex.stdout).trim(), ex.exit_code), ("web-pod", 0));
+        // The talker reaches the server over the pod's loopback; the host through the
+        // sandbox's published port.
+        let ex = c
+            .exec_sync(pb::ExecSyncRequest {
+                container_id: talk.clone(),
+                cmd: vec!["wget".into(), "-qO-".into(), "http://127.0.0.1:80/i".into()],
+                timeout: 10,
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(String::from_utf8_lossy(&ex.stdout), "pod-says-hello");
+        let host_view = e2e::eventually(5, || {
+            std::process::Command::new("busybox")
+                .args(["wget", "-qO-", &format!("http://127.0.0.1:{port}/i")])
+                .output()
+                .is_ok_and(|o| o.stdout == b"pod-says-hello")
+        });
+        assert!(host_view, "the sandbox's hostPort serves the pod");
+        let ex = c
+            .exec_sync(pb::ExecSyncRequest {
+                container_id: talk.clone(),
+                cmd: vec!["sh".into(), "-c".into(), "exit 3".into()],
+                timeout: 10,
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(ex.exit_code, 3);
+
+        // Logs in kubelet's format where it reads them.
+        let log = logs.join("talker/0.log");
+        assert!(e2e::eventually(5, || std::fs::read_to_string(&log).is_ok_and(|s| s.contains("err-line"))), "{log:?}");
+        let text = std::fs::read_to_string(&log).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert!(lines.iter().any(|l| l.ends_with(" stdout F out-line")), "{text}");
+        assert!(lines.iter().any(|l| l.ends_with(" stderr F err-line")), "{text}");
+        assert!(
+            lines.iter().all(|l| l.split(' ').next().is_some_and(|t| t.ends_with('Z') && t.contains('T'))),
+            "{text}"
+        );
+        // Rotation: kubelet renames the file and asks for a reopen; new output lands in a new file.
+        std::fs::rename(&log, logs.join("talker/0.log.1")).unwrap();
+        c.reopen_container_log(pb::ReopenContainerLogRequest { container_id: talk.clone() }).await.expect("reopen");
+        c.exec_sync(pb::ExecSyncRequest {
+            container_id: talk.clone(),
+            cmd: vec!["sh".into(), "-c".into(), "echo after-rotate > /proc/1/fd/1".into()],
+            timeout: 10,
+        })
+        .await
+        .unwrap();
+        assert!(
+            e2e::eventually(5, || std::fs::read_to_string(&log).is_ok_and(|s| s.contains("stdout F after-rotate"))),
+            "new: {:?} old: {:?}",
+            std::fs::read_to_string(&log),
+            std::fs::read_to_string(logs.join("talker/0.log.1"))
+        );
+
+        // Lists and filters.
+        let list = |f: pb::ContainerFilter| {
+            let mut c = c.clone();
+            async move {
+                c.list_containers(pb::ListContainersRequest { filter: Some(f) }).await.unwrap().into_inner().containers
+            }
+        };
+        assert_eq!(list(pb::ContainerFilter { pod_sandbox_id: sb.clone(), ..Default::default() }).await.len(), 2);
+        let only = list(pb::ContainerFilter {
+            label_selector: HashMap::from([("role".into(), "talker".into())]),
+            ..Default::default()
+        })
+        .await;
+        assert_eq!(only.len(), 1);
+        assert_eq!(only[0].id, talk);
+        assert_eq!(only[0].metadata.as_ref().unwrap().name, "talker");
+        assert_eq!(only[0].image.as_ref().unwrap().image, "local/busybox:latest");
+        let pods = c.list_pod_sandbox(pb::ListPodSandboxRequest { filter: None }).await.unwrap().into_inner().items;
+        assert_eq!(pods.len(), 1, "containers are not listed as sandboxes");
+
+        // Stop a container: its exit is reported with kubelet's reason.
+        c.stop_container(pb::StopContainerRequest { container_id: talk.clone(), timeout: 1 }).await.unwrap();
+        let s = status(&mut c, &talk).await;
+        assert_eq!(s.state, pb::ContainerState::ContainerExited as i32);
+        assert_eq!((s.exit_code, s.reason.as_str()), (137, "Error"));
+        assert_eq!(s.log_path, log.display().to_string());
+
+        // Stopping the sandbox stops the rest; both verbs are idempotent.
+        for _ in 0..2 {
+            c.stop_pod_sandbox(pb::StopPodSandboxRequest { pod_sandbox_id: sb.clone() }).await.expect("stop sandbox");
+        }
+        assert_eq!(status(&mut c, &web).await.state, pb::ContainerState::ContainerExited as i32);
+        for _ in 0..2 {
+            c.remove_pod_sandbox(pb::RemovePodSandboxRequest { pod_sandbox_id: sb.clone() }).await.expect("remove");
+        }
+        let gone = c.container_status(pb::ContainerStatusRequest { container_id: web.clone(), verbose: false }).await;
+        assert_eq!(gone.unwrap_err().code(), tonic::Code::NotFound);
+        assert!(c
+            .list_pod_sandbox(pb::ListPodSandboxRequest { filter: None })
+            .await
+            .unwrap()
+            .into_inner()
+            .items
+            .is_empty());
+
+        // Bad input: named, right code, nothing left.
+        let e = c
+            .create_container(pb::CreateContainerRequest {
+                pod_sandbox_id: "nosuchsandbox".into(),
+                config: Some(container_config("x", &["true"])),
+                sandbox_config: None,
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(e.code(), tonic::Code::NotFound, "{e}");
+        let e = c
+            .run_pod_sandbox(pb::RunPodSandboxRequest {
+                config: Some(pb::PodSandboxConfig::default()),
+                runtime_handler: String::new(),
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(e.code(), tonic::Code::InvalidArgument, "{e}");
+        assert!(e.message().contains("name, namespace and uid"), "{e}");
+    });
+    a.assert_no_leftovers();
+}
+
+#[test]
+fn images_through_the_cri() {
+    if !privileged("cri images") {
+        return;
+    }
+    let regdir = tempfile::tempdir().unwrap();
+    let Some(reg) = Registry::start(regdir.path(), None) else {
+        eprintln!("SKIP cri images: docker-registry not installed");
+        return;
+    };
+    // A plain-HTTP registry on loopback: the agent's config names it insecure.
+    let a = Agent::start_with_config("criimg", &format!("[registry]\ninsecure = [\"{}\"]\n", reg.host()));
+    rt().block_on(async {
+        let ch = agent_proto::connect(&a.host).await.expect("connect");
+        let mut i = ImageServiceClient::new(ch);
+        let spec = |s: &str| Some(pb::ImageSpec { image: s.into(), ..Default::default() });
+        let all = i.list_images(pb::ListImagesRequest { filter: None }).await.unwrap().into_inner().images;
+        assert!(all.iter().any(|im| im.repo_tags.iter().any(|t| t.contains("local/busybox"))), "{all:?}");
+        // A missing image is "no image", not an error (kubelet asks before pulling).
+        let st = i.image_status(pb::ImageStatusRequest { image: spec("nothere/x:1"), verbose: false }).await.unwrap();
+        assert!(st.into_inner().image.is_none());
+        // Pull from a registry of our own, then remove.
+        let archive = a.dir.path().join("img.tar");
+        a.ok(&["save", "-o", archive.to_str().unwrap(), "local/busybox:latest"]);
+        reg.push(&archive, "cri/bb:1", None);
+        let name = format!("{}/cri/bb:1", reg.host());
+        let r = i
+            .pull_image(pb::PullImageRequest { image: spec(&name), auth: None, sandbox_config: None })
+            .await
+            .expect("pull")
+            .into_inner();
+        assert!(r.image_ref.starts_with("sha256:"), "{r:?}");
+        let st =
+            i.image_status(pb::ImageStatusRequest { image: spec(&name), verbose: false }).await.unwrap().into_inner();
+        assert_eq!(st.image.unwrap().id, r.image_ref);
+        let fs = i.image_fs_info(pb::ImageFsInfoRequest {}).await.unwrap().into_inner();
+        assert!(fs.image_filesystems[0].used_bytes.as_ref().unwrap().value > 1_000_000);
+        i.remove_image(pb::RemoveImageRequest { image: spec(&name) }).await.expect("remove");
+        i.remove_image(pb::RemoveImageRequest { image: spec(&name) }).await.expect("remove again is fine");
+        let st =
+            i.image_status(pb::ImageStatusRequest { image: spec(&name), verbose: false }).await.unwrap().into_inner();
+        assert!(st.image.is_none());
+    });
+    a.assert_no_leftovers();
+}
