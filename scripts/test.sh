@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 need=()
-for p in busybox-static skopeo umoci nftables iproute2 python3 docker-registry; do
+for p in busybox-static skopeo umoci nftables iproute2 python3 docker-registry unzip; do
   dpkg -s "$p" >/dev/null 2>&1 || need+=("$p")
 done
 if [ "${#need[@]}" -gt 0 ]; then

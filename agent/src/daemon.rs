@@ -95,11 +95,16 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
                 }
                 let _ = std::fs::remove_file(&path);
             }
-            let ul = tokio::net::UnixListener::bind(&path).with_context(|| format!("listen on {}", path.display()))?;
-            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o660))?;
+            // Bound beside and renamed into place with its mode and group already set: a
+            // client can never reach the socket while it is still 0755 root:root.
+            let tmp = path.with_extension(format!("tmp-{}", std::process::id()));
+            let _ = std::fs::remove_file(&tmp);
+            let ul = tokio::net::UnixListener::bind(&tmp).with_context(|| format!("listen on {}", tmp.display()))?;
+            std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o660))?;
             if let Some(gid) = socket_gid {
-                nix::unistd::chown(&path, None, Some(gid)).with_context(|| format!("chown {}", path.display()))?;
+                nix::unistd::chown(&tmp, None, Some(gid)).with_context(|| format!("chown {}", tmp.display()))?;
             }
+            std::fs::rename(&tmp, &path).with_context(|| format!("rename {} to {}", tmp.display(), path.display()))?;
             sockets.push(path.clone());
             tracing::info!(socket = %path.display(), "serving");
             let incoming = tokio_stream::wrappers::UnixListenerStream::new(ul);

@@ -140,6 +140,22 @@ fn host_root_files_stay_out_of_reach() {
     let r = a.ctl(&["run", "--rm", "--userns", "remap", "-v", &f, IMG, "sh", "-c", "echo no > /one"]);
     assert_ne!(r.code, 0);
     assert_eq!(std::fs::read_to_string(host.join("file")).unwrap(), "plain\n");
+    // A --device is bound from the host's node and opens (the device cgroup allows 1:3).
+    assert_eq!(
+        a.ok(&[
+            "run",
+            "--rm",
+            "--userns",
+            "remap",
+            "--device",
+            "/dev/null:/dev/xnull",
+            IMG,
+            "sh",
+            "-c",
+            "echo hi > /dev/xnull && echo ok"
+        ]),
+        "ok"
+    );
     // The host network (sysfs bound from the host) and a shared network namespace work.
     assert!(a
         .ok(&["run", "--rm", "--userns", "remap", "--network", "host", IMG, "ls", "/sys/class/net"])
