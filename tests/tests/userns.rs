@@ -182,7 +182,7 @@ fn image_device_nodes_are_inert_under_userns() {
     assert_eq!(a.ok(&["run", "--rm", "local/withdev:1", "sh", "-c", "head -c 3 /zero | wc -c"]), "3");
     let r = a.ctl(&["run", "--rm", "--userns", "remap", "local/withdev:1", "sh", "-c", "head -c 3 /zero"]);
     assert_ne!(r.code, 0, "a device node from an image must not open under --userns: {}", a.log());
-    assert!(r.stderr.contains("Permission denied"), "{}", r.stderr);
+    assert!(r.stderr.contains("Permission denied"), "code {} stdout {:?} stderr {:?}", r.code, r.stdout, r.stderr);
     // Nor can the container make one.
     let r = a.ctl(&["run", "--rm", "--userns", "remap", IMG, "mknod", "/z2", "c", "1", "5"]);
     assert_ne!(r.code, 0);

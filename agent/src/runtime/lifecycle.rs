@@ -328,6 +328,8 @@ impl Runtime {
             ("hosts.base", hosts.clone()),
             ("hosts", hosts),
             ("resolv.conf", resolv),
+            // There from the start, so an attach made before the first start holds it open.
+            ("log", String::new()),
         ] {
             let p = dir.join(f);
             std::fs::write(&p, content).map_err(io("write", &p))?;

@@ -149,8 +149,11 @@ impl Runtime {
             tokio::spawn(feed_stdin(dir.join("stdin"), rx.clone(), input));
         }
         let mut rx = rx;
+        // Opened now when it exists: a fast container with --rm may be gone, directory and
+        // all, before the first pass below; an open file outlives its directory.
+        let first = open_at(&path, offset);
         tokio::spawn(async move {
-            let mut reader = None;
+            let mut reader = first;
             loop {
                 if reader.is_none() {
                     reader = open_at(&path, offset);

@@ -294,10 +294,14 @@ fn supervise(spec: &LaunchSpec, rep: OwnedFd) {
     report.pid = pid.as_raw();
     report.pid_start = crate::isolation::start_time(pid.as_raw()).unwrap_or(0);
     send_report(rep, &report);
-    // Leave the agent's cgroup for our own, after the start returned (a v1 migration
-    // waits for an RCU grace period): whoever kills the agent's cgroup (systemd, a pod's
-    // runtime) leaves the containers and their supervisors alone.
-    let _ = crate::cgroups::Cgroups::join(&spec.shim_cgroup_dirs, me);
+    // Leave the agent's cgroup for our own (whoever kills the agent's cgroup, systemd or a
+    // pod's runtime, leaves the containers and their supervisors alone), beside the relay:
+    // a v1 migration waits for an RCU grace period, and the output must not wait for it.
+    // Nothing forks or clones here any more, so a thread is safe.
+    let dirs = spec.shim_cgroup_dirs.clone();
+    let _ = std::thread::Builder::new().name("cgroup".into()).spawn(move || {
+        let _ = crate::cgroups::Cgroups::join(&dirs, me);
+    });
     relay(spec, parent_io);
     let (exit_code, signal) = wait_exit(pid);
     let st = ExitStatus { exit_code, signal, finished_at: now() };
