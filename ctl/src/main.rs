@@ -112,6 +112,12 @@ struct CreateOpts {
     /// Add a host device: HOST[:CONTAINER[:PERMS]] (PERMS of rwm)
     #[arg(long)]
     device: Vec<String>,
+    /// IPC namespace: private, host, or container:NAME (shares its /dev/shm too)
+    #[arg(long)]
+    ipc: Option<String>,
+    /// PID namespace: private, host, or container:NAME (sees and signals its processes)
+    #[arg(long)]
+    pid: Option<String>,
     /// User namespace: host (the host's IDs), remap (root = a subordinate ID range from
     /// /etc/subuid, shared), auto (a range of its own) [default: the agent's]
     #[arg(long)]
@@ -1154,6 +1160,8 @@ async fn create(cl: &mut Clients, o: &CreateOpts) -> Res<String> {
         privileged: o.privileged,
         devices: o.device.clone(),
         userns: o.userns.clone().unwrap_or_default(),
+        ipc: o.ipc.clone().unwrap_or_default(),
+        pid: o.pid.clone().unwrap_or_default(),
     };
     Ok(cl.c.create(pb::CreateContainerRequest { spec: Some(spec) }).await?.into_inner().id)
 }

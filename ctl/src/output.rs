@@ -101,6 +101,8 @@ pub fn container_json(c: &pb::ContainerInfo) -> Value {
             "PidsLimit": res.pids_limit,
             "BlkioWeight": res.blkio_weight,
             "OomScoreAdj": res.oom_score_adj,
+            "IpcMode": if spec.ipc.is_empty() { "private".to_string() } else { spec.ipc.clone() },
+            "PidMode": spec.pid,
             "UsernsMode": if c.uid_map.is_empty() { "host".to_string() } else if spec.userns.is_empty() { "remap".to_string() } else { spec.userns.clone() },
         },
         "IDMappings": {

@@ -467,6 +467,59 @@ fn killing_the_agents_cgroup_spares_the_containers() {
     a.assert_no_leftovers();
 }
 
+/// `--ipc` and `--pid` like docker's: join another container's namespaces (and its
+/// /dev/shm), or the host's.
+#[test]
+fn ipc_and_pid_namespaces_can_be_shared() {
+    if !privileged("ipc_pid_sharing") {
+        return;
+    }
+    let a = Agent::start("ipcpid");
+    a.ok(&["run", "-d", "--name", "owner", IMG, "sh", "-c", "echo shared-mem > /dev/shm/x; exec sleep 300"]);
+    let owner = a.inspect("owner")["State"]["Pid"].to_string();
+    assert!(eventually(5, || std::path::Path::new(&format!("/proc/{owner}/root/dev/shm/x")).exists()));
+    assert_eq!(a.ok(&["run", "--rm", "--ipc", "container:owner", IMG, "cat", "/dev/shm/x"]), "shared-mem");
+    assert!(a.ctl(&["run", "--rm", IMG, "cat", "/dev/shm/x"]).code != 0, "a private /dev/shm is empty");
+    let ps = a.ok(&["run", "--rm", "--pid", "container:owner", IMG, "ps", "-o", "args"]);
+    assert!(ps.contains("sleep 300"), "{ps}");
+    a.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "joiner",
+        "--ipc",
+        "container:owner",
+        "--pid",
+        "container:owner",
+        IMG,
+        "sleep",
+        "300",
+    ]);
+    let joiner = a.inspect("joiner")["State"]["Pid"].to_string();
+    for ns in ["ipc", "pid"] {
+        assert_eq!(ns_inode(&joiner, ns), ns_inode(&owner, ns), "{ns}");
+    }
+    assert_ne!(ns_inode(&joiner, "uts"), ns_inode(&owner, "uts"));
+    a.ok(&["run", "-d", "--name", "hostns", "--ipc", "host", "--pid", "host", IMG, "sleep", "300"]);
+    let h = a.inspect("hostns")["State"]["Pid"].to_string();
+    for ns in ["ipc", "pid"] {
+        assert_eq!(ns_inode(&h, ns), ns_inode("self", ns), "{ns} of the host");
+    }
+    let comm = std::fs::read_to_string("/proc/1/comm").unwrap();
+    assert_eq!(a.ok(&["exec", "hostns", "cat", "/proc/1/comm"]), comm.trim(), "the host's PID 1 is visible");
+    for (flag, bad, why) in [
+        ("--ipc", "sideways", "invalid --ipc \"sideways\""),
+        ("--pid", "container:", "invalid --pid \"container:\""),
+        ("--ipc", "container:nosuch", "nosuch"),
+    ] {
+        let r = a.ctl(&["run", "--rm", flag, bad, IMG, "true"]);
+        assert_eq!(r.code, 125, "{flag} {bad}");
+        assert!(r.stderr.contains(why), "{flag} {bad}: {}", r.stderr);
+    }
+    a.ok(&["rm", "-f", "joiner", "hostns", "owner"]);
+    a.assert_no_leftovers();
+}
+
 #[test]
 fn second_agent_on_the_same_root_is_refused() {
     if !privileged("second_agent") {

@@ -129,6 +129,8 @@ fn a_pod_runs_through_the_cri() {
         let infra = pid(&sb);
         assert_eq!(ns_inode(&pid(&web), "net"), ns_inode(&infra, "net"));
         assert_eq!(ns_inode(&pid(&talk), "net"), ns_inode(&infra, "net"));
+        assert_eq!(ns_inode(&pid(&talk), "ipc"), ns_inode(&infra, "ipc"), "a pod shares IPC");
+        assert_ne!(ns_inode(&pid(&talk), "pid"), ns_inode(&infra, "pid"), "but not PIDs by default");
         let ex = c
             .exec_sync(pb::ExecSyncRequest { container_id: talk.clone(), cmd: vec!["hostname".into()], timeout: 10 })
             .await

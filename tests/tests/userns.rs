@@ -214,6 +214,8 @@ fn auto_gives_each_container_its_own_range() {
     let r = a.ctl(&["run", "--rm", "--userns", "remap", "--privileged", IMG, "true"]);
     assert_eq!(r.code, 125);
     assert!(r.stderr.contains("--privileged cannot be combined with --userns=remap"), "{}", r.stderr);
+    let r = a.ctl(&["run", "--rm", "--userns", "remap", "--pid", "host", IMG, "true"]);
+    assert!(r.stderr.contains("cannot be combined with a user namespace"), "{}", r.stderr);
     let r = a.ctl(&["run", "--rm", "--userns", "sideways", IMG, "true"]);
     assert!(r.stderr.contains("invalid --userns \"sideways\""), "{}", r.stderr);
     a.ok(&["rm", "-f", "a2", "a3"]);

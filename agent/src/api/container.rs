@@ -356,6 +356,12 @@ fn needs_privilege(s: &pb::ContainerSpec, userns_default: &str) -> Option<String
     if s.network_mode == "host" {
         return Some("--network host".into());
     }
+    if s.ipc == "host" {
+        return Some("--ipc host".into());
+    }
+    if s.pid == "host" {
+        return Some("--pid host".into());
+    }
     if s.userns == "host" && userns_default != "host" {
         return Some("--userns=host (the agent remaps containers by default)".into());
     }

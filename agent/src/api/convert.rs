@@ -90,6 +90,8 @@ pub fn spec_from_pb(s: pb::ContainerSpec) -> ContainerSpec {
         privileged: s.privileged,
         devices: s.devices,
         userns: s.userns,
+        ipc: s.ipc,
+        pid: s.pid,
         annotations: Default::default(),
         log_path: String::new(),
     }
@@ -171,6 +173,8 @@ fn spec_to_pb(s: &ContainerSpec) -> pb::ContainerSpec {
         privileged: s.privileged,
         devices: s.devices.clone(),
         userns: s.userns.clone(),
+        ipc: s.ipc.clone(),
+        pid: s.pid.clone(),
     }
 }
 

@@ -230,7 +230,8 @@ impl pb::runtime_service_server::RuntimeService for CriRuntime {
         let m = cfg.metadata.clone().unwrap_or_default();
         let ns =
             cfg.linux.as_ref().and_then(|l| l.security_context.as_ref()).and_then(|s| s.namespace_options.as_ref());
-        let host_network = ns.is_some_and(|n| n.network == pb::NamespaceMode::Node as i32);
+        let node = |m: Option<i32>| m == Some(pb::NamespaceMode::Node as i32);
+        let host_network = node(ns.map(|n| n.network));
         let mut ports = Vec::new();
         for p in &cfg.port_mappings {
             if p.host_port <= 0 {
@@ -247,6 +248,8 @@ impl pb::runtime_service_server::RuntimeService for CriRuntime {
             annotations: to_btree(cfg.annotations.clone()),
             log_directory: cfg.log_directory.clone(),
             host_network,
+            host_ipc: node(ns.map(|n| n.ipc)),
+            host_pid: node(ns.map(|n| n.pid)),
             dns_servers: cfg.dns_config.as_ref().map(|d| d.servers.clone()).unwrap_or_default(),
             ports,
             pause_image: self.cfg.pause_image.clone(),
@@ -293,8 +296,16 @@ impl pb::runtime_service_server::RuntimeService for CriRuntime {
                     namespaces: Some(pb::Namespace {
                         options: Some(pb::NamespaceOption {
                             network: mode as i32,
-                            pid: pb::NamespaceMode::Container as i32,
-                            ipc: pb::NamespaceMode::Container as i32,
+                            pid: if r.spec.pid == "host" {
+                                pb::NamespaceMode::Node as i32
+                            } else {
+                                pb::NamespaceMode::Container as i32
+                            },
+                            ipc: if r.spec.ipc == "host" {
+                                pb::NamespaceMode::Node as i32
+                            } else {
+                                pb::NamespaceMode::Pod as i32
+                            },
                             ..Default::default()
                         }),
                     }),
@@ -337,7 +348,13 @@ impl pb::runtime_service_server::RuntimeService for CriRuntime {
         }
         let spec = container_spec(&cfg)?;
         let meta = CriMeta { name: m.name, attempt: m.attempt, ..Default::default() };
-        let spec = self.rt.member_spec(&r.pod_sandbox_id, meta, &cfg.log_path, spec).map_err(status)?;
+        let share_pid = cfg
+            .linux
+            .as_ref()
+            .and_then(|l| l.security_context.as_ref())
+            .and_then(|s| s.namespace_options.as_ref())
+            .is_some_and(|n| n.pid == pb::NamespaceMode::Pod as i32);
+        let spec = self.rt.member_spec(&r.pod_sandbox_id, meta, &cfg.log_path, share_pid, spec).map_err(status)?;
         let rec = self.rt.create(spec).await.map_err(status)?;
         Ok(Response::new(pb::CreateContainerResponse { container_id: rec.id }))
     }

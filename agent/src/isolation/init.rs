@@ -19,12 +19,19 @@ pub enum ChildIo {
 /// The namespaces every container gets (plus a network namespace unless `--network host`
 /// or `container:`, and a user namespace with `--userns`). Created in one clone, the other
 /// namespaces belong to the new user namespace, so its root may mount /proc, /sys, mqueue.
-pub fn clone_flags(net: NetMode, userns: bool) -> CloneFlags {
-    let mut f =
-        CloneFlags::CLONE_NEWPID | CloneFlags::CLONE_NEWUTS | CloneFlags::CLONE_NEWIPC | CloneFlags::CLONE_NEWNS;
-    if net.own_namespace() {
+pub fn clone_flags(spec: &LaunchSpec) -> CloneFlags {
+    use super::spec::NsShare;
+    let mut f = CloneFlags::CLONE_NEWUTS | CloneFlags::CLONE_NEWNS;
+    if spec.network.own_namespace() {
         f |= CloneFlags::CLONE_NEWNET;
     }
+    if spec.ipc == NsShare::Private {
+        f |= CloneFlags::CLONE_NEWIPC;
+    }
+    if spec.pid_ns == NsShare::Private {
+        f |= CloneFlags::CLONE_NEWPID;
+    }
+    let userns = spec.userns.is_some();
     if userns {
         f |= CloneFlags::CLONE_NEWUSER;
     }
@@ -46,8 +53,16 @@ pub struct UsernsHandoff {
     pub host: mounts::HostMounts,
 }
 
-pub fn run(spec: &LaunchSpec, go: OwnedFd, errw: OwnedFd, io: ChildIo, userns: Option<UsernsHandoff>) -> ! {
-    let f = setup_and_exec(spec, io, &errw, go, userns);
+/// `shm`: with `--ipc container:X`, a detached copy of X's /dev/shm (see the shim).
+pub fn run(
+    spec: &LaunchSpec,
+    go: OwnedFd,
+    errw: OwnedFd,
+    io: ChildIo,
+    userns: Option<UsernsHandoff>,
+    shm: Option<OwnedFd>,
+) -> ! {
+    let f = setup_and_exec(spec, io, &errw, go, userns, shm);
     report(&errw, &f);
     // SAFETY: _exit ends the child without running the shim's destructors twice.
     unsafe { libc::_exit(f.code) }
@@ -82,6 +97,7 @@ fn setup_and_exec(
     errw: &OwnedFd,
     go: OwnedFd,
     userns: Option<UsernsHandoff>,
+    shm: Option<OwnedFd>,
 ) -> Failure {
     let console = match io {
         ChildIo::Pipes { stdin, stdout, stderr } => {
@@ -102,6 +118,7 @@ fn setup_and_exec(
     // otherwise keep the shim's pipes, and their readers, waiting).
     let mut keep = vec![errw.as_raw_fd(), go.as_raw_fd()];
     keep.extend(console.as_ref().map(|c| c.as_raw_fd()));
+    keep.extend(shm.as_ref().map(|c| c.as_raw_fd()));
     if let Some(u) = &userns {
         keep.push(u.sync.as_raw_fd());
         keep.extend(u.host.raw_fds());
@@ -124,9 +141,10 @@ fn setup_and_exec(
         // The shim joined the other container's namespace before the clone.
         NetMode::Host | NetMode::Join(_) => {}
     }
-    if let Err(f) = mounts::setup_rootfs(spec, rootfs_mount, userns.as_ref().map(|u| &u.host)) {
+    if let Err(f) = mounts::setup_rootfs(spec, rootfs_mount, userns.as_ref().map(|u| &u.host), shm.as_ref()) {
         return f;
     }
+    drop(shm);
     // The host mounts are attached now: nothing of them may stay open in the container.
     drop(userns);
     // With --userns the working directory is the new root (see mounts::setup_rootfs).

@@ -137,6 +137,7 @@ pub fn setup_rootfs(
     spec: &LaunchSpec,
     rootfs_mount: Option<OwnedFd>,
     host_mounts: Option<&HostMounts>,
+    shm: Option<&OwnedFd>,
 ) -> Result<(), Failure> {
     // Nothing we mount may propagate back to the host.
     mount(None::<&str>, "/", None::<&str>, MsFlags::MS_REC | MsFlags::MS_PRIVATE, None::<&str>)
@@ -198,7 +199,27 @@ pub fn setup_rootfs(
     link("/proc/self/fd/1", "stdout")?;
     link("/proc/self/fd/2", "stderr")?;
     link("/proc/kcore", "core")?;
-    mnt("shm", &dev.join("shm"), "tmpfs", NOSUID_NODEV_NOEXEC, Some("mode=1777,size=65536k"))?;
+    match spec.ipc {
+        super::spec::NsShare::Private => {
+            mnt("shm", &dev.join("shm"), "tmpfs", NOSUID_NODEV_NOEXEC, Some("mode=1777,size=65536k"))?
+        }
+        // Shared IPC means shared POSIX shared memory too: the host's /dev/shm, or the
+        // other container's, cloned by the shim from inside its mount namespace.
+        share => {
+            let target = dev.join("shm");
+            std::fs::create_dir_all(&target).map_err(|e| Failure::setup(format!("mkdir /dev/shm: {e}")))?;
+            match (share, shm) {
+                (super::spec::NsShare::Join(_), Some(fd)) => {
+                    mountapi::attach(fd, &target).map_err(|e| Failure::setup(format!("shared /dev/shm: {e}")))?
+                }
+                (super::spec::NsShare::Join(pid), None) => {
+                    return Err(Failure::setup(format!("no /dev/shm from the container of PID {pid}")))
+                }
+                _ => mount(Some("/dev/shm"), &target, None::<&str>, MsFlags::MS_BIND, None::<&str>)
+                    .map_err(|e| fail("bind shm on", &target, e))?,
+            }
+        }
+    }
     mnt("mqueue", &dev.join("mqueue"), "mqueue", NOSUID_NODEV_NOEXEC, None)?;
     let sys_ro = if spec.privileged { MsFlags::empty() } else { MsFlags::MS_RDONLY };
     let sys = inroot(root, "/sys");

@@ -26,6 +26,19 @@ impl NetMode {
     }
 }
 
+/// Whose IPC or PID namespace a container gets (`--ipc`, `--pid`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum NsShare {
+    /// A new namespace of its own.
+    #[default]
+    Private,
+    /// The host's.
+    Host,
+    /// That of another container's init, by host PID (joined by the shim before the clone).
+    Join(i32),
+}
+
 /// A file bind-mounted into the container (`/etc/hostname`, `/etc/hosts`, …).
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct BindFile {
@@ -101,6 +114,12 @@ pub struct LaunchSpec {
     /// The shim's own cgroup directories, joined once the container runs.
     #[serde(default)]
     pub shim_cgroup_dirs: Vec<PathBuf>,
+    /// `--ipc`: the IPC namespace (and /dev/shm) it gets.
+    #[serde(default)]
+    pub ipc: NsShare,
+    /// `--pid`: the PID namespace it gets.
+    #[serde(default)]
+    pub pid_ns: NsShare,
     /// `--userns`: the container's ID maps (its init starts in a new user namespace).
     #[serde(default)]
     pub userns: Option<crate::isolation::userns::IdMapping>,

@@ -149,6 +149,8 @@ impl Runtime {
         if spec.command.iter().chain(spec.entrypoint.iter().flatten()).any(|a| a.contains('\0')) {
             return bad("the command contains a NUL byte".into());
         }
+        spec.ipc = self.parse_share(&spec.ipc, "--ipc")?;
+        spec.pid = self.parse_share(&spec.pid, "--pid")?;
         let (network, mode_name) = self.parse_network(&spec.network)?;
         spec.network = mode_name;
         let cpus = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
@@ -209,6 +211,12 @@ impl Runtime {
             }
         }
         let userns = self.lease_userns(&spec)?;
+        if userns.is_some() && !(spec.ipc.is_empty() && spec.pid.is_empty()) {
+            return Err(RuntimeError::InvalidArgument(format!(
+                "--ipc {:?} / --pid {:?} cannot be combined with a user namespace (--userns=host shares them)",
+                spec.ipc, spec.pid
+            )));
+        }
         let mut ports = self.parse_ports(&spec.ports, network)?;
         if spec.publish_all {
             if network != NetMode::Bridge {
@@ -387,9 +395,47 @@ impl Runtime {
                 .map(|d| (d.host, d.container))
                 .collect(),
             userns: rec.userns.as_ref().map(|l| l.map.clone()),
+            ipc: Default::default(),
+            pid_ns: Default::default(),
             shim_cgroup_dirs: self.cgroups.dirs(&rec.shim_cg()),
             cri_log: (!rec.spec.log_path.is_empty()).then(|| PathBuf::from(&rec.spec.log_path)),
         }
+    }
+
+    /// Normalizes an `--ipc`/`--pid` value: `""` (private; also docker's `private` and
+    /// `shareable`), `host`, or `container:<full id>`.
+    fn parse_share(&self, v: &str, flag: &str) -> Result<String> {
+        match v {
+            "" | "private" | "shareable" => Ok(String::new()),
+            "host" => Ok("host".into()),
+            v => match v.strip_prefix("container:") {
+                Some(t) if !t.is_empty() => Ok(format!("container:{}", self.resolve(t)?.id)),
+                _ => Err(RuntimeError::InvalidArgument(format!(
+                    "invalid {flag} {v:?}: use private, host or container:<name|id>"
+                ))),
+            },
+        }
+    }
+
+    /// What an `--ipc`/`--pid` value means at start: the other container must be running.
+    fn share_target(&self, v: &str, what: &str) -> Result<crate::isolation::spec::NsShare> {
+        use crate::isolation::spec::NsShare;
+        if v == "host" {
+            return Ok(NsShare::Host);
+        }
+        let Some(target) = v.strip_prefix("container:") else { return Ok(NsShare::Private) };
+        let t = self.load(target).map_err(|_| {
+            RuntimeError::FailedPrecondition(format!(
+                "the container {target} whose {what} namespace this one joins no longer exists"
+            ))
+        })?;
+        if t.state != State::Running {
+            return Err(RuntimeError::FailedPrecondition(format!(
+                "cannot join the {what} namespace of container {}: it is not running",
+                t.name
+            )));
+        }
+        Ok(NsShare::Join(t.pid))
     }
 
     /// The ID range a new container gets for its `--userns` mode (`None`: the host's IDs).
@@ -516,6 +562,8 @@ impl Runtime {
         let mut spec = self.launch_spec(&rec);
         self.userns_rootfs(&rec, &mut spec.rootfs).await?;
         spec.network = self.join_target(&rec)?;
+        spec.ipc = self.share_target(&rec.spec.ipc, "IPC")?;
+        spec.pid_ns = self.share_target(&rec.spec.pid, "PID")?;
         spec.bridge = self.bridge_attach(&rec)?;
         for (i, (net, ip)) in rec.extra_networks.iter().enumerate() {
             spec.extra_bridges.push(self.extra_attach(&rec, net, ip, i + 1)?);

@@ -115,6 +115,12 @@ pub struct ContainerSpec {
     /// `--userns`: `host`, `remap` or `auto` (empty: the agent's default).
     #[serde(default)]
     pub userns: String,
+    /// `--ipc`: `""` (private), `host`, or `container:<id>`.
+    #[serde(default)]
+    pub ipc: String,
+    /// `--pid`: `""` (private), `host`, or `container:<id>`.
+    #[serde(default)]
+    pub pid: String,
     /// Unstructured metadata (the CRI's annotations and our CRI bookkeeping).
     #[serde(default)]
     pub annotations: BTreeMap<String, String>,

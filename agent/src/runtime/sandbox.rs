@@ -44,6 +44,9 @@ pub struct SandboxSpec {
     pub log_directory: String,
     /// The node's network namespace (`NamespaceMode::NODE`).
     pub host_network: bool,
+    /// The node's IPC / PID namespace.
+    pub host_ipc: bool,
+    pub host_pid: bool,
     pub dns_servers: Vec<String>,
     /// `[hostIP:]hostPort:containerPort/proto`.
     pub ports: Vec<String>,
@@ -128,6 +131,8 @@ impl Runtime {
             entrypoint: Some(vec![]),
             hostname: s.hostname.clone(),
             network: if s.host_network { "host".into() } else { String::new() },
+            ipc: if s.host_ipc { "host".into() } else { String::new() },
+            pid: if s.host_pid { "host".into() } else { String::new() },
             labels: s.labels.clone(),
             annotations,
             ports: s.ports.clone(),
@@ -144,13 +149,15 @@ impl Runtime {
         self.resolve(&rec.id)
     }
 
-    /// Completes a CRI container's spec for sandbox `sandbox_id`: its network namespace,
-    /// hostname, name, log path, and our annotations.
+    /// Completes a CRI container's spec for sandbox `sandbox_id`: its network and IPC
+    /// namespaces (and the PID one with `share_pid`: shareProcessNamespace), hostname,
+    /// name, log path, and our annotations.
     pub fn member_spec(
         &self,
         sandbox_id: &str,
         meta: CriMeta,
         log_path: &str,
+        share_pid: bool,
         mut spec: ContainerSpec,
     ) -> Result<ContainerSpec> {
         let sb = self.sandbox(sandbox_id)?;
@@ -161,6 +168,13 @@ impl Runtime {
             format!("container:{}", sb.id)
         };
         spec.hostname = sb.hostname.clone();
+        // A pod shares IPC (and /dev/shm); not across user namespaces, which cannot join it.
+        if sb.userns.is_none() {
+            spec.ipc = if sb.spec.ipc == "host" { "host".into() } else { format!("container:{}", sb.id) };
+            if share_pid || sb.spec.pid == "host" {
+                spec.pid = if sb.spec.pid == "host" { "host".into() } else { format!("container:{}", sb.id) };
+            }
+        }
         spec.name = record_name(&["k8s", &meta.name, &sm.name, &sm.namespace, &sm.uid, &meta.attempt.to_string()]);
         let dir = sb.spec.annotations.get(LOG_DIR).cloned().unwrap_or_default();
         if !log_path.is_empty() && !dir.is_empty() {

@@ -136,6 +136,35 @@ fn open_io(spec: &LaunchSpec) -> Result<(ParentIo, ChildIo), String> {
     ))
 }
 
+/// A detached copy of the /dev/shm of the container whose init is `pid` (for `--ipc
+/// container:`): it lives in that container's mount namespace, which a bind mount cannot
+/// reach from ours, so a child of the shim enters it and clones the mount from there.
+fn shm_of(pid: i32) -> Result<OwnedFd, String> {
+    let p = format!("/proc/{pid}/ns/mnt");
+    let ns = std::fs::File::open(&p).map_err(|e| format!("{p}: {e}"))?;
+    let (ours, theirs) = std::os::unix::net::UnixStream::pair().map_err(|e| format!("socket: {e}"))?;
+    // SAFETY: the shim is single-threaded here; the child only makes syscalls and _exits.
+    match unsafe { nix::unistd::fork() } {
+        Err(e) => Err(format!("fork: {e}")),
+        Ok(ForkResult::Child) => {
+            let ok = nix::sched::setns(ns, CloneFlags::CLONE_NEWNS).is_ok()
+                && crate::isolation::mountapi::open_tree_clone(Path::new("/dev/shm"), false)
+                    .is_ok_and(|t| crate::isolation::pty::send_fd(theirs.as_raw_fd(), t.as_raw_fd()).is_ok());
+            // SAFETY: leave the forked child without running the shim's destructors.
+            unsafe { libc::_exit(if ok { 0 } else { 1 }) }
+        }
+        Ok(ForkResult::Parent { child }) => {
+            drop(theirs);
+            let fd = crate::isolation::pty::recv_fd(&OwnedFd::from(ours));
+            let _ = waitpid(child, None);
+            match fd {
+                Ok(Some(fd)) => Ok(fd),
+                _ => Err(format!("cannot share the /dev/shm of the container of PID {pid}")),
+            }
+        }
+    }
+}
+
 /// Before the clone of a `--userns` init: the socket that announces its maps, detached
 /// copies of the host paths it binds, and the working directory it starts in (its mount
 /// point: the clone's copy of it is where the init attaches its root, as it may have no
@@ -229,13 +258,35 @@ fn supervise(spec: &LaunchSpec, rep: OwnedFd) {
     } else {
         (None, None)
     };
-    let mut payload = Some((go_r, err_w, child_io, handoff));
+    let shm = match spec.ipc {
+        crate::isolation::spec::NsShare::Join(target) => match shm_of(target) {
+            Ok(fd) => Some(fd),
+            Err(e) => return fail(report, rep, 125, e),
+        },
+        _ => None,
+    };
+    let mut payload = Some((go_r, err_w, child_io, handoff, shm));
     let mut stack = vec![0u8; 512 * 1024];
     let cb = Box::new(|| match payload.take() {
-        Some((g, e, io, sync)) => init::run(spec, g, e, io, sync),
+        Some((g, e, io, sync, shm)) => init::run(spec, g, e, io, sync, shm),
         None => 125,
     });
-    let flags = init::clone_flags(spec.network, spec.userns.is_some());
+    // --ipc/--pid container:X likewise: a PID namespace joined by the shim applies to the
+    // children it makes, the init.
+    for (share, file, flag) in
+        [(spec.ipc, "ipc", CloneFlags::CLONE_NEWIPC), (spec.pid_ns, "pid", CloneFlags::CLONE_NEWPID)]
+    {
+        if let crate::isolation::spec::NsShare::Join(target) = share {
+            let p = format!("/proc/{target}/ns/{file}");
+            let res = std::fs::File::open(&p)
+                .map_err(|e| e.to_string())
+                .and_then(|f| nix::sched::setns(f, flag).map_err(|e| e.desc().to_string()));
+            if let Err(e) = res {
+                return fail(report, rep, 125, format!("join the {file} namespace of {p}: {e}"));
+            }
+        }
+    }
+    let flags = init::clone_flags(spec);
     // SAFETY: single-threaded process; the child runs `init::run`, which never returns.
     let pid = match unsafe { nix::sched::clone(cb, &mut stack, flags, Some(libc::SIGCHLD)) } {
         Ok(p) => p,
