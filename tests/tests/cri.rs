@@ -195,6 +195,32 @@ fn a_pod_runs_through_the_cri() {
             std::fs::read_to_string(logs.join("talker/0.log.1"))
         );
 
+        // Stats: each running container, and the pod's sums with its containers.
+        let st = c
+            .list_container_stats(pb::ListContainerStatsRequest {
+                filter: Some(pb::ContainerStatsFilter { pod_sandbox_id: sb.clone(), ..Default::default() }),
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .stats;
+        assert_eq!(st.len(), 2);
+        for s in &st {
+            assert!(s.cpu.as_ref().unwrap().usage_core_nano_seconds.as_ref().unwrap().value > 0, "{s:?}");
+            assert!(s.memory.as_ref().unwrap().usage_bytes.as_ref().unwrap().value > 0, "{s:?}");
+        }
+        let ps = c
+            .pod_sandbox_stats(pb::PodSandboxStatsRequest { pod_sandbox_id: sb.clone() })
+            .await
+            .unwrap()
+            .into_inner()
+            .stats
+            .unwrap()
+            .linux
+            .unwrap();
+        assert_eq!(ps.containers.len(), 2);
+        assert!(ps.process.unwrap().process_count.unwrap().value >= 4, "pause + init + httpd + sh/sleep");
+
         // Lists and filters.
         let list = |f: pb::ContainerFilter| {
             let mut c = c.clone();

@@ -5,6 +5,7 @@
 //!
 //! Not served yet (Unimplemented, naming what to use instead): the streaming Exec/Attach/
 //! PortForward (they need kubelet's streaming server), container events, checkpoints.
+//! Stats carry CPU, memory and process counts (no network or filesystem figures yet).
 
 use super::convert::status;
 use crate::runtime::sandbox::{self, CriMeta, SandboxSpec};
@@ -208,6 +209,87 @@ fn to_sandbox(r: &ContainerRecord) -> pb::PodSandbox {
 
 fn now_ns() -> i64 {
     chrono::Utc::now().timestamp_nanos_opt().unwrap_or(0)
+}
+
+fn u64v(value: u64) -> Option<pb::UInt64Value> {
+    Some(pb::UInt64Value { value })
+}
+
+/// CPU and memory of one usage sample, as kubelet reads them (working set = usage minus
+/// page cache, as cAdvisor counts it).
+fn usage_of(u: &crate::cgroups::stats::Usage, ts: i64) -> (pb::CpuUsage, pb::MemoryUsage) {
+    let ws = u.memory_usage.saturating_sub(u.memory_cache);
+    (
+        pb::CpuUsage { timestamp: ts, usage_core_nano_seconds: u64v(u.cpu_usage_ns), usage_nano_cores: None },
+        pb::MemoryUsage {
+            timestamp: ts,
+            working_set_bytes: u64v(ws),
+            available_bytes: (u.memory_limit > 0).then(|| u.memory_limit.saturating_sub(ws)).and_then(u64v),
+            usage_bytes: u64v(u.memory_usage),
+            ..Default::default()
+        },
+    )
+}
+
+fn container_stats(r: &ContainerRecord, u: &crate::cgroups::stats::Usage, ts: i64) -> pb::ContainerStats {
+    let (cpu, memory) = usage_of(u, ts);
+    pb::ContainerStats {
+        attributes: Some(pb::ContainerAttributes {
+            id: r.id.clone(),
+            metadata: Some(container_meta(r)),
+            labels: to_hash(&r.spec.labels),
+            annotations: to_hash(&sandbox::user_annotations(r)),
+        }),
+        cpu: Some(cpu),
+        memory: Some(memory),
+        writable_layer: None,
+        swap: None,
+    }
+}
+
+impl CriRuntime {
+    /// Stats of CRI containers passing `keep`.
+    fn containers_stats(&self, keep: impl Fn(&ContainerRecord) -> bool) -> Result<Vec<pb::ContainerStats>, Status> {
+        let names: Vec<String> =
+            self.rt.cri_records("container").map_err(status)?.into_iter().filter(|r| keep(r)).map(|r| r.id).collect();
+        if names.is_empty() {
+            return Ok(vec![]);
+        }
+        let ts = now_ns();
+        Ok(self.rt.stats(&names).map_err(status)?.iter().map(|(r, u)| container_stats(r, u, ts)).collect())
+    }
+
+    /// A sandbox's stats: its containers' sums, and each of them.
+    fn sandbox_stats(&self, sb: &ContainerRecord) -> Result<pb::PodSandboxStats, Status> {
+        let ts = now_ns();
+        let mut ids = vec![sb.id.clone()];
+        ids.extend(self.rt.sandbox_members(&sb.id).map_err(status)?.into_iter().map(|m| m.id));
+        let samples = self.rt.stats(&ids).map_err(status)?;
+        let mut total = crate::cgroups::stats::Usage::default();
+        for (_, u) in &samples {
+            total.cpu_usage_ns += u.cpu_usage_ns;
+            total.memory_usage += u.memory_usage;
+            total.memory_cache += u.memory_cache;
+            total.pids += u.pids;
+        }
+        let (cpu, memory) = usage_of(&total, ts);
+        Ok(pb::PodSandboxStats {
+            attributes: Some(pb::PodSandboxAttributes {
+                id: sb.id.clone(),
+                metadata: Some(sandbox_meta(sb)),
+                labels: to_hash(&sb.spec.labels),
+                annotations: to_hash(&sandbox::user_annotations(sb)),
+            }),
+            linux: Some(pb::LinuxPodSandboxStats {
+                cpu: Some(cpu),
+                memory: Some(memory),
+                network: None,
+                process: Some(pb::ProcessUsage { timestamp: ts, process_count: u64v(total.pids) }),
+                containers: samples.iter().skip(1).map(|(r, u)| container_stats(r, u, ts)).collect(),
+            }),
+            windows: None,
+        })
+    }
 }
 
 #[tonic::async_trait]
@@ -524,30 +606,51 @@ impl pb::runtime_service_server::RuntimeService for CriRuntime {
 
     async fn container_stats(
         &self,
-        _: Request<pb::ContainerStatsRequest>,
+        req: Request<pb::ContainerStatsRequest>,
     ) -> Result<Response<pb::ContainerStatsResponse>, Status> {
-        Err(unimplemented("ContainerStats", "use agentctl stats"))
+        let r = self.rt.resolve(&req.into_inner().container_id).map_err(status)?;
+        if sandbox::kind(&r) != Some("container") {
+            return Err(Status::not_found(format!("no such container: {}", r.id)));
+        }
+        let stats = self.containers_stats(|c| c.id == r.id)?.pop();
+        Ok(Response::new(pb::ContainerStatsResponse { stats }))
     }
 
     async fn list_container_stats(
         &self,
-        _: Request<pb::ListContainerStatsRequest>,
+        req: Request<pb::ListContainerStatsRequest>,
     ) -> Result<Response<pb::ListContainerStatsResponse>, Status> {
-        Ok(Response::new(pb::ListContainerStatsResponse { stats: vec![] }))
+        let f = req.into_inner().filter.unwrap_or_default();
+        let stats = self.containers_stats(|r| {
+            r.state == State::Running
+                && id_match(&r.id, &f.id)
+                && (f.pod_sandbox_id.is_empty()
+                    || r.spec.annotations.get(sandbox::SANDBOX).is_some_and(|s| s.starts_with(&f.pod_sandbox_id)))
+                && labels_match(r, &f.label_selector)
+        })?;
+        Ok(Response::new(pb::ListContainerStatsResponse { stats }))
     }
 
     async fn pod_sandbox_stats(
         &self,
-        _: Request<pb::PodSandboxStatsRequest>,
+        req: Request<pb::PodSandboxStatsRequest>,
     ) -> Result<Response<pb::PodSandboxStatsResponse>, Status> {
-        Err(unimplemented("PodSandboxStats", "use agentctl stats"))
+        let sb = self.rt.sandbox(&req.into_inner().pod_sandbox_id).map_err(status)?;
+        Ok(Response::new(pb::PodSandboxStatsResponse { stats: Some(self.sandbox_stats(&sb)?) }))
     }
 
     async fn list_pod_sandbox_stats(
         &self,
-        _: Request<pb::ListPodSandboxStatsRequest>,
+        req: Request<pb::ListPodSandboxStatsRequest>,
     ) -> Result<Response<pb::ListPodSandboxStatsResponse>, Status> {
-        Ok(Response::new(pb::ListPodSandboxStatsResponse { stats: vec![] }))
+        let f = req.into_inner().filter.unwrap_or_default();
+        let mut stats = Vec::new();
+        for sb in self.rt.cri_records("sandbox").map_err(status)? {
+            if sb.state == State::Running && id_match(&sb.id, &f.id) && labels_match(&sb, &f.label_selector) {
+                stats.push(self.sandbox_stats(&sb)?);
+            }
+        }
+        Ok(Response::new(pb::ListPodSandboxStatsResponse { stats }))
     }
 
     async fn update_runtime_config(
