@@ -76,6 +76,17 @@ fn a_pod_runs_through_the_cri() {
         let st = c.status(pb::StatusRequest { verbose: false }).await.unwrap().into_inner();
         assert!(st.status.unwrap().conditions.iter().all(|c| c.status));
 
+        // Events, as kubelet's evented PLEG follows them.
+        let mut events = c.get_container_events(pb::GetEventsRequest {}).await.expect("events").into_inner();
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::<(String, i32)>::new()));
+        let sink = std::sync::Arc::clone(&seen);
+        tokio::spawn(async move {
+            while let Ok(Some(e)) = events.message().await {
+                sink.lock().unwrap().push((e.container_id, e.container_event_type));
+            }
+        });
+        a.ok(&["run", "--rm", "--name", "notcri", "local/busybox:latest", "true"]);
+
         let sb_cfg = sandbox_config(&logs, port);
         let sb = c
             .run_pod_sandbox(pb::RunPodSandboxRequest { config: Some(sb_cfg.clone()), runtime_handler: String::new() })
@@ -256,6 +267,25 @@ fn a_pod_runs_through_the_cri() {
         for _ in 0..2 {
             c.remove_pod_sandbox(pb::RemovePodSandboxRequest { pod_sandbox_id: sb.clone() }).await.expect("remove");
         }
+        let of =
+            |id: &str| -> Vec<i32> { seen.lock().unwrap().iter().filter(|(c, _)| c == id).map(|(_, t)| *t).collect() };
+        use pb::ContainerEventType as E;
+        let want =
+            [E::ContainerCreatedEvent, E::ContainerStartedEvent, E::ContainerStoppedEvent, E::ContainerDeletedEvent];
+        let want: Vec<i32> = want.iter().map(|t| *t as i32).collect();
+        for _ in 0..50 {
+            if of(&talk) == want && of(&sb) == want {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        assert_eq!(of(&talk), want, "a container's life in events");
+        assert_eq!(of(&sb), want, "the sandbox's too");
+        assert!(seen.lock().unwrap().len() >= 12, "both containers and the sandbox");
+        assert!(
+            seen.lock().unwrap().iter().all(|(id, _)| [&sb, &web, &talk].contains(&id)),
+            "containers not made through the CRI are not reported"
+        );
         let gone = c.container_status(pb::ContainerStatusRequest { container_id: web.clone(), verbose: false }).await;
         assert_eq!(gone.unwrap_err().code(), tonic::Code::NotFound);
         assert!(c

@@ -4,7 +4,7 @@
 //! sandboxes are `runtime::sandbox`, containers and images are our own.
 //!
 //! Not served yet (Unimplemented, naming what to use instead): the streaming Exec/Attach/
-//! PortForward (they need kubelet's streaming server), container events, checkpoints.
+//! PortForward (they need kubelet's streaming server), checkpoints.
 //! Stats carry CPU, memory and process counts (no network or filesystem figures yet).
 
 use super::convert::status;
@@ -683,7 +683,39 @@ impl pb::runtime_service_server::RuntimeService for CriRuntime {
         &self,
         _: Request<pb::GetEventsRequest>,
     ) -> Result<Response<Self::GetContainerEventsStream>, Status> {
-        Err(unimplemented("GetContainerEvents", "kubelet falls back to polling; agentctl events streams ours"))
+        use tokio::sync::broadcast::error::RecvError;
+        let mut live = self.rt.live_events();
+        let rt = Arc::clone(&self.rt);
+        let (tx, rx) = tokio::sync::mpsc::channel(256);
+        tokio::spawn(async move {
+            loop {
+                let ev = match live.recv().await {
+                    Ok(ev) => ev,
+                    // kubelet relists when the stream ends: better than a silent gap.
+                    Err(RecvError::Lagged(_)) | Err(RecvError::Closed) => return,
+                };
+                let Some(kind) = cri_event_type(&ev.action) else { continue };
+                // A removed record is gone from the store: CRI objects are named k8s_….
+                let cri = match rt.resolve(&ev.id) {
+                    Ok(r) => sandbox::kind(&r).is_some(),
+                    Err(_) => ev.name.starts_with("k8s_"),
+                };
+                if !cri {
+                    continue;
+                }
+                let msg = pb::ContainerEventResponse {
+                    container_id: ev.id.clone(),
+                    container_event_type: kind as i32,
+                    created_at: ev.time,
+                    pod_sandbox_status: None,
+                    containers_statuses: vec![],
+                };
+                if tx.send(Ok(msg)).await.is_err() {
+                    return;
+                }
+            }
+        });
+        Ok(Response::new(Box::pin(tokio_stream::wrappers::ReceiverStream::new(rx))))
     }
 
     async fn list_metric_descriptors(
@@ -708,6 +740,17 @@ impl pb::runtime_service_server::RuntimeService for CriRuntime {
             linux: Some(pb::LinuxRuntimeConfiguration { cgroup_driver: pb::CgroupDriver::Cgroupfs as i32 }),
         }))
     }
+}
+
+/// The CRI event of one of our lifecycle actions.
+fn cri_event_type(action: &str) -> Option<pb::ContainerEventType> {
+    Some(match action {
+        "create" => pb::ContainerEventType::ContainerCreatedEvent,
+        "start" => pb::ContainerEventType::ContainerStartedEvent,
+        "die" => pb::ContainerEventType::ContainerStoppedEvent,
+        "destroy" => pb::ContainerEventType::ContainerDeletedEvent,
+        _ => return None,
+    })
 }
 
 fn to_image(i: &crate::image::ImageRecord) -> pb::Image {

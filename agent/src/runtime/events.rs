@@ -51,6 +51,11 @@ impl Runtime {
         Ok(())
     }
 
+    /// Events from now on, as they happen (a follower that lags loses them: `Lagged`).
+    pub fn live_events(&self) -> broadcast::Receiver<Event> {
+        self.events.subscribe()
+    }
+
     /// Events after `since`, then (with `follow`) new ones as they happen.
     pub fn events(&self, since: u64, follow: bool) -> Result<mpsc::Receiver<Event>> {
         // Subscribe before reading the log so nothing falls between the two.
