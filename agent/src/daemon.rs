@@ -36,6 +36,14 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     for d in [&cfg.root, &cfg.run_dir] {
         std::fs::create_dir_all(d).with_context(|| format!("create {}", d.display()))?;
     }
+    // Root only: image layers hold device nodes and set-id files as the images ship them,
+    // which no other host user may reach. (Containers never resolve these paths: their
+    // roots are mounted by the init or handed over by the shim.)
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&cfg.root, std::fs::Permissions::from_mode(0o700))
+            .with_context(|| format!("chmod 0700 {}", cfg.root.display()))?;
+    }
     let _lock = lock_root(&cfg)?;
     let store = Arc::new(Store::open(&cfg.root.join("meta.redb")).context("open metadata store")?);
     let images = Arc::new(ImageStore::open(&cfg.root, Arc::clone(&store)).context("open image store")?);

@@ -177,6 +177,23 @@ fn a_pod_runs_through_the_cri() {
             .unwrap()
             .into_inner();
         assert_eq!(ex.exit_code, 3);
+        // A timed-out ExecSync fails and leaves nothing running (kubelet probes time out).
+        let e = c
+            .exec_sync(pb::ExecSyncRequest {
+                container_id: talk.clone(),
+                cmd: vec!["sleep".into(), "37".into()],
+                timeout: 1,
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(e.code(), tonic::Code::DeadlineExceeded, "{e}");
+        let gone = e2e::eventually(5, || {
+            std::process::Command::new("ps")
+                .args(["-eo", "args"])
+                .output()
+                .is_ok_and(|o| !String::from_utf8_lossy(&o.stdout).lines().any(|l| l.trim() == "sleep 37"))
+        });
+        assert!(gone, "the timed-out command was killed");
 
         // Logs in kubelet's format where it reads them.
         let log = logs.join("talker/0.log");

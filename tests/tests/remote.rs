@@ -112,6 +112,8 @@ fn mutual_tls_roles_and_audit() {
         (&["--network", "host"][..], "--network host"),
         (&["--security-opt", "seccomp=unconfined"][..], "--security-opt seccomp=unconfined"),
         (&["--device", "/dev/null"][..], "a host device"),
+        (&["--ipc", "host"][..], "--ipc host"),
+        (&["--pid", "host"][..], "--pid host"),
     ] {
         let mut args = vec!["create"];
         args.extend_from_slice(flags);
@@ -119,6 +121,37 @@ fn mutual_tls_roles_and_audit() {
         let r = remote(&a, &url, &fleet, &fleet, "operator", &args);
         assert!(r.stderr.contains(&format!("role operator may not create containers with {what}")), "{}", r.stderr);
     }
+    // Nor may an operator borrow the host from an admin's container: by joining its
+    // namespaces, or by entering it.
+    ok(
+        "admin",
+        &["run", "-d", "--name", "hostpid", "--pid", "host", "--network", "none", "local/busybox", "sleep", "300"],
+    );
+    for flag in ["--pid", "--ipc", "--network"] {
+        let r = remote(
+            &a,
+            &url,
+            &fleet,
+            &fleet,
+            "operator",
+            &["create", flag, "container:hostpid", "local/busybox", "true"],
+        );
+        assert!(
+            r.stderr.contains(&format!(
+                "may not create containers with {flag} container:hostpid (that container was created with --pid host)"
+            )),
+            "{flag}: {}",
+            r.stderr
+        );
+    }
+    let r = remote(&a, &url, &fleet, &fleet, "operator", &["exec", "hostpid", "true"]);
+    assert!(
+        r.stderr.contains("role operator may not exec in container hostpid: it was created with --pid host"),
+        "{}",
+        r.stderr
+    );
+    ok("admin", &["exec", "hostpid", "true"]);
+    ok("admin", &["rm", "-f", "hostpid"]);
     // Harmless additions stay allowed.
     let id = ok("operator", &["create", "--cap-add", "NET_ADMIN", "--network", "none", "local/busybox", "true"]);
     ok("operator", &["rm", id.trim()]);

@@ -71,7 +71,10 @@ impl ContainerService for ContainerApi {
         let caller = req.extensions().get::<crate::auth::Caller>().cloned();
         let spec = req.into_inner().spec.ok_or_else(|| Status::invalid_argument("spec is required"))?;
         if !caller.as_ref().is_some_and(|c| c.may_privileged) {
-            if let Some(what) = needs_privilege(&spec, &self.rt.config().userns.default) {
+            if let Some(what) =
+                needs_privilege(&spec, &self.rt.config().userns.default, self.rt.cgroups().has_device_controller())
+                    .or_else(|| self.joined_privilege(&spec))
+            {
                 let role = caller.as_ref().map(|c| c.role.as_str()).unwrap_or("unknown");
                 return Err(Status::permission_denied(format!(
                     "permission denied: role {role} may not create containers with {what} (it reaches the host \
@@ -169,11 +172,13 @@ impl ContainerService for ContainerApi {
 
     async fn attach(&self, req: Request<Streaming<pb::AttachRequest>>) -> Result<Response<Self::AttachStream>, Status> {
         use pb::attach_request::Msg;
+        let caller = req.extensions().get::<crate::auth::Caller>().cloned();
         let mut input = req.into_inner();
         let id = match input.message().await? {
             Some(pb::AttachRequest { msg: Some(Msg::Start(s)) }) => s.id,
             _ => return Err(Status::invalid_argument("the first attach message must be AttachStart")),
         };
+        self.may_enter(caller.as_ref(), &id, "attach to")?;
         let (stdin_tx, stdin_rx) = mpsc::channel::<Vec<u8>>(64);
         let out = self.rt.attach(&id, Some(stdin_rx)).map_err(status)?;
         tokio::spawn(async move {
@@ -197,12 +202,14 @@ impl ContainerService for ContainerApi {
 
     async fn exec(&self, req: Request<Streaming<pb::ExecRequest>>) -> Result<Response<Self::ExecStream>, Status> {
         use pb::exec_request::Msg;
+        let caller = req.extensions().get::<crate::auth::Caller>().cloned();
         let mut input = req.into_inner();
         let spec = match input.message().await? {
             Some(pb::ExecRequest { msg: Some(Msg::Start(s)) }) => s,
             _ => return Err(Status::invalid_argument("the first exec message must be ExecSpec")),
         };
         let id = spec.container_id.clone();
+        self.may_enter(caller.as_ref(), &id, "exec in")?;
         let io = self.rt.exec(&id, exec_request(spec)).await.map_err(status)?;
         let tx = io.input;
         tokio::spawn(async move {
@@ -286,11 +293,14 @@ impl ContainerService for ContainerApi {
     }
 
     async fn exec_sync(&self, req: Request<pb::ExecSyncRequest>) -> Result<Response<pb::ExecSyncResponse>, Status> {
+        let caller = req.extensions().get::<crate::auth::Caller>().cloned();
         let r = req.into_inner();
         let spec = r.spec.ok_or_else(|| Status::invalid_argument("spec is required"))?;
         let id = spec.container_id.clone();
+        self.may_enter(caller.as_ref(), &id, "exec in")?;
         let mut io = self.rt.exec(&id, exec_request(spec)).await.map_err(status)?;
         drop(io.input);
+        let pid = io.pid;
         let mut resp = pb::ExecSyncResponse::default();
         let collect = async {
             while let Some(c) = io.output.recv().await {
@@ -302,9 +312,14 @@ impl ContainerService for ContainerApi {
             }
         };
         if r.timeout_seconds > 0 {
-            tokio::time::timeout(Duration::from_secs(r.timeout_seconds as u64), collect).await.map_err(|_| {
-                Status::deadline_exceeded(format!("exec in {id} did not finish in {} s", r.timeout_seconds))
-            })?;
+            if tokio::time::timeout(Duration::from_secs(r.timeout_seconds as u64), collect).await.is_err() {
+                // Not left running behind the caller's back.
+                crate::runtime::ExecIo::kill_pid(pid);
+                return Err(Status::deadline_exceeded(format!(
+                    "exec in {id} did not finish in {} s (killed)",
+                    r.timeout_seconds
+                )));
+            }
         } else {
             collect.await;
         }
@@ -332,10 +347,53 @@ const HOST_CAPS: &[&str] = &[
     "SYS_RESOURCE",
 ];
 
+impl ContainerApi {
+    /// What the caller would get from another container by joining its namespaces
+    /// (`--network/--ipc/--pid container:X`): whatever X has from the host.
+    fn joined_privilege(&self, spec: &pb::ContainerSpec) -> Option<String> {
+        let default = &self.rt.config().userns.default;
+        for (flag, v) in [("--network", &spec.network_mode), ("--ipc", &spec.ipc), ("--pid", &spec.pid)] {
+            let Some(target) = v.strip_prefix("container:") else { continue };
+            let Ok(rec) = self.rt.resolve(target) else { continue };
+            if let Some(what) = needs_privilege(
+                &super::convert::spec_to_pb(&rec.spec),
+                default,
+                self.rt.cgroups().has_device_controller(),
+            ) {
+                return Some(format!("{flag} {v} (that container was created with {what})"));
+            }
+        }
+        None
+    }
+
+    /// Refuses entering (exec, attach) a container that reaches the host as root to a
+    /// caller who may not create such containers: it would get the same reach.
+    fn may_enter(&self, caller: Option<&crate::auth::Caller>, id: &str, verb: &str) -> Result<(), Status> {
+        if caller.is_some_and(|c| c.may_privileged) {
+            return Ok(());
+        }
+        let rec = self.rt.resolve(id).map_err(status)?;
+        let default = &self.rt.config().userns.default;
+        if let Some(what) =
+            needs_privilege(&super::convert::spec_to_pb(&rec.spec), default, self.rt.cgroups().has_device_controller())
+        {
+            let role = caller.map(|c| c.role.as_str()).unwrap_or("unknown");
+            return Err(Status::permission_denied(format!(
+                "permission denied: role {role} may not {verb} container {}: it was created with {what} (it \
+                 reaches the host as root; needs admin, or allow_privileged_operator = true in agentd's config)",
+                rec.name
+            )));
+        }
+        Ok(())
+    }
+}
+
 /// What in a spec would give its container the host, if anything: `--privileged`, host
 /// bind mounts, devices, host-reaching capabilities, no or a custom seccomp profile, the
 /// host's network namespace, the host's IDs where the agent remaps by default.
-fn needs_privilege(s: &pb::ContainerSpec, userns_default: &str) -> Option<String> {
+/// `device_cgroup`: whether a device cgroup stops nodes made with CAP_MKNOD from opening
+/// (without one, `--cap-add MKNOD` reaches every host device).
+fn needs_privilege(s: &pb::ContainerSpec, userns_default: &str, device_cgroup: bool) -> Option<String> {
     if s.privileged {
         return Some("--privileged".into());
     }
@@ -346,7 +404,9 @@ fn needs_privilege(s: &pb::ContainerSpec, userns_default: &str) -> Option<String
         return Some(format!("a host device (--device {d})"));
     }
     let norm = |c: &str| c.trim().to_ascii_uppercase().trim_start_matches("CAP_").to_string();
-    if let Some(c) = s.cap_add.iter().find(|c| HOST_CAPS.contains(&norm(c).as_str())) {
+    if let Some(c) =
+        s.cap_add.iter().find(|c| HOST_CAPS.contains(&norm(c).as_str()) || (!device_cgroup && norm(c) == "MKNOD"))
+    {
         return Some(format!("--cap-add {c}"));
     }
     if let Some(o) = s.security_opt.iter().find(|o| o.starts_with("seccomp")) {

@@ -140,7 +140,7 @@ pub fn resources_to_pb(r: &Resources) -> pb::Resources {
     }
 }
 
-fn spec_to_pb(s: &ContainerSpec) -> pb::ContainerSpec {
+pub fn spec_to_pb(s: &ContainerSpec) -> pb::ContainerSpec {
     pb::ContainerSpec {
         name: s.name.clone(),
         image: s.image.clone(),

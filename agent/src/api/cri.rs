@@ -175,6 +175,13 @@ fn container_spec(cfg: &pb::ContainerConfig) -> Result<ContainerSpec, Status> {
             if sc.no_new_privs {
                 spec.security_opt.push("no-new-privileges".into());
             }
+            // Privileged pods and pods in the node's namespaces need the host's IDs,
+            // whatever the agent's default user namespace mode.
+            let node = |m: Option<i32>| m == Some(pb::NamespaceMode::Node as i32);
+            let ns = sc.namespace_options.as_ref();
+            if sc.privileged || node(ns.map(|n| n.ipc)) || node(ns.map(|n| n.pid)) || node(ns.map(|n| n.network)) {
+                spec.userns = "host".into();
+            }
         }
     }
     Ok(spec)
@@ -204,6 +211,15 @@ fn to_sandbox(r: &ContainerRecord) -> pb::PodSandbox {
         labels: to_hash(&r.spec.labels),
         annotations: to_hash(&sandbox::user_annotations(r)),
         runtime_handler: String::new(),
+    }
+}
+
+/// Kills a timed-out exec (see `ExecIo::kill`), without holding its output channel.
+struct ExecKiller(Option<u32>);
+
+impl ExecKiller {
+    fn kill(&self) {
+        crate::runtime::ExecIo::kill_pid(self.0);
     }
 }
 
@@ -316,7 +332,9 @@ impl pb::runtime_service_server::RuntimeService for CriRuntime {
         let host_network = node(ns.map(|n| n.network));
         let mut ports = Vec::new();
         for p in &cfg.port_mappings {
-            if p.host_port <= 0 {
+            // With the node's network a port is the node's already (the API server fills
+            // hostPort = containerPort for such pods): nothing to publish.
+            if p.host_port <= 0 || host_network {
                 continue;
             }
             let proto = if p.protocol == pb::Protocol::Udp as i32 { "udp" } else { "tcp" };
@@ -568,6 +586,7 @@ impl pb::runtime_service_server::RuntimeService for CriRuntime {
         }
         let ex = crate::runtime::ExecRequest { args: r.cmd, ..Default::default() };
         let mut io = self.rt.exec(&r.container_id, ex).await.map_err(status)?;
+        let killer = ExecKiller(io.pid);
         let collect = async {
             let (mut stdout, mut stderr) = (Vec::new(), Vec::new());
             while let Some(c) = io.output.recv().await {
@@ -580,9 +599,16 @@ impl pb::runtime_service_server::RuntimeService for CriRuntime {
             pb::ExecSyncResponse { stdout, stderr, exit_code: 255 }
         };
         let out = if r.timeout > 0 {
-            tokio::time::timeout(std::time::Duration::from_secs(r.timeout as u64), collect).await.map_err(|_| {
-                Status::deadline_exceeded(format!("command did not finish within {} seconds", r.timeout))
-            })?
+            match tokio::time::timeout(std::time::Duration::from_secs(r.timeout as u64), collect).await {
+                Ok(out) => out,
+                Err(_) => {
+                    killer.kill();
+                    return Err(Status::deadline_exceeded(format!(
+                        "command did not finish within {} seconds (killed)",
+                        r.timeout
+                    )));
+                }
+            }
         } else {
             collect.await
         };

@@ -79,7 +79,17 @@ fn append_owned<W: std::io::Write>(
         let target = std::fs::read_link(path)?;
         ar.append_link(&mut h, rel, target)
     } else if m.is_file() {
-        ar.append_data(&mut h, rel, std::fs::File::open(path)?)
+        // The container may still run and swap the file for a symlink to a host file:
+        // never follow one, and describe what was actually opened.
+        use std::os::unix::fs::OpenOptionsExt;
+        let f = std::fs::OpenOptions::new().read(true).custom_flags(libc::O_NOFOLLOW).open(path)?;
+        let now = f.metadata()?;
+        if !now.is_file() {
+            return Err(std::io::Error::other(format!("{} changed while being committed", rel.display())));
+        }
+        h.set_size(now.len());
+        h.set_cksum();
+        ar.append_data(&mut h, rel, std::io::Read::take(f, now.len()))
     } else {
         h.set_size(0);
         ar.append_data(&mut h, rel, std::io::empty())
@@ -116,7 +126,8 @@ fn layer_tar<W: std::io::Write>(
                 let t = m.file_type();
                 t.is_char_device() || t.is_block_device() || t.is_fifo()
             };
-            if map.is_some() || special {
+            // Regular files too: opened without following symlinks (see append_owned).
+            if map.is_some() || special || m.is_file() {
                 append_owned(&mut ar, &path, &rel, &m, map)?;
             } else {
                 ar.append_path_with_name(&path, &rel)?;

@@ -79,6 +79,26 @@ pub fn idmap(tree: &OwnedFd, userns: BorrowedFd<'_>, what: &Path) -> std::io::Re
     unit_result(r, &format!("idmapped mount of {}", what.display()))
 }
 
+/// Makes the mount at `path` and every mount below it read-only (`mount_setattr` with
+/// AT_RECURSIVE; a classic remount only reaches the top one).
+pub fn make_readonly_recursive(path: &Path) -> std::io::Result<()> {
+    const MOUNT_ATTR_RDONLY: u64 = 1;
+    let attr = MountAttr { attr_set: MOUNT_ATTR_RDONLY, attr_clr: 0, propagation: 0, userns_fd: 0 };
+    let p = path_c(path)?;
+    // SAFETY: mount_setattr on a NUL-terminated path with a correctly sized mount_attr.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_mount_setattr,
+            libc::AT_FDCWD,
+            p.as_ptr(),
+            libc::AT_RECURSIVE,
+            &attr as *const MountAttr,
+            std::mem::size_of::<MountAttr>(),
+        )
+    };
+    unit_result(r, &format!("make {} read-only", path.display()))
+}
+
 /// Attaches a detached mount at `target` (relative paths start at the working directory)
 /// in the current mount namespace.
 pub fn attach(mount: &OwnedFd, target: &Path) -> std::io::Result<()> {

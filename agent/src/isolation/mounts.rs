@@ -230,7 +230,8 @@ pub fn setup_rootfs(
         Err(_) if spec.userns.is_some() => {
             mount(Some("/sys"), &sys, None::<&str>, MsFlags::MS_BIND | MsFlags::MS_REC, None::<&str>)
                 .map_err(|e| fail("bind /sys on", &sys, e))?;
-            remount_ro(&sys, MsFlags::empty())?;
+            // Every mount below it too (cgroups, bpf, tracing), not just the top one.
+            mountapi::make_readonly_recursive(&sys).map_err(|e| Failure::setup(e.to_string()))?;
         }
         Err(f) => return Err(f),
     }

@@ -33,6 +33,23 @@ pub enum ExecInput {
 pub struct ExecIo {
     pub output: mpsc::Receiver<OutputChunk>,
     pub input: mpsc::Sender<ExecInput>,
+    /// Host PID of the exec's `agentd nsexec` (not reaped before the exit is sent, so it
+    /// cannot be reused meanwhile): killing it ends the command (its death signal).
+    pub pid: Option<u32>,
+}
+
+impl ExecIo {
+    /// Ends the command (a timed-out ExecSync must not leave it running).
+    pub fn kill(&self) {
+        Self::kill_pid(self.pid);
+    }
+
+    /// Like [`ExecIo::kill`], for a PID taken from an `ExecIo` that is borrowed elsewhere.
+    pub fn kill_pid(pid: Option<u32>) {
+        if let Some(p) = pid.and_then(|p| i32::try_from(p).ok()) {
+            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(p), nix::sys::signal::Signal::SIGKILL);
+        }
+    }
 }
 
 fn set_winsize(fd: &OwnedFd, rows: u16, cols: u16) {
@@ -79,6 +96,7 @@ impl Runtime {
         let (otx, orx) = mpsc::channel(64);
         let (itx, mut irx) = mpsc::channel::<ExecInput>(64);
         let spawn_err = |e: std::io::Error| RuntimeError::Internal(format!("starting exec: {e}"));
+        let pid;
         if req.tty {
             // The terminal is opened inside the container (see isolation::pty): nsexec
             // sends its master back over this socket pair.
@@ -110,10 +128,11 @@ impl Runtime {
                     let code = child.wait().await.ok().and_then(|s| s.code()).unwrap_or(125);
                     let _ = otx.send(OutputChunk::Stderr(msg.into_bytes())).await;
                     let _ = otx.send(OutputChunk::Exit(code)).await;
-                    return Ok(ExecIo { output: orx, input: itx });
+                    return Ok(ExecIo { output: orx, input: itx, pid: None });
                 }
             };
             set_winsize(&master, req.rows.max(1), req.cols.max(1));
+            pid = child.id();
             let errs = child.stderr.take();
             tokio::spawn(pump(errs, otx.clone(), false));
             let resize = master.try_clone().map_err(spawn_err)?;
@@ -158,6 +177,7 @@ impl Runtime {
                 .stdout(Stdio::piped())
                 .stderr(Stdio::piped());
             let mut child = cmd.spawn().map_err(spawn_err)?;
+            pid = child.id();
             let mut stdin = child.stdin.take();
             let stdout = child.stdout.take();
             let stderr = child.stderr.take();
@@ -185,7 +205,7 @@ impl Runtime {
                 let _ = otx.send(OutputChunk::Exit(code)).await;
             });
         }
-        Ok(ExecIo { output: orx, input: itx })
+        Ok(ExecIo { output: orx, input: itx, pid })
     }
 }
 

@@ -635,6 +635,7 @@ impl Runtime {
             Ok(r) => r,
             Err(e) => {
                 let _ = self.cgroups.remove(&rec.cg());
+                let _ = self.cgroups.remove(&rec.shim_cg());
                 drop(starting);
                 if !rec.ports.is_empty() {
                     let _ = self.reconcile_firewall();
@@ -655,6 +656,7 @@ impl Runtime {
         if let Some(msg) = report.error {
             drop(starting);
             let _ = self.cgroups.remove(&rec.cg());
+            let _ = self.cgroups.remove(&rec.shim_cg());
             if rec.network == NetMode::Bridge {
                 // Perhaps the bridge went away behind our back: check it again next time.
                 self.forget_network_setup();
@@ -741,6 +743,8 @@ impl Runtime {
         if let Err(e) = self.cgroups.remove(&rec.cg()) {
             tracing::warn!(container = %id, error = %e, "removing cgroup");
         }
+        // The shim is gone (that is why we are here): its cgroup goes too.
+        let _ = self.cgroups.remove(&rec.shim_cg());
         let t_cg = t0.elapsed();
         match status {
             Some(s) => {

@@ -71,9 +71,18 @@ pub fn user_annotations(rec: &ContainerRecord) -> BTreeMap<String, String> {
 }
 
 /// A name for a record of our store: Docker-shim style, unique per attempt, valid as ours.
+/// Longer than our 128 characters, it keeps its head and a hash of the whole (the tail
+/// holds the uid and attempt, which must stay distinct).
 fn record_name(parts: &[&str]) -> String {
+    use sha2::Digest;
     let raw = parts.join("_");
-    raw.chars().map(|c| if c.is_ascii_alphanumeric() || "_.-".contains(c) { c } else { '-' }).take(128).collect()
+    let clean: String =
+        raw.chars().map(|c| if c.is_ascii_alphanumeric() || "_.-".contains(c) { c } else { '-' }).collect();
+    if clean.len() <= 128 {
+        return clean;
+    }
+    let hash = hex::encode(sha2::Sha256::digest(raw.as_bytes()));
+    format!("{}_{}", &clean[..111], &hash[..16])
 }
 
 fn not_found_ok(r: Result<()>) -> Result<()> {
@@ -139,6 +148,9 @@ impl Runtime {
             dns: s.dns_servers.clone(),
             // The pause process is PID 1: a tiny init lets it die on SIGTERM.
             init: true,
+            // A pod in the node's namespaces keeps the host's IDs (it could not join them
+            // from a user namespace of its own), whatever the agent's default.
+            userns: if s.host_network || s.host_ipc || s.host_pid { "host".into() } else { String::new() },
             ..Default::default()
         };
         let rec = self.create(spec).await?;
@@ -222,6 +234,9 @@ impl Runtime {
     /// Asks a container's shim to re-open its CRI log (after kubelet rotated it).
     pub fn reopen_log(&self, name: &str) -> Result<()> {
         let rec = self.resolve(name)?;
+        if rec.spec.log_path.is_empty() {
+            return Err(RuntimeError::FailedPrecondition(format!("container {} has no CRI log to reopen", rec.name)));
+        }
         if rec.state != State::Running || !crate::isolation::alive(rec.shim_pid, rec.shim_start) {
             return Err(RuntimeError::FailedPrecondition(format!("container {} is not running", rec.name)));
         }
@@ -240,5 +255,10 @@ mod tests {
         assert_eq!(a, "k8s_POD_web_default_0a1b-2c_0");
         assert!(super::super::names::valid_name(&a));
         assert_eq!(record_name(&["k8s", "a b/c"]), "k8s_a-b-c");
+        let long = "x".repeat(150);
+        let (a1, a2) = (record_name(&["k8s", &long, "uid", "1"]), record_name(&["k8s", &long, "uid", "2"]));
+        assert_ne!(a1, a2, "attempts stay distinct when truncated");
+        assert_eq!(a1.len(), 128);
+        assert!(super::super::names::valid_name(&a1));
     }
 }

@@ -386,14 +386,14 @@ fn relay(spec: &LaunchSpec, io: ParentIo) {
         open_append(p)
     };
     let mut cri = open_cri();
-    if spec.cri_log.is_some() {
-        // SAFETY: the handler only stores to an atomic (async-signal-safe); no SA_RESTART,
-        // so poll returns EINTR and the loop re-opens.
-        unsafe {
-            let mut sa: libc::sigaction = std::mem::zeroed();
-            sa.sa_sigaction = on_hup as extern "C" fn(libc::c_int) as usize;
-            libc::sigaction(libc::SIGHUP, &sa, std::ptr::null_mut());
-        }
+    // Always handled (a stray SIGHUP must not kill the supervisor): the handler only
+    // stores to an atomic (async-signal-safe); without SA_RESTART a blocked poll returns
+    // EINTR, and the flag is also checked before every write.
+    // SAFETY: installing a handler for SIGHUP with a zeroed, then filled, sigaction.
+    unsafe {
+        let mut sa: libc::sigaction = std::mem::zeroed();
+        sa.sa_sigaction = on_hup as extern "C" fn(libc::c_int) as usize;
+        libc::sigaction(libc::SIGHUP, &sa, std::ptr::null_mut());
     }
     let mut fifo: Option<OwnedFd> = spec.stdin_fifo.as_ref().and_then(|p| {
         nix::fcntl::open(
@@ -439,6 +439,9 @@ fn relay(spec: &LaunchSpec, io: ParentIo) {
             match nix::unistd::read(fd, &mut buf) {
                 Ok(0) | Err(nix::errno::Errno::EIO) => closed.push(i),
                 Ok(n) => {
+                    if REOPEN.swap(false, std::sync::atomic::Ordering::SeqCst) {
+                        cri = open_cri();
+                    }
                     let t = now();
                     if let Some(l) = log.as_mut() {
                         if logfile::write_records(l, *stream, t, &buf[..n]).is_err() {

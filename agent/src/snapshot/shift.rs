@@ -23,7 +23,10 @@ pub fn shifted_layer(root: &Path, map: &IdMapping, layer: &Path, name: &str) -> 
     }
     std::fs::create_dir_all(&dir).map_err(|e| format!("create {}: {e}", dir.display()))?;
     // Built beside and renamed: a crash mid-copy leaves only a .tmp, never a half layer.
-    let tmp = dir.join(format!("{name}.tmp-{}", std::process::id()));
+    // Each copy has its own (two starts of one mapping may copy one layer at once).
+    static SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let seq = SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let tmp = dir.join(format!("{name}.tmp-{}-{seq}", std::process::id()));
     let _ = std::fs::remove_dir_all(&tmp);
     let out = std::process::Command::new("cp")
         .arg("-a")
