@@ -337,6 +337,8 @@ impl Runtime {
             idmap_probe: tokio::sync::OnceCell::new(),
         });
         rt.recover().await?;
+        let maps: Vec<_> = rt.list()?.into_iter().filter_map(|c| c.userns.map(|l| l.map)).collect();
+        crate::snapshot::shift::sweep(&rt.cfg.root, &maps);
         Ok(rt)
     }
 

@@ -81,6 +81,25 @@ fn reown(src: &Path, copy: &Path, map: &IdMapping) -> std::io::Result<()> {
     Ok(())
 }
 
+/// At agent start: removes half-made copies (a crash mid-copy) and the copies of mappings
+/// no container has any more (a crash between the last removal and its clean-up).
+pub fn sweep(root: &Path, in_use: &[IdMapping]) {
+    let keep: Vec<String> = in_use.iter().map(IdMapping::key).collect();
+    let Ok(rd) = std::fs::read_dir(root.join("layers-shifted")) else { return };
+    for m in rd.flatten() {
+        let name = m.file_name().to_string_lossy().into_owned();
+        if !keep.contains(&name) {
+            let _ = std::fs::remove_dir_all(m.path());
+            continue;
+        }
+        for l in std::fs::read_dir(m.path()).into_iter().flatten().flatten() {
+            if l.file_name().to_string_lossy().contains(".tmp-") {
+                let _ = std::fs::remove_dir_all(l.path());
+            }
+        }
+    }
+}
+
 /// Removes the shifted copies made for `map`.
 pub fn remove_mapping(root: &Path, map: &IdMapping) {
     let _ = std::fs::remove_dir_all(mapping_dir(root, map));
@@ -121,6 +140,14 @@ mod tests {
         assert_eq!(md("").uid(), 300000);
         // Made once, then reused.
         assert_eq!(shifted_layer(d.path(), &map, &layer, "abc").unwrap(), out);
+        // A half-made copy and an unused mapping are swept at start; the rest stays.
+        std::fs::create_dir_all(mapping_dir(d.path(), &map).join("abc.tmp-1-0")).unwrap();
+        let other = IdMapping { uids: vec![IdRange { container: 0, host: 1, size: 1 }], gids: vec![] };
+        std::fs::create_dir_all(mapping_dir(d.path(), &other).join("x")).unwrap();
+        sweep(d.path(), std::slice::from_ref(&map));
+        assert!(out.exists());
+        assert!(!mapping_dir(d.path(), &map).join("abc.tmp-1-0").exists());
+        assert!(!mapping_dir(d.path(), &other).exists());
         remove_mapping(d.path(), &map);
         assert!(!out.exists());
     }
