@@ -381,3 +381,77 @@ fn images_through_the_cri() {
     });
     a.assert_no_leftovers();
 }
+
+/// Pods in the node's namespaces (kube-proxy, CNI daemonsets) under an agent that remaps
+/// containers by default: a hostNetwork sandbox with declared ports starts (nothing to
+/// publish), and it and a privileged container in it keep the host's IDs.
+#[test]
+fn node_namespace_pods_under_a_remapping_default() {
+    if !privileged("cri node pods") {
+        return;
+    }
+    let ids = tempfile::tempdir().unwrap();
+    std::fs::write(ids.path().join("subuid"), "agentd-e2e:3700000:65536\n").unwrap();
+    std::fs::write(ids.path().join("subgid"), "agentd-e2e:3700000:65536\n").unwrap();
+    let cfg = format!(
+        "[userns]\nuser = \"agentd-e2e\"\nsubuid = \"{}\"\nsubgid = \"{}\"\ndefault = \"remap\"\n",
+        ids.path().join("subuid").display(),
+        ids.path().join("subgid").display()
+    );
+    let a = Agent::start_with_config("crinode", &cfg);
+    let logs = a.dir.path().join("pods/node");
+    std::fs::create_dir_all(&logs).unwrap();
+    rt().block_on(async {
+        let ch = agent_proto::connect(&a.host).await.expect("connect");
+        let mut c = RuntimeServiceClient::new(ch);
+        let mut sb_cfg = sandbox_config(&logs, 9100);
+        sb_cfg.port_mappings[0].container_port = 9100;
+        let node = pb::NamespaceOption {
+            network: pb::NamespaceMode::Node as i32,
+            pid: pb::NamespaceMode::Node as i32,
+            ..Default::default()
+        };
+        sb_cfg.linux = Some(pb::LinuxPodSandboxConfig {
+            security_context: Some(pb::LinuxSandboxSecurityContext {
+                namespace_options: Some(node.clone()),
+                ..Default::default()
+            }),
+            ..Default::default()
+        });
+        let sb = c
+            .run_pod_sandbox(pb::RunPodSandboxRequest { config: Some(sb_cfg.clone()), runtime_handler: String::new() })
+            .await
+            .expect("a hostNetwork sandbox with ports runs")
+            .into_inner()
+            .pod_sandbox_id;
+        let mut cc = container_config("proxy", &["sleep 300"]);
+        cc.linux = Some(pb::LinuxContainerConfig {
+            security_context: Some(pb::LinuxContainerSecurityContext {
+                privileged: true,
+                namespace_options: Some(node),
+                ..Default::default()
+            }),
+            ..Default::default()
+        });
+        let id = c
+            .create_container(pb::CreateContainerRequest {
+                pod_sandbox_id: sb.clone(),
+                config: Some(cc),
+                sandbox_config: Some(sb_cfg),
+            })
+            .await
+            .expect("a privileged container under a remapping default")
+            .into_inner()
+            .container_id;
+        c.start_container(pb::StartContainerRequest { container_id: id.clone() }).await.expect("start");
+        for who in [&sb, &id] {
+            let pid = a.inspect(who)["State"]["Pid"].to_string();
+            let map = std::fs::read_to_string(format!("/proc/{pid}/uid_map")).unwrap();
+            assert_eq!(map.split_whitespace().collect::<Vec<_>>(), ["0", "0", "4294967295"], "host IDs for {who}");
+            assert_eq!(ns_inode(&pid, "net"), ns_inode("self", "net"), "the node's network");
+            assert_eq!(ns_inode(&pid, "pid"), ns_inode("self", "pid"), "the node's PIDs");
+        }
+        c.remove_pod_sandbox(pb::RemovePodSandboxRequest { pod_sandbox_id: sb }).await.expect("remove");
+    });
+    a.assert_no_leftovers();
+}

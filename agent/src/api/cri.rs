@@ -112,6 +112,12 @@ fn mounts(r: &ContainerRecord) -> Vec<pb::Mount> {
         .collect()
 }
 
+/// Which of (network, IPC, PID) are the node's (`NamespaceMode::NODE`).
+fn node_namespaces(ns: Option<&pb::NamespaceOption>) -> (bool, bool, bool) {
+    let node = |m: i32| m == pb::NamespaceMode::Node as i32;
+    ns.map_or((false, false, false), |n| (node(n.network), node(n.ipc), node(n.pid)))
+}
+
 /// The domain spec of a CreateContainer request (before the sandbox completes it).
 fn container_spec(cfg: &pb::ContainerConfig) -> Result<ContainerSpec, Status> {
     let image = cfg.image.as_ref().map(|i| i.image.clone()).unwrap_or_default();
@@ -177,9 +183,8 @@ fn container_spec(cfg: &pb::ContainerConfig) -> Result<ContainerSpec, Status> {
             }
             // Privileged pods and pods in the node's namespaces need the host's IDs,
             // whatever the agent's default user namespace mode.
-            let node = |m: Option<i32>| m == Some(pb::NamespaceMode::Node as i32);
-            let ns = sc.namespace_options.as_ref();
-            if sc.privileged || node(ns.map(|n| n.ipc)) || node(ns.map(|n| n.pid)) || node(ns.map(|n| n.network)) {
+            let (net, ipc, pid) = node_namespaces(sc.namespace_options.as_ref());
+            if sc.privileged || net || ipc || pid {
                 spec.userns = "host".into();
             }
         }
@@ -328,8 +333,7 @@ impl pb::runtime_service_server::RuntimeService for CriRuntime {
         let m = cfg.metadata.clone().unwrap_or_default();
         let ns =
             cfg.linux.as_ref().and_then(|l| l.security_context.as_ref()).and_then(|s| s.namespace_options.as_ref());
-        let node = |m: Option<i32>| m == Some(pb::NamespaceMode::Node as i32);
-        let host_network = node(ns.map(|n| n.network));
+        let (host_network, host_ipc, host_pid) = node_namespaces(ns);
         let mut ports = Vec::new();
         for p in &cfg.port_mappings {
             // With the node's network a port is the node's already (the API server fills
@@ -348,8 +352,8 @@ impl pb::runtime_service_server::RuntimeService for CriRuntime {
             annotations: to_btree(cfg.annotations.clone()),
             log_directory: cfg.log_directory.clone(),
             host_network,
-            host_ipc: node(ns.map(|n| n.ipc)),
-            host_pid: node(ns.map(|n| n.pid)),
+            host_ipc,
+            host_pid,
             dns_servers: cfg.dns_config.as_ref().map(|d| d.servers.clone()).unwrap_or_default(),
             ports,
             pause_image: self.cfg.pause_image.clone(),

@@ -803,6 +803,12 @@ impl Runtime {
     }
 
     fn signal(&self, rec: &ContainerRecord, sig: i32) -> Result<()> {
+        // Without a PID namespace of its own (`--pid host|container:`), the init's death
+        // does not take its children along (they would keep the shim's pipes, and the
+        // container, open): a kill reaches every process of its cgroup, like `runc kill --all`.
+        if sig == libc::SIGKILL && !rec.spec.pid.is_empty() {
+            self.cgroups.kill_all(&rec.cg());
+        }
         match pidfd(rec.pid, rec.pid_start) {
             Some(fd) => signal_pidfd(&fd, sig)
                 .map_err(|e| RuntimeError::Internal(format!("signal {sig} to container {}: {e}", rec.name))),
