@@ -182,6 +182,12 @@ impl Config {
         file.capacity.validate().map_err(|e| anyhow::anyhow!("config: {e}"))?;
         file.roles.validate().map_err(|e| anyhow::anyhow!("config: {e}"))?;
         file.userns.validate().map_err(|e| anyhow::anyhow!("config: {e}"))?;
+        crate::network::check_pools(&file.network.default_address_pools)
+            .map_err(|e| anyhow::anyhow!("config: [network] default_address_pools: {e}"))?;
+        if !file.network.bridge_subnet.is_empty() {
+            crate::network::Subnet::parse(&file.network.bridge_subnet)
+                .map_err(|e| anyhow::anyhow!("config: [network] bridge_subnet: {e}"))?;
+        }
         let insecure_tcp = flags.insecure_tcp || file.insecure_tcp;
         let tls = match (
             flags.tls_cert.or(file.tls_cert),

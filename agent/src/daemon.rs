@@ -49,6 +49,11 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     if let Some(max) = cfg.images.max_layer_size {
         images.set_max_layer_size(max);
     }
+    // Checked once, so an operator learns at start-up what to install, not at the first run.
+    let path = std::env::var("PATH").unwrap_or_default();
+    for p in crate::network::missing_programs(&path) {
+        tracing::warn!("{}; until it is installed, that fails", crate::network::missing_program(p));
+    }
     let host = CgroupHost::detect().context("detect cgroups")?;
     tracing::info!(layout = %host.layout, "cgroups");
     let cgroups = Cgroups::new(host, &cfg.instance);

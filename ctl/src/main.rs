@@ -544,7 +544,7 @@ enum NetworkCmd {
     /// Create a network
     Create {
         name: String,
-        /// Subnet, e.g. 10.90.0.0/24 (default: the first free 10.89-99.x.0/24)
+        /// Subnet, e.g. 10.90.0.0/24 (default: the first free block of the agent's address pools)
         #[arg(long)]
         subnet: Option<String>,
         /// No egress: only the containers of this network

@@ -33,6 +33,8 @@ pub struct Agent {
     pub host: String,
     /// More `--listen` addresses besides the unix socket (e.g. a TLS tcp:// one).
     pub extra_listen: Vec<String>,
+    /// Environment set for agentd (e.g. a PATH without some host program).
+    pub env: Vec<(String, String)>,
     child: Option<Child>,
 }
 
@@ -81,18 +83,29 @@ impl Agent {
 
     /// Starts an agent (no image) with `config` that also listens on `extra_listen`.
     pub fn start_listening(test: &str, config: &str, extra_listen: &[String]) -> Agent {
-        let dir = tempfile::Builder::new().prefix("e2e-").tempdir().expect("tempdir");
-        let short: String = test.chars().filter(|c| c.is_ascii_alphanumeric()).take(16).collect();
-        let instance = format!("t{}{}", std::process::id() % 100000, short);
-        let host = format!("unix://{}/run/agentd.sock", dir.path().display());
         // Every agent gets its own bridge subnet so agents of parallel tests never overlap.
         static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
         let n = N.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         let subnet = format!("10.{}.{}.0/24", 100 + n % 100, std::process::id() % 250);
         // The caller's top-level keys must come before any table.
         let cfg = format!("{config}\n[network]\nbridge_subnet = \"{subnet}\"\n");
-        std::fs::write(dir.path().join("agentd.toml"), cfg).expect("config");
-        let mut a = Agent { dir, instance, host, extra_listen: extra_listen.to_vec(), child: None };
+        Agent::launch(test, &cfg, extra_listen, &[])
+    }
+
+    /// Starts an agent (no image) whose config file is exactly `config` — without a subnet
+    /// of its own, the address pools choose — with `env` set for agentd.
+    pub fn start_exact(test: &str, config: &str, env: &[(&str, &str)]) -> Agent {
+        Agent::launch(test, config, &[], env)
+    }
+
+    fn launch(test: &str, config: &str, extra_listen: &[String], env: &[(&str, &str)]) -> Agent {
+        let dir = tempfile::Builder::new().prefix("e2e-").tempdir().expect("tempdir");
+        let short: String = test.chars().filter(|c| c.is_ascii_alphanumeric()).take(16).collect();
+        let instance = format!("t{}{}", std::process::id() % 100000, short);
+        let host = format!("unix://{}/run/agentd.sock", dir.path().display());
+        std::fs::write(dir.path().join("agentd.toml"), config).expect("config");
+        let env = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let mut a = Agent { dir, instance, host, extra_listen: extra_listen.to_vec(), env, child: None };
         a.spawn();
         a
     }
@@ -132,6 +145,7 @@ impl Agent {
             .expect("log file");
         let child = self
             .agentd_cmd()
+            .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("log"))
             .stderr(log)

@@ -22,6 +22,8 @@ use std::process::Command;
 /// Errors of network set-up.
 #[derive(Debug, thiserror::Error)]
 pub enum NetError {
+    #[error("{0}")]
+    MissingProgram(String),
     #[error("{cmd}: {msg}")]
     Command { cmd: String, msg: String },
     #[error("{0}")]
@@ -44,7 +46,10 @@ pub fn run_input(cmd: &str, args: &[&str], input: Option<&str>) -> Result<String
     let mut c = Command::new(cmd);
     c.args(args).stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped());
     c.stdin(if input.is_some() { std::process::Stdio::piped() } else { std::process::Stdio::null() });
-    let mut child = c.spawn().map_err(|e| NetError::Command { cmd: shown.clone(), msg: e.to_string() })?;
+    let mut child = c.spawn().map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => NetError::MissingProgram(missing_program(cmd)),
+        _ => NetError::Command { cmd: shown.clone(), msg: e.to_string() },
+    })?;
     if let (Some(i), Some(mut stdin)) = (input, child.stdin.take()) {
         let _ = stdin.write_all(i.as_bytes());
     }
@@ -53,6 +58,36 @@ pub fn run_input(cmd: &str, args: &[&str], input: Option<&str>) -> Result<String
         return Err(NetError::Command { cmd: shown, msg: String::from_utf8_lossy(&out.stderr).trim().to_string() });
     }
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// The host programs this module runs: (program, Debian package, what needs it).
+pub const HOST_PROGRAMS: &[(&str, &str, &str)] = &[
+    ("nft", "nftables", "the firewall of bridge networks (masquerade, isolation, published ports)"),
+    ("ip", "iproute2", "bridges of networks and live `network connect`"),
+];
+
+/// The message for a host program that is not installed.
+pub fn missing_program(cmd: &str) -> String {
+    match HOST_PROGRAMS.iter().find(|(p, _, _)| *p == cmd) {
+        Some((p, pkg, what)) => {
+            format!("the host program `{p}` is not installed (Debian package {pkg}); it is needed for {what}")
+        }
+        None => format!("the host program `{cmd}` is not installed"),
+    }
+}
+
+/// The programs of [`HOST_PROGRAMS`] missing from `path` (a `PATH` value).
+pub fn missing_programs(path: &str) -> Vec<&'static str> {
+    HOST_PROGRAMS
+        .iter()
+        .filter(|(p, _, _)| {
+            !std::env::split_paths(path).any(|d| {
+                use std::os::unix::fs::PermissionsExt;
+                std::fs::metadata(d.join(p)).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+            })
+        })
+        .map(|(p, _, _)| *p)
+        .collect()
 }
 
 /// An IPv4 subnet.
@@ -255,33 +290,150 @@ pub fn delete_bridge(dev: &str) {
 
 /// Refuses a subnet that overlaps a route of the host (other than via bridge `own`).
 pub fn check_subnet_free(subnet: &Subnet, own: &str) -> Result<(), NetError> {
-    let routes = run("ip", &["-4", "route", "show"])?;
-    for l in routes.lines() {
-        let mut w = l.split_whitespace();
-        let Some(dst) = w.next() else { continue };
-        let via_own = !own.is_empty() && (l.contains(&format!("dev {own} ")) || l.ends_with(&format!("dev {own}")));
-        if dst == "default" || via_own {
+    for (dev, r) in host_routes()? {
+        if !own.is_empty() && dev == own {
             continue;
         }
-        let r = if dst.contains('/') {
-            Subnet::parse(dst).ok()
-        } else {
-            dst.parse::<Ipv4Addr>().ok().map(|a| Subnet { addr: a, prefix: 30 })
-        };
-        if let Some(r) = r {
-            if r.overlaps(subnet) {
-                return Err(NetError::Conflict(format!(
-                    "subnet {subnet} overlaps the host route {l:?}: choose another subnet"
-                )));
-            }
+        if r.overlaps(subnet) {
+            return Err(NetError::Conflict(format!(
+                "subnet {subnet} overlaps the host route {r} dev {dev}: choose another subnet"
+            )));
         }
     }
     Ok(())
 }
 
+/// The host's IPv4 routes of the main table (not the default route) as (device, subnet),
+/// read from `/proc/net/route`.
+pub fn host_routes() -> Result<Vec<(String, Subnet)>, NetError> {
+    let text = std::fs::read_to_string("/proc/net/route")
+        .map_err(|e| NetError::Command { cmd: "read /proc/net/route".into(), msg: e.to_string() })?;
+    Ok(parse_routes(&text))
+}
+
+fn parse_routes(text: &str) -> Vec<(String, Subnet)> {
+    let mut out = Vec::new();
+    for l in text.lines().skip(1) {
+        let f: Vec<&str> = l.split_whitespace().collect();
+        let (Some(dev), Some(dst), Some(mask)) = (f.first(), f.get(1), f.get(7)) else { continue };
+        let (Ok(dst), Ok(mask)) = (u32::from_str_radix(dst, 16), u32::from_str_radix(mask, 16)) else { continue };
+        // The kernel prints the network-order bytes as a native integer.
+        let (dst, mask) = (u32::from_be_bytes(dst.to_ne_bytes()), u32::from_be_bytes(mask.to_ne_bytes()));
+        if mask == 0 {
+            continue;
+        }
+        let prefix = mask.leading_ones() as u8;
+        out.push((dev.to_string(), Subnet { addr: Ipv4Addr::from(dst & mask), prefix }));
+    }
+    out
+}
+
+/// A pool of subnets for networks created without one (like docker's
+/// `default-address-pools`): `base` cut into blocks of prefix length `size`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AddressPool {
+    pub base: String,
+    pub size: u8,
+}
+
+/// The default pools: one /16 for the default bridge of the first agent on a host, then /24s.
+pub fn default_pools() -> Vec<AddressPool> {
+    vec![
+        AddressPool { base: "10.88.0.0/16".into(), size: 16 },
+        AddressPool { base: "10.89.0.0/16".into(), size: 24 },
+        AddressPool { base: "10.90.0.0/15".into(), size: 24 },
+    ]
+}
+
+/// Checks the pools: each base a subnet, each size between its prefix and 30.
+pub fn check_pools(pools: &[AddressPool]) -> Result<(), NetError> {
+    for p in pools {
+        let base = Subnet::parse(&p.base)?;
+        if p.size < base.prefix || p.size > 30 {
+            return Err(NetError::Invalid(format!(
+                "address pool {}: size {} must be between the base's prefix {} and 30",
+                p.base, p.size, base.prefix
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// The first block of `pools` (in order) that overlaps none of `taken`.
+pub fn first_free(pools: &[AddressPool], taken: &[Subnet]) -> Result<Subnet, NetError> {
+    check_pools(pools)?;
+    for p in pools {
+        let base = Subnet::parse(&p.base)?;
+        let step = 1u64 << (32 - p.size);
+        let count = 1u64 << (p.size - base.prefix);
+        for i in 0..count {
+            let addr = u64::from(u32::from(base.addr)) + i * step;
+            let Ok(addr) = u32::try_from(addr) else { break };
+            let s = Subnet { addr: Ipv4Addr::from(addr), prefix: p.size };
+            if !taken.iter().any(|t| t.overlaps(&s)) {
+                return Ok(s);
+            }
+        }
+    }
+    let names: Vec<&str> = pools.iter().map(|p| p.base.as_str()).collect();
+    Err(NetError::Exhausted(format!(
+        "the address pools {} (every block is in use or overlaps a host route)",
+        names.join(", ")
+    )))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn routes_from_proc_and_the_first_free_pool_block() {
+        let text = "Iface\tDestination\tGateway\tFlags\tRefCnt\tUse\tMetric\tMask\tMTU\tWindow\tIRTT\n\
+            eth0\t00000000\t0102A8C0\t0003\t0\t0\t0\t00000000\t0\t0\t0\n\
+            eth0\t0002A8C0\t00000000\t0001\t0\t0\t0\t00FFFFFF\t0\t0\t0\n\
+            agt0\t0000580A\t00000000\t0001\t0\t0\t0\t0000FFFF\t0\t0\t0\n";
+        let r = parse_routes(text);
+        assert_eq!(
+            r,
+            [
+                ("eth0".to_string(), Subnet::parse("192.168.2.0/24").unwrap()),
+                ("agt0".to_string(), Subnet::parse("10.88.0.0/16").unwrap())
+            ]
+        );
+        let taken: Vec<Subnet> = r.into_iter().map(|(_, s)| s).collect();
+        let pools = default_pools();
+        assert_eq!(first_free(&pools, &[]).unwrap().to_string(), "10.88.0.0/16");
+        assert_eq!(first_free(&pools, &taken).unwrap().to_string(), "10.89.0.0/24");
+        let mut more = taken.clone();
+        more.push(Subnet::parse("10.89.0.0/24").unwrap());
+        assert_eq!(first_free(&pools, &more).unwrap().to_string(), "10.89.1.0/24");
+        let small = [AddressPool { base: "10.1.0.0/29".into(), size: 30 }];
+        let full = [Subnet::parse("10.1.0.0/29").unwrap()];
+        let e = first_free(&small, &full).unwrap_err().to_string();
+        assert!(e.contains("10.1.0.0/29"), "{e}");
+        let bad = [AddressPool { base: "10.1.0.0/24".into(), size: 16 }];
+        assert!(first_free(&bad, &[]).unwrap_err().to_string().contains("size 16"));
+    }
+
+    #[test]
+    fn missing_host_programs_are_named_with_their_package() {
+        let dir = tempfile::tempdir().unwrap();
+        let ip = dir.path().join("ip");
+        std::fs::write(&ip, "#!/bin/sh\n").unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&ip, std::fs::Permissions::from_mode(0o755)).unwrap();
+        std::fs::write(dir.path().join("nft"), "not executable").unwrap();
+        assert_eq!(missing_programs(&dir.path().display().to_string()), ["nft"]);
+        let e = run_input("nft", &["-f", "-"], Some("")).err();
+        // Only meaningful where nft is absent; the message is checked directly either way.
+        if let Some(NetError::MissingProgram(m)) = e {
+            assert!(m.contains("nftables"), "{m}");
+        }
+        let m = missing_program("nft");
+        assert!(m.contains("`nft`") && m.contains("Debian package nftables") && m.contains("firewall"), "{m}");
+        assert!(missing_program("ip").contains("iproute2"));
+    }
 
     #[test]
     fn subnets() {

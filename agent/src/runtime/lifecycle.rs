@@ -646,7 +646,8 @@ impl Runtime {
         if let (Some(e), None) = (&fw_error, &report.error) {
             // It runs, but its ports could not be published: it must not stay up half-wired.
             self.cgroups.kill_all(&rec.cg());
-            report.error = Some(format!("publishing ports / firewall: {e}"));
+            let what = if rec.ports.is_empty() { "bridge network firewall" } else { "publishing ports / firewall" };
+            report.error = Some(format!("{what}: {e}"));
             report.exit_code = 125;
         }
         rec.restart_count += u32::from(rec.started_at != 0);

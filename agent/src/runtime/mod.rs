@@ -300,6 +300,8 @@ pub struct Runtime {
     events: tokio::sync::broadcast::Sender<Event>,
     /// Host object names of the network.
     net_names: crate::network::Names,
+    /// The default bridge network's subnet (configured, kept, or chosen from the pools).
+    default_subnet: crate::network::Subnet,
     /// Bridges (and "#table") known to be set up in this agent run.
     net_ready: Mutex<std::collections::HashSet<String>>,
     /// Held while the firewall table is computed and applied, so applies never interleave.
@@ -322,6 +324,7 @@ impl Runtime {
         let dir = cfg.root.join("containers");
         std::fs::create_dir_all(&dir).map_err(|err| RuntimeError::Io { what: "create", path: dir.clone(), err })?;
         let cfg_instance = cfg.instance.clone();
+        let default_subnet = net::resolve_default_subnet(&cfg.network, &store)?;
         let rt = Arc::new(Runtime {
             cfg,
             store,
@@ -331,12 +334,18 @@ impl Runtime {
             create_lock: tokio::sync::Mutex::new(()),
             events: tokio::sync::broadcast::channel(1024).0,
             net_names: crate::network::Names::for_instance(&cfg_instance),
+            default_subnet,
             net_ready: Mutex::new(std::collections::HashSet::new()),
             firewall: Mutex::new(()),
             starting: Mutex::new(std::collections::HashSet::new()),
             idmap_probe: tokio::sync::OnceCell::new(),
         });
         rt.recover().await?;
+        if rt.cfg.network.bridge_subnet.is_empty() {
+            if let Err(e) = rt.prepare_default_bridge() {
+                tracing::warn!(error = %e, "default bridge network not set up at start; bridge containers will fail");
+            }
+        }
         let maps: Vec<_> = rt.list()?.into_iter().filter_map(|c| c.userns.map(|l| l.map)).collect();
         crate::snapshot::shift::sweep(&rt.cfg.root, &maps);
         Ok(rt)

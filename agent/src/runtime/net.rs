@@ -9,12 +9,16 @@ use crate::store::Kind;
 use serde::Deserialize;
 use std::net::Ipv4Addr;
 
-/// Settings of the default bridge network (config file `[network]`).
+/// Settings of the networks (config file `[network]`).
 #[derive(Clone, Debug, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct NetConfig {
-    /// The default bridge network's subnet.
+    /// The default bridge network's subnet; empty: the first free block of the pools,
+    /// chosen once and kept in the store.
     pub bridge_subnet: String,
+    /// Where networks without a configured subnet take theirs (docker's
+    /// `default-address-pools`).
+    pub default_address_pools: Vec<network::AddressPool>,
     /// Nameservers that replace a loopback resolver of the host (127.0.0.x is not
     /// reachable from a container's own network namespace).
     pub dns_upstream: Vec<String>,
@@ -22,8 +26,42 @@ pub struct NetConfig {
 
 impl Default for NetConfig {
     fn default() -> Self {
-        NetConfig { bridge_subnet: "10.88.0.0/16".into(), dns_upstream: vec![] }
+        NetConfig {
+            bridge_subnet: String::new(),
+            default_address_pools: network::default_pools(),
+            dns_upstream: vec![],
+        }
     }
+}
+
+/// The store key of the default bridge's chosen subnet (in the network table; no user
+/// network can be named `bridge`).
+const DEFAULT_NET_KEY: &str = "bridge";
+
+/// The default bridge's subnet: configured, or kept from an earlier run, or the first free
+/// block of the pools (then kept). A user network's subnet and the host's routes are taken.
+pub(super) fn resolve_default_subnet(cfg: &NetConfig, store: &crate::store::Store) -> Result<network::Subnet> {
+    if !cfg.bridge_subnet.is_empty() {
+        return Ok(network::Subnet::parse(&cfg.bridge_subnet)?);
+    }
+    if let Some(r) = store.get::<NetworkRecord>(Kind::Network, DEFAULT_NET_KEY)? {
+        return Ok(network::Subnet::parse(&r.subnet)?);
+    }
+    let mut taken: Vec<network::Subnet> = network::host_routes()?.into_iter().map(|(_, s)| s).collect();
+    for r in store.all::<NetworkRecord>(Kind::Network)? {
+        taken.push(network::Subnet::parse(&r.subnet)?);
+    }
+    let subnet = network::first_free(&cfg.default_address_pools, &taken)?;
+    let rec = NetworkRecord {
+        name: DEFAULT_NET_KEY.into(),
+        subnet: subnet.to_string(),
+        internal: false,
+        labels: Default::default(),
+        created_at: chrono::Utc::now().timestamp_nanos_opt().unwrap_or(0),
+    };
+    store.put(Kind::Network, DEFAULT_NET_KEY, &rec)?;
+    tracing::info!(%subnet, "default bridge network: subnet chosen from the address pools (kept for later runs)");
+    Ok(subnet)
 }
 
 /// The container's resolv.conf: `dns` when given, else the host's with loopback
@@ -96,6 +134,7 @@ impl From<NetError> for RuntimeError {
             NetError::Invalid(m) => RuntimeError::InvalidArgument(m),
             NetError::Conflict(m) => RuntimeError::FailedPrecondition(m),
             NetError::Exhausted(m) => RuntimeError::ResourceExhausted(format!("no free address left in {m}")),
+            NetError::MissingProgram(m) => RuntimeError::FailedPrecondition(m),
             e @ NetError::Command { .. } => RuntimeError::Internal(e.to_string()),
         }
     }
@@ -122,7 +161,7 @@ pub struct NetworkDef {
 
 impl Runtime {
     pub(super) fn subnet(&self) -> Result<network::Subnet> {
-        Ok(network::Subnet::parse(&self.cfg.network.bridge_subnet)?)
+        Ok(self.default_subnet)
     }
 
     /// The default network and every user network.
@@ -137,6 +176,9 @@ impl Runtime {
             None,
         )];
         for r in self.store.all::<NetworkRecord>(Kind::Network)? {
+            if r.name == DEFAULT_NET_KEY {
+                continue;
+            }
             let subnet = network::Subnet::parse(&r.subnet)?;
             out.push((
                 NetworkDef {
@@ -183,13 +225,11 @@ impl Runtime {
             return Err(RuntimeError::AlreadyExists(format!("network {name:?} already exists")));
         }
         let subnet = if subnet.is_empty() {
-            // The first free 10.89.N.0/24 that overlaps neither our networks nor host routes.
-            (89..=99u8)
-                .flat_map(|b| (0..=255u8).map(move |c| format!("10.{b}.{c}.0/24")))
-                .map(|s| network::Subnet::parse(&s))
-                .filter_map(|s| s.ok())
-                .find(|s| !nets.iter().any(|(d, _)| d.subnet.overlaps(s)) && network::check_subnet_free(s, "").is_ok())
-                .ok_or_else(|| RuntimeError::ResourceExhausted("no free subnet left in 10.89.0.0-10.99.255.0".into()))?
+            // Like docker: the first block of the pools that overlaps neither our networks
+            // nor a host route.
+            let mut taken: Vec<network::Subnet> = network::host_routes()?.into_iter().map(|(_, s)| s).collect();
+            taken.extend(nets.iter().map(|(d, _)| d.subnet));
+            network::first_free(&self.cfg.network.default_address_pools, &taken)?
         } else {
             network::Subnet::parse(subnet)?
         };
@@ -550,6 +590,19 @@ impl Runtime {
         for (n, _) in rec.bridge_networks() {
             self.refresh_hosts(&n);
         }
+        Ok(())
+    }
+
+    /// With a subnet from the pools, the default bridge is set up when the agent starts (like
+    /// docker0): its route then marks the subnet as taken for other agents on this host.
+    pub(super) fn prepare_default_bridge(&self) -> Result<()> {
+        let def = self.network_def("bridge")?;
+        if network::host_routes()?.iter().any(|(dev, _)| *dev == def.bridge) {
+            return Ok(());
+        }
+        network::check_subnet_free(&def.subnet, &def.bridge)?;
+        network::ensure_bridge(&def.bridge, &def.subnet)?;
+        self.net_ready.lock().unwrap_or_else(|p| p.into_inner()).insert(def.bridge);
         Ok(())
     }
 
