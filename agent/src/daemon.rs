@@ -10,7 +10,6 @@ use crate::image::ImageStore;
 use crate::runtime::{Runtime, RuntimeConfig};
 use crate::store::Store;
 use anyhow::Context;
-use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
 use std::sync::Arc;
 use tokio::sync::watch;
@@ -94,28 +93,10 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
         };
         if let Some(path) = l.strip_prefix("unix://") {
             let path = PathBuf::from(path);
-            if let Some(parent) = path.parent() {
-                std::fs::create_dir_all(parent).with_context(|| format!("create {}", parent.display()))?;
-            }
-            if path.exists() {
-                if std::os::unix::net::UnixStream::connect(&path).is_ok() {
-                    anyhow::bail!("another agent is listening on {}", path.display());
-                }
-                let _ = std::fs::remove_file(&path);
-            }
-            // Bound beside and renamed into place with its mode and group already set: a
-            // client can never reach the socket while it is still 0755 root:root.
-            let tmp = path.with_extension(format!("tmp-{}", std::process::id()));
-            let _ = std::fs::remove_file(&tmp);
-            let ul = tokio::net::UnixListener::bind(&tmp).with_context(|| format!("listen on {}", tmp.display()))?;
-            std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o660))?;
-            if let Some(gid) = socket_gid {
-                nix::unistd::chown(&tmp, None, Some(gid)).with_context(|| format!("chown {}", tmp.display()))?;
-            }
-            std::fs::rename(&tmp, &path).with_context(|| format!("rename {} to {}", tmp.display(), path.display()))?;
+            let ul = crate::transport::bind_unix(&path, socket_gid)?;
             sockets.push(path.clone());
             tracing::info!(socket = %path.display(), "serving");
-            let incoming = tokio_stream::wrappers::UnixListenerStream::new(ul);
+            let incoming = crate::transport::unix_incoming(ul);
             servers.push(tokio::spawn(router.serve_with_incoming_shutdown(incoming, shutdown)));
         } else if let Some(addr) = l.strip_prefix("tcp://") {
             let tl = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("listen on {addr}"))?;

@@ -15,3 +15,4 @@ pub mod runtime;
 pub mod shim;
 pub mod snapshot;
 pub mod store;
+pub mod transport;
