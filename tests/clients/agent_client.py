@@ -1,0 +1,152 @@
+#!/usr/bin/env python3
+"""An outside client of agentd: Python grpcio with code generated from proto/ at run time.
+
+Usage: agent_client.py PROTO_DIR SOCKET
+
+It connects the way any Python program would (grpc.insecure_channel("unix://" + SOCKET),
+default channel options) and drives the agent.v1 API: version, list, create, start, wait,
+logs, inspect, remove, the event stream of that container, and 10 concurrent creates.
+Exits 0 when every check holds; otherwise prints what failed and exits 1.
+"""
+
+import concurrent.futures
+import glob
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+import grpc
+
+TIMEOUT = 30  # seconds, for every unary call and for the event follower
+
+
+def fail(msg):
+    print(f"agent_client: FAIL: {msg}", file=sys.stderr)
+    sys.exit(1)
+
+
+def check(cond, msg):
+    if not cond:
+        fail(msg)
+
+
+def generate(proto_dir, out):
+    """Generates the agent.v1 messages and stubs from proto_dir into out."""
+    protos = sorted(os.path.relpath(p, proto_dir) for p in glob.glob(os.path.join(proto_dir, "agent/v1/*.proto")))
+    check(protos, f"no agent/v1/*.proto under {proto_dir}")
+    cmd = [sys.executable, "-m", "grpc_tools.protoc", "-I", proto_dir, f"--python_out={out}", f"--grpc_python_out={out}"]
+    r = subprocess.run(cmd + protos, capture_output=True, text=True)
+    check(r.returncode == 0, f"grpc_tools.protoc failed: {r.stderr}")
+    sys.path.insert(0, out)
+
+
+class Follower(threading.Thread):
+    """Follows SystemService/Events and keeps (action, id) of every event."""
+
+    def __init__(self, stub, pb):
+        super().__init__(daemon=True)
+        self.call = stub.Events(pb.EventsRequest(since=0, follow=True), timeout=TIMEOUT * 4)
+        self.seen = []
+        self.cond = threading.Condition()
+        self.error = None
+
+    def run(self):
+        try:
+            for e in self.call:
+                with self.cond:
+                    self.seen.append((e.action, e.id))
+                    self.cond.notify_all()
+        except grpc.RpcError as e:
+            if e.code() != grpc.StatusCode.CANCELLED:
+                self.error = f"{e.code().name}: {e.details()}"
+        with self.cond:
+            self.cond.notify_all()
+
+    def wait_for(self, cid, actions):
+        deadline = time.monotonic() + TIMEOUT
+        with self.cond:
+            while True:
+                got = [a for (a, i) in self.seen if i == cid]
+                if got == actions or self.error or time.monotonic() > deadline:
+                    return got
+                self.cond.wait(1)
+
+
+def main():
+    if len(sys.argv) != 3:
+        fail("usage: agent_client.py PROTO_DIR SOCKET")
+    proto_dir, sock = sys.argv[1], sys.argv[2]
+    with tempfile.TemporaryDirectory(prefix="agent-py-") as out:
+        generate(proto_dir, out)
+        from agent.v1 import container_pb2 as cpb
+        from agent.v1 import container_pb2_grpc as cgrpc
+        from agent.v1 import system_pb2 as spb
+        from agent.v1 import system_pb2_grpc as sgrpc
+
+        # Default options: the channel sends whatever :authority grpcio picks for a unix target.
+        with grpc.insecure_channel("unix://" + sock) as ch:
+            run(ch, cpb, cgrpc.ContainerServiceStub(ch), spb, sgrpc.SystemServiceStub(ch))
+    print("agent_client: ok")
+
+
+def run(ch, cpb, containers, spb, system):
+    v = system.Version(spb.VersionRequest(), timeout=TIMEOUT)
+    check(v.api_version == "agent.v1", f"Version: api_version {v.api_version!r}")
+    print(f"agent_client: agent {v.version} ({v.api_version}), grpcio {grpc.__version__}")
+
+    before = containers.List(cpb.ListContainersRequest(all=True), timeout=TIMEOUT).containers
+    check(before == [], f"a fresh agent lists no containers, got {[c.name for c in before]}")
+
+    events = Follower(system, spb)
+    events.start()
+
+    spec = cpb.ContainerSpec(
+        name="py-hello", image="local/busybox", command=["sh", "-c", "echo hello-from-python; sleep 1"]
+    )
+    cid = containers.Create(cpb.CreateContainerRequest(spec=spec), timeout=TIMEOUT).id
+    check(len(cid) == 64, f"Create: id {cid!r}")
+    listed = containers.List(cpb.ListContainersRequest(all=True), timeout=TIMEOUT).containers
+    check([(c.id, c.name) for c in listed] == [(cid, "py-hello")], f"List after create: {listed}")
+    check(listed[0].state == cpb.CONTAINER_STATE_CREATED, f"state after create: {listed[0].state}")
+
+    containers.Start(cpb.StartContainerRequest(id=cid), timeout=TIMEOUT)
+    w = containers.Wait(cpb.WaitContainerRequest(id=cid), timeout=TIMEOUT)
+    check((w.exit_code, w.error) == (0, ""), f"Wait: exit {w.exit_code} {w.error!r}")
+
+    logs = b"".join(e.data for e in containers.Logs(cpb.LogsRequest(id=cid), timeout=TIMEOUT))
+    check(logs == b"hello-from-python\n", f"Logs: {logs!r}")
+    info = containers.Inspect(cpb.InspectContainerRequest(id="py-hello"), timeout=TIMEOUT).container
+    check((info.id, info.state, info.exit_code) == (cid, cpb.CONTAINER_STATE_EXITED, 0), f"Inspect: {info}")
+
+    containers.Remove(cpb.RemoveContainerRequest(id=cid), timeout=TIMEOUT)
+    got = events.wait_for(cid, ["create", "start", "die", "destroy"])
+    check(got == ["create", "start", "die", "destroy"], f"Events of {cid[:12]}: {got} ({events.error})")
+    print(f"agent_client: events {got}")
+
+    # Ten creates at once, from ten threads on the one channel: ten distinct containers.
+    def create(i):
+        s = cpb.ContainerSpec(name=f"py-par-{i}", image="local/busybox", command=["true"], network_mode="none")
+        return containers.Create(cpb.CreateContainerRequest(spec=s), timeout=TIMEOUT).id
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=10) as pool:
+        ids = list(pool.map(create, range(10)))
+    check(len(set(ids)) == 10, f"10 concurrent creates gave {len(set(ids))} distinct IDs: {ids}")
+    listed = containers.List(cpb.ListContainersRequest(all=True), timeout=TIMEOUT).containers
+    check(sorted(c.id for c in listed) == sorted(ids), f"List after 10 creates: {[c.name for c in listed]}")
+    for i in ids:
+        containers.Remove(cpb.RemoveContainerRequest(id=i, force=True), timeout=TIMEOUT)
+    left = containers.List(cpb.ListContainersRequest(all=True), timeout=TIMEOUT).containers
+    check(left == [], f"List after removing all: {[c.name for c in left]}")
+    events.call.cancel()
+    events.join(5)
+    print("agent_client: 10 concurrent creates, distinct IDs, all removed")
+
+
+if __name__ == "__main__":
+    try:
+        main()
+    except grpc.RpcError as e:
+        fail(f"RPC failed: {e.code().name}: {e.details()}")
