@@ -5,7 +5,7 @@
 //! running container. The pair disappears with the namespace, so a dead container leaves
 //! no link behind.
 
-use super::{run, run_input, NetError};
+use super::NetError;
 use serde::{Deserialize, Serialize};
 
 /// What the shim needs to wire a container to the bridge.
@@ -25,19 +25,25 @@ fn eth0() -> String {
     "eth0".into()
 }
 
-/// Wires the network namespace of process `pid`.
+/// Wires the network namespace of process `pid` from outside (a network connected to a
+/// running container): the host side as at start, then the inside from a thread that
+/// enters the namespace (a thread's network namespace is its own; it ends with the thread).
 pub fn setup(pid: i32, a: &BridgeAttach) -> Result<(), NetError> {
-    let p = pid.to_string();
-    let eth = a.ifname.as_str();
     setup_host_side(pid, a)?;
-    // Only the first network gives the default route.
-    let route = if eth == "eth0" { format!("route add default via {}\n", a.gateway) } else { String::new() };
-    let batch = format!("addr add {} dev {eth}\nlink set {eth} up\nlink set lo up\n{route}", a.address);
-    let res = run_input("nsenter", &["-t", &p, "-n", "ip", "-batch", "-"], Some(&batch)).map(|_| ());
-    if res.is_err() {
-        let _ = run("ip", &["link", "del", &a.veth]);
-    }
-    res
+    let inside = a.clone();
+    let res = std::thread::spawn(move || -> Result<(), String> {
+        let ns = std::fs::File::open(format!("/proc/{pid}/ns/net")).map_err(|e| format!("open netns of {pid}: {e}"))?;
+        nix::sched::setns(ns, nix::sched::CloneFlags::CLONE_NEWNET).map_err(|e| format!("setns {pid}: {e}"))?;
+        configure_inside(&inside)
+    })
+    .join()
+    .unwrap_or_else(|_| Err("the namespace thread panicked".into()));
+    res.map_err(|msg| {
+        if let Err(e) = super::netlink::del_link(&a.veth) {
+            tracing::warn!(link = %a.veth, error = %e, "could not remove a half-made veth");
+        }
+        NetError::Command { cmd: format!("configure {} in the network namespace of {pid}", a.ifname), msg }
+    })
 }
 
 /// Sets the host side of a veth pair (create, into `pid`'s namespace as `ifname`, on the

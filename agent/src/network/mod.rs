@@ -3,12 +3,12 @@
 //! joins a container's network namespace to the bridge. The only module that touches
 //! links, addresses, routes and firewall rules.
 //!
-//! A container's veth pair is made with rtnetlink requests from the shim (`netlink.rs`; the
-//! container side with ioctls from its init): on the start-up path a process costs more
-//! than the work. The bridge (once per agent run) and a live `network connect` still use
-//! iproute2, and the firewall `nft -f` (one transaction that replaces the agent's table
-//! and nothing else), like netavark's nft backend does through `nft -j`; those run beside
-//! the start or off it.
+//! Links and addresses are made with rtnetlink requests (`netlink.rs`: bridges, and each
+//! container's veth pair from its shim), the container side with ioctls from its init, or
+//! from a thread that entered the namespace for a live `network connect`: no `ip` or
+//! `nsenter` process. The firewall is `nft -f` (one transaction that replaces the agent's
+//! table and nothing else), like netavark's nft backend does through `nft -j`; it runs
+//! beside the start or off it.
 
 pub mod attach;
 pub mod netlink;
@@ -61,10 +61,8 @@ pub fn run_input(cmd: &str, args: &[&str], input: Option<&str>) -> Result<String
 }
 
 /// The host programs this module runs: (program, Debian package, what needs it).
-pub const HOST_PROGRAMS: &[(&str, &str, &str)] = &[
-    ("nft", "nftables", "the firewall of bridge networks (masquerade, isolation, published ports)"),
-    ("ip", "iproute2", "bridges of networks and live `network connect`"),
-];
+pub const HOST_PROGRAMS: &[(&str, &str, &str)] =
+    &[("nft", "nftables", "the firewall of bridge networks (masquerade, isolation, published ports)")];
 
 /// The message for a host program that is not installed.
 pub fn missing_program(cmd: &str) -> String {
@@ -267,12 +265,8 @@ pub fn delete_table(names: &Names) {
 
 /// Creates the bridge `br` with the gateway address (idempotent), enables forwarding.
 pub fn ensure_bridge(br: &str, subnet: &Subnet) -> Result<(), NetError> {
-    if run("ip", &["link", "show", br]).is_err() {
-        run("ip", &["link", "add", br, "type", "bridge"])?;
-        let gw = format!("{}/{}", subnet.gateway(), subnet.prefix);
-        run("ip", &["addr", "add", &gw, "dev", br])?;
-    }
-    run("ip", &["link", "set", br, "up"])?;
+    netlink::ensure_bridge(br, subnet.gateway(), subnet.prefix)
+        .map_err(|e| NetError::Command { cmd: format!("netlink: bridge {br} ({subnet})"), msg: e.to_string() })?;
     // Published ports reached at 127.0.0.1 are DNATed onto this bridge only.
     let _ = std::fs::write(format!("/proc/sys/net/ipv4/conf/{br}/route_localnet"), "1");
     if std::fs::read_to_string("/proc/sys/net/ipv4/ip_forward").map(|s| s.trim() == "0").unwrap_or(false) {
@@ -283,9 +277,16 @@ pub fn ensure_bridge(br: &str, subnet: &Subnet) -> Result<(), NetError> {
     Ok(())
 }
 
-/// Deletes a bridge; absent is fine.
+/// Deletes a link (a bridge, or the host end of a veth); absent is fine, a failure is logged.
 pub fn delete_bridge(dev: &str) {
-    let _ = run("ip", &["link", "del", dev]);
+    if let Err(e) = netlink::del_link(dev) {
+        tracing::warn!(link = dev, error = %e, "could not delete link");
+    }
+}
+
+/// Whether link `dev` exists on the host.
+pub fn link_exists(dev: &str) -> bool {
+    netlink::link_index(dev).ok().flatten().is_some()
 }
 
 /// Refuses a subnet that overlaps a route of the host (other than via bridge `own`).
@@ -432,7 +433,6 @@ mod tests {
         }
         let m = missing_program("nft");
         assert!(m.contains("`nft`") && m.contains("Debian package nftables") && m.contains("firewall"), "{m}");
-        assert!(missing_program("ip").contains("iproute2"));
     }
 
     #[test]

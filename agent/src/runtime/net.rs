@@ -377,7 +377,7 @@ impl Runtime {
         // Checked once per bridge and agent run: each `ip` spawn costs a few ms per start.
         let ready = self.net_ready.lock().unwrap_or_else(|p| p.into_inner()).contains(&def.bridge);
         if !ready {
-            if network::run("ip", &["link", "show", &def.bridge]).is_err() {
+            if !network::link_exists(&def.bridge) {
                 network::check_subnet_free(&def.subnet, &def.bridge)?;
             }
             network::ensure_bridge(&def.bridge, &def.subnet)?;
