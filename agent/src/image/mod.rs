@@ -274,7 +274,7 @@ impl ImageStore {
         &self,
         name: &str,
         force: bool,
-        in_use: &[(String, String)],
+        in_use: &InUse,
     ) -> Result<(Vec<String>, Vec<String>), ImageError> {
         let mut img = self.resolve(name)?;
         let mut untagged = Vec::new();
@@ -286,7 +286,7 @@ impl ImageStore {
                 return Ok((vec![familiar(tag)], vec![]));
             }
         }
-        if let Some((cid, _)) = in_use.iter().find(|(_, iid)| iid == &img.id) {
+        if let Some((cid, _)) = in_use.images.iter().find(|(_, iid)| iid == &img.id) {
             if !force {
                 return Err(ImageError::InUse { image: name.to_string(), container: cid[..12].to_string() });
             }
@@ -298,7 +298,7 @@ impl ImageStore {
     }
 
     /// Deletes layers and blobs that no image and no container references.
-    pub fn gc(&self, containers: &[(String, String)]) -> Result<(), ImageError> {
+    pub fn gc(&self, in_use: &InUse) -> Result<(), ImageError> {
         let images = self.list()?;
         let mut keep_layers = HashSet::new();
         let mut keep_blobs = HashSet::new();
@@ -306,15 +306,8 @@ impl ImageStore {
             keep_layers.extend(i.layers.iter().map(|l| l.diff_id.trim_start_matches("sha256:").to_string()));
             keep_blobs.extend(i.blobs.iter().map(|b| b.trim_start_matches("sha256:").to_string()));
         }
-        // Containers keep the layers of their image even after a forced rmi: the layer
-        // list is stored with the container, so look it up there.
-        for (cid, _) in containers {
-            if let Ok(Some(layers)) =
-                self.store.get::<crate::runtime::ContainerRecord>(Kind::Container, cid).map(|c| c.map(|c| c.layers))
-            {
-                keep_layers.extend(layers.iter().map(|l| l.trim_start_matches("sha256:").to_string()));
-            }
-        }
+        // Containers keep the layers of their image even after a forced rmi.
+        keep_layers.extend(in_use.layers.iter().map(|l| l.trim_start_matches("sha256:").to_string()));
         for (dir, keep) in [("layers", &keep_layers), ("blobs/sha256", &keep_blobs)] {
             let p = self.root.join(dir);
             for e in std::fs::read_dir(&p).map_err(io_at(&p))?.flatten() {
@@ -328,6 +321,15 @@ impl ImageStore {
         }
         Ok(())
     }
+}
+
+/// What containers hold of the image store: the image each was created from (container
+/// ID, image ID) and the layers their roots stack, kept even after a forced rmi. The runtime
+/// gathers it; the image store never reads container records.
+#[derive(Clone, Debug, Default)]
+pub struct InUse {
+    pub images: Vec<(String, String)>,
+    pub layers: HashSet<String>,
 }
 
 fn familiar(t: &str) -> String {

@@ -964,9 +964,14 @@ impl Runtime {
             .collect())
     }
 
-    /// (container id, image id) of every container, for the image store's GC.
-    pub fn container_images(&self) -> Result<Vec<(String, String)>> {
-        Ok(self.list()?.into_iter().map(|c| (c.id, c.image_id)).collect())
+    /// What the containers hold of the image store, for its GC.
+    pub fn container_images(&self) -> Result<crate::image::InUse> {
+        let mut u = crate::image::InUse::default();
+        for c in self.list()? {
+            u.layers.extend(c.layers);
+            u.images.push((c.id, c.image_id));
+        }
+        Ok(u)
     }
 
     /// After a restart: re-adopt running containers, record exits that happened while
