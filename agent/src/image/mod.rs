@@ -270,12 +270,7 @@ impl ImageStore {
 
     /// Removes a tag, or the image when named by ID or its last tag. `in_use` lists the
     /// containers (id, image id) whose layers must stay. Returns (untagged, deleted).
-    pub fn remove(
-        &self,
-        name: &str,
-        force: bool,
-        in_use: &InUse,
-    ) -> Result<(Vec<String>, Vec<String>), ImageError> {
+    pub fn remove(&self, name: &str, force: bool, in_use: &InUse) -> Result<(Vec<String>, Vec<String>), ImageError> {
         let mut img = self.resolve(name)?;
         let mut untagged = Vec::new();
         let by_tag = Reference::parse(name).ok().map(|r| r.to_string()).filter(|t| img.tags.contains(t));

@@ -11,35 +11,12 @@ use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sched::CloneFlags;
 use nix::sys::wait::{waitpid, WaitStatus};
 use nix::unistd::{pipe2, ForkResult, Pid};
-use serde::{Deserialize, Serialize};
 use std::io::{Read, Write};
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-/// What the shim tells the agent once the init has exec'd (or failed to).
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct StartReport {
-    pub shim_pid: i32,
-    pub shim_start: u64,
-    pub pid: i32,
-    pub pid_start: u64,
-    /// Set when the container did not start; `exit_code` says how (125/126/127).
-    pub error: Option<String>,
-    pub exit_code: i32,
-}
-
-/// The exit status the shim records in the container's `exit.json`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct ExitStatus {
-    pub exit_code: i32,
-    pub signal: Option<i32>,
-    pub finished_at: i64,
-}
-
-/// The launch spec file in a container directory.
-pub fn spec_path(dir: &Path) -> PathBuf {
-    dir.join("launch.json")
-}
+pub mod protocol;
+pub use protocol::{spec_path, ExitStatus, StartReport};
 
 fn now() -> i64 {
     chrono::Utc::now().timestamp_nanos_opt().unwrap_or(0)
@@ -197,7 +174,9 @@ fn userns_handoff(
 
 fn send_report(rep: OwnedFd, r: &StartReport) {
     let mut f = std::fs::File::from(rep);
-    let _ = writeln!(f, "{}", serde_json::to_string(r).unwrap_or_default());
+    if let Err(e) = writeln!(f, "{}", r.encode()) {
+        eprintln!("shim: sending the start report: {e}");
+    }
 }
 
 fn wait_exit(pid: Pid) -> (i32, Option<i32>) {

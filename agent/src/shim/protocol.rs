@@ -1,0 +1,77 @@
+//! What agentd and a shim exchange: the launch spec the agent writes into the container's
+//! directory (`launch.json`, [`LaunchSpec`]), the start report the shim prints once the
+//! init has exec'd or failed, and the exit status it records in `exit.json`. Both sides use
+//! only these types and paths.
+
+pub use crate::isolation::spec::LaunchSpec;
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+/// What the shim tells the agent once the init has exec'd (or failed to).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct StartReport {
+    pub shim_pid: i32,
+    pub shim_start: u64,
+    pub pid: i32,
+    pub pid_start: u64,
+    /// Set when the container did not start; `exit_code` says how (125/126/127).
+    pub error: Option<String>,
+    pub exit_code: i32,
+}
+
+/// The exit status the shim records in the container's `exit.json`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ExitStatus {
+    pub exit_code: i32,
+    pub signal: Option<i32>,
+    pub finished_at: i64,
+}
+
+/// The launch spec file in a container directory.
+pub fn spec_path(dir: &Path) -> PathBuf {
+    dir.join("launch.json")
+}
+
+/// The exit status file in a container directory.
+pub fn exit_path(dir: &Path) -> PathBuf {
+    dir.join("exit.json")
+}
+
+impl StartReport {
+    /// One JSON line, as the shim prints it.
+    pub fn encode(&self) -> String {
+        serde_json::to_string(self).unwrap_or_else(|e| {
+            format!(r#"{{"shim_pid":0,"shim_start":0,"pid":0,"pid_start":0,"error":"encoding the start report: {e}","exit_code":125}}"#)
+        })
+    }
+
+    /// Reads what the shim printed.
+    pub fn decode(bytes: &[u8]) -> Result<StartReport, serde_json::Error> {
+        serde_json::from_slice(bytes)
+    }
+}
+
+impl ExitStatus {
+    /// The exit status the shim of the container in `dir` recorded, if it did.
+    pub fn read(dir: &Path) -> Option<ExitStatus> {
+        std::fs::read(exit_path(dir)).ok().and_then(|b| serde_json::from_slice(&b).ok())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reports_round_trip() {
+        let r =
+            StartReport { shim_pid: 1, shim_start: 2, pid: 3, pid_start: 4, error: Some("x".into()), exit_code: 127 };
+        let back = StartReport::decode(r.encode().as_bytes()).unwrap();
+        assert_eq!((back.pid, back.exit_code, back.error.as_deref()), (3, 127, Some("x")));
+        let d = tempfile::tempdir().unwrap();
+        assert!(ExitStatus::read(d.path()).is_none());
+        let e = ExitStatus { exit_code: 137, signal: Some(9), finished_at: 5 };
+        std::fs::write(exit_path(d.path()), serde_json::to_vec(&e).unwrap()).unwrap();
+        assert_eq!(ExitStatus::read(d.path()).map(|e| e.exit_code), Some(137));
+    }
+}
