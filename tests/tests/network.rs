@@ -277,3 +277,45 @@ fn seed_example_publish_6379() {
     let rules = String::from_utf8_lossy(&rules.stdout).to_string();
     assert!(!rules.contains("dport 6379"), "the rule goes with the container: {rules}");
 }
+
+/// Networks created while the agent runs, after its table was first applied, are isolated
+/// and masqueraded at once (not only after a restart or a published port).
+#[test]
+fn networks_created_at_runtime_get_their_rules_at_once() {
+    if !privileged("late_networks") {
+        return;
+    }
+    let a = Agent::start("latenet");
+    let b = (std::process::id() % 200) as u8 + 20;
+    // The agent's table exists (for the default bridge) before the networks do.
+    a.ok(&["run", "--rm", IMG, "true"]);
+    a.ok(&["network", "create", "n1", "--subnet", &format!("10.244.{b}.0/24")]);
+    a.ok(&["network", "create", "n2", "--subnet", &format!("10.245.{b}.0/24")]);
+    a.ok(&["run", "-d", "--name", "u1", "--network", "n1", IMG, "sleep", "300"]);
+    let ip1 = a.inspect("u1")["NetworkSettings"]["IPAddress"].as_str().unwrap().to_string();
+    // u1 answers pings from its own network…
+    let same = a.ctl(&["run", "--rm", "--network", "n1", IMG, "ping", "-c1", "-W2", &ip1]);
+    assert_eq!(same.code, 0, "same network: {}{}", same.stdout, same.stderr);
+    // …not from another one.
+    let other = a.ctl(&["run", "--rm", "--network", "n2", IMG, "ping", "-c1", "-W2", &ip1]);
+    assert_ne!(other.code, 0, "networks must be isolated: {}", other.stdout);
+    // And n2 has egress through masquerade: the server sees the host's address.
+    let server = TestHost::new("lsrv", 254, b);
+    let srv = peer_echo_server(&server, 8082);
+    let out = a.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "n2",
+        IMG,
+        "sh",
+        "-c",
+        &format!("timeout 5 nc {} 8082; exit $?", server.ip),
+    ]);
+    assert_eq!(out, server.host_ip, "masquerade for a network created at runtime");
+    let _ = srv.wait_with_output();
+    a.ok(&["rm", "-f", "u1"]);
+    a.ok(&["network", "rm", "n1"]);
+    a.ok(&["network", "rm", "n2"]);
+    a.assert_no_leftovers();
+}

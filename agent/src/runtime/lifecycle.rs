@@ -612,11 +612,11 @@ impl Runtime {
         }
         let t_cgroup = t0.elapsed();
         let log_offset = std::fs::metadata(&spec.log).map(|m| m.len()).unwrap_or(0);
-        // The firewall (masquerade, its published ports) is applied while the shim starts it
-        // (`nft` takes ~15 ms), after every step that could fail before, and is in place
-        // before start returns.
+        // The firewall (masquerade, its published ports) is reconciled while the shim starts
+        // it (`nft` takes ~15 ms when the table changes; nothing when it does not), after
+        // every step that could fail before, and is in place before start returns.
         let mut firewall = None;
-        if rec.network == NetMode::Bridge && (!rec.ports.is_empty() || !self.firewall_applied()) {
+        if rec.network == NetMode::Bridge {
             let me = Arc::clone(self);
             let r = rec.clone();
             firewall = Some(tokio::task::spawn_blocking(move || me.reconcile_firewall_with(Some(&r))));
@@ -637,8 +637,8 @@ impl Runtime {
                 let _ = self.cgroups.remove(&rec.cg());
                 let _ = self.cgroups.remove(&rec.shim_cg());
                 drop(starting);
-                if !rec.ports.is_empty() {
-                    let _ = self.reconcile_firewall();
+                if rec.network == NetMode::Bridge {
+                    self.reconcile_firewall_logged("a failed start");
                 }
                 return Err(e);
             }
@@ -661,8 +661,8 @@ impl Runtime {
                 // Perhaps the bridge went away behind our back: check it again next time.
                 self.forget_network_setup();
             }
-            if !rec.ports.is_empty() {
-                let _ = self.reconcile_firewall();
+            if rec.network == NetMode::Bridge {
+                self.reconcile_firewall_logged("a failed start");
             }
             rec.state = State::Exited;
             rec.exit_code = report.exit_code;
@@ -771,18 +771,16 @@ impl Runtime {
         live.phase.send_replace(Phase::Exited { code: rec.exit_code });
         if rec.network == NetMode::Bridge {
             self.refresh_hosts(&rec.spec.network);
-            if !rec.ports.is_empty() {
-                // Off the exit path: `nft` takes ~15 ms and nobody waits for the unpublish;
-                // reconciles are serialized and each reads the state it applies, so a later
-                // start cannot be overtaken by this one.
-                let me = Arc::clone(self);
-                let cid = id.to_string();
-                tokio::task::spawn_blocking(move || {
-                    if let Err(e) = me.reconcile_firewall() {
-                        tracing::warn!(container = %cid, error = %e, "unpublishing ports");
-                    }
-                });
-            }
+            // Off the exit path: `nft` takes ~15 ms and nobody waits for the unpublish;
+            // reconciles are serialized and each reads the state it applies, so a later
+            // start cannot be overtaken by this one.
+            let me = Arc::clone(self);
+            let cid = id.to_string();
+            tokio::task::spawn_blocking(move || {
+                if let Err(e) = me.reconcile_firewall() {
+                    tracing::warn!(container = %cid, error = %e, "reconciling the firewall after an exit");
+                }
+            });
         }
         tracing::info!(container = %id, code = rec.exit_code, cgroup = ?t_cg, total = ?t0.elapsed(), "container exited");
         if rec.spec.auto_remove {
@@ -928,6 +926,10 @@ impl Runtime {
         }
         self.save_and_log(rec, "destroy", &[], true)?;
         self.release(rec)?;
+        if rec.network == NetMode::Bridge {
+            // The table goes with the last bridge container.
+            self.reconcile_firewall_logged("a removal");
+        }
         if let Some(l) = &rec.userns {
             // Shifted layer copies live as long as some container has their mapping.
             if !self.list()?.iter().any(|c| c.id != rec.id && c.userns.as_ref().is_some_and(|o| o.map == l.map)) {

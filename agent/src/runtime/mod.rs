@@ -300,10 +300,12 @@ pub struct Runtime {
     events: tokio::sync::broadcast::Sender<Event>,
     /// Host object names of the network.
     net_names: crate::network::Names,
-    /// Bridges (and "#table") known to be set up in this agent run.
+    /// Bridges known to be set up in this agent run.
     net_ready: Mutex<std::collections::HashSet<String>>,
-    /// Held while the firewall table is computed and applied, so applies never interleave.
-    firewall: Mutex<()>,
+    /// The firewall table as this agent run last applied it (`Some("")`: deleted; `None`:
+    /// unknown, so the next reconcile applies). Held while the table is computed and
+    /// applied, so applies never interleave.
+    firewall: Mutex<Option<String>>,
     /// Containers being started: the firewall counts them as running (their record says so
     /// only once the shim reports), so a concurrent reconcile cannot drop their ports.
     starting: Mutex<std::collections::HashSet<String>>,
@@ -332,7 +334,7 @@ impl Runtime {
             events: tokio::sync::broadcast::channel(1024).0,
             net_names: crate::network::Names::for_instance(&cfg_instance),
             net_ready: Mutex::new(std::collections::HashSet::new()),
-            firewall: Mutex::new(()),
+            firewall: Mutex::new(None),
             starting: Mutex::new(std::collections::HashSet::new()),
             idmap_probe: tokio::sync::OnceCell::new(),
         });

@@ -208,6 +208,13 @@ impl Runtime {
             created_at: chrono::Utc::now().timestamp_nanos_opt().unwrap_or(0),
         };
         self.store.put(Kind::Network, name, &rec)?;
+        // Its isolation and masquerade are in place before anyone can use it.
+        if let Err(e) = self.reconcile_firewall() {
+            if let Err(d) = self.store.delete(Kind::Network, name) {
+                tracing::warn!(network = name, error = %d, "undoing the network's creation");
+            }
+            return Err(e);
+        }
         Ok(rec)
     }
 
@@ -383,11 +390,7 @@ impl Runtime {
     /// Forgets which bridges and table were set up, so the next start checks them again.
     pub(super) fn forget_network_setup(&self) {
         self.net_ready.lock().unwrap_or_else(|p| p.into_inner()).clear();
-    }
-
-    /// Whether the table was applied since the agent started (or since networks changed).
-    pub(super) fn firewall_applied(&self) -> bool {
-        self.net_ready.lock().unwrap_or_else(|p| p.into_inner()).contains("#table")
+        *self.firewall.lock().unwrap_or_else(|p| p.into_inner()) = None;
     }
 
     /// Marks a container as starting until the guard is dropped (see `Runtime::starting`).
@@ -401,9 +404,12 @@ impl Runtime {
         self.reconcile_firewall_with(None)
     }
 
-    /// Like [`Self::reconcile_firewall`], counting `starting` as running.
+    /// Like [`Self::reconcile_firewall`], counting `starting` as running. Cheap when nothing
+    /// changed (the table is computed from the store and compared with the one applied last),
+    /// so every change that may alter the rules calls it: network create/remove,
+    /// connect/disconnect, start, exit and removal of a container.
     pub(super) fn reconcile_firewall_with(&self, starting: Option<&ContainerRecord>) -> Result<()> {
-        let _serial = self.firewall.lock().unwrap_or_else(|p| p.into_inner());
+        let mut applied = self.firewall.lock().unwrap_or_else(|p| p.into_inner());
         let mut all = self.list()?;
         {
             let starting = self.starting.lock().unwrap_or_else(|p| p.into_inner());
@@ -418,8 +424,10 @@ impl Runtime {
             all.push(s);
         }
         if !all.iter().any(|c| c.network == NetMode::Bridge) {
-            network::delete_table(&self.net_names);
-            self.net_ready.lock().unwrap_or_else(|p| p.into_inner()).remove("#table");
+            if applied.as_deref() != Some("") {
+                network::delete_table(&self.net_names);
+                *applied = Some(String::new());
+            }
             return Ok(());
         }
         let nets: Vec<network::BridgeNet> = self
@@ -427,16 +435,29 @@ impl Runtime {
             .into_iter()
             .map(|(d, _)| network::BridgeNet { dev: d.bridge, subnet: d.subnet, internal: d.internal })
             .collect();
-        let endpoints: Vec<Endpoint> = all
-            .iter()
-            .filter(|c| c.network == NetMode::Bridge && c.state == State::Running)
-            .filter_map(|c| {
-                Some(Endpoint { ip: c.ip.parse().ok()?, veth: self.net_names.veth(&c.id), ports: c.ports.clone() })
-            })
-            .collect();
-        network::apply_ruleset(&network::ruleset(&self.net_names.table, &nets, &endpoints))?;
-        self.net_ready.lock().unwrap_or_else(|p| p.into_inner()).insert("#table".into());
+        let mut endpoints = Vec::new();
+        for c in all.iter().filter(|c| c.network == NetMode::Bridge && c.state == State::Running) {
+            let ip = c.ip.parse().map_err(|_| {
+                RuntimeError::Internal(format!("container {} has an invalid address {:?} in its record", c.name, c.ip))
+            })?;
+            endpoints.push(Endpoint { ip, veth: self.net_names.veth(&c.id), ports: c.ports.clone() });
+        }
+        let table = network::ruleset(&self.net_names.table, &nets, &endpoints);
+        if applied.as_deref() == Some(table.as_str()) {
+            return Ok(());
+        }
+        *applied = None;
+        network::apply_ruleset(&table)?;
+        *applied = Some(table);
         Ok(())
+    }
+
+    /// Reconciles after a change that may alter the rules but has already happened (it
+    /// cannot be undone any more): a failure is logged, and the next change tries again.
+    pub(super) fn reconcile_firewall_logged(&self, after: &str) {
+        if let Err(e) = self.reconcile_firewall() {
+            tracing::warn!(error = %e, "reconciling the firewall table after {after}");
+        }
     }
 
     /// Rewrites /etc/hosts of every container on network `net`: its own entries plus one
@@ -520,6 +541,7 @@ impl Runtime {
         rec.extra_networks.push((net.to_string(), ip));
         self.save_and_log(&rec, "connect", &[("network", net.to_string())], false)?;
         self.refresh_hosts(net);
+        self.reconcile_firewall_logged("a connect");
         Ok(())
     }
 
@@ -550,16 +572,18 @@ impl Runtime {
         for (n, _) in rec.bridge_networks() {
             self.refresh_hosts(&n);
         }
+        self.reconcile_firewall_logged("a disconnect");
         Ok(())
     }
 
     /// At shutdown with nothing running: remove the bridges and the table.
     pub fn teardown_network_if_idle(&self) {
         // After any unpublish still in flight, never interleaved with one.
-        let _serial = self.firewall.lock().unwrap_or_else(|p| p.into_inner());
+        let mut applied = self.firewall.lock().unwrap_or_else(|p| p.into_inner());
         let idle = self.list().map(|l| l.iter().all(|c| c.state != State::Running)).unwrap_or(false);
         if idle {
             network::delete_table(&self.net_names);
+            *applied = Some(String::new());
             if let Ok(nets) = self.networks() {
                 for (d, _) in nets {
                     network::delete_bridge(&d.bridge);
