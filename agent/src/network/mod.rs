@@ -230,12 +230,24 @@ pub fn delete_table(names: &Names) {
     let _ = run("nft", &["delete", "table", "ip", &names.table]);
 }
 
-/// Creates the bridge `br` with the gateway address (idempotent), enables forwarding.
+/// Whether a failed `ip` command failed only because its object exists already.
+fn exists_already(r: &Result<String, NetError>) -> bool {
+    matches!(r, Err(NetError::Command { msg, .. }) if msg.contains("File exists"))
+}
+
+/// Creates the bridge `br` with the gateway address (idempotent: a bridge or address that
+/// exists already is fine), enables forwarding.
 pub fn ensure_bridge(br: &str, subnet: &Subnet) -> Result<(), NetError> {
     if run("ip", &["link", "show", br]).is_err() {
-        run("ip", &["link", "add", br, "type", "bridge"])?;
+        let r = run("ip", &["link", "add", br, "type", "bridge"]);
+        if !exists_already(&r) {
+            r?;
+        }
         let gw = format!("{}/{}", subnet.gateway(), subnet.prefix);
-        run("ip", &["addr", "add", &gw, "dev", br])?;
+        let r = run("ip", &["addr", "add", &gw, "dev", br]);
+        if !exists_already(&r) {
+            r?;
+        }
     }
     run("ip", &["link", "set", br, "up"])?;
     // Published ports reached at 127.0.0.1 are DNATed onto this bridge only.

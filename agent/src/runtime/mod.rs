@@ -306,6 +306,9 @@ pub struct Runtime {
     /// unknown, so the next reconcile applies). Held while the table is computed and
     /// applied, so applies never interleave.
     firewall: Mutex<Option<String>>,
+    /// Held while /etc/hosts files are rewritten: each rewrite reads the state after its own
+    /// change, so the last one to run has seen every change (concurrent connects).
+    hosts: Mutex<()>,
     /// Containers being started: the firewall counts them as running (their record says so
     /// only once the shim reports), so a concurrent reconcile cannot drop their ports.
     starting: Mutex<std::collections::HashSet<String>>,
@@ -335,6 +338,7 @@ impl Runtime {
             net_names: crate::network::Names::for_instance(&cfg_instance),
             net_ready: Mutex::new(std::collections::HashSet::new()),
             firewall: Mutex::new(None),
+            hosts: Mutex::new(()),
             starting: Mutex::new(std::collections::HashSet::new()),
             idmap_probe: tokio::sync::OnceCell::new(),
         });

@@ -240,8 +240,11 @@ impl Runtime {
             )));
         }
         self.store.delete(Kind::Network, name)?;
-        network::delete_bridge(&def.bridge);
-        self.net_ready.lock().unwrap_or_else(|p| p.into_inner()).remove(&def.bridge);
+        {
+            let mut ready = self.net_ready.lock().unwrap_or_else(|p| p.into_inner());
+            network::delete_bridge(&def.bridge);
+            ready.remove(&def.bridge);
+        }
         self.reconcile_firewall()
     }
 
@@ -309,20 +312,18 @@ impl Runtime {
         Ok(out)
     }
 
-    /// Leases the lowest free address of network `net` to `id` (key `<net>/<ip>`).
+    /// Leases the lowest free address of network `net` to `id` (key `<net>/<ip>`), picked
+    /// and taken in one store transaction: concurrent leases never share an address.
     pub(super) fn lease(&self, net: &str, id: &str) -> Result<Ipv4Addr> {
         let subnet = self.network_def(net)?.subnet;
-        let used: Vec<String> = self.store.keys(Kind::Lease)?;
-        let mut n = 0;
-        while let Some(ip) = subnet.host(n) {
-            let key = format!("{net}/{ip}");
-            if !used.contains(&key) {
-                self.store.put(Kind::Lease, &key, &id.to_string())?;
-                return Ok(ip);
-            }
-            n += 1;
-        }
-        Err(NetError::Exhausted(subnet.to_string()).into())
+        let candidates = (0..).map_while(|n| subnet.host(n)).map(|ip| format!("{net}/{ip}"));
+        let Some(key) = self.store.insert_first_free(Kind::Lease, candidates, &id.to_string())? else {
+            return Err(NetError::Exhausted(subnet.to_string()).into());
+        };
+        key.rsplit('/')
+            .next()
+            .and_then(|ip| ip.parse().ok())
+            .ok_or_else(|| RuntimeError::Internal(format!("lease key {key:?} holds no address")))
     }
 
     /// Returns a container's addresses to the pools.
@@ -341,15 +342,7 @@ impl Runtime {
             return Ok(None);
         }
         let def = self.network_def(&rec.spec.network)?;
-        // Checked once per bridge and agent run: each `ip` spawn costs a few ms per start.
-        let ready = self.net_ready.lock().unwrap_or_else(|p| p.into_inner()).contains(&def.bridge);
-        if !ready {
-            if network::run("ip", &["link", "show", &def.bridge]).is_err() {
-                network::check_subnet_free(&def.subnet, &def.bridge)?;
-            }
-            network::ensure_bridge(&def.bridge, &def.subnet)?;
-            self.net_ready.lock().unwrap_or_else(|p| p.into_inner()).insert(def.bridge.clone());
-        }
+        self.ensure_network_bridge(&def)?;
         Ok(Some(BridgeAttach {
             bridge: def.bridge,
             veth: self.net_names.veth(&rec.id),
@@ -357,6 +350,22 @@ impl Runtime {
             gateway: def.subnet.gateway().to_string(),
             ifname: "eth0".into(),
         }))
+    }
+
+    /// The one place that creates a network's bridge: serialized (concurrent starts and
+    /// connects of a new network create it once), and checked once per bridge and agent
+    /// run (each `ip` spawn costs a few ms per start).
+    fn ensure_network_bridge(&self, def: &NetworkDef) -> Result<()> {
+        let mut ready = self.net_ready.lock().unwrap_or_else(|p| p.into_inner());
+        if ready.contains(&def.bridge) {
+            return Ok(());
+        }
+        if network::run("ip", &["link", "show", &def.bridge]).is_err() {
+            network::check_subnet_free(&def.subnet, &def.bridge)?;
+        }
+        network::ensure_bridge(&def.bridge, &def.subnet)?;
+        ready.insert(def.bridge.clone());
+        Ok(())
     }
 
     /// The PID whose network namespace a `container:<id>` container joins.
@@ -470,8 +479,16 @@ impl Runtime {
     /// Like [`Self::refresh_hosts`], counting `starting` as running: its file is then
     /// already final before its command runs, and is not rewritten under it afterwards.
     pub(super) fn refresh_hosts_with(&self, net: &str, starting: Option<&str>) {
-        let Ok(members) = self.network_members(net) else { return };
-        let Ok(all) = self.list() else { return };
+        let _serial = self.hosts.lock().unwrap_or_else(|p| p.into_inner());
+        let all = match self.list() {
+            Ok(all) => all,
+            Err(e) => {
+                tracing::warn!(network = net, error = %e, "refreshing /etc/hosts: listing containers");
+                return;
+            }
+        };
+        let members: Vec<&ContainerRecord> =
+            all.iter().filter(|c| c.bridge_networks().iter().any(|(n, _)| n == net)).collect();
         let peers_of = |n: &str| -> String {
             all.iter()
                 .filter(|c| c.state == State::Running || Some(c.id.as_str()) == starting)
@@ -480,15 +497,25 @@ impl Runtime {
                 })
                 .collect()
         };
-        for c in &members {
+        for c in members {
             let dir = self.container_dir(&c.id);
-            let Ok(mut text) = std::fs::read_to_string(dir.join("hosts.base")) else { continue };
+            let mut text = match std::fs::read_to_string(dir.join("hosts.base")) {
+                Ok(t) => t,
+                // Removed meanwhile.
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) => {
+                    tracing::warn!(container = %c.id, error = %e, "refreshing /etc/hosts: reading hosts.base");
+                    continue;
+                }
+            };
             for (n, _) in c.bridge_networks() {
                 text.push_str(&format!("# containers of network {n}\n{}", peers_of(&n)));
             }
             // Rewritten in place (a rename would break the bind mount): only on change.
             if std::fs::read_to_string(dir.join("hosts")).ok().as_deref() != Some(text.as_str()) {
-                let _ = std::fs::write(dir.join("hosts"), text);
+                if let Err(e) = std::fs::write(dir.join("hosts"), text) {
+                    tracing::warn!(container = %c.id, error = %e, "rewriting /etc/hosts");
+                }
             }
         }
     }
@@ -502,7 +529,7 @@ impl Runtime {
         index: usize,
     ) -> Result<BridgeAttach> {
         let def = self.network_def(net)?;
-        network::ensure_bridge(&def.bridge, &def.subnet)?;
+        self.ensure_network_bridge(&def)?;
         Ok(BridgeAttach {
             bridge: def.bridge,
             veth: self.net_names.veth(&format!("{}/{net}", rec.id)),
