@@ -102,7 +102,7 @@ fn mounts(r: &ContainerRecord) -> Vec<pb::Mount> {
     r.spec
         .volumes
         .iter()
-        .filter_map(|v| crate::runtime::parse_volume(v).ok())
+        .filter_map(|v| crate::runtime::parse_volume_syntax(v).ok())
         .map(|v| pb::Mount {
             container_path: v.container,
             host_path: v.host.display().to_string(),

@@ -85,9 +85,9 @@ impl Runtime {
             cwd: if req.cwd.is_empty() { rec.cwd.clone() } else { req.cwd.clone() },
             user: if req.user.is_empty() { rec.user.clone() } else { req.user.clone() },
             tty: req.tty,
-            capabilities: self.capabilities(&rec.spec),
+            capabilities: self.capabilities(&rec.spec)?,
             seccomp_unconfined: rec.spec.seccomp_unconfined(),
-            seccomp_programs: self.seccomp_programs(&rec.spec),
+            seccomp_programs: self.seccomp_programs(&rec.spec)?,
             userns: rec.userns.is_some(),
         };
         let json = serde_json::to_string(&launch).map_err(|e| RuntimeError::Internal(e.to_string()))?;

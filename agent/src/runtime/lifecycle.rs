@@ -1,6 +1,7 @@
 //! Create, start, stop, kill, remove, wait, and re-adoption after an agent restart.
 
 use super::names;
+use super::volumes::{parse_tmpfs, parse_volume};
 use super::{ContainerRecord, ContainerSpec, Phase, Result, Runtime, RuntimeError, State};
 use crate::isolation::spec::{BindFile, LaunchSpec, NetMode};
 use crate::shim::{ExitStatus, StartReport};
@@ -82,51 +83,6 @@ fn merge_env(base: &[String], over: &[String]) -> Vec<String> {
     out
 }
 
-fn container_path(p: &str, what: &str, spec: &str) -> Result<String> {
-    let ok = p.starts_with('/') && p != "/" && !p.split('/').any(|c| c == "..") && !p.contains('\0') && p.len() < 4096;
-    if !ok {
-        return Err(RuntimeError::InvalidArgument(format!(
-            "invalid {what} {spec:?}: the container path must be absolute, not /, without '..'"
-        )));
-    }
-    Ok(p.trim_end_matches('/').to_string())
-}
-
-/// Parses `-v HOST:CONTAINER[:ro|rw]`: the host path must be absolute, exist, and have no `..`.
-pub fn parse_volume(v: &str) -> Result<crate::isolation::spec::Volume> {
-    let parts: Vec<&str> = v.split(':').collect();
-    let (host, ctr, mode) = match parts.as_slice() {
-        [h, c] => (*h, *c, "rw"),
-        [h, c, m] => (*h, *c, *m),
-        _ => return Err(RuntimeError::InvalidArgument(format!("invalid volume {v:?}: use HOST:CONTAINER[:ro]"))),
-    };
-    let read_only = match mode {
-        "ro" => true,
-        "rw" => false,
-        m => return Err(RuntimeError::InvalidArgument(format!("invalid volume {v:?}: mode {m:?} is not ro or rw"))),
-    };
-    if !host.starts_with('/') || host.split('/').any(|c| c == "..") {
-        return Err(RuntimeError::InvalidArgument(format!(
-            "invalid volume {v:?}: the host path must be absolute and without '..' (named volumes are not supported)"
-        )));
-    }
-    if std::fs::symlink_metadata(host).is_err() {
-        return Err(RuntimeError::InvalidArgument(format!("invalid volume {v:?}: host path {host} does not exist")));
-    }
-    let container = container_path(ctr, "volume", v)?;
-    Ok(crate::isolation::spec::Volume { host: host.into(), container, read_only })
-}
-
-/// Parses `--tmpfs PATH[:OPTIONS]`.
-pub fn parse_tmpfs(t: &str) -> Result<(String, String)> {
-    let (p, o) = t.split_once(':').unwrap_or((t, ""));
-    let path = container_path(p, "tmpfs", t)?;
-    if !o.bytes().all(|b| b.is_ascii_alphanumeric() || b",=_-".contains(&b)) {
-        return Err(RuntimeError::InvalidArgument(format!("invalid tmpfs options in {t:?}")));
-    }
-    Ok((path, o.to_string()))
-}
-
 impl Runtime {
     /// Validates a spec and creates the container (not started).
     pub async fn create(&self, mut spec: ContainerSpec) -> Result<ContainerRecord> {
@@ -204,7 +160,7 @@ impl Runtime {
                              or unconfined"
                         )));
                     }
-                    crate::isolation::seccomp_profile::compile(profile, &self.capabilities(&spec))
+                    crate::isolation::seccomp_profile::compile(profile, &self.capabilities(&spec)?)
                         .map_err(RuntimeError::InvalidArgument)?;
                 }
                 o => return Err(RuntimeError::InvalidArgument(format!("unknown --security-opt {o:?}"))),
@@ -354,9 +310,11 @@ impl Runtime {
         Ok(())
     }
 
-    fn launch_spec(&self, rec: &ContainerRecord) -> LaunchSpec {
+    /// What the shim gets to start `rec` with `devices`; fails (naming the value) when a
+    /// host path it binds has gone, or a stored option no longer passes.
+    fn launch_spec(&self, rec: &ContainerRecord, devices: &[crate::isolation::devices::Device]) -> Result<LaunchSpec> {
         let dir = self.container_dir(&rec.id);
-        LaunchSpec {
+        Ok(LaunchSpec {
             id: rec.id.clone(),
             args: rec.args.clone(),
             env: rec.env.clone(),
@@ -379,27 +337,21 @@ impl Runtime {
             sysctls: rec.spec.sysctls.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
             oom_score_adj: rec.spec.resources.oom_score_adj,
             bridge: None,
-            capabilities: self.capabilities(&rec.spec),
-            volumes: rec.spec.volumes.iter().filter_map(|v| parse_volume(v).ok()).collect(),
-            tmpfs: rec.spec.tmpfs.iter().filter_map(|t| parse_tmpfs(t).ok()).collect(),
+            capabilities: self.capabilities(&rec.spec)?,
+            volumes: super::volumes::volumes_at_start(rec)?,
+            tmpfs: super::volumes::tmpfs_at_start(rec)?,
             read_only: rec.spec.read_only,
             seccomp_unconfined: rec.spec.seccomp_unconfined(),
-            seccomp_programs: self.seccomp_programs(&rec.spec),
+            seccomp_programs: self.seccomp_programs(&rec.spec)?,
             extra_bridges: vec![],
             privileged: rec.spec.privileged,
-            devices: rec
-                .spec
-                .devices
-                .iter()
-                .filter_map(|d| crate::isolation::devices::parse(d).ok())
-                .map(|d| (d.host, d.container))
-                .collect(),
+            devices: devices.iter().map(|d| (d.host.clone(), d.container.clone())).collect(),
             userns: rec.userns.as_ref().map(|l| l.map.clone()),
             ipc: Default::default(),
             pid_ns: Default::default(),
             shim_cgroup_dirs: self.cgroups.dirs(&rec.shim_cg()),
             cri_log: (!rec.spec.log_path.is_empty()).then(|| PathBuf::from(&rec.spec.log_path)),
-        }
+        })
     }
 
     /// Normalizes an `--ipc`/`--pid` value: `""` (private; also docker's `private` and
@@ -517,24 +469,27 @@ impl Runtime {
         Ok(())
     }
 
-    /// The capabilities a container gets: all when privileged; else docker's default with
-    /// --cap-add/--cap-drop, minus MKNOD where no device cgroup stops it from opening the
-    /// nodes it makes (cgroup v2 without a BPF device program) unless asked for explicitly.
-    /// The compiled custom seccomp profile of a container, if it has one (checked at create).
+    /// The compiled custom seccomp profile of a container, if it has one (checked at create:
+    /// a stored one that no longer compiles is an error, never a silently dropped profile).
     pub(super) fn seccomp_programs(
         &self,
         spec: &ContainerSpec,
-    ) -> Option<Vec<crate::isolation::seccomp_profile::Program>> {
-        let json = spec.seccomp_profile()?;
-        crate::isolation::seccomp_profile::compile(json, &self.capabilities(spec)).ok()
+    ) -> Result<Option<Vec<crate::isolation::seccomp_profile::Program>>> {
+        let Some(json) = spec.seccomp_profile() else { return Ok(None) };
+        crate::isolation::seccomp_profile::compile(json, &self.capabilities(spec)?).map(Some).map_err(|e| {
+            RuntimeError::FailedPrecondition(format!("the container's seccomp profile no longer compiles: {e}"))
+        })
     }
 
-    pub(super) fn capabilities(&self, spec: &ContainerSpec) -> Vec<String> {
+    /// The capabilities a container gets: all when privileged; else docker's default with
+    /// --cap-add/--cap-drop, minus MKNOD where no device cgroup stops it from opening the
+    /// nodes it makes (cgroup v2 without a BPF device program) unless asked for explicitly.
+    pub(super) fn capabilities(&self, spec: &ContainerSpec) -> Result<Vec<String>> {
         use crate::isolation::process::resolve_caps;
         if spec.privileged {
-            return resolve_caps(&["ALL".to_string()], &[]).unwrap_or_default();
+            return resolve_caps(&["ALL".to_string()], &[]).map_err(RuntimeError::Internal);
         }
-        let mut caps = resolve_caps(&spec.cap_add, &spec.cap_drop).unwrap_or_default();
+        let mut caps = resolve_caps(&spec.cap_add, &spec.cap_drop).map_err(RuntimeError::InvalidArgument)?;
         let asked = spec.cap_add.iter().any(|c| {
             let c = c.to_ascii_uppercase();
             c == "MKNOD" || c == "CAP_MKNOD" || c == "ALL"
@@ -542,7 +497,15 @@ impl Runtime {
         if !self.cgroups.has_device_controller() && !asked {
             caps.retain(|c| c != "CAP_MKNOD");
         }
-        caps
+        Ok(caps)
+    }
+
+    /// Removes a cgroup of `rec` (`cg`) during a start's clean-up: a failure is logged
+    /// (the next start or the removal tries again), never silently dropped.
+    fn remove_cgroup_logged(&self, rec: &ContainerRecord, cg: &str) {
+        if let Err(e) = self.cgroups.remove(cg) {
+            tracing::warn!(container = %rec.id, cgroup = cg, error = %e, "removing a cgroup");
+        }
     }
 
     /// Starts a created or exited container.
@@ -559,7 +522,8 @@ impl Runtime {
             _ => {}
         }
         let dir = self.container_dir(&rec.id);
-        let mut spec = self.launch_spec(&rec);
+        let devices = super::volumes::devices_at_start(&rec)?;
+        let mut spec = self.launch_spec(&rec, &devices)?;
         self.userns_rootfs(&rec, &mut spec.rootfs).await?;
         spec.network = self.join_target(&rec)?;
         spec.ipc = self.share_target(&rec.spec.ipc, "IPC")?;
@@ -576,7 +540,11 @@ impl Runtime {
             // Its /etc/hosts knows the running peers before its command runs.
             self.refresh_hosts_with(&rec.spec.network, Some(&rec.id));
         }
-        let _ = std::fs::remove_file(&spec.exit_file);
+        // A stale exit status would be read as this run's.
+        match std::fs::remove_file(&spec.exit_file) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(io("remove", &spec.exit_file)(e)),
+            _ => {}
+        }
         if let Some(fifo) = &spec.stdin_fifo {
             if !fifo.exists() {
                 nix::unistd::mkfifo(fifo, nix::sys::stat::Mode::from_bits_truncate(0o600))
@@ -587,19 +555,17 @@ impl Runtime {
         let bytes = serde_json::to_vec(&spec).map_err(|e| RuntimeError::Internal(e.to_string()))?;
         std::fs::write(&launch, bytes).map_err(io("write", &launch))?;
         let t0 = std::time::Instant::now();
-        let _ = self.cgroups.remove(&rec.cg());
+        self.remove_cgroup_logged(&rec, &rec.cg());
         self.cgroups.create(&rec.cg())?;
-        let _ = self.cgroups.remove(&rec.shim_cg());
+        self.remove_cgroup_logged(&rec, &rec.shim_cg());
         if let Err(e) = self.cgroups.create(&rec.shim_cg()) {
-            let _ = self.cgroups.remove(&rec.cg());
+            self.remove_cgroup_logged(&rec, &rec.cg());
             return Err(e.into());
         }
         let devices = (!rec.spec.privileged).then(|| {
             let mut rules: Vec<String> =
                 crate::isolation::devices::DEFAULT_ALLOW.iter().map(|r| r.to_string()).collect();
-            rules.extend(
-                rec.spec.devices.iter().filter_map(|d| crate::isolation::devices::parse(d).ok()).map(|d| d.rule()),
-            );
+            rules.extend(devices.iter().map(|d| d.rule()));
             rules
         });
         let limited = self
@@ -607,7 +573,7 @@ impl Runtime {
             .apply(&rec.cg(), &rec.spec.resources)
             .and_then(|_| self.cgroups.restrict_devices(&rec.cg(), devices.as_deref()));
         if let Err(e) = limited {
-            let _ = self.cgroups.remove(&rec.cg());
+            self.remove_cgroup_logged(&rec, &rec.cg());
             return Err(e.into());
         }
         let t_cgroup = t0.elapsed();
@@ -634,8 +600,8 @@ impl Runtime {
         let mut report = match report {
             Ok(r) => r,
             Err(e) => {
-                let _ = self.cgroups.remove(&rec.cg());
-                let _ = self.cgroups.remove(&rec.shim_cg());
+                self.remove_cgroup_logged(&rec, &rec.cg());
+                self.remove_cgroup_logged(&rec, &rec.shim_cg());
                 drop(starting);
                 if rec.network == NetMode::Bridge {
                     self.reconcile_firewall_logged("a failed start");
@@ -655,8 +621,8 @@ impl Runtime {
         rec.oom_killed = false;
         if let Some(msg) = report.error {
             drop(starting);
-            let _ = self.cgroups.remove(&rec.cg());
-            let _ = self.cgroups.remove(&rec.shim_cg());
+            self.remove_cgroup_logged(&rec, &rec.cg());
+            self.remove_cgroup_logged(&rec, &rec.shim_cg());
             if rec.network == NetMode::Bridge {
                 // Perhaps the bridge went away behind our back: check it again next time.
                 self.forget_network_setup();
@@ -677,7 +643,9 @@ impl Runtime {
             }
             if rec.spec.auto_remove {
                 drop(_op);
-                let _ = self.remove(&rec.id, true).await;
+                if let Err(e) = self.remove(&rec.id, true).await {
+                    tracing::warn!(container = %rec.id, error = %e, "auto-removing a container that failed to start");
+                }
             }
             return Err(RuntimeError::StartFailed { code: report.exit_code, msg });
         }

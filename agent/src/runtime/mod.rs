@@ -14,9 +14,10 @@ mod names;
 mod net;
 mod resources;
 pub mod sandbox;
+mod volumes;
 
-pub use lifecycle::parse_volume;
 pub use resources::system_cpu_ns;
+pub use volumes::{parse_volume, parse_volume_syntax};
 
 pub use events::Event;
 pub use exec::{ExecInput, ExecIo, ExecRequest};
