@@ -1,70 +1,21 @@
-//! Create, start, stop, kill, remove, wait, and re-adoption after an agent restart.
+//! Create and start (stop/kill/wait: `stop.rs`, remove: `remove.rs`, exits and
+//! re-adoption after an agent restart: `monitor.rs`).
 
 use super::names;
 use super::volumes::{parse_tmpfs, parse_volume};
 use super::{ContainerRecord, ContainerSpec, Phase, Result, Runtime, RuntimeError, State};
 use crate::isolation::spec::{BindFile, LaunchSpec, NetMode};
-use crate::shim::{ExitStatus, StartReport};
+use crate::shim::StartReport;
 use crate::snapshot::RootfsSpec;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Duration;
-use tokio::io::unix::AsyncFd;
 
-fn now() -> i64 {
+pub(super) fn now() -> i64 {
     chrono::Utc::now().timestamp_nanos_opt().unwrap_or(0)
 }
 
-fn io<'a>(what: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> RuntimeError + 'a {
+pub(super) fn io<'a>(what: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> RuntimeError + 'a {
     move |err| RuntimeError::Io { what, path: path.to_path_buf(), err }
-}
-
-/// Opens a pidfd for `pid` if it is still the process that started at `start`.
-fn pidfd(pid: i32, start: u64) -> Option<OwnedFd> {
-    if pid <= 0 {
-        return None;
-    }
-    // SAFETY: pidfd_open takes a pid and flags and returns a new descriptor or -1.
-    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
-    if fd < 0 {
-        return None;
-    }
-    // SAFETY: the kernel just gave us this descriptor.
-    let fd = unsafe { OwnedFd::from_raw_fd(fd as i32) };
-    // Checked after opening: the pidfd now pins this exact process.
-    crate::isolation::alive(pid, start).then_some(fd)
-}
-
-/// Sends `sig` through a pidfd (immune to PID reuse).
-fn signal_pidfd(fd: &OwnedFd, sig: i32) -> std::io::Result<()> {
-    // SAFETY: pidfd_send_signal(pidfd, sig, NULL info, 0 flags).
-    let r = unsafe {
-        libc::syscall(libc::SYS_pidfd_send_signal, fd.as_raw_fd(), sig, std::ptr::null::<libc::siginfo_t>(), 0)
-    };
-    if r < 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    Ok(())
-}
-
-/// Parses a signal name (`KILL`, `SIGTERM`) or number.
-pub fn parse_signal(s: &str) -> Result<i32> {
-    let s = s.trim();
-    if s.is_empty() {
-        return Ok(libc::SIGKILL);
-    }
-    if let Ok(n) = s.parse::<i32>() {
-        if (1..=64).contains(&n) {
-            return Ok(n);
-        }
-        return Err(RuntimeError::InvalidArgument(format!("invalid signal {s:?}: numbers are 1-64")));
-    }
-    let up = s.to_ascii_uppercase();
-    let name = if up.starts_with("SIG") { up } else { format!("SIG{up}") };
-    name.parse::<nix::sys::signal::Signal>()
-        .map(|sig| sig as i32)
-        .map_err(|_| RuntimeError::InvalidArgument(format!("invalid signal {s:?}")))
 }
 
 fn env_key(e: &str) -> &str {
@@ -666,251 +617,6 @@ impl Runtime {
         Ok(rec)
     }
 
-    /// Watches the shim of a running container and records its exit.
-    fn monitor(self: &Arc<Self>, rec: &ContainerRecord) {
-        let rt = Arc::clone(self);
-        let id = rec.id.clone();
-        let (shim_pid, shim_start) = (rec.shim_pid, rec.shim_start);
-        let fd = pidfd(shim_pid, shim_start);
-        tokio::spawn(async move {
-            if let Some(fd) = fd {
-                // SAFETY: the AsyncFd owns the pidfd, which stays open until it is dropped.
-                match unsafe { AsyncFd::register_with_interest(fd, tokio::io::Interest::READABLE) } {
-                    Ok(afd) => {
-                        let _ = afd.readable().await;
-                    }
-                    Err(_) => {
-                        // Cannot poll: fall back to checking liveness.
-                        while crate::isolation::alive(shim_pid, shim_start) {
-                            tokio::time::sleep(Duration::from_millis(100)).await;
-                        }
-                    }
-                }
-            }
-            if let Err(e) = rt.on_exit(&id).await {
-                tracing::warn!(container = %id, error = %e, "recording container exit");
-            }
-        });
-    }
-
-    /// Records the exit of a container whose shim is gone.
-    async fn on_exit(self: &Arc<Self>, id: &str) -> Result<()> {
-        let live = self.live(id);
-        let op = live.op.lock().await;
-        let Ok(mut rec) = self.load(id) else {
-            return Ok(());
-        };
-        if rec.state != State::Running {
-            return Ok(());
-        }
-        let exit_file = self.container_dir(id).join("exit.json");
-        let status: Option<ExitStatus> = std::fs::read(&exit_file).ok().and_then(|b| serde_json::from_slice(&b).ok());
-        let t0 = std::time::Instant::now();
-        rec.oom_killed = self.cgroups.oom_killed(&rec.cg());
-        self.cgroups.kill_all(&rec.cg());
-        if let Err(e) = self.cgroups.remove(&rec.cg()) {
-            tracing::warn!(container = %id, error = %e, "removing cgroup");
-        }
-        // The shim is gone (that is why we are here): its cgroup goes too.
-        let _ = self.cgroups.remove(&rec.shim_cg());
-        let t_cg = t0.elapsed();
-        match status {
-            Some(s) => {
-                rec.exit_code = s.exit_code;
-                rec.finished_at = s.finished_at;
-            }
-            None => {
-                rec.exit_code = 255;
-                rec.error = "the container's shim exited without recording an exit status".into();
-                rec.finished_at = now();
-            }
-        }
-        rec.state = State::Exited;
-        rec.pid = 0;
-        if rec.oom_killed {
-            self.save_and_log(&rec, "oom", &[], false)?;
-        }
-        self.save_and_log(
-            &rec,
-            "die",
-            &[("exitCode", rec.exit_code.to_string()), ("oomKilled", rec.oom_killed.to_string())],
-            false,
-        )?;
-        live.phase.send_replace(Phase::Exited { code: rec.exit_code });
-        if rec.network == NetMode::Bridge {
-            self.refresh_hosts(&rec.spec.network);
-            // Off the exit path: `nft` takes ~15 ms and nobody waits for the unpublish;
-            // reconciles are serialized and each reads the state it applies, so a later
-            // start cannot be overtaken by this one.
-            let me = Arc::clone(self);
-            let cid = id.to_string();
-            tokio::task::spawn_blocking(move || {
-                if let Err(e) = me.reconcile_firewall() {
-                    tracing::warn!(container = %cid, error = %e, "reconciling the firewall after an exit");
-                }
-            });
-        }
-        tracing::info!(container = %id, code = rec.exit_code, cgroup = ?t_cg, total = ?t0.elapsed(), "container exited");
-        if rec.spec.auto_remove {
-            drop(op);
-            self.remove(id, true).await?;
-        }
-        Ok(())
-    }
-
-    /// Sends a signal to a running container's init.
-    pub async fn kill(&self, name: &str, signal: &str) -> Result<()> {
-        let sig = parse_signal(signal)?;
-        let rec = self.resolve(name)?;
-        if rec.state != State::Running {
-            return Err(RuntimeError::FailedPrecondition(format!("container {} is not running", rec.name)));
-        }
-        self.signal(&rec, sig)
-    }
-
-    fn signal(&self, rec: &ContainerRecord, sig: i32) -> Result<()> {
-        // Without a PID namespace of its own (`--pid host|container:`), the init's death
-        // does not take its children along (they would keep the shim's pipes, and the
-        // container, open): a kill reaches every process of its cgroup, like `runc kill --all`.
-        if sig == libc::SIGKILL && !rec.spec.pid.is_empty() {
-            self.cgroups.kill_all(&rec.cg());
-        }
-        match pidfd(rec.pid, rec.pid_start) {
-            Some(fd) => signal_pidfd(&fd, sig)
-                .map_err(|e| RuntimeError::Internal(format!("signal {sig} to container {}: {e}", rec.name))),
-            // Already gone; the monitor records the exit.
-            None => Ok(()),
-        }
-    }
-
-    /// Waits until the container is no longer running; returns its exit code.
-    async fn wait_not_running(&self, id: &str, timeout: Option<Duration>) -> Option<i32> {
-        let mut rx = self.watch(id);
-        let fut = async {
-            loop {
-                let p = rx.borrow_and_update().clone();
-                match p {
-                    Phase::Exited { code } | Phase::Removed { code } => return Some(code),
-                    _ => {}
-                }
-                if rx.changed().await.is_err() {
-                    return None;
-                }
-            }
-        };
-        match timeout {
-            Some(t) => tokio::time::timeout(t, fut).await.ok().flatten(),
-            None => fut.await,
-        }
-    }
-
-    /// SIGTERM (or the image's stop signal), then SIGKILL after `timeout`. Idempotent.
-    pub async fn stop(&self, name: &str, timeout: Duration) -> Result<()> {
-        let rec = self.resolve(name)?;
-        if rec.state != State::Running {
-            return Ok(());
-        }
-        let sig = if rec.stop_signal.is_empty() {
-            libc::SIGTERM
-        } else {
-            parse_signal(&rec.stop_signal).unwrap_or(libc::SIGTERM)
-        };
-        self.signal(&rec, sig)?;
-        if self.wait_not_running(&rec.id, Some(timeout)).await.is_some() {
-            return Ok(());
-        }
-        self.signal(&rec, libc::SIGKILL)?;
-        match self.wait_not_running(&rec.id, Some(Duration::from_secs(30))).await {
-            Some(_) => Ok(()),
-            None => Err(RuntimeError::Internal(format!("container {} did not exit after SIGKILL", rec.name))),
-        }
-    }
-
-    /// Blocks while the container is created or running; returns its exit code.
-    pub async fn wait(&self, name: &str) -> Result<(i32, String)> {
-        let rec = self.resolve(name)?;
-        if rec.state == State::Exited {
-            return Ok((rec.exit_code, rec.error));
-        }
-        let code = self.wait_not_running(&rec.id, None).await.unwrap_or(rec.exit_code);
-        let err = self.load(&rec.id).map(|r| r.error).unwrap_or_default();
-        Ok((code, err))
-    }
-
-    /// Removes a container and everything it has on the host.
-    pub async fn remove(&self, name: &str, force: bool) -> Result<()> {
-        let rec = match self.resolve(name) {
-            Ok(r) => r,
-            // Idempotent: an auto-removed container may be gone already.
-            Err(RuntimeError::NotFound(_)) if force => return Ok(()),
-            Err(e) => return Err(e),
-        };
-        let joined = self.joined_by(&rec.id)?;
-        if !joined.is_empty() {
-            return Err(RuntimeError::FailedPrecondition(format!(
-                "cannot remove container {}: container {} uses its network namespace",
-                rec.name,
-                joined.join(", ")
-            )));
-        }
-        if rec.state == State::Running {
-            if !force {
-                return Err(RuntimeError::FailedPrecondition(format!(
-                    "cannot remove container {}: it is running; stop it first or force the removal",
-                    rec.name
-                )));
-            }
-            self.signal(&rec, libc::SIGKILL)?;
-            self.wait_not_running(&rec.id, Some(Duration::from_secs(30))).await;
-        }
-        let live = self.live(&rec.id);
-        let _op = live.op.lock().await;
-        let Ok(mut rec) = self.load(&rec.id) else {
-            return Ok(());
-        };
-        if rec.state == State::Running {
-            // Exited meanwhile without the monitor having recorded it yet (or a new start).
-            if let Some(fd) = pidfd(rec.shim_pid, rec.shim_start) {
-                let _ = signal_pidfd(&fd, libc::SIGKILL);
-            }
-            self.cgroups.kill_all(&rec.cg());
-        }
-        rec.state = State::Removing;
-        self.save(&rec)?;
-        self.finish_remove(&rec)?;
-        live.phase.send_replace(Phase::Removed { code: rec.exit_code });
-        self.forget(&rec.id);
-        Ok(())
-    }
-
-    fn finish_remove(&self, rec: &ContainerRecord) -> Result<()> {
-        self.cgroups.remove(&rec.cg())?;
-        self.cgroups.remove(&rec.shim_cg())?;
-        let dir = self.container_dir(&rec.id);
-        match std::fs::remove_dir_all(&dir) {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(io("remove", &dir)(e)),
-        }
-        self.save_and_log(rec, "destroy", &[], true)?;
-        self.release(rec)?;
-        if rec.network == NetMode::Bridge {
-            // The table goes with the last bridge container.
-            self.reconcile_firewall_logged("a removal");
-        }
-        if let Some(l) = &rec.userns {
-            // Shifted layer copies live as long as some container has their mapping.
-            if !self.list()?.iter().any(|c| c.id != rec.id && c.userns.as_ref().is_some_and(|o| o.map == l.map)) {
-                crate::snapshot::shift::remove_mapping(&self.cfg.root, &l.map);
-            }
-        }
-        // The image may have been force-removed while we used its layers.
-        if self.images.resolve(&rec.image_id).is_err() {
-            let _ = self.images.gc(&self.container_images()?);
-        }
-        Ok(())
-    }
-
     /// Commits a container's writable layer as a new image tagged `reference`.
     pub async fn commit(&self, name: &str, reference: &str) -> Result<crate::image::ImageRecord> {
         let rec = self.resolve(name)?;
@@ -936,38 +642,6 @@ impl Runtime {
     /// (container id, image id) of every container, for the image store's GC.
     pub fn container_images(&self) -> Result<Vec<(String, String)>> {
         Ok(self.list()?.into_iter().map(|c| (c.id, c.image_id)).collect())
-    }
-
-    /// After a restart: re-adopt running containers, record exits that happened while
-    /// the agent was away, finish interrupted removals.
-    pub(super) async fn recover(self: &Arc<Self>) -> Result<()> {
-        for rec in self.list()? {
-            let live = self.live(&rec.id);
-            match rec.state {
-                State::Running => {
-                    live.phase.send_replace(Phase::Running { log_offset: rec.log_offset });
-                    if crate::isolation::alive(rec.shim_pid, rec.shim_start) {
-                        tracing::info!(container = %rec.id, pid = rec.pid, "re-adopted running container");
-                        self.monitor(&rec);
-                    } else {
-                        self.on_exit(&rec.id).await?;
-                    }
-                }
-                State::Removing => {
-                    self.finish_remove(&rec)?;
-                    self.forget(&rec.id);
-                }
-                State::Exited => {
-                    live.phase.send_replace(Phase::Exited { code: rec.exit_code });
-                }
-                State::Created => {}
-            }
-        }
-        // Rules of removed containers disappear, rules of live ones are restored.
-        if let Err(e) = self.reconcile_firewall() {
-            tracing::warn!(error = %e, "reconciling the firewall table");
-        }
-        Ok(())
     }
 }
 
@@ -995,16 +669,6 @@ async fn spawn_shim(dir: &Path) -> Result<StartReport> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn signals_parse() {
-        assert_eq!(parse_signal("").unwrap(), libc::SIGKILL);
-        assert_eq!(parse_signal("TERM").unwrap(), libc::SIGTERM);
-        assert_eq!(parse_signal("sigint").unwrap(), libc::SIGINT);
-        assert_eq!(parse_signal("9").unwrap(), 9);
-        assert!(parse_signal("NOPE").is_err());
-        assert!(parse_signal("99").is_err());
-    }
 
     #[test]
     fn env_merges_by_key() {

@@ -10,10 +10,13 @@ mod ledger;
 mod lifecycle;
 mod limits;
 mod logs;
+mod monitor;
 mod names;
 mod net;
+mod remove;
 mod resources;
 pub mod sandbox;
+mod stop;
 mod volumes;
 
 pub use resources::system_cpu_ns;
