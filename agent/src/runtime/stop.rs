@@ -32,6 +32,21 @@ pub(super) fn signal_pidfd(fd: &OwnedFd, sig: i32) -> std::io::Result<()> {
     Ok(())
 }
 
+/// Whether process `pid` has a handler for `sig` (`SigCgt` in its status). Unknown (no
+/// such process, unreadable) counts as no.
+fn catches(pid: i32, sig: i32) -> bool {
+    let Ok(status) = std::fs::read_to_string(format!("/proc/{pid}/status")) else { return false };
+    caught_in(&status, sig)
+}
+
+fn caught_in(status: &str, sig: i32) -> bool {
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("SigCgt:"))
+        .and_then(|m| u64::from_str_radix(m.trim(), 16).ok())
+        .is_some_and(|mask| (1..=64).contains(&sig) && mask & (1u64 << (sig - 1)) != 0)
+}
+
 /// Parses a signal name (`KILL`, `SIGTERM`) or number.
 pub fn parse_signal(s: &str) -> Result<i32> {
     let s = s.trim();
@@ -99,18 +114,44 @@ impl Runtime {
     }
 
     /// SIGTERM (or the image's stop signal), then SIGKILL after `timeout`. Idempotent.
+    ///
+    /// A signal without a handler is dropped by the kernel for the init of a PID namespace,
+    /// so a stop right after a start may reach the program before it installed its handler:
+    /// until a send is known to have reached a handler (the init caught the signal before
+    /// it was sent), it is sent again (after 100 ms, then backing off to once a second), and
+    /// never after that (a second SIGTERM means "hurry" to some programs).
     pub async fn stop(&self, name: &str, timeout: Duration) -> Result<()> {
         let rec = self.resolve(name)?;
         if rec.state != State::Running {
             return Ok(());
         }
-        let sig = if rec.stop_signal.is_empty() {
-            libc::SIGTERM
-        } else {
-            parse_signal(&rec.stop_signal).unwrap_or(libc::SIGTERM)
+        let sig = match parse_signal(&rec.stop_signal) {
+            _ if rec.stop_signal.is_empty() => libc::SIGTERM,
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!(container = %rec.id, error = %e, "the image's stop signal; using SIGTERM");
+                libc::SIGTERM
+            }
         };
+        let deadline = tokio::time::Instant::now() + timeout;
+        let mut delivered = catches(rec.pid, sig);
         self.signal(&rec, sig)?;
-        if self.wait_not_running(&rec.id, Some(timeout)).await.is_some() {
+        let mut pause = Duration::from_millis(100);
+        loop {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            if left.is_zero() {
+                break;
+            }
+            if self.wait_not_running(&rec.id, Some(pause.min(left))).await.is_some() {
+                return Ok(());
+            }
+            if !delivered {
+                delivered = catches(rec.pid, sig);
+                self.signal(&rec, sig)?;
+            }
+            pause = (pause * 2).min(Duration::from_secs(1));
+        }
+        if self.wait_not_running(&rec.id, Some(Duration::ZERO)).await.is_some() {
             return Ok(());
         }
         self.signal(&rec, libc::SIGKILL)?;
@@ -144,5 +185,15 @@ mod tests {
         assert_eq!(parse_signal("9").unwrap(), 9);
         assert!(parse_signal("NOPE").is_err());
         assert!(parse_signal("99").is_err());
+    }
+
+    #[test]
+    fn caught_signals_are_read_from_the_status() {
+        // SIGTERM (15) is bit 14: 0x4000; SIGINT (2) is bit 1.
+        let status = "Name:\tsh\nSigIgn:\t0000000000000000\nSigCgt:\t0000000000004002\n";
+        assert!(caught_in(status, libc::SIGTERM));
+        assert!(caught_in(status, libc::SIGINT));
+        assert!(!caught_in(status, libc::SIGHUP));
+        assert!(!caught_in("Name:\tsleep\n", libc::SIGTERM));
     }
 }
