@@ -20,6 +20,14 @@ pub(super) fn pidfd(pid: i32, start: u64) -> Option<OwnedFd> {
     crate::isolation::alive(pid, start).then_some(fd)
 }
 
+/// A pidfd of our own child `pid`, not reaped yet (so the PID is surely still its).
+pub(super) fn child_pidfd(pid: i32) -> Option<OwnedFd> {
+    // SAFETY: pidfd_open takes a pid and flags and returns a new descriptor or -1.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+    // SAFETY: the kernel just gave us this descriptor.
+    (fd >= 0).then(|| unsafe { OwnedFd::from_raw_fd(fd as i32) })
+}
+
 /// Sends `sig` through a pidfd (immune to PID reuse).
 pub(super) fn signal_pidfd(fd: &OwnedFd, sig: i32) -> std::io::Result<()> {
     // SAFETY: pidfd_send_signal(pidfd, sig, NULL info, 0 flags).
