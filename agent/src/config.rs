@@ -79,7 +79,7 @@ pub struct FileConfig {
     #[serde(default)]
     pub images: ImagesConfig,
     /// The capacity ledger: reserved_cpus, reserved_memory (bytes), overcommit,
-    /// default_cpus, default_memory (bytes).
+    /// default_cpus, default_memory (bytes; what a container without limits reserves, 0).
     #[serde(default)]
     pub capacity: crate::runtime::CapacityConfig,
     /// Extra sysctls: `allow` (namespaced keys or prefixes*), `host_global` (per-key opt-in).

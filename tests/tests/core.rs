@@ -597,3 +597,27 @@ fn events_are_logged_in_order_and_resumable_after_a_restart() {
     assert_eq!(after[0]["seq"].as_u64().unwrap(), last + 1);
     a.ok(&["rm", "ev2"]);
 }
+
+/// `stop` right after `start`: the first SIGTERM may reach the init before its program
+/// installed a handler (the kernel drops it for a PID 1), so it is delivered again until
+/// the handler runs: the stop ends long before its timeout, with the handler's exit code.
+#[test]
+fn stop_right_after_start_reaches_the_handler() {
+    if !privileged("stop_after_start") {
+        return;
+    }
+    let a = Agent::start("stopfast");
+    let trap = "trap 'exit 0' TERM; while :; do sleep 0.1; done";
+    // The second installs its handler late, like a program that takes a while to start.
+    let late = format!("sleep 0.3; {trap}");
+    for (i, script) in [trap, trap, trap, late.as_str(), late.as_str()].iter().enumerate() {
+        let id = a.ok(&["run", "-d", IMG, "sh", "-c", script]);
+        let t0 = std::time::Instant::now();
+        a.ok(&["stop", "-t", "30", &id]);
+        let took = t0.elapsed();
+        assert!(took < std::time::Duration::from_secs(10), "stop {i} ({script}) took {took:?}");
+        assert_eq!(a.inspect(&id)["State"]["ExitCode"], 0, "stop {i} ({script}): the TERM handler ran, no SIGKILL");
+        a.ok(&["rm", &id]);
+    }
+    a.assert_no_leftovers();
+}

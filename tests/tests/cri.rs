@@ -187,6 +187,27 @@ fn a_pod_runs_through_the_cri() {
             .await
             .unwrap_err();
         assert_eq!(e.code(), tonic::Code::DeadlineExceeded, "{e}");
+        // Reaped before the answer: not even a zombie of it is left in the container.
+        let ps = c
+            .exec_sync(pb::ExecSyncRequest {
+                container_id: talk.clone(),
+                cmd: vec![
+                    "sh".into(),
+                    "-c".into(),
+                    "for p in /proc/[0-9]*; do echo \"$(cut -d' ' -f3 $p/stat) $(tr '\\0' ' ' < $p/cmdline)\"; done"
+                        .into(),
+                ],
+                timeout: 10,
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        let ps = String::from_utf8_lossy(&ps.stdout).to_string();
+        assert!(ps.lines().any(|l| l.contains("sleep 300")), "the listing sees the container's processes: {ps}");
+        assert!(
+            !ps.lines().any(|l| l.starts_with('Z') || l.contains("sleep 37")),
+            "the timed-out command is gone: {ps}"
+        );
         let gone = e2e::eventually(5, || {
             std::process::Command::new("ps")
                 .args(["-eo", "args"])

@@ -277,3 +277,107 @@ fn seed_example_publish_6379() {
     let rules = String::from_utf8_lossy(&rules.stdout).to_string();
     assert!(!rules.contains("dport 6379"), "the rule goes with the container: {rules}");
 }
+
+/// Networks created while the agent runs, after its table was first applied, are isolated
+/// and masqueraded at once (not only after a restart or a published port).
+#[test]
+fn networks_created_at_runtime_get_their_rules_at_once() {
+    if !privileged("late_networks") {
+        return;
+    }
+    let a = Agent::start("latenet");
+    let b = (std::process::id() % 200) as u8 + 20;
+    // The agent's table exists (for the default bridge) before the networks do.
+    a.ok(&["run", "--rm", IMG, "true"]);
+    a.ok(&["network", "create", "n1", "--subnet", &format!("10.244.{b}.0/24")]);
+    a.ok(&["network", "create", "n2", "--subnet", &format!("10.245.{b}.0/24")]);
+    a.ok(&["run", "-d", "--name", "u1", "--network", "n1", IMG, "sleep", "300"]);
+    let ip1 = a.inspect("u1")["NetworkSettings"]["IPAddress"].as_str().unwrap().to_string();
+    // u1 answers pings from its own network…
+    let same = a.ctl(&["run", "--rm", "--network", "n1", IMG, "ping", "-c1", "-W2", &ip1]);
+    assert_eq!(same.code, 0, "same network: {}{}", same.stdout, same.stderr);
+    // …not from another one.
+    let other = a.ctl(&["run", "--rm", "--network", "n2", IMG, "ping", "-c1", "-W2", &ip1]);
+    assert_ne!(other.code, 0, "networks must be isolated: {}", other.stdout);
+    // And n2 has egress through masquerade: the server sees the host's address.
+    let server = TestHost::new("lsrv", 254, b);
+    let srv = peer_echo_server(&server, 8082);
+    let out = a.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "n2",
+        IMG,
+        "sh",
+        "-c",
+        &format!("timeout 5 nc {} 8082; exit $?", server.ip),
+    ]);
+    assert_eq!(out, server.host_ip, "masquerade for a network created at runtime");
+    let _ = srv.wait_with_output();
+    a.ok(&["rm", "-f", "u1"]);
+    a.ok(&["network", "rm", "n1"]);
+    a.ok(&["network", "rm", "n2"]);
+    a.assert_no_leftovers();
+}
+
+/// The IPv4 address of `dev` inside container `name`, as its kernel has it.
+fn addr_inside(a: &Agent, name: &str, dev: &str) -> String {
+    let out = a.ok(&["exec", name, "ip", "-4", "addr", "show", "dev", dev]);
+    out.split_whitespace().skip_while(|w| *w != "inet").nth(1).unwrap_or_default().to_string()
+}
+
+/// Ten connects at once to a new network, and ten runs at once on another: every call
+/// succeeds (the bridge is created once) and every container gets its own address.
+#[test]
+fn concurrent_connects_and_runs_get_distinct_addresses() {
+    if !privileged("concurrent_ipam") {
+        return;
+    }
+    let a = Agent::start("raceipam");
+    let b = (std::process::id() % 200) as u8 + 20;
+    let names: Vec<String> = (0..10).map(|i| format!("r{i}")).collect();
+    for n in &names {
+        a.ok(&["run", "-d", "--name", n, IMG, "sleep", "300"]);
+    }
+    a.ok(&["network", "create", "racenet", "--subnet", &format!("10.246.{b}.0/24")]);
+    let results: Vec<e2e::Ctl> = std::thread::scope(|s| {
+        let hs: Vec<_> = names.iter().map(|n| s.spawn(|| a.ctl(&["network", "connect", "racenet", n]))).collect();
+        hs.into_iter().map(|h| h.join().expect("thread")).collect()
+    });
+    for (n, r) in names.iter().zip(&results) {
+        assert_eq!(r.code, 0, "connect {n}: {}{}", r.stdout, r.stderr);
+    }
+    let mut ips: Vec<String> = names.iter().map(|n| addr_inside(&a, n, "eth1")).collect();
+    ips.sort();
+    ips.dedup();
+    assert_eq!(ips.len(), 10, "ten distinct addresses on racenet: {ips:?}");
+    assert!(ips.iter().all(|ip| ip.starts_with(&format!("10.246.{b}."))), "{ips:?}");
+
+    a.ok(&["network", "create", "racenet2", "--subnet", &format!("10.247.{b}.0/24")]);
+    let results: Vec<e2e::Ctl> = std::thread::scope(|s| {
+        let hs: Vec<_> = (0..10)
+            .map(|i| {
+                let a = &a;
+                s.spawn(move || {
+                    let n = format!("s{i}");
+                    a.ctl(&["run", "-d", "--name", &n, "--network", "racenet2", IMG, "sleep", "300"])
+                })
+            })
+            .collect();
+        hs.into_iter().map(|h| h.join().expect("thread")).collect()
+    });
+    for (i, r) in results.iter().enumerate() {
+        assert_eq!(r.code, 0, "run s{i}: {}{}", r.stdout, r.stderr);
+    }
+    let mut ips: Vec<String> = (0..10).map(|i| addr_inside(&a, &format!("s{i}"), "eth0")).collect();
+    ips.sort();
+    ips.dedup();
+    assert_eq!(ips.len(), 10, "ten distinct addresses on racenet2: {ips:?}");
+    let ids = a.ok(&["ps", "-aq"]);
+    for id in ids.split_whitespace() {
+        a.ok(&["rm", "-f", id]);
+    }
+    a.ok(&["network", "rm", "racenet"]);
+    a.ok(&["network", "rm", "racenet2"]);
+    a.assert_no_leftovers();
+}

@@ -192,9 +192,10 @@ fn admission_refuses_beyond_allocatable_and_returns_reservations() {
         "{}",
         r.stderr
     );
-    // A container without limits is accounted at the default (0.01 CPU): refused too.
-    let r = a.ctl(&["create", IMG, "true"]);
-    assert!(r.stderr.contains("short by"), "{}", r.stderr);
+    // A container without limits reserves nothing (best effort): admitted all the same.
+    let be = a.ok(&["create", IMG, "true"]);
+    assert!((info(&a)["Allocated"]["CPUs"].as_f64().unwrap() - allocatable).abs() < 1e-6);
+    a.ok(&["rm", &be]);
     // Memory beyond the node.
     let r = a.ctl(&["update", "--memory", "100t", "hog"]);
     assert!(r.stderr.contains("short by"), "{}", r.stderr);
@@ -242,5 +243,55 @@ fn groups_bound_their_members() {
     assert!(r.stderr.contains("no such container: group nope") || r.stderr.contains("group nope"), "{}", r.stderr);
     a.ok(&["rm", "-f", "m1", "m2"]);
     a.ok(&["group", "rm", "g1"]);
+    a.assert_no_leftovers();
+}
+
+/// Containers without limits reserve nothing: a node with almost nothing allocatable still
+/// admits many of them, while a container that reserves more than is left is refused
+/// (ResourceExhausted), and `info` shows what is reserved.
+#[test]
+fn unlimited_containers_reserve_nothing() {
+    if !privileged("ledger_best_effort") {
+        return;
+    }
+    let cpus = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1) as f64;
+    // Allocatable: 0.1 CPU.
+    let a = Agent::start_with_config("besteffort", &format!("[capacity]\nreserved_cpus = {}\n", cpus - 0.1));
+    let allocated = || {
+        let v: serde_json::Value = serde_json::from_str(&a.ok(&["info", "--format", "json"])).unwrap();
+        v["Allocated"]["CPUs"].as_f64().unwrap()
+    };
+    // Under the old default (0.01 CPU each) the 11th was refused.
+    for i in 0..15 {
+        a.ok(&["create", "--name", &format!("be{i}"), IMG, "true"]);
+    }
+    assert_eq!(allocated(), 0.0, "unlimited containers reserve nothing");
+    a.ok(&["create", "--name", "small", "--cpus", "0.05", IMG, "true"]);
+    assert!((allocated() - 0.05).abs() < 1e-6, "{}", allocated());
+    let r = a.ctl(&["create", "--name", "big", "--cpus", "0.5", IMG, "true"]);
+    assert_eq!(r.code, 125);
+    assert!(
+        r.stderr.contains("not enough allocatable resources") && r.stderr.contains("short by 0.45 CPUs"),
+        "{}",
+        r.stderr
+    );
+    let e = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+        let ch = agent_proto::connect(&a.host).await.expect("connect");
+        let mut cs = agent_proto::v1::container_service_client::ContainerServiceClient::new(ch);
+        let res = agent_proto::v1::Resources { cpu_quota: 50_000, cpu_period: 100_000, ..Default::default() };
+        let spec = agent_proto::v1::ContainerSpec {
+            image: IMG.into(),
+            command: vec!["true".into()],
+            resources: Some(res),
+            ..Default::default()
+        };
+        cs.create(agent_proto::v1::CreateContainerRequest { spec: Some(spec) }).await.unwrap_err()
+    });
+    assert_eq!(e.code(), tonic::Code::ResourceExhausted, "{e:?}");
+    // Still room for best effort.
+    a.ok(&["run", "--rm", IMG, "true"]);
+    for id in a.ok(&["ps", "-aq"]).split_whitespace() {
+        a.ok(&["rm", "-f", id]);
+    }
     a.assert_no_leftovers();
 }

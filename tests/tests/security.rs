@@ -285,3 +285,44 @@ fn custom_seccomp_profile_in_dockers_format() {
     assert_eq!(a.ok(&["ps", "-aq"]), "");
     a.assert_no_leftovers();
 }
+
+/// A bind source or device that vanished while the container was stopped fails its next
+/// start (FailedPrecondition, naming the path), like Docker; nothing starts without it.
+#[test]
+fn a_vanished_bind_source_or_device_fails_the_start() {
+    if !privileged("vanished_sources") {
+        return;
+    }
+    let a = Agent::start("vanish");
+    let src = a.dir.path().join("x");
+    std::fs::create_dir(&src).unwrap();
+    let vol = format!("{}:/data", src.display());
+    let dev = a.dir.path().join("nulldev");
+    let st = std::process::Command::new("mknod").arg(&dev).args(["c", "1", "3"]).status().unwrap();
+    assert!(st.success(), "mknod");
+    let devspec = format!("{}:/dev/mynull", dev.display());
+    let vt = a.ok(&["run", "-d", "--name", "vt", "-v", &vol, IMG, "sleep", "300"]);
+    let vd = a.ok(&["run", "-d", "--name", "vd", "--device", &devspec, IMG, "sleep", "300"]);
+    a.ok(&["stop", "-t", "1", "vt", "vd"]);
+    std::fs::remove_dir_all(&src).unwrap();
+    std::fs::remove_file(&dev).unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    for (id, path) in [(&vt, &src), (&vd, &dev)] {
+        let r = a.ctl(&["start", id]);
+        assert_ne!(r.code, 0, "{}{}", r.stdout, r.stderr);
+        assert!(r.stderr.contains(&path.display().to_string()), "names the path: {}", r.stderr);
+        let e = rt.block_on(async {
+            let ch = agent_proto::connect(&a.host).await.expect("connect");
+            let mut cs = agent_proto::v1::container_service_client::ContainerServiceClient::new(ch);
+            cs.start(agent_proto::v1::StartContainerRequest { id: id.clone() }).await.unwrap_err()
+        });
+        assert_eq!(e.code(), tonic::Code::FailedPrecondition, "{e:?}");
+        let j = a.inspect(id);
+        assert_eq!(j["State"]["Status"], "exited", "{j}");
+        assert!(a.cgroup_dirs(id).iter().all(|d| !d.exists()), "no cgroup is left of the failed start");
+    }
+    let r = a.ctl(&["start", &vt]);
+    assert!(r.stderr.contains("bind source path does not exist"), "{}", r.stderr);
+    a.ok(&["rm", "-f", &vt, &vd]);
+    a.assert_no_leftovers();
+}

@@ -299,8 +299,8 @@ impl ContainerService for ContainerApi {
         let id = spec.container_id.clone();
         self.may_enter(caller.as_ref(), &id, "exec in")?;
         let mut io = self.rt.exec(&id, exec_request(spec)).await.map_err(status)?;
-        drop(io.input);
-        let pid = io.pid;
+        // No input: the command's stdin ends at once.
+        drop(std::mem::replace(&mut io.input, tokio::sync::mpsc::channel(1).0));
         let mut resp = pb::ExecSyncResponse::default();
         let collect = async {
             while let Some(c) = io.output.recv().await {
@@ -313,8 +313,8 @@ impl ContainerService for ContainerApi {
         };
         if r.timeout_seconds > 0 {
             if tokio::time::timeout(Duration::from_secs(r.timeout_seconds as u64), collect).await.is_err() {
-                // Not left running behind the caller's back.
-                crate::runtime::ExecIo::kill_pid(pid);
+                // Not left running behind the caller's back, and gone when we answer.
+                io.terminate().await;
                 return Err(Status::deadline_exceeded(format!(
                     "exec in {id} did not finish in {} s (killed)",
                     r.timeout_seconds

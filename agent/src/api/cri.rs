@@ -102,7 +102,7 @@ fn mounts(r: &ContainerRecord) -> Vec<pb::Mount> {
     r.spec
         .volumes
         .iter()
-        .filter_map(|v| crate::runtime::parse_volume(v).ok())
+        .filter_map(|v| crate::runtime::parse_volume_syntax(v).ok())
         .map(|v| pb::Mount {
             container_path: v.container,
             host_path: v.host.display().to_string(),
@@ -220,14 +220,6 @@ fn to_sandbox(r: &ContainerRecord) -> pb::PodSandbox {
 }
 
 /// Kills a timed-out exec (see `ExecIo::kill`), without holding its output channel.
-struct ExecKiller(Option<u32>);
-
-impl ExecKiller {
-    fn kill(&self) {
-        crate::runtime::ExecIo::kill_pid(self.0);
-    }
-}
-
 fn now_ns() -> i64 {
     chrono::Utc::now().timestamp_nanos_opt().unwrap_or(0)
 }
@@ -590,7 +582,6 @@ impl pb::runtime_service_server::RuntimeService for CriRuntime {
         }
         let ex = crate::runtime::ExecRequest { args: r.cmd, ..Default::default() };
         let mut io = self.rt.exec(&r.container_id, ex).await.map_err(status)?;
-        let killer = ExecKiller(io.pid);
         let collect = async {
             let (mut stdout, mut stderr) = (Vec::new(), Vec::new());
             while let Some(c) = io.output.recv().await {
@@ -606,7 +597,8 @@ impl pb::runtime_service_server::RuntimeService for CriRuntime {
             match tokio::time::timeout(std::time::Duration::from_secs(r.timeout as u64), collect).await {
                 Ok(out) => out,
                 Err(_) => {
-                    killer.kill();
+                    // Answered once the command is gone, not while it is still a zombie.
+                    io.terminate().await;
                     return Err(Status::deadline_exceeded(format!(
                         "command did not finish within {} seconds (killed)",
                         r.timeout

@@ -8,6 +8,32 @@ use nix::sched::CloneFlags;
 use nix::sys::wait::{waitpid, WaitStatus};
 use nix::unistd::ForkResult;
 use std::os::fd::OwnedFd;
+use std::sync::atomic::{AtomicI32, Ordering};
+
+/// The command's PID (and process group), for the SIGTERM handler.
+static COMMAND: AtomicI32 = AtomicI32::new(0);
+
+/// SIGTERM to nsexec: kill the command's process group; the wait below then reaps it, so
+/// nothing of it is left (not even a zombie the container's init might never reap) once
+/// nsexec has exited. Only async-signal-safe calls.
+extern "C" fn kill_command(_: libc::c_int) {
+    let c = COMMAND.load(Ordering::SeqCst);
+    if c > 0 {
+        // SAFETY: kill(2) takes integers and is async-signal-safe.
+        unsafe {
+            libc::kill(-c, libc::SIGKILL);
+            libc::kill(c, libc::SIGKILL);
+        }
+    }
+}
+
+/// Blocks SIGTERM (until the handler is in place), returning the previous mask.
+fn block_term() -> Result<nix::sys::signal::SigSet, nix::errno::Errno> {
+    use nix::sys::signal::{pthread_sigmask, SigSet, SigmaskHow, Signal};
+    let mut old = SigSet::empty();
+    pthread_sigmask(SigmaskHow::SIG_BLOCK, Some(&SigSet::from(Signal::SIGTERM)), Some(&mut old))?;
+    Ok(old)
+}
 
 fn join(l: &ExecLaunch) -> Result<(), Failure> {
     // Open every namespace first: after joining the mount namespace, /proc is the container's.
@@ -58,6 +84,14 @@ pub fn main(json: &str) -> i32 {
         eprintln!("{}", f.msg);
         return f.code;
     }
+    // A SIGTERM (the agent ending the command) waits until the handler knows the child.
+    let old_mask = match block_term() {
+        Ok(m) => m,
+        Err(e) => {
+            eprintln!("nsexec: block SIGTERM: {}", e.desc());
+            return 125;
+        }
+    };
     // SAFETY: this process is single-threaded (nsexec runs before any runtime starts).
     match unsafe { nix::unistd::fork() } {
         Err(e) => {
@@ -67,6 +101,22 @@ pub fn main(json: &str) -> i32 {
         Ok(ForkResult::Child) => {
             // SAFETY: prctl with integer arguments: die with the parent (the agent's relay).
             unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0) };
+            if let Err(e) =
+                nix::sys::signal::pthread_sigmask(nix::sys::signal::SigmaskHow::SIG_SETMASK, Some(&old_mask), None)
+            {
+                eprintln!("nsexec: restore the signal mask: {}", e.desc());
+                // SAFETY: leave the forked child without unwinding.
+                unsafe { libc::_exit(125) }
+            }
+            if !l.tty {
+                // Its own process group (a terminal's session makes one too), which the
+                // SIGTERM handler kills as a whole.
+                if let Err(e) = nix::unistd::setpgid(nix::unistd::Pid::from_raw(0), nix::unistd::Pid::from_raw(0)) {
+                    eprintln!("nsexec: setpgid: {}", e.desc());
+                    // SAFETY: leave the forked child without unwinding.
+                    unsafe { libc::_exit(125) }
+                }
+            }
             if l.tty {
                 if let Err(msg) = container_terminal() {
                     eprintln!("{msg}");
@@ -80,15 +130,26 @@ pub fn main(json: &str) -> i32 {
             // SAFETY: leave the forked child without unwinding.
             unsafe { libc::_exit(f.code) }
         }
-        Ok(ForkResult::Parent { child }) => loop {
-            match waitpid(child, None) {
-                Ok(WaitStatus::Exited(_, c)) => return c,
-                Ok(WaitStatus::Signaled(_, s, _)) => return 128 + s as i32,
-                Ok(_) => continue,
-                Err(nix::errno::Errno::EINTR) => continue,
-                Err(_) => return 125,
+        Ok(ForkResult::Parent { child }) => {
+            COMMAND.store(child.as_raw(), Ordering::SeqCst);
+            use nix::sys::signal::{pthread_sigmask, sigaction, SaFlags, SigAction, SigHandler, SigSet, SigmaskHow};
+            let act = SigAction::new(SigHandler::Handler(kill_command), SaFlags::SA_RESTART, SigSet::empty());
+            // SAFETY: the handler only loads an atomic and calls kill(2).
+            let set = unsafe { sigaction(nix::sys::signal::Signal::SIGTERM, &act) }
+                .and_then(|_| pthread_sigmask(SigmaskHow::SIG_SETMASK, Some(&old_mask), None));
+            if let Err(e) = set {
+                eprintln!("nsexec: SIGTERM handler: {}", e.desc());
             }
-        },
+            loop {
+                match waitpid(child, None) {
+                    Ok(WaitStatus::Exited(_, c)) => return c,
+                    Ok(WaitStatus::Signaled(_, s, _)) => return 128 + s as i32,
+                    Ok(_) => continue,
+                    Err(nix::errno::Errno::EINTR) => continue,
+                    Err(_) => return 125,
+                }
+            }
+        }
     }
 }
 

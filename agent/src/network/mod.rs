@@ -263,7 +263,8 @@ pub fn delete_table(names: &Names) {
     let _ = run("nft", &["delete", "table", "ip", &names.table]);
 }
 
-/// Creates the bridge `br` with the gateway address (idempotent), enables forwarding.
+/// Creates the bridge `br` with the gateway address (idempotent: a bridge or address that
+/// exists already is fine), enables forwarding.
 pub fn ensure_bridge(br: &str, subnet: &Subnet) -> Result<(), NetError> {
     netlink::ensure_bridge(br, subnet.gateway(), subnet.prefix)
         .map_err(|e| NetError::Command { cmd: format!("netlink: bridge {br} ({subnet})"), msg: e.to_string() })?;

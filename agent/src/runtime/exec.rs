@@ -36,12 +36,45 @@ pub struct ExecIo {
     /// Host PID of the exec's `agentd nsexec` (not reaped before the exit is sent, so it
     /// cannot be reused meanwhile): killing it ends the command (its death signal).
     pub pid: Option<u32>,
+    /// A pidfd of that `agentd nsexec`, opened while it was surely ours (not yet reaped).
+    pidfd: Option<OwnedFd>,
 }
 
 impl ExecIo {
     /// Ends the command (a timed-out ExecSync must not leave it running).
     pub fn kill(&self) {
         Self::kill_pid(self.pid);
+    }
+
+    /// Ends the command and returns once it is reaped: `agentd nsexec` kills the command's
+    /// process group on SIGTERM and waits for it, so nothing of it is left in the container
+    /// (not even a zombie its init might never reap). Output still buffered is dropped; if
+    /// the exec has not ended 5 s later, its nsexec is killed.
+    pub async fn terminate(&mut self) {
+        match &self.pidfd {
+            Some(fd) => {
+                if let Err(e) = super::stop::signal_pidfd(fd, libc::SIGTERM) {
+                    if e.raw_os_error() != Some(libc::ESRCH) {
+                        tracing::warn!(pid = ?self.pid, error = %e, "ending an exec");
+                    }
+                }
+            }
+            None => Self::kill_pid(self.pid),
+        }
+        let ended = tokio::time::timeout(std::time::Duration::from_secs(5), async {
+            while let Some(c) = self.output.recv().await {
+                if matches!(c, OutputChunk::Exit(_)) {
+                    return;
+                }
+            }
+        })
+        .await;
+        if ended.is_err() {
+            tracing::warn!(pid = ?self.pid, "an exec did not end within 5 s of SIGTERM; killing its nsexec");
+            if let Some(fd) = &self.pidfd {
+                let _ = super::stop::signal_pidfd(fd, libc::SIGKILL);
+            }
+        }
     }
 
     /// Like [`ExecIo::kill`], for a PID taken from an `ExecIo` that is borrowed elsewhere.
@@ -85,9 +118,9 @@ impl Runtime {
             cwd: if req.cwd.is_empty() { rec.cwd.clone() } else { req.cwd.clone() },
             user: if req.user.is_empty() { rec.user.clone() } else { req.user.clone() },
             tty: req.tty,
-            capabilities: self.capabilities(&rec.spec),
+            capabilities: self.capabilities(&rec.spec)?,
             seccomp_unconfined: rec.spec.seccomp_unconfined(),
-            seccomp_programs: self.seccomp_programs(&rec.spec),
+            seccomp_programs: self.seccomp_programs(&rec.spec)?,
             userns: rec.userns.is_some(),
         };
         let json = serde_json::to_string(&launch).map_err(|e| RuntimeError::Internal(e.to_string()))?;
@@ -97,6 +130,10 @@ impl Runtime {
         let (itx, mut irx) = mpsc::channel::<ExecInput>(64);
         let spawn_err = |e: std::io::Error| RuntimeError::Internal(format!("starting exec: {e}"));
         let pid;
+        // Opened right after the spawn, before anything can reap it: surely our nsexec's.
+        let pidfd_of =
+            |c: &tokio::process::Child| c.id().and_then(|p| i32::try_from(p).ok()).and_then(super::stop::child_pidfd);
+        let pidfd;
         if req.tty {
             // The terminal is opened inside the container (see isolation::pty): nsexec
             // sends its master back over this socket pair.
@@ -113,6 +150,7 @@ impl Runtime {
             }
             cmd.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::piped());
             let mut child = cmd.spawn().map_err(spawn_err)?;
+            pidfd = pidfd_of(&child);
             drop(theirs);
             let ours = OwnedFd::from(ours);
             let got = tokio::task::spawn_blocking(move || crate::isolation::pty::recv_fd(&ours))
@@ -128,7 +166,7 @@ impl Runtime {
                     let code = child.wait().await.ok().and_then(|s| s.code()).unwrap_or(125);
                     let _ = otx.send(OutputChunk::Stderr(msg.into_bytes())).await;
                     let _ = otx.send(OutputChunk::Exit(code)).await;
-                    return Ok(ExecIo { output: orx, input: itx, pid: None });
+                    return Ok(ExecIo { output: orx, input: itx, pid: None, pidfd: None });
                 }
             };
             set_winsize(&master, req.rows.max(1), req.cols.max(1));
@@ -177,6 +215,7 @@ impl Runtime {
                 .stdout(Stdio::piped())
                 .stderr(Stdio::piped());
             let mut child = cmd.spawn().map_err(spawn_err)?;
+            pidfd = pidfd_of(&child);
             pid = child.id();
             let mut stdin = child.stdin.take();
             let stdout = child.stdout.take();
@@ -205,7 +244,7 @@ impl Runtime {
                 let _ = otx.send(OutputChunk::Exit(code)).await;
             });
         }
-        Ok(ExecIo { output: orx, input: itx, pid })
+        Ok(ExecIo { output: orx, input: itx, pid, pidfd })
     }
 }
 

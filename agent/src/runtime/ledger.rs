@@ -1,6 +1,8 @@
 //! The node's capacity ledger, for schedulers: what the host has, what is set aside for
 //! the system, what may be handed out (with overcommit), and what containers reserve.
-//! A container reserves its limits (or a configured default) from create until removal.
+//! A container reserves its limits (its memory reservation when it has no memory limit)
+//! from create until removal; one without either reserves the configured default, which is
+//! nothing unless the operator sets one (best effort, as Kubernetes treats such pods).
 
 use super::{Result, Runtime, RuntimeError, State};
 use crate::cgroups::Resources;
@@ -16,9 +18,9 @@ pub struct CapacityConfig {
     pub reserved_memory: u64,
     /// Allocatable = (capacity - reserved) x overcommit.
     pub overcommit: f64,
-    /// What a container without a CPU limit is accounted at.
+    /// What a container without a CPU limit reserves (default 0: nothing).
     pub default_cpus: f64,
-    /// What a container without a memory limit is accounted at, bytes.
+    /// What a container without a memory limit or reservation reserves, bytes (default 0).
     pub default_memory: u64,
 }
 
@@ -28,8 +30,8 @@ impl Default for CapacityConfig {
             reserved_cpus: 0.0,
             reserved_memory: 256 << 20,
             overcommit: 1.0,
-            default_cpus: 0.01,
-            default_memory: 16 << 20,
+            default_cpus: 0.0,
+            default_memory: 0,
         }
     }
 }
@@ -60,13 +62,19 @@ fn gib(b: u64) -> String {
 }
 
 impl CapacityConfig {
-    /// What a container with these limits reserves.
+    /// What a container with these limits reserves: its CPU limit, its memory limit (else
+    /// its memory reservation), else the defaults.
     pub fn request(&self, r: &Resources) -> Amount {
         let cpus = match (r.cpu_quota, r.cpu_period) {
-            (Some(q), p) if q > 0 => q as f64 / p.unwrap_or(100_000) as f64,
+            (Some(q), p) if q > 0 => q as f64 / p.filter(|p| *p > 0).unwrap_or(100_000) as f64,
             _ => self.default_cpus,
         };
-        let memory = r.memory.filter(|m| *m > 0).map(|m| m as u64).unwrap_or(self.default_memory);
+        let memory = r
+            .memory
+            .filter(|m| *m > 0)
+            .or(r.memory_reservation.filter(|m| *m > 0))
+            .map(|m| m as u64)
+            .unwrap_or(self.default_memory);
         Amount { cpus, memory }
     }
 
@@ -109,12 +117,14 @@ impl Runtime {
         Ok(Ledger { capacity: cap, allocatable, allocated })
     }
 
-    /// Refuses `res` if it does not fit next to what is allocated (`except` excluded).
+    /// Refuses `res` if it does not fit next to what is allocated (`except` excluded). What
+    /// it does not reserve cannot be short: a best-effort container is always admitted.
     pub(super) fn admit(&self, res: &Resources, except: Option<&str>) -> Result<()> {
         let l = self.ledger(except)?;
         let want = self.cfg.capacity.request(res);
-        let short_cpu = l.allocated.cpus + want.cpus - l.allocatable.cpus;
-        let short_mem = (l.allocated.memory + want.memory).saturating_sub(l.allocatable.memory);
+        let short_cpu = if want.cpus > 0.0 { l.allocated.cpus + want.cpus - l.allocatable.cpus } else { 0.0 };
+        let short_mem =
+            if want.memory > 0 { (l.allocated.memory + want.memory).saturating_sub(l.allocatable.memory) } else { 0 };
         let mut short = Vec::new();
         if short_cpu > 1e-9 {
             short.push(format!("{short_cpu:.2} CPUs"));
@@ -146,7 +156,15 @@ mod tests {
     fn requests_use_limits_or_defaults() {
         let c = CapacityConfig::default();
         let r = c.request(&Resources::default());
-        assert_eq!((r.cpus, r.memory), (0.01, 16 << 20));
+        assert_eq!((r.cpus, r.memory), (0.0, 0), "no limits: nothing reserved by default");
+        let r = c.request(&Resources { memory_reservation: Some(64 << 20), ..Default::default() });
+        assert_eq!((r.cpus, r.memory), (0.0, 64 << 20), "a memory reservation is reserved");
+        let r =
+            c.request(&Resources { memory: Some(1 << 30), memory_reservation: Some(64 << 20), ..Default::default() });
+        assert_eq!(r.memory, 1 << 30, "the limit wins");
+        let op = CapacityConfig { default_cpus: 0.01, default_memory: 16 << 20, ..Default::default() };
+        let r = op.request(&Resources::default());
+        assert_eq!((r.cpus, r.memory), (0.01, 16 << 20), "an operator's default applies");
         let r = c.request(&Resources {
             cpu_quota: Some(50_000),
             cpu_period: Some(100_000),

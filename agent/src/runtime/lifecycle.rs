@@ -1,69 +1,21 @@
-//! Create, start, stop, kill, remove, wait, and re-adoption after an agent restart.
+//! Create and start (stop/kill/wait: `stop.rs`, remove: `remove.rs`, exits and
+//! re-adoption after an agent restart: `monitor.rs`).
 
 use super::names;
+use super::volumes::{parse_tmpfs, parse_volume};
 use super::{ContainerRecord, ContainerSpec, Phase, Result, Runtime, RuntimeError, State};
 use crate::isolation::spec::{BindFile, LaunchSpec, NetMode};
-use crate::shim::{ExitStatus, StartReport};
+use crate::shim::StartReport;
 use crate::snapshot::RootfsSpec;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Duration;
-use tokio::io::unix::AsyncFd;
 
-fn now() -> i64 {
+pub(super) fn now() -> i64 {
     chrono::Utc::now().timestamp_nanos_opt().unwrap_or(0)
 }
 
-fn io<'a>(what: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> RuntimeError + 'a {
+pub(super) fn io<'a>(what: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> RuntimeError + 'a {
     move |err| RuntimeError::Io { what, path: path.to_path_buf(), err }
-}
-
-/// Opens a pidfd for `pid` if it is still the process that started at `start`.
-fn pidfd(pid: i32, start: u64) -> Option<OwnedFd> {
-    if pid <= 0 {
-        return None;
-    }
-    // SAFETY: pidfd_open takes a pid and flags and returns a new descriptor or -1.
-    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
-    if fd < 0 {
-        return None;
-    }
-    // SAFETY: the kernel just gave us this descriptor.
-    let fd = unsafe { OwnedFd::from_raw_fd(fd as i32) };
-    // Checked after opening: the pidfd now pins this exact process.
-    crate::isolation::alive(pid, start).then_some(fd)
-}
-
-/// Sends `sig` through a pidfd (immune to PID reuse).
-fn signal_pidfd(fd: &OwnedFd, sig: i32) -> std::io::Result<()> {
-    // SAFETY: pidfd_send_signal(pidfd, sig, NULL info, 0 flags).
-    let r = unsafe {
-        libc::syscall(libc::SYS_pidfd_send_signal, fd.as_raw_fd(), sig, std::ptr::null::<libc::siginfo_t>(), 0)
-    };
-    if r < 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    Ok(())
-}
-
-/// Parses a signal name (`KILL`, `SIGTERM`) or number.
-pub fn parse_signal(s: &str) -> Result<i32> {
-    let s = s.trim();
-    if s.is_empty() {
-        return Ok(libc::SIGKILL);
-    }
-    if let Ok(n) = s.parse::<i32>() {
-        if (1..=64).contains(&n) {
-            return Ok(n);
-        }
-        return Err(RuntimeError::InvalidArgument(format!("invalid signal {s:?}: numbers are 1-64")));
-    }
-    let up = s.to_ascii_uppercase();
-    let name = if up.starts_with("SIG") { up } else { format!("SIG{up}") };
-    name.parse::<nix::sys::signal::Signal>()
-        .map(|sig| sig as i32)
-        .map_err(|_| RuntimeError::InvalidArgument(format!("invalid signal {s:?}")))
 }
 
 fn env_key(e: &str) -> &str {
@@ -80,51 +32,6 @@ fn merge_env(base: &[String], over: &[String]) -> Vec<String> {
         }
     }
     out
-}
-
-fn container_path(p: &str, what: &str, spec: &str) -> Result<String> {
-    let ok = p.starts_with('/') && p != "/" && !p.split('/').any(|c| c == "..") && !p.contains('\0') && p.len() < 4096;
-    if !ok {
-        return Err(RuntimeError::InvalidArgument(format!(
-            "invalid {what} {spec:?}: the container path must be absolute, not /, without '..'"
-        )));
-    }
-    Ok(p.trim_end_matches('/').to_string())
-}
-
-/// Parses `-v HOST:CONTAINER[:ro|rw]`: the host path must be absolute, exist, and have no `..`.
-pub fn parse_volume(v: &str) -> Result<crate::isolation::spec::Volume> {
-    let parts: Vec<&str> = v.split(':').collect();
-    let (host, ctr, mode) = match parts.as_slice() {
-        [h, c] => (*h, *c, "rw"),
-        [h, c, m] => (*h, *c, *m),
-        _ => return Err(RuntimeError::InvalidArgument(format!("invalid volume {v:?}: use HOST:CONTAINER[:ro]"))),
-    };
-    let read_only = match mode {
-        "ro" => true,
-        "rw" => false,
-        m => return Err(RuntimeError::InvalidArgument(format!("invalid volume {v:?}: mode {m:?} is not ro or rw"))),
-    };
-    if !host.starts_with('/') || host.split('/').any(|c| c == "..") {
-        return Err(RuntimeError::InvalidArgument(format!(
-            "invalid volume {v:?}: the host path must be absolute and without '..' (named volumes are not supported)"
-        )));
-    }
-    if std::fs::symlink_metadata(host).is_err() {
-        return Err(RuntimeError::InvalidArgument(format!("invalid volume {v:?}: host path {host} does not exist")));
-    }
-    let container = container_path(ctr, "volume", v)?;
-    Ok(crate::isolation::spec::Volume { host: host.into(), container, read_only })
-}
-
-/// Parses `--tmpfs PATH[:OPTIONS]`.
-pub fn parse_tmpfs(t: &str) -> Result<(String, String)> {
-    let (p, o) = t.split_once(':').unwrap_or((t, ""));
-    let path = container_path(p, "tmpfs", t)?;
-    if !o.bytes().all(|b| b.is_ascii_alphanumeric() || b",=_-".contains(&b)) {
-        return Err(RuntimeError::InvalidArgument(format!("invalid tmpfs options in {t:?}")));
-    }
-    Ok((path, o.to_string()))
 }
 
 impl Runtime {
@@ -204,7 +111,7 @@ impl Runtime {
                              or unconfined"
                         )));
                     }
-                    crate::isolation::seccomp_profile::compile(profile, &self.capabilities(&spec))
+                    crate::isolation::seccomp_profile::compile(profile, &self.capabilities(&spec)?)
                         .map_err(RuntimeError::InvalidArgument)?;
                 }
                 o => return Err(RuntimeError::InvalidArgument(format!("unknown --security-opt {o:?}"))),
@@ -354,9 +261,11 @@ impl Runtime {
         Ok(())
     }
 
-    fn launch_spec(&self, rec: &ContainerRecord) -> LaunchSpec {
+    /// What the shim gets to start `rec` with `devices`; fails (naming the value) when a
+    /// host path it binds has gone, or a stored option no longer passes.
+    fn launch_spec(&self, rec: &ContainerRecord, devices: &[crate::isolation::devices::Device]) -> Result<LaunchSpec> {
         let dir = self.container_dir(&rec.id);
-        LaunchSpec {
+        Ok(LaunchSpec {
             id: rec.id.clone(),
             args: rec.args.clone(),
             env: rec.env.clone(),
@@ -373,33 +282,27 @@ impl Runtime {
                 .collect(),
             cgroup_dirs: self.cgroups.dirs(&rec.cg()),
             log: dir.join("log"),
-            exit_file: dir.join("exit.json"),
+            exit_file: crate::shim::protocol::exit_path(&dir),
             stdin_fifo: rec.spec.stdin_open.then(|| dir.join("stdin")),
             init: rec.spec.init,
             sysctls: rec.spec.sysctls.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
             oom_score_adj: rec.spec.resources.oom_score_adj,
             bridge: None,
-            capabilities: self.capabilities(&rec.spec),
-            volumes: rec.spec.volumes.iter().filter_map(|v| parse_volume(v).ok()).collect(),
-            tmpfs: rec.spec.tmpfs.iter().filter_map(|t| parse_tmpfs(t).ok()).collect(),
+            capabilities: self.capabilities(&rec.spec)?,
+            volumes: super::volumes::volumes_at_start(rec)?,
+            tmpfs: super::volumes::tmpfs_at_start(rec)?,
             read_only: rec.spec.read_only,
             seccomp_unconfined: rec.spec.seccomp_unconfined(),
-            seccomp_programs: self.seccomp_programs(&rec.spec),
+            seccomp_programs: self.seccomp_programs(&rec.spec)?,
             extra_bridges: vec![],
             privileged: rec.spec.privileged,
-            devices: rec
-                .spec
-                .devices
-                .iter()
-                .filter_map(|d| crate::isolation::devices::parse(d).ok())
-                .map(|d| (d.host, d.container))
-                .collect(),
+            devices: devices.iter().map(|d| (d.host.clone(), d.container.clone())).collect(),
             userns: rec.userns.as_ref().map(|l| l.map.clone()),
             ipc: Default::default(),
             pid_ns: Default::default(),
             shim_cgroup_dirs: self.cgroups.dirs(&rec.shim_cg()),
             cri_log: (!rec.spec.log_path.is_empty()).then(|| PathBuf::from(&rec.spec.log_path)),
-        }
+        })
     }
 
     /// Normalizes an `--ipc`/`--pid` value: `""` (private; also docker's `private` and
@@ -517,24 +420,27 @@ impl Runtime {
         Ok(())
     }
 
-    /// The capabilities a container gets: all when privileged; else docker's default with
-    /// --cap-add/--cap-drop, minus MKNOD where no device cgroup stops it from opening the
-    /// nodes it makes (cgroup v2 without a BPF device program) unless asked for explicitly.
-    /// The compiled custom seccomp profile of a container, if it has one (checked at create).
+    /// The compiled custom seccomp profile of a container, if it has one (checked at create:
+    /// a stored one that no longer compiles is an error, never a silently dropped profile).
     pub(super) fn seccomp_programs(
         &self,
         spec: &ContainerSpec,
-    ) -> Option<Vec<crate::isolation::seccomp_profile::Program>> {
-        let json = spec.seccomp_profile()?;
-        crate::isolation::seccomp_profile::compile(json, &self.capabilities(spec)).ok()
+    ) -> Result<Option<Vec<crate::isolation::seccomp_profile::Program>>> {
+        let Some(json) = spec.seccomp_profile() else { return Ok(None) };
+        crate::isolation::seccomp_profile::compile(json, &self.capabilities(spec)?).map(Some).map_err(|e| {
+            RuntimeError::FailedPrecondition(format!("the container's seccomp profile no longer compiles: {e}"))
+        })
     }
 
-    pub(super) fn capabilities(&self, spec: &ContainerSpec) -> Vec<String> {
+    /// The capabilities a container gets: all when privileged; else docker's default with
+    /// --cap-add/--cap-drop, minus MKNOD where no device cgroup stops it from opening the
+    /// nodes it makes (cgroup v2 without a BPF device program) unless asked for explicitly.
+    pub(super) fn capabilities(&self, spec: &ContainerSpec) -> Result<Vec<String>> {
         use crate::isolation::process::resolve_caps;
         if spec.privileged {
-            return resolve_caps(&["ALL".to_string()], &[]).unwrap_or_default();
+            return resolve_caps(&["ALL".to_string()], &[]).map_err(RuntimeError::Internal);
         }
-        let mut caps = resolve_caps(&spec.cap_add, &spec.cap_drop).unwrap_or_default();
+        let mut caps = resolve_caps(&spec.cap_add, &spec.cap_drop).map_err(RuntimeError::InvalidArgument)?;
         let asked = spec.cap_add.iter().any(|c| {
             let c = c.to_ascii_uppercase();
             c == "MKNOD" || c == "CAP_MKNOD" || c == "ALL"
@@ -542,7 +448,15 @@ impl Runtime {
         if !self.cgroups.has_device_controller() && !asked {
             caps.retain(|c| c != "CAP_MKNOD");
         }
-        caps
+        Ok(caps)
+    }
+
+    /// Removes a cgroup of `rec` (`cg`) during a start's clean-up: a failure is logged
+    /// (the next start or the removal tries again), never silently dropped.
+    fn remove_cgroup_logged(&self, rec: &ContainerRecord, cg: &str) {
+        if let Err(e) = self.cgroups.remove(cg) {
+            tracing::warn!(container = %rec.id, cgroup = cg, error = %e, "removing a cgroup");
+        }
     }
 
     /// Starts a created or exited container.
@@ -559,7 +473,8 @@ impl Runtime {
             _ => {}
         }
         let dir = self.container_dir(&rec.id);
-        let mut spec = self.launch_spec(&rec);
+        let devices = super::volumes::devices_at_start(&rec)?;
+        let mut spec = self.launch_spec(&rec, &devices)?;
         self.userns_rootfs(&rec, &mut spec.rootfs).await?;
         spec.network = self.join_target(&rec)?;
         spec.ipc = self.share_target(&rec.spec.ipc, "IPC")?;
@@ -576,7 +491,11 @@ impl Runtime {
             // Its /etc/hosts knows the running peers before its command runs.
             self.refresh_hosts_with(&rec.spec.network, Some(&rec.id));
         }
-        let _ = std::fs::remove_file(&spec.exit_file);
+        // A stale exit status would be read as this run's.
+        match std::fs::remove_file(&spec.exit_file) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(io("remove", &spec.exit_file)(e)),
+            _ => {}
+        }
         if let Some(fifo) = &spec.stdin_fifo {
             if !fifo.exists() {
                 nix::unistd::mkfifo(fifo, nix::sys::stat::Mode::from_bits_truncate(0o600))
@@ -587,19 +506,17 @@ impl Runtime {
         let bytes = serde_json::to_vec(&spec).map_err(|e| RuntimeError::Internal(e.to_string()))?;
         std::fs::write(&launch, bytes).map_err(io("write", &launch))?;
         let t0 = std::time::Instant::now();
-        let _ = self.cgroups.remove(&rec.cg());
+        self.remove_cgroup_logged(&rec, &rec.cg());
         self.cgroups.create(&rec.cg())?;
-        let _ = self.cgroups.remove(&rec.shim_cg());
+        self.remove_cgroup_logged(&rec, &rec.shim_cg());
         if let Err(e) = self.cgroups.create(&rec.shim_cg()) {
-            let _ = self.cgroups.remove(&rec.cg());
+            self.remove_cgroup_logged(&rec, &rec.cg());
             return Err(e.into());
         }
         let devices = (!rec.spec.privileged).then(|| {
             let mut rules: Vec<String> =
                 crate::isolation::devices::DEFAULT_ALLOW.iter().map(|r| r.to_string()).collect();
-            rules.extend(
-                rec.spec.devices.iter().filter_map(|d| crate::isolation::devices::parse(d).ok()).map(|d| d.rule()),
-            );
+            rules.extend(devices.iter().map(|d| d.rule()));
             rules
         });
         let limited = self
@@ -607,16 +524,16 @@ impl Runtime {
             .apply(&rec.cg(), &rec.spec.resources)
             .and_then(|_| self.cgroups.restrict_devices(&rec.cg(), devices.as_deref()));
         if let Err(e) = limited {
-            let _ = self.cgroups.remove(&rec.cg());
+            self.remove_cgroup_logged(&rec, &rec.cg());
             return Err(e.into());
         }
         let t_cgroup = t0.elapsed();
         let log_offset = std::fs::metadata(&spec.log).map(|m| m.len()).unwrap_or(0);
-        // The firewall (masquerade, its published ports) is applied while the shim starts it
-        // (`nft` takes ~15 ms), after every step that could fail before, and is in place
-        // before start returns.
+        // The firewall (masquerade, its published ports) is reconciled while the shim starts
+        // it (`nft` takes ~15 ms when the table changes; nothing when it does not), after
+        // every step that could fail before, and is in place before start returns.
         let mut firewall = None;
-        if rec.network == NetMode::Bridge && (!rec.ports.is_empty() || !self.firewall_applied()) {
+        if rec.network == NetMode::Bridge {
             let me = Arc::clone(self);
             let r = rec.clone();
             firewall = Some(tokio::task::spawn_blocking(move || me.reconcile_firewall_with(Some(&r))));
@@ -634,11 +551,11 @@ impl Runtime {
         let mut report = match report {
             Ok(r) => r,
             Err(e) => {
-                let _ = self.cgroups.remove(&rec.cg());
-                let _ = self.cgroups.remove(&rec.shim_cg());
+                self.remove_cgroup_logged(&rec, &rec.cg());
+                self.remove_cgroup_logged(&rec, &rec.shim_cg());
                 drop(starting);
-                if !rec.ports.is_empty() {
-                    let _ = self.reconcile_firewall();
+                if rec.network == NetMode::Bridge {
+                    self.reconcile_firewall_logged("a failed start");
                 }
                 return Err(e);
             }
@@ -656,14 +573,14 @@ impl Runtime {
         rec.oom_killed = false;
         if let Some(msg) = report.error {
             drop(starting);
-            let _ = self.cgroups.remove(&rec.cg());
-            let _ = self.cgroups.remove(&rec.shim_cg());
+            self.remove_cgroup_logged(&rec, &rec.cg());
+            self.remove_cgroup_logged(&rec, &rec.shim_cg());
             if rec.network == NetMode::Bridge {
                 // Perhaps the bridge went away behind our back: check it again next time.
                 self.forget_network_setup();
             }
-            if !rec.ports.is_empty() {
-                let _ = self.reconcile_firewall();
+            if rec.network == NetMode::Bridge {
+                self.reconcile_firewall_logged("a failed start");
             }
             rec.state = State::Exited;
             rec.exit_code = report.exit_code;
@@ -678,7 +595,9 @@ impl Runtime {
             }
             if rec.spec.auto_remove {
                 drop(_op);
-                let _ = self.remove(&rec.id, true).await;
+                if let Err(e) = self.remove(&rec.id, true).await {
+                    tracing::warn!(container = %rec.id, error = %e, "auto-removing a container that failed to start");
+                }
             }
             return Err(RuntimeError::StartFailed { code: report.exit_code, msg });
         }
@@ -697,249 +616,6 @@ impl Runtime {
             self.refresh_hosts(&rec.spec.network);
         }
         Ok(rec)
-    }
-
-    /// Watches the shim of a running container and records its exit.
-    fn monitor(self: &Arc<Self>, rec: &ContainerRecord) {
-        let rt = Arc::clone(self);
-        let id = rec.id.clone();
-        let (shim_pid, shim_start) = (rec.shim_pid, rec.shim_start);
-        let fd = pidfd(shim_pid, shim_start);
-        tokio::spawn(async move {
-            if let Some(fd) = fd {
-                // SAFETY: the AsyncFd owns the pidfd, which stays open until it is dropped.
-                match unsafe { AsyncFd::register_with_interest(fd, tokio::io::Interest::READABLE) } {
-                    Ok(afd) => {
-                        let _ = afd.readable().await;
-                    }
-                    Err(_) => {
-                        // Cannot poll: fall back to checking liveness.
-                        while crate::isolation::alive(shim_pid, shim_start) {
-                            tokio::time::sleep(Duration::from_millis(100)).await;
-                        }
-                    }
-                }
-            }
-            if let Err(e) = rt.on_exit(&id).await {
-                tracing::warn!(container = %id, error = %e, "recording container exit");
-            }
-        });
-    }
-
-    /// Records the exit of a container whose shim is gone.
-    async fn on_exit(self: &Arc<Self>, id: &str) -> Result<()> {
-        let live = self.live(id);
-        let op = live.op.lock().await;
-        let Ok(mut rec) = self.load(id) else {
-            return Ok(());
-        };
-        if rec.state != State::Running {
-            return Ok(());
-        }
-        let exit_file = self.container_dir(id).join("exit.json");
-        let status: Option<ExitStatus> = std::fs::read(&exit_file).ok().and_then(|b| serde_json::from_slice(&b).ok());
-        let t0 = std::time::Instant::now();
-        rec.oom_killed = self.cgroups.oom_killed(&rec.cg());
-        self.cgroups.kill_all(&rec.cg());
-        if let Err(e) = self.cgroups.remove(&rec.cg()) {
-            tracing::warn!(container = %id, error = %e, "removing cgroup");
-        }
-        // The shim is gone (that is why we are here): its cgroup goes too.
-        let _ = self.cgroups.remove(&rec.shim_cg());
-        let t_cg = t0.elapsed();
-        match status {
-            Some(s) => {
-                rec.exit_code = s.exit_code;
-                rec.finished_at = s.finished_at;
-            }
-            None => {
-                rec.exit_code = 255;
-                rec.error = "the container's shim exited without recording an exit status".into();
-                rec.finished_at = now();
-            }
-        }
-        rec.state = State::Exited;
-        rec.pid = 0;
-        if rec.oom_killed {
-            self.save_and_log(&rec, "oom", &[], false)?;
-        }
-        self.save_and_log(
-            &rec,
-            "die",
-            &[("exitCode", rec.exit_code.to_string()), ("oomKilled", rec.oom_killed.to_string())],
-            false,
-        )?;
-        live.phase.send_replace(Phase::Exited { code: rec.exit_code });
-        if rec.network == NetMode::Bridge {
-            self.refresh_hosts(&rec.spec.network);
-            if !rec.ports.is_empty() {
-                // Off the exit path: `nft` takes ~15 ms and nobody waits for the unpublish;
-                // reconciles are serialized and each reads the state it applies, so a later
-                // start cannot be overtaken by this one.
-                let me = Arc::clone(self);
-                let cid = id.to_string();
-                tokio::task::spawn_blocking(move || {
-                    if let Err(e) = me.reconcile_firewall() {
-                        tracing::warn!(container = %cid, error = %e, "unpublishing ports");
-                    }
-                });
-            }
-        }
-        tracing::info!(container = %id, code = rec.exit_code, cgroup = ?t_cg, total = ?t0.elapsed(), "container exited");
-        if rec.spec.auto_remove {
-            drop(op);
-            self.remove(id, true).await?;
-        }
-        Ok(())
-    }
-
-    /// Sends a signal to a running container's init.
-    pub async fn kill(&self, name: &str, signal: &str) -> Result<()> {
-        let sig = parse_signal(signal)?;
-        let rec = self.resolve(name)?;
-        if rec.state != State::Running {
-            return Err(RuntimeError::FailedPrecondition(format!("container {} is not running", rec.name)));
-        }
-        self.signal(&rec, sig)
-    }
-
-    fn signal(&self, rec: &ContainerRecord, sig: i32) -> Result<()> {
-        // Without a PID namespace of its own (`--pid host|container:`), the init's death
-        // does not take its children along (they would keep the shim's pipes, and the
-        // container, open): a kill reaches every process of its cgroup, like `runc kill --all`.
-        if sig == libc::SIGKILL && !rec.spec.pid.is_empty() {
-            self.cgroups.kill_all(&rec.cg());
-        }
-        match pidfd(rec.pid, rec.pid_start) {
-            Some(fd) => signal_pidfd(&fd, sig)
-                .map_err(|e| RuntimeError::Internal(format!("signal {sig} to container {}: {e}", rec.name))),
-            // Already gone; the monitor records the exit.
-            None => Ok(()),
-        }
-    }
-
-    /// Waits until the container is no longer running; returns its exit code.
-    async fn wait_not_running(&self, id: &str, timeout: Option<Duration>) -> Option<i32> {
-        let mut rx = self.watch(id);
-        let fut = async {
-            loop {
-                let p = rx.borrow_and_update().clone();
-                match p {
-                    Phase::Exited { code } | Phase::Removed { code } => return Some(code),
-                    _ => {}
-                }
-                if rx.changed().await.is_err() {
-                    return None;
-                }
-            }
-        };
-        match timeout {
-            Some(t) => tokio::time::timeout(t, fut).await.ok().flatten(),
-            None => fut.await,
-        }
-    }
-
-    /// SIGTERM (or the image's stop signal), then SIGKILL after `timeout`. Idempotent.
-    pub async fn stop(&self, name: &str, timeout: Duration) -> Result<()> {
-        let rec = self.resolve(name)?;
-        if rec.state != State::Running {
-            return Ok(());
-        }
-        let sig = if rec.stop_signal.is_empty() {
-            libc::SIGTERM
-        } else {
-            parse_signal(&rec.stop_signal).unwrap_or(libc::SIGTERM)
-        };
-        self.signal(&rec, sig)?;
-        if self.wait_not_running(&rec.id, Some(timeout)).await.is_some() {
-            return Ok(());
-        }
-        self.signal(&rec, libc::SIGKILL)?;
-        match self.wait_not_running(&rec.id, Some(Duration::from_secs(30))).await {
-            Some(_) => Ok(()),
-            None => Err(RuntimeError::Internal(format!("container {} did not exit after SIGKILL", rec.name))),
-        }
-    }
-
-    /// Blocks while the container is created or running; returns its exit code.
-    pub async fn wait(&self, name: &str) -> Result<(i32, String)> {
-        let rec = self.resolve(name)?;
-        if rec.state == State::Exited {
-            return Ok((rec.exit_code, rec.error));
-        }
-        let code = self.wait_not_running(&rec.id, None).await.unwrap_or(rec.exit_code);
-        let err = self.load(&rec.id).map(|r| r.error).unwrap_or_default();
-        Ok((code, err))
-    }
-
-    /// Removes a container and everything it has on the host.
-    pub async fn remove(&self, name: &str, force: bool) -> Result<()> {
-        let rec = match self.resolve(name) {
-            Ok(r) => r,
-            // Idempotent: an auto-removed container may be gone already.
-            Err(RuntimeError::NotFound(_)) if force => return Ok(()),
-            Err(e) => return Err(e),
-        };
-        let joined = self.joined_by(&rec.id)?;
-        if !joined.is_empty() {
-            return Err(RuntimeError::FailedPrecondition(format!(
-                "cannot remove container {}: container {} uses its network namespace",
-                rec.name,
-                joined.join(", ")
-            )));
-        }
-        if rec.state == State::Running {
-            if !force {
-                return Err(RuntimeError::FailedPrecondition(format!(
-                    "cannot remove container {}: it is running; stop it first or force the removal",
-                    rec.name
-                )));
-            }
-            self.signal(&rec, libc::SIGKILL)?;
-            self.wait_not_running(&rec.id, Some(Duration::from_secs(30))).await;
-        }
-        let live = self.live(&rec.id);
-        let _op = live.op.lock().await;
-        let Ok(mut rec) = self.load(&rec.id) else {
-            return Ok(());
-        };
-        if rec.state == State::Running {
-            // Exited meanwhile without the monitor having recorded it yet (or a new start).
-            if let Some(fd) = pidfd(rec.shim_pid, rec.shim_start) {
-                let _ = signal_pidfd(&fd, libc::SIGKILL);
-            }
-            self.cgroups.kill_all(&rec.cg());
-        }
-        rec.state = State::Removing;
-        self.save(&rec)?;
-        self.finish_remove(&rec)?;
-        live.phase.send_replace(Phase::Removed { code: rec.exit_code });
-        self.forget(&rec.id);
-        Ok(())
-    }
-
-    fn finish_remove(&self, rec: &ContainerRecord) -> Result<()> {
-        self.cgroups.remove(&rec.cg())?;
-        self.cgroups.remove(&rec.shim_cg())?;
-        let dir = self.container_dir(&rec.id);
-        match std::fs::remove_dir_all(&dir) {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(io("remove", &dir)(e)),
-        }
-        self.save_and_log(rec, "destroy", &[], true)?;
-        self.release(rec)?;
-        if let Some(l) = &rec.userns {
-            // Shifted layer copies live as long as some container has their mapping.
-            if !self.list()?.iter().any(|c| c.id != rec.id && c.userns.as_ref().is_some_and(|o| o.map == l.map)) {
-                crate::snapshot::shift::remove_mapping(&self.cfg.root, &l.map);
-            }
-        }
-        // The image may have been force-removed while we used its layers.
-        if self.images.resolve(&rec.image_id).is_err() {
-            let _ = self.images.gc(&self.container_images()?);
-        }
-        Ok(())
     }
 
     /// Commits a container's writable layer as a new image tagged `reference`.
@@ -973,38 +649,6 @@ impl Runtime {
         }
         Ok(u)
     }
-
-    /// After a restart: re-adopt running containers, record exits that happened while
-    /// the agent was away, finish interrupted removals.
-    pub(super) async fn recover(self: &Arc<Self>) -> Result<()> {
-        for rec in self.list()? {
-            let live = self.live(&rec.id);
-            match rec.state {
-                State::Running => {
-                    live.phase.send_replace(Phase::Running { log_offset: rec.log_offset });
-                    if crate::isolation::alive(rec.shim_pid, rec.shim_start) {
-                        tracing::info!(container = %rec.id, pid = rec.pid, "re-adopted running container");
-                        self.monitor(&rec);
-                    } else {
-                        self.on_exit(&rec.id).await?;
-                    }
-                }
-                State::Removing => {
-                    self.finish_remove(&rec)?;
-                    self.forget(&rec.id);
-                }
-                State::Exited => {
-                    live.phase.send_replace(Phase::Exited { code: rec.exit_code });
-                }
-                State::Created => {}
-            }
-        }
-        // Rules of removed containers disappear, rules of live ones are restored.
-        if let Err(e) = self.reconcile_firewall() {
-            tracing::warn!(error = %e, "reconciling the firewall table");
-        }
-        Ok(())
-    }
 }
 
 /// Runs `agentd shim DIR` and reads its start report.
@@ -1018,7 +662,7 @@ async fn spawn_shim(dir: &Path) -> Result<StartReport> {
         .output()
         .await
         .map_err(io("run shim for", dir))?;
-    serde_json::from_slice::<StartReport>(&out.stdout).map_err(|e| {
+    StartReport::decode(&out.stdout).map_err(|e| {
         RuntimeError::Internal(format!(
             "shim for {} gave no start report ({e}; exit {:?}): {}",
             dir.display(),
@@ -1031,16 +675,6 @@ async fn spawn_shim(dir: &Path) -> Result<StartReport> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn signals_parse() {
-        assert_eq!(parse_signal("").unwrap(), libc::SIGKILL);
-        assert_eq!(parse_signal("TERM").unwrap(), libc::SIGTERM);
-        assert_eq!(parse_signal("sigint").unwrap(), libc::SIGINT);
-        assert_eq!(parse_signal("9").unwrap(), 9);
-        assert!(parse_signal("NOPE").is_err());
-        assert!(parse_signal("99").is_err());
-    }
 
     #[test]
     fn env_merges_by_key() {

@@ -10,13 +10,17 @@ mod ledger;
 mod lifecycle;
 mod limits;
 mod logs;
+mod monitor;
 mod names;
 mod net;
+mod remove;
 mod resources;
 pub mod sandbox;
+mod stop;
+mod volumes;
 
-pub use lifecycle::parse_volume;
 pub use resources::system_cpu_ns;
+pub use volumes::{parse_volume, parse_volume_syntax};
 
 pub use events::Event;
 pub use exec::{ExecInput, ExecIo, ExecRequest};
@@ -302,10 +306,15 @@ pub struct Runtime {
     net_names: crate::network::Names,
     /// The default bridge network's subnet (configured, kept, or chosen from the pools).
     default_subnet: crate::network::Subnet,
-    /// Bridges (and "#table") known to be set up in this agent run.
+    /// Bridges known to be set up in this agent run.
     net_ready: Mutex<std::collections::HashSet<String>>,
-    /// Held while the firewall table is computed and applied, so applies never interleave.
-    firewall: Mutex<()>,
+    /// The firewall table as this agent run last applied it (`Some("")`: deleted; `None`:
+    /// unknown, so the next reconcile applies). Held while the table is computed and
+    /// applied, so applies never interleave.
+    firewall: Mutex<Option<String>>,
+    /// Held while /etc/hosts files are rewritten: each rewrite reads the state after its own
+    /// change, so the last one to run has seen every change (concurrent connects).
+    hosts: Mutex<()>,
     /// Containers being started: the firewall counts them as running (their record says so
     /// only once the shim reports), so a concurrent reconcile cannot drop their ports.
     starting: Mutex<std::collections::HashSet<String>>,
@@ -336,7 +345,8 @@ impl Runtime {
             net_names: crate::network::Names::for_instance(&cfg_instance),
             default_subnet,
             net_ready: Mutex::new(std::collections::HashSet::new()),
-            firewall: Mutex::new(()),
+            firewall: Mutex::new(None),
+            hosts: Mutex::new(()),
             starting: Mutex::new(std::collections::HashSet::new()),
             idmap_probe: tokio::sync::OnceCell::new(),
         });

@@ -248,6 +248,13 @@ impl Runtime {
             created_at: chrono::Utc::now().timestamp_nanos_opt().unwrap_or(0),
         };
         self.store.put(Kind::Network, name, &rec)?;
+        // Its isolation and masquerade are in place before anyone can use it.
+        if let Err(e) = self.reconcile_firewall() {
+            if let Err(d) = self.store.delete(Kind::Network, name) {
+                tracing::warn!(network = name, error = %d, "undoing the network's creation");
+            }
+            return Err(e);
+        }
         Ok(rec)
     }
 
@@ -273,8 +280,11 @@ impl Runtime {
             )));
         }
         self.store.delete(Kind::Network, name)?;
-        network::delete_bridge(&def.bridge);
-        self.net_ready.lock().unwrap_or_else(|p| p.into_inner()).remove(&def.bridge);
+        {
+            let mut ready = self.net_ready.lock().unwrap_or_else(|p| p.into_inner());
+            network::delete_bridge(&def.bridge);
+            ready.remove(&def.bridge);
+        }
         self.reconcile_firewall()
     }
 
@@ -342,20 +352,18 @@ impl Runtime {
         Ok(out)
     }
 
-    /// Leases the lowest free address of network `net` to `id` (key `<net>/<ip>`).
+    /// Leases the lowest free address of network `net` to `id` (key `<net>/<ip>`), picked
+    /// and taken in one store transaction: concurrent leases never share an address.
     pub(super) fn lease(&self, net: &str, id: &str) -> Result<Ipv4Addr> {
         let subnet = self.network_def(net)?.subnet;
-        let used: Vec<String> = self.store.keys(Kind::Lease)?;
-        let mut n = 0;
-        while let Some(ip) = subnet.host(n) {
-            let key = format!("{net}/{ip}");
-            if !used.contains(&key) {
-                self.store.put(Kind::Lease, &key, &id.to_string())?;
-                return Ok(ip);
-            }
-            n += 1;
-        }
-        Err(NetError::Exhausted(subnet.to_string()).into())
+        let candidates = (0..).map_while(|n| subnet.host(n)).map(|ip| format!("{net}/{ip}"));
+        let Some(key) = self.store.insert_first_free(Kind::Lease, candidates, &id.to_string())? else {
+            return Err(NetError::Exhausted(subnet.to_string()).into());
+        };
+        key.rsplit('/')
+            .next()
+            .and_then(|ip| ip.parse().ok())
+            .ok_or_else(|| RuntimeError::Internal(format!("lease key {key:?} holds no address")))
     }
 
     /// Returns a container's addresses to the pools.
@@ -374,15 +382,7 @@ impl Runtime {
             return Ok(None);
         }
         let def = self.network_def(&rec.spec.network)?;
-        // Checked once per bridge and agent run: each `ip` spawn costs a few ms per start.
-        let ready = self.net_ready.lock().unwrap_or_else(|p| p.into_inner()).contains(&def.bridge);
-        if !ready {
-            if !network::link_exists(&def.bridge) {
-                network::check_subnet_free(&def.subnet, &def.bridge)?;
-            }
-            network::ensure_bridge(&def.bridge, &def.subnet)?;
-            self.net_ready.lock().unwrap_or_else(|p| p.into_inner()).insert(def.bridge.clone());
-        }
+        self.ensure_network_bridge(&def)?;
         Ok(Some(BridgeAttach {
             bridge: def.bridge,
             veth: self.net_names.veth(&rec.id),
@@ -390,6 +390,22 @@ impl Runtime {
             gateway: def.subnet.gateway().to_string(),
             ifname: "eth0".into(),
         }))
+    }
+
+    /// The one place that creates a network's bridge: serialized (concurrent starts and
+    /// connects of a new network create it once), and checked once per bridge and agent
+    /// run (each `ip` spawn costs a few ms per start).
+    fn ensure_network_bridge(&self, def: &NetworkDef) -> Result<()> {
+        let mut ready = self.net_ready.lock().unwrap_or_else(|p| p.into_inner());
+        if ready.contains(&def.bridge) {
+            return Ok(());
+        }
+        if !network::link_exists(&def.bridge) {
+            network::check_subnet_free(&def.subnet, &def.bridge)?;
+        }
+        network::ensure_bridge(&def.bridge, &def.subnet)?;
+        ready.insert(def.bridge.clone());
+        Ok(())
     }
 
     /// The PID whose network namespace a `container:<id>` container joins.
@@ -423,11 +439,7 @@ impl Runtime {
     /// Forgets which bridges and table were set up, so the next start checks them again.
     pub(super) fn forget_network_setup(&self) {
         self.net_ready.lock().unwrap_or_else(|p| p.into_inner()).clear();
-    }
-
-    /// Whether the table was applied since the agent started (or since networks changed).
-    pub(super) fn firewall_applied(&self) -> bool {
-        self.net_ready.lock().unwrap_or_else(|p| p.into_inner()).contains("#table")
+        *self.firewall.lock().unwrap_or_else(|p| p.into_inner()) = None;
     }
 
     /// Marks a container as starting until the guard is dropped (see `Runtime::starting`).
@@ -441,9 +453,12 @@ impl Runtime {
         self.reconcile_firewall_with(None)
     }
 
-    /// Like [`Self::reconcile_firewall`], counting `starting` as running.
+    /// Like [`Self::reconcile_firewall`], counting `starting` as running. Cheap when nothing
+    /// changed (the table is computed from the store and compared with the one applied last),
+    /// so every change that may alter the rules calls it: network create/remove,
+    /// connect/disconnect, start, exit and removal of a container.
     pub(super) fn reconcile_firewall_with(&self, starting: Option<&ContainerRecord>) -> Result<()> {
-        let _serial = self.firewall.lock().unwrap_or_else(|p| p.into_inner());
+        let mut applied = self.firewall.lock().unwrap_or_else(|p| p.into_inner());
         let mut all = self.list()?;
         {
             let starting = self.starting.lock().unwrap_or_else(|p| p.into_inner());
@@ -458,8 +473,10 @@ impl Runtime {
             all.push(s);
         }
         if !all.iter().any(|c| c.network == NetMode::Bridge) {
-            network::delete_table(&self.net_names);
-            self.net_ready.lock().unwrap_or_else(|p| p.into_inner()).remove("#table");
+            if applied.as_deref() != Some("") {
+                network::delete_table(&self.net_names);
+                *applied = Some(String::new());
+            }
             return Ok(());
         }
         let nets: Vec<network::BridgeNet> = self
@@ -467,16 +484,29 @@ impl Runtime {
             .into_iter()
             .map(|(d, _)| network::BridgeNet { dev: d.bridge, subnet: d.subnet, internal: d.internal })
             .collect();
-        let endpoints: Vec<Endpoint> = all
-            .iter()
-            .filter(|c| c.network == NetMode::Bridge && c.state == State::Running)
-            .filter_map(|c| {
-                Some(Endpoint { ip: c.ip.parse().ok()?, veth: self.net_names.veth(&c.id), ports: c.ports.clone() })
-            })
-            .collect();
-        network::apply_ruleset(&network::ruleset(&self.net_names.table, &nets, &endpoints))?;
-        self.net_ready.lock().unwrap_or_else(|p| p.into_inner()).insert("#table".into());
+        let mut endpoints = Vec::new();
+        for c in all.iter().filter(|c| c.network == NetMode::Bridge && c.state == State::Running) {
+            let ip = c.ip.parse().map_err(|_| {
+                RuntimeError::Internal(format!("container {} has an invalid address {:?} in its record", c.name, c.ip))
+            })?;
+            endpoints.push(Endpoint { ip, veth: self.net_names.veth(&c.id), ports: c.ports.clone() });
+        }
+        let table = network::ruleset(&self.net_names.table, &nets, &endpoints);
+        if applied.as_deref() == Some(table.as_str()) {
+            return Ok(());
+        }
+        *applied = None;
+        network::apply_ruleset(&table)?;
+        *applied = Some(table);
         Ok(())
+    }
+
+    /// Reconciles after a change that may alter the rules but has already happened (it
+    /// cannot be undone any more): a failure is logged, and the next change tries again.
+    pub(super) fn reconcile_firewall_logged(&self, after: &str) {
+        if let Err(e) = self.reconcile_firewall() {
+            tracing::warn!(error = %e, "reconciling the firewall table after {after}");
+        }
     }
 
     /// Rewrites /etc/hosts of every container on network `net`: its own entries plus one
@@ -489,8 +519,16 @@ impl Runtime {
     /// Like [`Self::refresh_hosts`], counting `starting` as running: its file is then
     /// already final before its command runs, and is not rewritten under it afterwards.
     pub(super) fn refresh_hosts_with(&self, net: &str, starting: Option<&str>) {
-        let Ok(members) = self.network_members(net) else { return };
-        let Ok(all) = self.list() else { return };
+        let _serial = self.hosts.lock().unwrap_or_else(|p| p.into_inner());
+        let all = match self.list() {
+            Ok(all) => all,
+            Err(e) => {
+                tracing::warn!(network = net, error = %e, "refreshing /etc/hosts: listing containers");
+                return;
+            }
+        };
+        let members: Vec<&ContainerRecord> =
+            all.iter().filter(|c| c.bridge_networks().iter().any(|(n, _)| n == net)).collect();
         let peers_of = |n: &str| -> String {
             all.iter()
                 .filter(|c| c.state == State::Running || Some(c.id.as_str()) == starting)
@@ -499,15 +537,25 @@ impl Runtime {
                 })
                 .collect()
         };
-        for c in &members {
+        for c in members {
             let dir = self.container_dir(&c.id);
-            let Ok(mut text) = std::fs::read_to_string(dir.join("hosts.base")) else { continue };
+            let mut text = match std::fs::read_to_string(dir.join("hosts.base")) {
+                Ok(t) => t,
+                // Removed meanwhile.
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) => {
+                    tracing::warn!(container = %c.id, error = %e, "refreshing /etc/hosts: reading hosts.base");
+                    continue;
+                }
+            };
             for (n, _) in c.bridge_networks() {
                 text.push_str(&format!("# containers of network {n}\n{}", peers_of(&n)));
             }
             // Rewritten in place (a rename would break the bind mount): only on change.
             if std::fs::read_to_string(dir.join("hosts")).ok().as_deref() != Some(text.as_str()) {
-                let _ = std::fs::write(dir.join("hosts"), text);
+                if let Err(e) = std::fs::write(dir.join("hosts"), text) {
+                    tracing::warn!(container = %c.id, error = %e, "rewriting /etc/hosts");
+                }
             }
         }
     }
@@ -521,7 +569,7 @@ impl Runtime {
         index: usize,
     ) -> Result<BridgeAttach> {
         let def = self.network_def(net)?;
-        network::ensure_bridge(&def.bridge, &def.subnet)?;
+        self.ensure_network_bridge(&def)?;
         Ok(BridgeAttach {
             bridge: def.bridge,
             veth: self.net_names.veth(&format!("{}/{net}", rec.id)),
@@ -560,6 +608,7 @@ impl Runtime {
         rec.extra_networks.push((net.to_string(), ip));
         self.save_and_log(&rec, "connect", &[("network", net.to_string())], false)?;
         self.refresh_hosts(net);
+        self.reconcile_firewall_logged("a connect");
         Ok(())
     }
 
@@ -590,6 +639,7 @@ impl Runtime {
         for (n, _) in rec.bridge_networks() {
             self.refresh_hosts(&n);
         }
+        self.reconcile_firewall_logged("a disconnect");
         Ok(())
     }
 
@@ -600,19 +650,17 @@ impl Runtime {
         if network::host_routes()?.iter().any(|(dev, _)| *dev == def.bridge) {
             return Ok(());
         }
-        network::check_subnet_free(&def.subnet, &def.bridge)?;
-        network::ensure_bridge(&def.bridge, &def.subnet)?;
-        self.net_ready.lock().unwrap_or_else(|p| p.into_inner()).insert(def.bridge);
-        Ok(())
+        self.ensure_network_bridge(&def)
     }
 
     /// At shutdown with nothing running: remove the bridges and the table.
     pub fn teardown_network_if_idle(&self) {
         // After any unpublish still in flight, never interleaved with one.
-        let _serial = self.firewall.lock().unwrap_or_else(|p| p.into_inner());
+        let mut applied = self.firewall.lock().unwrap_or_else(|p| p.into_inner());
         let idle = self.list().map(|l| l.iter().all(|c| c.state != State::Running)).unwrap_or(false);
         if idle {
             network::delete_table(&self.net_names);
+            *applied = Some(String::new());
             if let Ok(nets) = self.networks() {
                 for (d, _) in nets {
                     network::delete_bridge(&d.bridge);

@@ -104,6 +104,33 @@ impl Store {
         Ok(())
     }
 
+    /// Inserts `value` under the first of `candidates` that is not taken yet, in one write
+    /// transaction (two callers never get the same key); `None` when all are taken.
+    pub fn insert_first_free<T: Serialize>(
+        &self,
+        kind: Kind,
+        candidates: impl IntoIterator<Item = String>,
+        value: &T,
+    ) -> Result<Option<String>, StoreError> {
+        let bytes = serde_json::to_vec(value).map_err(|e| StoreError::Db(e.to_string()))?;
+        let tx = self.db.begin_write()?;
+        let mut got = None;
+        {
+            let mut t = tx.open_table(kind.table())?;
+            for key in candidates {
+                if t.get(key.as_str())?.is_none() {
+                    t.insert(key.as_str(), bytes.as_slice())?;
+                    got = Some(key);
+                    break;
+                }
+            }
+        }
+        if got.is_some() {
+            tx.commit()?;
+        }
+        Ok(got)
+    }
+
     /// Removes one record; absent is fine.
     pub fn delete(&self, kind: Kind, key: &str) -> Result<(), StoreError> {
         let tx = self.db.begin_write()?;
@@ -226,5 +253,31 @@ mod tests {
         assert_eq!(s.get::<Vec<i32>>(Kind::Container, "b").unwrap(), None);
         assert_eq!(s.all::<Vec<i32>>(Kind::Container).unwrap().len(), 1);
         assert!(s.all::<Vec<i32>>(Kind::Image).unwrap().is_empty());
+    }
+
+    #[test]
+    fn concurrent_first_free_inserts_never_share_a_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = std::sync::Arc::new(Store::open(&dir.path().join("meta.redb")).unwrap());
+        s.put(Kind::Lease, "n/1", &"taken").unwrap();
+        let got: Vec<String> = std::thread::scope(|sc| {
+            let hs: Vec<_> = (0..8)
+                .map(|i| {
+                    let s = &s;
+                    sc.spawn(move || {
+                        s.insert_first_free(Kind::Lease, (1..=10).map(|n| format!("n/{n}")), &format!("c{i}"))
+                            .unwrap()
+                            .unwrap()
+                    })
+                })
+                .collect();
+            hs.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        let mut uniq = got.clone();
+        uniq.sort();
+        uniq.dedup();
+        assert_eq!(uniq.len(), 8, "{got:?}");
+        assert!(!got.contains(&"n/1".to_string()));
+        assert_eq!(s.insert_first_free(Kind::Lease, ["n/1".to_string()], &"x").unwrap(), None);
     }
 }

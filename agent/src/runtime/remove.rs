@@ -1,0 +1,83 @@
+//! Removing a container and everything it has on the host.
+
+use super::lifecycle::io;
+use super::stop::{pidfd, signal_pidfd};
+use super::{ContainerRecord, Phase, Result, Runtime, RuntimeError, State};
+use crate::isolation::spec::NetMode;
+use std::time::Duration;
+
+impl Runtime {
+    /// Removes a container and everything it has on the host.
+    pub async fn remove(&self, name: &str, force: bool) -> Result<()> {
+        let rec = match self.resolve(name) {
+            Ok(r) => r,
+            // Idempotent: an auto-removed container may be gone already.
+            Err(RuntimeError::NotFound(_)) if force => return Ok(()),
+            Err(e) => return Err(e),
+        };
+        let joined = self.joined_by(&rec.id)?;
+        if !joined.is_empty() {
+            return Err(RuntimeError::FailedPrecondition(format!(
+                "cannot remove container {}: container {} uses its network namespace",
+                rec.name,
+                joined.join(", ")
+            )));
+        }
+        if rec.state == State::Running {
+            if !force {
+                return Err(RuntimeError::FailedPrecondition(format!(
+                    "cannot remove container {}: it is running; stop it first or force the removal",
+                    rec.name
+                )));
+            }
+            self.signal(&rec, libc::SIGKILL)?;
+            self.wait_not_running(&rec.id, Some(Duration::from_secs(30))).await;
+        }
+        let live = self.live(&rec.id);
+        let _op = live.op.lock().await;
+        let Ok(mut rec) = self.load(&rec.id) else {
+            return Ok(());
+        };
+        if rec.state == State::Running {
+            // Exited meanwhile without the monitor having recorded it yet (or a new start).
+            if let Some(fd) = pidfd(rec.shim_pid, rec.shim_start) {
+                let _ = signal_pidfd(&fd, libc::SIGKILL);
+            }
+            self.cgroups.kill_all(&rec.cg());
+        }
+        rec.state = State::Removing;
+        self.save(&rec)?;
+        self.finish_remove(&rec)?;
+        live.phase.send_replace(Phase::Removed { code: rec.exit_code });
+        self.forget(&rec.id);
+        Ok(())
+    }
+
+    pub(super) fn finish_remove(&self, rec: &ContainerRecord) -> Result<()> {
+        self.cgroups.remove(&rec.cg())?;
+        self.cgroups.remove(&rec.shim_cg())?;
+        let dir = self.container_dir(&rec.id);
+        match std::fs::remove_dir_all(&dir) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(io("remove", &dir)(e)),
+        }
+        self.save_and_log(rec, "destroy", &[], true)?;
+        self.release(rec)?;
+        if rec.network == NetMode::Bridge {
+            // The table goes with the last bridge container.
+            self.reconcile_firewall_logged("a removal");
+        }
+        if let Some(l) = &rec.userns {
+            // Shifted layer copies live as long as some container has their mapping.
+            if !self.list()?.iter().any(|c| c.id != rec.id && c.userns.as_ref().is_some_and(|o| o.map == l.map)) {
+                crate::snapshot::shift::remove_mapping(&self.cfg.root, &l.map);
+            }
+        }
+        // The image may have been force-removed while we used its layers.
+        if self.images.resolve(&rec.image_id).is_err() {
+            let _ = self.images.gc(&self.container_images()?);
+        }
+        Ok(())
+    }
+}
