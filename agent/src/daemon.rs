@@ -69,7 +69,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
         },
         store,
         images,
-        cgroups.clone(),
+        crate::runtime::host::Host::real(cgroups.clone()),
     )
     .await
     .context("open runtime")?;

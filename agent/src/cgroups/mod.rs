@@ -7,9 +7,11 @@
 //! the lifecycle needs (create, join, kill, OOM flag, remove) is a few file writes.
 
 pub mod limits;
+pub mod ops;
 pub mod stats;
 
 pub use limits::Resources;
+pub use ops::CgroupOps;
 
 use serde::{Deserialize, Serialize};
 use std::io;

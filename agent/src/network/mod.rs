@@ -13,6 +13,7 @@
 pub mod attach;
 pub mod netlink;
 pub mod ports;
+pub mod seam;
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -253,16 +254,6 @@ pub fn ruleset(table: &str, nets: &[BridgeNet], endpoints: &[Endpoint]) -> Strin
     )
 }
 
-/// Applies the table atomically.
-pub fn apply_ruleset(rules: &str) -> Result<(), NetError> {
-    run_input("nft", &["-f", "-"], Some(rules)).map(|_| ())
-}
-
-/// Deletes the agent's table (at shutdown with nothing running); absent is fine.
-pub fn delete_table(names: &Names) {
-    let _ = run("nft", &["delete", "table", "ip", &names.table]);
-}
-
 /// Creates the bridge `br` with the gateway address (idempotent: a bridge or address that
 /// exists already is fine), enables forwarding.
 pub fn ensure_bridge(br: &str, subnet: &Subnet) -> Result<(), NetError> {
@@ -292,7 +283,12 @@ pub fn link_exists(dev: &str) -> bool {
 
 /// Refuses a subnet that overlaps a route of the host (other than via bridge `own`).
 pub fn check_subnet_free(subnet: &Subnet, own: &str) -> Result<(), NetError> {
-    for (dev, r) in host_routes()? {
+    check_subnet_free_in(&host_routes()?, subnet, own)
+}
+
+/// Like [`check_subnet_free`] against the routes `routes`.
+pub fn check_subnet_free_in(routes: &[(String, Subnet)], subnet: &Subnet, own: &str) -> Result<(), NetError> {
+    for (dev, r) in routes {
         if !own.is_empty() && dev == own {
             continue;
         }

@@ -5,7 +5,6 @@ use super::names;
 use super::volumes::{parse_tmpfs, parse_volume};
 use super::{ContainerRecord, ContainerSpec, Phase, Result, Runtime, RuntimeError, State};
 use crate::isolation::spec::{BindFile, LaunchSpec, NetMode};
-use crate::shim::StartReport;
 use crate::snapshot::RootfsSpec;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -193,16 +192,24 @@ impl Runtime {
             userns,
         };
         let mut rec = rec;
+        let mut undo = super::undo::Undo::new("create");
         if network == NetMode::Bridge {
             rec.ip = self.lease(&rec.spec.network, &rec.id)?.to_string();
+            let leased = rec.clone();
+            undo.push("lease an address", move || self.release(&leased).map_err(|e| e.to_string()));
         }
         let dir = self.container_dir(&id);
-        let res = self.prepare_dir(&rec, &dir).and_then(|_| self.save_and_log(&rec, "create", &[], false));
-        if let Err(e) = res {
-            let _ = std::fs::remove_dir_all(&dir);
-            let _ = self.release(&rec);
-            return Err(e);
-        }
+        fail::fail_point!("create.dir", |_| Err(RuntimeError::Internal("fail point create.dir".into())));
+        let made = self.prepare_dir(&rec, &dir);
+        let d = dir.clone();
+        undo.push("make the container directory", move || match std::fs::remove_dir_all(&d) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(format!("remove {}: {e}", d.display())),
+            _ => Ok(()),
+        });
+        made?;
+        fail::fail_point!("create.record", |_| Err(RuntimeError::Internal("fail point create.record".into())));
+        self.save_and_log(&rec, "create", &[], false)?;
+        undo.commit();
         let _ = self.live(&id);
         Ok(rec)
     }
@@ -483,14 +490,18 @@ impl Runtime {
         for (i, (net, ip)) in rec.extra_networks.iter().enumerate() {
             spec.extra_bridges.push(self.extra_attach(&rec, net, ip, i + 1)?);
         }
-        for (net, _) in &rec.extra_networks {
-            self.refresh_hosts_with(net, Some(&rec.id));
+        // From here each step that changes the host registers how to take it back.
+        let mut undo = super::undo::Undo::new("start");
+        for (net, _) in rec.bridge_networks() {
+            // Its /etc/hosts knows the running peers, and they know it, before its command runs.
+            self.refresh_hosts_with(&net, Some(&rec.id));
+            let net2 = net.clone();
+            undo.push("tell the peers", move || {
+                self.refresh_hosts(&net2);
+                Ok(())
+            });
         }
         let starting = self.mark_starting(&rec.id);
-        if rec.network == NetMode::Bridge {
-            // Its /etc/hosts knows the running peers before its command runs.
-            self.refresh_hosts_with(&rec.spec.network, Some(&rec.id));
-        }
         // A stale exit status would be read as this run's.
         match std::fs::remove_file(&spec.exit_file) {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(io("remove", &spec.exit_file)(e)),
@@ -506,12 +517,10 @@ impl Runtime {
         let bytes = serde_json::to_vec(&spec).map_err(|e| RuntimeError::Internal(e.to_string()))?;
         std::fs::write(&launch, bytes).map_err(io("write", &launch))?;
         let t0 = std::time::Instant::now();
-        self.remove_cgroup_logged(&rec, &rec.cg());
-        self.cgroups.create(&rec.cg())?;
-        self.remove_cgroup_logged(&rec, &rec.shim_cg());
-        if let Err(e) = self.cgroups.create(&rec.shim_cg()) {
-            self.remove_cgroup_logged(&rec, &rec.cg());
-            return Err(e.into());
+        for cg in [rec.cg(), rec.shim_cg()] {
+            self.remove_cgroup_logged(&rec, &cg);
+            self.cgroups.create(&cg)?;
+            undo.push("create a cgroup", move || self.cgroups.remove(&cg).map_err(|e| e.to_string()));
         }
         let devices = (!rec.spec.privileged).then(|| {
             let mut rules: Vec<String> =
@@ -519,14 +528,8 @@ impl Runtime {
             rules.extend(devices.iter().map(|d| d.rule()));
             rules
         });
-        let limited = self
-            .cgroups
-            .apply(&rec.cg(), &rec.spec.resources)
-            .and_then(|_| self.cgroups.restrict_devices(&rec.cg(), devices.as_deref()));
-        if let Err(e) = limited {
-            self.remove_cgroup_logged(&rec, &rec.cg());
-            return Err(e.into());
-        }
+        self.cgroups.apply(&rec.cg(), &rec.spec.resources)?;
+        self.cgroups.restrict_devices(&rec.cg(), devices.as_deref())?;
         let t_cgroup = t0.elapsed();
         let log_offset = std::fs::metadata(&spec.log).map(|m| m.len()).unwrap_or(0);
         // The firewall (masquerade, its published ports) is reconciled while the shim starts
@@ -537,8 +540,12 @@ impl Runtime {
             let me = Arc::clone(self);
             let r = rec.clone();
             firewall = Some(tokio::task::spawn_blocking(move || me.reconcile_firewall_with(Some(&r))));
+            undo.push("publish to the firewall", || {
+                // After `starting` is dropped (below, before the stack runs): without it.
+                self.reconcile_firewall().map_err(|e| e.to_string())
+            });
         }
-        let report = spawn_shim(&dir).await;
+        let report = self.host.launcher.launch(&dir).await;
         tracing::debug!(container = %rec.id, cgroup = ?t_cgroup, shim = ?(t0.elapsed() - t_cgroup), "start timings");
         let fw_error = match firewall {
             Some(t) => match t.await {
@@ -551,12 +558,8 @@ impl Runtime {
         let mut report = match report {
             Ok(r) => r,
             Err(e) => {
-                self.remove_cgroup_logged(&rec, &rec.cg());
-                self.remove_cgroup_logged(&rec, &rec.shim_cg());
                 drop(starting);
-                if rec.network == NetMode::Bridge {
-                    self.reconcile_firewall_logged("a failed start");
-                }
+                undo.rollback();
                 return Err(e);
             }
         };
@@ -573,15 +576,11 @@ impl Runtime {
         rec.oom_killed = false;
         if let Some(msg) = report.error {
             drop(starting);
-            self.remove_cgroup_logged(&rec, &rec.cg());
-            self.remove_cgroup_logged(&rec, &rec.shim_cg());
             if rec.network == NetMode::Bridge {
                 // Perhaps the bridge went away behind our back: check it again next time.
                 self.forget_network_setup();
             }
-            if rec.network == NetMode::Bridge {
-                self.reconcile_firewall_logged("a failed start");
-            }
+            undo.rollback();
             rec.state = State::Exited;
             rec.exit_code = report.exit_code;
             rec.error = msg.clone();
@@ -589,10 +588,6 @@ impl Runtime {
             rec.pid = 0;
             self.save_and_log(&rec, "die", &[("exitCode", rec.exit_code.to_string()), ("error", msg.clone())], false)?;
             live.phase.send_replace(Phase::Exited { code: rec.exit_code });
-            for (net, _) in rec.bridge_networks() {
-                // Peers were told about it before it ran: take it back.
-                self.refresh_hosts(&net);
-            }
             if rec.spec.auto_remove {
                 drop(_op);
                 if let Err(e) = self.remove(&rec.id, true).await {
@@ -608,7 +603,15 @@ impl Runtime {
         rec.pid_start = report.pid_start;
         rec.shim_pid = report.shim_pid;
         rec.shim_start = report.shim_start;
-        self.save_and_log(&rec, "start", &[("pid", rec.pid.to_string())], false)?;
+        if let Err(e) = self.save_and_log(&rec, "start", &[("pid", rec.pid.to_string())], false) {
+            // Unrecorded, it must not run: it would be nobody's.
+            self.cgroups.kill_all(&rec.cg());
+            drop(starting);
+            undo.rollback();
+            tracing::warn!(container = %rec.id, error = %e, "could not record a start; the container was killed");
+            return Err(e);
+        }
+        undo.commit();
         drop(starting);
         live.phase.send_replace(Phase::Running { log_offset });
         self.monitor(&rec);
@@ -649,27 +652,6 @@ impl Runtime {
         }
         Ok(u)
     }
-}
-
-/// Runs `agentd shim DIR` and reads its start report.
-async fn spawn_shim(dir: &Path) -> Result<StartReport> {
-    let out = tokio::process::Command::new("/proc/self/exe")
-        .arg0("agentd")
-        .arg("shim")
-        .arg(dir)
-        .stdin(std::process::Stdio::null())
-        .stderr(std::process::Stdio::inherit())
-        .output()
-        .await
-        .map_err(io("run shim for", dir))?;
-    StartReport::decode(&out.stdout).map_err(|e| {
-        RuntimeError::Internal(format!(
-            "shim for {} gave no start report ({e}; exit {:?}): {}",
-            dir.display(),
-            out.status.code(),
-            String::from_utf8_lossy(&out.stdout)
-        ))
-    })
 }
 
 #[cfg(test)]

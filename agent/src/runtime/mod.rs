@@ -5,7 +5,12 @@
 pub mod build;
 mod events;
 mod exec;
+#[cfg(test)]
+mod failure_tests;
+#[cfg(test)]
+mod fakes;
 mod groups;
+pub mod host;
 mod ledger;
 mod lifecycle;
 mod limits;
@@ -17,6 +22,7 @@ mod remove;
 mod resources;
 pub mod sandbox;
 mod stop;
+mod undo;
 mod volumes;
 
 pub use resources::system_cpu_ns;
@@ -29,7 +35,7 @@ pub use ledger::{Amount, CapacityConfig, Ledger};
 pub use logs::{LogOptions, OutputChunk};
 pub use net::{NetConfig, NetworkDef, NetworkRecord};
 
-use crate::cgroups::{CgroupError, Cgroups};
+use crate::cgroups::{CgroupError, CgroupOps};
 use crate::image::{ImageError, ImageStore};
 use crate::isolation::spec::NetMode;
 use crate::store::{Kind, Store, StoreError};
@@ -296,7 +302,9 @@ pub struct Runtime {
     cfg: RuntimeConfig,
     store: Arc<Store>,
     images: Arc<ImageStore>,
-    cgroups: Cgroups,
+    cgroups: Arc<dyn CgroupOps>,
+    /// The host seams (firewall, links, shim launcher; cgroups above).
+    host: host::Host,
     live: Mutex<HashMap<String, Arc<Live>>>,
     /// Serializes name allocation in create.
     create_lock: tokio::sync::Mutex<()>,
@@ -328,17 +336,18 @@ impl Runtime {
         cfg: RuntimeConfig,
         store: Arc<Store>,
         images: Arc<ImageStore>,
-        cgroups: Cgroups,
+        host: host::Host,
     ) -> Result<Arc<Runtime>> {
         let dir = cfg.root.join("containers");
         std::fs::create_dir_all(&dir).map_err(|err| RuntimeError::Io { what: "create", path: dir.clone(), err })?;
         let cfg_instance = cfg.instance.clone();
-        let default_subnet = net::resolve_default_subnet(&cfg.network, &store)?;
+        let default_subnet = net::resolve_default_subnet(&cfg.network, &store, host.links.as_ref())?;
         let rt = Arc::new(Runtime {
             cfg,
             store,
             images,
-            cgroups,
+            cgroups: Arc::clone(&host.cgroups),
+            host,
             live: Mutex::new(HashMap::new()),
             create_lock: tokio::sync::Mutex::new(()),
             events: tokio::sync::broadcast::channel(1024).0,
@@ -372,8 +381,8 @@ impl Runtime {
     }
 
     /// The cgroup manager.
-    pub fn cgroups(&self) -> &Cgroups {
-        &self.cgroups
+    pub fn cgroups(&self) -> &dyn CgroupOps {
+        self.cgroups.as_ref()
     }
 
     fn container_dir(&self, id: &str) -> PathBuf {

@@ -40,14 +40,18 @@ const DEFAULT_NET_KEY: &str = "bridge";
 
 /// The default bridge's subnet: configured, or kept from an earlier run, or the first free
 /// block of the pools (then kept). A user network's subnet and the host's routes are taken.
-pub(super) fn resolve_default_subnet(cfg: &NetConfig, store: &crate::store::Store) -> Result<network::Subnet> {
+pub(super) fn resolve_default_subnet(
+    cfg: &NetConfig,
+    store: &crate::store::Store,
+    links: &dyn network::seam::Links,
+) -> Result<network::Subnet> {
     if !cfg.bridge_subnet.is_empty() {
         return Ok(network::Subnet::parse(&cfg.bridge_subnet)?);
     }
     if let Some(r) = store.get::<NetworkRecord>(Kind::Network, DEFAULT_NET_KEY)? {
         return Ok(network::Subnet::parse(&r.subnet)?);
     }
-    let mut taken: Vec<network::Subnet> = network::host_routes()?.into_iter().map(|(_, s)| s).collect();
+    let mut taken: Vec<network::Subnet> = links.host_routes()?.into_iter().map(|(_, s)| s).collect();
     for r in store.all::<NetworkRecord>(Kind::Network)? {
         taken.push(network::Subnet::parse(&r.subnet)?);
     }
@@ -227,7 +231,7 @@ impl Runtime {
         let subnet = if subnet.is_empty() {
             // Like docker: the first block of the pools that overlaps neither our networks
             // nor a host route.
-            let mut taken: Vec<network::Subnet> = network::host_routes()?.into_iter().map(|(_, s)| s).collect();
+            let mut taken: Vec<network::Subnet> = self.host.links.host_routes()?.into_iter().map(|(_, s)| s).collect();
             taken.extend(nets.iter().map(|(d, _)| d.subnet));
             network::first_free(&self.cfg.network.default_address_pools, &taken)?
         } else {
@@ -239,7 +243,7 @@ impl Runtime {
                 d.name, d.subnet
             )));
         }
-        network::check_subnet_free(&subnet, "")?;
+        network::check_subnet_free_in(&self.host.links.host_routes()?, &subnet, "")?;
         let rec = NetworkRecord {
             name: name.to_string(),
             subnet: subnet.to_string(),
@@ -282,7 +286,7 @@ impl Runtime {
         self.store.delete(Kind::Network, name)?;
         {
             let mut ready = self.net_ready.lock().unwrap_or_else(|p| p.into_inner());
-            network::delete_bridge(&def.bridge);
+            self.host.links.delete_link(&def.bridge);
             ready.remove(&def.bridge);
         }
         self.reconcile_firewall()
@@ -400,10 +404,10 @@ impl Runtime {
         if ready.contains(&def.bridge) {
             return Ok(());
         }
-        if !network::link_exists(&def.bridge) {
-            network::check_subnet_free(&def.subnet, &def.bridge)?;
+        if !self.host.links.link_exists(&def.bridge) {
+            network::check_subnet_free_in(&self.host.links.host_routes()?, &def.subnet, &def.bridge)?;
         }
-        network::ensure_bridge(&def.bridge, &def.subnet)?;
+        self.host.links.ensure_bridge(&def.bridge, &def.subnet)?;
         ready.insert(def.bridge.clone());
         Ok(())
     }
@@ -474,7 +478,7 @@ impl Runtime {
         }
         if !all.iter().any(|c| c.network == NetMode::Bridge) {
             if applied.as_deref() != Some("") {
-                network::delete_table(&self.net_names);
+                self.host.firewall.delete_table(&self.net_names.table);
                 *applied = Some(String::new());
             }
             return Ok(());
@@ -496,7 +500,7 @@ impl Runtime {
             return Ok(());
         }
         *applied = None;
-        network::apply_ruleset(&table)?;
+        self.host.firewall.apply(&table)?;
         *applied = Some(table);
         Ok(())
     }
@@ -599,7 +603,7 @@ impl Runtime {
         if rec.state == State::Running {
             let attached = self
                 .extra_attach(&rec, net, &ip, rec.extra_networks.len() + 1)
-                .and_then(|a| network::attach::setup(rec.pid, &a).map_err(RuntimeError::from));
+                .and_then(|a| self.host.links.attach_live(rec.pid, &a).map_err(RuntimeError::from));
             if let Err(e) = attached {
                 let _ = self.store.delete(Kind::Lease, &format!("{net}/{ip}"));
                 return Err(e);
@@ -630,7 +634,7 @@ impl Runtime {
         let (_, ip) = rec.extra_networks.remove(pos);
         if rec.state == State::Running {
             // Deleting the host end removes the pair.
-            network::delete_bridge(&self.net_names.veth(&format!("{}/{net}", rec.id)));
+            self.host.links.delete_link(&self.net_names.veth(&format!("{}/{net}", rec.id)));
         }
         self.store.delete(Kind::Lease, &format!("{net}/{ip}"))?;
         self.save_and_log(&rec, "disconnect", &[("network", net.to_string())], false)?;
@@ -647,7 +651,7 @@ impl Runtime {
     /// docker0): its route then marks the subnet as taken for other agents on this host.
     pub(super) fn prepare_default_bridge(&self) -> Result<()> {
         let def = self.network_def("bridge")?;
-        if network::host_routes()?.iter().any(|(dev, _)| *dev == def.bridge) {
+        if self.host.links.host_routes()?.iter().any(|(dev, _)| *dev == def.bridge) {
             return Ok(());
         }
         self.ensure_network_bridge(&def)
@@ -659,11 +663,11 @@ impl Runtime {
         let mut applied = self.firewall.lock().unwrap_or_else(|p| p.into_inner());
         let idle = self.list().map(|l| l.iter().all(|c| c.state != State::Running)).unwrap_or(false);
         if idle {
-            network::delete_table(&self.net_names);
+            self.host.firewall.delete_table(&self.net_names.table);
             *applied = Some(String::new());
             if let Ok(nets) = self.networks() {
                 for (d, _) in nets {
-                    network::delete_bridge(&d.bridge);
+                    self.host.links.delete_link(&d.bridge);
                 }
             }
         }
