@@ -1,7 +1,7 @@
 //! `agentctl build`: sends the context directory as a tar (the agent applies .dockerignore)
 //! and prints the steps and RUN output as they come.
 
-use crate::{Exit, Res, EXIT_AGENT};
+use crate::error::{Exit, Res, EXIT_AGENT};
 use agent_proto::v1 as pb;
 use agent_proto::v1::image_service_client::ImageServiceClient;
 use std::io::Write;

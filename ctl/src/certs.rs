@@ -1,16 +1,15 @@
 //! `agentctl certs`: a small CA for a test fleet, and server/client certificates signed by it
 //! (rcgen), so mutual TLS takes two commands to set up.
 
+use crate::cli::{self, Role};
 use anyhow::Context;
+use clap::ValueEnum;
 use rcgen::{
     BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair, KeyUsagePurpose,
 };
 use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
-
-/// Roles a client certificate can carry in its OU (what agentd maps by default).
-pub const ROLES: &[&str] = &["admin", "operator", "viewer"];
 
 /// Sets the validity to [today + `from_days`, today + `to_days`] (UTC dates).
 pub fn set_validity(p: &mut CertificateParams, from_days: i64, to_days: i64) {
@@ -112,8 +111,9 @@ pub fn init(dir: &Path, hosts: &[String]) -> anyhow::Result<()> {
     let (cert, key) = ca.server(&names)?;
     write_new(&dir.join("server.pem"), &cert, false)?;
     write_new(&dir.join("server-key.pem"), &key, true)?;
-    for role in ROLES {
-        let (cert, key) = ca.client(role, role, -1, 365)?;
+    for role in Role::value_variants() {
+        let role = cli::name(role);
+        let (cert, key) = ca.client(&role, &role, -1, 365)?;
         write_new(&dir.join(format!("{role}.pem")), &cert, false)?;
         write_new(&dir.join(format!("{role}-key.pem")), &key, true)?;
     }
@@ -121,7 +121,7 @@ pub fn init(dir: &Path, hosts: &[String]) -> anyhow::Result<()> {
 }
 
 /// `agentctl certs client`: one more client certificate signed by the CA in `dir`.
-pub fn client(dir: &Path, cn: &str, role: &str, days: i64, expired: bool) -> anyhow::Result<()> {
+pub fn client(dir: &Path, cn: &str, role: Role, days: i64, expired: bool) -> anyhow::Result<()> {
     if cn.is_empty() || cn.contains('/') || cn.starts_with('.') {
         anyhow::bail!("invalid client name {cn:?}: it names the files <name>.pem and <name>-key.pem");
     }
@@ -130,7 +130,7 @@ pub fn client(dir: &Path, cn: &str, role: &str, days: i64, expired: bool) -> any
     }
     let ca = Ca::load(dir)?;
     let (from, to) = if expired { (-30, -1) } else { (-1, days) };
-    let (cert, key) = ca.client(cn, role, from, to)?;
+    let (cert, key) = ca.client(cn, &cli::name(&role), from, to)?;
     write_new(&dir.join(format!("{cn}.pem")), &cert, false)?;
     write_new(&dir.join(format!("{cn}-key.pem")), &key, true)?;
     Ok(())

@@ -1,7 +1,11 @@
 //! Tables and JSON for people and scripts, shaped like docker's output.
 
+use crate::cli::Format;
+use crate::context::CtlConfig;
 use agent_proto::v1 as pb;
+use comfy_table::{ColumnConstraint, ContentArrangement, Table, Width};
 use serde_json::{json, Value};
+use std::collections::HashMap;
 
 fn ago(nanos: i64) -> String {
     if nanos <= 0 {
@@ -43,10 +47,64 @@ fn status(c: &pb::ContainerInfo) -> String {
     }
 }
 
-fn check_format(format: &str) -> anyhow::Result<()> {
-    match format {
-        "table" | "json" => Ok(()),
-        f => anyhow::bail!("invalid --format {f:?}: use table or json"),
+/// The first 12 characters of an ID, without its `sha256:`, as docker shows IDs.
+fn short_id(id: &str) -> String {
+    id.trim_start_matches("sha256:").chars().take(12).collect()
+}
+
+/// A table like docker's plain one: the header row, no borders, each column as wide as its
+/// widest cell plus three spaces and at least ten (docker's tabwriter), the last one unpadded.
+fn table<R: Into<comfy_table::Row>>(header: &[&str], rows: impl IntoIterator<Item = R>) -> String {
+    let mut t = Table::new();
+    t.load_style(comfy_table::presets::NOTHING).set_content_arrangement(ContentArrangement::Disabled);
+    t.set_header(header.to_vec());
+    for r in rows {
+        t.add_row(r);
+    }
+    let last = t.column_count().saturating_sub(1);
+    for (i, col) in t.column_iter_mut().enumerate() {
+        if i < last {
+            col.set_padding((0, 3)).set_constraint(ColumnConstraint::LowerBoundary(Width::Fixed(10)));
+        } else {
+            col.set_padding((0, 0));
+        }
+    }
+    t.trim_fmt()
+}
+
+/// Prints [`table`].
+fn print_table<R: Into<comfy_table::Row>>(header: &[&str], rows: impl IntoIterator<Item = R>) {
+    println!("{}", table(header, rows));
+}
+
+/// Prints one indented JSON document.
+pub fn print_json(v: &impl serde::Serialize) -> serde_json::Result<()> {
+    println!("{}", serde_json::to_string_pretty(v)?);
+    Ok(())
+}
+
+/// Prints a listing's short IDs (`-q`) or its JSON lines; false when it is a table's to print.
+fn ids_or_json<T>(
+    items: &[T],
+    quiet: bool,
+    format: Format,
+    id: impl Fn(&T) -> &str,
+    json: impl Fn(&T) -> Value,
+) -> bool {
+    if quiet {
+        items.iter().for_each(|i| println!("{}", short_id(id(i))));
+    } else if format == Format::Json {
+        print_json_lines(items.iter().map(json));
+    } else {
+        return false;
+    }
+    true
+}
+
+/// Prints one JSON object a line.
+fn print_json_lines(values: impl IntoIterator<Item = Value>) {
+    for v in values {
+        println!("{v}");
     }
 }
 
@@ -116,37 +174,17 @@ pub fn container_json(c: &pb::ContainerInfo) -> Value {
 }
 
 /// Prints `ps`.
-pub fn containers(list: &[pb::ContainerInfo], quiet: bool, format: &str) -> anyhow::Result<()> {
-    check_format(format)?;
-    if quiet {
-        for c in list {
-            println!("{}", &c.id[..12.min(c.id.len())]);
-        }
-        return Ok(());
+pub fn containers(list: &[pb::ContainerInfo], quiet: bool, format: Format) {
+    if !ids_or_json(list, quiet, format, |c| &c.id, container_json) {
+        let row = |c: &pb::ContainerInfo| {
+            let mut cmd = format!("\"{}\"", c.path.join(" "));
+            if cmd.len() > 20 {
+                cmd = format!("{}…\"", &cmd[..cmd.char_indices().nth(19).map(|(i, _)| i).unwrap_or(cmd.len())]);
+            }
+            vec![short_id(&c.id), c.image.clone(), cmd, ago(c.created_at), status(c), c.name.clone()]
+        };
+        print_table(&["CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "NAMES"], list.iter().map(row));
     }
-    if format == "json" {
-        for c in list {
-            println!("{}", container_json(c));
-        }
-        return Ok(());
-    }
-    println!("{:<14}{:<24}{:<24}{:<24}{:<28}NAMES", "CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS");
-    for c in list {
-        let mut cmd = format!("\"{}\"", c.path.join(" "));
-        if cmd.len() > 20 {
-            cmd = format!("{}…\"", &cmd[..cmd.char_indices().nth(19).map(|(i, _)| i).unwrap_or(cmd.len())]);
-        }
-        println!(
-            "{:<14}{:<24}{:<24}{:<24}{:<28}{}",
-            &c.id[..12.min(c.id.len())],
-            c.image,
-            cmd,
-            ago(c.created_at),
-            status(c),
-            c.name
-        );
-    }
-    Ok(())
 }
 
 fn human(bytes: u64) -> String {
@@ -175,37 +213,23 @@ pub fn image_json(i: &pb::ImageInfo) -> Value {
     })
 }
 
-/// Prints `images`.
-pub fn images(list: &[pb::ImageInfo], quiet: bool, format: &str) -> anyhow::Result<()> {
-    check_format(format)?;
-    let short = |id: &str| id.trim_start_matches("sha256:").chars().take(12).collect::<String>();
-    if quiet {
-        for i in list {
-            println!("{}", short(&i.id));
-        }
-        return Ok(());
+/// Prints `images`: a row for each tag.
+pub fn images(list: &[pb::ImageInfo], quiet: bool, format: Format) {
+    if !ids_or_json(list, quiet, format, |i| &i.id, image_json) {
+        let rows = list.iter().flat_map(|i| {
+            let tags = if i.tags.is_empty() { vec!["<none>:<none>".to_string()] } else { i.tags.clone() };
+            tags.into_iter().map(move |t| {
+                let (repo, tag) = t.rsplit_once(':').unwrap_or((&t, "<none>"));
+                vec![repo.to_string(), tag.to_string(), short_id(&i.id), ago(i.created_at), human(i.size)]
+            })
+        });
+        print_table(&["REPOSITORY", "TAG", "IMAGE ID", "CREATED", "SIZE"], rows);
     }
-    if format == "json" {
-        for i in list {
-            println!("{}", image_json(i));
-        }
-        return Ok(());
-    }
-    println!("{:<40}{:<16}{:<16}{:<24}SIZE", "REPOSITORY", "TAG", "IMAGE ID", "CREATED");
-    for i in list {
-        let tags = if i.tags.is_empty() { vec!["<none>:<none>".to_string()] } else { i.tags.clone() };
-        for t in tags {
-            let (repo, tag) = t.rsplit_once(':').unwrap_or((&t, "<none>"));
-            println!("{:<40}{:<16}{:<16}{:<24}{}", repo, tag, short(&i.id), ago(i.created_at), human(i.size));
-        }
-    }
-    Ok(())
 }
 
 /// Prints `info`.
-pub fn info(i: &pb::InfoResponse, format: &str) -> anyhow::Result<()> {
-    check_format(format)?;
-    if format == "json" {
+pub fn info(i: &pb::InfoResponse, format: Format) -> serde_json::Result<()> {
+    if format == Format::Json {
         let v = json!({
             "Instance": i.instance, "Root": i.root, "RunDir": i.run_dir,
             "Containers": i.containers, "ContainersRunning": i.containers_running, "ContainersStopped": i.containers_stopped,
@@ -216,8 +240,7 @@ pub fn info(i: &pb::InfoResponse, format: &str) -> anyhow::Result<()> {
             "Allocatable": {"CPUs": i.allocatable_cpus, "Memory": i.allocatable_memory},
             "Allocated": {"CPUs": i.allocated_cpus, "Memory": i.allocated_memory},
         });
-        println!("{}", serde_json::to_string_pretty(&v)?);
-        return Ok(());
+        return print_json(&v);
     }
     println!("Instance: {}\nRoot Dir: {}\nRun Dir: {}", i.instance, i.root, i.run_dir);
     println!(
@@ -249,12 +272,7 @@ pub fn info(i: &pb::InfoResponse, format: &str) -> anyhow::Result<()> {
 
 /// Prints a `stats` sample; `prev` keeps the last (cpu, system) counters per container
 /// for CPU % between samples, like docker.
-pub fn stats(
-    list: &[pb::ContainerStats],
-    prev: &mut std::collections::HashMap<String, (u64, u64)>,
-    format: &str,
-) -> anyhow::Result<()> {
-    check_format(format)?;
+pub fn stats(list: &[pb::ContainerStats], prev: &mut HashMap<String, (u64, u64)>, format: Format) {
     let mut rows = Vec::new();
     for s in list {
         let (pc, ps) = prev.get(&s.id).copied().unwrap_or((0, 0));
@@ -265,114 +283,156 @@ pub fn stats(
         let mem_pct = if s.memory_limit > 0 { s.memory_usage as f64 / s.memory_limit as f64 * 100.0 } else { 0.0 };
         rows.push((s, cpu, mem_pct));
     }
-    if format == "json" {
-        for (s, cpu, mem) in rows {
-            println!(
-                "{}",
-                json!({"ID": s.id, "Name": s.name, "CPUPerc": cpu, "CPUNanos": s.cpu_usage_ns, "ThrottledPeriods": s.throttled_periods,
-                    "ThrottledNanos": s.throttled_ns, "MemUsage": s.memory_usage, "MemLimit": s.memory_limit, "MemCache": s.memory_cache,
-                    "MemPerc": mem, "PIDs": s.pids, "PIDsLimit": s.pids_limit, "BlockRead": s.blkio_read_bytes, "BlockWrite": s.blkio_write_bytes})
-            );
-        }
-        return Ok(());
+    if format == Format::Json {
+        print_json_lines(rows.into_iter().map(|(s, cpu, mem)| {
+            json!({"ID": s.id, "Name": s.name, "CPUPerc": cpu, "CPUNanos": s.cpu_usage_ns, "ThrottledPeriods": s.throttled_periods,
+                "ThrottledNanos": s.throttled_ns, "MemUsage": s.memory_usage, "MemLimit": s.memory_limit, "MemCache": s.memory_cache,
+                "MemPerc": mem, "PIDs": s.pids, "PIDsLimit": s.pids_limit, "BlockRead": s.blkio_read_bytes, "BlockWrite": s.blkio_write_bytes})
+        }));
+        return;
     }
-    println!(
-        "{:<14}{:<20}{:<9}{:<26}{:<8}{:<22}PIDS",
-        "CONTAINER ID", "NAME", "CPU %", "MEM USAGE / LIMIT", "MEM %", "BLOCK I/O"
-    );
-    for (s, cpu, mem) in rows {
-        println!(
-            "{:<14}{:<20}{:<9}{:<26}{:<8}{:<22}{}",
-            &s.id[..12.min(s.id.len())],
-            s.name,
+    let rows = rows.into_iter().map(|(s, cpu, mem)| {
+        vec![
+            short_id(&s.id),
+            s.name.clone(),
             format!("{cpu:.2}%"),
             format!("{} / {}", human(s.memory_usage), human(s.memory_limit)),
             format!("{mem:.2}%"),
             format!("{} / {}", human(s.blkio_read_bytes), human(s.blkio_write_bytes)),
-            s.pids
-        );
-    }
-    Ok(())
+            s.pids.to_string(),
+        ]
+    });
+    print_table(&["CONTAINER ID", "NAME", "CPU %", "MEM USAGE / LIMIT", "MEM %", "BLOCK I/O", "PIDS"], rows);
 }
 
 /// Prints one event like `docker events`.
-pub fn event(e: &pb::Event, format: &str) -> anyhow::Result<()> {
-    check_format(format)?;
-    if format == "json" {
+pub fn event(e: &pb::Event, format: Format) {
+    if format == Format::Json {
         println!(
             "{}",
             json!({"seq": e.seq, "time": e.time, "Type": e.r#type, "Action": e.action, "ID": e.id, "Name": e.name, "Attributes": e.attributes})
         );
-        return Ok(());
+        return;
     }
     let mut attrs: Vec<String> = e.attributes.iter().map(|(k, v)| format!("{k}={v}")).collect();
     attrs.sort();
     attrs.push(format!("name={}", e.name));
     println!("{} #{} {} {} {} ({})", rfc3339(e.time), e.seq, e.r#type, e.action, e.id, attrs.join(", "));
-    Ok(())
 }
 
 /// Prints `image history`.
-pub fn history(entries: &[pb::HistoryEntry], format: &str) -> anyhow::Result<()> {
-    check_format(format)?;
-    if format == "json" {
-        for e in entries {
-            println!(
-                "{}",
-                json!({"CreatedBy": e.created_by, "Created": e.created_at, "EmptyLayer": e.empty_layer, "DiffID": e.diff_id, "Size": e.size, "SharedWith": e.shared_with})
-            );
-        }
-        return Ok(());
+pub fn history(entries: &[pb::HistoryEntry], format: Format) {
+    if format == Format::Json {
+        print_json_lines(entries.iter().map(|e| {
+            json!({"CreatedBy": e.created_by, "Created": e.created_at, "EmptyLayer": e.empty_layer, "DiffID": e.diff_id, "Size": e.size, "SharedWith": e.shared_with})
+        }));
+        return;
     }
-    println!("{:<24}{:<12}{:<48}SHARED WITH", "CREATED", "SIZE", "CREATED BY");
-    for e in entries {
+    let rows = entries.iter().map(|e| {
         let by: String = e.created_by.chars().take(46).collect();
-        println!("{:<24}{:<12}{:<48}{}", ago(e.created_at), human(e.size), by, e.shared_with.join(", "));
-    }
-    Ok(())
+        vec![ago(e.created_at), human(e.size), by, e.shared_with.join(", ")]
+    });
+    print_table(&["CREATED", "SIZE", "CREATED BY", "SHARED WITH"], rows);
 }
 
 /// Prints `system df`.
-pub fn disk_usage(u: &pb::DiskUsageResponse, format: &str) -> anyhow::Result<()> {
-    check_format(format)?;
-    if format == "json" {
+pub fn disk_usage(u: &pb::DiskUsageResponse, format: Format) {
+    if format == Format::Json {
         println!(
             "{}",
             json!({"Images": u.images, "Layers": u.layers, "LayersSize": u.layers_bytes, "SharedSize": u.shared_bytes,
             "UniqueSize": u.unique_bytes, "SizeWithoutSharing": u.images_bytes_naive, "Containers": u.containers,
             "ContainersSize": u.containers_bytes, "Reclaimable": u.reclaimable_bytes})
         );
-        return Ok(());
+        return;
     }
-    println!("{:<14}{:<8}{:<14}{:<14}{:<14}RECLAIMABLE", "TYPE", "TOTAL", "SIZE", "SHARED", "UNIQUE");
-    println!(
-        "{:<14}{:<8}{:<14}{:<14}{:<14}{}",
-        "Images",
-        u.images,
+    let images = vec![
+        "Images".to_string(),
+        u.images.to_string(),
         human(u.layers_bytes),
         human(u.shared_bytes),
         human(u.unique_bytes),
-        human(u.reclaimable_bytes)
-    );
-    println!("{:<14}{:<8}{}", "Containers", u.containers, human(u.containers_bytes));
+        human(u.reclaimable_bytes),
+    ];
+    let containers = vec!["Containers".to_string(), u.containers.to_string(), human(u.containers_bytes)];
+    print_table(&["TYPE", "TOTAL", "SIZE", "SHARED", "UNIQUE", "RECLAIMABLE"], [images, containers]);
     println!("(without sharing, the images would take {})", human(u.images_bytes_naive));
-    Ok(())
 }
 
-/// Prints rows as left-aligned columns, three spaces apart (the first row is the header).
-pub fn print_table(rows: &[Vec<String>]) {
-    let cols = rows.iter().map(Vec::len).max().unwrap_or(0);
-    let widths: Vec<usize> =
-        (0..cols).map(|i| rows.iter().filter_map(|r| r.get(i)).map(|c| c.chars().count()).max().unwrap_or(0)).collect();
-    for r in rows {
-        let mut line = String::new();
-        for (i, c) in r.iter().enumerate() {
-            if i + 1 == r.len() {
-                line.push_str(c);
-            } else {
-                line.push_str(&format!("{c:<w$}   ", w = widths[i]));
-            }
-        }
-        println!("{}", line.trim_end());
+/// Prints `group ls`.
+pub fn groups(list: &[pb::GroupInfo]) {
+    let rows = list.iter().map(|g| {
+        let r = g.resources.clone().unwrap_or_default();
+        vec![g.name.clone(), format!("{:.2}", r.cpus), r.memory.to_string(), g.members.len().to_string()]
+    });
+    print_table(&["NAME", "CPUS", "MEMORY", "MEMBERS"], rows);
+}
+
+/// A group as JSON.
+pub fn group_json(g: &pb::GroupInfo) -> Value {
+    let r = g.resources.clone().unwrap_or_default();
+    json!({
+        "Name": g.name, "Members": g.members, "Labels": g.labels, "CgroupPath": g.cgroup,
+        "Resources": {"NanoCpus": (r.cpus * 1e9) as i64, "Memory": r.memory, "MemorySwap": r.memory_swap, "PidsLimit": r.pids_limit, "CpusetCpus": r.cpuset_cpus},
+    })
+}
+
+/// Prints `network ls`.
+pub fn networks(list: &[pb::NetworkInfo]) {
+    let rows = list
+        .iter()
+        .map(|n| vec![n.name.clone(), n.subnet.clone(), n.internal.to_string(), n.containers.len().to_string()]);
+    print_table(&["NAME", "SUBNET", "INTERNAL", "CONTAINERS"], rows);
+}
+
+/// A network as JSON.
+pub fn network_json(n: &pb::NetworkInfo) -> Value {
+    json!({
+        "Name": n.name, "Subnet": n.subnet, "Gateway": n.gateway, "Internal": n.internal,
+        "Bridge": n.bridge, "Labels": n.labels, "Containers": n.containers,
+    })
+}
+
+/// Prints `context ls`: `default` (the local socket) first, the current one marked.
+pub fn contexts(cfg: &CtlConfig) {
+    let cur = cfg.current.as_deref().unwrap_or("default");
+    let mark = |n: &str| if n == cur { format!("{n} *") } else { n.to_string() };
+    let mut rows = vec![vec![mark("default"), "the local socket".into(), agent_proto::DEFAULT_HOST.into(), "".into()]];
+    for (n, c) in &cfg.contexts {
+        let tls = if c.tlscert.is_some() { "mutual" } else { "" };
+        rows.push(vec![mark(n), c.description.clone(), c.host.clone(), tls.into()]);
+    }
+    print_table(&["NAME", "DESCRIPTION", "HOST", "TLS"], rows);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tables_look_like_dockers() {
+        let t = table(
+            &["NAME", "SUBNET", "INTERNAL", "CONTAINERS"],
+            [
+                vec!["bridge", "10.88.0.0/16", "false", "2"],
+                vec!["a-rather-long-network-name", "10.89.0.0/24", "true", "0"],
+            ],
+        );
+        assert_eq!(
+            t,
+            "NAME                         SUBNET         INTERNAL   CONTAINERS\n\
+             bridge                       10.88.0.0/16   false      2\n\
+             a-rather-long-network-name   10.89.0.0/24   true       0"
+        );
+        // Short columns are ten wide; a short row leaves its last cells empty; no trailing spaces.
+        let t = table(&["TYPE", "TOTAL", "SIZE"], [vec!["Images", "1", "2B"], vec!["C", "0"]]);
+        assert_eq!(t, "TYPE      TOTAL     SIZE\nImages    1         2B\nC         0");
+        assert_eq!(table(&["CONTAINER ID", "NAMES"], Vec::<Vec<String>>::new()), "CONTAINER ID   NAMES");
+    }
+
+    #[test]
+    fn ids_are_shortened_like_dockers() {
+        assert_eq!(short_id("sha256:0123456789abcdef"), "0123456789ab");
+        assert_eq!(short_id("abc"), "abc");
     }
 }

@@ -1,7 +1,8 @@
 //! `agentctl pull/login/logout`: registry credentials kept beside the contexts file (0600)
 //! and sent with each pull, like docker; progress bars per layer on a terminal.
 
-use crate::{context, Exit, Res, EXIT_AGENT};
+use crate::context;
+use crate::error::{Exit, Res, EXIT_AGENT};
 use agent_proto::v1 as pb;
 use agent_proto::v1::image_service_client::ImageServiceClient;
 use serde::{Deserialize, Serialize};
@@ -50,11 +51,14 @@ fn save(f: &AuthFile) -> Res {
     Ok(())
 }
 
+/// The registry of references without a host, and of `login`/`logout` without one.
+pub const DEFAULT: &str = "docker.io";
+
 /// The registry host of a reference, as the agent normalizes it (`busybox` → `docker.io`).
 pub fn registry_of(reference: &str) -> String {
     match reference.split_once('/') {
         Some((first, _)) if first.contains(['.', ':']) || first == "localhost" => first.to_string(),
-        _ => "docker.io".to_string(),
+        _ => DEFAULT.to_string(),
     }
 }
 

@@ -1,0 +1,384 @@
+//! Container verbs: run, create, start, stop, restart, kill, rm, wait, ps, inspect, logs,
+//! exec, update, stats, commit.
+
+use super::{each, echo, parse_kv, resources};
+use crate::cli::{self, CreateOpts, Format, ResourceOpts};
+use crate::client::Clients;
+use crate::error::{Exit, Res, EXIT_AGENT};
+use crate::{output, tty};
+use agent_proto::v1 as pb;
+use std::io::{IsTerminal, Write};
+use tokio::io::AsyncReadExt;
+use tokio_stream::wrappers::ReceiverStream;
+use tokio_stream::{Stream, StreamExt};
+
+/// One message of an attach or exec stream.
+enum Chunk {
+    Stdout(Vec<u8>),
+    Stderr(Vec<u8>),
+    Exit(i32),
+    Other,
+}
+
+/// The [`Chunk`] of an attach or exec response message: their `Msg` enums (imported as
+/// `Out` where this is used) have the same output variants.
+macro_rules! chunk {
+    ($msg:expr) => {
+        match $msg {
+            Some(Out::Stdout(d)) => Chunk::Stdout(d),
+            Some(Out::Stderr(d)) => Chunk::Stderr(d),
+            Some(Out::ExitCode(c)) => Chunk::Exit(c),
+            _ => Chunk::Other,
+        }
+    };
+}
+
+/// `run`: create, then start detached (printing the ID) or attached (returning its exit code).
+pub async fn run(cl: &mut Clients, detach: bool, opts: CreateOpts) -> Res<u8> {
+    let id = create_container(cl, &opts).await?;
+    if detach {
+        start_or_explain(cl, &id).await?;
+        println!("{id}");
+        return Ok(0);
+    }
+    attach_and_start(cl, &id, opts.interactive, opts.tty).await
+}
+
+/// `create`: prints the new container's ID.
+pub async fn create(cl: &mut Clients, opts: CreateOpts) -> Res<u8> {
+    println!("{}", create_container(cl, &opts).await?);
+    Ok(0)
+}
+
+/// `start`: each container, or with `-a` the first one attached.
+pub async fn start(cl: &mut Clients, attach: bool, containers: Vec<String>) -> Res<u8> {
+    if attach {
+        let Some(c) = containers.first() else {
+            return Ok(0);
+        };
+        let info = inspect_one(cl, c).await?;
+        let spec = info.spec.unwrap_or_default();
+        return attach_and_start(cl, &info.id, spec.stdin_open, spec.tty).await;
+    }
+    each(containers, async |id| cl.c.start(pb::StartContainerRequest { id }).await.map(drop), echo).await
+}
+
+/// `stop`: SIGTERM, then SIGKILL after `time` seconds.
+pub async fn stop(cl: &mut Clients, time: u32, containers: Vec<String>) -> Res<u8> {
+    let stop = async |id| cl.c.stop(pb::StopContainerRequest { id, timeout_seconds: Some(time) }).await.map(drop);
+    each(containers, stop, echo).await
+}
+
+/// `restart`: stop, then start.
+pub async fn restart(cl: &mut Clients, time: u32, containers: Vec<String>) -> Res<u8> {
+    let restart = async |id: String| {
+        cl.c.stop(pb::StopContainerRequest { id: id.clone(), timeout_seconds: Some(time) }).await?;
+        cl.c.start(pb::StartContainerRequest { id }).await.map(drop)
+    };
+    each(containers, restart, echo).await
+}
+
+/// `kill`: sends `signal`.
+pub async fn kill(cl: &mut Clients, signal: String, containers: Vec<String>) -> Res<u8> {
+    let kill = async |id| cl.c.kill(pb::KillContainerRequest { id, signal: signal.clone() }).await.map(drop);
+    each(containers, kill, echo).await
+}
+
+/// `rm`: removes containers (`force`: running ones too).
+pub async fn rm(cl: &mut Clients, force: bool, containers: Vec<String>) -> Res<u8> {
+    each(containers, async |id| cl.c.remove(pb::RemoveContainerRequest { id, force }).await.map(drop), echo).await
+}
+
+/// `wait`: like docker, prints each exit code; the command itself succeeds.
+pub async fn wait(cl: &mut Clients, containers: Vec<String>) -> Res<u8> {
+    for id in containers {
+        println!("{}", cl.c.wait(pb::WaitContainerRequest { id }).await?.into_inner().exit_code);
+    }
+    Ok(0)
+}
+
+/// `ps`.
+pub async fn ps(cl: &mut Clients, all: bool, quiet: bool, format: Format) -> Res<u8> {
+    let list = cl.c.list(pb::ListContainersRequest { all }).await?.into_inner().containers;
+    output::containers(&list, quiet, format);
+    Ok(0)
+}
+
+/// `inspect`: one JSON array of the containers.
+pub async fn inspect(cl: &mut Clients, containers: Vec<String>) -> Res<u8> {
+    let mut out = Vec::new();
+    for c in containers {
+        out.push(output::container_json(&inspect_one(cl, &c).await?));
+    }
+    output::print_json(&out)?;
+    Ok(0)
+}
+
+/// `logs`: what the container wrote, to our stdout and stderr.
+pub async fn logs(cl: &mut Clients, container: String, follow: bool, timestamps: bool, tail: Option<i64>) -> Res<u8> {
+    let req = pb::LogsRequest {
+        id: container,
+        follow,
+        timestamps,
+        since: 0,
+        tail: tail.unwrap_or(0),
+        stdout: false,
+        stderr: false,
+    };
+    let mut s = cl.c.logs(req).await?.into_inner();
+    while let Some(e) = s.next().await {
+        let e = e?;
+        let mut line = Vec::new();
+        if timestamps {
+            let t = chrono::DateTime::from_timestamp_nanos(e.time);
+            line.extend_from_slice(t.to_rfc3339_opts(chrono::SecondsFormat::Nanos, true).as_bytes());
+            line.push(b' ');
+        }
+        line.extend_from_slice(&e.data);
+        if e.stream == pb::LogStream::Stderr as i32 {
+            write_err(&line);
+        } else {
+            write_out(&line);
+        }
+    }
+    Ok(0)
+}
+
+/// What `exec` was given.
+pub struct ExecArgs {
+    pub interactive: bool,
+    pub tty: bool,
+    pub env: Vec<String>,
+    pub workdir: Option<String>,
+    pub user: Option<String>,
+    pub container_and_cmd: Vec<String>,
+}
+
+/// `exec`: runs a command in a running container; returns its exit code.
+pub async fn exec(cl: &mut Clients, a: ExecArgs) -> Res<u8> {
+    use pb::exec_request::Msg;
+    use pb::exec_response::Msg as Out;
+    let (container, cmd) = a.container_and_cmd.split_first().ok_or_else(|| Exit::agent("a container is required"))?;
+    if cmd.is_empty() {
+        return Err(Exit::agent("exec needs a command to run"));
+    }
+    let (rows, cols) = tty::size();
+    let spec = pb::ExecSpec {
+        container_id: container.clone(),
+        command: cmd.to_vec(),
+        env: resolve_env(&a.env),
+        working_dir: a.workdir.unwrap_or_default(),
+        user: a.user.unwrap_or_default(),
+        tty: a.tty,
+        stdin: a.interactive,
+        size: Some(pb::TerminalSize { rows, cols }),
+    };
+    let (tx, rx) = tokio::sync::mpsc::channel::<pb::ExecRequest>(16);
+    let _ = tx.send(pb::ExecRequest { msg: Some(Msg::Start(spec)) }).await;
+    let out = cl.c.exec(ReceiverStream::new(rx)).await?.into_inner();
+    let _raw = (a.tty && std::io::stdin().is_terminal()).then(tty::RawMode::enable);
+    if a.interactive {
+        let close = pb::ExecRequest { msg: Some(Msg::CloseStdin(true)) };
+        tokio::spawn(pump_stdin(tx.clone(), |d| pb::ExecRequest { msg: Some(Msg::Stdin(d)) }, close));
+    }
+    if a.tty {
+        tokio::spawn(forward_resizes(tx.clone()));
+    }
+    let code = relay(out.map(|m| m.map(|m| chunk!(m.msg))), "the command").await;
+    drop(tx);
+    code
+}
+
+/// Sends the terminal's new size on every SIGWINCH while the exec runs.
+async fn forward_resizes(tx: tokio::sync::mpsc::Sender<pb::ExecRequest>) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let Ok(mut sig) = signal(SignalKind::window_change()) else {
+        return;
+    };
+    while sig.recv().await.is_some() {
+        let (rows, cols) = tty::size();
+        let msg = pb::exec_request::Msg::Resize(pb::TerminalSize { rows, cols });
+        if tx.send(pb::ExecRequest { msg: Some(msg) }).await.is_err() {
+            return;
+        }
+    }
+}
+
+/// `update`: new resource limits, live.
+pub async fn update(cl: &mut Clients, res: ResourceOpts, containers: Vec<String>) -> Res<u8> {
+    let r = resources(&res)?;
+    let update = async |id| cl.c.update_resources(pb::UpdateResourcesRequest { id, resources: Some(r.clone()) }).await;
+    each(containers, update, echo).await
+}
+
+/// `stats`: one sample, or samples until interrupted.
+pub async fn stats(cl: &mut Clients, no_stream: bool, format: Format, containers: Vec<String>) -> Res<u8> {
+    let mut s = cl.c.stats(pb::StatsRequest { ids: containers, stream: !no_stream }).await?.into_inner();
+    let mut prev = std::collections::HashMap::new();
+    while let Some(m) = s.next().await {
+        output::stats(&m?.stats, &mut prev, format);
+    }
+    Ok(0)
+}
+
+/// `commit`: a new image from the container's writable layer; prints its ID.
+pub async fn commit(cl: &mut Clients, container: String, reference: String) -> Res<u8> {
+    let img = cl.i.commit(pb::CommitRequest { container, reference }).await?.into_inner();
+    println!("{}", img.id);
+    Ok(0)
+}
+
+async fn inspect_one(cl: &mut Clients, c: &str) -> Res<pb::ContainerInfo> {
+    let r = cl.c.inspect(pb::InspectContainerRequest { id: c.to_string() }).await?;
+    Ok(r.into_inner().container.unwrap_or_default())
+}
+
+/// `-e KEY` takes KEY from this environment, like docker (dropped when unset).
+fn resolve_env(env: &[String]) -> Vec<String> {
+    env.iter()
+        .filter_map(
+            |e| if e.contains('=') { Some(e.clone()) } else { std::env::var(e).ok().map(|v| format!("{e}={v}")) },
+        )
+        .collect()
+}
+
+/// `--security-opt seccomp=FILE` sends the file's JSON, like docker (the agent never reads
+/// client paths).
+fn security_opts(opts: &[String]) -> Res<Vec<String>> {
+    opts.iter()
+        .map(|o| match o.strip_prefix("seccomp=").or_else(|| o.strip_prefix("seccomp:")) {
+            Some(p) if p != "unconfined" && !p.trim_start().starts_with('{') => std::fs::read_to_string(p)
+                .map(|json| format!("seccomp={json}"))
+                .map_err(|e| Exit::agent(format!("--security-opt seccomp={p}: {e}"))),
+            _ => Ok(o.clone()),
+        })
+        .collect()
+}
+
+async fn create_container(cl: &mut Clients, o: &CreateOpts) -> Res<String> {
+    let (image, cmd) = o.image_and_cmd.split_first().ok_or_else(|| Exit::agent("an image is required"))?;
+    let (entrypoint, entrypoint_set) = match &o.entrypoint {
+        Some(e) if e.is_empty() => (vec![], true),
+        Some(e) => (vec![e.clone()], true),
+        None => (vec![], false),
+    };
+    let spec = pb::ContainerSpec {
+        name: o.name.clone().unwrap_or_default(),
+        image: image.clone(),
+        command: cmd.to_vec(),
+        entrypoint,
+        entrypoint_set,
+        env: resolve_env(&o.env),
+        working_dir: o.workdir.clone().unwrap_or_default(),
+        user: o.user.clone().unwrap_or_default(),
+        hostname: o.hostname.clone().unwrap_or_default(),
+        tty: o.tty,
+        stdin_open: o.interactive,
+        network_mode: o.network.clone().unwrap_or_default(),
+        labels: parse_kv(&o.label, "label")?,
+        auto_remove: o.rm,
+        init: o.init,
+        resources: Some(resources(&o.res)?),
+        sysctls: parse_kv(&o.sysctl, "sysctl")?,
+        group: o.group.clone().unwrap_or_default(),
+        ports: o.publish.clone(),
+        dns: o.dns.clone(),
+        add_hosts: o.add_host.clone(),
+        publish_all: o.publish_all,
+        cap_add: o.cap_add.clone(),
+        cap_drop: o.cap_drop.clone(),
+        volumes: o.volume.clone(),
+        tmpfs: o.tmpfs.clone(),
+        read_only: o.read_only,
+        security_opt: security_opts(&o.security_opt)?,
+        privileged: o.privileged,
+        devices: o.device.clone(),
+        userns: o.userns.as_ref().map(cli::name).unwrap_or_default(),
+        ipc: o.ipc.clone().unwrap_or_default(),
+        pid: o.pid.clone().unwrap_or_default(),
+    };
+    Ok(cl.c.create(pb::CreateContainerRequest { spec: Some(spec) }).await?.into_inner().id)
+}
+
+/// Starts a container; a failure exits like docker: 126/127 when the command could not be
+/// run, else 125.
+async fn start_or_explain(cl: &mut Clients, id: &str) -> Res {
+    let Err(e) = cl.c.start(pb::StartContainerRequest { id: id.to_string() }).await else {
+        return Ok(());
+    };
+    let info = inspect_one(cl, id).await.ok();
+    let from_meta =
+        e.metadata().get("agent-exit-code").and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<i32>().ok());
+    let code = from_meta.or(info.map(|i| i.exit_code)).filter(|c| *c == 126 || *c == 127).unwrap_or(EXIT_AGENT as i32);
+    Err(Exit(code as u8, format!("agentctl: Error response from agent: {}", e.message())))
+}
+
+/// Attaches (stdin if `stdin`), then starts, streams output, returns the exit code.
+async fn attach_and_start(cl: &mut Clients, id: &str, stdin: bool, tty: bool) -> Res<u8> {
+    use pb::attach_request::Msg;
+    use pb::attach_response::Msg as Out;
+    let (tx, rx) = tokio::sync::mpsc::channel::<pb::AttachRequest>(16);
+    let _ = tx.send(pb::AttachRequest { msg: Some(Msg::Start(pb::AttachStart { id: id.to_string() })) }).await;
+    let mut out = cl.c.attach(ReceiverStream::new(rx)).await?.into_inner();
+    // Output is streamed from the first message on: only then start, so nothing is lost.
+    let first = out.next().await;
+    if !matches!(first, Some(Ok(pb::AttachResponse { msg: Some(Out::Attached(true)) }))) {
+        return Err(Exit::agent("the agent did not acknowledge the attach"));
+    }
+    let raw = (tty && std::io::stdin().is_terminal()).then(tty::RawMode::enable);
+    if stdin {
+        let close = pb::AttachRequest { msg: Some(Msg::CloseStdin(true)) };
+        tokio::spawn(pump_stdin(tx.clone(), |d| pb::AttachRequest { msg: Some(Msg::Stdin(d)) }, close));
+    }
+    if let Err(e) = start_or_explain(cl, id).await {
+        drop(raw);
+        return Err(e);
+    }
+    let code = relay(out.map(|m| m.map(|m| chunk!(m.msg))), "the container").await;
+    drop(tx);
+    code
+}
+
+/// Copies the stream to our stdout and stderr; returns the exit code it ends with (0-255).
+async fn relay(mut out: impl Stream<Item = Result<Chunk, tonic::Status>> + Unpin, what: &str) -> Res<u8> {
+    let mut code = None;
+    while let Some(m) = out.next().await {
+        match m? {
+            Chunk::Stdout(d) => write_out(&d),
+            Chunk::Stderr(d) => write_err(&d),
+            Chunk::Exit(c) => code = Some(c),
+            Chunk::Other => {}
+        }
+    }
+    let lost = || Exit::agent(format!("lost the connection to the agent before {what} exited"));
+    code.map(|c| c.clamp(0, 255) as u8).ok_or_else(lost)
+}
+
+/// Copies this process's stdin into `data` messages, then sends `close` at the end of input.
+async fn pump_stdin<T>(tx: tokio::sync::mpsc::Sender<T>, data: impl Fn(Vec<u8>) -> T, close: T) {
+    let mut input = tokio::io::stdin();
+    let mut buf = vec![0u8; 32 * 1024];
+    loop {
+        match input.read(&mut buf).await {
+            Ok(0) | Err(_) => {
+                let _ = tx.send(close).await;
+                return;
+            }
+            Ok(n) => {
+                if tx.send(data(buf[..n].to_vec())).await.is_err() {
+                    return;
+                }
+            }
+        }
+    }
+}
+
+fn write_out(d: &[u8]) {
+    let mut o = std::io::stdout().lock();
+    let _ = o.write_all(d);
+    let _ = o.flush();
+}
+
+fn write_err(d: &[u8]) {
+    let _ = std::io::stderr().write_all(d);
+}

@@ -1,0 +1,162 @@
+//! The verbs, one file per family: each a thin function from the parsed arguments to the
+//! agent's calls and the output.
+
+pub mod certs;
+pub mod container;
+pub mod context;
+pub mod group;
+pub mod image;
+pub mod network;
+pub mod system;
+
+use crate::cli::{Cmd, ResourceOpts, SystemCmd};
+use crate::client::Clients;
+use crate::error::{Exit, Res};
+use agent_proto::v1 as pb;
+use std::collections::HashMap;
+
+/// Runs a verb that talks to the agent.
+pub async fn run(cl: &mut Clients, cmd: Cmd) -> Res<u8> {
+    match cmd {
+        Cmd::Run { detach, opts } => container::run(cl, detach, opts).await,
+        Cmd::Create { opts } => container::create(cl, opts).await,
+        Cmd::Start { attach, containers } => container::start(cl, attach, containers).await,
+        Cmd::Stop { time, containers } => container::stop(cl, time, containers).await,
+        Cmd::Restart { time, containers } => container::restart(cl, time, containers).await,
+        Cmd::Kill { signal, containers } => container::kill(cl, signal, containers).await,
+        Cmd::Rm { force, containers } => container::rm(cl, force, containers).await,
+        Cmd::Wait { containers } => container::wait(cl, containers).await,
+        Cmd::Ps { all, quiet, format } => container::ps(cl, all, quiet, format).await,
+        Cmd::Inspect { containers } => container::inspect(cl, containers).await,
+        Cmd::Logs { follow, timestamps, tail, container } => {
+            container::logs(cl, container, follow, timestamps, tail).await
+        }
+        Cmd::Exec { interactive, tty, env, workdir, user, container_and_cmd } => {
+            let a = container::ExecArgs { interactive, tty, env, workdir, user, container_and_cmd };
+            container::exec(cl, a).await
+        }
+        Cmd::Update { res, containers } => container::update(cl, res, containers).await,
+        Cmd::Stats { no_stream, format, containers } => container::stats(cl, no_stream, format, containers).await,
+        Cmd::Commit { container, reference } => container::commit(cl, container, reference).await,
+        Cmd::Images { quiet, format } => image::ls(cl, quiet, format).await,
+        Cmd::Rmi { force, images } => image::rm(cl, force, images).await,
+        Cmd::Image { cmd } => image::run(cl, cmd).await,
+        Cmd::Pull { insecure, quiet, reference } => image::pull(cl, insecure, quiet, reference).await,
+        Cmd::Build { tag, file, build_arg, no_cache, network, quiet, dir } => {
+            let a =
+                crate::build::Args { tags: tag, file, build_args: build_arg, no_cache, network, quiet, context: dir };
+            crate::build::build(&mut cl.i, a).await
+        }
+        Cmd::Login { username, password, password_stdin, insecure, registry } => {
+            image::login(cl, username, password, password_stdin, insecure, registry).await
+        }
+        Cmd::Save { output, images } => image::save(cl, output, images).await,
+        Cmd::Group { cmd } => group::run(cl, cmd).await,
+        Cmd::Network { cmd } => network::run(cl, cmd).await,
+        Cmd::System { cmd: SystemCmd::Df { format } } => system::df(cl, format).await,
+        Cmd::Events { since, no_follow, format } => system::events(cl, since, no_follow, format).await,
+        Cmd::Version => system::version(cl).await,
+        Cmd::Info { format } => system::info(cl, format).await,
+        // Local files only: main runs these without connecting.
+        Cmd::Context { .. } | Cmd::Certs { .. } | Cmd::Logout { .. } => Ok(0),
+    }
+}
+
+/// Calls the agent for each item in turn; each success is shown by `show` (docker prints
+/// the name), each failure as the agent's message, and any failure makes the exit code 1.
+async fn each<T>(
+    items: Vec<String>,
+    mut call: impl AsyncFnMut(String) -> Result<T, tonic::Status>,
+    show: impl Fn(&str, T),
+) -> Res<u8> {
+    let mut failed = false;
+    for item in items {
+        match call(item.clone()).await {
+            Ok(v) => show(&item, v),
+            Err(e) => {
+                eprintln!("Error response from agent: {}", e.message());
+                failed = true;
+            }
+        }
+    }
+    Ok(u8::from(failed))
+}
+
+/// Shows a success by the name it was asked for.
+fn echo<T>(name: &str, _: T) {
+    println!("{name}");
+}
+
+/// `KEY=VALUE` items (a bare `KEY` has an empty value).
+fn parse_kv(items: &[String], what: &str) -> Res<HashMap<String, String>> {
+    items
+        .iter()
+        .map(|l| match l.split_once('=') {
+            Some((k, v)) if !k.is_empty() => Ok((k.to_string(), v.to_string())),
+            _ if !l.is_empty() && !l.contains('=') => Ok((l.clone(), String::new())),
+            _ => Err(Exit::agent(format!("invalid {what} {l:?}: use KEY=VALUE"))),
+        })
+        .collect()
+}
+
+/// Parses a docker size (`64m`, `1g`, `512k`, `100`, `64MB`) into bytes.
+fn parse_size(s: &str, what: &str) -> Res<i64> {
+    let t = s.trim().to_ascii_lowercase();
+    if t == "-1" {
+        return Ok(-1);
+    }
+    let t = t.strip_suffix('b').filter(|x| !x.is_empty()).unwrap_or(&t);
+    let (num, mult) = match t.chars().last() {
+        Some('k') => (&t[..t.len() - 1], 1i64 << 10),
+        Some('m') => (&t[..t.len() - 1], 1 << 20),
+        Some('g') => (&t[..t.len() - 1], 1 << 30),
+        Some('t') => (&t[..t.len() - 1], 1 << 40),
+        _ => (t, 1),
+    };
+    match num.parse::<f64>() {
+        Ok(n) if n >= 0.0 && n.is_finite() => Ok((n * mult as f64) as i64),
+        _ => Err(Exit::agent(format!("invalid {what} {s:?}: use a size like 64m or 1g"))),
+    }
+}
+
+/// The limits of `run`, `update` and `group create` as the API takes them.
+fn resources(r: &ResourceOpts) -> Res<pb::Resources> {
+    let size = |v: &Option<String>, what: &str| {
+        v.as_deref().map(|s| parse_size(s, what)).transpose().map(Option::unwrap_or_default)
+    };
+    if let Some(c) = r.cpus {
+        if !(c > 0.0 && c.is_finite()) {
+            return Err(Exit::agent(format!("invalid --cpus {c}: must be more than 0")));
+        }
+    }
+    Ok(pb::Resources {
+        cpus: r.cpus.unwrap_or(0.0),
+        cpu_period: r.cpu_period.unwrap_or(0),
+        cpu_quota: r.cpu_quota.unwrap_or(0),
+        cpu_shares: r.cpu_shares.unwrap_or(0),
+        cpuset_cpus: r.cpuset_cpus.clone().unwrap_or_default(),
+        cpuset_mems: r.cpuset_mems.clone().unwrap_or_default(),
+        memory: size(&r.memory, "--memory")?,
+        memory_reservation: size(&r.memory_reservation, "--memory-reservation")?,
+        memory_swap: size(&r.memory_swap, "--memory-swap")?,
+        pids_limit: r.pids_limit.unwrap_or(0),
+        blkio_weight: r.blkio_weight.unwrap_or(0),
+        oom_score_adj: r.oom_score_adj.unwrap_or(0),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_and_labels() {
+        assert_eq!(parse_size("64m", "--memory").ok(), Some(64 << 20));
+        assert_eq!(parse_size("1GB", "--memory").ok(), Some(1 << 30));
+        assert_eq!(parse_size("-1", "--memory-swap").ok(), Some(-1));
+        assert!(parse_size("lots", "--memory").is_err());
+        let kv = parse_kv(&["a=1".into(), "b".into()], "label").ok().unwrap_or_default();
+        assert_eq!((kv["a"].as_str(), kv["b"].as_str()), ("1", ""));
+        assert!(parse_kv(&["=x".into()], "label").is_err());
+    }
+}
