@@ -5,7 +5,7 @@
 //! unchanged rebuild reuse every layer and give the same image ID.
 
 use super::{ContainerSpec, Result, Runtime, RuntimeError};
-use crate::image::dockerfile::{self, Instruction};
+use crate::build::dockerfile::{self, Instruction};
 use crate::image::{ImageRecord, ImageStore, Layer};
 use crate::store::Kind;
 use serde::{Deserialize, Serialize};
