@@ -39,8 +39,8 @@ pub fn dockerfile(data: &[u8]) {
     if let Some(s) = text(data) {
         let mut args = BTreeMap::new();
         args.insert("A".to_string(), "x".to_string());
-        let _ = crate::image::dockerfile::parse(s, &args);
-        if let Ok(m) = crate::image::dockerfile::IgnoreMatcher::new(s) {
+        let _ = crate::build::dockerfile::parse(s, &args);
+        if let Ok(m) = crate::build::dockerfile::IgnoreMatcher::new(s) {
             let _ = m.is_excluded("a/b/c.txt");
         }
     }

@@ -3,6 +3,7 @@
 
 pub mod api;
 pub mod auth;
+pub mod build;
 pub mod cgroups;
 pub mod config;
 pub mod daemon;

@@ -3,7 +3,6 @@
 
 pub mod archive;
 pub mod commit;
-pub mod dockerfile;
 pub mod export;
 pub mod pull;
 pub mod reference;
