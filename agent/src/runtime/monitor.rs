@@ -79,7 +79,11 @@ impl Runtime {
             &[("exitCode", rec.exit_code.to_string()), ("oomKilled", rec.oom_killed.to_string())],
             false,
         )?;
-        live.phase.send_replace(Phase::Exited { code: rec.exit_code });
+        // Like `docker run --rm`: those who wait for an auto-removed container hear of its
+        // exit once it is gone (Phase::Removed), so nothing of it is left when they return.
+        if !rec.spec.auto_remove {
+            live.phase.send_replace(Phase::Exited { code: rec.exit_code });
+        }
         if rec.network == NetMode::Bridge {
             self.refresh_hosts(&rec.spec.network);
             // Off the exit path: `nft` takes ~15 ms and nobody waits for the unpublish;
@@ -96,7 +100,10 @@ impl Runtime {
         tracing::info!(container = %id, code = rec.exit_code, cgroup = ?t_cg, total = ?t0.elapsed(), "container exited");
         if rec.spec.auto_remove {
             drop(op);
-            self.remove(id, true).await?;
+            if let Err(e) = self.remove(id, true).await {
+                live.phase.send_replace(Phase::Exited { code: rec.exit_code });
+                return Err(e);
+            }
         }
         Ok(())
     }
