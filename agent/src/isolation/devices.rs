@@ -21,6 +21,21 @@ pub const DEFAULT_ALLOW: &[&str] = &[
     "c 10:200 rwm", // net/tun
 ];
 
+/// Why a `--device` request is refused.
+#[derive(Debug, thiserror::Error)]
+pub enum DeviceError {
+    #[error("invalid device {0:?}: use HOST[:CONTAINER[:PERMS]]")]
+    Syntax(String),
+    #[error("invalid device {0:?}: paths must be absolute, without ..")]
+    Path(String),
+    #[error("invalid device {spec:?}: permissions are letters of rwm, not {perms:?}")]
+    Perms { spec: String, perms: String },
+    #[error("device {}: {source}", .host.display())]
+    Host { host: PathBuf, source: std::io::Error },
+    #[error("invalid device {spec:?}: {} is not a character or block device", .host.display())]
+    NotADevice { spec: String, host: PathBuf },
+}
+
 /// A `--device` request, checked against the host.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Device {
@@ -43,28 +58,28 @@ impl Device {
 
 /// Parses `HOST[:CONTAINER[:PERMS]]`: the host path must be an existing character or block
 /// device; the container path defaults to the host path; PERMS defaults to `rwm`.
-pub fn parse(spec: &str) -> Result<Device, String> {
+pub fn parse(spec: &str) -> Result<Device, DeviceError> {
     let parts: Vec<&str> = spec.split(':').collect();
     let (host, container, perms) = match parts.as_slice() {
         [h] => (*h, *h, "rwm"),
         [h, c] if !c.is_empty() && c.chars().all(|x| "rwm".contains(x)) && !c.starts_with('/') => (*h, *h, *c),
         [h, c] => (*h, *c, "rwm"),
         [h, c, p] => (*h, *c, *p),
-        _ => return Err(format!("invalid device {spec:?}: use HOST[:CONTAINER[:PERMS]]")),
+        _ => return Err(DeviceError::Syntax(spec.into())),
     };
     if !host.starts_with('/') || !container.starts_with('/') || container.split('/').any(|c| c == "..") {
-        return Err(format!("invalid device {spec:?}: paths must be absolute, without .."));
+        return Err(DeviceError::Path(spec.into()));
     }
     if perms.is_empty() || !perms.chars().all(|c| "rwm".contains(c)) {
-        return Err(format!("invalid device {spec:?}: permissions are letters of rwm, not {perms:?}"));
+        return Err(DeviceError::Perms { spec: spec.into(), perms: perms.into() });
     }
-    let md = std::fs::metadata(host).map_err(|e| format!("device {host}: {e}"))?;
+    let md = std::fs::metadata(host).map_err(|source| DeviceError::Host { host: host.into(), source })?;
     let kind = if md.file_type().is_char_device() {
         'c'
     } else if md.file_type().is_block_device() {
         'b'
     } else {
-        return Err(format!("invalid device {spec:?}: {host} is not a character or block device"));
+        return Err(DeviceError::NotADevice { spec: spec.into(), host: host.into() });
     };
     let rdev = md.rdev();
     Ok(Device {
@@ -89,7 +104,9 @@ mod tests {
         let d = parse("/dev/null:/dev/mynull:r").unwrap();
         assert_eq!((d.container.as_str(), d.perms.as_str()), ("/dev/mynull", "r"));
         assert_eq!(parse("/dev/zero:rw").unwrap().perms, "rw");
-        assert!(parse("/etc/passwd").unwrap_err().contains("not a character or block device"));
+        let e = parse("/etc/passwd").unwrap_err().to_string();
+        assert_eq!(e, "invalid device \"/etc/passwd\": /etc/passwd is not a character or block device");
+        assert!(parse("/dev/nope-x").unwrap_err().to_string().starts_with("device /dev/nope-x: "));
         assert!(parse("/dev/nope-x").is_err());
         assert!(parse("dev/null").is_err());
         assert!(parse("/dev/null:/dev/../x").is_err());

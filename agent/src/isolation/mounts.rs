@@ -106,9 +106,10 @@ pub struct HostMounts {
 }
 
 impl HostMounts {
-    /// Clones the mounts of every host path of `spec` (volumes with their submounts).
-    pub fn open(spec: &LaunchSpec) -> Result<HostMounts, String> {
-        let one = |p: &Path, rec: bool| mountapi::open_tree_clone(p, rec).map_err(|e| e.to_string());
+    /// Clones the mounts of every host path of `spec` (volumes with their submounts); an
+    /// error names the path.
+    pub fn open(spec: &LaunchSpec) -> std::io::Result<HostMounts> {
+        let one = mountapi::open_tree_clone;
         Ok(HostMounts {
             binds: spec.binds.iter().map(|b| one(&b.host, false)).collect::<Result<_, _>>()?,
             volumes: spec.volumes.iter().map(|v| one(&v.host, true)).collect::<Result<_, _>>()?,

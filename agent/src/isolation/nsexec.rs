@@ -118,8 +118,8 @@ pub fn main(json: &str) -> i32 {
                 }
             }
             if l.tty {
-                if let Err(msg) = container_terminal() {
-                    eprintln!("{msg}");
+                if let Err(f) = container_terminal() {
+                    eprintln!("{f}");
                     // SAFETY: leave the forked child without unwinding.
                     unsafe { libc::_exit(125) }
                 }
@@ -158,19 +158,20 @@ pub const CONSOLE_SOCKET_FD: i32 = 3;
 
 /// Opens a terminal from the container's devpts, sends its master to the agent, and makes
 /// the slave this process's stdio and controlling terminal.
-fn container_terminal() -> Result<(), String> {
-    let (master, slave) = super::pty::open().map_err(|e| format!("open a terminal in the container: {}", e.desc()))?;
+fn container_terminal() -> Result<(), Failure> {
+    let failed = |what: &str, e: nix::Error| Failure::setup(format!("{what}: {}", e.desc()));
+    let (master, slave) = super::pty::open().map_err(|e| failed("open a terminal in the container", e))?;
     super::pty::send_fd(CONSOLE_SOCKET_FD, std::os::fd::AsRawFd::as_raw_fd(&master))
-        .map_err(|e| format!("hand the terminal to the agent: {}", e.desc()))?;
+        .map_err(|e| failed("hand the terminal to the agent", e))?;
     drop(master);
     // SAFETY: closing the console socket, which this process no longer needs.
     unsafe { libc::close(CONSOLE_SOCKET_FD) };
-    nix::unistd::setsid().map_err(|e| format!("setsid: {}", e.desc()))?;
+    nix::unistd::setsid().map_err(|e| failed("setsid", e))?;
     let s = std::os::fd::AsRawFd::as_raw_fd(&slave);
     // SAFETY: s is the slave pty; TIOCSCTTY takes an int; dup2 onto stdio of this child.
     unsafe {
         if libc::ioctl(s, libc::TIOCSCTTY, 0) < 0 {
-            return Err(format!("set controlling terminal: {}", std::io::Error::last_os_error()));
+            return Err(Failure::setup(format!("set controlling terminal: {}", std::io::Error::last_os_error())));
         }
         for fd in 0..3 {
             libc::dup2(s, fd);

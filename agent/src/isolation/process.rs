@@ -9,17 +9,27 @@ use std::path::Path;
 
 /// A failure before the user's program runs: the exit code it maps to (125 setup,
 /// 126 not executable, 127 not found) and a message for the user.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
+#[error("{msg}")]
 pub struct Failure {
     pub code: i32,
     pub msg: String,
 }
 
 impl Failure {
-    /// A setup failure (exit 125 in `agentctl run`).
-    pub fn setup(msg: impl Into<String>) -> Failure {
-        Failure { code: 125, msg: msg.into() }
+    /// A setup failure (exit 125 in `agentctl run`), said by `why` (a message or an error).
+    pub fn setup(why: impl std::fmt::Display) -> Failure {
+        Failure { code: 125, msg: why.to_string() }
     }
+}
+
+/// Why `--cap-add`/`--cap-drop` cannot be resolved.
+#[derive(Debug, thiserror::Error)]
+pub enum CapError {
+    #[error("unknown capability {0:?}")]
+    Unknown(String),
+    #[error("reading the agent's capabilities: {0}")]
+    ReadOwn(#[source] caps::errors::CapsError),
 }
 
 /// Docker's default capability set.
@@ -152,7 +162,7 @@ pub fn cap_set(names: &[String]) -> HashSet<Capability> {
 
 /// `--cap-add`/`--cap-drop` applied to Docker's defaults, as names. `ALL` in drop empties
 /// the set; `ALL` in add means every capability this agent itself holds.
-pub fn resolve_caps(add: &[String], drop: &[String]) -> Result<Vec<String>, String> {
+pub fn resolve_caps(add: &[String], drop: &[String]) -> Result<Vec<String>, CapError> {
     let norm = |n: &str| {
         let u = n.trim().to_ascii_uppercase();
         if u == "ALL" || u.starts_with("CAP_") {
@@ -161,12 +171,12 @@ pub fn resolve_caps(add: &[String], drop: &[String]) -> Result<Vec<String>, Stri
             format!("CAP_{u}")
         }
     };
-    let parse = |n: &str| -> Result<Option<Capability>, String> {
+    let parse = |n: &str| -> Result<Option<Capability>, CapError> {
         let u = norm(n);
         if u == "ALL" {
             return Ok(None);
         }
-        u.parse::<Capability>().map(Some).map_err(|_| format!("unknown capability {n:?}"))
+        u.parse::<Capability>().map(Some).map_err(|_| CapError::Unknown(n.to_string()))
     };
     let mut set: HashSet<Capability> = DEFAULT_CAPS.into_iter().collect();
     for d in drop {
@@ -179,9 +189,7 @@ pub fn resolve_caps(add: &[String], drop: &[String]) -> Result<Vec<String>, Stri
     }
     for a in add {
         match parse(a)? {
-            None => set.extend(
-                caps::read(None, CapSet::Permitted).map_err(|e| format!("reading the agent's capabilities: {e}"))?,
-            ),
+            None => set.extend(caps::read(None, CapSet::Permitted).map_err(CapError::ReadOwn)?),
             Some(c) => {
                 set.insert(c);
             }
@@ -281,12 +289,12 @@ pub fn exec(
     };
     // Last: from here on the process can do only what the profile lets it.
     let filtered = match seccomp {
-        super::spec::Seccomp::Default => super::seccomp::apply_default(),
-        super::spec::Seccomp::Programs(p) => super::seccomp_profile::apply(p),
+        super::spec::Seccomp::Default => super::seccomp::apply_default().map_err(Failure::setup),
+        super::spec::Seccomp::Programs(p) => super::seccomp_profile::apply(p).map_err(Failure::setup),
         super::spec::Seccomp::Off => Ok(()),
     };
-    if let Err(e) = filtered {
-        return Failure::setup(e);
+    if let Err(f) = filtered {
+        return f;
     }
     let err = match nix::unistd::execve(&cpath, &argv, &envp) {
         Err(e) => e,

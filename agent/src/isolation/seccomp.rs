@@ -81,6 +81,15 @@ const DENIED: &[libc::c_long] = &[
     libc::SYS__sysctl,
 ];
 
+/// Why the default profile cannot be built or installed.
+#[derive(Debug, thiserror::Error)]
+pub enum SeccompError {
+    #[error("seccomp filter: {0}")]
+    Build(#[from] seccompiler::BackendError),
+    #[error("installing the seccomp filter: {0}")]
+    Install(#[source] seccompiler::Error),
+}
+
 const NS_FLAGS: [u64; 7] = [
     libc::CLONE_NEWNS as u64,
     libc::CLONE_NEWUTS as u64,
@@ -91,43 +100,40 @@ const NS_FLAGS: [u64; 7] = [
     libc::CLONE_NEWCGROUP as u64,
 ];
 
-fn build(rules: BTreeMap<i64, Vec<SeccompRule>>, errno: i32) -> Result<BpfProgram, String> {
-    let f = SeccompFilter::new(rules, SeccompAction::Allow, SeccompAction::Errno(errno as u32), ARCH)
-        .map_err(|e| format!("seccomp filter: {e}"))?;
-    f.try_into().map_err(|e: seccompiler::BackendError| format!("seccomp filter: {e}"))
+fn build(rules: BTreeMap<i64, Vec<SeccompRule>>, errno: i32) -> Result<BpfProgram, SeccompError> {
+    let f = SeccompFilter::new(rules, SeccompAction::Allow, SeccompAction::Errno(errno as u32), ARCH)?;
+    Ok(f.try_into()?)
 }
 
 /// The allowlist: every number up to [`MAX_KNOWN`] but the denied ones and `clone3`; the
 /// rest gets ENOSYS.
-fn allowlist() -> Result<BpfProgram, String> {
+fn allowlist() -> Result<BpfProgram, SeccompError> {
     let allowed: BTreeMap<i64, Vec<SeccompRule>> =
         (0..=MAX_KNOWN).filter(|n| !DENIED.contains(n) && *n != libc::SYS_clone3).map(|n| (n, vec![])).collect();
-    let f = SeccompFilter::new(allowed, SeccompAction::Errno(libc::ENOSYS as u32), SeccompAction::Allow, ARCH)
-        .map_err(|e| format!("seccomp filter: {e}"))?;
-    f.try_into().map_err(|e: seccompiler::BackendError| format!("seccomp filter: {e}"))
+    let f = SeccompFilter::new(allowed, SeccompAction::Errno(libc::ENOSYS as u32), SeccompAction::Allow, ARCH)?;
+    Ok(f.try_into()?)
 }
 
 /// The programs of the default profile, in installation order: the allowlist (ENOSYS for
 /// the rest), then the EPERM refusals — for two ERRNO verdicts the kernel keeps the one of
 /// the filter installed last, so a refused call reports EPERM, not ENOSYS.
-pub fn default_programs() -> Result<Vec<BpfProgram>, String> {
+pub fn default_programs() -> Result<Vec<BpfProgram>, SeccompError> {
     let mut deny: BTreeMap<i64, Vec<SeccompRule>> = DENIED.iter().map(|s| (*s, vec![])).collect();
     let clone_ns = NS_FLAGS
         .iter()
         .map(|f| {
-            let c = SeccompCondition::new(0, SeccompCmpArgLen::Qword, SeccompCmpOp::MaskedEq(*f), *f)
-                .map_err(|e| e.to_string())?;
-            SeccompRule::new(vec![c]).map_err(|e| e.to_string())
+            let c = SeccompCondition::new(0, SeccompCmpArgLen::Qword, SeccompCmpOp::MaskedEq(*f), *f)?;
+            SeccompRule::new(vec![c])
         })
-        .collect::<Result<Vec<_>, String>>()?;
+        .collect::<Result<Vec<_>, _>>()?;
     deny.insert(libc::SYS_clone, clone_ns);
     Ok(vec![allowlist()?, build(deny, libc::EPERM)?])
 }
 
 /// Installs the default profile on this thread (needs no_new_privs or CAP_SYS_ADMIN).
-pub fn apply_default() -> Result<(), String> {
+pub fn apply_default() -> Result<(), SeccompError> {
     for p in default_programs()? {
-        seccompiler::apply_filter(&p).map_err(|e| format!("installing the seccomp filter: {e}"))?;
+        seccompiler::apply_filter(&p).map_err(SeccompError::Install)?;
     }
     Ok(())
 }

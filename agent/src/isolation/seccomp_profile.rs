@@ -65,7 +65,28 @@ struct DockerArg {
 
 const MAX_PROFILE: usize = 256 * 1024;
 
-fn action(a: &str, errno: Option<u32>, default_errno: u32) -> Result<serde_json::Value, String> {
+/// Why a Docker seccomp profile cannot be compiled or installed.
+#[derive(Debug, thiserror::Error)]
+pub enum ProfileError {
+    #[error("seccomp profile is {0} bytes; at most {MAX_PROFILE}")]
+    TooLarge(usize),
+    #[error("seccomp profile: {0}")]
+    Json(#[from] serde_json::Error),
+    #[error("seccomp profile: action {0:?} is not supported")]
+    Action(String),
+    #[error("seccomp profile: argument index {0} is out of range 0-5")]
+    ArgIndex(u8),
+    #[error("seccomp profile: comparison {0:?} is not supported")]
+    Comparison(String),
+    #[error("seccomp profile: {0}")]
+    Compile(#[source] seccompiler::Error),
+    #[error("seccomp profile: no program")]
+    NoProgram,
+    #[error("installing the seccomp profile: {0}")]
+    Install(#[source] seccompiler::Error),
+}
+
+fn action(a: &str, errno: Option<u32>, default_errno: u32) -> Result<serde_json::Value, ProfileError> {
     Ok(match a {
         "SCMP_ACT_ALLOW" => "allow".into(),
         "SCMP_ACT_ERRNO" => serde_json::json!({ "errno": errno.unwrap_or(default_errno) }),
@@ -73,13 +94,13 @@ fn action(a: &str, errno: Option<u32>, default_errno: u32) -> Result<serde_json:
         "SCMP_ACT_KILL_PROCESS" => "kill_process".into(),
         "SCMP_ACT_TRAP" => "trap".into(),
         "SCMP_ACT_LOG" => "log".into(),
-        other => return Err(format!("seccomp profile: action {other:?} is not supported")),
+        other => return Err(ProfileError::Action(other.into())),
     })
 }
 
-fn condition(a: &DockerArg) -> Result<serde_json::Value, String> {
+fn condition(a: &DockerArg) -> Result<serde_json::Value, ProfileError> {
     if a.index > 5 {
-        return Err(format!("seccomp profile: argument index {} is out of range 0-5", a.index));
+        return Err(ProfileError::ArgIndex(a.index));
     }
     let (op, val) = match a.op.as_str() {
         "SCMP_CMP_EQ" => (serde_json::json!("eq"), a.value),
@@ -90,7 +111,7 @@ fn condition(a: &DockerArg) -> Result<serde_json::Value, String> {
         "SCMP_CMP_GE" => (serde_json::json!("ge"), a.value),
         // Docker: (arg & value) == valueTwo.
         "SCMP_CMP_MASKED_EQ" => (serde_json::json!({ "masked_eq": a.value }), a.value_two),
-        other => return Err(format!("seccomp profile: comparison {other:?} is not supported")),
+        other => return Err(ProfileError::Comparison(other.into())),
     };
     Ok(serde_json::json!({ "index": a.index, "type": "qword", "op": op, "val": val }))
 }
@@ -122,7 +143,11 @@ fn known(name: &str) -> bool {
 /// A syscall name and the (ANDed) argument conditions of one rule, in seccompiler's JSON.
 type Rule = (String, Vec<serde_json::Value>);
 
-fn compile_filter(mismatch: serde_json::Value, matched: serde_json::Value, rules: &[Rule]) -> Result<Program, String> {
+fn compile_filter(
+    mismatch: serde_json::Value,
+    matched: serde_json::Value,
+    rules: &[Rule],
+) -> Result<Program, ProfileError> {
     // seccompiler ORs the conditions of all entries of a syscall, and an entry without
     // conditions only means "always" while it is alone: keep just that one when present.
     let always: std::collections::HashSet<&str> =
@@ -143,19 +168,18 @@ fn compile_filter(mismatch: serde_json::Value, matched: serde_json::Value, rules
         })
         .collect();
     let doc = serde_json::json!({ "f": { "mismatch_action": mismatch, "match_action": matched, "filter": filter } });
-    let mut map = seccompiler::compile_from_json(doc.to_string().as_bytes(), ARCH)
-        .map_err(|e| format!("seccomp profile: {e}"))?;
-    let prog = map.remove("f").ok_or("seccomp profile: no program")?;
+    let mut map = seccompiler::compile_from_json(doc.to_string().as_bytes(), ARCH).map_err(ProfileError::Compile)?;
+    let prog = map.remove("f").ok_or(ProfileError::NoProgram)?;
     Ok(prog.into_iter().map(|i| (i.code, i.jt, i.jf, i.k)).collect())
 }
 
 /// Compiles a Docker seccomp profile for a container with capabilities `caps`
 /// (`CAP_…` names, for the profile's `includes`/`excludes`).
-pub fn compile(json: &str, caps: &[String]) -> Result<Vec<Program>, String> {
+pub fn compile(json: &str, caps: &[String]) -> Result<Vec<Program>, ProfileError> {
     if json.len() > MAX_PROFILE {
-        return Err(format!("seccomp profile is {} bytes; at most {MAX_PROFILE}", json.len()));
+        return Err(ProfileError::TooLarge(json.len()));
     }
-    let p: DockerProfile = serde_json::from_str(json).map_err(|e| format!("seccomp profile: {e}"))?;
+    let p: DockerProfile = serde_json::from_str(json)?;
     let default_errno = p.default_errno_ret.unwrap_or(libc::EPERM as u32);
     let default = action(&p.default_action, p.default_errno_ret, default_errno)?;
     let has_cap = |c: &String| {
@@ -203,11 +227,11 @@ pub fn compile(json: &str, caps: &[String]) -> Result<Vec<Program>, String> {
 }
 
 /// Installs compiled programs on this thread (needs no_new_privs or CAP_SYS_ADMIN).
-pub fn apply(programs: &[Program]) -> Result<(), String> {
+pub fn apply(programs: &[Program]) -> Result<(), ProfileError> {
     for p in programs {
         let bpf: seccompiler::BpfProgram =
             p.iter().map(|&(code, jt, jf, k)| seccompiler::sock_filter { code, jt, jf, k }).collect();
-        seccompiler::apply_filter(&bpf).map_err(|e| format!("installing the seccomp profile: {e}"))?;
+        seccompiler::apply_filter(&bpf).map_err(ProfileError::Install)?;
     }
     Ok(())
 }
@@ -227,10 +251,11 @@ mod tests {
         let allowlist = r#"{"defaultAction":"SCMP_ACT_ERRNO","defaultErrnoRet":38,"syscalls":[
             {"names":["read","write","exit_group"],"action":"SCMP_ACT_ALLOW"}]}"#;
         assert_eq!(compile(allowlist, &[]).unwrap().len(), 1);
-        assert!(compile("{", &[]).unwrap_err().contains("seccomp profile"));
-        assert!(compile(r#"{"defaultAction":"SCMP_ACT_NOTIFY"}"#, &[]).unwrap_err().contains("not supported"));
+        assert!(compile("{", &[]).unwrap_err().to_string().contains("seccomp profile"));
+        let e = compile(r#"{"defaultAction":"SCMP_ACT_NOTIFY"}"#, &[]).unwrap_err().to_string();
+        assert_eq!(e, "seccomp profile: action \"SCMP_ACT_NOTIFY\" is not supported");
         let bad_op = r#"{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{"names":["read"],"action":"SCMP_ACT_ERRNO","args":[{"index":9,"value":1,"op":"SCMP_CMP_EQ"}]}]}"#;
-        assert!(compile(bad_op, &[]).unwrap_err().contains("out of range"));
+        assert!(compile(bad_op, &[]).unwrap_err().to_string().contains("out of range"));
         assert!(known("openat") && !known("no_such_syscall_x"));
         // An unconditional rule is not narrowed by a conditional one for the same call.
         let both = r#"{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[

@@ -1,10 +1,27 @@
 //! `--sysctl key=value`: only parameters that the container's own namespaces isolate.
 //! Anything else (most of `kernel.*`, `vm.*`) would change the whole host: refused.
 
-/// Why a sysctl was refused.
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
-#[error("{0}")]
-pub struct SysctlError(pub String);
+/// Why a sysctl was refused, or could not be set.
+#[derive(Debug, thiserror::Error)]
+pub enum SysctlError {
+    #[error("invalid sysctl name {0:?}")]
+    Name(String),
+    #[error("invalid value for sysctl {key}: {value:?}")]
+    Value { key: String, value: String },
+    #[error(
+        "sysctl {0} is not allowed with --network host: the container shares the host's network namespace, so it \
+         would change the host"
+    )]
+    HostNetwork(String),
+    #[error(
+        "sysctl {0} is not namespaced: setting it in a container would change the whole host; set it on the host \
+         instead (allowed: kernel.msg*, kernel.sem, kernel.shm*, fs.mqueue.*, kernel.domainname, and net.* with the \
+         container's own network)"
+    )]
+    NotNamespaced(String),
+    #[error("sysctl {key}={value}: write {path}: {source}")]
+    Write { key: String, value: String, path: String, source: std::io::Error },
+}
 
 /// IPC-namespaced kernel parameters (System V IPC limits).
 const IPC: [&str; 8] = [
@@ -48,10 +65,10 @@ pub fn validate(key: &str, value: &str, own_netns: bool) -> Result<String, Sysct
 pub fn validate_with(key: &str, value: &str, own_netns: bool, policy: &SysctlPolicy) -> Result<String, SysctlError> {
     let k = key.trim().replace('/', ".");
     if k.is_empty() || !k.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b)) || k.contains("..") {
-        return Err(SysctlError(format!("invalid sysctl name {key:?}")));
+        return Err(SysctlError::Name(key.into()));
     }
     if value.contains('\n') || value.contains('\0') || value.len() > 4096 {
-        return Err(SysctlError(format!("invalid value for sysctl {k}: {value:?}")));
+        return Err(SysctlError::Value { key: k, value: value.into() });
     }
     if IPC.contains(&k.as_str()) || k.starts_with("fs.mqueue.") {
         return Ok(k);
@@ -71,26 +88,26 @@ pub fn validate_with(key: &str, value: &str, own_netns: bool, policy: &SysctlPol
     }
     if let Some(rest) = k.strip_prefix("net.") {
         if rest.is_empty() {
-            return Err(SysctlError(format!("invalid sysctl name {key:?}")));
+            return Err(SysctlError::Name(key.into()));
         }
         if !own_netns {
-            return Err(SysctlError(format!(
-                "sysctl {k} is not allowed with --network host: the container shares the host's network namespace, so it would change the host"
-            )));
+            return Err(SysctlError::HostNetwork(k));
         }
         return Ok(k);
     }
-    Err(SysctlError(format!(
-        "sysctl {k} is not namespaced: setting it in a container would change the whole host; set it on the host instead \
-         (allowed: kernel.msg*, kernel.sem, kernel.shm*, fs.mqueue.*, kernel.domainname, and net.* with the container's own network)"
-    )))
+    Err(SysctlError::NotNamespaced(k))
 }
 
 /// Writes the sysctls under `/proc/sys` of the current (container's) namespaces.
-pub fn apply(sysctls: &[(String, String)]) -> Result<(), String> {
+pub fn apply(sysctls: &[(String, String)]) -> Result<(), SysctlError> {
     for (k, v) in sysctls {
         let path = format!("/proc/sys/{}", k.replace('.', "/"));
-        std::fs::write(&path, v).map_err(|e| format!("sysctl {k}={v}: {e}"))?;
+        std::fs::write(&path, v).map_err(|source| SysctlError::Write {
+            key: k.clone(),
+            value: v.clone(),
+            path: path.clone(),
+            source,
+        })?;
     }
     Ok(())
 }
@@ -102,12 +119,13 @@ mod tests {
     #[test]
     fn allowlist() {
         assert_eq!(validate("net/core/somaxconn", "1024", true).unwrap(), "net.core.somaxconn");
-        assert!(validate("net.core.somaxconn", "1024", false).unwrap_err().0.contains("--network host"));
+        assert!(validate("net.core.somaxconn", "1024", false).unwrap_err().to_string().contains("--network host"));
         assert!(validate("kernel.shmmax", "1", false).is_ok());
         assert!(validate("fs.mqueue.msg_max", "20", true).is_ok());
         let e = validate("kernel.pid_max", "100000", true).unwrap_err();
-        assert!(e.0.contains("kernel.pid_max is not namespaced"), "{e}");
-        assert!(e.0.contains("whole host"));
+        let e = e.to_string();
+        assert!(e.contains("kernel.pid_max is not namespaced"), "{e}");
+        assert!(e.contains("whole host"));
         assert!(validate("vm.swappiness", "1", true).is_err());
         assert!(validate("net.../x", "1", true).is_err());
         assert!(validate("net.core.x", "1\n2", true).is_err());

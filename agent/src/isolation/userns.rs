@@ -24,6 +24,31 @@ pub struct IdMapping {
     pub gids: Vec<IdRange>,
 }
 
+/// Why a `--userns` setting is refused, or a user namespace cannot be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum UsernsError {
+    #[error("invalid --userns {0:?}: use host, remap or auto")]
+    Mode(String),
+    #[error("[userns] default {0:?}: use host, remap or auto")]
+    DefaultMode(String),
+    #[error("[userns] layers {0:?}: use auto, idmap or copy")]
+    Layers(String),
+    #[error("[userns] size {0}: at least 1024 IDs per container")]
+    Size(u32),
+    #[error("[userns] user is empty")]
+    NoUser,
+    #[error("write {path}: {source}")]
+    WriteMap { path: String, source: std::io::Error },
+    #[error("{step} in the user namespace: {}", .source.desc())]
+    BecomeRoot { step: &'static str, source: nix::Error },
+    #[error("{what}: {source}")]
+    Helper { what: &'static str, source: nix::Error },
+    #[error("the kernel refused a new user namespace (unshare CLONE_NEWUSER)")]
+    Refused,
+    #[error("{path}: {source}")]
+    Open { path: String, source: std::io::Error },
+}
+
 /// The ID the kernel shows for an ID with no mapping (`/proc/sys/kernel/overflowuid`).
 pub const OVERFLOW_ID: u32 = 65534;
 
@@ -75,10 +100,10 @@ impl IdMapping {
 
     /// Writes `/proc/PID/uid_map` and `gid_map` of a process in a new user namespace (from
     /// its privileged parent, so `setgroups` stays allowed inside).
-    pub fn write(&self, pid: i32) -> Result<(), String> {
+    pub fn write(&self, pid: i32) -> Result<(), UsernsError> {
         for (file, ranges) in [("uid_map", &self.uids), ("gid_map", &self.gids)] {
-            let p = format!("/proc/{pid}/{file}");
-            std::fs::write(&p, map_text(ranges)).map_err(|e| format!("write {p}: {e}"))?;
+            let path = format!("/proc/{pid}/{file}");
+            std::fs::write(&path, map_text(ranges)).map_err(|source| UsernsError::WriteMap { path, source })?;
         }
         Ok(())
     }
@@ -87,12 +112,13 @@ impl IdMapping {
 /// Becomes uid/gid 0 of the user namespace this process just entered (whose maps are
 /// written): until then it is the host's root, which the namespace does not map, and could
 /// not even create a file.
-pub fn become_root() -> Result<(), String> {
-    nix::unistd::setgroups(&[]).map_err(|e| format!("setgroups in the user namespace: {}", e.desc()))?;
+pub fn become_root() -> Result<(), UsernsError> {
+    let failed = |step| move |source| UsernsError::BecomeRoot { step, source };
+    nix::unistd::setgroups(&[]).map_err(failed("setgroups"))?;
     let g = nix::unistd::Gid::from_raw(0);
-    nix::unistd::setresgid(g, g, g).map_err(|e| format!("setgid 0 in the user namespace: {}", e.desc()))?;
+    nix::unistd::setresgid(g, g, g).map_err(failed("setgid 0"))?;
     let u = nix::unistd::Uid::from_raw(0);
-    nix::unistd::setresuid(u, u, u).map_err(|e| format!("setuid 0 in the user namespace: {}", e.desc()))
+    nix::unistd::setresuid(u, u, u).map_err(failed("setuid 0"))
 }
 
 /// `[userns]` in the config file.
@@ -135,34 +161,34 @@ pub enum Mode {
 
 impl Mode {
     /// Parses a `--userns` value (`""`: the agent's default).
-    pub fn parse(s: &str) -> Result<Mode, String> {
+    pub fn parse(s: &str) -> Result<Mode, UsernsError> {
         match s {
             "host" => Ok(Mode::Host),
             "remap" => Ok(Mode::Remap),
             "auto" => Ok(Mode::Auto),
-            _ => Err(format!("invalid --userns {s:?}: use host, remap or auto")),
+            _ => Err(UsernsError::Mode(s.into())),
         }
     }
 }
 
 impl UsernsConfig {
     /// Checks the values (the files are read when a container needs them).
-    pub fn validate(&self) -> Result<(), String> {
-        Mode::parse(&self.default).map_err(|e| format!("[userns] default: {e}"))?;
+    pub fn validate(&self) -> Result<(), UsernsError> {
+        Mode::parse(&self.default).map_err(|_| UsernsError::DefaultMode(self.default.clone()))?;
         if !matches!(self.layers.as_str(), "auto" | "idmap" | "copy") {
-            return Err(format!("[userns] layers {:?}: use auto, idmap or copy", self.layers));
+            return Err(UsernsError::Layers(self.layers.clone()));
         }
         if self.size < 1024 {
-            return Err(format!("[userns] size {}: at least 1024 IDs per container", self.size));
+            return Err(UsernsError::Size(self.size));
         }
         if self.user.is_empty() {
-            return Err("[userns] user is empty".into());
+            return Err(UsernsError::NoUser);
         }
         Ok(())
     }
 
     /// The effective mode of a container asking for `asked` (`""`: the default).
-    pub fn mode(&self, asked: &str) -> Result<Mode, String> {
+    pub fn mode(&self, asked: &str) -> Result<Mode, UsernsError> {
         Mode::parse(if asked.is_empty() { &self.default } else { asked })
     }
 
@@ -273,13 +299,14 @@ pub struct ScratchUserns {
 
 impl ScratchUserns {
     /// Forks a child that unshares a user namespace and waits; writes `map` for it.
-    pub fn new(map: &IdMapping) -> Result<ScratchUserns, String> {
-        let (ready_r, ready_w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| format!("pipe: {e}"))?;
-        let (hold_r, hold_w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| format!("pipe: {e}"))?;
+    pub fn new(map: &IdMapping) -> Result<ScratchUserns, UsernsError> {
+        let helper = |what| move |source| UsernsError::Helper { what, source };
+        let (ready_r, ready_w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(helper("pipe"))?;
+        let (hold_r, hold_w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(helper("pipe"))?;
         // SAFETY: the child only makes async-signal-safe syscalls (unshare, write, read,
         // _exit), so forking a multi-threaded process is sound.
         match unsafe { nix::unistd::fork() } {
-            Err(e) => Err(format!("fork: {e}")),
+            Err(e) => Err(helper("fork")(e)),
             Ok(nix::unistd::ForkResult::Child) => {
                 // SAFETY: raw syscalls on descriptors this child owns, then _exit.
                 unsafe {
@@ -297,13 +324,13 @@ impl ScratchUserns {
                 let pid = child.as_raw();
                 let mut me = ScratchUserns { pid, release: Some(hold_w), ns: ready_r };
                 let mut b = [0u8; 1];
-                let n = nix::unistd::read(&me.ns, &mut b).map_err(|e| format!("user namespace helper: {e}"))?;
+                let n = nix::unistd::read(&me.ns, &mut b).map_err(helper("user namespace helper"))?;
                 if n != 1 || b[0] != 1 {
-                    return Err("the kernel refused a new user namespace (unshare CLONE_NEWUSER)".into());
+                    return Err(UsernsError::Refused);
                 }
                 map.write(pid)?;
-                let p = format!("/proc/{pid}/ns/user");
-                me.ns = std::fs::File::open(&p).map_err(|e| format!("{p}: {e}"))?.into();
+                let path = format!("/proc/{pid}/ns/user");
+                me.ns = std::fs::File::open(&path).map_err(|source| UsernsError::Open { path, source })?.into();
                 Ok(me)
             }
         }
@@ -385,6 +412,11 @@ mod tests {
         let e = c.mapping(2).unwrap_err().to_string();
         assert!(e.contains("131072 subordinate IDs") && e.contains("slot 2"), "{e}");
         assert!(c.validate().is_ok());
-        assert!(UsernsConfig { default: "maybe".into(), ..Default::default() }.validate().is_err());
+        let e = UsernsConfig { default: "maybe".into(), ..Default::default() }.validate().unwrap_err();
+        assert_eq!(e.to_string(), "[userns] default \"maybe\": use host, remap or auto");
+        assert_eq!(
+            Mode::parse("sideways").unwrap_err().to_string(),
+            "invalid --userns \"sideways\": use host, remap or auto"
+        );
     }
 }

@@ -65,7 +65,7 @@ impl Runtime {
         let mut sysctls = std::collections::BTreeMap::new();
         for (k, v) in &spec.sysctls {
             let k = crate::isolation::sysctl::validate_with(k, v, network.own_namespace(), &self.cfg.sysctl)
-                .map_err(|e| RuntimeError::InvalidArgument(e.0))?;
+                .map_err(|e| RuntimeError::InvalidArgument(e.to_string()))?;
             sysctls.insert(k, v.clone());
         }
         spec.sysctls = sysctls;
@@ -85,7 +85,7 @@ impl Runtime {
         let _g = self.create_lock.lock().await;
         super::net::check_dns_and_hosts(&spec.dns, &spec.add_hosts)?;
         crate::isolation::process::resolve_caps(&spec.cap_add, &spec.cap_drop)
-            .map_err(RuntimeError::InvalidArgument)?;
+            .map_err(|e| RuntimeError::InvalidArgument(e.to_string()))?;
         for v in &spec.volumes {
             parse_volume(v)?;
         }
@@ -93,7 +93,7 @@ impl Runtime {
             parse_tmpfs(t)?;
         }
         for d in &spec.devices {
-            crate::isolation::devices::parse(d).map_err(RuntimeError::InvalidArgument)?;
+            crate::isolation::devices::parse(d).map_err(|e| RuntimeError::InvalidArgument(e.to_string()))?;
         }
         for o in &spec.security_opt {
             match o.as_str() {
@@ -111,7 +111,7 @@ impl Runtime {
                         )));
                     }
                     crate::isolation::seccomp_profile::compile(profile, &self.capabilities(&spec)?)
-                        .map_err(RuntimeError::InvalidArgument)?;
+                        .map_err(|e| RuntimeError::InvalidArgument(e.to_string()))?;
                 }
                 o => return Err(RuntimeError::InvalidArgument(format!("unknown --security-opt {o:?}"))),
             }
@@ -353,7 +353,7 @@ impl Runtime {
     fn lease_userns(&self, spec: &ContainerSpec) -> Result<Option<super::UsernsLease>> {
         use crate::isolation::userns::{MapError, Mode};
         let cfg = &self.cfg.userns;
-        let mode = cfg.mode(&spec.userns).map_err(RuntimeError::InvalidArgument)?;
+        let mode = cfg.mode(&spec.userns).map_err(|e| RuntimeError::InvalidArgument(e.to_string()))?;
         if mode == Mode::Host {
             return Ok(None);
         }
@@ -388,9 +388,11 @@ impl Runtime {
             let probe = self
                 .idmap_probe
                 .get_or_init(|| async move {
-                    tokio::task::spawn_blocking(move || crate::snapshot::idmap::probe(&scratch))
-                        .await
-                        .unwrap_or_else(|e| Err(e.to_string()))
+                    tokio::task::spawn_blocking(move || {
+                        crate::snapshot::idmap::probe(&scratch).map_err(|e| e.to_string())
+                    })
+                    .await
+                    .unwrap_or_else(|e| Err(e.to_string()))
                 })
                 .await;
             match probe {
@@ -417,7 +419,9 @@ impl Runtime {
             layers
                 .iter()
                 .rev()
-                .map(|(dir, hex)| crate::snapshot::shift::shifted_layer(&root, &map, dir, hex))
+                .map(|(dir, hex)| {
+                    crate::snapshot::shift::shifted_layer(&root, &map, dir, hex).map_err(|e| e.to_string())
+                })
                 .collect::<std::result::Result<Vec<PathBuf>, String>>()
         })
         .await
@@ -445,9 +449,10 @@ impl Runtime {
     pub(super) fn capabilities(&self, spec: &ContainerSpec) -> Result<Vec<String>> {
         use crate::isolation::process::resolve_caps;
         if spec.privileged {
-            return resolve_caps(&["ALL".to_string()], &[]).map_err(RuntimeError::Internal);
+            return resolve_caps(&["ALL".to_string()], &[]).map_err(|e| RuntimeError::Internal(e.to_string()));
         }
-        let mut caps = resolve_caps(&spec.cap_add, &spec.cap_drop).map_err(RuntimeError::InvalidArgument)?;
+        let mut caps =
+            resolve_caps(&spec.cap_add, &spec.cap_drop).map_err(|e| RuntimeError::InvalidArgument(e.to_string()))?;
         let asked = spec.cap_add.iter().any(|c| {
             let c = c.to_ascii_uppercase();
             c == "MKNOD" || c == "CAP_MKNOD" || c == "ALL"

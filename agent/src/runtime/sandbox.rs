@@ -4,7 +4,8 @@
 //! them. Everything CRI-specific is kept in annotations of our own records
 //! (`io.agentd.cri.*`), so no second store of pods can drift from the containers.
 
-use super::{ContainerRecord, ContainerSpec, Result, Runtime, RuntimeError, State};
+use super::{ContainerRecord, ContainerSpec, Event, Result, Runtime, RuntimeError, State};
+use crate::cgroups::stats::Usage;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -22,6 +23,8 @@ pub const LOG_DIR: &str = "io.agentd.cri.log-directory";
 pub const IMAGE: &str = "io.agentd.cri.image";
 /// Prefix of our own annotations (hidden from CRI callers).
 pub const PREFIX: &str = "io.agentd.cri.";
+/// First part of every CRI record's name (Docker-shim style: `k8s_…`).
+const NAME_HEAD: &str = "k8s";
 
 /// A CRI object's identity as kubelet gives it.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -48,7 +51,8 @@ pub struct SandboxSpec {
     pub host_ipc: bool,
     pub host_pid: bool,
     pub dns_servers: Vec<String>,
-    /// `[hostIP:]hostPort:containerPort/proto`.
+    /// `[hostIP:]hostPort:containerPort/proto` (none with `host_network`: the node's ports
+    /// are the pod's already).
     pub ports: Vec<String>,
     /// The image and command of the infra process.
     pub pause_image: String,
@@ -63,6 +67,11 @@ pub fn meta(rec: &ContainerRecord) -> Option<CriMeta> {
 /// Whether a record is a sandbox (`sandbox`) or a CRI container (`container`).
 pub fn kind(rec: &ContainerRecord) -> Option<&str> {
     rec.spec.annotations.get(KIND).map(String::as_str)
+}
+
+/// The sandbox (infra container) ID of a CRI container.
+pub fn sandbox_of(rec: &ContainerRecord) -> Option<&str> {
+    rec.spec.annotations.get(SANDBOX).map(String::as_str)
 }
 
 /// The caller's own annotations (ours removed).
@@ -107,13 +116,44 @@ impl Runtime {
         Ok(rec)
     }
 
+    /// A CRI container by ID (or unique prefix).
+    pub fn cri_container(&self, id: &str) -> Result<ContainerRecord> {
+        let rec = self.resolve(id)?;
+        if kind(&rec) != Some("container") {
+            return Err(RuntimeError::NotFound(rec.id));
+        }
+        Ok(rec)
+    }
+
     /// The containers of a sandbox.
     pub fn sandbox_members(&self, id: &str) -> Result<Vec<ContainerRecord>> {
-        Ok(self
-            .cri_records("container")?
-            .into_iter()
-            .filter(|c| c.spec.annotations.get(SANDBOX).map(String::as_str) == Some(id))
-            .collect())
+        Ok(self.cri_records("container")?.into_iter().filter(|c| sandbox_of(c) == Some(id)).collect())
+    }
+
+    /// A sandbox's usage: the sum over its infra process and its containers, and each
+    /// container's own sample.
+    pub fn sandbox_usage(&self, sb: &ContainerRecord) -> Result<(Usage, Vec<(ContainerRecord, Usage)>)> {
+        let mut ids = vec![sb.id.clone()];
+        ids.extend(self.sandbox_members(&sb.id)?.into_iter().map(|m| m.id));
+        let samples = self.stats(&ids)?;
+        let mut total = Usage::default();
+        for (_, u) in &samples {
+            total.cpu_usage_ns += u.cpu_usage_ns;
+            total.memory_usage += u.memory_usage;
+            total.memory_cache += u.memory_cache;
+            total.pids += u.pids;
+        }
+        // The first sample is the infra process's.
+        Ok((total, samples.into_iter().skip(1).collect()))
+    }
+
+    /// Whether an event is about a CRI object (a sandbox or a CRI container). A removed
+    /// record is gone from the store: then its name tells.
+    pub fn is_cri_event(&self, ev: &Event) -> bool {
+        match self.resolve(&ev.id) {
+            Ok(r) => kind(&r).is_some(),
+            Err(_) => ev.name.strip_prefix(NAME_HEAD).is_some_and(|rest| rest.starts_with('_')),
+        }
     }
 
     /// Creates and starts a sandbox; on failure nothing of it stays.
@@ -134,7 +174,7 @@ impl Runtime {
             .insert(META.into(), serde_json::to_string(&s.meta).map_err(|e| RuntimeError::Internal(e.to_string()))?);
         annotations.insert(LOG_DIR.into(), s.log_directory.clone());
         let spec = ContainerSpec {
-            name: record_name(&["k8s", "POD", &s.meta.name, &s.meta.namespace, &s.meta.uid, &attempt]),
+            name: record_name(&[NAME_HEAD, "POD", &s.meta.name, &s.meta.namespace, &s.meta.uid, &attempt]),
             image: s.pause_image.clone(),
             command: s.pause_command.clone(),
             entrypoint: Some(vec![]),
@@ -144,7 +184,9 @@ impl Runtime {
             pid: if s.host_pid { "host".into() } else { String::new() },
             labels: s.labels.clone(),
             annotations,
-            ports: s.ports.clone(),
+            // With the node's network a port is the node's already (the API server fills
+            // hostPort = containerPort for such pods): nothing to publish.
+            ports: if s.host_network { vec![] } else { s.ports.clone() },
             dns: s.dns_servers.clone(),
             // The pause process is PID 1: a tiny init lets it die on SIGTERM.
             init: true,
@@ -187,7 +229,7 @@ impl Runtime {
                 spec.pid = if sb.spec.pid == "host" { "host".into() } else { format!("container:{}", sb.id) };
             }
         }
-        spec.name = record_name(&["k8s", &meta.name, &sm.name, &sm.namespace, &sm.uid, &meta.attempt.to_string()]);
+        spec.name = record_name(&[NAME_HEAD, &meta.name, &sm.name, &sm.namespace, &sm.uid, &meta.attempt.to_string()]);
         let dir = sb.spec.annotations.get(LOG_DIR).cloned().unwrap_or_default();
         if !log_path.is_empty() && !dir.is_empty() {
             spec.log_path = std::path::Path::new(&dir).join(log_path).display().to_string();

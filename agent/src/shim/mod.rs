@@ -18,6 +18,44 @@ use std::path::Path;
 pub mod protocol;
 pub use protocol::{spec_path, ExitStatus, StartReport};
 
+/// Why the shim cannot start the container (sent to the agent in the start report).
+#[derive(Debug, thiserror::Error)]
+pub enum ShimError {
+    #[error("read {}: {source}", .path.display())]
+    ReadSpec { path: std::path::PathBuf, source: std::io::Error },
+    #[error("parse {}: {source}", .path.display())]
+    ParseSpec { path: std::path::PathBuf, source: serde_json::Error },
+    #[error("pipe: {0}")]
+    Pipe(#[source] nix::Error),
+    #[error("{what}: {source}")]
+    Socket { what: &'static str, source: std::io::Error },
+    #[error("{path}: {source}")]
+    Open { path: String, source: std::io::Error },
+    #[error("fork: {0}")]
+    Fork(#[source] nix::Error),
+    #[error("cannot share the /dev/shm of the container of PID {0}")]
+    Shm(i32),
+    #[error("join the {ns} namespace of {path}: {source}")]
+    JoinOpen { ns: &'static str, path: String, source: std::io::Error },
+    #[error("join the {ns} namespace of {path}: {}", .source.desc())]
+    Join { ns: &'static str, path: String, source: nix::Error },
+    /// The detached copies of the host paths a `--userns` init binds (the message names the path).
+    #[error(transparent)]
+    HostMounts(std::io::Error),
+    #[error("chdir {}: {}", .path.display(), .source.desc())]
+    Chdir { path: std::path::PathBuf, source: nix::Error },
+    #[error(transparent)]
+    Userns(#[from] crate::isolation::userns::UsernsError),
+    #[error("rootfs: {0}")]
+    Rootfs(#[source] std::io::Error),
+    #[error("hand the rootfs to the init: {}", .0.desc())]
+    Handoff(#[source] nix::Error),
+    #[error("clone new namespaces: {}", .0.desc())]
+    Clone(#[source] nix::Error),
+    #[error("network: {0}")]
+    Network(#[source] crate::network::NetError),
+}
+
 fn now() -> i64 {
     chrono::Utc::now().timestamp_nanos_opt().unwrap_or(0)
 }
@@ -25,10 +63,7 @@ fn now() -> i64 {
 /// Entry point of `agentd shim DIR`, before any thread exists. Returns the exit code of
 /// the first process (which only relays the start report).
 pub fn main(dir: &Path) -> i32 {
-    let spec: LaunchSpec = match std::fs::read(spec_path(dir))
-        .map_err(|e| e.to_string())
-        .and_then(|b| serde_json::from_slice(&b).map_err(|e| e.to_string()))
-    {
+    let spec: LaunchSpec = match read_spec(dir) {
         Ok(s) => s,
         Err(e) => {
             println!(
@@ -76,6 +111,12 @@ pub fn main(dir: &Path) -> i32 {
     }
 }
 
+fn read_spec(dir: &Path) -> Result<LaunchSpec, ShimError> {
+    let path = spec_path(dir);
+    let bytes = std::fs::read(&path).map_err(|source| ShimError::ReadSpec { path: path.clone(), source })?;
+    serde_json::from_slice(&bytes).map_err(|source| ShimError::ParseSpec { path, source })
+}
+
 /// The container's standard streams as the shim holds them.
 enum ParentIo {
     Pipes {
@@ -92,11 +133,21 @@ enum ParentIo {
     },
 }
 
-fn open_io(spec: &LaunchSpec) -> Result<(ParentIo, ChildIo), String> {
-    let p = || pipe2(OFlag::O_CLOEXEC).map_err(|e| format!("pipe: {e}"));
+/// A connected socket pair; `what` names it in an error.
+fn socket_pair(what: &'static str) -> Result<(OwnedFd, OwnedFd), ShimError> {
+    let (a, b) = std::os::unix::net::UnixStream::pair().map_err(|source| ShimError::Socket { what, source })?;
+    Ok((a.into(), b.into()))
+}
+
+fn open_file(path: String) -> Result<std::fs::File, ShimError> {
+    std::fs::File::open(&path).map_err(|source| ShimError::Open { path, source })
+}
+
+fn open_io(spec: &LaunchSpec) -> Result<(ParentIo, ChildIo), ShimError> {
+    let p = || pipe2(OFlag::O_CLOEXEC).map_err(ShimError::Pipe);
     if spec.tty {
-        let (ours, theirs) = std::os::unix::net::UnixStream::pair().map_err(|e| format!("console socket: {e}"))?;
-        return Ok((ParentIo::Console { socket: ours.into() }, ChildIo::Console { socket: theirs.into() }));
+        let (ours, theirs) = socket_pair("console socket")?;
+        return Ok((ParentIo::Console { socket: ours }, ChildIo::Console { socket: theirs }));
     }
     let (out_r, out_w) = p()?;
     let (err_r, err_w) = p()?;
@@ -104,7 +155,7 @@ fn open_io(spec: &LaunchSpec) -> Result<(ParentIo, ChildIo), String> {
         let (r, w) = p()?;
         (Some(w), r)
     } else {
-        let null = std::fs::File::open("/dev/null").map_err(|e| format!("/dev/null: {e}"))?;
+        let null = open_file("/dev/null".into())?;
         (None, OwnedFd::from(null))
     };
     Ok((
@@ -116,13 +167,12 @@ fn open_io(spec: &LaunchSpec) -> Result<(ParentIo, ChildIo), String> {
 /// A detached copy of the /dev/shm of the container whose init is `pid` (for `--ipc
 /// container:`): it lives in that container's mount namespace, which a bind mount cannot
 /// reach from ours, so a child of the shim enters it and clones the mount from there.
-fn shm_of(pid: i32) -> Result<OwnedFd, String> {
-    let p = format!("/proc/{pid}/ns/mnt");
-    let ns = std::fs::File::open(&p).map_err(|e| format!("{p}: {e}"))?;
-    let (ours, theirs) = std::os::unix::net::UnixStream::pair().map_err(|e| format!("socket: {e}"))?;
+fn shm_of(pid: i32) -> Result<OwnedFd, ShimError> {
+    let ns = open_file(format!("/proc/{pid}/ns/mnt"))?;
+    let (ours, theirs) = socket_pair("socket")?;
     // SAFETY: the shim is single-threaded here; the child only makes syscalls and _exits.
     match unsafe { nix::unistd::fork() } {
-        Err(e) => Err(format!("fork: {e}")),
+        Err(e) => Err(ShimError::Fork(e)),
         Ok(ForkResult::Child) => {
             let ok = nix::sched::setns(ns, CloneFlags::CLONE_NEWNS).is_ok()
                 && crate::isolation::mountapi::open_tree_clone(Path::new("/dev/shm"), false)
@@ -132,11 +182,11 @@ fn shm_of(pid: i32) -> Result<OwnedFd, String> {
         }
         Ok(ForkResult::Parent { child }) => {
             drop(theirs);
-            let fd = crate::isolation::pty::recv_fd(&OwnedFd::from(ours));
+            let fd = crate::isolation::pty::recv_fd(&ours);
             let _ = waitpid(child, None);
             match fd {
                 Ok(Some(fd)) => Ok(fd),
-                _ => Err(format!("cannot share the /dev/shm of the container of PID {pid}")),
+                _ => Err(ShimError::Shm(pid)),
             }
         }
     }
@@ -146,12 +196,12 @@ fn shm_of(pid: i32) -> Result<OwnedFd, String> {
 /// copies of the host paths it binds, and the working directory it starts in (its mount
 /// point: the clone's copy of it is where the init attaches its root, as it may have no
 /// right to resolve the host path).
-fn userns_prepare(spec: &LaunchSpec) -> Result<(OwnedFd, init::UsernsHandoff), String> {
-    let (ours, theirs) = std::os::unix::net::UnixStream::pair().map_err(|e| format!("userns socket: {e}"))?;
-    let host = crate::isolation::mounts::HostMounts::open(spec)?;
-    nix::unistd::chdir(&spec.rootfs.target)
-        .map_err(|e| format!("chdir {}: {}", spec.rootfs.target.display(), e.desc()))?;
-    Ok((ours.into(), init::UsernsHandoff { sync: theirs.into(), host }))
+fn userns_prepare(spec: &LaunchSpec) -> Result<(OwnedFd, init::UsernsHandoff), ShimError> {
+    let (ours, theirs) = socket_pair("userns socket")?;
+    let host = crate::isolation::mounts::HostMounts::open(spec).map_err(ShimError::HostMounts)?;
+    let path = &spec.rootfs.target;
+    nix::unistd::chdir(path).map_err(|source| ShimError::Chdir { path: path.clone(), source })?;
+    Ok((ours, init::UsernsHandoff { sync: theirs, host }))
 }
 
 /// Writes the init's ID maps and hands it its root: the overlay as a detached mount built
@@ -162,14 +212,19 @@ fn userns_handoff(
     map: &crate::isolation::userns::IdMapping,
     pid: i32,
     sock: &OwnedFd,
-) -> Result<(), String> {
+) -> Result<(), ShimError> {
     map.write(pid)?;
-    let p = format!("/proc/{pid}/ns/user");
-    let ns = std::fs::File::open(&p).map_err(|e| format!("{p}: {e}"))?;
+    let ns = open_file(format!("/proc/{pid}/ns/user"))?;
     let idmapped = spec.rootfs.idmapped.then(|| ns.as_fd());
-    let m = crate::snapshot::idmap::overlay(&spec.rootfs, idmapped).map_err(|e| format!("rootfs: {e}"))?;
-    crate::isolation::pty::send_fd(sock.as_raw_fd(), m.as_raw_fd())
-        .map_err(|e| format!("hand the rootfs to the init: {}", e.desc()))
+    let m = crate::snapshot::idmap::overlay(&spec.rootfs, idmapped).map_err(ShimError::Rootfs)?;
+    crate::isolation::pty::send_fd(sock.as_raw_fd(), m.as_raw_fd()).map_err(ShimError::Handoff)
+}
+
+/// Joins the `file` namespace (`ns` in messages) of the process `target`.
+fn join_ns(target: i32, file: &str, ns: &'static str, flag: CloneFlags) -> Result<(), ShimError> {
+    let path = format!("/proc/{target}/ns/{file}");
+    let f = std::fs::File::open(&path).map_err(|source| ShimError::JoinOpen { ns, path: path.clone(), source })?;
+    nix::sched::setns(f, flag).map_err(|source| ShimError::Join { ns, path, source })
 }
 
 fn send_report(rep: OwnedFd, r: &StartReport) {
@@ -207,11 +262,11 @@ fn supervise(spec: &LaunchSpec, rep: OwnedFd) {
     };
     let (parent_io, child_io) = match open_io(spec) {
         Ok(x) => x,
-        Err(e) => return fail(report, rep, 125, e),
+        Err(e) => return fail(report, rep, 125, e.to_string()),
     };
     let (pipes, errp) = match (pipe2(OFlag::O_CLOEXEC), pipe2(OFlag::O_CLOEXEC)) {
         (Ok(a), Ok(b)) => (a, b),
-        (Err(e), _) | (_, Err(e)) => return fail(report, rep, 125, format!("pipe: {e}")),
+        (Err(e), _) | (_, Err(e)) => return fail(report, rep, 125, ShimError::Pipe(e).to_string()),
     };
     let (go_r, go_w) = pipes;
     let (err_r, err_w) = errp;
@@ -219,12 +274,8 @@ fn supervise(spec: &LaunchSpec, rep: OwnedFd) {
     // in it; joining from the init would be too late once it sits in a user namespace of
     // its own (it holds no privilege over X's namespace there).
     if let NetMode::Join(target) = spec.network {
-        let p = format!("/proc/{target}/ns/net");
-        let res = std::fs::File::open(&p)
-            .map_err(|e| e.to_string())
-            .and_then(|f| nix::sched::setns(f, CloneFlags::CLONE_NEWNET).map_err(|e| e.desc().to_string()));
-        if let Err(e) = res {
-            return fail(report, rep, 125, format!("join the network namespace of {p}: {e}"));
+        if let Err(e) = join_ns(target, "net", "network", CloneFlags::CLONE_NEWNET) {
+            return fail(report, rep, 125, e.to_string());
         }
     }
     // With --userns the init waits on this socket until its ID maps are written (and
@@ -232,7 +283,7 @@ fn supervise(spec: &LaunchSpec, rep: OwnedFd) {
     let (sync_ours, handoff) = if spec.userns.is_some() {
         match userns_prepare(spec) {
             Ok((ours, h)) => (Some(ours), Some(h)),
-            Err(e) => return fail(report, rep, 125, e),
+            Err(e) => return fail(report, rep, 125, e.to_string()),
         }
     } else {
         (None, None)
@@ -240,7 +291,7 @@ fn supervise(spec: &LaunchSpec, rep: OwnedFd) {
     let shm = match spec.ipc {
         crate::isolation::spec::NsShare::Join(target) => match shm_of(target) {
             Ok(fd) => Some(fd),
-            Err(e) => return fail(report, rep, 125, e),
+            Err(e) => return fail(report, rep, 125, e.to_string()),
         },
         _ => None,
     };
@@ -256,12 +307,8 @@ fn supervise(spec: &LaunchSpec, rep: OwnedFd) {
         [(spec.ipc, "ipc", CloneFlags::CLONE_NEWIPC), (spec.pid_ns, "pid", CloneFlags::CLONE_NEWPID)]
     {
         if let crate::isolation::spec::NsShare::Join(target) = share {
-            let p = format!("/proc/{target}/ns/{file}");
-            let res = std::fs::File::open(&p)
-                .map_err(|e| e.to_string())
-                .and_then(|f| nix::sched::setns(f, flag).map_err(|e| e.desc().to_string()));
-            if let Err(e) = res {
-                return fail(report, rep, 125, format!("join the {file} namespace of {p}: {e}"));
+            if let Err(e) = join_ns(target, file, file, flag) {
+                return fail(report, rep, 125, e.to_string());
             }
         }
     }
@@ -269,7 +316,7 @@ fn supervise(spec: &LaunchSpec, rep: OwnedFd) {
     // SAFETY: single-threaded process; the child runs `init::run`, which never returns.
     let pid = match unsafe { nix::sched::clone(cb, &mut stack, flags, Some(libc::SIGCHLD)) } {
         Ok(p) => p,
-        Err(e) => return fail(report, rep, 125, format!("clone new namespaces: {}", e.desc())),
+        Err(e) => return fail(report, rep, 125, ShimError::Clone(e).to_string()),
     };
     // The child's ends (held by the closure's copy in this process) close here.
     drop(payload);
@@ -287,7 +334,7 @@ fn supervise(spec: &LaunchSpec, rep: OwnedFd) {
     if let (Some(map), Some(sock)) = (&spec.userns, sync_ours) {
         if let Err(e) = userns_handoff(spec, map, pid.as_raw(), &sock) {
             drop(go_w);
-            return abort(report, rep, err_r, e);
+            return abort(report, rep, err_r, e.to_string());
         }
     }
     // The init sets up its mounts meanwhile and waits for "go" before it execs.
@@ -301,7 +348,7 @@ fn supervise(spec: &LaunchSpec, rep: OwnedFd) {
         if let Err(e) = crate::network::attach::setup_host_side(pid.as_raw(), b) {
             let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
             wait_exit(pid);
-            return fail(report, rep, 125, format!("network: {e}"));
+            return fail(report, rep, 125, ShimError::Network(e).to_string());
         }
     }
     let _ = nix::unistd::write(&go_w, b"g");

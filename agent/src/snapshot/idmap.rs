@@ -10,7 +10,7 @@ use super::RootfsSpec;
 use crate::isolation::mountapi::{cstr, fd_result, idmap, open_tree_clone, path_c};
 use std::ffi::CString;
 use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 // include/uapi/linux/mount.h (stable kernel ABI).
 const FSOPEN_CLOEXEC: libc::c_uint = 1;
@@ -96,18 +96,31 @@ pub fn overlay(spec: &RootfsSpec, userns: Option<BorrowedFd<'_>>) -> std::io::Re
     fd_result(r, "fsmount overlay")
 }
 
+/// Why the probe found no idmapped overlays.
+#[derive(Debug, thiserror::Error)]
+pub enum ProbeError {
+    #[error("prepare the probe in {}: {source}", .dir.display())]
+    Prepare { dir: PathBuf, source: std::io::Error },
+    #[error(transparent)]
+    Userns(#[from] crate::isolation::userns::UsernsError),
+    /// The overlay itself (the message names the failing step).
+    #[error(transparent)]
+    Overlay(std::io::Error),
+}
+
 /// Whether this kernel builds idmapped overlays (tried once in `scratch`, which is removed):
 /// `Err` says why not, and the caller falls back to shifted copies.
-pub fn probe(scratch: &Path) -> Result<(), String> {
+pub fn probe(scratch: &Path) -> Result<(), ProbeError> {
     use crate::isolation::userns::{IdMapping, IdRange, ScratchUserns};
     let _ = std::fs::remove_dir_all(scratch);
     let spec = RootfsSpec::for_container(scratch, &[scratch.join("lower")]);
     let res = (|| {
-        std::fs::create_dir_all(scratch.join("lower")).map_err(|e| e.to_string())?;
-        spec.prepare().map_err(|e| e.to_string())?;
+        let prepare = |source| ProbeError::Prepare { dir: scratch.to_path_buf(), source };
+        std::fs::create_dir_all(scratch.join("lower")).map_err(prepare)?;
+        spec.prepare().map_err(prepare)?;
         let one = vec![IdRange { container: 0, host: 100000, size: 65536 }];
         let ns = ScratchUserns::new(&IdMapping { uids: one.clone(), gids: one })?;
-        overlay(&spec, Some(ns.fd())).map(drop).map_err(|e| e.to_string())
+        overlay(&spec, Some(ns.fd())).map(drop).map_err(ProbeError::Overlay)
     })();
     let _ = std::fs::remove_dir_all(scratch);
     res
@@ -123,6 +136,6 @@ mod tests {
         }
         let d = tempfile::tempdir().unwrap();
         let r = super::probe(&d.path().join("p"));
-        assert_eq!(r, Ok(()));
+        assert!(r.is_ok(), "{r:?}");
     }
 }

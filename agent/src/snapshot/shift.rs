@@ -9,19 +9,34 @@ use crate::isolation::userns::IdMapping;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
+/// Why a shifted copy of a layer cannot be made.
+#[derive(Debug, thiserror::Error)]
+pub enum ShiftError {
+    #[error("create {}: {source}", .dir.display())]
+    Create { dir: PathBuf, source: std::io::Error },
+    #[error("cp: {0}")]
+    Spawn(#[source] std::io::Error),
+    #[error("copy {} for --userns: {stderr}", .layer.display())]
+    Copy { layer: PathBuf, stderr: String },
+    #[error("shift the owners of {}: {source}", .layer.display())]
+    Reown { layer: PathBuf, source: std::io::Error },
+    #[error("rename into {}: {source}", .dest.display())]
+    Rename { dest: PathBuf, source: std::io::Error },
+}
+
 /// Where shifted copies for `map` live under the agent's root.
 pub fn mapping_dir(root: &Path, map: &IdMapping) -> PathBuf {
     root.join("layers-shifted").join(map.key())
 }
 
 /// The shifted copy of `layer` (named `name`) for `map`, made if missing.
-pub fn shifted_layer(root: &Path, map: &IdMapping, layer: &Path, name: &str) -> Result<PathBuf, String> {
+pub fn shifted_layer(root: &Path, map: &IdMapping, layer: &Path, name: &str) -> Result<PathBuf, ShiftError> {
     let dir = mapping_dir(root, map);
     let dest = dir.join(name);
     if dest.exists() {
         return Ok(dest);
     }
-    std::fs::create_dir_all(&dir).map_err(|e| format!("create {}: {e}", dir.display()))?;
+    std::fs::create_dir_all(&dir).map_err(|source| ShiftError::Create { dir: dir.clone(), source })?;
     // Built beside and renamed: a crash mid-copy leaves only a .tmp, never a half layer.
     // Each copy has its own (two starts of one mapping may copy one layer at once).
     static SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
@@ -34,14 +49,15 @@ pub fn shifted_layer(root: &Path, map: &IdMapping, layer: &Path, name: &str) -> 
         .arg(layer)
         .arg(&tmp)
         .output()
-        .map_err(|e| format!("cp: {e}"))?;
+        .map_err(ShiftError::Spawn)?;
     if !out.status.success() {
         let _ = std::fs::remove_dir_all(&tmp);
-        return Err(format!("copy {} for --userns: {}", layer.display(), String::from_utf8_lossy(&out.stderr).trim()));
+        let stderr = String::from_utf8_lossy(&out.stderr).trim().to_string();
+        return Err(ShiftError::Copy { layer: layer.to_path_buf(), stderr });
     }
-    if let Err(e) = reown(layer, &tmp, map) {
+    if let Err(source) = reown(layer, &tmp, map) {
         let _ = std::fs::remove_dir_all(&tmp);
-        return Err(format!("shift the owners of {}: {e}", layer.display()));
+        return Err(ShiftError::Reown { layer: layer.to_path_buf(), source });
     }
     match std::fs::rename(&tmp, &dest) {
         Ok(()) => Ok(dest),
@@ -50,9 +66,9 @@ pub fn shifted_layer(root: &Path, map: &IdMapping, layer: &Path, name: &str) -> 
             let _ = std::fs::remove_dir_all(&tmp);
             Ok(dest)
         }
-        Err(e) => {
+        Err(source) => {
             let _ = std::fs::remove_dir_all(&tmp);
-            Err(format!("rename into {}: {e}", dest.display()))
+            Err(ShiftError::Rename { dest, source })
         }
     }
 }

@@ -1,0 +1,450 @@
+//! CRI messages ↔ domain types: the only part of the CRI service that sees both (the
+//! domain never sees a CRI message).
+
+use super::CriConfig;
+use crate::cgroups::stats::Usage;
+use crate::cgroups::Resources;
+use crate::image::pull::Credentials;
+use crate::image::ImageRecord;
+use crate::runtime::sandbox::{self, CriMeta, SandboxSpec};
+use crate::runtime::{ContainerRecord, ContainerSpec, State};
+use agent_proto::cri as pb;
+use std::collections::{BTreeMap, HashMap};
+use tonic::Status;
+
+fn to_btree(m: HashMap<String, String>) -> BTreeMap<String, String> {
+    m.into_iter().collect()
+}
+
+fn to_hash(m: &BTreeMap<String, String>) -> HashMap<String, String> {
+    m.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
+}
+
+/// A record's labels and the caller's own annotations, as the CRI shows them.
+fn tags(r: &ContainerRecord) -> (HashMap<String, String>, HashMap<String, String>) {
+    (to_hash(&r.spec.labels), to_hash(&sandbox::user_annotations(r)))
+}
+
+pub(super) fn now_ns() -> i64 {
+    chrono::Utc::now().timestamp_nanos_opt().unwrap_or(0)
+}
+
+fn u64v(value: u64) -> Option<pb::UInt64Value> {
+    Some(pb::UInt64Value { value })
+}
+
+pub(super) fn sandbox_state(r: &ContainerRecord) -> i32 {
+    if r.state == State::Running {
+        pb::PodSandboxState::SandboxReady as i32
+    } else {
+        pb::PodSandboxState::SandboxNotready as i32
+    }
+}
+
+pub(super) fn container_state(r: &ContainerRecord) -> i32 {
+    (match r.state {
+        State::Created => pb::ContainerState::ContainerCreated,
+        State::Running => pb::ContainerState::ContainerRunning,
+        State::Exited => pb::ContainerState::ContainerExited,
+        State::Removing => pb::ContainerState::ContainerUnknown,
+    }) as i32
+}
+
+fn sandbox_meta(r: &ContainerRecord) -> pb::PodSandboxMetadata {
+    let m = sandbox::meta(r).unwrap_or_default();
+    pb::PodSandboxMetadata { name: m.name, uid: m.uid, namespace: m.namespace, attempt: m.attempt }
+}
+
+fn container_meta(r: &ContainerRecord) -> pb::ContainerMetadata {
+    let m = sandbox::meta(r).unwrap_or_default();
+    pb::ContainerMetadata { name: m.name, attempt: m.attempt }
+}
+
+fn image_spec(r: &ContainerRecord) -> pb::ImageSpec {
+    let image = r.spec.annotations.get(sandbox::IMAGE).cloned().unwrap_or_else(|| r.spec.image.clone());
+    pb::ImageSpec { image, ..Default::default() }
+}
+
+fn mounts(r: &ContainerRecord) -> Vec<pb::Mount> {
+    r.spec
+        .volumes
+        .iter()
+        .filter_map(|v| crate::runtime::parse_volume_syntax(v).ok())
+        .map(|v| pb::Mount {
+            container_path: v.container,
+            host_path: v.host.display().to_string(),
+            readonly: v.read_only,
+            ..Default::default()
+        })
+        .collect()
+}
+
+/// Which of (network, IPC, PID) are the node's (`NamespaceMode::NODE`).
+fn node_namespaces(ns: Option<&pb::NamespaceOption>) -> (bool, bool, bool) {
+    let node = |m: i32| m == pb::NamespaceMode::Node as i32;
+    ns.map_or((false, false, false), |n| (node(n.network), node(n.ipc), node(n.pid)))
+}
+
+/// The domain spec of a RunPodSandbox config.
+pub(super) fn sandbox_spec(cfg: pb::PodSandboxConfig, cri: &CriConfig) -> SandboxSpec {
+    let m = cfg.metadata.unwrap_or_default();
+    let ns = cfg.linux.as_ref().and_then(|l| l.security_context.as_ref()).and_then(|s| s.namespace_options.as_ref());
+    let (host_network, host_ipc, host_pid) = node_namespaces(ns);
+    let ports = cfg
+        .port_mappings
+        .iter()
+        .filter(|p| p.host_port > 0)
+        .map(|p| {
+            let proto = if p.protocol == pb::Protocol::Udp as i32 { "udp" } else { "tcp" };
+            let ip = if p.host_ip.is_empty() { String::new() } else { format!("{}:", p.host_ip) };
+            format!("{ip}{}:{}/{proto}", p.host_port, p.container_port)
+        })
+        .collect();
+    SandboxSpec {
+        meta: CriMeta { name: m.name, namespace: m.namespace, uid: m.uid, attempt: m.attempt },
+        hostname: cfg.hostname,
+        labels: to_btree(cfg.labels),
+        annotations: to_btree(cfg.annotations),
+        log_directory: cfg.log_directory,
+        host_network,
+        host_ipc,
+        host_pid,
+        dns_servers: cfg.dns_config.map(|d| d.servers).unwrap_or_default(),
+        ports,
+        pause_image: cri.pause_image.clone(),
+        pause_command: cri.pause_command.clone(),
+    }
+}
+
+/// Limits of a container: zero means "not set".
+pub(super) fn resources(r: &pb::LinuxContainerResources) -> Resources {
+    Resources {
+        cpu_period: (r.cpu_period > 0).then_some(r.cpu_period as u64),
+        cpu_quota: (r.cpu_quota > 0).then_some(r.cpu_quota),
+        cpu_shares: (r.cpu_shares > 0).then_some(r.cpu_shares as u64),
+        memory: (r.memory_limit_in_bytes > 0).then_some(r.memory_limit_in_bytes),
+        memory_swap: (r.memory_swap_limit_in_bytes > 0).then_some(r.memory_swap_limit_in_bytes),
+        // Positive only: lowering it needs CAP_SYS_RESOURCE, which hosts may withhold.
+        oom_score_adj: (r.oom_score_adj > 0).then_some(r.oom_score_adj.min(1000) as i32),
+        cpuset_cpus: (!r.cpuset_cpus.is_empty()).then(|| r.cpuset_cpus.clone()),
+        cpuset_mems: (!r.cpuset_mems.is_empty()).then(|| r.cpuset_mems.clone()),
+        ..Default::default()
+    }
+}
+
+/// What CreateContainer asks for: the container's identity in its pod, whether it shares
+/// the pod's PID namespace (shareProcessNamespace), and its domain spec (before the
+/// sandbox completes it).
+pub(super) fn container_request(cfg: &pb::ContainerConfig) -> Result<(CriMeta, bool, ContainerSpec), Status> {
+    let m = cfg.metadata.clone().unwrap_or_default();
+    if m.name.is_empty() {
+        return Err(Status::invalid_argument("config.metadata.name is required"));
+    }
+    let share_pid = cfg
+        .linux
+        .as_ref()
+        .and_then(|l| l.security_context.as_ref())
+        .and_then(|s| s.namespace_options.as_ref())
+        .is_some_and(|n| n.pid == pb::NamespaceMode::Pod as i32);
+    let meta = CriMeta { name: m.name, attempt: m.attempt, ..Default::default() };
+    Ok((meta, share_pid, container_spec(cfg)?))
+}
+
+fn container_spec(cfg: &pb::ContainerConfig) -> Result<ContainerSpec, Status> {
+    let image = cfg.image.as_ref().map(|i| i.image.clone()).unwrap_or_default();
+    if image.is_empty() {
+        return Err(Status::invalid_argument("config.image.image is required"));
+    }
+    let mut spec = ContainerSpec {
+        image,
+        entrypoint: (!cfg.command.is_empty()).then(|| cfg.command.clone()),
+        command: cfg.args.clone(),
+        env: cfg.envs.iter().map(|kv| format!("{}={}", kv.key, kv.value)).collect(),
+        working_dir: cfg.working_dir.clone(),
+        labels: to_btree(cfg.labels.clone()),
+        annotations: to_btree(cfg.annotations.clone()),
+        tty: cfg.tty,
+        stdin_open: cfg.stdin,
+        ..Default::default()
+    };
+    for m in &cfg.mounts {
+        if m.host_path.is_empty() || m.container_path.is_empty() {
+            return Err(Status::invalid_argument(format!(
+                "mount {:?} → {:?}: both paths are required (image volumes are not supported)",
+                m.host_path, m.container_path
+            )));
+        }
+        spec.volumes.push(format!("{}:{}{}", m.host_path, m.container_path, if m.readonly { ":ro" } else { "" }));
+    }
+    spec.devices = cfg
+        .devices
+        .iter()
+        .map(|d| match d.permissions.as_str() {
+            "" => format!("{}:{}", d.host_path, d.container_path),
+            p => format!("{}:{}:{p}", d.host_path, d.container_path),
+        })
+        .collect();
+    if let Some(linux) = &cfg.linux {
+        if let Some(r) = &linux.resources {
+            spec.resources = resources(r);
+        }
+        if let Some(sc) = &linux.security_context {
+            spec.privileged = sc.privileged;
+            spec.read_only = sc.readonly_rootfs;
+            if let Some(c) = &sc.capabilities {
+                spec.cap_add = c.add_capabilities.clone();
+                spec.cap_drop = c.drop_capabilities.clone();
+            }
+            spec.user = match (&sc.run_as_user, &sc.run_as_group, sc.run_as_username.as_str()) {
+                (Some(u), Some(g), _) => format!("{}:{}", u.value, g.value),
+                (Some(u), None, _) => u.value.to_string(),
+                (None, _, name) => name.to_string(),
+            };
+            if sc.no_new_privs {
+                spec.security_opt.push("no-new-privileges".into());
+            }
+            // Privileged pods and pods in the node's namespaces need the host's IDs,
+            // whatever the agent's default user namespace mode.
+            let (net, ipc, pid) = node_namespaces(sc.namespace_options.as_ref());
+            if sc.privileged || net || ipc || pid {
+                spec.userns = "host".into();
+            }
+        }
+    }
+    Ok(spec)
+}
+
+pub(super) fn to_container(r: &ContainerRecord) -> pb::Container {
+    let (labels, annotations) = tags(r);
+    pb::Container {
+        id: r.id.clone(),
+        pod_sandbox_id: sandbox::sandbox_of(r).unwrap_or_default().to_string(),
+        metadata: Some(container_meta(r)),
+        image: Some(image_spec(r)),
+        image_ref: r.image_id.clone(),
+        state: container_state(r),
+        created_at: r.created_at,
+        labels,
+        annotations,
+        image_id: r.image_id.clone(),
+    }
+}
+
+pub(super) fn to_sandbox(r: &ContainerRecord) -> pb::PodSandbox {
+    let (labels, annotations) = tags(r);
+    pb::PodSandbox {
+        id: r.id.clone(),
+        metadata: Some(sandbox_meta(r)),
+        state: sandbox_state(r),
+        created_at: r.created_at,
+        labels,
+        annotations,
+        runtime_handler: String::new(),
+    }
+}
+
+pub(super) fn sandbox_status(r: &ContainerRecord) -> pb::PodSandboxStatus {
+    let (labels, annotations) = tags(r);
+    let mode =
+        |node: bool, otherwise: pb::NamespaceMode| (if node { pb::NamespaceMode::Node } else { otherwise }) as i32;
+    pb::PodSandboxStatus {
+        id: r.id.clone(),
+        metadata: Some(sandbox_meta(r)),
+        state: sandbox_state(r),
+        created_at: r.created_at,
+        network: Some(pb::PodSandboxNetworkStatus { ip: r.ip.clone(), additional_ips: vec![] }),
+        linux: Some(pb::LinuxPodSandboxStatus {
+            namespaces: Some(pb::Namespace {
+                options: Some(pb::NamespaceOption {
+                    network: mode(r.network == crate::isolation::spec::NetMode::Host, pb::NamespaceMode::Pod),
+                    pid: mode(r.spec.pid == "host", pb::NamespaceMode::Container),
+                    ipc: mode(r.spec.ipc == "host", pb::NamespaceMode::Pod),
+                    ..Default::default()
+                }),
+            }),
+        }),
+        labels,
+        annotations,
+        runtime_handler: String::new(),
+    }
+}
+
+pub(super) fn container_status(r: &ContainerRecord) -> pb::ContainerStatus {
+    let (labels, annotations) = tags(r);
+    let reason = match r.state {
+        State::Exited if r.oom_killed => "OOMKilled",
+        State::Exited if r.exit_code == 0 => "Completed",
+        State::Exited => "Error",
+        _ => "",
+    };
+    pb::ContainerStatus {
+        id: r.id.clone(),
+        metadata: Some(container_meta(r)),
+        state: container_state(r),
+        created_at: r.created_at,
+        started_at: r.started_at,
+        finished_at: r.finished_at,
+        exit_code: r.exit_code,
+        image: Some(image_spec(r)),
+        image_ref: r.image_id.clone(),
+        reason: reason.into(),
+        message: r.error.clone(),
+        labels,
+        annotations,
+        mounts: mounts(r),
+        log_path: r.spec.log_path.clone(),
+        image_id: r.image_id.clone(),
+        ..Default::default()
+    }
+}
+
+/// CPU and memory of one usage sample, as kubelet reads them (working set = usage minus
+/// page cache, as cAdvisor counts it).
+fn usage_of(u: &Usage, ts: i64) -> (pb::CpuUsage, pb::MemoryUsage) {
+    let ws = u.memory_usage.saturating_sub(u.memory_cache);
+    (
+        pb::CpuUsage { timestamp: ts, usage_core_nano_seconds: u64v(u.cpu_usage_ns), usage_nano_cores: None },
+        pb::MemoryUsage {
+            timestamp: ts,
+            working_set_bytes: u64v(ws),
+            available_bytes: (u.memory_limit > 0).then(|| u.memory_limit.saturating_sub(ws)).and_then(u64v),
+            usage_bytes: u64v(u.memory_usage),
+            ..Default::default()
+        },
+    )
+}
+
+pub(super) fn container_stats(r: &ContainerRecord, u: &Usage, ts: i64) -> pb::ContainerStats {
+    let (cpu, memory) = usage_of(u, ts);
+    let (labels, annotations) = tags(r);
+    let attributes =
+        pb::ContainerAttributes { id: r.id.clone(), metadata: Some(container_meta(r)), labels, annotations };
+    pb::ContainerStats {
+        attributes: Some(attributes),
+        cpu: Some(cpu),
+        memory: Some(memory),
+        writable_layer: None,
+        swap: None,
+    }
+}
+
+/// A sandbox's stats: its total, and each of its containers.
+pub(super) fn sandbox_stats(
+    sb: &ContainerRecord,
+    total: &Usage,
+    members: &[(ContainerRecord, Usage)],
+    ts: i64,
+) -> pb::PodSandboxStats {
+    let (cpu, memory) = usage_of(total, ts);
+    let linux = pb::LinuxPodSandboxStats {
+        cpu: Some(cpu),
+        memory: Some(memory),
+        network: None,
+        process: Some(pb::ProcessUsage { timestamp: ts, process_count: u64v(total.pids) }),
+        containers: members.iter().map(|(r, u)| container_stats(r, u, ts)).collect(),
+    };
+    let (labels, annotations) = tags(sb);
+    let attributes =
+        pb::PodSandboxAttributes { id: sb.id.clone(), metadata: Some(sandbox_meta(sb)), labels, annotations };
+    pb::PodSandboxStats { attributes: Some(attributes), linux: Some(linux), windows: None }
+}
+
+/// The CRI event of one of our lifecycle actions.
+pub(super) fn event_type(action: &str) -> Option<pb::ContainerEventType> {
+    Some(match action {
+        "create" => pb::ContainerEventType::ContainerCreatedEvent,
+        "start" => pb::ContainerEventType::ContainerStartedEvent,
+        "die" => pb::ContainerEventType::ContainerStoppedEvent,
+        "destroy" => pb::ContainerEventType::ContainerDeletedEvent,
+        _ => return None,
+    })
+}
+
+pub(super) fn to_image(i: &ImageRecord) -> pb::Image {
+    let uid = i.config.user.split(':').next().and_then(|u| u.parse::<i64>().ok());
+    pb::Image {
+        id: i.id.clone(),
+        repo_tags: i.tags.clone(),
+        repo_digests: if i.digest.is_empty() {
+            vec![]
+        } else {
+            i.tags
+                .iter()
+                .filter_map(|t| t.rsplit_once(':').map(|(repo, _)| format!("{repo}@{}", i.digest)))
+                .take(1)
+                .collect()
+        },
+        size: i.size(),
+        uid: uid.map(|value| pb::Int64Value { value }),
+        username: if uid.is_none() { i.config.user.clone() } else { String::new() },
+        spec: Some(pb::ImageSpec { image: i.id.clone(), ..Default::default() }),
+        pinned: false,
+    }
+}
+
+/// Credentials of a PullImage: username/password, or `auth` (base64 `user:password`).
+pub(super) fn credentials(a: Option<pb::AuthConfig>) -> Result<Option<Credentials>, Status> {
+    let Some(a) = a else { return Ok(None) };
+    if !a.username.is_empty() {
+        return Ok(Some(Credentials { username: a.username, password: a.password }));
+    }
+    if a.auth.is_empty() {
+        return Ok(None);
+    }
+    use base64::Engine;
+    let raw = base64::engine::general_purpose::STANDARD
+        .decode(a.auth.trim())
+        .map_err(|_| Status::invalid_argument("auth.auth is not base64 of user:password"))?;
+    let text = String::from_utf8(raw).map_err(|_| Status::invalid_argument("auth.auth is not UTF-8"))?;
+    let (u, p) = text.split_once(':').ok_or_else(|| Status::invalid_argument("auth.auth is not user:password"))?;
+    Ok(Some(Credentials { username: u.into(), password: p.into() }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sandbox_ports_and_namespaces() {
+        let port = |host_port, protocol, host_ip: &str| pb::PortMapping {
+            protocol,
+            container_port: 80,
+            host_port,
+            host_ip: host_ip.into(),
+        };
+        let cfg = pb::PodSandboxConfig {
+            port_mappings: vec![
+                port(8080, pb::Protocol::Tcp as i32, ""),
+                port(0, pb::Protocol::Tcp as i32, ""),
+                port(5353, pb::Protocol::Udp as i32, "127.0.0.1"),
+            ],
+            linux: Some(pb::LinuxPodSandboxConfig {
+                security_context: Some(pb::LinuxSandboxSecurityContext {
+                    namespace_options: Some(pb::NamespaceOption {
+                        ipc: pb::NamespaceMode::Node as i32,
+                        ..Default::default()
+                    }),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let s = sandbox_spec(cfg, &CriConfig::default());
+        assert_eq!(s.ports, ["8080:80/tcp", "127.0.0.1:5353:80/udp"]);
+        assert_eq!((s.host_network, s.host_ipc, s.host_pid), (false, true, false));
+    }
+
+    #[test]
+    fn limits_zero_means_unset() {
+        let r = resources(&pb::LinuxContainerResources {
+            cpu_quota: 50_000,
+            memory_limit_in_bytes: 64 << 20,
+            oom_score_adj: 2000,
+            cpuset_cpus: "0".into(),
+            ..Default::default()
+        });
+        assert_eq!((r.cpu_quota, r.cpu_period, r.memory), (Some(50_000), None, Some(64 << 20)));
+        assert_eq!((r.oom_score_adj, r.cpuset_cpus.as_deref(), r.cpuset_mems), (Some(1000), Some("0"), None));
+    }
+}
