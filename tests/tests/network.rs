@@ -22,6 +22,24 @@ fn peer_echo_server(h: &TestHost, port: u16) -> std::process::Child {
     c
 }
 
+/// The source address `server` sees when a container on network `net` connects to it:
+/// with masquerade, the host's side of the test host's link.
+fn egress_source(a: &Agent, net: &str, server: &TestHost, port: u16) -> String {
+    let srv = peer_echo_server(server, port);
+    let out = a.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        net,
+        IMG,
+        "sh",
+        "-c",
+        &format!("timeout 5 nc {} {port}; exit $?", server.ip),
+    ]);
+    let _ = srv.wait_with_output();
+    out
+}
+
 #[test]
 fn bridge_nat_published_ports_and_container_mode() {
     if !privileged("bridge_network") {
@@ -95,19 +113,8 @@ fn bridge_nat_published_ports_and_container_mode() {
     assert!(r.stderr.contains("18080/tcp is already published by container web"), "{}", r.stderr);
 
     // Egress: a container reaches the server host through NAT; the server sees the host's address.
-    let srv = peer_echo_server(&server, 8080);
-    let out = a.ok(&[
-        "run",
-        "--rm",
-        "--network",
-        "bridge",
-        IMG,
-        "sh",
-        "-c",
-        &format!("timeout 5 nc {} 8080; exit $?", server.ip),
-    ]);
+    let out = egress_source(&a, "bridge", &server, 8080);
     assert_eq!(out, server.host_ip, "masquerade: the server sees the host's address, not {ip}");
-    let _ = srv.wait_with_output();
 
     // container: mode shares the network namespace (same localhost, same address).
     let out =
@@ -301,19 +308,8 @@ fn networks_created_at_runtime_get_their_rules_at_once() {
     assert_ne!(other.code, 0, "networks must be isolated: {}", other.stdout);
     // And n2 has egress through masquerade: the server sees the host's address.
     let server = TestHost::new("lsrv", 254, b);
-    let srv = peer_echo_server(&server, 8082);
-    let out = a.ok(&[
-        "run",
-        "--rm",
-        "--network",
-        "n2",
-        IMG,
-        "sh",
-        "-c",
-        &format!("timeout 5 nc {} 8082; exit $?", server.ip),
-    ]);
+    let out = egress_source(&a, "n2", &server, 8082);
     assert_eq!(out, server.host_ip, "masquerade for a network created at runtime");
-    let _ = srv.wait_with_output();
     a.ok(&["rm", "-f", "u1"]);
     a.ok(&["network", "rm", "n1"]);
     a.ok(&["network", "rm", "n2"]);
