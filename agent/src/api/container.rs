@@ -1,6 +1,8 @@
 //! ContainerService: decode, validate, call the runtime, map errors.
 
 use super::convert::{container_to_pb, spec_from_pb, status};
+use crate::runtime::policy::needs_privilege;
+use crate::runtime::ContainerSpec;
 use crate::runtime::{ExecInput, ExecRequest, LogOptions, OutputChunk, Runtime};
 use agent_proto::v1 as pb;
 use agent_proto::v1::container_service_server::ContainerService;
@@ -70,6 +72,10 @@ impl ContainerService for ContainerApi {
     ) -> Result<Response<pb::CreateContainerResponse>, Status> {
         let caller = req.extensions().get::<crate::auth::Caller>().cloned();
         let spec = req.into_inner().spec.ok_or_else(|| Status::invalid_argument("spec is required"))?;
+        if spec.image.is_empty() {
+            return Err(Status::invalid_argument("spec.image is required"));
+        }
+        let spec = spec_from_pb(spec).map_err(status)?;
         if !caller.as_ref().is_some_and(|c| c.may_privileged) {
             if let Some(what) =
                 needs_privilege(&spec, &self.rt.config().userns.default, self.rt.cgroups().has_device_controller())
@@ -82,10 +88,7 @@ impl ContainerService for ContainerApi {
                 )));
             }
         }
-        if spec.image.is_empty() {
-            return Err(Status::invalid_argument("spec.image is required"));
-        }
-        let rec = self.rt.create(spec_from_pb(spec)).await.map_err(status)?;
+        let rec = self.rt.create(spec).await.map_err(status)?;
         Ok(Response::new(pb::CreateContainerResponse { id: rec.id, warnings: vec![] }))
     }
 
@@ -327,39 +330,15 @@ impl ContainerService for ContainerApi {
     }
 }
 
-/// Capabilities that reach past the container's namespaces (host devices, kernel, other
-/// processes, files by inode): only for callers allowed to make privileged containers.
-const HOST_CAPS: &[&str] = &[
-    "ALL",
-    "SYS_ADMIN",
-    "SYS_MODULE",
-    "SYS_RAWIO",
-    "SYS_PTRACE",
-    "SYS_BOOT",
-    "SYS_TIME",
-    "DAC_READ_SEARCH",
-    "SYSLOG",
-    "MAC_ADMIN",
-    "MAC_OVERRIDE",
-    "BPF",
-    "PERFMON",
-    "LINUX_IMMUTABLE",
-    "SYS_RESOURCE",
-];
-
 impl ContainerApi {
     /// What the caller would get from another container by joining its namespaces
     /// (`--network/--ipc/--pid container:X`): whatever X has from the host.
-    fn joined_privilege(&self, spec: &pb::ContainerSpec) -> Option<String> {
+    fn joined_privilege(&self, spec: &ContainerSpec) -> Option<String> {
         let default = &self.rt.config().userns.default;
-        for (flag, v) in [("--network", &spec.network_mode), ("--ipc", &spec.ipc), ("--pid", &spec.pid)] {
+        for (flag, v) in [("--network", &spec.network), ("--ipc", &spec.ipc), ("--pid", &spec.pid)] {
             let Some(target) = v.strip_prefix("container:") else { continue };
             let Ok(rec) = self.rt.resolve(target) else { continue };
-            if let Some(what) = needs_privilege(
-                &super::convert::spec_to_pb(&rec.spec),
-                default,
-                self.rt.cgroups().has_device_controller(),
-            ) {
+            if let Some(what) = needs_privilege(&rec.spec, default, self.rt.cgroups().has_device_controller()) {
                 return Some(format!("{flag} {v} (that container was created with {what})"));
             }
         }
@@ -374,9 +353,7 @@ impl ContainerApi {
         }
         let rec = self.rt.resolve(id).map_err(status)?;
         let default = &self.rt.config().userns.default;
-        if let Some(what) =
-            needs_privilege(&super::convert::spec_to_pb(&rec.spec), default, self.rt.cgroups().has_device_controller())
-        {
+        if let Some(what) = needs_privilege(&rec.spec, default, self.rt.cgroups().has_device_controller()) {
             let role = caller.map(|c| c.role.as_str()).unwrap_or("unknown");
             return Err(Status::permission_denied(format!(
                 "permission denied: role {role} may not {verb} container {}: it was created with {what} (it \
@@ -386,44 +363,4 @@ impl ContainerApi {
         }
         Ok(())
     }
-}
-
-/// What in a spec would give its container the host, if anything: `--privileged`, host
-/// bind mounts, devices, host-reaching capabilities, no or a custom seccomp profile, the
-/// host's network namespace, the host's IDs where the agent remaps by default.
-/// `device_cgroup`: whether a device cgroup stops nodes made with CAP_MKNOD from opening
-/// (without one, `--cap-add MKNOD` reaches every host device).
-fn needs_privilege(s: &pb::ContainerSpec, userns_default: &str, device_cgroup: bool) -> Option<String> {
-    if s.privileged {
-        return Some("--privileged".into());
-    }
-    if let Some(v) = s.volumes.first() {
-        return Some(format!("a host bind mount (-v {v})"));
-    }
-    if let Some(d) = s.devices.first() {
-        return Some(format!("a host device (--device {d})"));
-    }
-    let norm = |c: &str| c.trim().to_ascii_uppercase().trim_start_matches("CAP_").to_string();
-    if let Some(c) =
-        s.cap_add.iter().find(|c| HOST_CAPS.contains(&norm(c).as_str()) || (!device_cgroup && norm(c) == "MKNOD"))
-    {
-        return Some(format!("--cap-add {c}"));
-    }
-    if let Some(o) = s.security_opt.iter().find(|o| o.starts_with("seccomp")) {
-        let shown: String = o.chars().take(40).collect();
-        return Some(format!("--security-opt {shown}"));
-    }
-    if s.network_mode == "host" {
-        return Some("--network host".into());
-    }
-    if s.ipc == "host" {
-        return Some("--ipc host".into());
-    }
-    if s.pid == "host" {
-        return Some("--pid host".into());
-    }
-    if s.userns == "host" && userns_default != "host" {
-        return Some("--userns=host (the agent remaps containers by default)".into());
-    }
-    None
 }

@@ -4,7 +4,7 @@
 use crate::cgroups::Resources;
 use crate::image::pull::PullErrorKind;
 use crate::image::{ImageError, ImageRecord};
-use crate::runtime::{ContainerRecord, ContainerSpec, RuntimeError, State};
+use crate::runtime::{spec, ContainerRecord, ContainerSpec, RuntimeError, State};
 use agent_proto::v1 as pb;
 use tonic::{Code, Status};
 
@@ -57,9 +57,18 @@ pub fn image_status(e: &ImageError) -> Status {
     Status::new(code, e.to_string())
 }
 
-/// The domain spec of a create request.
-pub fn spec_from_pb(s: pb::ContainerSpec) -> ContainerSpec {
-    ContainerSpec {
+/// The domain spec of a create request: docker's strings for mounts, devices and security
+/// options are parsed here, once (InvalidArgument naming the value).
+pub fn spec_from_pb(s: pb::ContainerSpec) -> Result<ContainerSpec, RuntimeError> {
+    let volumes = s.volumes.iter().map(|v| spec::parse_volume(v)).collect::<Result<_, _>>()?;
+    let tmpfs = s.tmpfs.iter().map(|t| spec::TmpfsMount::parse(t)).collect::<Result<_, _>>()?;
+    let devices = s
+        .devices
+        .iter()
+        .map(|d| spec::DeviceRequest::parse(d).map_err(|e| RuntimeError::InvalidArgument(e.to_string())))
+        .collect::<Result<_, _>>()?;
+    let security = spec::Security::parse(&s.security_opt)?;
+    Ok(ContainerSpec {
         name: s.name,
         image: s.image,
         command: s.command,
@@ -83,18 +92,18 @@ pub fn spec_from_pb(s: pb::ContainerSpec) -> ContainerSpec {
         publish_all: s.publish_all,
         cap_add: s.cap_add,
         cap_drop: s.cap_drop,
-        volumes: s.volumes,
-        tmpfs: s.tmpfs,
+        volumes,
+        tmpfs,
         read_only: s.read_only,
-        security_opt: s.security_opt,
+        security,
         privileged: s.privileged,
-        devices: s.devices,
+        devices,
         userns: s.userns,
         ipc: s.ipc,
         pid: s.pid,
         annotations: Default::default(),
         log_path: String::new(),
-    }
+    })
 }
 
 /// Limits from the API: zero means "not set"; `cpus` becomes a CFS quota.
@@ -166,12 +175,12 @@ pub fn spec_to_pb(s: &ContainerSpec) -> pb::ContainerSpec {
         publish_all: s.publish_all,
         cap_add: s.cap_add.clone(),
         cap_drop: s.cap_drop.clone(),
-        volumes: s.volumes.clone(),
-        tmpfs: s.tmpfs.clone(),
+        volumes: s.volumes.iter().map(spec::volume_string).collect(),
+        tmpfs: s.tmpfs.iter().map(ToString::to_string).collect(),
         read_only: s.read_only,
-        security_opt: s.security_opt.clone(),
+        security_opt: s.security.to_opts(),
         privileged: s.privileged,
-        devices: s.devices.clone(),
+        devices: s.devices.iter().map(ToString::to_string).collect(),
         userns: s.userns.clone(),
         ipc: s.ipc.clone(),
         pid: s.pid.clone(),

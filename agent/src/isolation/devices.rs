@@ -59,6 +59,13 @@ impl Device {
 /// Parses `HOST[:CONTAINER[:PERMS]]`: the host path must be an existing character or block
 /// device; the container path defaults to the host path; PERMS defaults to `rwm`.
 pub fn parse(spec: &str) -> Result<Device, DeviceError> {
+    let (host, container, perms) = split(spec)?;
+    resolve(std::path::Path::new(&host), &container, &perms, spec)
+}
+
+/// The parts of `HOST[:CONTAINER[:PERMS]]` (host, container, perms), checked for syntax
+/// only: absolute paths without `..`, permissions of `rwm`.
+pub fn split(spec: &str) -> Result<(String, String, String), DeviceError> {
     let parts: Vec<&str> = spec.split(':').collect();
     let (host, container, perms) = match parts.as_slice() {
         [h] => (*h, *h, "rwm"),
@@ -73,6 +80,11 @@ pub fn parse(spec: &str) -> Result<Device, DeviceError> {
     if perms.is_empty() || !perms.chars().all(|c| "rwm".contains(c)) {
         return Err(DeviceError::Perms { spec: spec.into(), perms: perms.into() });
     }
+    Ok((host.to_string(), container.to_string(), perms.to_string()))
+}
+
+/// The host's node at `host` now (`spec` names the request in errors).
+pub fn resolve(host: &std::path::Path, container: &str, perms: &str, spec: &str) -> Result<Device, DeviceError> {
     let md = std::fs::metadata(host).map_err(|source| DeviceError::Host { host: host.into(), source })?;
     let kind = if md.file_type().is_char_device() {
         'c'
@@ -83,7 +95,7 @@ pub fn parse(spec: &str) -> Result<Device, DeviceError> {
     };
     let rdev = md.rdev();
     Ok(Device {
-        host: PathBuf::from(host),
+        host: host.to_path_buf(),
         container: container.to_string(),
         kind,
         major: nix::sys::stat::major(rdev),

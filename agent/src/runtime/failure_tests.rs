@@ -153,7 +153,10 @@ async fn a_create_refused_before_any_change_leaves_nothing() {
         (ContainerSpec { image: "no/such:1".into(), ..spec("c2") }, "image"),
         (spec("c1"), "name"),
         (ContainerSpec { network: "nonet".into(), ..spec("c3") }, "network"),
-        (ContainerSpec { volumes: vec!["/no/such/dir:/data".into()], ..spec("c4") }, "volume"),
+        (
+            ContainerSpec { volumes: vec![super::spec::parse_volume("/no/such/dir:/data").unwrap()], ..spec("c4") },
+            "volume",
+        ),
     ] {
         assert!(rt.create(bad).await.is_err(), "{what}");
         assert_eq!(rt.list().unwrap().len(), 1, "{what}");

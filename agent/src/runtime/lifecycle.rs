@@ -2,7 +2,6 @@
 //! re-adoption after an agent restart: `monitor.rs`).
 
 use super::names;
-use super::volumes::{parse_tmpfs, parse_volume};
 use super::{ContainerRecord, ContainerSpec, Phase, Result, Runtime, RuntimeError, State};
 use crate::isolation::spec::{BindFile, LaunchSpec, NetMode};
 use crate::snapshot::RootfsSpec;
@@ -86,35 +85,16 @@ impl Runtime {
         super::net::check_dns_and_hosts(&spec.dns, &spec.add_hosts)?;
         crate::isolation::process::resolve_caps(&spec.cap_add, &spec.cap_drop)
             .map_err(|e| RuntimeError::InvalidArgument(e.to_string()))?;
+        // Parsed where the request came in; here what only the host can answer.
         for v in &spec.volumes {
-            parse_volume(v)?;
-        }
-        for t in &spec.tmpfs {
-            parse_tmpfs(t)?;
+            super::volumes::check_source(v)?;
         }
         for d in &spec.devices {
-            crate::isolation::devices::parse(d).map_err(|e| RuntimeError::InvalidArgument(e.to_string()))?;
+            d.resolve().map_err(|e| RuntimeError::InvalidArgument(e.to_string()))?;
         }
-        for o in &spec.security_opt {
-            match o.as_str() {
-                "seccomp=unconfined"
-                | "seccomp:unconfined"
-                | "no-new-privileges"
-                | "no-new-privileges=true"
-                | "no-new-privileges:true" => {}
-                o if o.starts_with("seccomp=") || o.starts_with("seccomp:") => {
-                    let profile = &o["seccomp=".len()..];
-                    if !profile.trim_start().starts_with('{') {
-                        return Err(RuntimeError::InvalidArgument(format!(
-                            "--security-opt seccomp={profile:?}: give the profile's JSON (agentctl reads the file), \
-                             or unconfined"
-                        )));
-                    }
-                    crate::isolation::seccomp_profile::compile(profile, &self.capabilities(&spec)?)
-                        .map_err(|e| RuntimeError::InvalidArgument(e.to_string()))?;
-                }
-                o => return Err(RuntimeError::InvalidArgument(format!("unknown --security-opt {o:?}"))),
-            }
+        if let super::spec::Seccomp::Profile(profile) = &spec.security.seccomp {
+            crate::isolation::seccomp_profile::compile(profile, &self.capabilities(&spec)?)
+                .map_err(|e| RuntimeError::InvalidArgument(e.to_string()))?;
         }
         let userns = self.lease_userns(&spec)?;
         if userns.is_some() && !(spec.ipc.is_empty() && spec.pid.is_empty()) {
@@ -297,7 +277,7 @@ impl Runtime {
             bridge: None,
             capabilities: self.capabilities(&rec.spec)?,
             volumes: super::volumes::volumes_at_start(rec)?,
-            tmpfs: super::volumes::tmpfs_at_start(rec)?,
+            tmpfs: super::volumes::tmpfs_at_start(rec),
             read_only: rec.spec.read_only,
             seccomp_unconfined: rec.spec.seccomp_unconfined(),
             seccomp_programs: self.seccomp_programs(&rec.spec)?,

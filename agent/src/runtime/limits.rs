@@ -51,7 +51,7 @@ pub fn check(spec: &ContainerSpec) -> Result<()> {
         spec.cap_add.len(),
         spec.cap_drop.len(),
         spec.devices.len(),
-        spec.security_opt.len(),
+        spec.security.to_opts().len(),
     ];
     for ((what, max), n) in LISTS.iter().zip(counts) {
         if n > *max {

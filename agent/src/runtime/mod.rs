@@ -18,15 +18,16 @@ mod logs;
 mod monitor;
 mod names;
 mod net;
+pub mod policy;
 mod remove;
 mod resources;
 pub mod sandbox;
+pub mod spec;
 mod stop;
 mod undo;
 mod volumes;
 
 pub use resources::system_cpu_ns;
-pub use volumes::{parse_volume, parse_volume_syntax};
 
 pub use events::Event;
 pub use exec::{ExecInput, ExecIo, ExecRequest};
@@ -106,22 +107,22 @@ pub struct ContainerSpec {
     #[serde(default)]
     pub cap_drop: Vec<String>,
     /// `-v HOST:CONTAINER[:ro]`.
-    #[serde(default)]
-    pub volumes: Vec<String>,
+    #[serde(default, deserialize_with = "spec::volumes_compat")]
+    pub volumes: Vec<crate::isolation::spec::Volume>,
     /// `--tmpfs PATH[:OPTIONS]`.
-    #[serde(default)]
-    pub tmpfs: Vec<String>,
+    #[serde(default, deserialize_with = "spec::tmpfs_compat")]
+    pub tmpfs: Vec<spec::TmpfsMount>,
     #[serde(default)]
     pub read_only: bool,
-    /// `--security-opt` values: `seccomp=unconfined`, `no-new-privileges`.
-    #[serde(default)]
-    pub security_opt: Vec<String>,
+    /// `--security-opt` (`seccomp=unconfined|{profile}`, `no-new-privileges`), typed.
+    #[serde(default, rename = "security_opt", deserialize_with = "spec::security_compat")]
+    pub security: spec::Security,
     /// `--privileged`.
     #[serde(default)]
     pub privileged: bool,
     /// `--device HOST[:CONTAINER[:PERMS]]`.
-    #[serde(default)]
-    pub devices: Vec<String>,
+    #[serde(default, deserialize_with = "spec::devices_compat")]
+    pub devices: Vec<spec::DeviceRequest>,
     /// `--userns`: `host`, `remap` or `auto` (empty: the agent's default).
     #[serde(default)]
     pub userns: String,
@@ -142,7 +143,7 @@ pub struct ContainerSpec {
 impl ContainerSpec {
     /// No seccomp filter: `--privileged` or `--security-opt seccomp=unconfined`.
     pub fn seccomp_unconfined(&self) -> bool {
-        self.privileged || self.security_opt.iter().any(|o| o == "seccomp=unconfined" || o == "seccomp:unconfined")
+        self.privileged || self.security.seccomp == spec::Seccomp::Unconfined
     }
 
     /// The JSON of a custom seccomp profile (`--security-opt seccomp={…}`), if any.
@@ -150,10 +151,10 @@ impl ContainerSpec {
         if self.privileged {
             return None;
         }
-        self.security_opt
-            .iter()
-            .filter_map(|o| o.strip_prefix("seccomp=").or_else(|| o.strip_prefix("seccomp:")))
-            .find(|p| p.trim_start().starts_with('{'))
+        match &self.security.seccomp {
+            spec::Seccomp::Profile(p) => Some(p),
+            _ => None,
+        }
     }
 }
 

@@ -2,11 +2,13 @@
 //! domain never sees a CRI message).
 
 use super::CriConfig;
+use crate::api::convert::status;
 use crate::cgroups::stats::Usage;
 use crate::cgroups::Resources;
 use crate::image::pull::Credentials;
 use crate::image::ImageRecord;
 use crate::runtime::sandbox::{self, CriMeta, SandboxSpec};
+use crate::runtime::spec as runtime_spec;
 use crate::runtime::{ContainerRecord, ContainerSpec, State};
 use agent_proto::cri as pb;
 use std::collections::{BTreeMap, HashMap};
@@ -69,9 +71,8 @@ fn mounts(r: &ContainerRecord) -> Vec<pb::Mount> {
     r.spec
         .volumes
         .iter()
-        .filter_map(|v| crate::runtime::parse_volume_syntax(v).ok())
         .map(|v| pb::Mount {
-            container_path: v.container,
+            container_path: v.container.clone(),
             host_path: v.host.display().to_string(),
             readonly: v.read_only,
             ..Default::default()
@@ -174,16 +175,18 @@ fn container_spec(cfg: &pb::ContainerConfig) -> Result<ContainerSpec, Status> {
                 m.host_path, m.container_path
             )));
         }
-        spec.volumes.push(format!("{}:{}{}", m.host_path, m.container_path, if m.readonly { ":ro" } else { "" }));
+        // Typed here, from the CRI's own fields: no docker strings in between.
+        spec.volumes.push(runtime_spec::volume(&m.host_path, &m.container_path, m.readonly).map_err(status)?);
     }
     spec.devices = cfg
         .devices
         .iter()
-        .map(|d| match d.permissions.as_str() {
-            "" => format!("{}:{}", d.host_path, d.container_path),
-            p => format!("{}:{}:{p}", d.host_path, d.container_path),
+        .map(|d| {
+            let perms = if d.permissions.is_empty() { "rwm" } else { d.permissions.as_str() };
+            runtime_spec::DeviceRequest::new(&d.host_path, &d.container_path, perms)
+                .map_err(|e| Status::invalid_argument(e.to_string()))
         })
-        .collect();
+        .collect::<Result<_, _>>()?;
     if let Some(linux) = &cfg.linux {
         if let Some(r) = &linux.resources {
             spec.resources = resources(r);
@@ -201,7 +204,7 @@ fn container_spec(cfg: &pb::ContainerConfig) -> Result<ContainerSpec, Status> {
                 (None, _, name) => name.to_string(),
             };
             if sc.no_new_privs {
-                spec.security_opt.push("no-new-privileges".into());
+                spec.security.no_new_privileges = true;
             }
             // Privileged pods and pods in the node's namespaces need the host's IDs,
             // whatever the agent's default user namespace mode.
