@@ -251,12 +251,8 @@ impl Runtime {
             Some(id) => id.clone(),
             None => self.save_state(st, temps, vec![]).await?.id,
         };
-        let mut env = st.env();
-        for (k, v) in build_args {
-            if !env.iter().any(|e| e.starts_with(&format!("{k}="))) {
-                env.push(format!("{k}={v}"));
-            }
-        }
+        let args: Vec<String> = build_args.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        let env = super::env::fill(&st.env(), &args);
         let mut name = [0u8; 6];
         getrandom::fill(&mut name).map_err(|e| RuntimeError::Internal(e.to_string()))?;
         let spec = ContainerSpec {

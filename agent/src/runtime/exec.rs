@@ -101,14 +101,10 @@ impl Runtime {
         if req.args.is_empty() {
             return Err(RuntimeError::InvalidArgument("exec needs a command".into()));
         }
-        let mut env = rec.env.clone();
-        for e in &req.env {
-            let k = e.split_once('=').map(|(k, _)| k).unwrap_or(e);
-            env.retain(|x| x.split_once('=').map(|(k2, _)| k2).unwrap_or(x) != k);
-            env.push(e.clone());
-        }
-        if req.tty && !env.iter().any(|e| e.starts_with("TERM=")) {
-            env.push("TERM=xterm".into());
+        super::env::check(&req.env)?;
+        let mut env = super::env::merge(&rec.env, &req.env);
+        if req.tty {
+            env = super::env::fill(&env, &["TERM=xterm".to_string()]);
         }
         let launch = ExecLaunch {
             pid: rec.pid,

@@ -16,22 +16,6 @@ pub(super) fn io<'a>(what: &'static str, path: &'a Path) -> impl FnOnce(std::io:
     move |err| RuntimeError::Io { what, path: path.to_path_buf(), err }
 }
 
-fn env_key(e: &str) -> &str {
-    e.split_once('=').map(|(k, _)| k).unwrap_or(e)
-}
-
-/// Merges `over` into `base` by key (later wins), keeping order of first appearance.
-fn merge_env(base: &[String], over: &[String]) -> Vec<String> {
-    let mut out: Vec<String> = base.to_vec();
-    for e in over {
-        match out.iter_mut().find(|x| env_key(x) == env_key(e)) {
-            Some(x) => *x = e.clone(),
-            None => out.push(e.clone()),
-        }
-    }
-    out
-}
-
 impl Runtime {
     /// Validates a spec and creates the container (not started).
     pub async fn create(&self, mut spec: ContainerSpec) -> Result<ContainerRecord> {
@@ -45,11 +29,7 @@ impl Runtime {
         if !spec.hostname.is_empty() && !names::valid_hostname(&spec.hostname) {
             return bad(format!("invalid hostname {:?}: letters, digits, '-' and '.', at most 64", spec.hostname));
         }
-        for e in &spec.env {
-            if e.is_empty() || e.starts_with('=') || e.contains('\0') {
-                return bad(format!("invalid environment variable {e:?}: use KEY=VALUE"));
-            }
-        }
+        super::env::check(&spec.env)?;
         super::limits::check(&spec)?;
         if spec.command.iter().chain(spec.entrypoint.iter().flatten()).any(|a| a.contains('\0')) {
             return bad("the command contains a NUL byte".into());
@@ -135,11 +115,11 @@ impl Runtime {
             n
         };
         let hostname = if spec.hostname.is_empty() { id[..12].to_string() } else { spec.hostname.clone() };
-        let mut env = merge_env(&image.config.env, &[format!("HOSTNAME={hostname}")]);
+        let mut env = super::env::merge(&image.config.env, &[format!("HOSTNAME={hostname}")]);
         if spec.tty {
-            env = merge_env(&env, &["TERM=xterm".to_string()]);
+            env = super::env::merge(&env, &["TERM=xterm".to_string()]);
         }
-        env = merge_env(&env, &spec.env);
+        env = super::env::merge(&env, &spec.env);
         let rec = ContainerRecord {
             id: id.clone(),
             name,
@@ -636,16 +616,5 @@ impl Runtime {
             u.images.push((c.id, c.image_id));
         }
         Ok(u)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn env_merges_by_key() {
-        let m = merge_env(&["PATH=/bin".into(), "A=1".into()], &["A=2".into(), "B=3".into()]);
-        assert_eq!(m, vec!["PATH=/bin", "A=2", "B=3"]);
     }
 }

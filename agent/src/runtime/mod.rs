@@ -3,6 +3,7 @@
 //! cgroup, and the shim (`agentd shim`) to run the process.
 
 pub mod build;
+mod env;
 mod events;
 mod exec;
 #[cfg(test)]

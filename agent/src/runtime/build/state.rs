@@ -84,10 +84,7 @@ impl State {
     }
 
     pub(super) fn set_env(&mut self, k: &str, v: &str) {
-        let mut env = self.env();
-        let prefix = format!("{k}=");
-        env.retain(|e| !e.starts_with(&prefix));
-        env.push(format!("{k}={v}"));
+        let env = crate::runtime::env::merge(&self.env(), &[format!("{k}={v}")]);
         self.conf().insert("Env".into(), env.into());
     }
 
