@@ -89,53 +89,55 @@ pub fn missing_programs(path: &str) -> Vec<&'static str> {
         .collect()
 }
 
-/// An IPv4 subnet.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Subnet {
-    pub addr: Ipv4Addr,
-    pub prefix: u8,
-}
+/// An IPv4 subnet (an `ipnet::Ipv4Net` with its host bits cleared).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Subnet(ipnet::Ipv4Net);
 
 impl Subnet {
-    /// Parses `10.88.0.0/16`.
+    /// Parses `10.88.0.0/16` (prefix 8 to 30: room for a gateway and containers).
     pub fn parse(s: &str) -> Result<Subnet, NetError> {
         let bad = || NetError::Invalid(format!("invalid subnet {s:?}: use a.b.c.d/len with len 8-30"));
-        let (a, p) = s.split_once('/').ok_or_else(bad)?;
-        let addr: Ipv4Addr = a.parse().map_err(|_| bad())?;
-        let prefix: u8 = p.parse().map_err(|_| bad())?;
-        if !(8..=30).contains(&prefix) {
+        let net: ipnet::Ipv4Net = s.parse().map_err(|_| bad())?;
+        if !(8..=30).contains(&net.prefix_len()) {
             return Err(bad());
         }
-        let mask = u32::MAX << (32 - prefix);
-        Ok(Subnet { addr: Ipv4Addr::from(u32::from(addr) & mask), prefix })
+        Ok(Subnet(net.trunc()))
     }
 
-    fn mask(&self) -> u32 {
-        u32::MAX << (32 - self.prefix)
+    /// `addr/prefix` with the host bits of `addr` cleared; `None` past /32.
+    pub fn new(addr: Ipv4Addr, prefix: u8) -> Option<Subnet> {
+        ipnet::Ipv4Net::new(addr, prefix).ok().map(|n| Subnet(n.trunc()))
+    }
+
+    pub fn prefix(&self) -> u8 {
+        self.0.prefix_len()
     }
 
     /// The first host address: the gateway on the bridge.
     pub fn gateway(&self) -> Ipv4Addr {
-        Ipv4Addr::from(u32::from(self.addr) + 1)
+        Ipv4Addr::from(u32::from(self.0.network()).saturating_add(1))
     }
 
-    /// The n-th usable container address (n = 0 is gateway + 1).
+    /// The n-th usable container address (n = 0 is gateway + 1), below the broadcast address.
     pub fn host(&self, n: u32) -> Option<Ipv4Addr> {
-        let size = 1u32 << (32 - self.prefix);
-        let off = n + 2;
-        (off < size - 1).then(|| Ipv4Addr::from(u32::from(self.addr) + off))
+        let addr = u32::from(self.0.network()).checked_add(n.checked_add(2)?)?;
+        (addr < u32::from(self.0.broadcast())).then(|| Ipv4Addr::from(addr))
     }
 
     /// Whether two subnets overlap.
     pub fn overlaps(&self, other: &Subnet) -> bool {
-        let m = self.mask().min(other.mask());
-        (u32::from(self.addr) & m) == (u32::from(other.addr) & m)
+        self.0.contains(&other.0.network()) || other.0.contains(&self.0.network())
+    }
+
+    /// The blocks of prefix `size` this subnet is made of, in order.
+    pub fn blocks(&self, size: u8) -> impl Iterator<Item = Subnet> {
+        self.0.subnets(size).into_iter().flatten().map(Subnet)
     }
 }
 
 impl std::fmt::Display for Subnet {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}/{}", self.addr, self.prefix)
+        self.0.fmt(f)
     }
 }
 
@@ -257,7 +259,7 @@ pub fn ruleset(table: &str, nets: &[BridgeNet], endpoints: &[Endpoint]) -> Strin
 /// Creates the bridge `br` with the gateway address (idempotent: a bridge or address that
 /// exists already is fine), enables forwarding.
 pub fn ensure_bridge(br: &str, subnet: &Subnet) -> Result<(), NetError> {
-    netlink::ensure_bridge(br, subnet.gateway(), subnet.prefix)
+    netlink::ensure_bridge(br, subnet.gateway(), subnet.prefix())
         .map_err(|e| NetError::Command { cmd: format!("netlink: bridge {br} ({subnet})"), msg: e.to_string() })?;
     // Published ports reached at 127.0.0.1 are DNATed onto this bridge only.
     let _ = std::fs::write(format!("/proc/sys/net/ipv4/conf/{br}/route_localnet"), "1");
@@ -320,8 +322,9 @@ fn parse_routes(text: &str) -> Vec<(String, Subnet)> {
         if mask == 0 {
             continue;
         }
-        let prefix = mask.leading_ones() as u8;
-        out.push((dev.to_string(), Subnet { addr: Ipv4Addr::from(dst & mask), prefix }));
+        if let Some(s) = Subnet::new(Ipv4Addr::from(dst), mask.leading_ones() as u8) {
+            out.push((dev.to_string(), s));
+        }
     }
     out
 }
@@ -348,10 +351,12 @@ pub fn default_pools() -> Vec<AddressPool> {
 pub fn check_pools(pools: &[AddressPool]) -> Result<(), NetError> {
     for p in pools {
         let base = Subnet::parse(&p.base)?;
-        if p.size < base.prefix || p.size > 30 {
+        if p.size < base.prefix() || p.size > 30 {
             return Err(NetError::Invalid(format!(
                 "address pool {}: size {} must be between the base's prefix {} and 30",
-                p.base, p.size, base.prefix
+                p.base,
+                p.size,
+                base.prefix()
             )));
         }
     }
@@ -363,15 +368,8 @@ pub fn first_free(pools: &[AddressPool], taken: &[Subnet]) -> Result<Subnet, Net
     check_pools(pools)?;
     for p in pools {
         let base = Subnet::parse(&p.base)?;
-        let step = 1u64 << (32 - p.size);
-        let count = 1u64 << (p.size - base.prefix);
-        for i in 0..count {
-            let addr = u64::from(u32::from(base.addr)) + i * step;
-            let Ok(addr) = u32::try_from(addr) else { break };
-            let s = Subnet { addr: Ipv4Addr::from(addr), prefix: p.size };
-            if !taken.iter().any(|t| t.overlaps(&s)) {
-                return Ok(s);
-            }
+        if let Some(s) = base.blocks(p.size).find(|s| !taken.iter().any(|t| t.overlaps(s))) {
+            return Ok(s);
         }
     }
     let names: Vec<&str> = pools.iter().map(|p| p.base.as_str()).collect();

@@ -390,7 +390,7 @@ impl Runtime {
         Ok(Some(BridgeAttach {
             bridge: def.bridge,
             veth: self.net_names.veth(&rec.id),
-            address: format!("{}/{}", rec.ip, def.subnet.prefix),
+            address: format!("{}/{}", rec.ip, def.subnet.prefix()),
             gateway: def.subnet.gateway().to_string(),
             ifname: "eth0".into(),
         }))
@@ -577,7 +577,7 @@ impl Runtime {
         Ok(BridgeAttach {
             bridge: def.bridge,
             veth: self.net_names.veth(&format!("{}/{net}", rec.id)),
-            address: format!("{ip}/{}", def.subnet.prefix),
+            address: format!("{ip}/{}", def.subnet.prefix()),
             gateway: def.subnet.gateway().to_string(),
             ifname: format!("eth{index}"),
         })
