@@ -13,6 +13,14 @@ fn cg_file(a: &Agent, id: &str, controller: &str, file: &str) -> Option<String> 
         .map(|s| s.trim().to_string())
 }
 
+/// `create --cpus 0.5` is refused by admission, short by `short` CPUs.
+fn refused_short_by(a: &Agent, name: &str, short: &str) {
+    let r = a.ctl(&["create", "--name", name, "--cpus", "0.5", IMG, "true"]);
+    assert_eq!(r.code, 125);
+    let want = format!("short by {short} CPUs");
+    assert!(r.stderr.contains("not enough allocatable resources") && r.stderr.contains(&want), "{}", r.stderr);
+}
+
 #[test]
 fn memory_limit_oom_kills_and_is_reported() {
     if !privileged("memory_limit") {
@@ -185,13 +193,7 @@ fn admission_refuses_beyond_allocatable_and_returns_reservations() {
     let all = format!("{allocatable}");
     a.ok(&["create", "--name", "hog", "--cpus", &all, IMG, "true"]);
     assert!((info(&a)["Allocated"]["CPUs"].as_f64().unwrap() - allocatable).abs() < 1e-6);
-    let r = a.ctl(&["create", "--name", "more", "--cpus", "0.5", IMG, "true"]);
-    assert_eq!(r.code, 125);
-    assert!(
-        r.stderr.contains("not enough allocatable resources") && r.stderr.contains("short by 0.50 CPUs"),
-        "{}",
-        r.stderr
-    );
+    refused_short_by(&a, "more", "0.50");
     // A container without limits reserves nothing (best effort): admitted all the same.
     let be = a.ok(&["create", IMG, "true"]);
     assert!((info(&a)["Allocated"]["CPUs"].as_f64().unwrap() - allocatable).abs() < 1e-6);
@@ -268,13 +270,7 @@ fn unlimited_containers_reserve_nothing() {
     assert_eq!(allocated(), 0.0, "unlimited containers reserve nothing");
     a.ok(&["create", "--name", "small", "--cpus", "0.05", IMG, "true"]);
     assert!((allocated() - 0.05).abs() < 1e-6, "{}", allocated());
-    let r = a.ctl(&["create", "--name", "big", "--cpus", "0.5", IMG, "true"]);
-    assert_eq!(r.code, 125);
-    assert!(
-        r.stderr.contains("not enough allocatable resources") && r.stderr.contains("short by 0.45 CPUs"),
-        "{}",
-        r.stderr
-    );
+    refused_short_by(&a, "big", "0.45");
     let e = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
         let ch = agent_proto::connect(&a.host).await.expect("connect");
         let mut cs = agent_proto::v1::container_service_client::ContainerServiceClient::new(ch);

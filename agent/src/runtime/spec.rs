@@ -188,34 +188,35 @@ enum Either<T> {
     Docker(String),
 }
 
-pub(super) fn volumes_compat<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<Vec<Volume>, D::Error> {
-    Vec::<Either<Volume>>::deserialize(d)?
+/// A list of typed values, or of docker strings parsed with `parse`.
+fn compat_vec<'de, D, T, E>(
+    d: D,
+    parse: impl Fn(&str) -> std::result::Result<T, E>,
+) -> std::result::Result<Vec<T>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de>,
+    E: std::fmt::Display,
+{
+    Vec::<Either<T>>::deserialize(d)?
         .into_iter()
         .map(|e| match e {
             Either::Typed(v) => Ok(v),
-            Either::Docker(s) => parse_volume(&s).map_err(serde::de::Error::custom),
+            Either::Docker(s) => parse(&s).map_err(serde::de::Error::custom),
         })
         .collect()
+}
+
+pub(super) fn volumes_compat<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<Vec<Volume>, D::Error> {
+    compat_vec(d, parse_volume)
 }
 
 pub(super) fn tmpfs_compat<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<Vec<TmpfsMount>, D::Error> {
-    Vec::<Either<TmpfsMount>>::deserialize(d)?
-        .into_iter()
-        .map(|e| match e {
-            Either::Typed(v) => Ok(v),
-            Either::Docker(s) => TmpfsMount::parse(&s).map_err(serde::de::Error::custom),
-        })
-        .collect()
+    compat_vec(d, TmpfsMount::parse)
 }
 
 pub(super) fn devices_compat<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<Vec<DeviceRequest>, D::Error> {
-    Vec::<Either<DeviceRequest>>::deserialize(d)?
-        .into_iter()
-        .map(|e| match e {
-            Either::Typed(v) => Ok(v),
-            Either::Docker(s) => DeviceRequest::parse(&s).map_err(serde::de::Error::custom),
-        })
-        .collect()
+    compat_vec(d, DeviceRequest::parse)
 }
 
 pub(super) fn security_compat<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<Security, D::Error> {
