@@ -12,7 +12,8 @@ cd "$(dirname "$0")/.."
 if [ "$(id -u)" != 0 ]; then echo "start.sh: run as root (agentd creates namespaces, cgroups and mounts)" >&2; exit 1; fi
 
 # What the default run needs from the host: busybox for the image, nft for the bridge
-# network's firewall, ip for its bridge.
+# network's firewall (agentd makes links itself over rtnetlink; iproute2's `ip` is for
+# looking at them).
 need=()
 for p in busybox-static nftables iproute2; do
   dpkg -s "$p" >/dev/null 2>&1 || need+=("$p")
