@@ -477,11 +477,20 @@ impl Runtime {
             all.push(s);
         }
         if !all.iter().any(|c| c.network == NetMode::Bridge) {
-            if applied.as_deref() != Some("") {
-                self.host.firewall.delete_table(&self.net_names.table);
-                *applied = Some(String::new());
+            match applied.as_deref() {
+                // Nothing of ours is there.
+                Some("") => return Ok(()),
+                // What an earlier run may have left (or a failed apply): unknown, so it goes.
+                None => {
+                    self.host.firewall.delete_table(&self.net_names.table);
+                    *applied = Some(String::new());
+                    return Ok(());
+                }
+                // Applied in this run: it stays while the agent runs (like docker's rules),
+                // minus the ports of containers that are gone — below, usually no change and
+                // so no `nft` at all. The agent's shutdown removes it (teardown).
+                Some(_) => {}
             }
-            return Ok(());
         }
         let nets: Vec<network::BridgeNet> = self
             .networks()?

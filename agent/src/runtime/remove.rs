@@ -3,7 +3,6 @@
 use super::lifecycle::io;
 use super::stop::{pidfd, signal_pidfd};
 use super::{ContainerRecord, Phase, Result, Runtime, RuntimeError, State};
-use crate::isolation::spec::NetMode;
 use std::time::Duration;
 
 impl Runtime {
@@ -64,10 +63,8 @@ impl Runtime {
         }
         self.save_and_log(rec, "destroy", &[], true)?;
         self.release(rec)?;
-        if rec.network == NetMode::Bridge {
-            // The table goes with the last bridge container.
-            self.reconcile_firewall_logged("a removal");
-        }
+        // The firewall needs nothing here: its ports went when it exited (the table stays
+        // while the agent runs; the agent's shutdown removes it).
         if let Some(l) = &rec.userns {
             // Shifted layer copies live as long as some container has their mapping.
             if !self.list()?.iter().any(|c| c.id != rec.id && c.userns.as_ref().is_some_and(|o| o.map == l.map)) {
