@@ -268,7 +268,7 @@ fn a_pod_runs_through_the_cri() {
             .linux
             .unwrap();
         assert_eq!(ps.containers.len(), 2);
-        assert!(ps.process.unwrap().process_count.unwrap().value >= 4, "pause + init + httpd + sh/sleep");
+        assert!(ps.process.unwrap().process_count.unwrap().value >= 3, "pause + httpd + sh/sleep");
 
         // Lists and filters.
         let list = |f: pb::ContainerFilter| {
@@ -353,6 +353,55 @@ fn a_pod_runs_through_the_cri() {
             .unwrap_err();
         assert_eq!(e.code(), tonic::Code::InvalidArgument, "{e}");
         assert!(e.message().contains("name, namespace and uid"), "{e}");
+    });
+    a.assert_no_leftovers();
+}
+
+#[test]
+fn a_pod_needs_no_image_imported() {
+    if !privileged("a_pod_needs_no_image_imported") {
+        return;
+    }
+    // No image at all on this agent: kubelet never imports a pause image.
+    let a = Agent::start_bare("crinoimg");
+    let logs = a.dir.path().join("pods/web");
+    std::fs::create_dir_all(&logs).unwrap();
+    rt().block_on(async {
+        let ch = agent_proto::connect(&a.host).await.expect("connect");
+        let mut c = RuntimeServiceClient::new(ch.clone());
+        let mut cfg = sandbox_config(&logs, 0);
+        cfg.port_mappings.clear();
+        let sb = c
+            .run_pod_sandbox(pb::RunPodSandboxRequest { config: Some(cfg), runtime_handler: String::new() })
+            .await
+            .expect("run sandbox without any image here")
+            .into_inner()
+            .pod_sandbox_id;
+        let sst = c
+            .pod_sandbox_status(pb::PodSandboxStatusRequest { pod_sandbox_id: sb.clone(), verbose: false })
+            .await
+            .unwrap()
+            .into_inner()
+            .status
+            .unwrap();
+        assert_eq!(sst.state, pb::PodSandboxState::SandboxReady as i32);
+        // The infra process is agentd's pause, alone as PID 1 of the pod, holding its own
+        // network namespace.
+        let pid = a.inspect(&sb)["State"]["Pid"].as_i64().expect("pid").to_string();
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+        assert!(stat.lines().any(|l| l.starts_with("NSpid:") && l.trim_end().ends_with("\t1")), "{stat}");
+        assert_ne!(ns_inode(&pid, "net"), ns_inode("self", "net"));
+        let images = ImageServiceClient::new(ch.clone())
+            .list_images(pb::ListImagesRequest { filter: None })
+            .await
+            .unwrap()
+            .into_inner()
+            .images;
+        assert!(images.is_empty(), "nothing was imported or pulled: {images:?}");
+        // It ends on SIGTERM itself: exit code 0 (a SIGKILL after the grace period gives 137).
+        c.stop_pod_sandbox(pb::StopPodSandboxRequest { pod_sandbox_id: sb.clone() }).await.expect("stop");
+        assert_eq!(a.inspect(&sb)["State"]["ExitCode"].as_i64(), Some(0));
+        c.remove_pod_sandbox(pb::RemovePodSandboxRequest { pod_sandbox_id: sb }).await.expect("remove");
     });
     a.assert_no_leftovers();
 }
@@ -472,6 +521,20 @@ fn node_namespace_pods_under_a_remapping_default() {
             assert_eq!(ns_inode(&pid, "net"), ns_inode("self", "net"), "the node's network");
             assert_eq!(ns_inode(&pid, "pid"), ns_inode("self", "pid"), "the node's PIDs");
         }
+        c.remove_pod_sandbox(pb::RemovePodSandboxRequest { pod_sandbox_id: sb }).await.expect("remove");
+        // A pod of its own namespaces is remapped, its built-in pause root included.
+        let mut plain = sandbox_config(&logs, 0);
+        plain.port_mappings.clear();
+        plain.metadata.as_mut().unwrap().name = "plain".into();
+        let sb = c
+            .run_pod_sandbox(pb::RunPodSandboxRequest { config: Some(plain), runtime_handler: String::new() })
+            .await
+            .expect("a remapped sandbox")
+            .into_inner()
+            .pod_sandbox_id;
+        let pid = a.inspect(&sb)["State"]["Pid"].to_string();
+        let map = std::fs::read_to_string(format!("/proc/{pid}/uid_map")).unwrap();
+        assert_eq!(map.split_whitespace().collect::<Vec<_>>(), ["0", "3700000", "65536"], "remapped");
         c.remove_pod_sandbox(pb::RemovePodSandboxRequest { pod_sandbox_id: sb }).await.expect("remove");
     });
     a.assert_no_leftovers();

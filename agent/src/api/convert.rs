@@ -103,6 +103,7 @@ pub fn spec_from_pb(s: pb::ContainerSpec) -> Result<ContainerSpec, RuntimeError>
         pid: s.pid,
         annotations: Default::default(),
         log_path: String::new(),
+        pause: false,
     })
 }
 

@@ -317,6 +317,33 @@ impl ImageStore {
     }
 }
 
+impl ImageStore {
+    /// The built-in image of pod sandboxes' infra process: one empty layer (kept in the
+    /// store like any layer, so `--userns` idmaps or shifts it the same way), no config; the
+    /// process itself is agentd's own pause (`LaunchSpec::pause`). Not listed among images.
+    pub fn builtin_pause(&self) -> Result<ImageRecord, ImageError> {
+        static MAKING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+        let _one = MAKING.lock().unwrap_or_else(|p| p.into_inner());
+        let tmp = self.temp_dir()?;
+        let empty = tmp.join("empty");
+        let layer = std::fs::create_dir(&empty).map_err(io_at(&empty)).and_then(|_| self.layer_from_dir(&empty, None));
+        if let Err(e) = std::fs::remove_dir_all(&tmp) {
+            tracing::warn!(dir = %tmp.display(), error = %e, "removing a temporary directory");
+        }
+        Ok(ImageRecord {
+            id: String::new(),
+            tags: vec![],
+            digest: String::new(),
+            created_at: 0,
+            config: ImageConfig { cmd: vec!["pause".into()], ..Default::default() },
+            layers: vec![layer?],
+            blobs: vec![],
+            architecture: String::new(),
+            os: "linux".into(),
+        })
+    }
+}
+
 /// What containers hold of the image store: the image each was created from (container
 /// ID, image ID) and the layers their roots stack, kept even after a forced rmi. The runtime
 /// gathers it; the image store never reads container records.

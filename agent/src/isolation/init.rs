@@ -189,6 +189,9 @@ fn setup_and_exec(
     if let Err(e) = nix::sched::unshare(CloneFlags::CLONE_NEWCGROUP) {
         return Failure::setup(format!("new cgroup namespace: {}", e.desc()));
     }
+    if spec.pause {
+        return pause(spec, errw);
+    }
     if spec.init {
         return tiny_init(spec, errw);
     }
@@ -221,6 +224,34 @@ fn console_terminal(sock: OwnedFd) -> Result<(), Failure> {
         std::fs::read_link(format!("/proc/self/fd/{s}")).map_err(|e| Failure::setup(format!("terminal path: {e}")))?;
     drop(slave);
     mounts::bind_console(&path)
+}
+
+/// A pod's pause process (its infra container): nothing to execute. As PID 1 it holds the
+/// pod's namespaces, reaps whatever the pod's processes leave (with a shared PID namespace)
+/// and exits 0 on SIGTERM or SIGINT — what kubelet's pause image does.
+fn pause(spec: &LaunchSpec, errw: &OwnedFd) -> Failure {
+    use nix::sys::signal::{SigSet, SigmaskHow};
+    use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+    let user =
+        process::lookup_user(&spec.user).unwrap_or(process::User { uid: 0, gid: 0, groups: vec![], home: "/".into() });
+    if let Err(e) = process::drop_privileges(&user, &process::cap_set(&spec.capabilities)) {
+        return e;
+    }
+    // Set up: the shim reads the closed error pipe as "started".
+    // SAFETY: closing our copy; this process never returns to drop the OwnedFd.
+    unsafe { libc::close(errw.as_raw_fd()) };
+    let all = SigSet::all();
+    let _ = nix::sys::signal::sigprocmask(SigmaskHow::SIG_BLOCK, Some(&all), None);
+    loop {
+        let ts = libc::timespec { tv_sec: 1, tv_nsec: 0 };
+        // SAFETY: sigtimedwait on a valid set with a null info pointer.
+        let sig = unsafe { libc::sigtimedwait(all.as_ref(), std::ptr::null_mut(), &ts) };
+        if sig == libc::SIGTERM || sig == libc::SIGINT {
+            // SAFETY: leave PID 1; the kernel kills what remains in the namespace.
+            unsafe { libc::_exit(0) }
+        }
+        while let Ok(WaitStatus::Exited(..) | WaitStatus::Signaled(..)) = waitpid(None, Some(WaitPidFlag::WNOHANG)) {}
+    }
 }
 
 /// `--init`: stay PID 1, run the command as PID 2, forward signals to it, reap every

@@ -123,6 +123,9 @@ pub struct LaunchSpec {
     /// `--userns`: the container's ID maps (its init starts in a new user namespace).
     #[serde(default)]
     pub userns: Option<crate::isolation::userns::IdMapping>,
+    /// Instead of executing `args`, the init stays as a pod's pause process.
+    #[serde(default)]
+    pub pause: bool,
 }
 
 /// A bind mount from the host (`-v HOST:CONTAINER[:ro]`).

@@ -48,7 +48,11 @@ impl Runtime {
             sysctls.insert(k, v.clone());
         }
         spec.sysctls = sysctls;
-        let image = self.images.resolve(&spec.image)?;
+        let image = if spec.pause && spec.image.is_empty() {
+            self.images.builtin_pause()?
+        } else {
+            self.images.resolve(&spec.image)?
+        };
         let entrypoint = spec.entrypoint.clone().unwrap_or_else(|| image.config.entrypoint.clone());
         let cmd = if !spec.command.is_empty() {
             spec.command.clone()
@@ -269,6 +273,7 @@ impl Runtime {
             pid_ns: Default::default(),
             shim_cgroup_dirs: self.cgroups.dirs(&rec.shim_cg()),
             cri_log: (!rec.spec.log_path.is_empty()).then(|| PathBuf::from(&rec.spec.log_path)),
+            pause: rec.spec.pause,
         })
     }
 

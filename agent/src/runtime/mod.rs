@@ -139,6 +139,10 @@ pub struct ContainerSpec {
     /// A second log in the CRI format at this host path (kubelet's), besides our own.
     #[serde(default)]
     pub log_path: String,
+    /// A pod sandbox's infra process: agentd's own pause (with no `image`: the built-in
+    /// empty one), which only waits for SIGTERM and reaps what the pod's processes leave.
+    #[serde(default)]
+    pub pause: bool,
 }
 
 impl ContainerSpec {

@@ -161,9 +161,11 @@ impl Runtime {
         if s.meta.name.is_empty() || s.meta.namespace.is_empty() || s.meta.uid.is_empty() {
             return Err(RuntimeError::InvalidArgument("sandbox metadata needs name, namespace and uid".into()));
         }
-        if self.images.resolve(&s.pause_image).is_err() {
+        // No pause image configured: agentd's own pause on the built-in empty root.
+        let builtin = s.pause_image.is_empty();
+        if !builtin && self.images.resolve(&s.pause_image).is_err() {
             return Err(RuntimeError::FailedPrecondition(format!(
-                "the pause image {} is not here: import it (agentctl image busybox) or set [cri] pause_image",
+                "the pause image {} is not here: import it, or leave [cri] pause_image unset for the built-in pause",
                 s.pause_image
             )));
         }
@@ -176,8 +178,9 @@ impl Runtime {
         let spec = ContainerSpec {
             name: record_name(&[NAME_HEAD, "POD", &s.meta.name, &s.meta.namespace, &s.meta.uid, &attempt]),
             image: s.pause_image.clone(),
-            command: s.pause_command.clone(),
+            command: if builtin { vec!["pause".into()] } else { s.pause_command.clone() },
             entrypoint: Some(vec![]),
+            pause: builtin,
             hostname: s.hostname.clone(),
             network: if s.host_network { "host".into() } else { String::new() },
             ipc: if s.host_ipc { "host".into() } else { String::new() },
@@ -188,8 +191,9 @@ impl Runtime {
             // hostPort = containerPort for such pods): nothing to publish.
             ports: if s.host_network { vec![] } else { s.ports.clone() },
             dns: s.dns_servers.clone(),
-            // The pause process is PID 1: a tiny init lets it die on SIGTERM.
-            init: true,
+            // An image's pause command is PID 1: a tiny init lets it die on SIGTERM (the
+            // built-in pause handles it itself).
+            init: !builtin,
             // A pod in the node's namespaces keeps the host's IDs (it could not join them
             // from a user namespace of its own), whatever the agent's default.
             userns: if s.host_network || s.host_ipc || s.host_pid { "host".into() } else { String::new() },

@@ -31,7 +31,8 @@ use tonic::{Request, Response, Status};
 #[derive(Clone, Debug, PartialEq, serde::Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct CriConfig {
-    /// The image of every sandbox's infra process (must be here: it is never pulled).
+    /// The image of every sandbox's infra process (must be here: it is never pulled);
+    /// empty (the default): agentd's own pause on a built-in empty root, no image needed.
     pub pause_image: String,
     /// Its command.
     pub pause_command: Vec<String>,
@@ -39,10 +40,7 @@ pub struct CriConfig {
 
 impl Default for CriConfig {
     fn default() -> Self {
-        CriConfig {
-            pause_image: "local/busybox:latest".into(),
-            pause_command: vec!["sleep".into(), "2147483647".into()],
-        }
+        CriConfig { pause_image: String::new(), pause_command: vec!["sleep".into(), "2147483647".into()] }
     }
 }
 
