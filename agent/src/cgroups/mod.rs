@@ -321,6 +321,19 @@ impl Cgroups {
         Ok(())
     }
 
+    /// The names of the instance's direct children, in every hierarchy.
+    pub fn children(&self) -> Vec<String> {
+        let mut out = std::collections::BTreeSet::new();
+        for h in &self.host.hierarchies {
+            if let Ok(rd) = std::fs::read_dir(h.mount_point.join(&self.parent)) {
+                for e in rd.flatten().filter(|e| e.path().is_dir()) {
+                    out.insert(e.file_name().to_string_lossy().into_owned());
+                }
+            }
+        }
+        out.into_iter().collect()
+    }
+
     /// Removes the instance's parent directories if they are empty (at shutdown).
     pub fn remove_parent(&self) {
         for h in &self.host.hierarchies {

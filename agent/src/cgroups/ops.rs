@@ -18,6 +18,8 @@ pub trait CgroupOps: Send + Sync {
     fn remove(&self, id: &str) -> Result<(), CgroupError>;
     /// Removes the instance's parent (at shutdown with nothing running).
     fn remove_parent(&self);
+    /// The names of the instance's direct children (containers, shims, groups).
+    fn children(&self) -> Vec<String>;
     fn has_device_controller(&self) -> bool;
     fn restrict_devices(&self, id: &str, allow: Option<&[String]>) -> Result<(), CgroupError>;
     fn oom_killed(&self, id: &str) -> bool;
@@ -47,6 +49,9 @@ impl CgroupOps for Cgroups {
     }
     fn remove_parent(&self) {
         Cgroups::remove_parent(self)
+    }
+    fn children(&self) -> Vec<String> {
+        Cgroups::children(self)
     }
     fn has_device_controller(&self) -> bool {
         Cgroups::has_device_controller(self)

@@ -232,3 +232,29 @@ async fn the_firewall_counts_a_starting_container_as_running() {
     let e = rt.reconcile_firewall().unwrap_err();
     assert!(e.to_string().contains("injected"), "{e}");
 }
+
+#[tokio::test]
+async fn the_start_up_sweep_removes_what_no_record_accounts_for() {
+    let _turn = fail::FailScenario::setup();
+    let d = tempfile::tempdir().unwrap();
+    let h = FakeHost::new();
+    let rt = runtime(&h, d.path()).await;
+    let keep = rt.create(spec("c1")).await.unwrap();
+    rt.start("c1").await.unwrap();
+    // What a crash in the middle of a create or a removal leaves.
+    let stray = "0badc0ffee0badc0ffee0badc0ffee0badc0ffee0badc0ffee0badc0ffee0bad";
+    std::fs::create_dir_all(d.path().join("root/containers").join(stray).join("upper")).unwrap();
+    rt.store.put(Kind::Lease, "bridge/10.250.0.99", &stray.to_string()).unwrap();
+    for cg in [stray.to_string(), format!("shim-{stray}")] {
+        use crate::cgroups::CgroupOps;
+        h.create(&cg).unwrap();
+    }
+    rt.sweep();
+    assert!(!d.path().join("root/containers").join(stray).exists(), "the directory without a record");
+    let leases = rt.store.keys(Kind::Lease).unwrap();
+    assert_eq!(leases, [format!("bridge/{}", keep.ip)], "only the live container's lease stays");
+    let cgs = h.cgroups.lock().unwrap().clone();
+    assert_eq!(cgs.into_iter().collect::<Vec<_>>(), [keep.id.clone(), format!("shim-{}", keep.id)]);
+    assert!(d.path().join("root/containers").join(&keep.id).is_dir(), "the live container keeps its directory");
+    h.kill_shim();
+}

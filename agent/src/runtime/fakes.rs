@@ -118,6 +118,11 @@ impl CgroupOps for Arc<FakeHost> {
         Ok(())
     }
     fn remove_parent(&self) {}
+    fn children(&self) -> Vec<String> {
+        let set = self.cgroups.lock().unwrap();
+        let tops: BTreeSet<String> = set.iter().filter_map(|c| c.split('/').next().map(String::from)).collect();
+        tops.into_iter().collect()
+    }
     fn has_device_controller(&self) -> bool {
         true
     }

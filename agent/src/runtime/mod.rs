@@ -25,6 +25,7 @@ mod resources;
 pub mod sandbox;
 pub mod spec;
 mod stop;
+mod sweep;
 mod undo;
 mod volumes;
 

@@ -133,6 +133,7 @@ impl Runtime {
                 State::Created => {}
             }
         }
+        self.sweep();
         // Rules of removed containers disappear, rules of live ones are restored.
         if let Err(e) = self.reconcile_firewall() {
             tracing::warn!(error = %e, "reconciling the firewall table");

@@ -221,6 +221,11 @@ impl Store {
 
     /// Reads every record of a kind.
     pub fn all<T: DeserializeOwned>(&self, kind: Kind) -> Result<Vec<T>, StoreError> {
+        Ok(self.all_entries(kind)?.into_iter().map(|(_, v)| v).collect())
+    }
+
+    /// Reads every record of a kind with its key.
+    pub fn all_entries<T: DeserializeOwned>(&self, kind: Kind) -> Result<Vec<(String, T)>, StoreError> {
         let tx = self.db.begin_read()?;
         let t = tx.open_table(kind.table())?;
         let mut out = Vec::new();
@@ -228,7 +233,7 @@ impl Store {
             let (k, v) = item?;
             let rec = serde_json::from_slice(v.value())
                 .map_err(|err| StoreError::Corrupt { key: k.value().to_string(), err })?;
-            out.push(rec);
+            out.push((k.value().to_string(), rec));
         }
         Ok(out)
     }

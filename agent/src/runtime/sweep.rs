@@ -1,0 +1,76 @@
+//! What a crash can leave behind, found and repaired when the agent starts: container
+//! directories without a record, address leases of containers that are gone, and cgroups of
+//! the instance that belong to no container, shim or group. Each repair is logged.
+
+use super::{ContainerRecord, Runtime};
+use crate::store::Kind;
+use std::collections::HashSet;
+
+impl Runtime {
+    /// Repairs what no record accounts for (after `recover` has settled the records).
+    pub(super) fn sweep(&self) {
+        let recs: Vec<ContainerRecord> = match self.list() {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::warn!(error = %e, "start-up sweep: cannot list containers; nothing swept");
+                return;
+            }
+        };
+        let ids: HashSet<&str> = recs.iter().map(|r| r.id.as_str()).collect();
+        // Directories: a create that died between making the directory and the record.
+        let dir = self.cfg.root.join("containers");
+        if let Ok(rd) = std::fs::read_dir(&dir) {
+            for e in rd.flatten() {
+                let name = e.file_name().to_string_lossy().into_owned();
+                if !ids.contains(name.as_str()) {
+                    match std::fs::remove_dir_all(e.path()) {
+                        Ok(()) => {
+                            tracing::warn!(dir = %e.path().display(), "start-up sweep: removed a container directory without a record")
+                        }
+                        Err(err) => {
+                            tracing::warn!(dir = %e.path().display(), error = %err, "start-up sweep: cannot remove a container directory without a record")
+                        }
+                    }
+                }
+            }
+        }
+        // Leases (`<network>/<ip>` → container ID) of containers that no longer exist.
+        match self.store.all_entries::<String>(Kind::Lease) {
+            Ok(leases) => {
+                for (key, owner) in leases {
+                    if !ids.contains(owner.as_str()) {
+                        match self.store.delete(Kind::Lease, &key) {
+                            Ok(()) => {
+                                tracing::warn!(lease = %key, container = %owner, "start-up sweep: released the address of a container that is gone")
+                            }
+                            Err(e) => {
+                                tracing::warn!(lease = %key, error = %e, "start-up sweep: cannot release a stale lease")
+                            }
+                        }
+                    }
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "start-up sweep: cannot read the leases"),
+        }
+        // Cgroups: `<id>`, `shim-<id>` and `group-<name>` are accounted for; the rest goes
+        // (a cgroup that still holds processes cannot be removed: that is logged).
+        let mut keep: HashSet<String> = HashSet::new();
+        for r in &recs {
+            keep.insert(r.cg().split('/').next().unwrap_or_default().to_string());
+            keep.insert(r.shim_cg());
+        }
+        if let Ok(groups) = self.groups() {
+            keep.extend(groups.iter().map(|g| super::group_cgroup(&g.name)));
+        }
+        for c in self.cgroups.children() {
+            if !keep.contains(&c) {
+                match self.cgroups.remove(&c) {
+                    Ok(()) => tracing::warn!(cgroup = %c, "start-up sweep: removed a cgroup without a container"),
+                    Err(e) => {
+                        tracing::warn!(cgroup = %c, error = %e, "start-up sweep: cannot remove a cgroup without a container")
+                    }
+                }
+            }
+        }
+    }
+}
