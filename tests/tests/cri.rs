@@ -407,6 +407,78 @@ fn a_pod_needs_no_image_imported() {
 }
 
 #[test]
+fn a_pods_dns_config_and_sysctls_reach_its_containers() {
+    if !privileged("a_pods_dns_config_and_sysctls_reach_its_containers") {
+        return;
+    }
+    let a = Agent::start("cridns");
+    let logs = a.dir.path().join("pods/web");
+    std::fs::create_dir_all(&logs).unwrap();
+    rt().block_on(async {
+        let ch = agent_proto::connect(&a.host).await.expect("connect");
+        let mut c = RuntimeServiceClient::new(ch);
+        let mut cfg = sandbox_config(&logs, 0);
+        cfg.port_mappings.clear();
+        cfg.dns_config = Some(pb::DnsConfig {
+            servers: vec!["192.0.2.53".into()],
+            searches: vec!["default.svc.cluster.local".into(), "svc.cluster.local".into()],
+            options: vec!["ndots:5".into()],
+        });
+        cfg.linux = Some(pb::LinuxPodSandboxConfig {
+            sysctls: HashMap::from([
+                ("kernel.shm_rmid_forced".into(), "1".into()),
+                ("fs.mqueue.msg_max".into(), "17".into()),
+                ("net.ipv4.ip_unprivileged_port_start".into(), "0".into()),
+            ]),
+            ..Default::default()
+        });
+        let sb = c
+            .run_pod_sandbox(pb::RunPodSandboxRequest { config: Some(cfg.clone()), runtime_handler: String::new() })
+            .await
+            .expect("run sandbox")
+            .into_inner()
+            .pod_sandbox_id;
+        let id = c
+            .create_container(pb::CreateContainerRequest {
+                pod_sandbox_id: sb.clone(),
+                config: Some(container_config("app", &["sleep 300"])),
+                sandbox_config: Some(cfg),
+            })
+            .await
+            .expect("create")
+            .into_inner()
+            .container_id;
+        c.start_container(pb::StartContainerRequest { container_id: id.clone() }).await.expect("start");
+        let read = |path: &str| {
+            let mut c = c.clone();
+            let (id, path) = (id.clone(), path.to_string());
+            async move {
+                let r = c
+                    .exec_sync(pb::ExecSyncRequest { container_id: id, cmd: vec!["cat".into(), path], timeout: 10 })
+                    .await
+                    .expect("exec")
+                    .into_inner();
+                String::from_utf8_lossy(&r.stdout).into_owned()
+            }
+        };
+        let resolv = read("/etc/resolv.conf").await;
+        assert!(resolv.lines().any(|l| l == "nameserver 192.0.2.53"), "{resolv}");
+        assert!(resolv.lines().any(|l| l == "search default.svc.cluster.local svc.cluster.local"), "{resolv}");
+        assert!(resolv.lines().any(|l| l == "options ndots:5"), "{resolv}");
+        assert_eq!(read("/proc/sys/kernel/shm_rmid_forced").await.trim(), "1");
+        assert_eq!(read("/proc/sys/fs/mqueue/msg_max").await.trim(), "17");
+        assert_eq!(read("/proc/sys/net/ipv4/ip_unprivileged_port_start").await.trim(), "0");
+        c.remove_pod_sandbox(pb::RemovePodSandboxRequest { pod_sandbox_id: sb }).await.expect("remove");
+    });
+    // The host's values are untouched; an IPC sysctl with the host's IPC namespace is refused.
+    assert_ne!(std::fs::read_to_string("/proc/sys/fs/mqueue/msg_max").unwrap().trim(), "17");
+    let r = a.ctl(&["run", "--rm", "--ipc", "host", "--sysctl", "kernel.shm_rmid_forced=1", "local/busybox", "true"]);
+    assert_eq!(r.code, 125, "{}", r.stderr);
+    assert!(r.stderr.contains("not allowed with --ipc host"), "{}", r.stderr);
+    a.assert_no_leftovers();
+}
+
+#[test]
 fn images_through_the_cri() {
     if !privileged("cri images") {
         return;

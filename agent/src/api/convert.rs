@@ -88,6 +88,8 @@ pub fn spec_from_pb(s: pb::ContainerSpec) -> Result<ContainerSpec, RuntimeError>
         group: s.group,
         ports: s.ports,
         dns: s.dns,
+        dns_search: vec![],
+        dns_options: vec![],
         add_hosts: s.add_hosts,
         publish_all: s.publish_all,
         cap_add: s.cap_add,

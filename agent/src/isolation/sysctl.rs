@@ -62,6 +62,11 @@ pub fn validate(key: &str, value: &str, own_netns: bool) -> Result<String, Sysct
 }
 
 /// [`validate`] with the operator's policy.
+/// Whether `key` (normalized) lives in the IPC namespace.
+pub fn ipc_namespaced(key: &str) -> bool {
+    IPC.contains(&key) || key.starts_with("fs.mqueue.")
+}
+
 pub fn validate_with(key: &str, value: &str, own_netns: bool, policy: &SysctlPolicy) -> Result<String, SysctlError> {
     let k = key.trim().replace('/', ".");
     if k.is_empty() || !k.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b)) || k.contains("..") {

@@ -45,6 +45,9 @@ impl Runtime {
         for (k, v) in &spec.sysctls {
             let k = crate::isolation::sysctl::validate_with(k, v, network.own_namespace(), &self.cfg.sysctl)
                 .map_err(|e| RuntimeError::InvalidArgument(e.to_string()))?;
+            if spec.ipc == "host" && crate::isolation::sysctl::ipc_namespaced(&k) {
+                return bad(format!("sysctl {k} is not allowed with --ipc host: it would change the host's value"));
+            }
             sysctls.insert(k, v.clone());
         }
         spec.sysctls = sysctls;
@@ -66,7 +69,8 @@ impl Runtime {
             return bad(format!("no command specified: image {} has no Cmd or Entrypoint", spec.image));
         }
         let _g = self.create_lock.lock().await;
-        super::net::check_dns_and_hosts(&spec.dns, &spec.add_hosts)?;
+        super::dns::check_dns_and_hosts(&spec.dns, &spec.add_hosts)?;
+        super::dns::check_search_and_options(&spec.dns_search, &spec.dns_options)?;
         crate::isolation::process::resolve_caps(&spec.cap_add, &spec.cap_drop)
             .map_err(|e| RuntimeError::InvalidArgument(e.to_string()))?;
         // Parsed where the request came in; here what only the host can answer.
@@ -200,8 +204,19 @@ impl Runtime {
         };
         let host_resolv = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
         let resolv = match rec.network {
-            NetMode::Host if rec.spec.dns.is_empty() => host_resolv,
-            _ => super::net::resolv_conf(&host_resolv, &rec.spec.dns, &self.cfg.network.dns_upstream),
+            NetMode::Host
+                if rec.spec.dns.is_empty() && rec.spec.dns_search.is_empty() && rec.spec.dns_options.is_empty() =>
+            {
+                host_resolv
+            }
+            _ => {
+                let dns = super::dns::Dns {
+                    servers: &rec.spec.dns,
+                    search: &rec.spec.dns_search,
+                    options: &rec.spec.dns_options,
+                };
+                super::dns::resolv_conf(&host_resolv, dns, &self.cfg.network.dns_upstream)
+            }
         };
         let mut hosts = hosts;
         for h in &rec.spec.add_hosts {

@@ -3,6 +3,7 @@
 //! cgroup, and the shim (`agentd shim`) to run the process.
 
 pub mod build;
+mod dns;
 mod env;
 mod events;
 mod exec;
@@ -98,6 +99,12 @@ pub struct ContainerSpec {
     /// `--dns` nameservers.
     #[serde(default)]
     pub dns: Vec<String>,
+    /// `--dns-search`: search domains of its resolv.conf (empty: the host's).
+    #[serde(default)]
+    pub dns_search: Vec<String>,
+    /// `--dns-option`: resolver options (empty: the host's).
+    #[serde(default)]
+    pub dns_options: Vec<String>,
     /// `--add-host name:ip`.
     #[serde(default)]
     pub add_hosts: Vec<String>,

@@ -68,54 +68,6 @@ pub(super) fn resolve_default_subnet(
     Ok(subnet)
 }
 
-/// The container's resolv.conf: `dns` when given, else the host's with loopback
-/// nameservers replaced by `upstream`.
-pub fn resolv_conf(host: &str, dns: &[String], upstream: &[String]) -> String {
-    let mut out = String::new();
-    let mut replaced = false;
-    for l in host.lines() {
-        let mut w = l.split_whitespace();
-        let is_ns = w.next() == Some("nameserver");
-        let addr = w.next().unwrap_or("");
-        if is_ns && (!dns.is_empty() || addr.starts_with("127.") || addr == "::1") {
-            if dns.is_empty() && !replaced {
-                for u in upstream {
-                    out.push_str(&format!("nameserver {u}\n"));
-                }
-            }
-            replaced = true;
-            continue;
-        }
-        out.push_str(l);
-        out.push('\n');
-    }
-    for d in dns {
-        out.push_str(&format!("nameserver {d}\n"));
-    }
-    out
-}
-
-/// Validates `--dns` and `--add-host` values.
-pub fn check_dns_and_hosts(dns: &[String], add_hosts: &[String]) -> Result<()> {
-    for d in dns {
-        if d.parse::<std::net::IpAddr>().is_err() {
-            return Err(RuntimeError::InvalidArgument(format!("invalid --dns {d:?}: an IP address is expected")));
-        }
-    }
-    for h in add_hosts {
-        let ok = h.split_once(':').is_some_and(|(n, ip)| {
-            !n.is_empty()
-                && n.len() <= 253
-                && n.bytes().all(|b| b.is_ascii_alphanumeric() || b"-.".contains(&b))
-                && ip.parse::<std::net::IpAddr>().is_ok()
-        });
-        if !ok {
-            return Err(RuntimeError::InvalidArgument(format!("invalid --add-host {h:?}: use name:ip")));
-        }
-    }
-    Ok(())
-}
-
 /// `-P`: every exposed port (`80/tcp`) on a free host port chosen by the kernel.
 pub fn publish_all(exposed: &[String]) -> Result<Vec<PortMap>> {
     let mut out = Vec::new();
@@ -689,26 +641,5 @@ pub(super) struct StartingGuard<'a>(&'a Runtime, String);
 impl Drop for StartingGuard<'_> {
     fn drop(&mut self) {
         self.0.starting.lock().unwrap_or_else(|p| p.into_inner()).remove(&self.1);
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn resolv_conf_replaces_loopback_resolvers() {
-        let host = "search example\nnameserver 127.0.0.53\noptions edns0\n";
-        assert_eq!(
-            resolv_conf(host, &[], &["10.0.0.53".into()]),
-            "search example\nnameserver 10.0.0.53\noptions edns0\n"
-        );
-        assert_eq!(resolv_conf(host, &[], &[]), "search example\noptions edns0\n");
-        let host = "nameserver 192.0.2.1\n";
-        assert_eq!(resolv_conf(host, &[], &[]), "nameserver 192.0.2.1\n");
-        assert_eq!(resolv_conf(host, &["192.0.2.9".into()], &[]), "nameserver 192.0.2.9\n");
-        assert!(check_dns_and_hosts(&["x".into()], &[]).is_err());
-        assert!(check_dns_and_hosts(&[], &["db:10.0.0.5".into()]).is_ok());
-        assert!(check_dns_and_hosts(&[], &["db".into()]).is_err());
     }
 }

@@ -51,6 +51,10 @@ pub struct SandboxSpec {
     pub host_ipc: bool,
     pub host_pid: bool,
     pub dns_servers: Vec<String>,
+    pub dns_searches: Vec<String>,
+    pub dns_options: Vec<String>,
+    /// `linux.sysctls`: set in the sandbox's namespaces, which the pod's containers share.
+    pub sysctls: BTreeMap<String, String>,
     /// `[hostIP:]hostPort:containerPort/proto` (none with `host_network`: the node's ports
     /// are the pod's already).
     pub ports: Vec<String>,
@@ -191,6 +195,9 @@ impl Runtime {
             // hostPort = containerPort for such pods): nothing to publish.
             ports: if s.host_network { vec![] } else { s.ports.clone() },
             dns: s.dns_servers.clone(),
+            dns_search: s.dns_searches.clone(),
+            dns_options: s.dns_options.clone(),
+            sysctls: s.sysctls.clone(),
             // An image's pause command is PID 1: a tiny init lets it die on SIGTERM (the
             // built-in pause handles it itself).
             init: !builtin,
@@ -226,6 +233,10 @@ impl Runtime {
             format!("container:{}", sb.id)
         };
         spec.hostname = sb.hostname.clone();
+        // The pod's DNS config is every member's, not only the infra container's.
+        spec.dns = sb.spec.dns.clone();
+        spec.dns_search = sb.spec.dns_search.clone();
+        spec.dns_options = sb.spec.dns_options.clone();
         // A pod shares IPC (and /dev/shm); not across user namespaces, which cannot join it.
         if sb.userns.is_none() {
             spec.ipc = if sb.spec.ipc == "host" { "host".into() } else { format!("container:{}", sb.id) };

@@ -101,6 +101,7 @@ pub(super) fn sandbox_spec(cfg: pb::PodSandboxConfig, cri: &CriConfig) -> Sandbo
             format!("{ip}{}:{}/{proto}", p.host_port, p.container_port)
         })
         .collect();
+    let dns = cfg.dns_config.clone().unwrap_or_default();
     SandboxSpec {
         meta: CriMeta { name: m.name, namespace: m.namespace, uid: m.uid, attempt: m.attempt },
         hostname: cfg.hostname,
@@ -110,7 +111,10 @@ pub(super) fn sandbox_spec(cfg: pb::PodSandboxConfig, cri: &CriConfig) -> Sandbo
         host_network,
         host_ipc,
         host_pid,
-        dns_servers: cfg.dns_config.map(|d| d.servers).unwrap_or_default(),
+        dns_servers: dns.servers,
+        dns_searches: dns.searches,
+        dns_options: dns.options,
+        sysctls: cfg.linux.as_ref().map(|l| to_btree(l.sysctls.clone())).unwrap_or_default(),
         ports,
         pause_image: cri.pause_image.clone(),
         pause_command: cri.pause_command.clone(),
