@@ -50,6 +50,24 @@ fn container_config(name: &str, args: &[&str]) -> pb::ContainerConfig {
     }
 }
 
+/// RunPodSandbox with `cfg`; the sandbox ID.
+async fn run_pod(c: &mut Rt, cfg: pb::PodSandboxConfig, what: &str) -> String {
+    c.run_pod_sandbox(pb::RunPodSandboxRequest { config: Some(cfg), runtime_handler: String::new() })
+        .await
+        .unwrap_or_else(|e| panic!("{what}: {e}"))
+        .into_inner()
+        .pod_sandbox_id
+}
+
+async fn pod_status(c: &mut Rt, id: &str) -> pb::PodSandboxStatus {
+    c.pod_sandbox_status(pb::PodSandboxStatusRequest { pod_sandbox_id: id.into(), verbose: false })
+        .await
+        .expect("sandbox status")
+        .into_inner()
+        .status
+        .expect("sandbox status body")
+}
+
 async fn status(c: &mut Rt, id: &str) -> pb::ContainerStatus {
     c.container_status(pb::ContainerStatusRequest { container_id: id.into(), verbose: false })
         .await
@@ -88,19 +106,8 @@ fn a_pod_runs_through_the_cri() {
         a.ok(&["run", "--rm", "--name", "notcri", "local/busybox:latest", "true"]);
 
         let sb_cfg = sandbox_config(&logs, port);
-        let sb = c
-            .run_pod_sandbox(pb::RunPodSandboxRequest { config: Some(sb_cfg.clone()), runtime_handler: String::new() })
-            .await
-            .expect("run sandbox")
-            .into_inner()
-            .pod_sandbox_id;
-        let sst = c
-            .pod_sandbox_status(pb::PodSandboxStatusRequest { pod_sandbox_id: sb.clone(), verbose: false })
-            .await
-            .unwrap()
-            .into_inner()
-            .status
-            .unwrap();
+        let sb = run_pod(&mut c, sb_cfg.clone(), "run sandbox").await;
+        let sst = pod_status(&mut c, &sb).await;
         assert_eq!(sst.state, pb::PodSandboxState::SandboxReady as i32);
         assert_eq!(sst.metadata.as_ref().unwrap().name, "web");
         assert_eq!(sst.annotations.get("note").map(String::as_str), Some("from-kubelet"));
@@ -371,19 +378,8 @@ fn a_pod_needs_no_image_imported() {
         let mut c = RuntimeServiceClient::new(ch.clone());
         let mut cfg = sandbox_config(&logs, 0);
         cfg.port_mappings.clear();
-        let sb = c
-            .run_pod_sandbox(pb::RunPodSandboxRequest { config: Some(cfg), runtime_handler: String::new() })
-            .await
-            .expect("run sandbox without any image here")
-            .into_inner()
-            .pod_sandbox_id;
-        let sst = c
-            .pod_sandbox_status(pb::PodSandboxStatusRequest { pod_sandbox_id: sb.clone(), verbose: false })
-            .await
-            .unwrap()
-            .into_inner()
-            .status
-            .unwrap();
+        let sb = run_pod(&mut c, cfg, "run sandbox without any image here").await;
+        let sst = pod_status(&mut c, &sb).await;
         assert_eq!(sst.state, pb::PodSandboxState::SandboxReady as i32);
         // The infra process is agentd's pause, alone as PID 1 of the pod, holding its own
         // network namespace.
@@ -432,12 +428,7 @@ fn a_pods_dns_config_and_sysctls_reach_its_containers() {
             ]),
             ..Default::default()
         });
-        let sb = c
-            .run_pod_sandbox(pb::RunPodSandboxRequest { config: Some(cfg.clone()), runtime_handler: String::new() })
-            .await
-            .expect("run sandbox")
-            .into_inner()
-            .pod_sandbox_id;
+        let sb = run_pod(&mut c, cfg.clone(), "run sandbox").await;
         let id = c
             .create_container(pb::CreateContainerRequest {
                 pod_sandbox_id: sb.clone(),
@@ -560,12 +551,7 @@ fn node_namespace_pods_under_a_remapping_default() {
             }),
             ..Default::default()
         });
-        let sb = c
-            .run_pod_sandbox(pb::RunPodSandboxRequest { config: Some(sb_cfg.clone()), runtime_handler: String::new() })
-            .await
-            .expect("a hostNetwork sandbox with ports runs")
-            .into_inner()
-            .pod_sandbox_id;
+        let sb = run_pod(&mut c, sb_cfg.clone(), "a hostNetwork sandbox with ports runs").await;
         let mut cc = container_config("proxy", &["sleep 300"]);
         cc.linux = Some(pb::LinuxContainerConfig {
             security_context: Some(pb::LinuxContainerSecurityContext {
@@ -598,12 +584,7 @@ fn node_namespace_pods_under_a_remapping_default() {
         let mut plain = sandbox_config(&logs, 0);
         plain.port_mappings.clear();
         plain.metadata.as_mut().unwrap().name = "plain".into();
-        let sb = c
-            .run_pod_sandbox(pb::RunPodSandboxRequest { config: Some(plain), runtime_handler: String::new() })
-            .await
-            .expect("a remapped sandbox")
-            .into_inner()
-            .pod_sandbox_id;
+        let sb = run_pod(&mut c, plain, "a remapped sandbox").await;
         let pid = a.inspect(&sb)["State"]["Pid"].to_string();
         let map = std::fs::read_to_string(format!("/proc/{pid}/uid_map")).unwrap();
         assert_eq!(map.split_whitespace().collect::<Vec<_>>(), ["0", "3700000", "65536"], "remapped");
