@@ -202,11 +202,7 @@ fn container_spec(cfg: &pb::ContainerConfig) -> Result<ContainerSpec, Status> {
                 spec.cap_add = c.add_capabilities.clone();
                 spec.cap_drop = c.drop_capabilities.clone();
             }
-            spec.user = match (&sc.run_as_user, &sc.run_as_group, sc.run_as_username.as_str()) {
-                (Some(u), Some(g), _) => format!("{}:{}", u.value, g.value),
-                (Some(u), None, _) => u.value.to_string(),
-                (None, _, name) => name.to_string(),
-            };
+            spec.user = run_as(sc.run_as_user.as_ref(), sc.run_as_group.as_ref(), &sc.run_as_username)?;
             if sc.no_new_privs {
                 spec.security.no_new_privileges = true;
             }
@@ -367,8 +363,23 @@ pub(super) fn event_type(action: &str) -> Option<pb::ContainerEventType> {
     })
 }
 
+/// The user a CRI container runs as; the CRI requires an error for a group without a user.
+fn run_as(user: Option<&pb::Int64Value>, group: Option<&pb::Int64Value>, name: &str) -> Result<String, Status> {
+    Ok(match (user, group, name) {
+        (Some(u), Some(g), _) => format!("{}:{}", u.value, g.value),
+        (Some(u), None, _) => u.value.to_string(),
+        (None, Some(_), "") => {
+            return Err(Status::invalid_argument("run_as_group needs run_as_user or run_as_username"))
+        }
+        (None, Some(g), name) => format!("{name}:{}", g.value),
+        (None, None, name) => name.to_string(),
+    })
+}
+
 pub(super) fn to_image(i: &ImageRecord) -> pb::Image {
-    let uid = i.config.user.split(':').next().and_then(|u| u.parse::<i64>().ok());
+    // The image's `User` is `user[:group]`: a numeric user is the UID, a name the username.
+    let user = i.config.user.split(':').next().unwrap_or_default();
+    let uid = user.parse::<i64>().ok();
     pb::Image {
         id: i.id.clone(),
         repo_tags: i.tags.clone(),
@@ -383,7 +394,7 @@ pub(super) fn to_image(i: &ImageRecord) -> pb::Image {
         },
         size: i.size(),
         uid: uid.map(|value| pb::Int64Value { value }),
-        username: if uid.is_none() { i.config.user.clone() } else { String::new() },
+        username: if uid.is_none() { user.to_string() } else { String::new() },
         spec: Some(pb::ImageSpec { image: i.id.clone(), ..Default::default() }),
         pinned: false,
     }
@@ -410,6 +421,32 @@ pub(super) fn credentials(a: Option<pb::AuthConfig>) -> Result<Option<Credential
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn users_and_image_users_as_the_cri_says() {
+        let v = |value| pb::Int64Value { value };
+        assert_eq!(run_as(Some(&v(1000)), Some(&v(50)), "").unwrap(), "1000:50");
+        assert_eq!(run_as(Some(&v(1000)), None, "").unwrap(), "1000");
+        assert_eq!(run_as(None, Some(&v(50)), "www").unwrap(), "www:50");
+        assert_eq!(run_as(None, None, "www").unwrap(), "www");
+        let e = run_as(None, Some(&v(50)), "").unwrap_err();
+        assert_eq!(e.code(), tonic::Code::InvalidArgument);
+        let img = |user: &str| ImageRecord {
+            id: "sha256:x".into(),
+            tags: vec![],
+            digest: String::new(),
+            created_at: 0,
+            config: crate::image::ImageConfig { user: user.into(), ..Default::default() },
+            layers: vec![],
+            blobs: vec![],
+            architecture: String::new(),
+            os: String::new(),
+        };
+        let i = to_image(&img("www-data:1004"));
+        assert_eq!((i.uid, i.username.as_str()), (None, "www-data"));
+        let i = to_image(&img("1004:1004"));
+        assert_eq!((i.uid.map(|u| u.value), i.username.as_str()), (Some(1004), ""));
+    }
 
     #[test]
     fn sandbox_ports_and_namespaces() {
