@@ -143,6 +143,9 @@ pub struct CreateOpts {
     /// Automatically remove the container when it exits
     #[arg(long)]
     pub rm: bool,
+    /// Restart policy: no, on-failure[:N], always, unless-stopped
+    #[arg(long, default_value = "no")]
+    pub restart: String,
     /// Run an init inside the container that forwards signals and reaps processes
     #[arg(long)]
     pub init: bool,

@@ -145,6 +145,7 @@ pub fn container_json(c: &pb::ContainerInfo) -> Value {
         "HostConfig": {
             "NetworkMode": if spec.network_mode.is_empty() { "none".to_string() } else { spec.network_mode },
             "AutoRemove": spec.auto_remove,
+            "RestartPolicy": { "Name": spec.restart },
             "Init": spec.init,
             "Sysctls": spec.sysctls,
             "NanoCpus": (res.cpus * 1e9) as i64,

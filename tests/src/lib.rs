@@ -167,10 +167,16 @@ impl Agent {
 
     /// Kills agentd with SIGKILL (containers must survive) and starts it again.
     pub fn crash_and_restart(&mut self) {
+        self.crash_and_restart_after(Duration::ZERO);
+    }
+
+    /// Kills agentd with SIGKILL, stays away for `away`, and starts it again.
+    pub fn crash_and_restart_after(&mut self, away: Duration) {
         if let Some(mut c) = self.child.take() {
             let _ = c.kill();
             let _ = c.wait();
         }
+        std::thread::sleep(away);
         self.spawn();
     }
 

@@ -621,3 +621,46 @@ fn stop_right_after_start_reaches_the_handler() {
     }
     a.assert_no_leftovers();
 }
+
+#[test]
+fn restart_policies_like_dockers() {
+    if !privileged("restart_policies_like_dockers") {
+        return;
+    }
+    let mut a = Agent::start("restart");
+    // on-failure:2 restarts a failing container twice, then leaves it exited with its code.
+    a.ok(&["run", "-d", "--name", "flaky", "--restart", "on-failure:2", IMG, "sh", "-c", "exit 3"]);
+    let done = |a: &Agent, name: &str, n: i64| {
+        let i = a.inspect(name);
+        i["RestartCount"].as_i64() == Some(n) && i["State"]["Status"] == "exited"
+    };
+    assert!(e2e::eventually(20, || done(&a, "flaky", 2)), "{}", a.inspect("flaky"));
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let i = a.inspect("flaky");
+    assert_eq!((i["RestartCount"].as_i64(), i["State"]["ExitCode"].as_i64()), (Some(2), Some(3)), "{i}");
+    assert_eq!(i["HostConfig"]["RestartPolicy"]["Name"], "on-failure:2");
+    let ev = a.ok(&["events", "--since", "0", "--no-follow"]);
+    assert_eq!(ev.lines().filter(|l| l.contains("restart") && l.contains("flaky")).count(), 2, "{ev}");
+    // always: a clean exit restarts too; a stop by the user does not.
+    a.ok(&["run", "-d", "--name", "loop", "--restart", "always", IMG, "sh", "-c", "sleep 0.2"]);
+    assert!(e2e::eventually(20, || a.inspect("loop")["RestartCount"].as_i64() >= Some(1)), "{}", a.inspect("loop"));
+    a.ok(&["stop", "-t", "1", "loop"]);
+    let n = a.inspect("loop")["RestartCount"].as_i64();
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let i = a.inspect("loop");
+    assert_eq!(
+        (i["State"]["Status"].as_str(), i["RestartCount"].as_i64()),
+        (Some("exited"), n),
+        "stopped stays stopped: {i}"
+    );
+    // A container that dies while the agent is away is restarted when it comes back.
+    a.ok(&["run", "-d", "--name", "away", "--restart", "always", IMG, "sh", "-c", "sleep 1; exit 1"]);
+    a.crash_and_restart_after(std::time::Duration::from_secs(2));
+    assert!(e2e::eventually(20, || a.inspect("away")["RestartCount"].as_i64() >= Some(1)), "{}", a.inspect("away"));
+    a.ok(&["rm", "-f", "flaky", "loop", "away"]);
+    a.assert_no_leftovers();
+    // A bad policy names itself.
+    let r = a.ctl(&["run", "--rm", "--restart", "sometimes", IMG, "true"]);
+    assert_eq!(r.code, 125);
+    assert!(r.stderr.contains("invalid --restart \"sometimes\""), "{}", r.stderr);
+}

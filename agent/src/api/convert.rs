@@ -68,6 +68,7 @@ pub fn spec_from_pb(s: pb::ContainerSpec) -> Result<ContainerSpec, RuntimeError>
         .map(|d| spec::DeviceRequest::parse(d).map_err(|e| RuntimeError::InvalidArgument(e.to_string())))
         .collect::<Result<_, _>>()?;
     let security = spec::Security::parse(&s.security_opt)?;
+    let restart = crate::runtime::restart::RestartPolicy::parse(&s.restart)?;
     Ok(ContainerSpec {
         name: s.name,
         image: s.image,
@@ -106,6 +107,7 @@ pub fn spec_from_pb(s: pb::ContainerSpec) -> Result<ContainerSpec, RuntimeError>
         annotations: Default::default(),
         log_path: String::new(),
         pause: false,
+        restart,
     })
 }
 
@@ -187,6 +189,7 @@ pub fn spec_to_pb(s: &ContainerSpec) -> pb::ContainerSpec {
         userns: s.userns.clone(),
         ipc: s.ipc.clone(),
         pid: s.pid.clone(),
+        restart: s.restart.to_string(),
     }
 }
 

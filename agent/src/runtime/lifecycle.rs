@@ -154,6 +154,8 @@ impl Runtime {
             finished_at: 0,
             log_offset: 0,
             restart_count: 0,
+            stopped_by_user: false,
+            rapid_restarts: 0,
             ip: String::new(),
             ports,
             extra_networks: vec![],
@@ -556,6 +558,7 @@ impl Runtime {
             report.exit_code = 125;
         }
         rec.restart_count += u32::from(rec.started_at != 0);
+        rec.stopped_by_user = false;
         rec.started_at = now();
         rec.log_offset = log_offset;
         rec.oom_killed = false;

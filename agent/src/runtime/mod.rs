@@ -23,6 +23,7 @@ mod net;
 pub mod policy;
 mod remove;
 mod resources;
+pub mod restart;
 pub mod sandbox;
 pub mod spec;
 mod stop;
@@ -151,6 +152,9 @@ pub struct ContainerSpec {
     /// empty one), which only waits for SIGTERM and reaps what the pod's processes leave.
     #[serde(default)]
     pub pause: bool,
+    /// `--restart`.
+    #[serde(default)]
+    pub restart: restart::RestartPolicy,
 }
 
 impl ContainerSpec {
@@ -210,6 +214,12 @@ pub struct ContainerRecord {
     /// Size of the log file when the current run started (attach reads from here).
     pub log_offset: u64,
     pub restart_count: u32,
+    /// Stopped or killed by a user since its last start: its restart policy holds off.
+    #[serde(default)]
+    pub stopped_by_user: bool,
+    /// Restarts in a row that each ran under 10 s (the back-off's exponent).
+    #[serde(default)]
+    pub rapid_restarts: u32,
     /// The leased address on the bridge network.
     #[serde(default)]
     pub ip: String,

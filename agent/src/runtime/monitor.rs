@@ -98,6 +98,9 @@ impl Runtime {
             });
         }
         tracing::info!(container = %id, code = rec.exit_code, cgroup = ?t_cg, total = ?t0.elapsed(), "container exited");
+        if !rec.spec.auto_remove {
+            self.maybe_restart(&rec);
+        }
         if rec.spec.auto_remove {
             drop(op);
             if let Err(e) = self.remove(id, true).await {

@@ -82,7 +82,26 @@ impl Runtime {
         if rec.state != State::Running {
             return Err(RuntimeError::FailedPrecondition(format!("container {} is not running", rec.name)));
         }
+        if matches!(sig, libc::SIGKILL | libc::SIGTERM | libc::SIGINT | libc::SIGQUIT) {
+            self.mark_stopped_by_user(&rec).await?;
+        }
         self.signal(&rec, sig)
+    }
+
+    /// A user's stop or kill: the restart policy holds off until the next start. Under the
+    /// container's lifecycle lock, on a fresh read: an exit recorded meanwhile is kept.
+    async fn mark_stopped_by_user(&self, rec: &ContainerRecord) -> Result<()> {
+        if rec.spec.restart == super::restart::RestartPolicy::No {
+            return Ok(());
+        }
+        let live = self.live(&rec.id);
+        let _op = live.op.lock().await;
+        let mut r = self.load(&rec.id)?;
+        if !r.stopped_by_user {
+            r.stopped_by_user = true;
+            self.save(&r)?;
+        }
+        Ok(())
     }
 
     pub(super) fn signal(&self, rec: &ContainerRecord, sig: i32) -> Result<()> {
@@ -141,6 +160,7 @@ impl Runtime {
                 libc::SIGTERM
             }
         };
+        self.mark_stopped_by_user(&rec).await?;
         let deadline = tokio::time::Instant::now() + timeout;
         let mut delivered = catches(rec.pid, sig);
         self.signal(&rec, sig)?;

@@ -294,6 +294,7 @@ async fn create_container(cl: &mut Clients, o: &CreateOpts) -> Res<String> {
         privileged: o.privileged,
         devices: o.device.clone(),
         userns: o.userns.as_ref().map(cli::name).unwrap_or_default(),
+        restart: o.restart.clone(),
         ipc: o.ipc.clone().unwrap_or_default(),
         pid: o.pid.clone().unwrap_or_default(),
     };
