@@ -13,6 +13,7 @@ mod failure_tests;
 mod fakes;
 mod groups;
 pub mod host;
+mod hostfiles;
 mod ledger;
 mod lifecycle;
 mod limits;

@@ -474,57 +474,6 @@ impl Runtime {
         }
     }
 
-    /// Rewrites /etc/hosts of every container on network `net`: its own entries plus one
-    /// line per running container of the same network, so they resolve each other by name.
-    /// Written in place: the file is bind-mounted into the containers.
-    pub(super) fn refresh_hosts(&self, net: &str) {
-        self.refresh_hosts_with(net, None)
-    }
-
-    /// Like [`Self::refresh_hosts`], counting `starting` as running: its file is then
-    /// already final before its command runs, and is not rewritten under it afterwards.
-    pub(super) fn refresh_hosts_with(&self, net: &str, starting: Option<&str>) {
-        let _serial = self.hosts.lock().unwrap_or_else(|p| p.into_inner());
-        let all = match self.list() {
-            Ok(all) => all,
-            Err(e) => {
-                tracing::warn!(network = net, error = %e, "refreshing /etc/hosts: listing containers");
-                return;
-            }
-        };
-        let members: Vec<&ContainerRecord> =
-            all.iter().filter(|c| c.bridge_networks().iter().any(|(n, _)| n == net)).collect();
-        let peers_of = |n: &str| -> String {
-            all.iter()
-                .filter(|c| c.state == State::Running || Some(c.id.as_str()) == starting)
-                .filter_map(|c| {
-                    c.bridge_networks().into_iter().find(|(cn, _)| cn == n).map(|(_, ip)| format!("{ip}\t{}\n", c.name))
-                })
-                .collect()
-        };
-        for c in members {
-            let dir = self.container_dir(&c.id);
-            let mut text = match std::fs::read_to_string(dir.join("hosts.base")) {
-                Ok(t) => t,
-                // Removed meanwhile.
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-                Err(e) => {
-                    tracing::warn!(container = %c.id, error = %e, "refreshing /etc/hosts: reading hosts.base");
-                    continue;
-                }
-            };
-            for (n, _) in c.bridge_networks() {
-                text.push_str(&format!("# containers of network {n}\n{}", peers_of(&n)));
-            }
-            // Rewritten in place (a rename would break the bind mount): only on change.
-            if std::fs::read_to_string(dir.join("hosts")).ok().as_deref() != Some(text.as_str()) {
-                if let Err(e) = std::fs::write(dir.join("hosts"), text) {
-                    tracing::warn!(container = %c.id, error = %e, "rewriting /etc/hosts");
-                }
-            }
-        }
-    }
-
     /// The attachment of an extra network `net` (address `ip`) as `eth<index>`.
     pub(super) fn extra_attach(
         &self,
