@@ -40,6 +40,15 @@ pub(super) fn signal_pidfd(fd: &OwnedFd, sig: i32) -> std::io::Result<()> {
     Ok(())
 }
 
+/// Signals through `fd`; a process that exited since the pidfd was opened is gone, not an
+/// error (the monitor records its exit).
+fn signal_unless_gone(fd: &OwnedFd, sig: i32, name: &str) -> Result<()> {
+    match signal_pidfd(fd, sig) {
+        Err(e) if e.raw_os_error() == Some(libc::ESRCH) => Ok(()),
+        r => r.map_err(|e| RuntimeError::Internal(format!("signal {sig} to container {name}: {e}"))),
+    }
+}
+
 /// Whether process `pid` has a handler for `sig` (`SigCgt` in its status). Unknown (no
 /// such process, unreadable) counts as no.
 fn catches(pid: i32, sig: i32) -> bool {
@@ -112,8 +121,7 @@ impl Runtime {
             self.cgroups.kill_all(&rec.cg());
         }
         match pidfd(rec.pid, rec.pid_start) {
-            Some(fd) => signal_pidfd(&fd, sig)
-                .map_err(|e| RuntimeError::Internal(format!("signal {sig} to container {}: {e}", rec.name))),
+            Some(fd) => signal_unless_gone(&fd, sig, &rec.name),
             // Already gone; the monitor records the exit.
             None => Ok(()),
         }
@@ -204,6 +212,17 @@ impl Runtime {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_process_that_exited_after_its_pidfd_was_opened_is_gone_not_an_error() {
+        let mut child = std::process::Command::new("sleep").arg("30").spawn().unwrap();
+        let pid = child.id() as i32;
+        let fd = child_pidfd(pid).expect("pidfd");
+        child.kill().unwrap();
+        child.wait().unwrap();
+        assert_eq!(signal_pidfd(&fd, libc::SIGKILL).unwrap_err().raw_os_error(), Some(libc::ESRCH));
+        assert!(signal_unless_gone(&fd, libc::SIGKILL, "c").is_ok());
+    }
 
     #[test]
     fn signals_parse() {
