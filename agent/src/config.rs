@@ -44,6 +44,10 @@ pub struct Flags {
     /// Group owning the unix sockets (mode 0660) [default: root]
     #[arg(long = "socket-group")]
     pub socket_group: Option<String>,
+    /// Serve Prometheus metrics at http://ADDR/metrics: ADDR:PORT, or a port alone for
+    /// loopback; off loopback only with the --tls-* files (mutual TLS) or --insecure-tcp.
+    #[arg(long = "metrics-listen", value_name = "ADDR")]
+    pub metrics_listen: Option<String>,
     /// Check the configuration (flags and --config file), print it, and exit.
     #[arg(long = "check-config")]
     pub check_config: bool,
@@ -66,6 +70,8 @@ pub struct FileConfig {
     pub tls_client_ca: Option<PathBuf>,
     pub audit_log: Option<PathBuf>,
     pub socket_group: Option<String>,
+    /// Where to serve Prometheus metrics (like --metrics-listen).
+    pub metrics_listen: Option<String>,
     /// Client certificate subject → role: `"CN=scheduler" = "admin"`, `"OU=ops" = "operator"`.
     #[serde(default)]
     pub roles: crate::auth::RoleMap,
@@ -120,6 +126,8 @@ pub struct Config {
     pub allow_privileged_operator: bool,
     pub audit_log: PathBuf,
     pub socket_group: Option<String>,
+    /// The `/metrics` endpoint, when asked for.
+    pub metrics: Option<crate::metrics::serve::MetricsListen>,
     pub registry: crate::image::pull::RegistryConfig,
     pub images: ImagesConfig,
     pub capacity: crate::runtime::CapacityConfig,
@@ -217,6 +225,13 @@ impl Config {
                 );
             }
         }
+        let metrics = match flags.metrics_listen.or(file.metrics_listen) {
+            None => None,
+            Some(a) => {
+                let addr = crate::metrics::serve::parse_addr(&a).map_err(|e| anyhow::anyhow!(e))?;
+                Some(crate::metrics::serve::plan(addr, tls.as_ref(), insecure_tcp).map_err(|e| anyhow::anyhow!(e))?)
+            }
+        };
         let audit_log = flags.audit_log.or(file.audit_log).unwrap_or_else(|| root.join("audit.log"));
         Ok(Config {
             root,
@@ -230,6 +245,7 @@ impl Config {
             allow_privileged_operator: file.allow_privileged_operator,
             audit_log,
             socket_group: flags.socket_group.or(file.socket_group),
+            metrics,
             registry: file.registry,
             images: file.images,
             capacity: file.capacity,
@@ -269,5 +285,17 @@ mod tests {
             Config::resolve(Flags { listen: tcp(), tls_cert: Some("/c".into()), ..Default::default() }).unwrap_err();
         assert!(e.to_string().contains("missing --tls-key, --tls-client-ca"), "{e}");
         assert!(Config::resolve(Flags { listen: tcp(), insecure_tcp: true, ..Default::default() }).is_ok());
+    }
+
+    #[test]
+    fn metrics_listen_is_loopback_or_tls() {
+        let m = |a: &str| Flags { metrics_listen: Some(a.into()), ..Default::default() };
+        let c = Config::resolve(m("9323")).unwrap();
+        assert_eq!(c.metrics.unwrap().addr, "127.0.0.1:9323".parse().unwrap());
+        let e = Config::resolve(m("0.0.0.0:9323")).unwrap_err();
+        assert!(e.to_string().contains("mutual TLS"), "{e}");
+        let e = Config::resolve(m("nine")).unwrap_err();
+        assert!(e.to_string().contains("\"nine\""), "{e}");
+        assert!(Config::from_toml("metrics_listen = \"127.0.0.1:0\"\n").unwrap().metrics.is_some());
     }
 }

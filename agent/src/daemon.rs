@@ -87,11 +87,29 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     };
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut servers = Vec::new();
+    let mut metrics_task = None;
+    let metrics = match &cfg.metrics {
+        None => None,
+        Some(listen) => {
+            let collector = crate::metrics::collect::RuntimeCollector(Arc::clone(&rt));
+            let m = crate::metrics::Metrics::new(Some(Box::new(collector)));
+            m.count_events(rt.live_events());
+            let (_, task) = crate::metrics::serve::serve(listen, Arc::clone(&m), stop_rx.clone()).await?;
+            metrics_task = Some(task);
+            Some(m)
+        }
+    };
     let mut sockets: Vec<PathBuf> = Vec::new();
     let mut tls_configs: Vec<Arc<ReloadableTls>> = Vec::new();
     for l in &cfg.listen {
-        let router =
-            crate::api::router(Arc::clone(&rt), Arc::clone(&auth), Arc::clone(&puller), cfg.cri.clone()).await?;
+        let router = crate::api::router(
+            Arc::clone(&rt),
+            Arc::clone(&auth),
+            Arc::clone(&puller),
+            cfg.cri.clone(),
+            metrics.clone(),
+        )
+        .await?;
         let mut stop = stop_rx.clone();
         let shutdown = async move {
             let _ = stop.wait_for(|s| *s).await;
@@ -142,6 +160,9 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     let _ = stop_tx.send(true);
     for s in servers {
         let _ = tokio::time::timeout(std::time::Duration::from_secs(5), s).await;
+    }
+    if let Some(t) = metrics_task {
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(1), t).await;
     }
     for s in sockets {
         let _ = std::fs::remove_file(s);

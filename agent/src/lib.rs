@@ -11,6 +11,7 @@ pub mod fuzzing;
 pub mod image;
 pub mod isolation;
 pub mod logfile;
+pub mod metrics;
 pub mod network;
 pub mod runtime;
 pub mod shim;

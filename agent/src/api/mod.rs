@@ -9,6 +9,7 @@ pub mod network;
 pub mod system;
 
 use crate::auth::layer::{AuthLayer, AuthState};
+use crate::metrics::layer::MetricsLayer;
 use crate::runtime::Runtime;
 use agent_proto::v1::container_service_server::ContainerServiceServer;
 use agent_proto::v1::group_service_server::GroupServiceServer;
@@ -28,7 +29,8 @@ pub async fn router(
     auth: Arc<AuthState>,
     puller: Arc<crate::image::pull::Puller>,
     cri_cfg: cri::CriConfig,
-) -> anyhow::Result<Router<Stack<AuthLayer, Identity>>> {
+    metrics: Option<Arc<crate::metrics::Metrics>>,
+) -> anyhow::Result<Router<Stack<AuthLayer, Stack<MetricsLayer, Identity>>>> {
     let (health, health_svc) = tonic_health::server::health_reporter();
     health.set_serving::<ContainerServiceServer<container::ContainerApi>>().await;
     health.set_serving::<ImageServiceServer<image::ImageApi>>().await;
@@ -44,6 +46,8 @@ pub async fn router(
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
         .build_v1alpha()?;
     Ok(tonic::transport::Server::builder()
+        // Outermost: refused calls are timed and counted too.
+        .layer(MetricsLayer::new(metrics))
         .layer(AuthLayer::new(auth))
         .add_service(health_svc)
         .add_service(refl_v1)

@@ -7,6 +7,7 @@
 
 use super::audit::{self, AuditLog};
 use super::{identity_of_cert, is_mutating, required_role, Caller, Identity, Role, RoleMap};
+use crate::transport::outcome::{status_of, OnEnd, Outcome};
 use bytes::Bytes;
 use http_body::{Body as HttpBody, Frame, SizeHint};
 use std::pin::Pin;
@@ -163,12 +164,6 @@ pub struct AuthService<S> {
 
 type BoxFuture<T> = Pin<Box<dyn std::future::Future<Output = T> + Send>>;
 
-/// The code name of a `grpc-status` header value, for the audit log.
-fn code_name(v: Option<&http::HeaderValue>) -> String {
-    let n = v.and_then(|v| v.to_str().ok()).and_then(|s| s.parse::<i32>().ok()).unwrap_or(0);
-    format!("{:?}", tonic::Code::from_i32(n))
-}
-
 impl<S> tower::Service<http::Request<Body>> for AuthService<S>
 where
     S: tower::Service<http::Request<Body>, Response = http::Response<Body>> + Clone + Send + 'static,
@@ -238,7 +233,7 @@ where
                         let (result, message) = outcome.or(header).unwrap_or_else(|| ("Ok".into(), String::new()));
                         state.record(&id, Some(role), &path, &frame(), &result, &message);
                     });
-                    Ok(resp.map(|b| Body::new(Audited { inner: b, on_end: Some(on_end) })))
+                    Ok(resp.map(|b| Body::new(Outcome::new(b, on_end))))
                 }
                 Err(e) => {
                     state.record(&id, Some(role), &path, &frame(), "Internal", "transport error");
@@ -246,73 +241,6 @@ where
                 }
             }
         })
-    }
-}
-
-/// The gRPC status in a header map (headers of a trailers-only response, or trailers).
-fn status_of(h: &http::HeaderMap) -> Option<(String, String)> {
-    let code = h.get("grpc-status")?;
-    let message = h.get("grpc-message").and_then(|v| v.to_str().ok()).map(percent_decode).unwrap_or_default();
-    Some((code_name(Some(code)), message))
-}
-
-/// Writes the audit line once the outcome of a call is known.
-type OnEnd = Box<dyn FnOnce(Option<(String, String)>) + Send>;
-
-/// A response body that reports the call's status when its trailers (or its end) pass.
-struct Audited {
-    inner: Body,
-    on_end: Option<OnEnd>,
-}
-
-impl Audited {
-    fn finish(&mut self, outcome: Option<(String, String)>) {
-        if let Some(f) = self.on_end.take() {
-            f(outcome);
-        }
-    }
-}
-
-impl HttpBody for Audited {
-    type Data = Bytes;
-    type Error = tonic::Status;
-
-    fn poll_frame(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, tonic::Status>>> {
-        let this = self.get_mut();
-        let r = Pin::new(&mut this.inner).poll_frame(cx);
-        match &r {
-            Poll::Ready(Some(Ok(f))) => {
-                if let Some(t) = f.trailers_ref() {
-                    let outcome = status_of(t);
-                    this.finish(outcome);
-                }
-            }
-            Poll::Ready(Some(Err(e))) => {
-                let outcome = Some((format!("{:?}", e.code()), e.message().to_string()));
-                this.finish(outcome);
-            }
-            Poll::Ready(None) => this.finish(None),
-            Poll::Pending => {}
-        }
-        r
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        self.inner.size_hint()
-    }
-}
-
-impl Drop for Audited {
-    fn drop(&mut self) {
-        // Not polled to its end: a trailers-only response (its status is in the headers,
-        // which the callback falls back to), or a client that went away mid-stream.
-        if let Some(f) = self.on_end.take() {
-            f(None);
-        }
     }
 }
 
@@ -336,26 +264,6 @@ async fn first_frame(body: Body) -> Vec<u8> {
         Err(_) => Vec::new(),
     };
     frame
-}
-
-/// grpc-message is percent-encoded on the wire.
-fn percent_decode(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'%' && i + 2 < b.len() {
-            let hex = |c: u8| (c as char).to_digit(16);
-            if let (Some(h), Some(l)) = (hex(b[i + 1]), hex(b[i + 2])) {
-                out.push((h * 16 + l) as u8);
-                i += 3;
-                continue;
-            }
-        }
-        out.push(b[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// A request body that copies its first gRPC frame into `slot` as it passes.
@@ -458,6 +366,6 @@ mod tests {
         assert!(slot.lock().unwrap().is_empty());
         t.see(&[b'b', 0, 0, 0, 0, 9]);
         assert_eq!(*slot.lock().unwrap(), vec![0, 0, 0, 0, 2, b'a', b'b']);
-        assert_eq!(percent_decode("no%20such%3A x%"), "no such: x%");
+        assert_eq!(crate::transport::outcome::percent_decode("no%20such%3A x%"), "no such: x%");
     }
 }

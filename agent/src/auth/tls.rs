@@ -34,6 +34,8 @@ pub struct TlsFiles {
 /// A rustls server configuration that can be swapped while connections are served.
 pub struct ReloadableTls {
     files: TlsFiles,
+    /// ALPN protocols offered (`h2` for the gRPC API).
+    alpn: Vec<Vec<u8>>,
     current: RwLock<Arc<rustls::ServerConfig>>,
 }
 
@@ -42,7 +44,7 @@ fn provider() -> Arc<rustls::crypto::CryptoProvider> {
 }
 
 /// Builds a server configuration that requires a client certificate signed by the CA.
-pub fn load(files: &TlsFiles) -> anyhow::Result<rustls::ServerConfig> {
+pub fn load(files: &TlsFiles, alpn: &[Vec<u8>]) -> anyhow::Result<rustls::ServerConfig> {
     let read_certs = |p: &PathBuf| -> anyhow::Result<Vec<CertificateDer<'static>>> {
         let certs: Vec<_> = CertificateDer::pem_file_iter(p)
             .map_err(|e| anyhow::anyhow!("read certificates from {}: {e}", p.display()))?
@@ -71,21 +73,26 @@ pub fn load(files: &TlsFiles) -> anyhow::Result<rustls::ServerConfig> {
         .map_err(|e| {
             anyhow::anyhow!("server certificate {} / key {}: {e}", files.cert.display(), files.key.display())
         })?;
-    cfg.alpn_protocols = vec![b"h2".to_vec()];
+    cfg.alpn_protocols = alpn.to_vec();
     Ok(cfg)
 }
 
 impl ReloadableTls {
     /// Loads the files once; fails (naming the file) if any is missing or invalid.
     pub fn new(files: TlsFiles) -> anyhow::Result<Arc<ReloadableTls>> {
-        let cfg = load(&files)?;
-        Ok(Arc::new(ReloadableTls { files, current: RwLock::new(Arc::new(cfg)) }))
+        Self::with_alpn(files, vec![b"h2".to_vec()])
+    }
+
+    /// Like [`ReloadableTls::new`], offering the ALPN protocols `alpn` (e.g. `http/1.1`).
+    pub fn with_alpn(files: TlsFiles, alpn: Vec<Vec<u8>>) -> anyhow::Result<Arc<ReloadableTls>> {
+        let cfg = load(&files, &alpn)?;
+        Ok(Arc::new(ReloadableTls { files, alpn, current: RwLock::new(Arc::new(cfg)) }))
     }
 
     /// Reads the files again; on error the old configuration stays in use. New connections
     /// get the new one, established ones keep theirs.
     pub fn reload(&self) -> anyhow::Result<()> {
-        let cfg = load(&self.files)?;
+        let cfg = load(&self.files, &self.alpn)?;
         if let Ok(mut cur) = self.current.write() {
             *cur = Arc::new(cfg);
         }

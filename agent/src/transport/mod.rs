@@ -4,6 +4,7 @@
 //! h2's strict checks.
 
 pub mod authority;
+pub mod outcome;
 
 use anyhow::Context;
 use futures::{Stream, TryStreamExt};
