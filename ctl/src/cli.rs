@@ -146,6 +146,24 @@ pub struct CreateOpts {
     /// Restart policy: no, on-failure[:N], always, unless-stopped
     #[arg(long, default_value = "no")]
     pub restart: String,
+    /// Command to run to check health (run by sh -c in the container)
+    #[arg(long = "health-cmd", value_name = "CMD")]
+    pub health_cmd: Option<String>,
+    /// Time between running the check (ms|s|m|h) [default: 30s]
+    #[arg(long = "health-interval", value_name = "DURATION")]
+    pub health_interval: Option<String>,
+    /// Maximum time to allow one check to run (ms|s|m|h) [default: 30s]
+    #[arg(long = "health-timeout", value_name = "DURATION")]
+    pub health_timeout: Option<String>,
+    /// Consecutive failures needed to report unhealthy [default: 3]
+    #[arg(long = "health-retries", value_name = "N")]
+    pub health_retries: Option<u32>,
+    /// Start period for the container to initialize before failures count (ms|s|m|h) [default: 0s]
+    #[arg(long = "health-start-period", value_name = "DURATION")]
+    pub health_start_period: Option<String>,
+    /// Disable any container-specified HEALTHCHECK
+    #[arg(long = "no-healthcheck")]
+    pub no_healthcheck: bool,
     /// Run an init inside the container that forwards signals and reaps processes
     #[arg(long)]
     pub init: bool,

@@ -40,7 +40,14 @@ fn state_name(s: i32) -> &'static str {
 
 fn status(c: &pb::ContainerInfo) -> String {
     match state_name(c.state) {
-        "running" => format!("Up {}", ago(c.started_at).trim_end_matches(" ago")),
+        "running" => {
+            let up = format!("Up {}", ago(c.started_at).trim_end_matches(" ago"));
+            match c.health.as_ref().map(|h| h.status.as_str()) {
+                None | Some("") => up,
+                Some("starting") => format!("{up} (health: starting)"),
+                Some(s) => format!("{up} ({s})"),
+            }
+        }
         "exited" => format!("Exited ({}) {}", c.exit_code, ago(c.finished_at)),
         "created" => "Created".into(),
         s => s.to_string(),
@@ -108,6 +115,11 @@ fn print_json_lines(values: impl IntoIterator<Item = Value>) {
     }
 }
 
+/// A health check as docker's inspect shows it (durations in nanoseconds).
+fn health_config_json(h: &pb::HealthConfig) -> Value {
+    json!({ "Test": h.test, "Interval": h.interval_ns, "Timeout": h.timeout_ns, "StartPeriod": h.start_period_ns, "Retries": h.retries })
+}
+
 /// A container as JSON (docker inspect's main fields).
 pub fn container_json(c: &pb::ContainerInfo) -> Value {
     let spec = c.spec.clone().unwrap_or_default();
@@ -129,6 +141,16 @@ pub fn container_json(c: &pb::ContainerInfo) -> Value {
             "OOMKilled": c.oom_killed,
             "StartedAt": rfc3339(c.started_at),
             "FinishedAt": rfc3339(c.finished_at),
+            "Health": c.health.as_ref().map(|h| json!({
+                "Status": h.status,
+                "FailingStreak": h.failing_streak,
+                "Log": h.log.iter().map(|p| json!({
+                    "Start": rfc3339(p.start),
+                    "End": rfc3339(p.end),
+                    "ExitCode": p.exit_code,
+                    "Output": p.output,
+                })).collect::<Vec<_>>(),
+            })),
         },
         "RestartCount": c.restart_count,
         "Config": {
@@ -141,6 +163,7 @@ pub fn container_json(c: &pb::ContainerInfo) -> Value {
             "Tty": spec.tty,
             "OpenStdin": spec.stdin_open,
             "Labels": spec.labels,
+            "Healthcheck": spec.health.as_ref().map(health_config_json),
         },
         "HostConfig": {
             "NetworkMode": if spec.network_mode.is_empty() { "none".to_string() } else { spec.network_mode },
@@ -209,7 +232,7 @@ pub fn image_json(i: &pb::ImageInfo) -> Value {
         "Size": i.size,
         "Architecture": i.architecture,
         "Os": i.os,
-        "Config": { "Env": c.env, "Cmd": c.cmd, "Entrypoint": c.entrypoint, "WorkingDir": c.working_dir, "User": c.user, "Labels": c.labels, "StopSignal": c.stop_signal, "ExposedPorts": c.exposed_ports },
+        "Config": { "Env": c.env, "Cmd": c.cmd, "Entrypoint": c.entrypoint, "WorkingDir": c.working_dir, "User": c.user, "Labels": c.labels, "StopSignal": c.stop_signal, "ExposedPorts": c.exposed_ports, "Healthcheck": c.healthcheck.as_ref().map(health_config_json) },
         "RootFS": { "Type": "layers", "Layers": i.layers.iter().map(|l| l.diff_id.clone()).collect::<Vec<_>>() },
     })
 }

@@ -4,6 +4,7 @@
 use crate::cgroups::Resources;
 use crate::image::pull::PullErrorKind;
 use crate::image::{ImageError, ImageRecord};
+use crate::runtime::health::HealthConfig;
 use crate::runtime::{spec, ContainerRecord, ContainerSpec, RuntimeError, State};
 use agent_proto::v1 as pb;
 use tonic::{Code, Status};
@@ -108,7 +109,40 @@ pub fn spec_from_pb(s: pb::ContainerSpec) -> Result<ContainerSpec, RuntimeError>
         log_path: String::new(),
         pause: false,
         restart,
+        health: s.health.map(health_from_pb),
     })
+}
+
+fn health_from_pb(h: pb::HealthConfig) -> HealthConfig {
+    HealthConfig {
+        test: h.test,
+        interval_ns: h.interval_ns,
+        timeout_ns: h.timeout_ns,
+        start_period_ns: h.start_period_ns,
+        retries: h.retries,
+    }
+}
+
+fn health_to_pb(h: &HealthConfig) -> pb::HealthConfig {
+    pb::HealthConfig {
+        test: h.test.clone(),
+        interval_ns: h.interval_ns,
+        timeout_ns: h.timeout_ns,
+        start_period_ns: h.start_period_ns,
+        retries: h.retries,
+    }
+}
+
+fn health_state_to_pb(h: &crate::runtime::health::Health) -> pb::Health {
+    pb::Health {
+        status: h.status.as_str().to_string(),
+        failing_streak: h.failing_streak,
+        log: h
+            .log
+            .iter()
+            .map(|p| pb::HealthProbe { start: p.start, end: p.end, exit_code: p.exit_code, output: p.output.clone() })
+            .collect(),
+    }
 }
 
 /// Limits from the API: zero means "not set"; `cpus` becomes a CFS quota.
@@ -190,6 +224,7 @@ pub fn spec_to_pb(s: &ContainerSpec) -> pb::ContainerSpec {
         ipc: s.ipc.clone(),
         pid: s.pid.clone(),
         restart: s.restart.to_string(),
+        health: s.health.as_ref().map(health_to_pb),
     }
 }
 
@@ -222,6 +257,7 @@ pub fn container_to_pb(c: &ContainerRecord, rootfs: String, cgroup: String) -> p
         ip_address: c.ip.clone(),
         uid_map: c.userns.iter().flat_map(|l| id_maps(&l.map.uids)).collect(),
         gid_map: c.userns.iter().flat_map(|l| id_maps(&l.map.gids)).collect(),
+        health: c.health.as_ref().map(health_state_to_pb),
     }
 }
 
@@ -246,6 +282,7 @@ pub fn image_to_pb(i: &ImageRecord) -> pb::ImageInfo {
             labels: i.config.labels.clone().into_iter().collect(),
             stop_signal: i.config.stop_signal.clone(),
             exposed_ports: i.config.exposed_ports.clone(),
+            healthcheck: i.config.healthcheck.as_ref().map(health_to_pb),
         }),
         layers: i.layers.iter().map(|l| pb::LayerInfo { diff_id: l.diff_id.clone(), size: l.size }).collect(),
         architecture: i.architecture.clone(),

@@ -285,8 +285,9 @@ pub(crate) fn finish(
     // A concurrent pull of the same image may have moved a shared download into the
     // store already: read it from there.
     let stored_cfg = store.blob_path(config_digest);
-    let f = std::fs::File::open(cpath).or_else(|_| std::fs::File::open(&stored_cfg)).map_err(io_at(cpath))?;
-    let cfg = ImageConfiguration::from_reader(f).map_err(|e| bad(format!("image config {config_digest}: {e}")))?;
+    let raw = std::fs::read(cpath).or_else(|_| std::fs::read(&stored_cfg)).map_err(io_at(cpath))?;
+    let cfg =
+        ImageConfiguration::from_reader(&raw[..]).map_err(|e| bad(format!("image config {config_digest}: {e}")))?;
     let diff_ids = cfg.rootfs().diff_ids();
     if diff_ids.len() != layers.len() {
         return Err(bad(format!(
@@ -324,7 +325,7 @@ pub(crate) fn finish(
         tags,
         digest: manifest_digest.to_string(),
         created_at: created_at(&cfg),
-        config: image_config(&cfg),
+        config: image_config(&cfg, &raw),
         layers: recs,
         blobs,
         architecture: cfg.architecture().to_string(),
@@ -341,8 +342,51 @@ pub(crate) fn created_at(cfg: &ImageConfiguration) -> i64 {
         .unwrap_or_else(now_nanos)
 }
 
-/// The parts of an image config the runtime uses.
-pub(crate) fn image_config(cfg: &ImageConfiguration) -> ImageConfig {
+/// docker's `config.Healthcheck` of a raw image config (OCI's schema has no such field).
+fn healthcheck(raw: &[u8]) -> Option<crate::runtime::health::HealthConfig> {
+    #[derive(serde::Deserialize)]
+    struct Doc {
+        config: Option<Conf>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Conf {
+        #[serde(rename = "Healthcheck")]
+        healthcheck: Option<Check>,
+    }
+    #[derive(serde::Deserialize, Default)]
+    #[serde(default)]
+    struct Check {
+        #[serde(rename = "Test")]
+        test: Vec<String>,
+        #[serde(rename = "Interval")]
+        interval: i64,
+        #[serde(rename = "Timeout")]
+        timeout: i64,
+        #[serde(rename = "StartPeriod")]
+        start_period: i64,
+        #[serde(rename = "Retries")]
+        retries: u32,
+    }
+    let c = serde_json::from_slice::<Doc>(raw).ok()?.config?.healthcheck?;
+    let h = crate::runtime::health::HealthConfig {
+        test: c.test,
+        interval_ns: c.interval,
+        timeout_ns: c.timeout,
+        start_period_ns: c.start_period,
+        retries: c.retries,
+    };
+    // An image's invalid check is ignored (with a note), as a container could never use it.
+    match h.validate() {
+        Ok(()) => Some(h),
+        Err(e) => {
+            tracing::warn!(error = %e, "ignoring the image's HEALTHCHECK");
+            None
+        }
+    }
+}
+
+/// The parts of an image config the runtime uses (`raw`: the config document itself).
+pub(crate) fn image_config(cfg: &ImageConfiguration, raw: &[u8]) -> ImageConfig {
     let c = cfg.config().clone().unwrap_or_default();
     ImageConfig {
         env: c.env().clone().unwrap_or_default(),
@@ -353,5 +397,6 @@ pub(crate) fn image_config(cfg: &ImageConfiguration) -> ImageConfig {
         labels: c.labels().clone().unwrap_or_default().into_iter().collect::<BTreeMap<_, _>>(),
         stop_signal: c.stop_signal().clone().unwrap_or_default(),
         exposed_ports: c.exposed_ports().clone().unwrap_or_default(),
+        healthcheck: healthcheck(raw),
     }
 }

@@ -202,7 +202,7 @@ impl ImageStore {
             tags,
             digest: String::new(),
             created_at: super::archive::created_at(&parsed),
-            config: super::archive::image_config(&parsed),
+            config: super::archive::image_config(&parsed, &bytes),
             layers,
             blobs,
             architecture: parsed.architecture().to_string(),

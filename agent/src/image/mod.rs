@@ -27,6 +27,9 @@ pub struct ImageConfig {
     pub labels: BTreeMap<String, String>,
     pub stop_signal: String,
     pub exposed_ports: Vec<String>,
+    /// `HEALTHCHECK` (docker's `Healthcheck` in the image config).
+    #[serde(default)]
+    pub healthcheck: Option<crate::runtime::health::HealthConfig>,
 }
 
 /// One layer of an image.

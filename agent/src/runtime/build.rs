@@ -209,6 +209,21 @@ impl Runtime {
             Instruction::StopSignal { signal, .. } => {
                 st.conf().insert("StopSignal".into(), signal.clone().into());
             }
+            Instruction::Healthcheck { test, interval_ns, timeout_ns, start_period_ns, retries, .. } => {
+                // docker's image config field; zero values are left out as docker does.
+                let mut h = serde_json::Map::new();
+                h.insert("Test".into(), test.clone().into());
+                for (k, v) in [("Interval", *interval_ns), ("Timeout", *timeout_ns), ("StartPeriod", *start_period_ns)]
+                {
+                    if v != 0 {
+                        h.insert(k.into(), v.into());
+                    }
+                }
+                if *retries != 0 {
+                    h.insert("Retries".into(), (*retries).into());
+                }
+                st.conf().insert("Healthcheck".into(), h.into());
+            }
             Instruction::Run { argv, build_args, line, .. } => {
                 let key = cache::run_key(st, &text, build_args, &opts.network);
                 if let Some(e) = (!opts.no_cache).then(|| self.cache_get(&key)).flatten() {

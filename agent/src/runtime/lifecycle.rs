@@ -128,6 +128,10 @@ impl Runtime {
             env = super::env::merge(&env, &["TERM=xterm".to_string()]);
         }
         env = super::env::merge(&env, &spec.env);
+        if let Some(h) = &spec.health {
+            h.validate()?;
+        }
+        spec.health = super::health::HealthConfig::effective(spec.health.as_ref(), image.config.healthcheck.as_ref());
         let rec = ContainerRecord {
             id: id.clone(),
             name,
@@ -156,6 +160,7 @@ impl Runtime {
             restart_count: 0,
             stopped_by_user: false,
             rapid_restarts: 0,
+            health: None,
             ip: String::new(),
             ports,
             extra_networks: vec![],
@@ -535,6 +540,7 @@ impl Runtime {
         rec.pid_start = report.pid_start;
         rec.shim_pid = report.shim_pid;
         rec.shim_start = report.shim_start;
+        rec.health = rec.spec.health.is_some().then(super::health::Health::default);
         if let Err(e) = self.save_and_log(&rec, "start", &[("pid", rec.pid.to_string())], false) {
             // Unrecorded, it must not run: it would be nobody's.
             self.cgroups.kill_all(&rec.cg());

@@ -12,6 +12,7 @@ mod failure_tests;
 #[cfg(test)]
 mod fakes;
 mod groups;
+pub mod health;
 pub mod host;
 mod hostfiles;
 mod ledger;
@@ -156,6 +157,10 @@ pub struct ContainerSpec {
     /// `--restart`.
     #[serde(default)]
     pub restart: restart::RestartPolicy,
+    /// `--health-*` / `--no-healthcheck` as given; after create, the check that applies
+    /// (merged with the image's `HEALTHCHECK`), `None` when there is none.
+    #[serde(default)]
+    pub health: Option<health::HealthConfig>,
 }
 
 impl ContainerSpec {
@@ -221,6 +226,9 @@ pub struct ContainerRecord {
     /// Restarts in a row that each ran under 10 s (the back-off's exponent).
     #[serde(default)]
     pub rapid_restarts: u32,
+    /// The health check's state in the current run (`None`: no check, or not running).
+    #[serde(default)]
+    pub health: Option<health::Health>,
     /// The leased address on the bridge network.
     #[serde(default)]
     pub ip: String,

@@ -35,6 +35,7 @@ impl Runtime {
                 tracing::warn!(container = %id, error = %e, "recording container exit");
             }
         });
+        self.watch_health(rec);
     }
 
     /// Records the exit of a container whose shim is gone.

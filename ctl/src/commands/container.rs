@@ -295,10 +295,49 @@ async fn create_container(cl: &mut Clients, o: &CreateOpts) -> Res<String> {
         devices: o.device.clone(),
         userns: o.userns.as_ref().map(cli::name).unwrap_or_default(),
         restart: o.restart.clone(),
+        health: health(o)?,
         ipc: o.ipc.clone().unwrap_or_default(),
         pid: o.pid.clone().unwrap_or_default(),
     };
     Ok(cl.c.create(pb::CreateContainerRequest { spec: Some(spec) }).await?.into_inner().id)
+}
+
+/// `--health-*` / `--no-healthcheck` as the API's HealthConfig (unset: the image's).
+fn health(o: &CreateOpts) -> Res<Option<pb::HealthConfig>> {
+    let dur = |flag: &str, v: &Option<String>| -> Res<i64> {
+        let Some(v) = v else { return Ok(0) };
+        let d = humantime::parse_duration(v)
+            .map_err(|e| Exit::agent(format!("invalid argument {v:?} for \"--{flag}\" flag: {e}")))?;
+        let ns = i64::try_from(d.as_nanos()).map_err(|_| Exit::agent(format!("--{flag} {v:?}: too long")))?;
+        if ns < 1_000_000 {
+            return Err(Exit::agent(format!("--{flag} {v:?}: must be at least 1ms")));
+        }
+        Ok(ns)
+    };
+    let any = o.health_cmd.is_some()
+        || o.health_interval.is_some()
+        || o.health_timeout.is_some()
+        || o.health_retries.is_some()
+        || o.health_start_period.is_some();
+    if o.no_healthcheck {
+        if any {
+            return Err(Exit::agent("--no-healthcheck conflicts with --health-* options"));
+        }
+        return Ok(Some(pb::HealthConfig { test: vec!["NONE".into()], ..Default::default() }));
+    }
+    if !any {
+        return Ok(None);
+    }
+    if o.health_retries == Some(0) {
+        return Err(Exit::agent("--health-retries cannot be 0 (leave it out for the default of 3)"));
+    }
+    Ok(Some(pb::HealthConfig {
+        test: o.health_cmd.iter().flat_map(|c| ["CMD-SHELL".to_string(), c.clone()]).collect(),
+        interval_ns: dur("health-interval", &o.health_interval)?,
+        timeout_ns: dur("health-timeout", &o.health_timeout)?,
+        start_period_ns: dur("health-start-period", &o.health_start_period)?,
+        retries: o.health_retries.unwrap_or(0),
+    }))
 }
 
 /// Starts a container; a failure exits like docker: 126/127 when the command could not be

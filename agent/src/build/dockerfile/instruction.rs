@@ -105,7 +105,19 @@ pub enum Instruction {
     Volume { paths: Vec<String>, line: usize, text: String },
     /// `STOPSIGNAL`; a signal number or name (e.g. `SIGTERM`, `TERM`, `9`), not mapped to a number here.
     StopSignal { signal: String, line: usize, text: String },
-    /// `HEALTHCHECK` or `ONBUILD`: syntax-checked but not interpreted; callers can warn and skip it.
+    /// `HEALTHCHECK [--interval=D] [--timeout=D] [--start-period=D] [--retries=N] CMD …` or
+    /// `HEALTHCHECK NONE`: `test` in docker's form (`["CMD", …]` for the exec form,
+    /// `["CMD-SHELL", "…"]` for the shell form, `["NONE"]`); durations in nanoseconds (0: unset).
+    Healthcheck {
+        test: Vec<String>,
+        interval_ns: i64,
+        timeout_ns: i64,
+        start_period_ns: i64,
+        retries: u32,
+        line: usize,
+        text: String,
+    },
+    /// `ONBUILD`: syntax-checked but not interpreted; callers can warn and skip it.
     Ignored { keyword: &'static str, line: usize, text: String },
 }
 
@@ -137,6 +149,7 @@ impl Instruction {
             | Instruction::Expose { line, text, .. }
             | Instruction::Volume { line, text, .. }
             | Instruction::StopSignal { line, text, .. }
+            | Instruction::Healthcheck { line, text, .. }
             | Instruction::Ignored { line, text, .. } => (*line, text),
         }
     }
@@ -159,6 +172,7 @@ impl Instruction {
             Instruction::Expose { .. } => "EXPOSE",
             Instruction::Volume { .. } => "VOLUME",
             Instruction::StopSignal { .. } => "STOPSIGNAL",
+            Instruction::Healthcheck { .. } => "HEALTHCHECK",
             Instruction::Ignored { keyword, .. } => keyword,
         }
     }
@@ -378,6 +392,27 @@ pub(super) fn parse_port_spec(spec: &str) -> Result<PortSpec, String> {
         return Err(format!("invalid port range in EXPOSE {}", quoted(spec)));
     }
     Ok(PortSpec { start, end, protocol })
+}
+
+/// A `HEALTHCHECK` duration flag (Go's syntax: `30s`, `1m30s`, `500ms`): nanoseconds, at
+/// least 1 ms; absent: 0.
+pub(super) fn health_duration(flags: &Flags, name: &str) -> Result<i64, String> {
+    let Some(v) = flags.get(name) else { return Ok(0) };
+    let d = humantime::parse_duration(v).map_err(|e| format!("HEALTHCHECK --{name}={}: {e}", quoted(v)))?;
+    let ns = i64::try_from(d.as_nanos()).map_err(|_| format!("HEALTHCHECK --{name}={}: too long", quoted(v)))?;
+    if ns < 1_000_000 {
+        return Err(format!("HEALTHCHECK --{name}={}: cannot be less than 1ms", quoted(v)));
+    }
+    Ok(ns)
+}
+
+/// `--retries=N` (at least 1); absent: 0.
+pub(super) fn health_retries(flags: &Flags) -> Result<u32, String> {
+    let Some(v) = flags.get("retries") else { return Ok(0) };
+    match v.parse::<u32>() {
+        Ok(n) if n >= 1 => Ok(n),
+        _ => Err(format!("HEALTHCHECK --retries={}: must be a whole number, at least 1", quoted(v))),
+    }
 }
 
 pub(super) fn check_healthcheck(rest: &str) -> Result<(), String> {

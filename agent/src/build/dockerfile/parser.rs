@@ -2,8 +2,8 @@
 //! ENV, the SHELL that wraps shell forms, the substitution budget) and the dispatch by keyword.
 
 use super::instruction::{
-    check_healthcheck, check_onbuild, is_heredoc_word, is_valid_stage_name, no_flags, parse_chmod, parse_flags,
-    parse_json_array, parse_port_spec, validate_signal, Flags, Json,
+    check_healthcheck, check_onbuild, health_duration, health_retries, is_heredoc_word, is_valid_stage_name, no_flags,
+    parse_chmod, parse_flags, parse_json_array, parse_port_spec, validate_signal, Flags, Json,
 };
 use super::lines::LogicalLine;
 use super::shell::{extract_flags, is_re_ws, parse_words, split_command, split_re_ws, Lexer, Scope, Words};
@@ -158,7 +158,31 @@ impl State<'_> {
             "HEALTHCHECK" => {
                 flags.only(&["interval", "timeout", "start-period", "start-interval", "retries"], keyword, line)?;
                 check_healthcheck(rest).map_err(|m| ParseError::at(line, m))?;
-                Ok(Instruction::Ignored { keyword: "HEALTHCHECK", line, text })
+                let at = |m: String| ParseError::at(line, m);
+                let (kind, cmd) = split_command(rest);
+                let test = if kind.eq_ignore_ascii_case("NONE") {
+                    vec!["NONE".to_string()]
+                } else {
+                    match parse_json_array(cmd) {
+                        Json::Array(argv) if !argv.is_empty() => {
+                            std::iter::once("CMD".to_string()).chain(argv).collect()
+                        }
+                        Json::Array(_) => return Err(at("HEALTHCHECK CMD requires a command".into())),
+                        Json::NotStringArray => {
+                            return Err(at("HEALTHCHECK: JSON array arguments must all be strings".into()))
+                        }
+                        Json::Invalid => vec!["CMD-SHELL".to_string(), cmd.to_string()],
+                    }
+                };
+                Ok(Instruction::Healthcheck {
+                    test,
+                    interval_ns: health_duration(&flags, "interval").map_err(at)?,
+                    timeout_ns: health_duration(&flags, "timeout").map_err(at)?,
+                    start_period_ns: health_duration(&flags, "start-period").map_err(at)?,
+                    retries: health_retries(&flags).map_err(at)?,
+                    line,
+                    text,
+                })
             }
             "ONBUILD" => {
                 no_flags(&flags, keyword, line)?;

@@ -227,16 +227,26 @@ fn expose_errors() {
 // ----- HEALTHCHECK / ONBUILD -----
 
 #[test]
-fn healthcheck_and_onbuild_are_ignored() {
+fn healthcheck_is_typed_and_onbuild_ignored() {
     let v = stage(concat!(
-        "HEALTHCHECK --interval=5m --timeout=3s CMD curl -f http://localhost/ || exit 1\n",
+        "HEALTHCHECK --interval=5m --timeout=3s --retries=2 CMD curl -f http://localhost/ || exit 1\n",
         "HEALTHCHECK NONE\n",
-        "ONBUILD RUN make",
+        "ONBUILD RUN make\n",
+        "HEALTHCHECK --start-period=1m30s CMD [\"test\", \"-f\", \"/ok\"]",
     ));
-    assert!(matches!(&v[0], Instruction::Ignored { keyword: "HEALTHCHECK", line: 2, .. }));
-    assert!(matches!(&v[1], Instruction::Ignored { keyword: "HEALTHCHECK", .. }));
+    match &v[0] {
+        Instruction::Healthcheck { test, interval_ns, timeout_ns, start_period_ns, retries, line: 2, .. } => {
+            assert_eq!(test, &["CMD-SHELL", "curl -f http://localhost/ || exit 1"]);
+            assert_eq!((*interval_ns, *timeout_ns, *start_period_ns, *retries), (300_000_000_000, 3_000_000_000, 0, 2));
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(matches!(&v[1], Instruction::Healthcheck { test, .. } if test == &["NONE"]));
     assert!(matches!(&v[2], Instruction::Ignored { keyword: "ONBUILD", line: 4, .. }));
     assert_eq!(v[2].keyword(), "ONBUILD");
+    assert!(matches!(&v[3], Instruction::Healthcheck { test, start_period_ns: 90_000_000_000, .. }
+        if test == &["CMD", "test", "-f", "/ok"]));
+    assert_eq!(v[3].keyword(), "HEALTHCHECK");
 }
 
 #[test]
@@ -246,6 +256,9 @@ fn healthcheck_and_onbuild_errors() {
     assert!(stage_err("HEALTHCHECK NONE x").message.contains("no arguments"));
     assert!(stage_err("HEALTHCHECK CMD").message.contains("requires a command"));
     assert!(stage_err("HEALTHCHECK --bogus=1 CMD x").message.contains("unknown flag"));
+    assert!(stage_err("HEALTHCHECK --interval=soon CMD x").message.contains("\"soon\""));
+    assert!(stage_err("HEALTHCHECK --timeout=10us CMD x").message.contains("less than 1ms"));
+    assert!(stage_err("HEALTHCHECK --retries=0 CMD x").message.contains("at least 1"));
     assert!(stage_err("ONBUILD").message.contains("at least one"));
     assert!(stage_err("ONBUILD onbuild RUN x").message.to_lowercase().contains("chaining"));
     assert!(stage_err("ONBUILD FROM x").message.contains("isn't allowed"));
