@@ -445,6 +445,9 @@ pub enum Cmd {
         /// Only events after this sequence number
         #[arg(long, default_value_t = 0)]
         since: u64,
+        /// Filter (KEY=VALUE, repeatable or comma-separated): type, container, event, image, label
+        #[arg(short = 'f', long = "filter", value_name = "FILTER")]
+        filter: Vec<String>,
         /// Print the events so far and exit
         #[arg(long = "no-follow")]
         no_follow: bool,

@@ -596,6 +596,26 @@ fn events_are_logged_in_order_and_resumable_after_a_restart() {
     assert_eq!(after[0]["Name"], "ev2");
     assert_eq!(after[0]["seq"].as_u64().unwrap(), last + 1);
     a.ok(&["rm", "ev2"]);
+
+    // docker's --filter, applied by the agent (so every API client gets it).
+    let filtered = |f: &[&str]| -> Vec<String> {
+        let mut args = vec!["events", "--no-follow", "--format", "json"];
+        for x in f {
+            args.extend(["--filter", x]);
+        }
+        a.ok(&args)
+            .lines()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+            .map(|e| format!("{}/{}", e["Name"].as_str().unwrap_or(""), e["Action"].as_str().unwrap_or("")))
+            .collect()
+    };
+    assert_eq!(filtered(&["container=ev1", "event=die"]), ["ev1/die"]);
+    assert_eq!(filtered(&["type=container,event=create"]), ["ev1/create", "ev2/create"], "comma-separated");
+    assert_eq!(filtered(&["event=create", "event=destroy", "container=ev2"]), ["ev2/create", "ev2/destroy"]);
+    assert!(filtered(&["type=image"]).is_empty());
+    let r = a.ctl(&["events", "--no-follow", "--filter", "colour=red"]);
+    assert_eq!(r.code, 125);
+    assert!(r.stderr.contains("\"colour\""), "{}", r.stderr);
 }
 
 /// `stop` right after `start`: the first SIGTERM may reach the init before its program

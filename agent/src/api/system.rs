@@ -23,7 +23,8 @@ impl SystemService for SystemApi {
     async fn events(&self, req: Request<pb::EventsRequest>) -> Result<Response<Self::EventsStream>, Status> {
         use tokio_stream::StreamExt;
         let r = req.into_inner();
-        let rx = self.rt.events(r.since, r.follow).map_err(status)?;
+        let filter = crate::runtime::EventFilter::parse(&r.filters).map_err(status)?;
+        let rx = self.rt.events(r.since, r.follow, filter).map_err(status)?;
         let s = tokio_stream::wrappers::ReceiverStream::new(rx).map(|e| {
             Ok(pb::Event {
                 seq: e.seq,

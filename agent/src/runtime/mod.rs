@@ -35,7 +35,7 @@ mod volumes;
 
 pub use resources::system_cpu_ns;
 
-pub use events::Event;
+pub use events::{Event, EventFilter};
 pub use exec::{ExecInput, ExecIo, ExecRequest};
 pub use groups::GroupRecord;
 pub use ledger::{Amount, CapacityConfig, Ledger};

@@ -54,7 +54,7 @@ pub async fn run(cl: &mut Clients, cmd: Cmd) -> Res<u8> {
         Cmd::Group { cmd } => group::run(cl, cmd).await,
         Cmd::Network { cmd } => network::run(cl, cmd).await,
         Cmd::System { cmd: SystemCmd::Df { format } } => system::df(cl, format).await,
-        Cmd::Events { since, no_follow, format } => system::events(cl, since, no_follow, format).await,
+        Cmd::Events { since, filter, no_follow, format } => system::events(cl, since, filter, no_follow, format).await,
         Cmd::Version => system::version(cl).await,
         Cmd::Info { format } => system::info(cl, format).await,
         // Local files only: main runs these without connecting.

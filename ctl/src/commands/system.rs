@@ -14,8 +14,10 @@ pub async fn df(cl: &mut Clients, format: Format) -> Res<u8> {
 }
 
 /// `events`: from `since` on, until interrupted unless `no_follow`.
-pub async fn events(cl: &mut Clients, since: u64, no_follow: bool, format: Format) -> Res<u8> {
-    let mut s = cl.s.events(pb::EventsRequest { since, follow: !no_follow }).await?.into_inner();
+pub async fn events(cl: &mut Clients, since: u64, filter: Vec<String>, no_follow: bool, format: Format) -> Res<u8> {
+    // docker takes one filter per flag; `type=container,event=die` in one is accepted too.
+    let filters = filter.iter().flat_map(|f| f.split(',')).filter(|f| !f.is_empty()).map(str::to_string).collect();
+    let mut s = cl.s.events(pb::EventsRequest { since, follow: !no_follow, filters }).await?.into_inner();
     while let Some(e) = s.next().await {
         output::event(&e?, format);
     }
