@@ -293,6 +293,13 @@ pub enum Cmd {
         #[arg(long, value_enum, default_value_t)]
         format: Format,
     },
+    /// Show how a running container is isolated, read back from the kernel: namespaces,
+    /// cgroups and limits, the overlay root, the network path and rules, security
+    Explain {
+        container: String,
+        #[arg(long, value_enum, default_value_t)]
+        format: Format,
+    },
     /// Show low-level information on containers (JSON)
     Inspect {
         #[arg(required = true)]

@@ -26,6 +26,10 @@ fn main() -> ExitCode {
             return ExitCode::from(code);
         }
     };
+    // Like docker and every Unix filter: `agentctl ps | head` ends quietly when the reader
+    // goes away (Rust ignores SIGPIPE, and println! would panic on EPIPE).
+    // SAFETY: restoring a signal's default disposition before any thread exists.
+    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
     let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(r) => r,
         Err(e) => {

@@ -66,6 +66,17 @@ fn exec_request(s: pb::ExecSpec) -> ExecRequest {
 
 #[tonic::async_trait]
 impl ContainerService for ContainerApi {
+    async fn explain(&self, req: Request<pb::ExplainRequest>) -> Result<Response<pb::ExplainResponse>, Status> {
+        let rt = std::sync::Arc::clone(&self.rt);
+        let id = req.into_inner().id;
+        // /proc and cgroup reads, and a thread that joins the container's namespaces.
+        let x = tokio::task::spawn_blocking(move || rt.explain(&id))
+            .await
+            .map_err(|e| Status::internal(format!("explain: {e}")))?
+            .map_err(status)?;
+        Ok(Response::new(super::explain::to_pb(x)))
+    }
+
     async fn create(
         &self,
         req: Request<pb::CreateContainerRequest>,

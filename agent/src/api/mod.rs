@@ -3,6 +3,7 @@
 pub mod container;
 pub mod convert;
 pub mod cri;
+pub mod explain;
 pub mod group;
 pub mod image;
 pub mod network;

@@ -51,6 +51,7 @@ const VIEWER_METHODS: &[&str] = &[
     "/agent.v1.ContainerService/Wait",
     "/agent.v1.ContainerService/Logs",
     "/agent.v1.ContainerService/Stats",
+    "/agent.v1.ContainerService/Explain",
     "/agent.v1.ImageService/List",
     "/agent.v1.ImageService/Inspect",
     "/agent.v1.ImageService/History",

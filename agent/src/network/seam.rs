@@ -12,6 +12,8 @@ pub trait Firewall: Send + Sync {
     fn apply(&self, ruleset: &str) -> Result<(), NetError>;
     /// Deletes table `table`; absent is fine.
     fn delete_table(&self, table: &str);
+    /// The rules of table `table` as `nft list` prints them ("" when it does not exist).
+    fn ruleset(&self, table: &str) -> Result<String, NetError>;
 }
 
 /// Links, addresses and routes of the host.
@@ -38,6 +40,14 @@ impl Firewall for Nft {
         if let Err(e) = super::run("nft", &["delete", "table", "ip", table]) {
             // Absent is the usual case (nothing was published since the agent started).
             tracing::debug!(table, error = %e, "nft delete table");
+        }
+    }
+    fn ruleset(&self, table: &str) -> Result<String, NetError> {
+        match super::run("nft", &["list", "table", "ip", table]) {
+            Ok(out) => Ok(out),
+            // No table: nothing was published or masqueraded yet.
+            Err(e) if e.to_string().contains("No such file or directory") => Ok(String::new()),
+            Err(e) => Err(e),
         }
     }
 }

@@ -164,6 +164,9 @@ impl Firewall for Arc<FakeHost> {
     fn delete_table(&self, _table: &str) {
         *self.table.lock().unwrap() = None;
     }
+    fn ruleset(&self, _table: &str) -> std::result::Result<String, NetError> {
+        Ok(self.table.lock().unwrap().clone().unwrap_or_default())
+    }
 }
 
 impl Links for Arc<FakeHost> {

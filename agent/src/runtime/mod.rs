@@ -7,6 +7,7 @@ mod dns;
 mod env;
 mod events;
 mod exec;
+pub mod explain;
 #[cfg(test)]
 mod failure_tests;
 #[cfg(test)]

@@ -4,6 +4,7 @@
 pub mod certs;
 pub mod container;
 pub mod context;
+pub mod explain;
 pub mod group;
 pub mod image;
 pub mod network;
@@ -28,6 +29,7 @@ pub async fn run(cl: &mut Clients, cmd: Cmd) -> Res<u8> {
         Cmd::Wait { containers } => container::wait(cl, containers).await,
         Cmd::Ps { all, quiet, format } => container::ps(cl, all, quiet, format).await,
         Cmd::Inspect { containers } => container::inspect(cl, containers).await,
+        Cmd::Explain { container, format } => explain::explain(cl, container, format).await,
         Cmd::Logs { follow, timestamps, tail, container } => {
             container::logs(cl, container, follow, timestamps, tail).await
         }
