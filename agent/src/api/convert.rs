@@ -69,6 +69,7 @@ pub fn spec_from_pb(s: pb::ContainerSpec) -> Result<ContainerSpec, RuntimeError>
         .collect::<Result<_, _>>()?;
     let security = spec::Security::parse(&s.security_opt)?;
     let restart = crate::runtime::restart::RestartPolicy::parse(&s.restart)?;
+    let group_add = s.group_add.iter().map(|g| spec::group(g)).collect::<Result<_, _>>()?;
     Ok(ContainerSpec {
         name: s.name,
         image: s.image,
@@ -108,6 +109,8 @@ pub fn spec_from_pb(s: pb::ContainerSpec) -> Result<ContainerSpec, RuntimeError>
         log_path: String::new(),
         pause: false,
         restart,
+        group_add,
+        strict_groups: false,
     })
 }
 
@@ -190,6 +193,7 @@ pub fn spec_to_pb(s: &ContainerSpec) -> pb::ContainerSpec {
         ipc: s.ipc.clone(),
         pid: s.pid.clone(),
         restart: s.restart.to_string(),
+        group_add: s.group_add.clone(),
     }
 }
 
