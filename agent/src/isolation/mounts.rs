@@ -441,12 +441,16 @@ pub fn read_only_root() -> Result<(), Failure> {
 
 /// Makes `new_root` the root and detaches the old one.
 pub fn pivot_root(new_root: &Path) -> Result<(), Failure> {
+    let old_root = std::fs::File::open("/").map_err(|e| Failure::setup(format!("open the old root: {e}")))?;
     nix::unistd::chdir(new_root).map_err(|e| fail("chdir", new_root, e))?;
-    // pivot_root(".", ".") stacks the old root under the new one; detaching "." then
+    // pivot_root(".", ".") stacks the old root under the new one; detaching it then
     // removes the old root without needing a directory for it.
     nix::unistd::pivot_root(".", ".").map_err(|e| fail("pivot_root", new_root, e))?;
     // The old root may share peers with the host (a volume's propagation): as runc does,
-    // make it a slave first, so unmounting it cannot unmount anything on the host.
+    // make it (reached through a descriptor: "." alone would be the new root) a slave
+    // first, so unmounting it cannot unmount anything on the host.
+    nix::unistd::fchdir(&old_root).map_err(|e| fail("chdir", Path::new("old root"), e))?;
+    drop(old_root);
     mount(None::<&str>, ".", None::<&str>, MsFlags::MS_SLAVE | MsFlags::MS_REC, None::<&str>)
         .map_err(|e| fail("make the old root a slave", Path::new("/"), e))?;
     umount2(".", MntFlags::MNT_DETACH).map_err(|e| fail("unmount old root", Path::new("/"), e))?;
