@@ -1,6 +1,7 @@
 //! Docker's hardening flags that users rely on: capabilities, bind mounts, read-only root,
 //! tmpfs. Each assertion checks the effect inside the container.
 
+use e2e::hostmount::{host_mounted, HostMount};
 use e2e::{privileged, Agent};
 
 const IMG: &str = "local/busybox:latest";
@@ -325,47 +326,6 @@ fn a_vanished_bind_source_or_device_fails_the_start() {
     assert!(r.stderr.contains("bind source path does not exist"), "{}", r.stderr);
     a.ok(&["rm", "-f", &vt, &vd]);
     a.assert_no_leftovers();
-}
-
-/// A tmpfs mounted on a fresh directory of the host and made shared (or private), as
-/// kubelet keeps its volume directories; unmounted (with everything below it) on drop.
-struct HostMount(tempfile::TempDir);
-
-impl HostMount {
-    fn new(propagation: &str) -> HostMount {
-        let d = tempfile::tempdir().unwrap();
-        let p = d.path().to_str().unwrap();
-        for args in [&["-t", "tmpfs", "tmpfs", p][..], &[propagation, p]] {
-            let st = std::process::Command::new("mount").args(args).status().unwrap();
-            assert!(st.success(), "mount {args:?}");
-        }
-        HostMount(d)
-    }
-
-    fn path(&self) -> &std::path::Path {
-        self.0.path()
-    }
-
-    /// Mounts a tmpfs on `sub` below it, from the host.
-    fn mount_below(&self, sub: &str) -> std::path::PathBuf {
-        let p = self.path().join(sub);
-        std::fs::create_dir_all(&p).unwrap();
-        let st = std::process::Command::new("mount").args(["-t", "tmpfs", "tmpfs"]).arg(&p).status().unwrap();
-        assert!(st.success());
-        p
-    }
-}
-
-/// Whether `p` is a mount point in the host's mount table.
-fn host_mounted(p: &std::path::Path) -> bool {
-    let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
-    info.lines().any(|l| l.split(' ').nth(4) == Some(p.to_str().unwrap()))
-}
-
-impl Drop for HostMount {
-    fn drop(&mut self) {
-        let _ = std::process::Command::new("umount").arg("-R").arg("-l").arg(self.0.path()).status();
-    }
 }
 
 /// A user with an image group (`team`), for `id -G`.
