@@ -109,16 +109,24 @@ pub struct CreateOpts {
     /// Drop a capability (ALL for all)
     #[arg(long = "cap-drop")]
     pub cap_drop: Vec<String>,
-    /// Bind mount a host path: HOST:CONTAINER[:ro]
+    /// Bind mount a host path: HOST:CONTAINER[:ro|rw][,rprivate|rslave|rshared|private|slave|shared]
     #[arg(short = 'v', long = "volume")]
     pub volume: Vec<String>,
+    /// Attach a mount: type=bind,source=HOST,target=PATH[,readonly][,bind-propagation=P] or
+    /// type=tmpfs,target=PATH[,tmpfs-size=N][,tmpfs-mode=M]
+    #[arg(long)]
+    pub mount: Vec<String>,
+    /// Add a supplementary group (a name in the container's /etc/group, or a number)
+    #[arg(long = "group-add")]
+    pub group_add: Vec<String>,
     /// Mount a tmpfs: PATH[:OPTIONS]
     #[arg(long)]
     pub tmpfs: Vec<String>,
     /// Mount the root filesystem read-only
     #[arg(long = "read-only")]
     pub read_only: bool,
-    /// Security options: seccomp=unconfined, seccomp=PROFILE.json (docker's format), no-new-privileges
+    /// Security options: seccomp=unconfined, seccomp=PROFILE.json (docker's format),
+    /// no-new-privileges[=true|false], systempaths=unconfined
     #[arg(long = "security-opt")]
     pub security_opt: Vec<String>,
     /// All capabilities and host devices, no seccomp, writable /sys (admin role by default)

@@ -8,6 +8,7 @@ mod client;
 mod commands;
 mod context;
 mod error;
+mod mounts;
 mod output;
 mod registry;
 mod tty;

@@ -185,15 +185,33 @@ pub fn container_json(c: &pb::ContainerInfo) -> Value {
             "OomScoreAdj": res.oom_score_adj,
             "IpcMode": if spec.ipc.is_empty() { "private".to_string() } else { spec.ipc.clone() },
             "PidMode": spec.pid,
+            "Binds": spec.volumes,
+            "GroupAdd": spec.group_add,
             "UsernsMode": if c.uid_map.is_empty() { "host".to_string() } else if spec.userns.is_empty() { "remap".to_string() } else { spec.userns.clone() },
         },
         "IDMappings": {
             "UidMap": c.uid_map.iter().map(|m| format!("{}:{}:{}", m.container_id, m.host_id, m.size)).collect::<Vec<_>>(),
             "GidMap": c.gid_map.iter().map(|m| format!("{}:{}:{}", m.container_id, m.host_id, m.size)).collect::<Vec<_>>(),
         },
+        "Mounts": spec.volumes.iter().map(|v| bind_json(v)).collect::<Vec<_>>(),
         "GraphDriver": { "Name": "overlay", "Data": { "UpperDir": c.rootfs } },
         "CgroupPath": c.cgroup,
         "NetworkSettings": { "IPAddress": c.ip_address, "Ports": spec.ports },
+    })
+}
+
+/// A bind mount (the agent's `HOST:CONTAINER[:ro][,PROPAGATION]`) as docker's inspect shows it.
+fn bind_json(v: &str) -> serde_json::Value {
+    let mut parts = v.splitn(3, ':');
+    let (src, dst, opts) = (parts.next().unwrap_or_default(), parts.next().unwrap_or_default(), parts.next());
+    let opts: Vec<&str> = opts.map(|o| o.split(',').collect()).unwrap_or_default();
+    let propagation = opts.iter().find(|o| !matches!(**o, "ro" | "rw")).copied().unwrap_or("rprivate");
+    serde_json::json!({
+        "Type": "bind",
+        "Source": src,
+        "Destination": dst,
+        "RW": !opts.contains(&"ro"),
+        "Propagation": propagation,
     })
 }
 

@@ -1,7 +1,9 @@
 //! Harness for the root-only end-to-end tests: each test starts its own `agentd` (own
 //! instance name, root, run dir and socket) and drives it with the real `agentctl`.
 
+pub mod crictl;
 pub mod fixtures;
+pub mod hostmount;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};

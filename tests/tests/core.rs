@@ -324,8 +324,12 @@ fn hardening_defaults() {
         assert!(out.lines().any(|l| l == d), "/dev/{d} missing: {out}");
     }
     assert!(out.contains("\nh1\n"), "{out}");
-    // User switch.
-    assert_eq!(a.ok(&["run", "--rm", "-u", "65534:65534", IMG, "id"]), "uid=65534(nobody) gid=65534(nogroup)");
+    // User switch; the primary group is a supplementary group too (docker and containerd
+    // since CVE-2023-25173).
+    assert_eq!(
+        a.ok(&["run", "--rm", "-u", "65534:65534", IMG, "id"]),
+        "uid=65534(nobody) gid=65534(nogroup) groups=65534(nogroup)"
+    );
     // Orphans are reparented to PID 1. A plain `sleep` as PID 1 never reaps them; with
     // --init, a tiny init is PID 1, reaps them, and the command is PID 2.
     let orphan = "(sleep 0.1 &); exec sleep 1000";

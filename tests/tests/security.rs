@@ -1,6 +1,7 @@
 //! Docker's hardening flags that users rely on: capabilities, bind mounts, read-only root,
 //! tmpfs. Each assertion checks the effect inside the container.
 
+use e2e::hostmount::{host_mounted, HostMount};
 use e2e::{privileged, Agent};
 
 const IMG: &str = "local/busybox:latest";
@@ -53,7 +54,7 @@ fn volumes_read_only_root_and_tmpfs() {
         ("relative:/data", "absolute"),
         ("/no/such/dir/here:/data", "does not exist"),
         (&format!("{}:/../etc", host.display())[..], "without '..'"),
-        (&format!("{}:/data:rx", host.display())[..], "not ro or rw"),
+        (&format!("{}:/data:rx", host.display())[..], "is not ro, rw or a propagation"),
     ] {
         let r = a.ctl(&["run", "--rm", "-v", bad, IMG, "true"]);
         assert_eq!(r.code, 125, "{bad}");
@@ -324,5 +325,134 @@ fn a_vanished_bind_source_or_device_fails_the_start() {
     let r = a.ctl(&["start", &vt]);
     assert!(r.stderr.contains("bind source path does not exist"), "{}", r.stderr);
     a.ok(&["rm", "-f", &vt, &vd]);
+    a.assert_no_leftovers();
+}
+
+/// A user with an image group (`team`), for `id -G`.
+fn build_group_image(a: &Agent) {
+    let ctx = a.dir.path().join("grp");
+    std::fs::create_dir_all(&ctx).unwrap();
+    std::fs::write(
+        ctx.join("Dockerfile"),
+        "FROM local/busybox\nRUN echo 'app:x:1234:1234::/:/bin/sh' >> /etc/passwd && \
+         printf 'app:x:1234:\\nteam:x:2345:root,app\\nextra:x:3456:\\n' >> /etc/group\n",
+    )
+    .unwrap();
+    a.ok(&["build", "--network", "none", "-q", "-t", "local/grp", ctx.to_str().unwrap()]);
+}
+
+fn gids(out: &str) -> std::collections::BTreeSet<u32> {
+    out.split_whitespace().map(|g| g.parse().unwrap_or_else(|_| panic!("id -G: {out:?}"))).collect()
+}
+
+/// `--group-add` (names from the container's /etc/group, numbers), `--security-opt
+/// no-new-privileges=false` and `systempaths=unconfined`, as docker has them.
+#[test]
+fn group_add_no_new_privileges_and_systempaths() {
+    if !privileged("group_add_no_new_privileges_and_systempaths") {
+        return;
+    }
+    let a = Agent::start("grpadd");
+    build_group_image(&a);
+    let run = |args: &[&str], cmd: &str| {
+        let mut v = vec!["run", "--rm", "--network", "none"];
+        v.extend_from_slice(args);
+        v.extend_from_slice(&["local/grp", "sh", "-c", cmd]);
+        a.ok(&v)
+    };
+    // The primary group, the image's groups of the user, the added ones.
+    assert_eq!(gids(&run(&["-u", "app"], "id -G")), [1234, 2345].into());
+    let out = run(&["-u", "app", "--group-add", "extra", "--group-add", "4000"], "id -G");
+    assert_eq!(gids(&out), [1234, 2345, 3456, 4000].into());
+    assert_eq!(gids(&run(&["--group-add", "4000"], "id -G")), [0, 2345, 4000].into());
+    let r = a.ctl(&["run", "--rm", "--group-add", "nosuchgroup", "local/grp", "true"]);
+    assert_ne!(r.code, 0);
+    assert!(r.stderr.contains("unable to find group nosuchgroup"), "{}", r.stderr);
+    let r = a.ctl(&["create", "--group-add", "a:b", "local/grp", "true"]);
+    assert!(r.code == 125 && r.stderr.contains("invalid group \"a:b\""), "{}", r.stderr);
+
+    // no_new_privs: set by default; off on request, the default seccomp filter still in force
+    // (installed before the user switch), for root and for another user, and for exec.
+    let status = "grep -E '^(NoNewPrivs|Seccomp):' /proc/self/status | tr -d '\\t' | tr '\\n' ' '";
+    assert_eq!(run(&[], status), "NoNewPrivs:1 Seccomp:2");
+    let off = ["--security-opt", "no-new-privileges=false"];
+    assert_eq!(run(&off, status), "NoNewPrivs:0 Seccomp:2");
+    assert_eq!(run(&[off[0], off[1], "-u", "app"], status), "NoNewPrivs:0 Seccomp:2");
+    assert_eq!(run(&["--security-opt", "no-new-privileges=true"], status), "NoNewPrivs:1 Seccomp:2");
+    a.ok(&["run", "-d", "--name", "nnp", "--network", "none", off[0], off[1], "local/grp", "sleep", "60"]);
+    assert_eq!(a.ok(&["exec", "nnp", "sh", "-c", status]), "NoNewPrivs:0 Seccomp:2");
+    a.ok(&["rm", "-f", "nnp"]);
+
+    // systempaths=unconfined: nothing masked, nothing read-only in /proc.
+    let check = "wc -c < /proc/timer_list; grep -c ' /proc/sys ' /proc/mounts; true";
+    let masked: Vec<String> = run(&[], check).lines().map(str::to_string).collect();
+    assert_eq!(masked, ["0", "1"], "masked and read-only by default");
+    let open = run(&["--security-opt", "systempaths=unconfined"], check);
+    let open: Vec<&str> = open.lines().collect();
+    assert!(open[0].parse::<u64>().unwrap() > 0 && open[1] == "0", "{open:?}");
+    a.assert_no_leftovers();
+}
+
+/// `-v SRC:DST:rshared` and `--mount …,bind-propagation=rslave`: mounts made on the host
+/// below the source after the start appear in the container; with rshared, one made in
+/// the container appears on the host; a private source is refused, as docker does.
+#[test]
+fn bind_propagation_like_docker() {
+    if !privileged("bind_propagation_like_docker") {
+        return;
+    }
+    let a = Agent::start("bindprop");
+    let shared = HostMount::new("--make-shared");
+    let slave_src = HostMount::new("--make-shared");
+    let private = HostMount::new("--make-private");
+    let vol = format!("{}:/both:rshared", shared.path().display());
+    let mnt = format!("type=bind,source={},target=/in,bind-propagation=rslave", slave_src.path().display());
+    a.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "prop",
+        "--network",
+        "none",
+        "--privileged",
+        "-v",
+        &vol,
+        "--mount",
+        &mnt,
+        IMG,
+        "sleep",
+        "120",
+    ]);
+    // Host → container, both kinds.
+    let h1 = shared.mount_below("from-host");
+    std::fs::write(h1.join("f"), "hi").unwrap();
+    let h2 = slave_src.mount_below("from-host");
+    std::fs::write(h2.join("g"), "ho").unwrap();
+    assert_eq!(a.ok(&["exec", "prop", "cat", "/both/from-host/f", "/in/from-host/g"]), "hiho");
+    // Container → host: with rshared only.
+    a.ok(&[
+        "exec",
+        "prop",
+        "sh",
+        "-c",
+        "mkdir /both/from-ctr /in/from-ctr && mount -t tmpfs t /both/from-ctr && mount -t tmpfs t /in/from-ctr",
+    ]);
+    assert!(host_mounted(&shared.path().join("from-ctr")), "rshared: the container's mount is on the host");
+    assert!(!host_mounted(&slave_src.path().join("from-ctr")), "rslave: it is not");
+    let inspect = a.inspect("prop");
+    let props: Vec<(&str, &str)> = inspect["Mounts"]
+        .as_array()
+        .map(|m| m.iter().map(|m| (m["Destination"].as_str().unwrap(), m["Propagation"].as_str().unwrap())).collect())
+        .unwrap_or_default();
+    assert_eq!(props, [("/both", "rshared"), ("/in", "rslave")], "{inspect}");
+    a.ok(&["rm", "-f", "prop"]);
+    // A private source cannot propagate.
+    let bad = format!("{}:/x:rslave", private.path().display());
+    let r = a.ctl(&["create", "-v", &bad, IMG, "true"]);
+    assert_eq!(r.code, 125);
+    assert!(r.stderr.contains("is not a shared or slave mount"), "{}", r.stderr);
+    let r = a.ctl(&["create", "-v", &format!("{}:/x:rshared,rslave", shared.path().display()), IMG, "true"]);
+    assert!(r.code == 125 && r.stderr.contains("repeats"), "{}", r.stderr);
+    assert_eq!(a.ok(&["ps", "-aq"]), "");
     a.assert_no_leftovers();
 }

@@ -305,3 +305,24 @@ fn default_remap_covers_builds_and_restarts() {
     a.ok(&["rmi", "local/built:1"]);
     a.assert_no_leftovers();
 }
+
+/// Mount propagation needs the host's user namespace: a remapped container's mounts are
+/// locked and cannot share with the host, so the create is refused, naming the volume.
+#[test]
+fn propagation_needs_the_hosts_user_namespace() {
+    if !privileged("userns propagation") {
+        return;
+    }
+    let (a, _ids) = agent("usernsprop", 3_700_000, 1, "");
+    let src = e2e::hostmount::HostMount::new("--make-shared");
+    let vol = format!("{}:/x:rslave", src.path().display());
+    let r = a.ctl(&["create", "--userns", "remap", "-v", &vol, IMG, "true"]);
+    assert_eq!(r.code, 125, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("mount propagation needs the host's user namespace") && r.stderr.contains(&vol),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(a.ok(&["ps", "-aq"]), "");
+    a.assert_no_leftovers();
+}

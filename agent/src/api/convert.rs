@@ -70,6 +70,7 @@ pub fn spec_from_pb(s: pb::ContainerSpec) -> Result<ContainerSpec, RuntimeError>
         .collect::<Result<_, _>>()?;
     let security = spec::Security::parse(&s.security_opt)?;
     let restart = crate::runtime::restart::RestartPolicy::parse(&s.restart)?;
+    let group_add = s.group_add.iter().map(|g| spec::group(g)).collect::<Result<_, _>>()?;
     Ok(ContainerSpec {
         name: s.name,
         image: s.image,
@@ -110,6 +111,8 @@ pub fn spec_from_pb(s: pb::ContainerSpec) -> Result<ContainerSpec, RuntimeError>
         pause: false,
         restart,
         health: s.health.map(health_from_pb),
+        group_add,
+        strict_groups: false,
     })
 }
 
@@ -225,6 +228,7 @@ pub fn spec_to_pb(s: &ContainerSpec) -> pb::ContainerSpec {
         pid: s.pid.clone(),
         restart: s.restart.to_string(),
         health: s.health.as_ref().map(health_to_pb),
+        group_add: s.group_add.clone(),
     }
 }
 

@@ -167,7 +167,7 @@ fn setup_and_exec(
         return Failure::setup(e);
     }
     if !spec.privileged {
-        if let Err(f) = mounts::mask_paths() {
+        if let Err(f) = mounts::mask_paths(&spec.masked_paths, &spec.readonly_paths) {
             return f;
         }
     }
@@ -196,7 +196,16 @@ fn setup_and_exec(
         return tiny_init(spec, errw);
     }
     let seccomp = super::spec::Seccomp::of(spec.seccomp_unconfined, &spec.seccomp_programs);
-    process::exec(&spec.args, &spec.env, &spec.cwd, &spec.user, &spec.capabilities, seccomp)
+    process::exec(&spec.args, &spec.env, &spec.cwd, identity(spec), &spec.capabilities, seccomp)
+}
+
+fn identity(spec: &LaunchSpec) -> process::Identity<'_> {
+    process::Identity {
+        user: &spec.user,
+        groups: &spec.groups,
+        image_groups: spec.image_groups,
+        no_new_privs: spec.no_new_privs,
+    }
 }
 
 /// Opens the container's terminal from its own devpts, hands the master to the shim,
@@ -234,7 +243,7 @@ fn pause(spec: &LaunchSpec, errw: &OwnedFd) -> Failure {
     use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
     let user =
         process::lookup_user(&spec.user).unwrap_or(process::User { uid: 0, gid: 0, groups: vec![], home: "/".into() });
-    if let Err(e) = process::drop_privileges(&user, &process::cap_set(&spec.capabilities)) {
+    if let Err(e) = process::drop_privileges(&user, &process::cap_set(&spec.capabilities), spec.no_new_privs) {
         return e;
     }
     // Set up: the shim reads the closed error pipe as "started".
@@ -267,7 +276,7 @@ fn tiny_init(spec: &LaunchSpec, errw: &OwnedFd) -> Failure {
                 &spec.args,
                 &spec.env,
                 &spec.cwd,
-                &spec.user,
+                identity(spec),
                 &spec.capabilities,
                 super::spec::Seccomp::of(spec.seccomp_unconfined, &spec.seccomp_programs),
             )
@@ -279,7 +288,7 @@ fn tiny_init(spec: &LaunchSpec, errw: &OwnedFd) -> Failure {
     unsafe { libc::close(errw.as_raw_fd()) };
     let user =
         process::lookup_user(&spec.user).unwrap_or(process::User { uid: 0, gid: 0, groups: vec![], home: "/".into() });
-    let _ = process::drop_privileges(&user, &process::cap_set(&spec.capabilities));
+    let _ = process::drop_privileges(&user, &process::cap_set(&spec.capabilities), spec.no_new_privs);
     let all = SigSet::all();
     let _ = nix::sys::signal::sigprocmask(SigmaskHow::SIG_BLOCK, Some(&all), None);
     let mut code = None;

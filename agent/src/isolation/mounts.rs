@@ -4,7 +4,7 @@
 
 use super::mountapi;
 use super::process::Failure;
-use super::spec::LaunchSpec;
+use super::spec::{LaunchSpec, Propagation};
 use nix::mount::{mount, umount2, MntFlags, MsFlags};
 use nix::sys::stat::{makedev, mknod, Mode, SFlag};
 use std::os::fd::{AsRawFd, OwnedFd};
@@ -140,9 +140,18 @@ pub fn setup_rootfs(
     host_mounts: Option<&HostMounts>,
     shm: Option<&OwnedFd>,
 ) -> Result<(), Failure> {
-    // Nothing we mount may propagate back to the host.
-    mount(None::<&str>, "/", None::<&str>, MsFlags::MS_REC | MsFlags::MS_PRIVATE, None::<&str>)
-        .map_err(|e| fail("make private", Path::new("/"), e))?;
+    // Nothing we mount may propagate back to the host, unless a volume asks for it: then,
+    // as runc does, the copy of the host's tree stays shared (or becomes its slave) so the
+    // volumes' binds keep their peers on the host, and the rootfs's parent mount turns
+    // private so the rootfs itself does not appear on the host.
+    let root_prop = root_propagation(&spec.volumes);
+    mount(None::<&str>, "/", None::<&str>, MsFlags::MS_REC | root_prop, None::<&str>)
+        .map_err(|e| fail("set the propagation of", Path::new("/"), e))?;
+    if root_prop != MsFlags::MS_PRIVATE {
+        let parent = mount_point_of(&spec.rootfs.target)?;
+        mount(None::<&str>, &parent, None::<&str>, MsFlags::MS_PRIVATE, None::<&str>)
+            .map_err(|e| fail("make private", &parent, e))?;
+    }
     let root_buf = match rootfs_mount {
         Some(m) => {
             mountapi::attach(&m, Path::new(".")).map_err(|e| Failure::setup(format!("rootfs: {e}")))?;
@@ -288,6 +297,8 @@ pub fn setup_rootfs(
         if v.read_only {
             remount_ro(&target, MsFlags::empty())?;
         }
+        mount(None::<&str>, &target, None::<&str>, propagation_flags(v.propagation), None::<&str>)
+            .map_err(|e| fail(&format!("make {}", v.propagation.name()), &target, e))?;
     }
     for (path, opts) in &spec.tmpfs {
         let data = if opts.is_empty() { "mode=1777".to_string() } else { opts.clone() };
@@ -316,6 +327,104 @@ pub fn setup_rootfs(
     Ok(())
 }
 
+/// The propagation flags of a volume's bind.
+fn propagation_flags(p: Propagation) -> MsFlags {
+    let rec = MsFlags::MS_REC;
+    match p {
+        Propagation::Rprivate => MsFlags::MS_PRIVATE | rec,
+        Propagation::Private => MsFlags::MS_PRIVATE,
+        Propagation::Rslave => MsFlags::MS_SLAVE | rec,
+        Propagation::Slave => MsFlags::MS_SLAVE,
+        Propagation::Rshared => MsFlags::MS_SHARED | rec,
+        Propagation::Shared => MsFlags::MS_SHARED,
+    }
+}
+
+/// What the copy of the host's mount tree becomes before anything is mounted (applied
+/// recursively): shared if a volume shares with the host, a slave if one receives from
+/// it, else private (containerd's rootfsPropagation).
+pub fn root_propagation(volumes: &[super::spec::Volume]) -> MsFlags {
+    if volumes.iter().any(|v| v.propagation.sends()) {
+        MsFlags::MS_SHARED
+    } else if volumes.iter().any(|v| v.propagation.receives()) {
+        MsFlags::MS_SLAVE
+    } else {
+        MsFlags::MS_PRIVATE
+    }
+}
+
+/// A line of /proc/self/mountinfo: the mount point and its propagation fields
+/// (`shared:N`, `master:N`, …).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MountEntry {
+    pub mount_point: PathBuf,
+    pub optional: Vec<String>,
+}
+
+impl MountEntry {
+    pub fn shared(&self) -> bool {
+        self.optional.iter().any(|o| o.starts_with("shared:"))
+    }
+
+    pub fn slave(&self) -> bool {
+        self.optional.iter().any(|o| o.starts_with("master:"))
+    }
+}
+
+/// The mount that holds `path` in `mountinfo`'s table: the last-mounted one with the
+/// longest mount point that is `path` or one of its parents (`path` must be canonical).
+pub fn mount_of(mountinfo: &str, path: &Path) -> Option<MountEntry> {
+    let mut best: Option<MountEntry> = None;
+    for l in mountinfo.lines() {
+        let f: Vec<&str> = l.split(' ').collect();
+        let Some(sep) = f.iter().position(|x| *x == "-") else { continue };
+        if sep < 6 {
+            continue;
+        }
+        let mp = PathBuf::from(unescape_mountinfo(f[4]));
+        if !path.starts_with(&mp) {
+            continue;
+        }
+        if best.as_ref().is_none_or(|b| mp.as_os_str().len() >= b.mount_point.as_os_str().len()) {
+            best = Some(MountEntry { mount_point: mp, optional: f[6..sep].iter().map(|s| s.to_string()).collect() });
+        }
+    }
+    best
+}
+
+/// The mount point of the mount that holds `path` in this mount namespace.
+fn mount_point_of(path: &Path) -> Result<PathBuf, Failure> {
+    let info = std::fs::read_to_string("/proc/self/mountinfo")
+        .map_err(|e| Failure::setup(format!("read /proc/self/mountinfo: {e}")))?;
+    let path = std::fs::canonicalize(path).map_err(|e| Failure::setup(format!("{}: {e}", path.display())))?;
+    mount_of(&info, &path)
+        .map(|m| m.mount_point)
+        .ok_or_else(|| Failure::setup(format!("no mount holds {}", path.display())))
+}
+
+/// Undoes mountinfo's octal escapes (`\040` for a space, …).
+pub fn unescape_mountinfo(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        let octal = b
+            .get(i + 1..i + 4)
+            .filter(|d| (b'0'..=b'3').contains(&d[0]) && d[1..].iter().all(|c| (b'0'..=b'7').contains(c)));
+        match (b[i], octal) {
+            (b'\\', Some(d)) => {
+                out.push((d[0] - b'0') * 64 + (d[1] - b'0') * 8 + (d[2] - b'0'));
+                i += 4;
+            }
+            (c, _) => {
+                out.push(c);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
 /// Binds the container's terminal (a path in its own devpts) on /dev/console (after pivot_root).
 pub fn bind_console(pts: &Path) -> Result<(), Failure> {
     let target = Path::new("/dev/console");
@@ -332,18 +441,27 @@ pub fn read_only_root() -> Result<(), Failure> {
 
 /// Makes `new_root` the root and detaches the old one.
 pub fn pivot_root(new_root: &Path) -> Result<(), Failure> {
+    let old_root = std::fs::File::open("/").map_err(|e| Failure::setup(format!("open the old root: {e}")))?;
     nix::unistd::chdir(new_root).map_err(|e| fail("chdir", new_root, e))?;
-    // pivot_root(".", ".") stacks the old root under the new one; detaching "." then
+    // pivot_root(".", ".") stacks the old root under the new one; detaching it then
     // removes the old root without needing a directory for it.
     nix::unistd::pivot_root(".", ".").map_err(|e| fail("pivot_root", new_root, e))?;
+    // The old root may share peers with the host (a volume's propagation): as runc does,
+    // make it (reached through a descriptor: "." alone would be the new root) a slave
+    // first, so unmounting it cannot unmount anything on the host.
+    nix::unistd::fchdir(&old_root).map_err(|e| fail("chdir", Path::new("old root"), e))?;
+    drop(old_root);
+    mount(None::<&str>, ".", None::<&str>, MsFlags::MS_SLAVE | MsFlags::MS_REC, None::<&str>)
+        .map_err(|e| fail("make the old root a slave", Path::new("/"), e))?;
     umount2(".", MntFlags::MNT_DETACH).map_err(|e| fail("unmount old root", Path::new("/"), e))?;
     nix::unistd::chdir("/").map_err(|e| fail("chdir", Path::new("/"), e))?;
     Ok(())
 }
 
-/// Hides Docker's masked paths and makes its read-only paths read-only (after pivot_root).
-pub fn mask_paths() -> Result<(), Failure> {
-    for p in MASKED_PATHS {
+/// Hides the masked paths and makes the read-only paths read-only (after pivot_root;
+/// paths the container lacks are skipped, as runc does).
+pub fn mask_paths(masked: &[String], readonly: &[String]) -> Result<(), Failure> {
+    for p in masked {
         let path = Path::new(p);
         match std::fs::metadata(path) {
             Ok(m) if m.is_dir() => mount(Some("tmpfs"), path, Some("tmpfs"), MsFlags::MS_RDONLY, None::<&str>)
@@ -353,7 +471,7 @@ pub fn mask_paths() -> Result<(), Failure> {
             Err(_) => {}
         }
     }
-    for p in READONLY_PATHS {
+    for p in readonly {
         let path = Path::new(p);
         if !path.exists() {
             continue;
@@ -390,4 +508,38 @@ pub fn loopback_up() -> Result<(), Failure> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_mount_holding_a_path_and_its_propagation() {
+        let info = "22 1 8:1 / / rw,relatime shared:1 - ext4 /dev/sda1 rw\n\
+                    30 22 0:40 / /srv/a\\040b rw shared:7 master:3 - tmpfs tmpfs rw\n\
+                    31 22 0:41 / /srv/p rw - tmpfs tmpfs rw\n\
+                    32 31 0:42 / /srv/p rw master:9 - tmpfs tmpfs rw\n";
+        let m = mount_of(info, Path::new("/srv/a b/x")).unwrap();
+        assert_eq!(m.mount_point, Path::new("/srv/a b"));
+        assert!(m.shared() && m.slave());
+        let p = mount_of(info, Path::new("/srv/p/y")).unwrap();
+        assert!(!p.shared() && p.slave(), "the last mount on a point is the one seen: {p:?}");
+        let root = mount_of(info, Path::new("/srv/abc")).unwrap();
+        assert_eq!((root.mount_point.as_path(), root.shared()), (Path::new("/"), true));
+        assert_eq!(unescape_mountinfo("a\\011b\\134c\\9"), "a\tb\\c\\9");
+    }
+
+    #[test]
+    fn root_propagation_follows_the_volumes() {
+        let v = |p| super::super::spec::Volume {
+            host: "/h".into(),
+            container: "/c".into(),
+            read_only: false,
+            propagation: p,
+        };
+        assert_eq!(root_propagation(&[]), MsFlags::MS_PRIVATE);
+        assert_eq!(root_propagation(&[v(Propagation::Private), v(Propagation::Rslave)]), MsFlags::MS_SLAVE);
+        assert_eq!(root_propagation(&[v(Propagation::Rslave), v(Propagation::Shared)]), MsFlags::MS_SHARED);
+    }
 }

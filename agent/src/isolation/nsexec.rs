@@ -125,7 +125,13 @@ pub fn main(json: &str) -> i32 {
                 }
             }
             let seccomp = super::spec::Seccomp::of(l.seccomp_unconfined, &l.seccomp_programs);
-            let f = process::exec(&l.args, &l.env, &l.cwd, &l.user, &l.capabilities, seccomp);
+            let who = process::Identity {
+                user: &l.user,
+                groups: &l.groups,
+                image_groups: l.image_groups,
+                no_new_privs: l.no_new_privs,
+            };
+            let f = process::exec(&l.args, &l.env, &l.cwd, who, &l.capabilities, seccomp);
             eprintln!("{}", f.msg);
             // SAFETY: leave the forked child without unwinding.
             unsafe { libc::_exit(f.code) }

@@ -59,11 +59,58 @@ pub struct User {
     pub home: String,
 }
 
+/// Who a process runs as, before resolving it in the container's files.
+#[derive(Clone, Copy, Debug)]
+pub struct Identity<'a> {
+    /// `user[:group]`, names or numbers.
+    pub user: &'a str,
+    /// Added supplementary groups (`--group-add`, the CRI's supplemental_groups).
+    pub groups: &'a [String],
+    /// Whether the groups listing the user in /etc/group are added.
+    pub image_groups: bool,
+    /// Whether no_new_privs is set before exec.
+    pub no_new_privs: bool,
+}
+
+impl<'a> Identity<'a> {
+    /// Just a user: the image's groups, no added ones, no_new_privs.
+    pub fn user(user: &'a str) -> Identity<'a> {
+        Identity { user, groups: &[], image_groups: true, no_new_privs: true }
+    }
+}
+
+fn group_entries(group: &str) -> Vec<Vec<&str>> {
+    group
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .map(|l| l.split(':').collect::<Vec<_>>())
+        .filter(|f| f.len() >= 4)
+        .collect()
+}
+
+fn group_id(g: &str, groups_file: &[Vec<&str>]) -> Result<u32, Failure> {
+    match g.parse::<u32>() {
+        Ok(n) => Ok(n),
+        Err(_) => groups_file
+            .iter()
+            .find(|f| f[0] == g)
+            .and_then(|f| f[2].parse().ok())
+            .ok_or_else(|| Failure::setup(format!("unable to find group {g}: no matching entries in group file"))),
+    }
+}
+
 /// Resolves `user[:group]` against passwd/group file contents, like Docker.
 pub fn resolve_user(spec: &str, passwd: &str, group: &str) -> Result<User, Failure> {
-    let (u, g) = match spec.split_once(':') {
+    resolve(Identity::user(spec), passwd, group)
+}
+
+/// Resolves an identity against passwd/group file contents, like containerd and Docker:
+/// the supplementary groups are the primary group, the groups of /etc/group that list the
+/// user by name (`image_groups`), then the added ones (numbers, or names in /etc/group).
+pub fn resolve(id: Identity<'_>, passwd: &str, group: &str) -> Result<User, Failure> {
+    let (u, g) = match id.user.split_once(':') {
         Some((u, g)) => (u, Some(g)),
-        None => (spec, None),
+        None => (id.user, None),
     };
     let u = if u.is_empty() { "0" } else { u };
     let entries: Vec<Vec<&str>> = passwd
@@ -89,36 +136,41 @@ pub fn resolve_user(spec: &str, passwd: &str, group: &str) -> Result<User, Failu
             return Err(Failure::setup(format!("unable to find user {u}: no matching entries in passwd file")))
         }
     };
-    let groups_file: Vec<Vec<&str>> =
-        group.lines().map(|l| l.split(':').collect::<Vec<_>>()).filter(|f| f.len() >= 4).collect();
+    let groups_file = group_entries(group);
     if let Some(g) = g {
-        gid = match g.parse::<u32>() {
-            Ok(n) => n,
-            Err(_) => groups_file.iter().find(|f| f[0] == g).and_then(|f| f[2].parse().ok()).ok_or_else(|| {
-                Failure::setup(format!("unable to find group {g}: no matching entries in group file"))
-            })?,
-        };
+        gid = group_id(g, &groups_file)?;
     }
-    let mut groups = vec![];
-    if let Some(name) = &name {
+    let mut groups = vec![gid];
+    let mut add = |n: u32| {
+        if !groups.contains(&n) {
+            groups.push(n);
+        }
+    };
+    if let (Some(name), true) = (&name, id.image_groups) {
         for f in &groups_file {
             if f[3].split(',').any(|m| m == name) {
                 if let Ok(n) = f[2].parse::<u32>() {
-                    if !groups.contains(&n) {
-                        groups.push(n);
-                    }
+                    add(n);
                 }
             }
         }
+    }
+    for g in id.groups {
+        add(group_id(g, &groups_file)?);
     }
     Ok(User { uid, gid, groups, home })
 }
 
 /// Reads the current root's passwd/group files and resolves `spec`.
 pub fn lookup_user(spec: &str) -> Result<User, Failure> {
+    lookup(Identity::user(spec))
+}
+
+/// Reads the current root's passwd/group files and resolves `id`.
+pub fn lookup(id: Identity<'_>) -> Result<User, Failure> {
     let passwd = std::fs::read_to_string("/etc/passwd").unwrap_or_default();
     let group = std::fs::read_to_string("/etc/group").unwrap_or_default();
-    resolve_user(spec, &passwd, &group)
+    resolve(id, &passwd, &group)
 }
 
 /// Finds `prog` in the `PATH` of `env` (Docker's default when unset).
@@ -204,8 +256,8 @@ pub fn resolve_caps(add: &[String], drop: &[String]) -> Result<Vec<String>, CapE
     Ok(v)
 }
 
-/// Drops privileges to `user` with capability set `keep` and no_new_privs.
-pub fn drop_privileges(user: &User, keep: &HashSet<Capability>) -> Result<(), Failure> {
+/// Drops privileges to `user` with capability set `keep`, and sets no_new_privs if asked.
+pub fn drop_privileges(user: &User, keep: &HashSet<Capability>, no_new_privs: bool) -> Result<(), Failure> {
     let keep = keep.clone();
     for c in caps::all() {
         if !keep.contains(&c) {
@@ -230,7 +282,7 @@ pub fn drop_privileges(user: &User, keep: &HashSet<Capability>) -> Result<(), Fa
             .map_err(|e| Failure::setup(format!("set permitted capabilities: {e}")))?;
     }
     // SAFETY: prctl with integer arguments only.
-    if unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) } != 0 {
+    if no_new_privs && unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) } != 0 {
         return Err(Failure::setup(format!("no_new_privs: {}", std::io::Error::last_os_error())));
     }
     Ok(())
@@ -253,11 +305,11 @@ pub fn exec(
     args: &[String],
     env: &[String],
     cwd: &str,
-    user_spec: &str,
+    who: Identity<'_>,
     caps: &[String],
     seccomp: super::spec::Seccomp<'_>,
 ) -> Failure {
-    let user = match lookup_user(user_spec) {
+    let user = match lookup(who) {
         Ok(u) => u,
         Err(f) => return f,
     };
@@ -266,7 +318,19 @@ pub fn exec(
     if let Err(e) = std::fs::create_dir_all(cwd) {
         return Failure::setup(format!("working directory {cwd}: {e}"));
     }
-    if let Err(f) = drop_privileges(&user, &cap_set(caps)) {
+    let install = || match seccomp {
+        super::spec::Seccomp::Default => super::seccomp::apply_default().map_err(Failure::setup),
+        super::spec::Seccomp::Programs(p) => super::seccomp_profile::apply(p).map_err(Failure::setup),
+        super::spec::Seccomp::Off => Ok(()),
+    };
+    // Without no_new_privs a filter needs CAP_SYS_ADMIN: installed while we still hold it,
+    // as runc does (the profile must then allow what dropping privileges calls).
+    if !who.no_new_privs {
+        if let Err(f) = install() {
+            return f;
+        }
+    }
+    if let Err(f) = drop_privileges(&user, &cap_set(caps), who.no_new_privs) {
         return f;
     }
     if let Err(e) = std::env::set_current_dir(cwd) {
@@ -288,13 +352,10 @@ pub fn exec(
         (Err(f), _, _) | (_, Err(f), _) | (_, _, Err(f)) => return f,
     };
     // Last: from here on the process can do only what the profile lets it.
-    let filtered = match seccomp {
-        super::spec::Seccomp::Default => super::seccomp::apply_default().map_err(Failure::setup),
-        super::spec::Seccomp::Programs(p) => super::seccomp_profile::apply(p).map_err(Failure::setup),
-        super::spec::Seccomp::Off => Ok(()),
-    };
-    if let Err(f) = filtered {
-        return f;
+    if who.no_new_privs {
+        if let Err(f) = install() {
+            return f;
+        }
     }
     let err = match nix::unistd::execve(&cpath, &argv, &envp) {
         Err(e) => e,
@@ -318,12 +379,31 @@ mod tests {
     fn resolves_names_numbers_and_groups() {
         assert_eq!(resolve_user("", PASSWD, GROUP).unwrap().uid, 0);
         let w = resolve_user("web", PASSWD, GROUP).unwrap();
-        assert_eq!((w.uid, w.gid, w.groups.clone(), w.home.as_str()), (1000, 1000, vec![50], "/home/web"));
+        assert_eq!((w.uid, w.gid, w.groups.clone(), w.home.as_str()), (1000, 1000, vec![1000, 50], "/home/web"));
         let n = resolve_user("4242:staff", PASSWD, GROUP).unwrap();
         assert_eq!((n.uid, n.gid), (4242, 50));
         let e = resolve_user("ghost", PASSWD, GROUP).unwrap_err();
         assert!(e.msg.contains("unable to find user ghost"), "{}", e.msg);
         assert!(resolve_user("web:nogroup", PASSWD, GROUP).is_err());
+    }
+
+    #[test]
+    fn supplementary_groups_as_containerd_sets_them() {
+        let extra = ["staff".to_string(), "4000".to_string(), "1000".to_string()];
+        let id = |user, image_groups| Identity { user, groups: &extra, image_groups, no_new_privs: true };
+        // The primary group, the image's groups of the user, the added ones; no repeats.
+        assert_eq!(resolve(id("web", true), PASSWD, GROUP).unwrap().groups, [1000, 50, 4000]);
+        assert_eq!(resolve(id("web:0", true), PASSWD, GROUP).unwrap().groups, [0, 50, 4000, 1000]);
+        // Strict: the image's groups are left out.
+        let none: [String; 0] = [];
+        let strict = Identity { user: "web", groups: &none, image_groups: false, no_new_privs: true };
+        assert_eq!(resolve(strict, PASSWD, GROUP).unwrap().groups, [1000]);
+        // A numeric user unknown to passwd has no name to be listed under.
+        assert_eq!(resolve(id("4242", true), PASSWD, GROUP).unwrap().groups, [0, 50, 4000, 1000]);
+        let bad = ["nosuch".to_string()];
+        let e = resolve(Identity { user: "web", groups: &bad, image_groups: true, no_new_privs: true }, PASSWD, GROUP)
+            .unwrap_err();
+        assert!(e.msg.contains("unable to find group nosuch"), "{}", e.msg);
     }
 
     #[test]

@@ -87,7 +87,24 @@ pub enum SeccompError {
     #[error("seccomp filter: {0}")]
     Build(#[from] seccompiler::BackendError),
     #[error("installing the seccomp filter: {0}")]
-    Install(#[source] seccompiler::Error),
+    Install(#[source] std::io::Error),
+}
+
+/// Installs one BPF program on this thread with seccomp(2), leaving no_new_privs as it is
+/// (seccompiler's `apply_filter` always sets it; without it the call needs CAP_SYS_ADMIN).
+pub fn install(bpf: &[seccompiler::sock_filter]) -> std::io::Result<()> {
+    if bpf.is_empty() || bpf.len() > u16::MAX as usize {
+        return Err(std::io::Error::from_raw_os_error(libc::EINVAL));
+    }
+    let prog = libc::sock_fprog { len: bpf.len() as u16, filter: bpf.as_ptr() as *mut libc::sock_filter };
+    // SAFETY: prog points at `bpf`, alive across the call; seccompiler's sock_filter has the
+    // kernel's layout (it is what its own apply_filter hands to the same call).
+    let r =
+        unsafe { libc::syscall(libc::SYS_seccomp, libc::SECCOMP_SET_MODE_FILTER, 0, &prog as *const libc::sock_fprog) };
+    if r != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
 }
 
 const NS_FLAGS: [u64; 7] = [
@@ -133,7 +150,7 @@ pub fn default_programs() -> Result<Vec<BpfProgram>, SeccompError> {
 /// Installs the default profile on this thread (needs no_new_privs or CAP_SYS_ADMIN).
 pub fn apply_default() -> Result<(), SeccompError> {
     for p in default_programs()? {
-        seccompiler::apply_filter(&p).map_err(SeccompError::Install)?;
+        install(&p).map_err(SeccompError::Install)?;
     }
     Ok(())
 }

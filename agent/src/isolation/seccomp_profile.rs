@@ -83,7 +83,7 @@ pub enum ProfileError {
     #[error("seccomp profile: no program")]
     NoProgram,
     #[error("installing the seccomp profile: {0}")]
-    Install(#[source] seccompiler::Error),
+    Install(#[source] std::io::Error),
 }
 
 fn action(a: &str, errno: Option<u32>, default_errno: u32) -> Result<serde_json::Value, ProfileError> {
@@ -231,7 +231,7 @@ pub fn apply(programs: &[Program]) -> Result<(), ProfileError> {
     for p in programs {
         let bpf: seccompiler::BpfProgram =
             p.iter().map(|&(code, jt, jf, k)| seccompiler::sock_filter { code, jt, jf, k }).collect();
-        seccompiler::apply_filter(&bpf).map_err(ProfileError::Install)?;
+        super::seccomp::install(&bpf).map_err(ProfileError::Install)?;
     }
     Ok(())
 }

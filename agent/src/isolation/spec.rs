@@ -126,6 +126,90 @@ pub struct LaunchSpec {
     /// Instead of executing `args`, the init stays as a pod's pause process.
     #[serde(default)]
     pub pause: bool,
+    /// Set no_new_privs before exec (`--security-opt no-new-privileges=false`, the CRI's
+    /// `no_new_privs: false`: not).
+    #[serde(default = "yes")]
+    pub no_new_privs: bool,
+    /// Groups added to the process's supplementary groups (`--group-add`, the CRI's
+    /// supplemental_groups): numbers, or names resolved in the container's /etc/group.
+    #[serde(default)]
+    pub groups: Vec<String>,
+    /// Whether the groups listing the user in the container's /etc/group are added too
+    /// (the CRI's supplemental_groups_policy Strict: not).
+    #[serde(default = "yes")]
+    pub image_groups: bool,
+    /// Paths hidden in the container (bind of /dev/null on files, read-only tmpfs on dirs).
+    #[serde(default = "default_masked")]
+    pub masked_paths: Vec<String>,
+    /// Paths made read-only in the container.
+    #[serde(default = "default_readonly")]
+    pub readonly_paths: Vec<String>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn default_masked() -> Vec<String> {
+    super::mounts::MASKED_PATHS.iter().map(|p| p.to_string()).collect()
+}
+
+fn default_readonly() -> Vec<String> {
+    super::mounts::READONLY_PATHS.iter().map(|p| p.to_string()).collect()
+}
+
+/// The propagation of a bind mount (docker's `-v …:rshared`, the CRI's `propagation`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Propagation {
+    /// Nothing propagates, recursively (docker's and the CRI's default).
+    #[default]
+    Rprivate,
+    Private,
+    /// Mounts propagate from the host into the container, recursively (the CRI's HOST_TO_CONTAINER).
+    Rslave,
+    Slave,
+    /// Mounts propagate both ways, recursively (the CRI's BIDIRECTIONAL).
+    Rshared,
+    Shared,
+}
+
+impl Propagation {
+    pub const ALL: [Propagation; 6] = [
+        Propagation::Rprivate,
+        Propagation::Private,
+        Propagation::Rslave,
+        Propagation::Slave,
+        Propagation::Rshared,
+        Propagation::Shared,
+    ];
+
+    /// Docker's name of it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Propagation::Rprivate => "rprivate",
+            Propagation::Private => "private",
+            Propagation::Rslave => "rslave",
+            Propagation::Slave => "slave",
+            Propagation::Rshared => "rshared",
+            Propagation::Shared => "shared",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Propagation> {
+        Propagation::ALL.into_iter().find(|p| p.name() == s)
+    }
+
+    /// Whether the host's mounts must reach the container (its source must then be on a
+    /// shared or slave mount on the host).
+    pub fn receives(self) -> bool {
+        !matches!(self, Propagation::Rprivate | Propagation::Private)
+    }
+
+    /// Whether the container's mounts reach the host (its source must be on a shared mount).
+    pub fn sends(self) -> bool {
+        matches!(self, Propagation::Rshared | Propagation::Shared)
+    }
 }
 
 /// A bind mount from the host (`-v HOST:CONTAINER[:ro]`).
@@ -134,6 +218,8 @@ pub struct Volume {
     pub host: PathBuf,
     pub container: String,
     pub read_only: bool,
+    #[serde(default)]
+    pub propagation: Propagation,
 }
 
 /// What `agentd nsexec` needs to run a command inside a running container.
@@ -157,6 +243,13 @@ pub struct ExecLaunch {
     /// The container runs in its own user namespace: join it too.
     #[serde(default)]
     pub userns: bool,
+    /// As LaunchSpec's.
+    #[serde(default = "yes")]
+    pub no_new_privs: bool,
+    #[serde(default)]
+    pub groups: Vec<String>,
+    #[serde(default = "yes")]
+    pub image_groups: bool,
 }
 
 /// Which seccomp filter a process gets right before `execve`.

@@ -118,6 +118,9 @@ impl Runtime {
             seccomp_unconfined: rec.spec.seccomp_unconfined(),
             seccomp_programs: self.seccomp_programs(&rec.spec)?,
             userns: rec.userns.is_some(),
+            no_new_privs: rec.spec.no_new_privs(),
+            groups: rec.spec.group_add.clone(),
+            image_groups: !rec.spec.strict_groups,
         };
         let json = serde_json::to_string(&launch).map_err(|e| RuntimeError::Internal(e.to_string()))?;
         let mut cmd = tokio::process::Command::new("/proc/self/exe");

@@ -80,11 +80,21 @@ impl Runtime {
         for d in &spec.devices {
             d.resolve().map_err(|e| RuntimeError::InvalidArgument(e.to_string()))?;
         }
-        if let super::spec::Seccomp::Profile(profile) = &spec.security.seccomp {
-            crate::isolation::seccomp_profile::compile(profile, &self.capabilities(&spec)?)
-                .map_err(|e| RuntimeError::InvalidArgument(e.to_string()))?;
+        if let Some(profile) = spec.security.seccomp.profile() {
+            crate::isolation::seccomp_profile::compile(profile, &self.capabilities(&spec)?).map_err(|e| {
+                RuntimeError::InvalidArgument(match &spec.security.seccomp {
+                    super::spec::Seccomp::File { path, .. } => format!("{}: {e}", path.display()),
+                    _ => e.to_string(),
+                })
+            })?;
         }
         let userns = self.lease_userns(&spec)?;
+        if let (Some(_), Some(v)) = (&userns, spec.volumes.iter().find(|v| v.propagation.receives())) {
+            return Err(RuntimeError::InvalidArgument(format!(
+                "volume {:?}: mount propagation needs the host's user namespace (--userns=host)",
+                super::spec::volume_string(v)
+            )));
+        }
         if userns.is_some() && !(spec.ipc.is_empty() && spec.pid.is_empty()) {
             return Err(RuntimeError::InvalidArgument(format!(
                 "--ipc {:?} / --pid {:?} cannot be combined with a user namespace (--userns=host shares them)",
@@ -240,6 +250,11 @@ impl Runtime {
             shim_cgroup_dirs: self.cgroups.dirs(&rec.shim_cg()),
             cri_log: (!rec.spec.log_path.is_empty()).then(|| PathBuf::from(&rec.spec.log_path)),
             pause: rec.spec.pause,
+            no_new_privs: rec.spec.no_new_privs(),
+            groups: rec.spec.group_add.clone(),
+            image_groups: !rec.spec.strict_groups,
+            masked_paths: rec.spec.masked_paths(),
+            readonly_paths: rec.spec.readonly_paths(),
         })
     }
 

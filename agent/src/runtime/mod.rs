@@ -162,6 +162,14 @@ pub struct ContainerSpec {
     /// (merged with the image's `HEALTHCHECK`), `None` when there is none.
     #[serde(default)]
     pub health: Option<health::HealthConfig>,
+    /// `--group-add` (the CRI's supplemental_groups): numbers or names in the container's
+    /// /etc/group, added to the user's supplementary groups.
+    #[serde(default)]
+    pub group_add: Vec<String>,
+    /// The CRI's supplemental_groups_policy Strict: the groups the image's /etc/group gives
+    /// the user are not added.
+    #[serde(default)]
+    pub strict_groups: bool,
 }
 
 impl ContainerSpec {
@@ -175,9 +183,29 @@ impl ContainerSpec {
         if self.privileged {
             return None;
         }
-        match &self.security.seccomp {
-            spec::Seccomp::Profile(p) => Some(p),
-            _ => None,
+        self.security.seccomp.profile()
+    }
+
+    /// Whether the container's processes get no_new_privs.
+    pub fn no_new_privs(&self) -> bool {
+        !self.security.new_privileges
+    }
+
+    /// The paths masked in the container (none when privileged).
+    pub fn masked_paths(&self) -> Vec<String> {
+        match (&self.security.masked_paths, self.privileged) {
+            (_, true) => vec![],
+            (Some(p), _) => p.clone(),
+            (None, _) => crate::isolation::mounts::MASKED_PATHS.iter().map(|p| p.to_string()).collect(),
+        }
+    }
+
+    /// The paths made read-only in the container (none when privileged).
+    pub fn readonly_paths(&self) -> Vec<String> {
+        match (&self.security.readonly_paths, self.privileged) {
+            (_, true) => vec![],
+            (Some(p), _) => p.clone(),
+            (None, _) => crate::isolation::mounts::READONLY_PATHS.iter().map(|p| p.to_string()).collect(),
         }
     }
 }

@@ -25,7 +25,8 @@ const HOST_CAPS: &[&str] = &[
 ];
 
 /// What in a spec would give its container the host, if anything: `--privileged`, host
-/// bind mounts, devices, host-reaching capabilities, no or a custom seccomp profile, the
+/// bind mounts, devices, host-reaching capabilities, no or a custom seccomp profile, unmasked
+/// system paths, the
 /// host's network namespace, the host's IDs where the agent remaps by default.
 /// `device_cgroup`: whether a device cgroup stops nodes made with CAP_MKNOD from opening
 /// (without one, `--cap-add MKNOD` reaches every host device).
@@ -48,6 +49,9 @@ pub fn needs_privilege(s: &ContainerSpec, userns_default: &str, device_cgroup: b
     if let Some(o) = s.security.to_opts().iter().find(|o| o.starts_with("seccomp")) {
         let shown: String = o.chars().take(40).collect();
         return Some(format!("--security-opt {shown}"));
+    }
+    if s.security.masked_paths.is_some() || s.security.readonly_paths.is_some() {
+        return Some("--security-opt systempaths=unconfined".into());
     }
     if s.network == "host" {
         return Some("--network host".into());
@@ -84,6 +88,16 @@ mod tests {
             ..plain.clone()
         };
         assert!(needs_privilege(&sec, "host", true).is_some_and(|m| m.contains("seccomp=unconfined")));
+        let sys = ContainerSpec {
+            security: super::super::spec::Security::parse(&["systempaths=unconfined".into()]).unwrap(),
+            ..plain.clone()
+        };
+        assert!(needs_privilege(&sys, "host", true).is_some_and(|m| m.contains("systempaths")));
+        let nnp = ContainerSpec {
+            security: super::super::spec::Security::parse(&["no-new-privileges=false".into()]).unwrap(),
+            ..plain.clone()
+        };
+        assert_eq!(needs_privilege(&nnp, "host", true), None, "docker's default needs nothing");
         let u = ContainerSpec { userns: "host".into(), ..plain.clone() };
         assert_eq!(needs_privilege(&u, "host", true), None);
         assert!(needs_privilege(&u, "remap", true).is_some());

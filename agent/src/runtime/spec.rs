@@ -7,7 +7,7 @@
 
 use super::{Result, RuntimeError};
 use crate::isolation::devices::{Device, DeviceError};
-use crate::isolation::spec::Volume;
+use crate::isolation::spec::{Propagation, Volume};
 use serde::{Deserialize, Deserializer, Serialize};
 use std::path::PathBuf;
 
@@ -21,41 +21,84 @@ fn container_path(p: &str, what: &str, spec: &str) -> Result<String> {
     Ok(p.trim_end_matches('/').to_string())
 }
 
-/// Parses `-v HOST:CONTAINER[:ro|rw]`: both paths absolute, without `..` (whether the host
-/// path exists is checked at create and at every start).
+/// Parses `-v HOST:CONTAINER[:OPTIONS]`, OPTIONS a comma-separated list of `ro`/`rw` and
+/// a propagation (`rprivate`, `private`, `rslave`, `slave`, `rshared`, `shared`), as
+/// docker: both paths absolute, without `..` (whether the host path exists, and is on a
+/// mount that can propagate, is checked at create and at every start).
 pub fn parse_volume(v: &str) -> Result<Volume> {
     let parts: Vec<&str> = v.split(':').collect();
     let (host, ctr, mode) = match parts.as_slice() {
-        [h, c] => (*h, *c, "rw"),
+        [h, c] => (*h, *c, ""),
         [h, c, m] => (*h, *c, *m),
-        _ => return Err(RuntimeError::InvalidArgument(format!("invalid volume {v:?}: use HOST:CONTAINER[:ro]"))),
+        _ => {
+            return Err(RuntimeError::InvalidArgument(format!(
+                "invalid volume {v:?}: use HOST:CONTAINER[:ro|rw][,PROPAGATION]"
+            )))
+        }
     };
-    let read_only = match mode {
-        "ro" => true,
-        "rw" => false,
-        m => return Err(RuntimeError::InvalidArgument(format!("invalid volume {v:?}: mode {m:?} is not ro or rw"))),
-    };
+    let bad = |m: &str| RuntimeError::InvalidArgument(format!("invalid volume {v:?}: {m}"));
+    let (mut read_only, mut propagation) = (None, None);
+    for o in mode.split(',').filter(|o| !o.is_empty()) {
+        match (o, Propagation::parse(o)) {
+            ("ro" | "rw", _) if read_only.is_none() => read_only = Some(o == "ro"),
+            (_, Some(p)) if propagation.is_none() => propagation = Some(p),
+            ("ro" | "rw", _) | (_, Some(_)) => return Err(bad(&format!("mode {mode:?} repeats an option"))),
+            (o, None) => {
+                return Err(bad(&format!("mode {o:?} is not ro, rw or a propagation (rprivate, rslave, rshared…)")))
+            }
+        }
+    }
     let container = container_path(ctr, "volume", v)?;
-    volume(host, &container, read_only).map_err(|e| match e {
-        RuntimeError::InvalidArgument(m) => RuntimeError::InvalidArgument(format!("invalid volume {v:?}: {m}")),
+    volume(host, &container, read_only.unwrap_or(false), propagation.unwrap_or_default()).map_err(|e| match e {
+        RuntimeError::InvalidArgument(m) => bad(&m),
         e => e,
     })
 }
 
-/// A bind mount from its parts (the CRI's Mount), with the same checks as `-v`.
-pub fn volume(host: &str, container: &str, read_only: bool) -> Result<Volume> {
+/// A bind mount from its parts (the CRI's Mount, `--mount type=bind`), with the same checks as `-v`.
+pub fn volume(host: &str, container: &str, read_only: bool, propagation: Propagation) -> Result<Volume> {
     if !host.starts_with('/') || host.split('/').any(|c| c == "..") || host.contains('\0') {
         return Err(RuntimeError::InvalidArgument(format!(
             "the host path {host:?} must be absolute and without '..' (named volumes are not supported)"
         )));
     }
     let container = container_path(container, "mount target", container)?;
-    Ok(Volume { host: host.into(), container, read_only })
+    Ok(Volume { host: host.into(), container, read_only, propagation })
 }
 
-/// The docker form of a volume (`HOST:CONTAINER[:ro]`).
+/// The docker form of a volume (`HOST:CONTAINER[:ro][,PROPAGATION]`).
 pub fn volume_string(v: &Volume) -> String {
-    format!("{}:{}{}", v.host.display(), v.container, if v.read_only { ":ro" } else { "" })
+    let mut opts = Vec::new();
+    if v.read_only {
+        opts.push("ro");
+    }
+    if v.propagation != Propagation::Rprivate {
+        opts.push(v.propagation.name());
+    }
+    let opts = if opts.is_empty() { String::new() } else { format!(":{}", opts.join(",")) };
+    format!("{}:{}{opts}", v.host.display(), v.container)
+}
+
+/// A container path list (masked or read-only paths), each checked like a mount target.
+pub fn container_paths(paths: &[String], what: &str) -> Result<Vec<String>> {
+    paths.iter().map(|p| container_path(p, what, p)).collect()
+}
+
+/// A supplementary group (`--group-add`): a number, or a name looked up in the
+/// container's /etc/group when it starts.
+pub fn group(g: &str) -> Result<String> {
+    let ok = !g.is_empty()
+        && g.len() <= 256
+        && (g.parse::<u32>().is_ok()
+            || (!g.bytes().all(|b| b.is_ascii_digit())
+                && g.bytes().all(|b| b.is_ascii_graphic() && b != b':' && b != b',')));
+    if !ok {
+        return Err(RuntimeError::InvalidArgument(format!(
+            "invalid group {g:?}: give a group name or a number up to {}",
+            u32::MAX
+        )));
+    }
+    Ok(g.to_string())
 }
 
 /// A tmpfs mount (`--tmpfs PATH[:OPTIONS]`).
@@ -129,6 +172,43 @@ pub enum Seccomp {
     Unconfined,
     /// A Docker-format profile (its JSON; it compiled at create).
     Profile(String),
+    /// A Docker-format profile read from a file on the agent's host at create (the CRI's
+    /// Localhost profiles): its path, for messages, and its JSON.
+    File { path: PathBuf, json: String },
+}
+
+impl Seccomp {
+    /// The profile in the file at `path` (absolute), read now: a missing or unreadable
+    /// file, or one that is not JSON, is InvalidArgument naming the path.
+    pub fn from_file(path: &str) -> Result<Seccomp> {
+        let bad = |why: String| RuntimeError::InvalidArgument(format!("seccomp profile {path:?}: {why}"));
+        if !path.starts_with('/') {
+            return Err(bad("the path must be absolute".into()));
+        }
+        let meta = std::fs::metadata(path).map_err(|e| bad(e.to_string()))?;
+        if !meta.is_file() || meta.len() > 4 << 20 {
+            return Err(bad("not a regular file of at most 4 MiB".into()));
+        }
+        let json = std::fs::read_to_string(path).map_err(|e| bad(e.to_string()))?;
+        serde_json::from_str::<serde_json::Value>(&json).map_err(|e| bad(format!("not JSON: {e}")))?;
+        Ok(Seccomp::File { path: path.into(), json })
+    }
+
+    /// The custom profile's JSON, if any.
+    pub fn profile(&self) -> Option<&str> {
+        match self {
+            Seccomp::Profile(p) | Seccomp::File { json: p, .. } => Some(p),
+            _ => None,
+        }
+    }
+
+    /// Where a custom profile came from, for messages.
+    pub fn source(&self) -> String {
+        match self {
+            Seccomp::File { path, .. } => format!("seccomp profile {}", path.display()),
+            _ => "seccomp profile".into(),
+        }
+    }
 }
 
 /// `--security-opt` values, typed.
@@ -136,9 +216,19 @@ pub enum Seccomp {
 pub struct Security {
     #[serde(default)]
     pub seccomp: Seccomp,
-    /// `no-new-privileges` was asked for (our containers always get it).
+    /// `no-new-privileges` was asked for (our containers get it unless `new_privileges`).
     #[serde(default)]
     pub no_new_privileges: bool,
+    /// `no-new-privileges=false` (the CRI's `no_new_privs: false`): no_new_privs is not set.
+    #[serde(default)]
+    pub new_privileges: bool,
+    /// Paths masked instead of the default ones (the CRI's masked_paths; empty with
+    /// `systempaths=unconfined`).
+    #[serde(default)]
+    pub masked_paths: Option<Vec<String>>,
+    /// Paths made read-only instead of the default ones (the CRI's readonly_paths).
+    #[serde(default)]
+    pub readonly_paths: Option<Vec<String>>,
 }
 
 impl Security {
@@ -148,7 +238,15 @@ impl Security {
         for o in opts {
             match o.as_str() {
                 "seccomp=unconfined" | "seccomp:unconfined" => s.seccomp = Seccomp::Unconfined,
-                "no-new-privileges" | "no-new-privileges=true" | "no-new-privileges:true" => s.no_new_privileges = true,
+                "no-new-privileges" | "no-new-privileges=true" | "no-new-privileges:true" => {
+                    (s.no_new_privileges, s.new_privileges) = (true, false)
+                }
+                "no-new-privileges=false" | "no-new-privileges:false" => {
+                    (s.no_new_privileges, s.new_privileges) = (false, true)
+                }
+                "systempaths=unconfined" | "systempaths:unconfined" => {
+                    (s.masked_paths, s.readonly_paths) = (Some(vec![]), Some(vec![]))
+                }
                 o if o.starts_with("seccomp=") || o.starts_with("seccomp:") => {
                     let profile = &o["seccomp=".len()..];
                     if !profile.trim_start().starts_with('{') {
@@ -171,10 +269,18 @@ impl Security {
         match &self.seccomp {
             Seccomp::Default => {}
             Seccomp::Unconfined => v.push("seccomp=unconfined".to_string()),
-            Seccomp::Profile(p) => v.push(format!("seccomp={p}")),
+            Seccomp::Profile(p) | Seccomp::File { json: p, .. } => v.push(format!("seccomp={p}")),
         }
         if self.no_new_privileges {
             v.push("no-new-privileges".into());
+        }
+        if self.new_privileges {
+            v.push("no-new-privileges=false".into());
+        }
+        if self.masked_paths.as_ref().is_some_and(|m| m.is_empty())
+            && self.readonly_paths.as_ref().is_some_and(|r| r.is_empty())
+        {
+            v.push("systempaths=unconfined".into());
         }
         v
     }
@@ -258,6 +364,55 @@ mod tests {
         assert_eq!(Security::parse(&s.to_opts()).unwrap(), s);
         assert!(Security::parse(&["apparmor=x".into()]).unwrap_err().to_string().contains("apparmor=x"));
         assert!(Security::parse(&["seccomp=/etc/p.json".into()]).is_err());
+        let off = Security::parse(&["no-new-privileges=false".into(), "systempaths=unconfined".into()]).unwrap();
+        assert!(off.new_privileges && !off.no_new_privileges);
+        assert_eq!((off.masked_paths.as_deref(), off.readonly_paths.as_deref()), (Some(&[][..]), Some(&[][..])));
+        assert_eq!(Security::parse(&off.to_opts()).unwrap(), off);
+        let on = Security::parse(&["no-new-privileges=false".into(), "no-new-privileges".into()]).unwrap();
+        assert!(on.no_new_privileges && !on.new_privileges, "the last one wins");
+    }
+
+    #[test]
+    fn volume_modes_and_propagation_as_docker_parses_them() {
+        let v = parse_volume("/src:/dst:ro,rshared").unwrap();
+        assert!(v.read_only && v.propagation == Propagation::Rshared);
+        assert_eq!(volume_string(&v), "/src:/dst:ro,rshared");
+        assert_eq!(parse_volume(&volume_string(&v)).unwrap(), v);
+        let v = parse_volume("/src:/dst:rslave").unwrap();
+        assert!(!v.read_only && v.propagation == Propagation::Rslave);
+        assert_eq!(parse_volume("/src:/dst").unwrap().propagation, Propagation::Rprivate);
+        assert_eq!(volume_string(&parse_volume("/src:/dst:rprivate").unwrap()), "/src:/dst");
+        for bad in ["/s:/d:rshared,rslave", "/s:/d:ro,rw", "/s:/d:bogus", "/s:/d:ro,z"] {
+            let e = parse_volume(bad).unwrap_err().to_string();
+            assert!(e.contains(bad), "{bad}: {e}");
+        }
+        // An old record's volume (no propagation) still loads.
+        let old: Volume = serde_json::from_str(r#"{"host":"/a","container":"/b","read_only":false}"#).unwrap();
+        assert_eq!(old.propagation, Propagation::Rprivate);
+    }
+
+    #[test]
+    fn groups_paths_and_profile_files() {
+        assert_eq!(group("staff").unwrap(), "staff");
+        assert_eq!(group("4000").unwrap(), "4000");
+        for bad in ["", "a:b", "4294967296", "a b", "x,y"] {
+            assert!(group(bad).unwrap_err().to_string().contains(&format!("{bad:?}")), "{bad}");
+        }
+        assert_eq!(container_paths(&["/proc/x/".into()], "masked path").unwrap(), ["/proc/x"]);
+        assert!(container_paths(&["proc/x".into()], "masked path").is_err());
+        assert!(container_paths(&["/proc/../etc".into()], "masked path").is_err());
+        let d = tempfile::tempdir().unwrap();
+        let missing = d.path().join("nope.json");
+        let e = Seccomp::from_file(missing.to_str().unwrap()).unwrap_err();
+        assert!(matches!(&e, RuntimeError::InvalidArgument(m) if m.contains("nope.json")), "{e}");
+        let f = d.path().join("p.json");
+        std::fs::write(&f, "{not json").unwrap();
+        let e = Seccomp::from_file(f.to_str().unwrap()).unwrap_err().to_string();
+        assert!(e.contains("p.json") && e.contains("not JSON"), "{e}");
+        std::fs::write(&f, r#"{"defaultAction":"SCMP_ACT_ALLOW"}"#).unwrap();
+        let s = Seccomp::from_file(f.to_str().unwrap()).unwrap();
+        assert_eq!(s.profile(), Some(r#"{"defaultAction":"SCMP_ACT_ALLOW"}"#));
+        assert!(Seccomp::from_file("rel/p.json").is_err());
     }
 
     #[test]

@@ -6,7 +6,8 @@ use super::{ContainerRecord, Result, RuntimeError};
 use crate::isolation::devices::Device;
 use crate::isolation::spec::Volume;
 
-/// Refuses a bind source that does not exist (at create: InvalidArgument).
+/// Refuses a bind source that does not exist, or whose mount on the host cannot
+/// propagate as the volume asks (at create: InvalidArgument).
 pub fn check_source(v: &Volume) -> Result<()> {
     if std::fs::symlink_metadata(&v.host).is_err() {
         return Err(RuntimeError::InvalidArgument(format!(
@@ -15,7 +16,40 @@ pub fn check_source(v: &Volume) -> Result<()> {
             v.host.display()
         )));
     }
-    Ok(())
+    propagation_possible(v).map_err(RuntimeError::InvalidArgument)
+}
+
+/// As containerd and docker check it: a volume that shares mounts with the host needs its
+/// source on a shared mount of the host, one that receives them a shared or slave mount
+/// (kubelet makes its volume directories so; `mount --make-rshared DIR` does).
+fn propagation_possible(v: &Volume) -> std::result::Result<(), String> {
+    if !v.propagation.receives() {
+        return Ok(());
+    }
+    let info =
+        std::fs::read_to_string("/proc/self/mountinfo").map_err(|e| format!("read /proc/self/mountinfo: {e}"))?;
+    let path = std::fs::canonicalize(&v.host).map_err(|e| format!("{}: {e}", v.host.display()))?;
+    propagation_allowed(v, &info, &path)
+}
+
+fn propagation_allowed(v: &Volume, mountinfo: &str, path: &std::path::Path) -> std::result::Result<(), String> {
+    let m = crate::isolation::mounts::mount_of(mountinfo, path)
+        .ok_or_else(|| format!("no mount holds {}", path.display()))?;
+    let (ok, need) = if v.propagation.sends() {
+        (m.shared(), "a shared mount")
+    } else {
+        (m.shared() || m.slave(), "a shared or slave mount")
+    };
+    if ok {
+        return Ok(());
+    }
+    Err(format!(
+        "volume {:?} ({}): path {} is mounted on {} but it is not {need}",
+        super::spec::volume_string(v),
+        v.propagation.name(),
+        v.host.display(),
+        m.mount_point.display()
+    ))
 }
 
 /// The volumes of a container about to start; a bind source that has vanished fails it.
@@ -30,6 +64,8 @@ pub(super) fn volumes_at_start(rec: &ContainerRecord) -> Result<Vec<Volume>> {
                 rec.name
             )));
         }
+        propagation_possible(vol)
+            .map_err(|e| RuntimeError::FailedPrecondition(format!("container {}: {e}", rec.name)))?;
         out.push(vol.clone());
     }
     Ok(out)
@@ -67,5 +103,20 @@ mod tests {
         let e = check_source(&v).unwrap_err().to_string();
         assert!(e.contains("/no/such/dir") && e.contains("does not exist"), "{e}");
         assert!(check_source(&crate::runtime::spec::parse_volume("/tmp:/data").unwrap()).is_ok());
+    }
+
+    #[test]
+    fn propagation_needs_a_shared_or_slave_source_mount() {
+        let info = "1 0 8:1 / / rw shared:1 - ext4 /dev/sda1 rw\n\
+                    2 1 0:40 / /srv/priv rw - tmpfs tmpfs rw\n\
+                    3 1 0:41 / /srv/slave rw master:4 - tmpfs tmpfs rw\n";
+        let v = |s: &str| crate::runtime::spec::parse_volume(s).unwrap();
+        let p = std::path::Path::new;
+        assert!(propagation_allowed(&v("/srv/x:/d:rshared"), info, p("/srv/x")).is_ok());
+        let e = propagation_allowed(&v("/srv/priv/x:/d:rshared"), info, p("/srv/priv/x")).unwrap_err();
+        assert!(e.contains("/srv/priv/x is mounted on /srv/priv but it is not a shared mount"), "{e}");
+        assert!(propagation_allowed(&v("/srv/slave:/d:rshared"), info, p("/srv/slave")).is_err());
+        assert!(propagation_allowed(&v("/srv/slave:/d:rslave"), info, p("/srv/slave")).is_ok());
+        assert!(propagation_allowed(&v("/srv/priv:/d:rslave"), info, p("/srv/priv")).is_err());
     }
 }

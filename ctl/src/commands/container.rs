@@ -262,6 +262,13 @@ async fn create_container(cl: &mut Clients, o: &CreateOpts) -> Res<String> {
         Some(e) => (vec![e.clone()], true),
         None => (vec![], false),
     };
+    let (mut volumes, mut tmpfs) = (o.volume.clone(), o.tmpfs.clone());
+    for m in &o.mount {
+        match crate::mounts::parse(m).map_err(Exit::agent)? {
+            crate::mounts::Mount::Volume(v) => volumes.push(v),
+            crate::mounts::Mount::Tmpfs(t) => tmpfs.push(t),
+        }
+    }
     let spec = pb::ContainerSpec {
         name: o.name.clone().unwrap_or_default(),
         image: image.clone(),
@@ -287,8 +294,8 @@ async fn create_container(cl: &mut Clients, o: &CreateOpts) -> Res<String> {
         publish_all: o.publish_all,
         cap_add: o.cap_add.clone(),
         cap_drop: o.cap_drop.clone(),
-        volumes: o.volume.clone(),
-        tmpfs: o.tmpfs.clone(),
+        volumes,
+        tmpfs,
         read_only: o.read_only,
         security_opt: security_opts(&o.security_opt)?,
         privileged: o.privileged,
@@ -298,6 +305,7 @@ async fn create_container(cl: &mut Clients, o: &CreateOpts) -> Res<String> {
         health: health(o)?,
         ipc: o.ipc.clone().unwrap_or_default(),
         pid: o.pid.clone().unwrap_or_default(),
+        group_add: o.group_add.clone(),
     };
     Ok(cl.c.create(pb::CreateContainerRequest { spec: Some(spec) }).await?.into_inner().id)
 }

@@ -68,6 +68,7 @@ fn image_spec(r: &ContainerRecord) -> pb::ImageSpec {
 }
 
 fn mounts(r: &ContainerRecord) -> Vec<pb::Mount> {
+    use crate::isolation::spec::Propagation as P;
     r.spec
         .volumes
         .iter()
@@ -75,9 +76,89 @@ fn mounts(r: &ContainerRecord) -> Vec<pb::Mount> {
             container_path: v.container.clone(),
             host_path: v.host.display().to_string(),
             readonly: v.read_only,
+            propagation: match v.propagation {
+                P::Rprivate | P::Private => pb::MountPropagation::PropagationPrivate,
+                P::Rslave | P::Slave => pb::MountPropagation::PropagationHostToContainer,
+                P::Rshared | P::Shared => pb::MountPropagation::PropagationBidirectional,
+            } as i32,
             ..Default::default()
         })
         .collect()
+}
+
+/// A CRI mount's propagation (rprivate, rslave, rshared as containerd maps them).
+fn propagation(m: &pb::Mount) -> Result<crate::isolation::spec::Propagation, Status> {
+    use crate::isolation::spec::Propagation as P;
+    match pb::MountPropagation::try_from(m.propagation) {
+        Ok(pb::MountPropagation::PropagationPrivate) => Ok(P::Rprivate),
+        Ok(pb::MountPropagation::PropagationHostToContainer) => Ok(P::Rslave),
+        Ok(pb::MountPropagation::PropagationBidirectional) => Ok(P::Rshared),
+        Err(_) => Err(Status::invalid_argument(format!(
+            "mount {:?}: unknown propagation {}",
+            m.container_path, m.propagation
+        ))),
+    }
+}
+
+/// The seccomp profile of a container: the `seccomp` field, else the deprecated
+/// `seccomp_profile_path`. Unset means unconfined in this CRI version (as containerd);
+/// a Localhost profile is read from the node's file now.
+fn seccomp(profile: Option<&pb::SecurityProfile>, path: &str) -> Result<runtime_spec::Seccomp, Status> {
+    use pb::security_profile::ProfileType;
+    use runtime_spec::Seccomp;
+    let file = |p: &str| Seccomp::from_file(p).map_err(status);
+    if let Some(p) = profile {
+        return match ProfileType::try_from(p.profile_type) {
+            Ok(ProfileType::RuntimeDefault) => Ok(Seccomp::Default),
+            Ok(ProfileType::Unconfined) => Ok(Seccomp::Unconfined),
+            Ok(ProfileType::Localhost) if p.localhost_ref.is_empty() => {
+                Err(Status::invalid_argument("seccomp: a Localhost profile needs localhost_ref (an absolute path)"))
+            }
+            Ok(ProfileType::Localhost) => file(&p.localhost_ref),
+            Err(_) => Err(Status::invalid_argument(format!("seccomp: unknown profile type {}", p.profile_type))),
+        };
+    }
+    match path {
+        "" | "unconfined" => Ok(Seccomp::Unconfined),
+        "runtime/default" | "docker/default" => Ok(Seccomp::Default),
+        p => match p.strip_prefix("localhost/") {
+            Some(f) => file(f),
+            None => Err(Status::invalid_argument(format!(
+                "unsupported seccomp_profile_path {p:?}: use unconfined, runtime/default or localhost/<absolute path>"
+            ))),
+        },
+    }
+}
+
+/// The security context's group, path and privilege fields onto `spec`.
+fn security_context(sc: &pb::LinuxContainerSecurityContext, spec: &mut ContainerSpec) -> Result<(), Status> {
+    spec.group_add = sc
+        .supplemental_groups
+        .iter()
+        .map(|g| {
+            u32::try_from(*g)
+                .map(|g| g.to_string())
+                .map_err(|_| Status::invalid_argument(format!("supplemental group {g} is not a group ID")))
+        })
+        .collect::<Result<_, _>>()?;
+    spec.strict_groups = sc.supplemental_groups_policy == pb::SupplementalGroupsPolicy::Strict as i32;
+    // Given lists replace the defaults; an empty one (proto3 cannot tell it from "unset")
+    // keeps them, and a privileged container has none either way, as in containerd.
+    let paths = |p: &[String], what| -> Result<Option<Vec<String>>, Status> {
+        if p.is_empty() {
+            return Ok(None);
+        }
+        runtime_spec::container_paths(p, what).map(Some).map_err(status)
+    };
+    spec.security.masked_paths = paths(&sc.masked_paths, "masked path")?;
+    spec.security.readonly_paths = paths(&sc.readonly_paths, "read-only path")?;
+    spec.security.no_new_privileges = sc.no_new_privs;
+    spec.security.new_privileges = !sc.no_new_privs;
+    // The deprecated field still counts when `seccomp` is unset (kubelets before 1.25 send it).
+    #[allow(deprecated)]
+    let path = &sc.seccomp_profile_path;
+    spec.security.seccomp = seccomp(sc.seccomp.as_ref(), path)?;
+    Ok(())
 }
 
 /// Which of (network, IPC, PID) are the node's (`NamespaceMode::NODE`).
@@ -180,7 +261,8 @@ fn container_spec(cfg: &pb::ContainerConfig) -> Result<ContainerSpec, Status> {
             )));
         }
         // Typed here, from the CRI's own fields: no docker strings in between.
-        spec.volumes.push(runtime_spec::volume(&m.host_path, &m.container_path, m.readonly).map_err(status)?);
+        let p = propagation(m)?;
+        spec.volumes.push(runtime_spec::volume(&m.host_path, &m.container_path, m.readonly, p).map_err(status)?);
     }
     spec.devices = cfg
         .devices
@@ -203,9 +285,6 @@ fn container_spec(cfg: &pb::ContainerConfig) -> Result<ContainerSpec, Status> {
                 spec.cap_drop = c.drop_capabilities.clone();
             }
             spec.user = run_as(sc.run_as_user.as_ref(), sc.run_as_group.as_ref(), &sc.run_as_username)?;
-            if sc.no_new_privs {
-                spec.security.no_new_privileges = true;
-            }
             // Privileged pods and pods in the node's namespaces need the host's IDs,
             // whatever the agent's default user namespace mode.
             let (net, ipc, pid) = node_namespaces(sc.namespace_options.as_ref());
@@ -214,6 +293,9 @@ fn container_spec(cfg: &pb::ContainerConfig) -> Result<ContainerSpec, Status> {
             }
         }
     }
+    // Without a security context, its defaults: no seccomp filter, no no_new_privs.
+    let unset = pb::LinuxContainerSecurityContext::default();
+    security_context(cfg.linux.as_ref().and_then(|l| l.security_context.as_ref()).unwrap_or(&unset), &mut spec)?;
     Ok(spec)
 }
 
@@ -477,6 +559,109 @@ mod tests {
         let s = sandbox_spec(cfg, &CriConfig::default());
         assert_eq!(s.ports, ["8080:80/tcp", "127.0.0.1:5353:80/udp"]);
         assert_eq!((s.host_network, s.host_ipc, s.host_pid), (false, true, false));
+    }
+
+    fn ctr(sc: Option<pb::LinuxContainerSecurityContext>, mounts: Vec<pb::Mount>) -> Result<ContainerSpec, Status> {
+        container_spec(&pb::ContainerConfig {
+            image: Some(pb::ImageSpec { image: "busybox".into(), ..Default::default() }),
+            mounts,
+            linux: Some(pb::LinuxContainerConfig { security_context: sc, ..Default::default() }),
+            ..Default::default()
+        })
+    }
+
+    #[test]
+    #[allow(deprecated)]
+    fn security_contexts_as_the_cri_describes_them() {
+        use runtime_spec::Seccomp;
+        // Nothing set: no seccomp filter, no no_new_privs, the default paths.
+        let s = ctr(None, vec![]).unwrap();
+        assert_eq!(s.security.seccomp, Seccomp::Unconfined);
+        assert!(!s.no_new_privs() && s.group_add.is_empty() && !s.strict_groups);
+        assert_eq!(s.masked_paths(), crate::isolation::mounts::MASKED_PATHS);
+        let sc = |f: &dyn Fn(&mut pb::LinuxContainerSecurityContext)| {
+            let mut c = pb::LinuxContainerSecurityContext::default();
+            f(&mut c);
+            ctr(Some(c), vec![])
+        };
+        let s = sc(&|c| {
+            c.no_new_privs = true;
+            c.supplemental_groups = vec![4000, 0];
+            c.supplemental_groups_policy = pb::SupplementalGroupsPolicy::Strict as i32;
+            c.masked_paths = vec!["/proc/x".into()];
+            c.readonly_paths = vec!["/proc/y/".into()];
+        })
+        .unwrap();
+        assert!(s.no_new_privs() && s.strict_groups);
+        assert_eq!(s.group_add, ["4000", "0"]);
+        assert_eq!((s.masked_paths(), s.readonly_paths()), (vec!["/proc/x".to_string()], vec!["/proc/y".to_string()]));
+        let p = sc(&|c| {
+            c.privileged = true;
+            c.masked_paths = vec!["/proc/x".into()];
+        })
+        .unwrap();
+        assert!(p.masked_paths().is_empty() && p.readonly_paths().is_empty(), "privileged: nothing masked");
+        let code = |r: Result<ContainerSpec, Status>| r.unwrap_err().code();
+        assert_eq!(code(sc(&|c| c.supplemental_groups = vec![-1])), tonic::Code::InvalidArgument);
+        assert_eq!(code(sc(&|c| c.masked_paths = vec!["proc".into()])), tonic::Code::InvalidArgument);
+        // Seccomp: the profile field wins over the deprecated path.
+        let prof = |t: pb::security_profile::ProfileType, r: &str| {
+            Some(pb::SecurityProfile { profile_type: t as i32, localhost_ref: r.into() })
+        };
+        use pb::security_profile::ProfileType as T;
+        let s = sc(&|c| {
+            c.seccomp = prof(T::RuntimeDefault, "");
+            c.seccomp_profile_path = "unconfined".into();
+        });
+        assert_eq!(s.unwrap().security.seccomp, Seccomp::Default);
+        assert_eq!(sc(&|c| c.seccomp = prof(T::Unconfined, "")).unwrap().security.seccomp, Seccomp::Unconfined);
+        let e = sc(&|c| c.seccomp = prof(T::Localhost, "/no/such/profile.json")).unwrap_err();
+        assert!(e.code() == tonic::Code::InvalidArgument && e.message().contains("/no/such/profile.json"), "{e:?}");
+        assert_eq!(code(sc(&|c| c.seccomp = prof(T::Localhost, ""))), tonic::Code::InvalidArgument);
+        let d = tempfile::tempdir().unwrap();
+        let f = d.path().join("p.json");
+        std::fs::write(&f, r#"{"defaultAction":"SCMP_ACT_ALLOW"}"#).unwrap();
+        let f = f.display().to_string();
+        let s = sc(&|c| c.seccomp = prof(T::Localhost, &f)).unwrap();
+        assert!(matches!(&s.security.seccomp, Seccomp::File { path, .. } if path.display().to_string() == f));
+        for (path, want) in
+            [("", Seccomp::Unconfined), ("unconfined", Seccomp::Unconfined), ("runtime/default", Seccomp::Default)]
+        {
+            assert_eq!(sc(&|c| c.seccomp_profile_path = path.into()).unwrap().security.seccomp, want, "{path}");
+        }
+        assert_eq!(
+            sc(&|c| c.seccomp_profile_path = "docker/default".into()).unwrap().security.seccomp,
+            Seccomp::Default
+        );
+        let s = sc(&|c| c.seccomp_profile_path = format!("localhost/{f}")).unwrap();
+        assert!(matches!(s.security.seccomp, Seccomp::File { .. }));
+        let e = sc(&|c| c.seccomp_profile_path = f.clone()).unwrap_err();
+        assert!(e.code() == tonic::Code::InvalidArgument && e.message().contains(&f), "{e:?}");
+    }
+
+    #[test]
+    fn mount_propagation_both_ways() {
+        use crate::isolation::spec::Propagation;
+        let m = |p: pb::MountPropagation| pb::Mount {
+            container_path: "/data".into(),
+            host_path: "/srv".into(),
+            propagation: p as i32,
+            ..Default::default()
+        };
+        let s = ctr(
+            None,
+            vec![
+                m(pb::MountPropagation::PropagationPrivate),
+                m(pb::MountPropagation::PropagationHostToContainer),
+                m(pb::MountPropagation::PropagationBidirectional),
+            ],
+        )
+        .unwrap();
+        let got: Vec<Propagation> = s.volumes.iter().map(|v| v.propagation).collect();
+        assert_eq!(got, [Propagation::Rprivate, Propagation::Rslave, Propagation::Rshared]);
+        let mut bad = m(pb::MountPropagation::PropagationPrivate);
+        bad.propagation = 7;
+        assert_eq!(ctr(None, vec![bad]).unwrap_err().code(), tonic::Code::InvalidArgument);
     }
 
     #[test]
