@@ -48,9 +48,13 @@ pub struct ConnOpts {
     /// context's, else unix:///run/agentd/agentd.sock]
     #[arg(long, short = 'H', env = "AGENT_HOST", global = true)]
     pub host: Option<String>,
-    /// Use this context (see `agentctl context`)
+    /// Use this context (see `agentctl context`); several (a,b,c) or `all` run the verb on
+    /// every one of those nodes at once
     #[arg(long, env = "AGENT_CONTEXT", global = true)]
     pub context: Option<String>,
+    /// With several contexts: how long each node may take, seconds
+    #[arg(long = "node-timeout", default_value_t = 60, global = true, value_name = "SECS")]
+    pub node_timeout: u64,
     /// CA certificate that signed the agent's certificate (tcp:// with mutual TLS)
     #[arg(long, env = "AGENT_TLSCACERT", global = true)]
     pub tlscacert: Option<PathBuf>,

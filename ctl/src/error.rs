@@ -4,6 +4,7 @@
 pub const EXIT_AGENT: u8 = 125;
 
 /// An error that ends the command with a specific exit code.
+#[derive(Debug)]
 pub struct Exit(pub u8, pub String);
 
 impl Exit {

@@ -8,6 +8,7 @@ mod client;
 mod commands;
 mod context;
 mod error;
+mod fanout;
 mod mounts;
 mod output;
 mod registry;
@@ -31,6 +32,20 @@ fn main() -> ExitCode {
     // goes away (Rust ignores SIGPIPE, and println! would panic on EPIPE).
     // SAFETY: restoring a signal's default disposition before any thread exists.
     unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
+    if fanout::is_fanout(cli.conn.context.as_deref()) && !matches!(cli.cmd, Cmd::Context { .. } | Cmd::Certs { .. }) {
+        let spec = cli.conn.context.clone().unwrap_or_default();
+        let nodes = context::CtlConfig::load().map_err(Exit::from).and_then(|cfg| fanout::nodes(&spec, &cfg));
+        return match nodes {
+            Ok(n) => {
+                let args: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();
+                ExitCode::from(fanout::run(n, &args, std::time::Duration::from_secs(cli.conn.node_timeout)))
+            }
+            Err(Exit(code, msg)) => {
+                eprintln!("{msg}");
+                ExitCode::from(code)
+            }
+        };
+    }
     let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(r) => r,
         Err(e) => {

@@ -322,3 +322,83 @@ fn listeners_are_guarded() {
     a.stop();
     a.assert_no_leftovers();
 }
+
+/// `--context a,b,c VERB`: three agents, each behind its own mTLS listener, answer at once;
+/// a NODE column merges the tables; a stopped node is reported failed while the others'
+/// results are printed.
+#[test]
+fn fan_out_over_three_nodes() {
+    if !privileged("fan_out_over_three_nodes") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let fleet = tmp.path().join("fleet");
+    certs(&["init", "--dir", fleet.to_str().unwrap()]);
+    let mut agents: Vec<(Agent, String)> = ["fana", "fanb", "fanc"].iter().map(|t| tls_agent(t, &fleet, "")).collect();
+    for (i, (a, _)) in agents.iter().enumerate() {
+        assert_eq!(a.ctl(&["image", "busybox"]).code, 0);
+        a.ok(&["create", "--name", &format!("svc{i}"), "local/busybox", "true"]);
+    }
+    let p = |f: &str| -> String { fleet.join(f).display().to_string() };
+    // One agentctl config holds the three contexts.
+    let config = tmp.path().join("agentctl.toml");
+    let ctl = |args: &[&str]| -> e2e::Ctl {
+        Command::new(bin_dir().join("agentctl"))
+            .env_remove("AGENT_HOST")
+            .env("AGENTCTL_CONFIG", &config)
+            .args(args)
+            .output()
+            .unwrap()
+            .into()
+    };
+    for (name, (_, url)) in ["a", "b", "c"].iter().zip(&agents) {
+        let r = ctl(&[
+            "context",
+            "create",
+            name,
+            "--host",
+            url,
+            "--tlscacert",
+            &p("ca.pem"),
+            "--tlscert",
+            &p("admin.pem"),
+            "--tlskey",
+            &p("admin-key.pem"),
+        ]);
+        assert_eq!(r.code, 0, "{}", r.stderr);
+    }
+    let r = ctl(&["--context", "a,b,c", "ps", "-a"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let lines: Vec<&str> = r.stdout.lines().collect();
+    assert!(lines[0].starts_with("NODE") && lines[0].contains("NAMES"), "{}", r.stdout);
+    for (node, svc) in [("a", "svc0"), ("b", "svc1"), ("c", "svc2")] {
+        assert!(
+            lines.iter().any(|l| l.starts_with(&format!("{node} ")) && l.ends_with(svc)),
+            "{node}/{svc}:\n{}",
+            r.stdout
+        );
+    }
+    let r = ctl(&["--context", "all", "ps", "-a", "--format", "json"]);
+    let nodes: Vec<String> = r
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["Node"].as_str().unwrap_or("").to_string())
+        .collect();
+    assert_eq!(nodes, ["a", "b", "c"], "{}", r.stdout);
+    // A node that is down fails alone.
+    agents[1].0.stop();
+    let r = ctl(&["--context", "a,b,c", "--node-timeout", "20", "ps", "-a"]);
+    assert_ne!(r.code, 0);
+    assert!(r.stderr.contains("b: FAILED"), "{}", r.stderr);
+    assert!(r.stdout.contains("svc0") && r.stdout.contains("svc2") && !r.stdout.contains("svc1"), "{}", r.stdout);
+    let r = ctl(&["--context", "a,nope", "ps"]);
+    assert!(r.code == 125 && r.stderr.contains("\"nope\""), "{}", r.stderr);
+    for (i, (a, _)) in agents.iter_mut().enumerate() {
+        if i == 1 {
+            a.crash_and_restart();
+        }
+        a.ok(&["rm", &format!("svc{i}")]);
+        a.stop();
+        a.assert_no_leftovers();
+    }
+}
