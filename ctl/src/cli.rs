@@ -290,6 +290,12 @@ pub enum Cmd {
     },
     /// Block until containers stop, then print their exit codes
     Wait {
+        /// not-running (print the exit code), or healthy (until the health check passes)
+        #[arg(long, default_value = "not-running")]
+        condition: String,
+        /// With --condition healthy: fail as soon as it is unhealthy
+        #[arg(long = "fail-unhealthy")]
+        fail_unhealthy: bool,
         #[arg(required = true)]
         containers: Vec<String>,
     },

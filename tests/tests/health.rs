@@ -52,8 +52,22 @@ fn a_failing_check_turns_unhealthy_and_a_passing_one_healthy() {
     assert_eq!(cfg["Test"], serde_json::json!(["CMD-SHELL", "test -f /tmp/ok && echo fine"]), "{cfg}");
     assert_eq!(cfg["Interval"], 200_000_000);
 
+    // A scheduler can wait for healthy: --fail-unhealthy refuses now; a plain wait blocks
+    // until the check passes.
+    let r = a.ctl(&["wait", "--condition", "healthy", "--fail-unhealthy", "web"]);
+    assert!(r.code == 125 && r.stderr.contains("unhealthy"), "{}", r.stderr);
+    let mut waiter = a
+        .cmd()
+        .args(["wait", "--condition", "healthy", "web"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("wait");
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    assert!(waiter.try_wait().expect("try_wait").is_none(), "still waiting while unhealthy");
     a.ok(&["exec", "web", "touch", "/tmp/ok"]);
-    assert!(eventually(15, || health(&a, "web")["Status"] == "healthy"), "{}", health(&a, "web"));
+    assert!(eventually(15, || waiter.try_wait().ok().flatten().is_some()), "the wait returned");
+    assert!(waiter.wait().expect("wait").success());
+    assert_eq!(health(&a, "web")["Status"], "healthy");
     let h = health(&a, "web");
     assert_eq!(h["FailingStreak"], 0);
     let last = h["Log"].as_array().and_then(|l| l.last().cloned()).unwrap_or_default();
@@ -94,6 +108,14 @@ fn a_failing_check_turns_unhealthy_and_a_passing_one_healthy() {
     assert!(out.contains("timeout"), "{out}");
     let procs = a.ok(&["exec", "slow", "ps", "-o", "args"]);
     assert!(!procs.lines().any(|l| l.trim() == "sleep 30"), "timed-out checks are killed:\n{procs}");
+
+    let r = a.ctl(&["run", "-d", "--name", "plain", IMG, "sleep", "300"]);
+    assert_eq!(r.code, 0);
+    let r = a.ctl(&["wait", "--condition", "healthy", "plain"]);
+    assert!(r.code == 125 && r.stderr.contains("no health check"), "{}", r.stderr);
+    let r = a.ctl(&["wait", "--condition", "soon", "plain"]);
+    assert!(r.code == 125 && r.stderr.contains("\"soon\""), "{}", r.stderr);
+    a.ok(&["rm", "-f", "plain"]);
 
     // Bad values are refused by name, nothing created.
     let r = a.ctl(&["run", "-d", "--name", "bad", "--health-interval", "soon", IMG, "true"]);

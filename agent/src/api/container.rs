@@ -162,8 +162,20 @@ impl ContainerService for ContainerApi {
         &self,
         req: Request<pb::WaitContainerRequest>,
     ) -> Result<Response<pb::WaitContainerResponse>, Status> {
-        let (exit_code, error) = self.rt.wait(&req.into_inner().id).await.map_err(status)?;
-        Ok(Response::new(pb::WaitContainerResponse { exit_code, error }))
+        let r = req.into_inner();
+        match r.condition.as_str() {
+            "" | "not-running" => {
+                let (exit_code, error) = self.rt.wait(&r.id).await.map_err(status)?;
+                Ok(Response::new(pb::WaitContainerResponse { exit_code, error }))
+            }
+            "healthy" => {
+                self.rt.wait_healthy(&r.id, r.fail_unhealthy).await.map_err(status)?;
+                Ok(Response::new(pb::WaitContainerResponse { exit_code: 0, error: String::new() }))
+            }
+            other => Err(Status::invalid_argument(format!(
+                "wait condition {other:?}: use not-running (the default) or healthy"
+            ))),
+        }
     }
 
     type LogsStream = Out<pb::LogEntry>;

@@ -211,6 +211,62 @@ impl Runtime {
         });
     }
 
+    /// Returns once the container is healthy (at once if it is); FailedPrecondition when
+    /// it has no health check, or stops running (or turns unhealthy, with `fail_unhealthy`)
+    /// before that.
+    pub async fn wait_healthy(&self, name: &str, fail_unhealthy: bool) -> Result<()> {
+        // Subscribe first: a change between the read and the wait is not missed.
+        let mut events = self.live_events();
+        let rec = self.resolve(name)?;
+        let id = rec.id.clone();
+        let verdict = |rec: &ContainerRecord| -> Option<Result<()>> {
+            let refuse = |why: String| Some(Err(RuntimeError::FailedPrecondition(why)));
+            if rec.spec.health.is_none() {
+                return refuse(format!(
+                    "container {} has no health check (give --health-cmd, or HEALTHCHECK in its image)",
+                    rec.name
+                ));
+            }
+            if rec.state != State::Running {
+                return refuse(format!(
+                    "container {} is not running (exit code {}), so it will not become healthy",
+                    rec.name, rec.exit_code
+                ));
+            }
+            match rec.health.as_ref().map(|h| h.status) {
+                Some(Status::Healthy) => Some(Ok(())),
+                Some(Status::Unhealthy) if fail_unhealthy => refuse(format!("container {} is unhealthy", rec.name)),
+                _ => None,
+            }
+        };
+        if let Some(v) = verdict(&rec) {
+            return v;
+        }
+        loop {
+            match events.recv().await {
+                Ok(e) if e.id == id => {
+                    let Ok(rec) = self.load(&id) else {
+                        return Err(RuntimeError::NotFound(name.to_string()));
+                    };
+                    if let Some(v) = verdict(&rec) {
+                        return v;
+                    }
+                }
+                Ok(_) => {}
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
+                    // Missed some: read the state again.
+                    let rec = self.load(&id).map_err(|_| RuntimeError::NotFound(name.to_string()))?;
+                    if let Some(v) = verdict(&rec) {
+                        return v;
+                    }
+                }
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => {
+                    return Err(RuntimeError::Internal("the agent is shutting down".into()))
+                }
+            }
+        }
+    }
+
     /// Runs the check once, within its timeout.
     async fn probe(&self, id: &str, check: &HealthConfig) -> Probe {
         let start = now_ns();

@@ -90,9 +90,16 @@ pub async fn rm(cl: &mut Clients, force: bool, containers: Vec<String>) -> Res<u
 }
 
 /// `wait`: like docker, prints each exit code; the command itself succeeds.
-pub async fn wait(cl: &mut Clients, containers: Vec<String>) -> Res<u8> {
+pub async fn wait(cl: &mut Clients, condition: String, fail_unhealthy: bool, containers: Vec<String>) -> Res<u8> {
+    let healthy = condition == "healthy";
     for id in containers {
-        println!("{}", cl.c.wait(pb::WaitContainerRequest { id }).await?.into_inner().exit_code);
+        let req = pb::WaitContainerRequest { id: id.clone(), condition: condition.clone(), fail_unhealthy };
+        let code = cl.c.wait(req).await?.into_inner().exit_code;
+        if healthy {
+            println!("{id}");
+        } else {
+            println!("{code}");
+        }
     }
     Ok(0)
 }

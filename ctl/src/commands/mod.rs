@@ -26,7 +26,9 @@ pub async fn run(cl: &mut Clients, cmd: Cmd) -> Res<u8> {
         Cmd::Restart { time, containers } => container::restart(cl, time, containers).await,
         Cmd::Kill { signal, containers } => container::kill(cl, signal, containers).await,
         Cmd::Rm { force, containers } => container::rm(cl, force, containers).await,
-        Cmd::Wait { containers } => container::wait(cl, containers).await,
+        Cmd::Wait { condition, fail_unhealthy, containers } => {
+            container::wait(cl, condition, fail_unhealthy, containers).await
+        }
         Cmd::Ps { all, quiet, format } => container::ps(cl, all, quiet, format).await,
         Cmd::Inspect { containers } => container::inspect(cl, containers).await,
         Cmd::Explain { container, format } => explain::explain(cl, container, format).await,
