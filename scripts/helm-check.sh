@@ -35,6 +35,9 @@ render remote --set remote.enabled=true --set remote.tlsSecret=agentd-tls \
   --set 'roles.CN\=scheduler=admin' --set userns.default=auto \
   --set-string 'extraConfig=[capacity]
 overcommit = 1.5'
+render metrics --set metrics.enabled=true
+render metrics-tls --set metrics.enabled=true --set metrics.address=0.0.0.0 \
+  --set remote.enabled=true --set remote.tlsSecret=agentd-tls
 # A remote listener without its TLS secret is refused at render time, naming the fix.
 if helm template x "$CHART" --set remote.enabled=true >"$W/bad.out" 2>&1; then
   echo "helm-check: remote.enabled without remote.tlsSecret rendered" >&2; exit 1

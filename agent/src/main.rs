@@ -22,12 +22,16 @@ fn main() -> ExitCode {
     };
     if check {
         println!(
-            "configuration ok: instance {} root {} run dir {} listen {} userns default {}",
+            "configuration ok: instance {} root {} run dir {} listen {} userns default {}{}",
             cfg.instance,
             cfg.root.display(),
             cfg.run_dir.display(),
             cfg.listen.join(","),
-            cfg.userns.default
+            cfg.userns.default,
+            match &cfg.metrics {
+                None => String::new(),
+                Some(m) => format!(" metrics {}{}", m.addr, if m.tls.is_some() { " (mutual TLS)" } else { "" }),
+            }
         );
         return ExitCode::SUCCESS;
     }

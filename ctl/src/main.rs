@@ -28,10 +28,22 @@ fn main() -> ExitCode {
             return ExitCode::from(code);
         }
     };
-    // Like docker and every Unix filter: `agentctl ps | head` ends quietly when the reader
-    // goes away (Rust ignores SIGPIPE, and println! would panic on EPIPE).
-    // SAFETY: restoring a signal's default disposition before any thread exists.
-    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
+    // Like every Unix filter, `agentctl ps | head` ends quietly when the reader goes away:
+    // println! panics on EPIPE (SIGPIPE stays ignored, or a refused TLS handshake would kill
+    // us mid-write on the socket), so that one panic becomes exit 141 without a message.
+    let default_hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let msg = info
+            .payload()
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| info.payload().downcast_ref::<&str>().copied())
+            .unwrap_or("");
+        if msg.contains("failed printing to stdout") && msg.contains("Broken pipe") {
+            std::process::exit(141);
+        }
+        default_hook(info);
+    }));
     if fanout::is_fanout(cli.conn.context.as_deref()) && !matches!(cli.cmd, Cmd::Context { .. } | Cmd::Certs { .. }) {
         let spec = cli.conn.context.clone().unwrap_or_default();
         let nodes = context::CtlConfig::load().map_err(Exit::from).and_then(|cfg| fanout::nodes(&spec, &cfg));
