@@ -15,5 +15,6 @@ pub mod network;
 pub mod runtime;
 pub mod shim;
 pub mod snapshot;
+pub mod space;
 pub mod store;
 pub mod transport;

@@ -34,6 +34,8 @@ impl Runtime {
         }
         let live = self.live(&rec.id);
         let _op = live.op.lock().await;
+        // An exit the store has not taken yet goes in first (its `die` event included).
+        self.flush_pending(&rec.id)?;
         let Ok(mut rec) = self.load(&rec.id) else {
             return Ok(());
         };

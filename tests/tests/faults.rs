@@ -1,0 +1,199 @@
+//! Fault injection: a full disk under the agent's root, agentd aborting at named points of
+//! its verbs, and `kill -9` at random moments. After each fault the invariants are checked
+//! (every record has its directory and the other way round, nothing of a container outlives
+//! it, every exit is recorded); each test prints its row of the table of faults injected,
+//! invariants checked and violations, and fails on any violation. Root only.
+
+use e2e::{eventually, privileged, Agent};
+use std::path::Path;
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+
+const IMG: &str = "local/busybox:latest";
+
+/// One row of the suite's table.
+struct Tally {
+    name: &'static str,
+    faults: u32,
+    checked: u32,
+    violations: Vec<String>,
+}
+
+impl Tally {
+    fn new(name: &'static str) -> Tally {
+        Tally { name, faults: 0, checked: 0, violations: Vec::new() }
+    }
+
+    fn check(&mut self, ok: bool, what: impl FnOnce() -> String) {
+        self.checked += 1;
+        if !ok {
+            self.violations.push(what());
+        }
+    }
+
+    /// Prints the row and fails on any violation.
+    fn finish(self) {
+        println!("{:<28} {:>8} {:>12} {:>11}", "FAULTS", "injected", "invariants", "violations");
+        println!("{:<28} {:>8} {:>12} {:>11}", self.name, self.faults, self.checked, self.violations.len());
+        assert!(self.violations.is_empty(), "{}: violations:\n{}", self.name, self.violations.join("\n"));
+    }
+}
+
+/// Waits for `c` up to `secs`; kills it and returns `None` when it is still running.
+fn wait_bounded(mut c: Child, secs: u64) -> Option<(i32, String)> {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    while Instant::now() < deadline {
+        if let Ok(Some(_)) = c.try_wait() {
+            let out = c.wait_with_output().ok()?;
+            let text = String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+            return Some((out.status.code().unwrap_or(-1), text));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = c.kill();
+    let _ = c.wait();
+    None
+}
+
+fn free_bytes(p: &Path) -> u64 {
+    nix::sys::statvfs::statvfs(p).map(|s| s.blocks_available() * s.fragment_size()).unwrap_or(0)
+}
+
+fn state(a: &Agent, name: &str) -> (String, i64) {
+    let r = a.ctl(&["inspect", name]);
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap_or_default();
+    (v[0]["State"]["Status"].as_str().unwrap_or("").to_string(), v[0]["State"]["ExitCode"].as_i64().unwrap_or(-1))
+}
+
+/// `die` events in the store's log: (container name, exit code).
+fn deaths(a: &Agent) -> Vec<(String, String)> {
+    a.ctl(&["events", "--no-follow", "--format", "json"])
+        .stdout
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|e| e["Action"] == "die")
+        .map(|e| {
+            (
+                e["Name"].as_str().unwrap_or("").to_string(),
+                e["Attributes"]["exitCode"].as_str().unwrap_or("").to_string(),
+            )
+        })
+        .collect()
+}
+
+/// Removes the files the containers wrote into their writable layers.
+fn free_space(a: &Agent) {
+    for e in std::fs::read_dir(a.root().join("containers")).into_iter().flatten().flatten() {
+        let _ = std::fs::remove_file(e.path().join("upper/big"));
+    }
+}
+
+#[test]
+fn a_full_disk_loses_no_exit_and_recovers_without_a_restart() {
+    if !privileged("a_full_disk_loses_no_exit_and_recovers_without_a_restart") {
+        return;
+    }
+    let mut t = Tally::new("disk full");
+    let a = Agent::start_on_tmpfs("diskfull", 48, &[]);
+    let root = a.root();
+    // Made while there is room: one to be killed while the disk is full, one that floods its
+    // output (the log cannot grow) once told to.
+    a.ok(&["run", "-d", "--name", "late", IMG, "sleep", "1000"]);
+    a.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "chatty",
+        IMG,
+        "sh",
+        "-c",
+        "trap 'seq 1 200000; exit 3' USR1; while true; do sleep 0.1; done",
+    ]);
+    // An attached `run --rm` that exits 9 once the disk is full: the client must hear the 9
+    // although the store cannot take the exit.
+    let rm_client = a
+        .cmd()
+        .args(["run", "--rm", "--name", "rmme", IMG, "sh", "-c", "trap 'exit 9' USR1; while true; do sleep 0.1; done"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("agentctl run");
+    assert!(eventually(20, || state(&a, "rmme").0 == "running"), "rmme did not start: {}", a.log());
+    // The hog fills its writable layer and keeps taking whatever is freed.
+    a.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "hog",
+        IMG,
+        "sh",
+        "-c",
+        "while true; do cat /dev/zero >> /big 2>/dev/null; sleep 0.05; done",
+    ]);
+    t.faults += 1;
+    t.check(eventually(30, || free_bytes(&root) < 64 * 1024), || {
+        format!("the disk is not full: {} free", free_bytes(&root))
+    });
+    a.ok(&["kill", "-s", "USR1", "rmme"]);
+    let got = wait_bounded(rm_client, 30);
+    t.check(got.as_ref().is_some_and(|(c, _)| *c == 9), || format!("run --rm on a full disk: {got:?}\n{}", a.log()));
+
+    // A container killed while the disk is full is Exited (137) at once, for ps/inspect/wait.
+    a.ok(&["kill", "late"]);
+    t.faults += 1;
+    t.check(eventually(20, || state(&a, "late") == ("exited".into(), 137)), || {
+        format!("killed on a full disk: {:?}\n{}", state(&a, "late"), a.log())
+    });
+    let w = a.ctl(&["wait", "late"]);
+    t.check(w.stdout.trim() == "137", || format!("wait on a full disk: {} {}", w.stdout, w.stderr));
+    // Output that the log cannot take never blocks the container.
+    a.ok(&["kill", "-s", "USR1", "chatty"]);
+    t.faults += 1;
+    t.check(eventually(30, || state(&a, "chatty") == ("exited".into(), 3)), || {
+        format!("flooding a full log: {:?}", state(&a, "chatty"))
+    });
+    // Calls that need space fail with ResourceExhausted naming the path and the free space.
+    let c = a.ctl(&["create", IMG, "true"]);
+    t.check(c.code == 125 && c.stderr.to_lowercase().contains("no space") && c.stderr.contains(" free"), || {
+        format!("create on a full disk: {} {}", c.code, c.stderr)
+    });
+    t.check(c.stderr.contains(&root.display().to_string()), || format!("the error names no path: {}", c.stderr));
+    // info and health say so.
+    let root_full = || {
+        let info = a.ctl(&["info", "--format", "json"]).stdout;
+        serde_json::from_str::<serde_json::Value>(&info).unwrap_or_default()["RootFull"].as_bool()
+    };
+    t.check(root_full() == Some(true), || format!("info on a full disk: {:?}", root_full()));
+
+    // Space returns (the hog stopped, its file deleted): everything pending is recorded,
+    // without a restart.
+    a.ok(&["kill", "hog"]);
+    t.check(eventually(20, || state(&a, "hog") == ("exited".into(), 137)), || format!("hog: {:?}", state(&a, "hog")));
+    free_space(&a);
+    let want = [("rmme", "9"), ("late", "137"), ("chatty", "3"), ("hog", "137")];
+    let recorded = eventually(30, || {
+        let d = deaths(&a);
+        want.iter().all(|(n, c)| d.contains(&(n.to_string(), c.to_string())))
+    });
+    t.check(recorded, || format!("exits recorded after freeing space: {:?}\n{}", deaths(&a), a.log()));
+    // The --rm container is removed once its exit is recorded.
+    t.check(eventually(20, || a.ctl(&["inspect", "rmme"]).code != 0), || "rmme was not removed".into());
+    t.check(eventually(10, || root_full() == Some(false)), || format!("info after freeing space: {:?}", root_full()));
+    let l = a.ctl(&["logs", "chatty"]);
+    t.check(l.code == 0, || format!("logs of chatty: {}", l.stderr));
+    // The agent works again: a run, then removal of everything.
+    let r = a.ctl(&["run", "--rm", IMG, "echo", "again"]);
+    t.check(r.code == 0 && r.stdout.trim() == "again", || {
+        format!("run after freeing space: {} {}", r.stdout, r.stderr)
+    });
+    for n in ["late", "chatty", "hog"] {
+        a.ok(&["rm", "-f", n]);
+    }
+    let left: Vec<_> =
+        std::fs::read_dir(root.join("containers")).into_iter().flatten().flatten().map(|e| e.path()).collect();
+    t.check(left.is_empty(), || format!("container directories left: {left:?}\n{}", a.log()));
+    if left.is_empty() {
+        a.assert_no_leftovers();
+    }
+    t.finish();
+}
