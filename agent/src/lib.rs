@@ -6,6 +6,7 @@ pub mod auth;
 pub mod build;
 pub mod cgroups;
 pub mod config;
+pub mod crash;
 pub mod daemon;
 pub mod fuzzing;
 pub mod image;

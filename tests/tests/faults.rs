@@ -197,3 +197,170 @@ fn a_full_disk_loses_no_exit_and_recovers_without_a_restart() {
     }
     t.finish();
 }
+
+/// A container as `ps -a --format json` shows it.
+struct Seen {
+    id: String,
+    status: String,
+    pid: i64,
+    ip: String,
+}
+
+fn containers(a: &Agent) -> Option<Vec<Seen>> {
+    let r = a.ctl(&["ps", "-a", "--format", "json"]);
+    if r.code != 0 {
+        return None;
+    }
+    Some(
+        r.stdout
+            .lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .map(|v| Seen {
+                id: v["Id"].as_str().unwrap_or("").to_string(),
+                status: v["State"]["Status"].as_str().unwrap_or("").to_string(),
+                pid: v["State"]["Pid"].as_i64().unwrap_or(0),
+                ip: v["NetworkSettings"]["IPAddress"].as_str().unwrap_or("").to_string(),
+            })
+            .collect(),
+    )
+}
+
+fn alive(pid: i64) -> bool {
+    pid > 0
+        && std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .is_ok_and(|s| s.rsplit(')').next().is_some_and(|rest| !rest.trim_start().starts_with('Z')))
+}
+
+/// The invariants after a restart: every record has its directory and every directory its
+/// record; no cgroup (hence no process, mount namespace or veth: they die with the
+/// container's processes) without a running container; a running container's process
+/// lives; no address in the firewall table of a container that is not running; no two
+/// containers share an address.
+fn invariants(a: &Agent, t: &mut Tally, when: &str) {
+    let Some(list) = containers(a) else {
+        t.check(false, || format!("{when}: ps failed after the restart:\n{}", a.log()));
+        return;
+    };
+    let dirs: Vec<String> = std::fs::read_dir(a.root().join("containers"))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    for c in &list {
+        t.check(dirs.contains(&c.id), || format!("{when}: record {} ({}) has no directory", c.id, c.status));
+        if c.status == "running" {
+            t.check(alive(c.pid), || format!("{when}: running container {} has no live process {}", c.id, c.pid));
+        }
+    }
+    for d in &dirs {
+        t.check(list.iter().any(|c| &c.id == d), || format!("{when}: directory {d} has no record"));
+    }
+    let running: Vec<&Seen> = list.iter().filter(|c| c.status == "running").collect();
+    for m in e2e::cgroup_mounts() {
+        for e in std::fs::read_dir(m.join(&a.instance)).into_iter().flatten().flatten() {
+            if !e.path().is_dir() {
+                continue;
+            }
+            let name = e.file_name().to_string_lossy().into_owned();
+            let id = name.trim_start_matches("shim-");
+            t.check(running.iter().any(|c| c.id == id), || {
+                format!("{when}: cgroup {} belongs to no running container", e.path().display())
+            });
+        }
+    }
+    let table = std::process::Command::new("nft")
+        .args(["list", "table", "ip", &a.instance])
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+        .unwrap_or_default();
+    for c in list.iter().filter(|c| c.status != "running" && !c.ip.is_empty()) {
+        let needle = format!("{} ", c.ip);
+        t.check(!table.contains(&needle), || {
+            format!("{when}: the firewall still names {} of {}:\n{table}", c.ip, c.id)
+        });
+    }
+    let mut ips: Vec<&str> = list.iter().map(|c| c.ip.as_str()).filter(|i| !i.is_empty()).collect();
+    ips.sort();
+    let n = ips.len();
+    ips.dedup();
+    t.check(ips.len() == n, || format!("{when}: containers share an address: {ips:?}"));
+}
+
+/// agentd's process ended (a zombie until the harness reaps it).
+fn agentd_gone(a: &Agent) -> bool {
+    a.pid().is_some_and(|p| !alive(p as i64))
+}
+
+#[test]
+fn a_crash_at_every_point_of_a_verb_is_repaired_at_the_next_start() {
+    if !privileged("a_crash_at_every_point_of_a_verb_is_repaired_at_the_next_start") {
+        return;
+    }
+    let mut t = Tally::new("crash points");
+    let mut a = Agent::start("crashpoints");
+    // (point, how to get there, the verb that passes it)
+    type Prep = fn(&Agent, &str) -> Vec<String>;
+    let none: Prep = |_, n| vec!["create".into(), "--name".into(), n.into(), IMG.into(), "sleep".into(), "1000".into()];
+    let created: Prep = |a, n| {
+        let port = format!("127.0.0.1:{}:80", e2e::free_port());
+        a.ok(&["create", "--name", n, "-p", &port, IMG, "sleep", "1000"]);
+        vec!["start".into(), n.into()]
+    };
+    let running: Prep = |a, n| {
+        let port = format!("127.0.0.1:{}:80", e2e::free_port());
+        a.ok(&["run", "-d", "--name", n, "-p", &port, IMG, "sleep", "1000"]);
+        vec!["stop".into(), "-t".into(), "1".into(), n.into()]
+    };
+    let removable: Prep = |a, n| {
+        a.ok(&["run", "-d", "--name", n, IMG, "sleep", "1000"]);
+        a.ok(&["stop", "-t", "0", n]);
+        vec!["rm".into(), n.into()]
+    };
+    let committable: Prep = |a, n| {
+        a.ok(&["run", "-d", "--name", n, IMG, "sh", "-c", "echo x > /f; sleep 1000"]);
+        vec!["commit".into(), n.into(), format!("local/{n}:1")]
+    };
+    let plan: &[(&str, Prep)] = &[
+        ("create.after_lease", none),
+        ("create.after_dir", none),
+        ("create.after_record", none),
+        ("start.after_cgroup", created),
+        ("start.after_shim", created),
+        ("start.after_record", created),
+        ("stop.after_signal", running),
+        ("remove.after_mark", removable),
+        ("remove.after_dir", removable),
+        ("remove.after_record", removable),
+        ("commit.after_layer", committable),
+    ];
+    for (i, (point, prep)) in plan.iter().enumerate() {
+        a.env = vec![("AGENTD_CRASH_AT".into(), point.to_string())];
+        a.crash_and_restart();
+        let name = format!("c{i}");
+        let verb = prep(&a, &name);
+        let args: Vec<&str> = verb.iter().map(String::as_str).collect();
+        let r = a.ctl(&args);
+        t.faults += 1;
+        t.check(r.code != 0, || format!("{point}: {args:?} succeeded: {}", r.stdout));
+        t.check(eventually(10, || agentd_gone(&a)), || format!("{point}: agentd did not abort"));
+        a.env.clear();
+        a.crash_and_restart();
+        invariants(&a, &mut t, point);
+        // The agent works on: the same verb again (or its name reused) succeeds.
+        let again = a.ctl(&["rm", "-f", &name]);
+        t.check(again.code == 0, || format!("{point}: rm -f {name}: {}", again.stderr));
+        let r = a.ctl(&["run", "--rm", "--name", &name, IMG, "true"]);
+        t.check(r.code == 0, || format!("{point}: run --rm after the repair: {} {}", r.stderr, a.log()));
+    }
+    let log = a.log();
+    let repairs: Vec<&str> = log.lines().filter(|l| l.contains("start-up sweep")).collect();
+    println!("repairs logged:\n{}", repairs.join("\n"));
+    t.check(!repairs.is_empty(), || "no repair was logged".into());
+    for c in containers(&a).unwrap_or_default() {
+        let _ = a.ctl(&["rm", "-f", &c.id]);
+    }
+    invariants(&a, &mut t, "the end");
+    a.assert_no_leftovers();
+    t.finish();
+}

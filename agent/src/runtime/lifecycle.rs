@@ -168,6 +168,7 @@ impl Runtime {
             let leased = rec.clone();
             undo.push("lease an address", move || self.release(&leased).map_err(|e| e.to_string()));
         }
+        crate::crash::point("create.after_lease");
         let dir = self.container_dir(&id);
         fail::fail_point!("create.dir", |_| Err(RuntimeError::Internal("fail point create.dir".into())));
         let made = self.prepare_dir(&rec, &dir);
@@ -177,8 +178,10 @@ impl Runtime {
             _ => Ok(()),
         });
         made?;
+        crate::crash::point("create.after_dir");
         fail::fail_point!("create.record", |_| Err(RuntimeError::Internal("fail point create.record".into())));
         self.save_and_log(&rec, "create", &[], false)?;
+        crate::crash::point("create.after_record");
         undo.commit();
         let _ = self.live(&id);
         Ok(rec)
@@ -462,6 +465,7 @@ impl Runtime {
         self.cgroups.apply(&rec.cg(), &rec.spec.resources)?;
         self.cgroups.restrict_devices(&rec.cg(), devices.as_deref())?;
         let t_cgroup = t0.elapsed();
+        crate::crash::point("start.after_cgroup");
         let log_offset = std::fs::metadata(&spec.log).map(|m| m.len()).unwrap_or(0);
         // The firewall (masquerade, its published ports) is reconciled while the shim starts
         // it (`nft` takes ~15 ms when the table changes; nothing when it does not), after
@@ -477,6 +481,7 @@ impl Runtime {
             });
         }
         let report = self.host.launcher.launch(&dir).await;
+        crate::crash::point("start.after_shim");
         tracing::debug!(container = %rec.id, cgroup = ?t_cgroup, shim = ?(t0.elapsed() - t_cgroup), "start timings");
         let fw_error = match firewall {
             Some(t) => match t.await {
@@ -543,6 +548,7 @@ impl Runtime {
             tracing::warn!(container = %rec.id, error = %e, "could not record a start; the container was killed");
             return Err(e);
         }
+        crate::crash::point("start.after_record");
         undo.commit();
         drop(starting);
         live.phase.send_replace(Phase::Running { log_offset });
