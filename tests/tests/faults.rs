@@ -364,3 +364,67 @@ fn a_crash_at_every_point_of_a_verb_is_repaired_at_the_next_start() {
     a.assert_no_leftovers();
     t.finish();
 }
+
+#[test]
+fn random_kill_9_of_the_agent_under_a_create_remove_load() {
+    if !privileged("random_kill_9_of_the_agent_under_a_create_remove_load") {
+        return;
+    }
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    let mut t = Tally::new("kill -9 under load");
+    let mut a = Agent::start("killload");
+    let stop = Arc::new(AtomicBool::new(false));
+    let load = {
+        let stop = Arc::clone(&stop);
+        let host = a.host.clone();
+        let cfg = a.dir.path().join("agentctl.toml");
+        std::thread::spawn(move || {
+            let ctl = |args: &[&str]| {
+                let _ = std::process::Command::new(e2e::bin_dir().join("agentctl"))
+                    .env("AGENT_HOST", &host)
+                    .env("AGENTCTL_CONFIG", &cfg)
+                    .args(args)
+                    .stdin(Stdio::null())
+                    .output();
+            };
+            let mut i = 0;
+            while !stop.load(Ordering::SeqCst) && i < 500 {
+                let n = format!("l{i}");
+                ctl(&["create", "--name", &n, IMG, "sleep", "100"]);
+                ctl(&["start", &n]);
+                ctl(&["run", "--rm", IMG, "true"]);
+                ctl(&["rm", "-f", &n]);
+                i += 1;
+            }
+        })
+    };
+    // A small linear congruential generator seeded by the clock: random moments, bounded count.
+    let mut seed =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(1) as u64;
+    let mut pauses = Vec::new();
+    for _ in 0..6 {
+        seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        let ms = 150 + (seed >> 33) % 600;
+        pauses.push(ms);
+        std::thread::sleep(Duration::from_millis(ms));
+        a.crash_and_restart();
+        t.faults += 1;
+    }
+    println!("kill -9 after (ms): {pauses:?}");
+    stop.store(true, Ordering::SeqCst);
+    let _ = load.join();
+    invariants(&a, &mut t, "after the kill -9 rounds");
+    // Every exit is recorded: nothing shows as running but the agent's own created loads,
+    // which all ran `sleep 100` and are still running or were removed.
+    for c in containers(&a).unwrap_or_default() {
+        if c.status == "running" {
+            t.check(alive(c.pid), || format!("{} shows running without a process", c.id));
+        }
+        let r = a.ctl(&["rm", "-f", &c.id]);
+        t.check(r.code == 0, || format!("rm -f {}: {}", c.id, r.stderr));
+    }
+    invariants(&a, &mut t, "after removing everything");
+    a.assert_no_leftovers();
+    t.finish();
+}
