@@ -55,6 +55,19 @@ fn wait_bounded(mut c: Child, secs: u64) -> Option<(i32, String)> {
     None
 }
 
+/// The health service's status of the agent's root (`agentd.root`): 1 serving, 2 not.
+fn root_health(a: &Agent) -> i32 {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    rt.block_on(async {
+        let Ok(ch) = agent_proto::connect(&a.host).await else { return -1 };
+        let mut h = tonic_health::pb::health_client::HealthClient::new(ch);
+        match h.check(tonic_health::pb::HealthCheckRequest { service: "agentd.root".into() }).await {
+            Ok(r) => r.into_inner().status,
+            Err(_) => -1,
+        }
+    })
+}
+
 fn free_bytes(p: &Path) -> u64 {
     nix::sys::statvfs::statvfs(p).map(|s| s.blocks_available() * s.fragment_size()).unwrap_or(0)
 }
@@ -158,12 +171,20 @@ fn a_full_disk_loses_no_exit_and_recovers_without_a_restart() {
         format!("create on a full disk: {} {}", c.code, c.stderr)
     });
     t.check(c.stderr.contains(&root.display().to_string()), || format!("the error names no path: {}", c.stderr));
+    // A commit writes a layer: the same answer, and no half-written layer stays.
+    let c = a.ctl(&["commit", "late", "local/full:1"]);
+    t.check(c.code == 125 && c.stderr.to_lowercase().contains("no space") && c.stderr.contains(" free"), || {
+        format!("commit on a full disk: {} {}", c.code, c.stderr)
+    });
+    let tmp: Vec<_> = std::fs::read_dir(root.join("tmp")).into_iter().flatten().flatten().map(|e| e.path()).collect();
+    t.check(tmp.is_empty(), || format!("a failed commit left {tmp:?}"));
     // info and health say so.
     let root_full = || {
         let info = a.ctl(&["info", "--format", "json"]).stdout;
         serde_json::from_str::<serde_json::Value>(&info).unwrap_or_default()["RootFull"].as_bool()
     };
     t.check(root_full() == Some(true), || format!("info on a full disk: {:?}", root_full()));
+    t.check(eventually(10, || root_health(&a) == 2), || format!("health on a full disk: {}", root_health(&a)));
 
     // Space returns (the hog stopped, its file deleted): everything pending is recorded,
     // without a restart.
@@ -179,6 +200,7 @@ fn a_full_disk_loses_no_exit_and_recovers_without_a_restart() {
     // The --rm container is removed once its exit is recorded.
     t.check(eventually(20, || a.ctl(&["inspect", "rmme"]).code != 0), || "rmme was not removed".into());
     t.check(eventually(10, || root_full() == Some(false)), || format!("info after freeing space: {:?}", root_full()));
+    t.check(eventually(10, || root_health(&a) == 1), || format!("health after freeing space: {}", root_health(&a)));
     let l = a.ctl(&["logs", "chatty"]);
     t.check(l.code == 0, || format!("logs of chatty: {}", l.stderr));
     // The agent works again: a run, then removal of everything.

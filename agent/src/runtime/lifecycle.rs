@@ -405,6 +405,8 @@ impl Runtime {
         let rec = self.resolve(name)?;
         let live = self.live(&rec.id);
         let _op = live.op.lock().await;
+        // An exit the store has not taken yet goes in first (its `die` event included).
+        self.flush_pending(&rec.id)?;
         let mut rec = self.load(&rec.id)?;
         match rec.state {
             State::Running => return Ok(rec),
