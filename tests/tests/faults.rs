@@ -450,3 +450,49 @@ fn random_kill_9_of_the_agent_under_a_create_remove_load() {
     a.assert_no_leftovers();
     t.finish();
 }
+
+#[test]
+fn a_pull_that_fills_the_disk_fails_with_resource_exhausted_and_gives_its_room_back() {
+    if !privileged("a_pull_that_fills_the_disk") {
+        return;
+    }
+    if !std::process::Command::new("skopeo").arg("--version").output().is_ok_and(|o| o.status.success()) {
+        eprintln!("skipped: skopeo is missing (apt-get install skopeo)");
+        return;
+    }
+    use e2e::fixtures::{layer, oci_archive, Blob, Entry};
+    let mut t = Tally::new("pull on a full disk");
+    let a = Agent::start_on_tmpfs("pullfull", 32, &[]);
+    let Some(reg) = e2e::Registry::start(&a.dir.path().join("registry"), None) else { return };
+    // 40 MiB that do not compress, on a 32 MiB root.
+    let mut big = vec![0u8; 40 << 20];
+    let mut x: u64 = 0x9e3779b97f4a7c15;
+    for b in big.iter_mut() {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        *b = x as u8;
+    }
+    let p = a.dir.path().join("big.tar");
+    std::fs::write(&p, oci_archive(&[Blob::plain(layer(&[Entry::File("big", &big)]))], &["sh"], "latest", false))
+        .expect("archive");
+    reg.push(&p, "test/big:1", None);
+    let small = a.dir.path().join("small.tar");
+    std::fs::write(&small, oci_archive(&[Blob::plain(layer(&[Entry::File("x", b"x")]))], &["sh"], "latest", false))
+        .expect("archive");
+    reg.push(&small, "test/small:1", None);
+    let before = free_bytes(&a.root());
+    let r = a.ctl(&["pull", "--insecure", &format!("{}/test/big:1", reg.host())]);
+    t.faults += 1;
+    t.check(r.code == 125 && r.stderr.to_lowercase().contains("no space") && r.stderr.contains(" free"), || {
+        format!("pull onto a full disk: {} {} {}", r.code, r.stdout, r.stderr)
+    });
+    let after = free_bytes(&a.root());
+    t.check(after + (1 << 20) >= before, || {
+        format!("the failed pull keeps its room: {before} free before, {after} after")
+    });
+    let r = a.ctl(&["pull", "--insecure", &format!("{}/test/small:1", reg.host())]);
+    t.check(r.code == 0, || format!("a pull that fits, after: {} {}", r.stdout, r.stderr));
+    a.assert_no_leftovers();
+    t.finish();
+}
