@@ -496,3 +496,70 @@ fn a_pull_that_fills_the_disk_fails_with_resource_exhausted_and_gives_its_room_b
     a.assert_no_leftovers();
     t.finish();
 }
+
+fn rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
+}
+
+#[test]
+fn followers_that_pile_up_and_never_read_keep_the_agent_bounded_and_responsive() {
+    if !privileged("followers_that_pile_up") {
+        return;
+    }
+    use agent_proto::v1 as pb;
+    const FOLLOWERS: usize = 300;
+    let mut t = Tally::new("slow followers");
+    let a = Agent::start("followers");
+    let id = a.ok(&["run", "-d", "--name", "chatty", IMG, "sh", "-c", "read x < /dev/stdin; sleep 1000"]);
+    // Floods 3000 lines of 16 KB once the followers are there (SIGUSR1).
+    let flood = "head -c 16000 /dev/zero | tr '\\0' x > /l; trap 'i=0; while [ $i -lt 3000 ]; do cat /l; echo; i=$((i+1)); done' USR1; while true; do sleep 0.1; done";
+    let id2 = a.ok(&["run", "-d", "--name", "flood", IMG, "sh", "-c", flood]);
+    let _ = id;
+    let pid = a.pid().expect("agentd pid");
+    let before = rss_kib(pid);
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
+    let streams = rt.block_on(async {
+        let ch = agent_proto::connect(&a.host).await.expect("connect");
+        let mut held = Vec::new();
+        for i in 0..FOLLOWERS {
+            let mut cs = pb::container_service_client::ContainerServiceClient::new(ch.clone());
+            let mut ss = pb::system_service_client::SystemServiceClient::new(ch.clone());
+            let logs = cs.logs(pb::LogsRequest { id: id2.clone(), follow: true, ..Default::default() }).await;
+            let ev = ss.events(pb::EventsRequest { since: 0, follow: true }).await;
+            match (logs, ev) {
+                (Ok(l), Ok(e)) => held.push((l.into_inner(), e.into_inner())),
+                (l, e) => panic!("follower {i}: {:?} {:?}", l.err(), e.err()),
+            }
+        }
+        held
+    });
+    t.faults += 1;
+    a.ok(&["kill", "-s", "USR1", "flood"]);
+    // The flood is written while nobody reads.
+    let log = a.root().join("containers").join(&id2).join("log");
+    t.check(eventually(60, || std::fs::metadata(&log).map(|m| m.len()).unwrap_or(0) > 3000 * 16000), || {
+        "the flood was not written".into()
+    });
+    std::thread::sleep(Duration::from_secs(2));
+    let during = rss_kib(pid);
+    let t0 = Instant::now();
+    let r = a.ctl(&["ps"]);
+    let took = t0.elapsed();
+    t.check(r.code == 0 && took < Duration::from_secs(5), || format!("ps took {took:?}: {}", r.stderr));
+    println!("agentd RSS: {before} KiB before, {during} KiB with {FOLLOWERS} stalled logs -f and events followers");
+    t.check(during.saturating_sub(before) < 160 * 1024, || {
+        format!("agentd grew by {} MiB with {FOLLOWERS} stalled followers", (during - before) / 1024)
+    });
+    drop(streams);
+    drop(rt);
+    for n in ["chatty", "flood"] {
+        a.ok(&["rm", "-f", n]);
+    }
+    a.assert_no_leftovers();
+    t.finish();
+}

@@ -31,6 +31,11 @@ pub enum OutputChunk {
 
 const POLL: Duration = Duration::from_millis(10);
 
+/// Records a follower (`logs -f`, attach) may have read ahead of its client: a client that
+/// stops reading holds at most this many (each at most `logfile::MAX_RECORD`, 16 KiB) in
+/// the agent, besides what HTTP/2 flow control lets through; the log file is the buffer.
+pub const FOLLOW_AHEAD: usize = 8;
+
 fn running(p: &Phase) -> bool {
     matches!(p, Phase::Running { .. } | Phase::Created)
 }
@@ -59,7 +64,7 @@ impl Runtime {
         let rec = self.resolve(name)?;
         let path = self.container_dir(&rec.id).join("log");
         let mut rx = self.watch(&rec.id);
-        let (tx, out) = mpsc::channel(256);
+        let (tx, out) = mpsc::channel(FOLLOW_AHEAD);
         let want = move |r: &Record| {
             let both = opts.stdout == opts.stderr;
             r.time >= opts.since && (both || (r.stream == Stream::Stdout) == opts.stdout)
@@ -144,7 +149,7 @@ impl Runtime {
         let path = dir.join("log");
         let offset = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
         let rx = self.watch(&rec.id);
-        let (tx, out) = mpsc::channel(256);
+        let (tx, out) = mpsc::channel(FOLLOW_AHEAD);
         if let (Some(input), true) = (stdin, rec.spec.stdin_open) {
             tokio::spawn(feed_stdin(dir.join("stdin"), rx.clone(), input));
         }
