@@ -122,6 +122,17 @@ fn a_full_disk_loses_no_exit_and_recovers_without_a_restart() {
         "-c",
         "trap 'seq 1 200000; exit 3' USR1; while true; do sleep 0.1; done",
     ]);
+    // Floods its output on USR2 (while the disk is full: dropped), says "after" on USR1.
+    a.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "resume",
+        IMG,
+        "sh",
+        "-c",
+        "trap 'seq 1 100000' USR2; trap 'echo after' USR1; while true; do sleep 0.1; done",
+    ]);
     // An attached `run --rm` that exits 9 once the disk is full: the client must hear the 9
     // although the store cannot take the exit.
     let rm_client = a
@@ -165,6 +176,7 @@ fn a_full_disk_loses_no_exit_and_recovers_without_a_restart() {
     t.check(eventually(30, || state(&a, "chatty") == ("exited".into(), 3)), || {
         format!("flooding a full log: {:?}", state(&a, "chatty"))
     });
+    a.ok(&["kill", "-s", "USR2", "resume"]);
     // Calls that need space fail with ResourceExhausted naming the path and the free space.
     let c = a.ctl(&["create", IMG, "true"]);
     t.check(c.code == 125 && c.stderr.to_lowercase().contains("no space") && c.stderr.contains(" free"), || {
@@ -201,6 +213,11 @@ fn a_full_disk_loses_no_exit_and_recovers_without_a_restart() {
     t.check(eventually(20, || a.ctl(&["inspect", "rmme"]).code != 0), || "rmme was not removed".into());
     t.check(eventually(10, || root_full() == Some(false)), || format!("info after freeing space: {:?}", root_full()));
     t.check(eventually(10, || root_health(&a) == 1), || format!("health after freeing space: {}", root_health(&a)));
+    // The log that could not grow grows again (well-formed: the cut records are gone).
+    a.ok(&["kill", "-s", "USR1", "resume"]);
+    t.check(eventually(10, || a.ctl(&["logs", "resume"]).stdout.lines().any(|l| l == "after")), || {
+        format!("resume's log after freeing space: {:?}", a.ctl(&["logs", "--tail", "3", "resume"]).stdout)
+    });
     let l = a.ctl(&["logs", "chatty"]);
     t.check(l.code == 0, || format!("logs of chatty: {}", l.stderr));
     // The agent works again: a run, then removal of everything.
@@ -208,7 +225,7 @@ fn a_full_disk_loses_no_exit_and_recovers_without_a_restart() {
     t.check(r.code == 0 && r.stdout.trim() == "again", || {
         format!("run after freeing space: {} {}", r.stdout, r.stderr)
     });
-    for n in ["late", "chatty", "hog"] {
+    for n in ["late", "chatty", "hog", "resume"] {
         a.ok(&["rm", "-f", n]);
     }
     let left: Vec<_> =

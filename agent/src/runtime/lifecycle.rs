@@ -530,7 +530,7 @@ impl Runtime {
             if rec.spec.auto_remove {
                 drop(_op);
                 if let Err(e) = self.remove(&rec.id, true).await {
-                    tracing::warn!(container = %rec.id, error = %e, "auto-removing a container that failed to start");
+                    self.remove_later(&rec.id, &e);
                 }
             }
             return Err(RuntimeError::StartFailed { code: report.exit_code, msg });

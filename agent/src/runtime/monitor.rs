@@ -112,7 +112,7 @@ impl Runtime {
         }
         if let Err(e) = self.remove(&rec.id, true).await {
             self.live(&rec.id).phase.send_replace(Phase::Exited { code: rec.exit_code });
-            return Err(e);
+            self.remove_later(&rec.id, &e);
         }
         Ok(())
     }

@@ -16,6 +16,8 @@ pub(super) enum Pending {
     Collect,
     /// Its exited record, still to be written (with the `oom` event first, unless written).
     Record { rec: Box<ContainerRecord>, oom_logged: bool },
+    /// Its exit is recorded, but its `--rm` removal failed (no space for the change).
+    Remove,
 }
 
 /// The back-off of the recorder: 250 ms, doubling up to 5 s.
@@ -95,7 +97,13 @@ impl Runtime {
     /// Before a verb changes a container: its pending exit goes into the store first (or the
     /// verb fails with the store's error, e.g. no space).
     pub(super) fn flush_pending(&self, id: &str) -> Result<()> {
-        let taken = self.pending.lock().unwrap_or_else(|p| p.into_inner()).remove(id);
+        let taken = {
+            let mut p = self.pending.lock().unwrap_or_else(|p| p.into_inner());
+            match p.get(id) {
+                Some(Pending::Record { .. }) => p.remove(id),
+                _ => None,
+            }
+        };
         let Some(Pending::Record { rec, mut oom_logged }) = taken else {
             return Ok(());
         };
@@ -107,6 +115,12 @@ impl Runtime {
             return Err(e);
         }
         Ok(())
+    }
+
+    /// The `--rm` removal after an exit failed: the recorder tries it again.
+    pub(super) fn remove_later(self: &Arc<Self>, id: &str, e: &RuntimeError) {
+        tracing::warn!(container = %id, error = %e, "cannot remove an auto-removed container yet; retrying");
+        self.park(id, Pending::Remove);
     }
 
     fn park(self: &Arc<Self>, id: &str, p: Pending) {
@@ -160,6 +174,19 @@ impl Runtime {
                 drop(op);
                 // on_exit parks it again when the record still cannot be read.
                 self.on_exit(id).await
+            }
+            Some(Pending::Remove) => {
+                drop(op);
+                if let Err(e) = self.remove(id, true).await {
+                    self.pending
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .entry(id.to_string())
+                        .or_insert(Pending::Remove);
+                    return Err(e);
+                }
+                tracing::info!(container = %id, "removed an auto-removed container now that the store accepts it");
+                Ok(())
             }
             Some(Pending::Record { rec, mut oom_logged }) => {
                 if let Err(e) = self.write_exit(&rec, &mut oom_logged) {
