@@ -536,7 +536,6 @@ fn followers_that_pile_up_and_never_read_keep_the_agent_bounded_and_responsive()
     // Floods 3000 lines of 16 KB once the followers are there (SIGUSR1).
     let flood = "head -c 16000 /dev/zero | tr '\\0' x > /l; trap 'i=0; while [ $i -lt 3000 ]; do cat /l; echo; i=$((i+1)); done' USR1; while true; do sleep 0.1; done";
     let id2 = a.ok(&["run", "-d", "--name", "flood", IMG, "sh", "-c", flood]);
-    let _ = id;
     let pid = a.pid().expect("agentd pid");
     let before = rss_kib(pid);
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
@@ -548,9 +547,11 @@ fn followers_that_pile_up_and_never_read_keep_the_agent_bounded_and_responsive()
             let mut ss = pb::system_service_client::SystemServiceClient::new(ch.clone());
             let logs = cs.logs(pb::LogsRequest { id: id2.clone(), follow: true, ..Default::default() }).await;
             let ev = ss.events(pb::EventsRequest { since: 0, follow: true }).await;
-            match (logs, ev) {
-                (Ok(l), Ok(e)) => held.push((l.into_inner(), e.into_inner())),
-                (l, e) => panic!("follower {i}: {:?} {:?}", l.err(), e.err()),
+            // And one caught up with a quiet container: it waits for more.
+            let quiet = cs.logs(pb::LogsRequest { id: id.clone(), follow: true, ..Default::default() }).await;
+            match (logs, ev, quiet) {
+                (Ok(l), Ok(e), Ok(q)) => held.push((l.into_inner(), e.into_inner(), q.into_inner())),
+                (l, e, q) => panic!("follower {i}: {:?} {:?} {:?}", l.err(), e.err(), q.err()),
             }
         }
         held
@@ -564,11 +565,23 @@ fn followers_that_pile_up_and_never_read_keep_the_agent_bounded_and_responsive()
     });
     std::thread::sleep(Duration::from_secs(2));
     let during = rss_kib(pid);
+    let cpu = |pid: u32| -> u64 {
+        let st = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        let f: Vec<&str> = st.rsplit(')').next().unwrap_or("").split_whitespace().collect();
+        f.get(11).and_then(|u| u.parse::<u64>().ok()).unwrap_or(0)
+            + f.get(12).and_then(|s| s.parse::<u64>().ok()).unwrap_or(0)
+    };
+    let c0 = cpu(pid);
+    std::thread::sleep(Duration::from_secs(2));
+    let idle_ticks = cpu(pid) - c0;
+    println!("agentd CPU with {FOLLOWERS} caught-up followers waiting: {idle_ticks} ticks (1/100 s) in 2 s");
+    // Polling every 10 ms, they took ~43 ticks (a fifth of a core); inotify wakes them.
+    t.check(idle_ticks < 20, || format!("{FOLLOWERS} waiting followers took {idle_ticks} ticks in 2 s"));
     let t0 = Instant::now();
     let r = a.ctl(&["ps"]);
     let took = t0.elapsed();
     t.check(r.code == 0 && took < Duration::from_secs(5), || format!("ps took {took:?}: {}", r.stderr));
-    println!("agentd RSS: {before} KiB before, {during} KiB with {FOLLOWERS} stalled logs -f and events followers");
+    println!("agentd RSS: {before} KiB before, {during} KiB with {FOLLOWERS} stalled logs -f, {FOLLOWERS} events and {FOLLOWERS} caught-up logs -f followers");
     t.check(during.saturating_sub(before) < 160 * 1024, || {
         format!("agentd grew by {} MiB with {FOLLOWERS} stalled followers", (during - before) / 1024)
     });

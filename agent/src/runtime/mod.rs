@@ -18,6 +18,7 @@ mod ledger;
 mod lifecycle;
 mod limits;
 mod logs;
+mod logwatch;
 mod monitor;
 mod names;
 mod net;
