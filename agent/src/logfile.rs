@@ -3,7 +3,10 @@
 //! A record is `stream: u8 | time: i64 LE (unix ns) | len: u32 LE | data`. Binary framing
 //! keeps any byte the container writes (JSON lines would mangle non-UTF-8 output).
 
+use std::fs::File;
 use std::io::{self, Read, Write};
+use std::path::Path;
+use std::time::{Duration, Instant};
 
 /// Which stream a record came from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -66,6 +69,57 @@ pub fn write_cri<W: Write>(w: &mut W, stream: Stream, time: i64, data: &[u8]) ->
         rest = tail;
     }
     w.write_all(&buf)
+}
+
+/// How long an appender whose write failed (a full disk) drops output before it tries again.
+pub const RETRY_AFTER: Duration = Duration::from_secs(1);
+
+/// An append-only log the shim writes while it drains the container's output. A write that
+/// fails (no space) never blocks or stops the draining: the partial record is cut off again
+/// (readers never see half a record), output is dropped for [`RETRY_AFTER`], then writing
+/// resumes — the log stops growing while the disk is full and grows again once it is not.
+pub struct Appender {
+    file: Option<File>,
+    /// Length of the file after the last complete write.
+    len: u64,
+    paused_until: Option<Instant>,
+    /// Bytes dropped since the log last accepted a write.
+    pub dropped: u64,
+}
+
+impl Appender {
+    /// Opens (creating) `path` for appending; a file that cannot be opened drops everything.
+    pub fn open(path: &Path) -> Appender {
+        let file = std::fs::OpenOptions::new().create(true).append(true).open(path).ok();
+        let len = file.as_ref().and_then(|f| f.metadata().ok()).map(|m| m.len()).unwrap_or(0);
+        Appender { file, len, paused_until: None, dropped: 0 }
+    }
+
+    /// Writes what `put` makes of the file; false when the output was dropped.
+    pub fn write(&mut self, size: usize, put: impl FnOnce(&mut File) -> io::Result<()>) -> bool {
+        let Some(f) = self.file.as_mut() else {
+            return false;
+        };
+        if self.paused_until.is_some_and(|t| Instant::now() < t) {
+            self.dropped += size as u64;
+            return false;
+        }
+        match put(f) {
+            Ok(()) => {
+                self.paused_until = None;
+                self.dropped = 0;
+                self.len = f.metadata().map(|m| m.len()).unwrap_or(self.len + size as u64);
+                true
+            }
+            Err(_) => {
+                // Cut a partial record off (shrinking needs no space); appends go to the end.
+                let _ = f.set_len(self.len);
+                self.paused_until = Some(Instant::now() + RETRY_AFTER);
+                self.dropped += size as u64;
+                false
+            }
+        }
+    }
 }
 
 /// Reads records from a growing file, tolerating a record that is still being written.
@@ -134,6 +188,28 @@ mod tests {
         let mut r = Reader::new(&f[..]);
         let all: Vec<_> = std::iter::from_fn(|| r.next_record().unwrap()).collect();
         assert_eq!(all[3], Record { stream: Stream::Stderr, time: 8, data: vec![0xff, b'\n'] });
+    }
+
+    #[test]
+    fn a_full_device_drops_output_and_never_fails() {
+        // /dev/full answers every write with ENOSPC.
+        let mut a = Appender::open(Path::new("/dev/full"));
+        assert!(!a.write(3, |f| write_records(f, Stream::Stdout, 1, b"ab\n")));
+        assert!(!a.write(3, |f| write_records(f, Stream::Stdout, 1, b"cd\n")));
+        assert_eq!(a.dropped, 6);
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("log");
+        let mut a = Appender::open(&p);
+        assert!(a.write(3, |f| write_records(f, Stream::Stdout, 1, b"ab\n")));
+        // A write that fails half-way is cut off again.
+        assert!(!a.write(3, |f| {
+            f.write_all(&[1, 2, 3])?;
+            Err(io::Error::from_raw_os_error(libc::ENOSPC))
+        }));
+        let mut r = Reader::new(std::fs::File::open(&p).unwrap());
+        assert_eq!(r.next_record().unwrap().unwrap().data, b"ab\n");
+        assert!(r.next_record().unwrap().is_none());
+        assert_eq!(std::fs::metadata(&p).unwrap().len(), 16);
     }
 
     #[test]

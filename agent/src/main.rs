@@ -44,6 +44,10 @@ fn main() -> ExitCode {
         let ansi = std::io::stderr().is_terminal();
         tracing_subscriber::fmt().with_ansi(ansi).with_env_filter(filter).with_writer(std::io::stderr).init();
     }
+    if let Err(e) = agent::crash::init() {
+        eprintln!("agentd: {e}");
+        return ExitCode::from(2);
+    }
     let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(r) => r,
         Err(e) => {

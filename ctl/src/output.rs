@@ -281,6 +281,7 @@ pub fn info(i: &pb::InfoResponse, format: Format) -> serde_json::Result<()> {
             "Capacity": {"CPUs": i.capacity_cpus, "Memory": i.capacity_memory},
             "Allocatable": {"CPUs": i.allocatable_cpus, "Memory": i.allocatable_memory},
             "Allocated": {"CPUs": i.allocated_cpus, "Memory": i.allocated_memory},
+            "RootFreeBytes": i.root_free_bytes, "RootFull": i.root_full, "ExitsPending": i.exits_pending,
         });
         return print_json(&v);
     }
@@ -309,6 +310,13 @@ pub fn info(i: &pb::InfoResponse, format: Format) -> serde_json::Result<()> {
         i.allocated_cpus,
         human(i.allocated_memory)
     );
+    println!("Root Free: {}", human(i.root_free_bytes));
+    if i.root_full {
+        println!("WARNING: the root {} is full ({} free)", i.root, human(i.root_free_bytes));
+    }
+    if i.exits_pending > 0 {
+        println!("WARNING: {} container exits wait for the store to accept them", i.exits_pending);
+    }
     Ok(())
 }
 

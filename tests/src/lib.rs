@@ -37,6 +37,8 @@ pub struct Agent {
     pub extra_listen: Vec<String>,
     /// Environment set for agentd (e.g. a PATH without some host program).
     pub env: Vec<(String, String)>,
+    /// The root is a tmpfs of this test (`start_on_tmpfs`), unmounted when the agent goes.
+    tmpfs_root: bool,
     child: Option<Child>,
 }
 
@@ -100,14 +102,53 @@ impl Agent {
         Agent::launch(test, config, &[], env)
     }
 
+    /// Starts an agent whose root is a tmpfs of `mib` MiB (to fill it), with `env` for
+    /// agentd and the busybox image imported.
+    pub fn start_on_tmpfs(test: &str, mib: u64, env: &[(&str, &str)]) -> Agent {
+        let a = Agent::launch_with(test, "", &[], env, Some(mib));
+        let r = a.ctl(&["image", "busybox"]);
+        assert_eq!(r.code, 0, "import busybox: {}", r.stderr);
+        a
+    }
+
     fn launch(test: &str, config: &str, extra_listen: &[String], env: &[(&str, &str)]) -> Agent {
+        Agent::launch_with(test, config, extra_listen, env, None)
+    }
+
+    fn launch_with(
+        test: &str,
+        config: &str,
+        extra_listen: &[String],
+        env: &[(&str, &str)],
+        tmpfs_mib: Option<u64>,
+    ) -> Agent {
         let dir = tempfile::Builder::new().prefix("e2e-").tempdir().expect("tempdir");
+        if let Some(mib) = tmpfs_mib {
+            let root = dir.path().join("root");
+            std::fs::create_dir(&root).expect("root dir");
+            nix::mount::mount(
+                Some("tmpfs"),
+                &root,
+                Some("tmpfs"),
+                nix::mount::MsFlags::empty(),
+                Some(format!("size={mib}m,mode=0711").as_str()),
+            )
+            .expect("mount a tmpfs for the root");
+        }
         let short: String = test.chars().filter(|c| c.is_ascii_alphanumeric()).take(16).collect();
         let instance = format!("t{}{}", std::process::id() % 100000, short);
         let host = format!("unix://{}/run/agentd.sock", dir.path().display());
         std::fs::write(dir.path().join("agentd.toml"), config).expect("config");
         let env = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-        let mut a = Agent { dir, instance, host, extra_listen: extra_listen.to_vec(), env, child: None };
+        let mut a = Agent {
+            dir,
+            instance,
+            host,
+            extra_listen: extra_listen.to_vec(),
+            env,
+            tmpfs_root: tmpfs_mib.is_some(),
+            child: None,
+        };
         a.spawn();
         a
     }
@@ -260,7 +301,10 @@ impl Agent {
         }
         let mounts = std::fs::read_to_string("/proc/self/mounts").unwrap_or_default();
         let d = self.dir.path().display().to_string();
-        assert!(!mounts.contains(&d), "leftover host mounts under {d}:\n{mounts}");
+        let own_root = format!("tmpfs {} tmpfs ", self.root().display());
+        let left: Vec<&str> =
+            mounts.lines().filter(|l| l.contains(&d) && !(self.tmpfs_root && l.starts_with(&own_root))).collect();
+        assert!(left.is_empty(), "leftover host mounts under {d}:\n{}", left.join("\n"));
         let ps = Command::new("ps").args(["-eo", "args"]).output().expect("ps");
         let ps = String::from_utf8_lossy(&ps.stdout);
         let shims: Vec<_> = ps.lines().filter(|l| l.contains("shim") && l.contains(&d)).collect();
@@ -285,6 +329,9 @@ impl Drop for Agent {
         // (group members sit one level deeper than plain containers).
         for m in cgroup_mounts() {
             remove_cgroup_tree(&m.join(&self.instance));
+        }
+        if self.tmpfs_root {
+            let _ = nix::mount::umount2(&self.root(), nix::mount::MntFlags::MNT_DETACH);
         }
     }
 }

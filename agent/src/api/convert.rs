@@ -22,6 +22,9 @@ pub fn status(e: RuntimeError) -> Status {
         }
         return st;
     }
+    if let Some(st) = no_space(&e) {
+        return st;
+    }
     let code = match &e {
         RuntimeError::NotFound(_) => Code::NotFound,
         RuntimeError::AlreadyExists(_) => Code::AlreadyExists,
@@ -37,8 +40,27 @@ pub fn status(e: RuntimeError) -> Status {
     Status::new(code, e.to_string())
 }
 
+/// A write that failed for space: ResourceExhausted naming the path and what is left on
+/// its filesystem (with `image_status`, the one place that maps ENOSPC).
+fn no_space(e: &RuntimeError) -> Option<Status> {
+    let (path, err) = match e {
+        RuntimeError::Store(s) => return s.is_no_space().then(|| Status::resource_exhausted(e.to_string())),
+        RuntimeError::Io { path, err, .. } => (path, err),
+        _ => return None,
+    };
+    crate::space::is_full(err)
+        .then(|| Status::resource_exhausted(format!("{e} ({})", crate::space::describe_free(path))))
+}
+
 /// Maps an image store error to its gRPC status.
 pub fn image_status(e: &ImageError) -> Status {
+    match e {
+        ImageError::Store(s) if s.is_no_space() => return Status::resource_exhausted(e.to_string()),
+        ImageError::Io { path, err } if crate::space::is_full(err) => {
+            return Status::resource_exhausted(format!("{e} ({})", crate::space::describe_free(path)))
+        }
+        _ => {}
+    }
     let code = match e {
         ImageError::NotFound(_) => Code::NotFound,
         ImageError::Ambiguous(_) | ImageError::Reference(_) | ImageError::BadArchive(_) | ImageError::Unpack(_) => {

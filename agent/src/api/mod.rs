@@ -24,6 +24,31 @@ use tower::layer::util::{Identity, Stack};
 /// Largest message accepted (import chunks, exec output).
 const MAX_MESSAGE: usize = 16 * 1024 * 1024;
 
+/// The health service's name for the agent's root filesystem: NOT_SERVING while it is
+/// full (`Runtime::root_space`), checked every few seconds.
+pub const ROOT_HEALTH: &str = "agentd.root";
+
+fn watch_root(health: tonic_health::server::HealthReporter, rt: Arc<Runtime>) {
+    use tonic_health::ServingStatus;
+    tokio::spawn(async move {
+        let mut last = None;
+        loop {
+            let (free, full) = rt.root_space();
+            if last != Some(full) {
+                if full {
+                    tracing::warn!(root = %rt.config().root.display(), free, pending = rt.exits_pending(), "the agent's root is full");
+                } else if last.is_some() {
+                    tracing::info!(root = %rt.config().root.display(), free, "the agent's root has room again");
+                }
+                let st = if full { ServingStatus::NotServing } else { ServingStatus::Serving };
+                health.set_service_status(ROOT_HEALTH, st).await;
+                last = Some(full);
+            }
+            tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+        }
+    });
+}
+
 /// Builds the router with every service of the agent.
 pub async fn router(
     rt: Arc<Runtime>,
@@ -38,6 +63,7 @@ pub async fn router(
     health.set_serving::<SystemServiceServer<system::SystemApi>>().await;
     health.set_serving::<GroupServiceServer<group::GroupApi>>().await;
     health.set_serving::<NetworkServiceServer<network::NetworkApi>>().await;
+    watch_root(health.clone(), Arc::clone(&rt));
     let refl_v1 = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(agent_proto::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)

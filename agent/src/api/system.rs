@@ -57,6 +57,7 @@ impl SystemService for SystemApi {
         let mem = crate::cgroups::host_memory();
         let cfg = self.rt.config();
         let ledger = self.rt.ledger(None).map_err(status)?;
+        let (root_free_bytes, root_full) = self.rt.root_space();
         Ok(Response::new(pb::InfoResponse {
             instance: cfg.instance.clone(),
             root: cfg.root.display().to_string(),
@@ -82,6 +83,9 @@ impl SystemService for SystemApi {
             allocatable_memory: ledger.allocatable.memory,
             allocated_cpus: ledger.allocated.cpus,
             allocated_memory: ledger.allocated.memory,
+            root_free_bytes,
+            root_full,
+            exits_pending: self.rt.exits_pending() as u32,
         }))
     }
 }

@@ -160,6 +160,7 @@ impl ImageStore {
                 .and_then(|w| w.into_inner().map_err(|e| e.into_error()))
                 .map_err(io_at(dir))?;
             let diff_id = super::archive::file_digest(&tar_path)?;
+            crate::crash::point("commit.after_layer");
             let size = self.ensure_layer(&tar_path, &diff_id)?;
             self.put_blob(&tar_path, &diff_id)?;
             Ok(Layer { diff_id, size })

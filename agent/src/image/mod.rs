@@ -112,11 +112,18 @@ impl ImageStore {
             let p = root.join(d);
             std::fs::create_dir_all(&p).map_err(io_at(&p))?;
         }
-        // Leftovers of imports interrupted by a crash.
+        // Leftovers of imports, pulls, commits and builds interrupted by a crash: layers half
+        // unpacked, tars half written (a layer only leaves `tmp/` by one rename, complete).
         let tmp = root.join("tmp");
         if let Ok(rd) = std::fs::read_dir(&tmp) {
             for e in rd.flatten() {
-                let _ = std::fs::remove_dir_all(e.path()).or_else(|_| std::fs::remove_file(e.path()));
+                let p = e.path();
+                match std::fs::remove_dir_all(&p).or_else(|_| std::fs::remove_file(&p)) {
+                    Ok(()) => tracing::warn!(path = %p.display(), "start-up sweep: removed an unfinished layer"),
+                    Err(err) => {
+                        tracing::warn!(path = %p.display(), error = %err, "start-up sweep: cannot remove an unfinished layer")
+                    }
+                }
             }
         }
         Ok(ImageStore {

@@ -429,8 +429,10 @@ impl Puller {
                 Ok(done)
             }
             Err(e) => {
-                // Corrupt data must not be resumed from; a broken connection may be.
-                if matches!(&e, ImageError::DigestMismatch { .. }) {
+                // Corrupt data must not be resumed from; a broken connection may be. A download
+                // the disk had no room for gives its room back (it would only fail again).
+                let full = matches!(&e, ImageError::Io { err, .. } if crate::space::is_full(err));
+                if full || matches!(&e, ImageError::DigestMismatch { .. }) {
                     let _ = std::fs::remove_file(&partial);
                 }
                 Err(e)

@@ -46,6 +46,7 @@ impl Runtime {
                 .chain([("image".to_string(), rec.spec.image.clone())])
                 .collect(),
         })?;
+        self.settled(&rec.id);
         // No receiver is fine: nobody follows right now.
         let _ = self.events.send(ev);
         Ok(())

@@ -183,6 +183,7 @@ impl Runtime {
             let leased = rec.clone();
             undo.push("lease an address", move || self.release(&leased).map_err(|e| e.to_string()));
         }
+        crate::crash::point("create.after_lease");
         let dir = self.container_dir(&id);
         fail::fail_point!("create.dir", |_| Err(RuntimeError::Internal("fail point create.dir".into())));
         let made = self.prepare_dir(&rec, &dir);
@@ -192,8 +193,10 @@ impl Runtime {
             _ => Ok(()),
         });
         made?;
+        crate::crash::point("create.after_dir");
         fail::fail_point!("create.record", |_| Err(RuntimeError::Internal("fail point create.record".into())));
         self.save_and_log(&rec, "create", &[], false)?;
+        crate::crash::point("create.after_record");
         undo.commit();
         let _ = self.live(&id);
         Ok(rec)
@@ -422,6 +425,8 @@ impl Runtime {
         let rec = self.resolve(name)?;
         let live = self.live(&rec.id);
         let _op = live.op.lock().await;
+        // An exit the store has not taken yet goes in first (its `die` event included).
+        self.flush_pending(&rec.id)?;
         let mut rec = self.load(&rec.id)?;
         match rec.state {
             State::Running => return Ok(rec),
@@ -482,6 +487,7 @@ impl Runtime {
         self.cgroups.apply(&rec.cg(), &rec.spec.resources)?;
         self.cgroups.restrict_devices(&rec.cg(), devices.as_deref())?;
         let t_cgroup = t0.elapsed();
+        crate::crash::point("start.after_cgroup");
         let log_offset = std::fs::metadata(&spec.log).map(|m| m.len()).unwrap_or(0);
         // The firewall (masquerade, its published ports) is reconciled while the shim starts
         // it (`nft` takes ~15 ms when the table changes; nothing when it does not), after
@@ -497,6 +503,7 @@ impl Runtime {
             });
         }
         let report = self.host.launcher.launch(&dir).await;
+        crate::crash::point("start.after_shim");
         tracing::debug!(container = %rec.id, cgroup = ?t_cgroup, shim = ?(t0.elapsed() - t_cgroup), "start timings");
         let fw_error = match firewall {
             Some(t) => match t.await {
@@ -543,7 +550,7 @@ impl Runtime {
             if rec.spec.auto_remove {
                 drop(_op);
                 if let Err(e) = self.remove(&rec.id, true).await {
-                    tracing::warn!(container = %rec.id, error = %e, "auto-removing a container that failed to start");
+                    self.remove_later(&rec.id, &e);
                 }
             }
             return Err(RuntimeError::StartFailed { code: report.exit_code, msg });
@@ -564,6 +571,7 @@ impl Runtime {
             tracing::warn!(container = %rec.id, error = %e, "could not record a start; the container was killed");
             return Err(e);
         }
+        crate::crash::point("start.after_record");
         undo.commit();
         drop(starting);
         live.phase.send_replace(Phase::Running { log_offset });

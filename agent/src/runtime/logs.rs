@@ -31,6 +31,11 @@ pub enum OutputChunk {
 
 const POLL: Duration = Duration::from_millis(10);
 
+/// Records a follower (`logs -f`, attach) may have read ahead of its client: a client that
+/// stops reading holds at most this many (each at most `logfile::MAX_RECORD`, 16 KiB) in
+/// the agent, besides what HTTP/2 flow control lets through; the log file is the buffer.
+pub const FOLLOW_AHEAD: usize = 8;
+
 fn running(p: &Phase) -> bool {
     matches!(p, Phase::Running { .. } | Phase::Created)
 }
@@ -53,18 +58,50 @@ async fn tick(rx: &mut watch::Receiver<Phase>) {
     let _ = tokio::time::timeout(POLL, rx.changed()).await;
 }
 
+/// How long a follower whose log file is watched sleeps at most without news (a safety net).
+const WATCHED_CHECK: Duration = Duration::from_secs(5);
+
+/// Wakes a caught-up follower when its log grows (`logwatch.rs`: inotify, so idle followers
+/// cost no wake-ups), its container's phase changes, or after [`WATCHED_CHECK`]; until the
+/// log file exists (or without inotify) it polls every [`POLL`].
+struct Growth {
+    path: PathBuf,
+    sub: Option<super::logwatch::Subscription>,
+}
+
+impl Growth {
+    fn new(path: PathBuf) -> Growth {
+        let sub = super::logwatch::subscribe(&path);
+        Growth { path, sub }
+    }
+
+    async fn wait(&mut self, rx: &mut watch::Receiver<Phase>) {
+        let Some(sub) = self.sub.as_mut() else {
+            tick(rx).await;
+            self.sub = super::logwatch::subscribe(&self.path);
+            return;
+        };
+        tokio::select! {
+            _ = sub.rx.changed() => {}
+            _ = rx.changed() => {}
+            _ = tokio::time::sleep(WATCHED_CHECK) => {}
+        }
+    }
+}
+
 impl Runtime {
     /// Streams a container's log records.
     pub fn logs(self: &Arc<Self>, name: &str, opts: LogOptions) -> Result<mpsc::Receiver<Record>> {
         let rec = self.resolve(name)?;
         let path = self.container_dir(&rec.id).join("log");
         let mut rx = self.watch(&rec.id);
-        let (tx, out) = mpsc::channel(256);
+        let (tx, out) = mpsc::channel(FOLLOW_AHEAD);
         let want = move |r: &Record| {
             let both = opts.stdout == opts.stderr;
             r.time >= opts.since && (both || (r.stream == Stream::Stdout) == opts.stdout)
         };
         tokio::spawn(async move {
+            let mut growth = Growth::new(path.clone());
             let mut reader = None;
             if opts.tail > 0 {
                 let mut last = std::collections::VecDeque::new();
@@ -118,7 +155,7 @@ impl Runtime {
                     return;
                 }
                 if !sent_any {
-                    tick(&mut rx).await;
+                    growth.wait(&mut rx).await;
                 }
             }
         });
@@ -144,7 +181,7 @@ impl Runtime {
         let path = dir.join("log");
         let offset = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
         let rx = self.watch(&rec.id);
-        let (tx, out) = mpsc::channel(256);
+        let (tx, out) = mpsc::channel(FOLLOW_AHEAD);
         if let (Some(input), true) = (stdin, rec.spec.stdin_open) {
             tokio::spawn(feed_stdin(dir.join("stdin"), rx.clone(), input));
         }
@@ -153,6 +190,7 @@ impl Runtime {
         // all, before the first pass below; an open file outlives its directory.
         let first = open_at(&path, offset);
         tokio::spawn(async move {
+            let mut growth = Growth::new(path.clone());
             let mut reader = first;
             loop {
                 if reader.is_none() {
@@ -185,7 +223,7 @@ impl Runtime {
                     return;
                 }
                 if !sent_any {
-                    tick(&mut rx).await;
+                    growth.wait(&mut rx).await;
                 }
             }
         });

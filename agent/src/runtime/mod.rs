@@ -20,9 +20,11 @@ mod ledger;
 mod lifecycle;
 mod limits;
 mod logs;
+mod logwatch;
 mod monitor;
 mod names;
 mod net;
+mod pending;
 pub mod policy;
 mod remove;
 mod resources;
@@ -388,6 +390,9 @@ pub struct Runtime {
     /// Containers being started: the firewall counts them as running (their record says so
     /// only once the shim reports), so a concurrent reconcile cannot drop their ports.
     starting: Mutex<std::collections::HashSet<String>>,
+    /// Exits the store has not accepted yet (`pending.rs`), and whether their recorder runs.
+    pending: Mutex<HashMap<String, pending::Pending>>,
+    recorder: std::sync::atomic::AtomicBool,
     /// Whether this kernel builds idmapped overlays (probed on the first `--userns` start).
     idmap_probe: tokio::sync::OnceCell<std::result::Result<(), String>>,
 }
@@ -420,6 +425,8 @@ impl Runtime {
             hosts: Mutex::new(()),
             starting: Mutex::new(std::collections::HashSet::new()),
             idmap_probe: tokio::sync::OnceCell::new(),
+            pending: Mutex::new(HashMap::new()),
+            recorder: std::sync::atomic::AtomicBool::new(false),
         });
         rt.recover().await?;
         if rt.cfg.network.bridge_subnet.is_empty() {
@@ -465,16 +472,27 @@ impl Runtime {
     }
 
     fn save(&self, rec: &ContainerRecord) -> Result<()> {
-        Ok(self.store.put(Kind::Container, &rec.id, rec)?)
+        self.store.put(Kind::Container, &rec.id, rec)?;
+        self.settled(&rec.id);
+        Ok(())
     }
 
+    /// A container's record (with its exit when that is still pending).
     fn load(&self, id: &str) -> Result<ContainerRecord> {
+        if let Some(r) = self.pending_record(id) {
+            return Ok(r);
+        }
         self.store.get(Kind::Container, id)?.ok_or_else(|| RuntimeError::NotFound(id.to_string()))
     }
 
-    /// Every container record.
+    /// Every container record (with the exits still pending).
     pub fn list(&self) -> Result<Vec<ContainerRecord>> {
         let mut v: Vec<ContainerRecord> = self.store.all(Kind::Container)?;
+        for r in v.iter_mut() {
+            if let Some(p) = self.pending_record(&r.id) {
+                *r = p;
+            }
+        }
         v.sort_by_key(|c| std::cmp::Reverse(c.created_at));
         Ok(v)
     }

@@ -2,7 +2,7 @@
 
 use super::lifecycle::now;
 use super::stop::pidfd;
-use super::{ContainerRecord, Phase, Result, Runtime, State};
+use super::{ContainerRecord, Phase, Result, Runtime, RuntimeError, State};
 use crate::isolation::spec::NetMode;
 use crate::shim::ExitStatus;
 use std::sync::Arc;
@@ -42,8 +42,13 @@ impl Runtime {
     pub(super) async fn on_exit(self: &Arc<Self>, id: &str) -> Result<()> {
         let live = self.live(id);
         let op = live.op.lock().await;
-        let Ok(mut rec) = self.load(id) else {
-            return Ok(());
+        let mut rec = match self.load(id) {
+            Ok(r) => r,
+            Err(RuntimeError::NotFound(_)) => return Ok(()),
+            Err(e) => {
+                self.collect_later(id, &e);
+                return Ok(());
+            }
         };
         if rec.state != State::Running {
             return Ok(());
@@ -71,18 +76,12 @@ impl Runtime {
         }
         rec.state = State::Exited;
         rec.pid = 0;
-        if rec.oom_killed {
-            self.save_and_log(&rec, "oom", &[], false)?;
-        }
-        self.save_and_log(
-            &rec,
-            "die",
-            &[("exitCode", rec.exit_code.to_string()), ("oomKilled", rec.oom_killed.to_string())],
-            false,
-        )?;
+        // A store that refuses the write (a full disk) keeps the exit pending: the waiters
+        // hear of it now, the recorder writes it later (`pending.rs`).
+        let recorded = self.record_exit(&rec);
         // Like `docker run --rm`: those who wait for an auto-removed container hear of its
         // exit once it is gone (Phase::Removed), so nothing of it is left when they return.
-        if !rec.spec.auto_remove {
+        if recorded && !rec.spec.auto_remove {
             live.phase.send_replace(Phase::Exited { code: rec.exit_code });
         }
         if rec.network == NetMode::Bridge {
@@ -98,16 +97,23 @@ impl Runtime {
                 }
             });
         }
-        tracing::info!(container = %id, code = rec.exit_code, cgroup = ?t_cg, total = ?t0.elapsed(), "container exited");
-        if !rec.spec.auto_remove {
-            self.maybe_restart(&rec);
+        tracing::info!(container = %id, code = rec.exit_code, recorded, cgroup = ?t_cg, total = ?t0.elapsed(), "container exited");
+        if !recorded {
+            return Ok(());
         }
-        if rec.spec.auto_remove {
-            drop(op);
-            if let Err(e) = self.remove(id, true).await {
-                live.phase.send_replace(Phase::Exited { code: rec.exit_code });
-                return Err(e);
-            }
+        drop(op);
+        self.after_exit(&rec).await
+    }
+
+    /// Once an exit is recorded: the restart policy, or `--rm`.
+    pub(super) async fn after_exit(self: &Arc<Self>, rec: &ContainerRecord) -> Result<()> {
+        if !rec.spec.auto_remove {
+            self.maybe_restart(rec);
+            return Ok(());
+        }
+        if let Err(e) = self.remove(&rec.id, true).await {
+            self.live(&rec.id).phase.send_replace(Phase::Exited { code: rec.exit_code });
+            self.remove_later(&rec.id, &e);
         }
         Ok(())
     }

@@ -34,6 +34,8 @@ impl Runtime {
         }
         let live = self.live(&rec.id);
         let _op = live.op.lock().await;
+        // An exit the store has not taken yet goes in first (its `die` event included).
+        self.flush_pending(&rec.id)?;
         let Ok(mut rec) = self.load(&rec.id) else {
             return Ok(());
         };
@@ -46,6 +48,7 @@ impl Runtime {
         }
         rec.state = State::Removing;
         self.save(&rec)?;
+        crate::crash::point("remove.after_mark");
         self.finish_remove(&rec)?;
         live.phase.send_replace(Phase::Removed { code: rec.exit_code });
         self.forget(&rec.id);
@@ -61,7 +64,9 @@ impl Runtime {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(e) => return Err(io("remove", &dir)(e)),
         }
+        crate::crash::point("remove.after_dir");
         self.save_and_log(rec, "destroy", &[], true)?;
+        crate::crash::point("remove.after_record");
         self.release(rec)?;
         // The firewall needs nothing here: its ports went when it exited (the table stays
         // while the agent runs; the agent's shutdown removes it).

@@ -172,6 +172,7 @@ impl Runtime {
         let deadline = tokio::time::Instant::now() + timeout;
         let mut delivered = catches(rec.pid, sig);
         self.signal(&rec, sig)?;
+        crate::crash::point("stop.after_signal");
         let mut pause = Duration::from_millis(100);
         loop {
             let left = deadline.saturating_duration_since(tokio::time::Instant::now());

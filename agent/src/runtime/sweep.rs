@@ -1,14 +1,17 @@
 //! What a crash can leave behind, found and repaired when the agent starts: container
-//! directories without a record, address leases of containers that are gone, and cgroups of
-//! the instance that belong to no container, shim or group. Each repair is logged.
+//! directories without a record and records without a directory, processes and cgroups of
+//! containers whose start was never recorded, address leases of containers that are gone,
+//! and cgroups of the instance that belong to no container, shim or group. (Unfinished
+//! layers under `<root>/tmp` go when the image store opens.) Each repair is logged.
 
-use super::{ContainerRecord, Runtime};
+use super::{ContainerRecord, Runtime, State};
 use crate::store::Kind;
 use std::collections::HashSet;
 
 impl Runtime {
     /// Repairs what no record accounts for (after `recover` has settled the records).
     pub(super) fn sweep(&self) {
+        self.sweep_records();
         let recs: Vec<ContainerRecord> = match self.list() {
             Ok(r) => r,
             Err(e) => {
@@ -70,6 +73,42 @@ impl Runtime {
                         tracing::warn!(cgroup = %c, error = %e, "start-up sweep: cannot remove a cgroup without a container")
                     }
                 }
+            }
+        }
+    }
+
+    /// Records a crash made wrong: a container that is not running but has a cgroup (the
+    /// agent died while starting it: the start is undone, its processes killed), and a
+    /// record whose directory is gone (removed with its event and its leases).
+    fn sweep_records(&self) {
+        let recs: Vec<ContainerRecord> = match self.list() {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::warn!(error = %e, "start-up sweep: cannot list containers; records not checked");
+                return;
+            }
+        };
+        for rec in recs.iter().filter(|r| r.state != State::Running) {
+            for cg in [rec.cg(), rec.shim_cg()] {
+                if self.cgroups.dirs(&cg).iter().any(|d| d.exists()) {
+                    self.cgroups.kill_all(&cg);
+                    match self.cgroups.remove(&cg) {
+                        Ok(()) => tracing::warn!(container = %rec.id, cgroup = %cg, state = ?rec.state,
+                            "start-up sweep: killed the processes and removed the cgroup of a container whose start was not recorded"),
+                        Err(e) => tracing::warn!(container = %rec.id, cgroup = %cg, error = %e,
+                            "start-up sweep: cannot remove the cgroup of a container that is not running"),
+                    }
+                }
+            }
+            if !self.container_dir(&rec.id).exists() {
+                let gone = self.save_and_log(rec, "destroy", &[], true).and_then(|()| self.release(rec));
+                match gone {
+                    Ok(()) => tracing::warn!(container = %rec.id, name = %rec.name,
+                        "start-up sweep: removed a container record whose directory is gone"),
+                    Err(e) => tracing::warn!(container = %rec.id, error = %e,
+                        "start-up sweep: cannot remove a container record whose directory is gone"),
+                }
+                self.forget(&rec.id);
             }
         }
     }

@@ -312,6 +312,8 @@ fn supervise(spec: &LaunchSpec, rep: OwnedFd) {
             }
         }
     }
+    // The exit status gets its room now, before the container may fill the disk.
+    let reserved = ExitStatus::reserve(&spec.exit_file);
     let flags = init::clone_flags(spec);
     // SAFETY: single-threaded process; the child runs `init::run`, which never returns.
     let pid = match unsafe { nix::sched::clone(cb, &mut stack, flags, Some(libc::SIGCHLD)) } {
@@ -381,11 +383,7 @@ fn supervise(spec: &LaunchSpec, rep: OwnedFd) {
     });
     relay(spec, parent_io);
     let (exit_code, signal) = wait_exit(pid);
-    let st = ExitStatus { exit_code, signal, finished_at: now() };
-    let tmp = spec.exit_file.with_extension("tmp");
-    if std::fs::write(&tmp, serde_json::to_vec(&st).unwrap_or_default()).is_ok() {
-        let _ = std::fs::rename(&tmp, &spec.exit_file);
-    }
+    ExitStatus { exit_code, signal, finished_at: now() }.write(&spec.exit_file, reserved);
 }
 
 /// Set by SIGHUP: re-open the CRI log (kubelet rotated it).
@@ -395,21 +393,19 @@ extern "C" fn on_hup(_: libc::c_int) {
     REOPEN.store(true, std::sync::atomic::Ordering::SeqCst);
 }
 
-fn open_append(p: &Path) -> Option<std::fs::File> {
-    std::fs::OpenOptions::new().create(true).append(true).open(p).ok()
-}
-
 /// Copies the container's output into the log and the stdin FIFO into its stdin, until
 /// the output ends (the init and everything in its PID namespace exited).
 fn relay(spec: &LaunchSpec, io: ParentIo) {
-    let mut log = open_append(&spec.log);
+    // A log write that fails (a full disk) drops output and never stops the draining, so the
+    // container never blocks on a full pipe (`logfile::Appender`).
+    let mut log = logfile::Appender::open(&spec.log);
     let open_cri = || {
         let p = spec.cri_log.as_deref()?;
         // kubelet makes the pod's log directory; a container's own subdirectory may be ours.
         if let Some(d) = p.parent() {
             let _ = std::fs::create_dir_all(d);
         }
-        open_append(p)
+        Some(logfile::Appender::open(p))
     };
     let mut cri = open_cri();
     // Always handled (a stray SIGHUP must not kill the supervisor): the handler only
@@ -469,15 +465,9 @@ fn relay(spec: &LaunchSpec, io: ParentIo) {
                         cri = open_cri();
                     }
                     let t = now();
-                    if let Some(l) = log.as_mut() {
-                        if logfile::write_records(l, *stream, t, &buf[..n]).is_err() {
-                            log = None;
-                        }
-                    }
+                    log.write(n, |l| logfile::write_records(l, *stream, t, &buf[..n]));
                     if let Some(c) = cri.as_mut() {
-                        if logfile::write_cri(c, *stream, t, &buf[..n]).is_err() {
-                            cri = None;
-                        }
+                        c.write(n, |c| logfile::write_cri(c, *stream, t, &buf[..n]));
                     }
                 }
                 Err(nix::errno::Errno::EINTR) | Err(nix::errno::Errno::EAGAIN) => {}

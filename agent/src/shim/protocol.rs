@@ -51,7 +51,39 @@ impl StartReport {
     }
 }
 
+/// Room reserved for an exit status: more than its JSON ever takes.
+const EXIT_ROOM: usize = 256;
+
 impl ExitStatus {
+    /// Reserves the room of the exit status beside `path` (`exit.tmp`, blanks): written over
+    /// at the exit, it needs no new space on a disk the container may have filled meanwhile.
+    pub fn reserve(path: &Path) -> Option<std::fs::File> {
+        use std::io::Write;
+        let mut f = std::fs::File::create(path.with_extension("tmp")).ok()?;
+        f.write_all(&[b' '; EXIT_ROOM]).ok()?;
+        f.sync_data().ok()?;
+        Some(f)
+    }
+
+    /// Writes the status to `path` (through the reserved file when there is one), replacing
+    /// it atomically.
+    pub fn write(&self, path: &Path, reserved: Option<std::fs::File>) {
+        use std::io::{Seek, Write};
+        let tmp = path.with_extension("tmp");
+        let mut bytes = serde_json::to_vec(self).unwrap_or_default();
+        let ok = match reserved {
+            Some(mut f) if bytes.len() <= EXIT_ROOM => {
+                // Trailing blanks are whitespace to a JSON reader.
+                bytes.resize(EXIT_ROOM, b' ');
+                f.rewind().and_then(|_| f.write_all(&bytes)).is_ok()
+            }
+            _ => std::fs::write(&tmp, &bytes).is_ok(),
+        };
+        if ok {
+            let _ = std::fs::rename(&tmp, path);
+        }
+    }
+
     /// The exit status the shim of the container in `dir` recorded, if it did.
     pub fn read(dir: &Path) -> Option<ExitStatus> {
         std::fs::read(exit_path(dir)).ok().and_then(|b| serde_json::from_slice(&b).ok())
@@ -73,5 +105,11 @@ mod tests {
         let e = ExitStatus { exit_code: 137, signal: Some(9), finished_at: 5 };
         std::fs::write(exit_path(d.path()), serde_json::to_vec(&e).unwrap()).unwrap();
         assert_eq!(ExitStatus::read(d.path()).map(|e| e.exit_code), Some(137));
+        let p = exit_path(d.path());
+        let room = ExitStatus::reserve(&p);
+        assert!(room.is_some());
+        ExitStatus { exit_code: 7, signal: None, finished_at: 1 }.write(&p, room);
+        assert_eq!(ExitStatus::read(d.path()).map(|e| e.exit_code), Some(7));
+        assert!(!p.with_extension("tmp").exists());
     }
 }

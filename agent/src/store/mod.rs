@@ -2,10 +2,16 @@
 //!
 //! Values are JSON documents of the domain records; every change is one redb write
 //! transaction, so a crash at any point leaves either the old or the new state.
+//!
+//! redb refuses every call after one I/O error (`PreviousIo`) until the database is opened
+//! again: a write that failed for space would otherwise poison the store for good. So a call
+//! that fails with an I/O error closes the database, and the next call opens it again (redb
+//! repairs it from the last commit), which succeeds once the filesystem has room again.
 
 use redb::{Database, ReadableTable, TableDefinition};
 use serde::{de::DeserializeOwned, Serialize};
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::RwLock;
 
 const CONTAINERS: TableDefinition<&str, &[u8]> = TableDefinition::new("containers");
 const IMAGES: TableDefinition<&str, &[u8]> = TableDefinition::new("images");
@@ -25,23 +31,59 @@ pub enum StoreError {
     Db(String),
     #[error("metadata store: corrupt record {key}: {err}")]
     Corrupt { key: String, err: serde_json::Error },
+    /// The filesystem of the database is full (or its quota exhausted).
+    #[error("metadata store {}: no space left on device ({free})", .path.display())]
+    NoSpace { path: PathBuf, free: String },
+    #[error("metadata store {}: {source}", .path.display())]
+    Io { path: PathBuf, source: std::io::Error },
+    /// An earlier I/O error closed the database and it could not be opened again yet.
+    #[error("metadata store {}: closed after an I/O error", .0.display())]
+    Closed(PathBuf),
+}
+
+impl StoreError {
+    /// An error after which redb must be opened again.
+    fn poisons(&self) -> bool {
+        matches!(self, StoreError::Io { .. } | StoreError::NoSpace { .. } | StoreError::Closed(_))
+    }
+
+    /// True when the store failed for want of space.
+    pub fn is_no_space(&self) -> bool {
+        matches!(self, StoreError::NoSpace { .. })
+    }
+
+    /// Names the database file (errors converted from redb do not know it) and tells a
+    /// full filesystem from other I/O errors.
+    fn at(self, path: &Path) -> StoreError {
+        match self {
+            StoreError::Io { source, .. } if crate::space::is_full(&source) => {
+                StoreError::NoSpace { path: path.to_path_buf(), free: crate::space::describe_free(path) }
+            }
+            StoreError::Io { source, .. } => StoreError::Io { path: path.to_path_buf(), source },
+            StoreError::Closed(_) => StoreError::Closed(path.to_path_buf()),
+            e => e,
+        }
+    }
+}
+
+impl From<redb::Error> for StoreError {
+    fn from(e: redb::Error) -> Self {
+        match e {
+            redb::Error::Io(source) => StoreError::Io { path: PathBuf::new(), source },
+            redb::Error::PreviousIo => StoreError::Closed(PathBuf::new()),
+            e => StoreError::Db(e.to_string()),
+        }
+    }
 }
 
 macro_rules! db_err {
     ($($t:ty),*) => {$(
         impl From<$t> for StoreError {
-            fn from(e: $t) -> Self { StoreError::Db(e.to_string()) }
+            fn from(e: $t) -> Self { StoreError::from(redb::Error::from(e)) }
         }
     )*};
 }
-db_err!(
-    redb::Error,
-    redb::DatabaseError,
-    redb::TransactionError,
-    redb::TableError,
-    redb::StorageError,
-    redb::CommitError
-);
+db_err!(redb::DatabaseError, redb::TransactionError, redb::TableError, redb::StorageError, redb::CommitError);
 
 /// Which collection a record belongs to.
 #[derive(Clone, Copy, Debug)]
@@ -69,39 +111,92 @@ impl Kind {
     }
 }
 
+/// The open database and how many times it was opened (a failed call closes only the
+/// database it used, never one opened again meanwhile).
+struct Open {
+    db: Option<Database>,
+    generation: u64,
+}
+
 /// The agent's metadata database, `<root>/meta.redb`.
 pub struct Store {
-    db: Database,
+    path: PathBuf,
+    open: RwLock<Open>,
+}
+
+fn open_db(path: &Path) -> Result<Database, StoreError> {
+    let db = Database::create(path)?;
+    let tx = db.begin_write()?;
+    {
+        tx.open_table(CONTAINERS)?;
+        tx.open_table(IMAGES)?;
+        tx.open_table(EVENTS)?;
+        tx.open_table(GROUPS)?;
+        tx.open_table(LEASES)?;
+        tx.open_table(NETWORKS)?;
+        tx.open_table(BUILD_CACHE)?;
+    }
+    tx.commit()?;
+    Ok(db)
 }
 
 impl Store {
     /// Opens (or creates) the database file and its tables.
     pub fn open(path: &Path) -> Result<Store, StoreError> {
-        let db = Database::create(path)?;
-        let tx = db.begin_write()?;
-        {
-            tx.open_table(CONTAINERS)?;
-            tx.open_table(IMAGES)?;
-            tx.open_table(EVENTS)?;
-            tx.open_table(GROUPS)?;
-            tx.open_table(LEASES)?;
-            tx.open_table(NETWORKS)?;
-            tx.open_table(BUILD_CACHE)?;
+        let db = open_db(path).map_err(|e| e.at(path))?;
+        Ok(Store { path: path.to_path_buf(), open: RwLock::new(Open { db: Some(db), generation: 0 }) })
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Runs `f` on the database, opening it again first when an I/O error closed it; an I/O
+    /// error of `f` closes it (redb refuses every later call until then).
+    fn run<T>(&self, f: impl FnOnce(&Database) -> Result<T, StoreError>) -> Result<T, StoreError> {
+        let closed = self.open.read().unwrap_or_else(|p| p.into_inner()).db.is_none();
+        if closed {
+            let mut o = self.open.write().unwrap_or_else(|p| p.into_inner());
+            if o.db.is_none() {
+                let db = open_db(&self.path).map_err(|e| e.at(&self.path))?;
+                o.db = Some(db);
+                o.generation += 1;
+                tracing::info!(path = %self.path.display(), "metadata store opened again after an I/O error");
+            }
         }
-        tx.commit()?;
-        Ok(Store { db })
+        let (r, generation) = {
+            let o = self.open.read().unwrap_or_else(|p| p.into_inner());
+            match o.db.as_ref() {
+                Some(db) => (f(db), o.generation),
+                None => (Err(StoreError::Closed(PathBuf::new())), o.generation),
+            }
+        };
+        r.map_err(|e| {
+            let e = e.at(&self.path);
+            if e.poisons() {
+                let mut o = self.open.write().unwrap_or_else(|p| p.into_inner());
+                if o.generation == generation && o.db.is_some() {
+                    o.db = None;
+                    tracing::warn!(path = %self.path.display(), error = %e, "metadata store closed after an I/O error; the next call opens it again");
+                }
+            }
+            e
+        })
     }
 
     /// Inserts or replaces one record.
     pub fn put<T: Serialize>(&self, kind: Kind, key: &str, value: &T) -> Result<(), StoreError> {
         let bytes = serde_json::to_vec(value).map_err(|e| StoreError::Db(e.to_string()))?;
-        let tx = self.db.begin_write()?;
-        {
-            let mut t = tx.open_table(kind.table())?;
-            t.insert(key, bytes.as_slice())?;
-        }
-        tx.commit()?;
-        Ok(())
+        self.run(|db| {
+            let tx = db.begin_write()?;
+            {
+                let mut t = tx.open_table(kind.table())?;
+                t.insert(key, bytes.as_slice())?;
+            }
+            tx.commit()?;
+            Ok(())
+        })
     }
 
     /// Inserts `value` under the first of `candidates` that is not taken yet, in one write
@@ -113,33 +208,37 @@ impl Store {
         value: &T,
     ) -> Result<Option<String>, StoreError> {
         let bytes = serde_json::to_vec(value).map_err(|e| StoreError::Db(e.to_string()))?;
-        let tx = self.db.begin_write()?;
-        let mut got = None;
-        {
-            let mut t = tx.open_table(kind.table())?;
-            for key in candidates {
-                if t.get(key.as_str())?.is_none() {
-                    t.insert(key.as_str(), bytes.as_slice())?;
-                    got = Some(key);
-                    break;
+        self.run(|db| {
+            let tx = db.begin_write()?;
+            let mut got = None;
+            {
+                let mut t = tx.open_table(kind.table())?;
+                for key in candidates {
+                    if t.get(key.as_str())?.is_none() {
+                        t.insert(key.as_str(), bytes.as_slice())?;
+                        got = Some(key);
+                        break;
+                    }
                 }
             }
-        }
-        if got.is_some() {
-            tx.commit()?;
-        }
-        Ok(got)
+            if got.is_some() {
+                tx.commit()?;
+            }
+            Ok(got)
+        })
     }
 
     /// Removes one record; absent is fine.
     pub fn delete(&self, kind: Kind, key: &str) -> Result<(), StoreError> {
-        let tx = self.db.begin_write()?;
-        {
-            let mut t = tx.open_table(kind.table())?;
-            t.remove(key)?;
-        }
-        tx.commit()?;
-        Ok(())
+        self.run(|db| {
+            let tx = db.begin_write()?;
+            {
+                let mut t = tx.open_table(kind.table())?;
+                t.remove(key)?;
+            }
+            tx.commit()?;
+            Ok(())
+        })
     }
 
     /// Changes one record (`Some`: put, `None`: delete) and appends `event` in the same
@@ -153,70 +252,78 @@ impl Store {
         event: impl FnOnce(u64) -> E,
     ) -> Result<(u64, E), StoreError> {
         let bytes = value.map(serde_json::to_vec).transpose().map_err(|e| StoreError::Db(e.to_string()))?;
-        let tx = self.db.begin_write()?;
-        let ev;
-        let seq;
-        {
-            let mut t = tx.open_table(kind.table())?;
-            match &bytes {
-                Some(b) => {
-                    t.insert(key, b.as_slice())?;
+        self.run(|db| {
+            let tx = db.begin_write()?;
+            let ev;
+            let seq;
+            {
+                let mut t = tx.open_table(kind.table())?;
+                match &bytes {
+                    Some(b) => {
+                        t.insert(key, b.as_slice())?;
+                    }
+                    None => {
+                        t.remove(key)?;
+                    }
                 }
-                None => {
-                    t.remove(key)?;
+                let mut log = tx.open_table(EVENTS)?;
+                seq = log.last()?.map(|(k, _)| k.value()).unwrap_or(0) + 1;
+                ev = event(seq);
+                let eb = serde_json::to_vec(&ev).map_err(|e| StoreError::Db(e.to_string()))?;
+                log.insert(seq, eb.as_slice())?;
+                if seq > EVENTS_KEPT && seq % 100 == 0 {
+                    let cut = seq - EVENTS_KEPT;
+                    log.retain_in(..cut, |_, _| false)?;
                 }
             }
-            let mut log = tx.open_table(EVENTS)?;
-            seq = log.last()?.map(|(k, _)| k.value()).unwrap_or(0) + 1;
-            ev = event(seq);
-            let eb = serde_json::to_vec(&ev).map_err(|e| StoreError::Db(e.to_string()))?;
-            log.insert(seq, eb.as_slice())?;
-            if seq > EVENTS_KEPT && seq % 100 == 0 {
-                let cut = seq - EVENTS_KEPT;
-                log.retain_in(..cut, |_, _| false)?;
-            }
-        }
-        tx.commit()?;
-        Ok((seq, ev))
+            tx.commit()?;
+            Ok((seq, ev))
+        })
     }
 
     /// Events with a sequence number above `since`, oldest first.
     pub fn events_since<E: DeserializeOwned>(&self, since: u64) -> Result<Vec<E>, StoreError> {
-        let tx = self.db.begin_read()?;
-        let t = tx.open_table(EVENTS)?;
-        let mut out = Vec::new();
-        for item in t.range(since + 1..)? {
-            let (k, v) = item?;
-            out.push(
-                serde_json::from_slice(v.value())
-                    .map_err(|err| StoreError::Corrupt { key: format!("event {}", k.value()), err })?,
-            );
-        }
-        Ok(out)
+        self.run(|db| {
+            let tx = db.begin_read()?;
+            let t = tx.open_table(EVENTS)?;
+            let mut out = Vec::new();
+            for item in t.range(since + 1..)? {
+                let (k, v) = item?;
+                out.push(
+                    serde_json::from_slice(v.value())
+                        .map_err(|err| StoreError::Corrupt { key: format!("event {}", k.value()), err })?,
+                );
+            }
+            Ok(out)
+        })
     }
 
     /// Reads one record.
     pub fn get<T: DeserializeOwned>(&self, kind: Kind, key: &str) -> Result<Option<T>, StoreError> {
-        let tx = self.db.begin_read()?;
-        let t = tx.open_table(kind.table())?;
-        match t.get(key)? {
-            None => Ok(None),
-            Some(v) => serde_json::from_slice(v.value())
-                .map(Some)
-                .map_err(|err| StoreError::Corrupt { key: key.to_string(), err }),
-        }
+        self.run(|db| {
+            let tx = db.begin_read()?;
+            let t = tx.open_table(kind.table())?;
+            match t.get(key)? {
+                None => Ok(None),
+                Some(v) => serde_json::from_slice(v.value())
+                    .map(Some)
+                    .map_err(|err| StoreError::Corrupt { key: key.to_string(), err }),
+            }
+        })
     }
 
     /// Every key of a kind.
     pub fn keys(&self, kind: Kind) -> Result<Vec<String>, StoreError> {
-        let tx = self.db.begin_read()?;
-        let t = tx.open_table(kind.table())?;
-        let mut out = Vec::new();
-        for item in t.iter()? {
-            let (k, _) = item?;
-            out.push(k.value().to_string());
-        }
-        Ok(out)
+        self.run(|db| {
+            let tx = db.begin_read()?;
+            let t = tx.open_table(kind.table())?;
+            let mut out = Vec::new();
+            for item in t.iter()? {
+                let (k, _) = item?;
+                out.push(k.value().to_string());
+            }
+            Ok(out)
+        })
     }
 
     /// Reads every record of a kind.
@@ -226,16 +333,18 @@ impl Store {
 
     /// Reads every record of a kind with its key.
     pub fn all_entries<T: DeserializeOwned>(&self, kind: Kind) -> Result<Vec<(String, T)>, StoreError> {
-        let tx = self.db.begin_read()?;
-        let t = tx.open_table(kind.table())?;
-        let mut out = Vec::new();
-        for item in t.iter()? {
-            let (k, v) = item?;
-            let rec = serde_json::from_slice(v.value())
-                .map_err(|err| StoreError::Corrupt { key: k.value().to_string(), err })?;
-            out.push((k.value().to_string(), rec));
-        }
-        Ok(out)
+        self.run(|db| {
+            let tx = db.begin_read()?;
+            let t = tx.open_table(kind.table())?;
+            let mut out = Vec::new();
+            for item in t.iter()? {
+                let (k, v) = item?;
+                let rec = serde_json::from_slice(v.value())
+                    .map_err(|err| StoreError::Corrupt { key: k.value().to_string(), err })?;
+                out.push((k.value().to_string(), rec));
+            }
+            Ok(out)
+        })
     }
 }
 
