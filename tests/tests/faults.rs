@@ -546,7 +546,7 @@ fn followers_that_pile_up_and_never_read_keep_the_agent_bounded_and_responsive()
             let mut cs = pb::container_service_client::ContainerServiceClient::new(ch.clone());
             let mut ss = pb::system_service_client::SystemServiceClient::new(ch.clone());
             let logs = cs.logs(pb::LogsRequest { id: id2.clone(), follow: true, ..Default::default() }).await;
-            let ev = ss.events(pb::EventsRequest { since: 0, follow: true }).await;
+            let ev = ss.events(pb::EventsRequest { since: 0, follow: true, ..Default::default() }).await;
             // And one caught up with a quiet container: it waits for more.
             let quiet = cs.logs(pb::LogsRequest { id: id.clone(), follow: true, ..Default::default() }).await;
             match (logs, ev, quiet) {
