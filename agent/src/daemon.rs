@@ -86,12 +86,20 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
         },
     };
     let (stop_tx, stop_rx) = watch::channel(false);
+    let streams =
+        crate::api::cri::stream::StreamServer::start(&cfg.cri.stream_listen, Arc::clone(&rt), stop_rx.clone()).await?;
     let mut servers = Vec::new();
     let mut sockets: Vec<PathBuf> = Vec::new();
     let mut tls_configs: Vec<Arc<ReloadableTls>> = Vec::new();
     for l in &cfg.listen {
-        let router =
-            crate::api::router(Arc::clone(&rt), Arc::clone(&auth), Arc::clone(&puller), cfg.cri.clone()).await?;
+        let router = crate::api::router(
+            Arc::clone(&rt),
+            Arc::clone(&auth),
+            Arc::clone(&puller),
+            cfg.cri.clone(),
+            Arc::clone(&streams),
+        )
+        .await?;
         let mut stop = stop_rx.clone();
         let shutdown = async move {
             let _ = stop.wait_for(|s| *s).await;

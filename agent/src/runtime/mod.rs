@@ -22,6 +22,7 @@ mod monitor;
 mod names;
 mod net;
 pub mod policy;
+mod portforward;
 mod remove;
 mod resources;
 pub mod restart;
