@@ -185,17 +185,19 @@ fn crictl_exec_streams() {
     let r = cr.cmd_in(&["exec", &id, "true"], b"");
     assert_eq!((r.code, r.stderr.as_str()), (0, ""), "exit 0");
 
-    // A terminal: crictl under script(1), so its stdin is a tty.
+    // A terminal: crictl under script(1), so its stdin is a tty of 37 rows and 111 columns;
+    // the size reaches the command's terminal through the resize stream.
     let script = format!(
-        "{} --config {} exec -it {id} sh -c 'tty; stty size; echo on-a-terminal'",
+        "stty rows 37 cols 111; {} --config {} exec -it {id} sh -c 'tty; stty size; echo on-a-terminal'",
         cr.bin.display(),
         cr.config.display()
     );
     let mut c = Command::new("script");
-    c.args(["-qec", &script, "/dev/null"]).env("COLUMNS", "100").env("LINES", "30");
+    c.args(["-qec", &script, "/dev/null"]);
     let r = run(c, b"", 60);
     assert_eq!(r.code, 0, "exec -it: {}{}", r.stdout, r.stderr);
     assert!(r.stdout.contains("/dev/pts/"), "tty inside: {:?}", r.stdout);
+    assert!(r.stdout.contains("37 111"), "the terminal's size inside: {:?}", r.stdout);
     assert!(r.stdout.contains("on-a-terminal"), "{:?}", r.stdout);
 
     // A stopped container cannot be exec'd into; the error names it.
@@ -232,6 +234,14 @@ fn crictl_attach_and_port_forward() {
             .contains("pong-from-pod")
     });
     assert!(inside, "httpd in the pod: {}", cr.cmd_in(&["exec", &id, "sh", "-c", "netstat -ltn; ps"], b"").stdout);
+
+    // attach -i to a container created with stdin: what we type reaches it, and closing our
+    // stdin ends its input (it exits, and so does attach).
+    let (sb2, reader) = pod_with(&cr, &a, "stdin", "while read l; do echo got-$l; done; echo input-ended", true);
+    let r = cr.cmd_in(&["attach", "-i", &reader], b"one\ntwo\n");
+    assert_eq!(r.code, 0, "attach -i: {}{}", r.stdout, r.stderr);
+    assert!(r.stdout.contains("got-one\ngot-two\ninput-ended"), "attach -i: {:?} {}", r.stdout, r.stderr);
+    remove_pod(&cr, &sb2);
 
     // port-forward from a free local port to the pod's 127.0.0.1:8080.
     let port = e2e::free_port();
