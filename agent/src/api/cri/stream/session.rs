@@ -252,3 +252,87 @@ async fn read_loop<R: AsyncRead + Unpin>(
     drop(incoming);
     let _ = gone.send(true);
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn next(rx: &mut Codec, io: &mut tokio::io::DuplexStream, buf: &mut BytesMut) -> Frame {
+        loop {
+            if let Some(f) = rx.decode(buf).unwrap() {
+                return f;
+            }
+            let n = tokio::time::timeout(Duration::from_secs(5), io.read_buf(buf)).await.unwrap().unwrap();
+            assert!(n > 0, "the server closed the connection");
+        }
+    }
+
+    fn syn(stream: u32, kind: &str, fin: bool) -> Frame {
+        let headers = vec![("streamtype".to_string(), kind.to_string())];
+        Frame::SynStream { stream, associated: 0, priority: 0, fin, unidirectional: false, headers }
+    }
+
+    #[tokio::test]
+    async fn a_client_stream_is_accepted_fed_and_answered() {
+        let (mut client, server) = tokio::io::duplex(1 << 20);
+        let mut sess = Session::start(server);
+        let (mut tx, mut rx, mut buf) = (Codec::new(), Codec::new(), BytesMut::new());
+        let mut w = Vec::new();
+        tx.encode(&syn(1, "stdin", false), &mut w).unwrap();
+        tx.encode(&Frame::Data { stream: 1, fin: false, data: b"abc".to_vec() }, &mut w).unwrap();
+        tx.encode(&Frame::Data { stream: 1, fin: true, data: Vec::new() }, &mut w).unwrap();
+        tx.encode(&Frame::Ping { id: 1 }, &mut w).unwrap();
+        tx.encode(&syn(2, "even", false), &mut w).unwrap();
+        client.write_all(&w).await.unwrap();
+
+        let mut s = sess.incoming.recv().await.expect("a stream");
+        assert_eq!(s.header("streamtype"), Some("stdin"));
+        assert_eq!(s.data.recv().await.as_deref(), Some(&b"abc"[..]));
+        assert_eq!(s.data.recv().await, None, "FIN ends the client's half");
+        assert_eq!(
+            next(&mut rx, &mut client, &mut buf).await,
+            Frame::SynReply { stream: 1, fin: false, headers: vec![] }
+        );
+        assert_eq!(next(&mut rx, &mut client, &mut buf).await, Frame::Ping { id: 1 });
+        assert_eq!(next(&mut rx, &mut client, &mut buf).await, Frame::RstStream { stream: 2, status: PROTOCOL_ERROR });
+
+        assert!(s.out.write(&vec![7u8; 40_000]).await);
+        s.out.close().await;
+        let mut got = Vec::new();
+        loop {
+            match next(&mut rx, &mut client, &mut buf).await {
+                Frame::Data { stream: 1, fin, data } => {
+                    assert!(data.len() <= CHUNK);
+                    got.extend(data);
+                    if fin {
+                        break;
+                    }
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+        assert_eq!(got, vec![7u8; 40_000]);
+        drop(client);
+        tokio::time::timeout(Duration::from_secs(5), sess.gone.wait_for(|g| *g)).await.unwrap().unwrap();
+        assert!(sess.incoming.recv().await.is_none());
+    }
+
+    #[tokio::test]
+    async fn consumed_data_is_given_back_with_window_updates() {
+        let (mut client, server) = tokio::io::duplex(1 << 20);
+        let mut sess = Session::start(server);
+        let (mut tx, mut rx, mut buf) = (Codec::new(), Codec::new(), BytesMut::new());
+        let mut w = Vec::new();
+        tx.encode(&syn(1, "data", false), &mut w).unwrap();
+        for _ in 0..2 {
+            tx.encode(&Frame::Data { stream: 1, fin: false, data: vec![0; 20_000] }, &mut w).unwrap();
+        }
+        client.write_all(&w).await.unwrap();
+        let mut s = sess.incoming.recv().await.unwrap();
+        s.data.recv().await.unwrap();
+        s.data.recv().await.unwrap();
+        assert!(matches!(next(&mut rx, &mut client, &mut buf).await, Frame::SynReply { stream: 1, .. }));
+        assert_eq!(next(&mut rx, &mut client, &mut buf).await, Frame::WindowUpdate { stream: 1, delta: 40_000 });
+        assert_eq!(next(&mut rx, &mut client, &mut buf).await, Frame::WindowUpdate { stream: 0, delta: 40_000 });
+    }
+}

@@ -555,6 +555,36 @@ mod tests {
         assert_eq!(&out[2..6], &[0xe3, 0xc6, 0xa7, 0xc2], "DICTID");
     }
 
+    /// The first frames crictl 1.26.1 (client-go's spdystream) sent for `crictl exec -i`,
+    /// captured on the wire: four SYN_STREAMs whose header blocks share one zlib stream.
+    #[test]
+    fn decodes_what_crictl_sends() {
+        let wire = concat!(
+            "80030001000000290000000100000000000078f9e3c6a7c26260606004a7b392a2d4c45c6851c29a0a0a6800000000ffff",
+            "800300010000001700000003000000000000c22e555c92929907000000ffff",
+            "800300010000001900000005000000000000c22ac5565c92925f5a02000000ffff",
+            "800300010000001500000007000000000000c229975a5404000000ffff",
+            "80030003000000080000000500000005",
+            "80030007000000080000000000000000",
+        );
+        let mut buf = BytesMut::from(&hex::decode(wire).unwrap()[..]);
+        let mut rx = Codec::new();
+        for (id, kind) in [(1, "error"), (3, "stdin"), (5, "stdout"), (7, "stderr")] {
+            match rx.decode(&mut buf).unwrap() {
+                Some(Frame::SynStream {
+                    stream, associated: 0, fin: false, unidirectional: false, headers, ..
+                }) => {
+                    assert_eq!(stream, id);
+                    assert_eq!(headers, vec![("streamtype".to_string(), kind.to_string())]);
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+        assert_eq!(rx.decode(&mut buf).unwrap(), Some(Frame::RstStream { stream: 5, status: CANCEL }));
+        assert_eq!(rx.decode(&mut buf).unwrap(), Some(Frame::GoAway { last_good: 0, status: 0 }));
+        assert_eq!(rx.decode(&mut buf).unwrap(), None);
+    }
+
     #[test]
     fn control_frame_header_layout() {
         let mut c = Codec::new();
