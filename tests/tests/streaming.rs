@@ -368,3 +368,107 @@ fn streaming_urls_are_single_use() {
     assert!(eventually(10, || a.ok(&["ps", "-aq"]).is_empty()));
     a.assert_no_leftovers();
 }
+
+/// Runs an exec over WebSocket with `proto`: (stdout, the error channel's message).
+async fn ws_exec(
+    c: &mut RuntimeServiceClient<tonic::transport::Channel>,
+    id: &str,
+    proto: &str,
+    cmd: &[&str],
+    input: &[u8],
+) -> (Vec<u8>, String) {
+    use futures::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    use tokio_tungstenite::tungstenite::Message;
+    let req = pb::ExecRequest {
+        container_id: id.into(),
+        cmd: cmd.iter().map(|s| s.to_string()).collect(),
+        stdin: !input.is_empty(),
+        stdout: true,
+        stderr: true,
+        tty: false,
+    };
+    let url = c.exec(req).await.expect("exec").into_inner().url.replacen("http://", "ws://", 1);
+    let mut r = url.as_str().into_client_request().unwrap();
+    r.headers_mut().insert("Sec-WebSocket-Protocol", proto.parse().unwrap());
+    let host = url.strip_prefix("ws://").unwrap().split('/').next().unwrap().to_string();
+    let tcp = tokio::net::TcpStream::connect(host).await.expect("connect");
+    let (mut ws, resp) = tokio_tungstenite::client_async(r, tcp).await.expect("websocket handshake");
+    assert_eq!(resp.headers().get("sec-websocket-protocol").unwrap(), proto);
+    if !input.is_empty() {
+        let mut m = vec![0u8];
+        m.extend_from_slice(input);
+        ws.send(Message::Binary(m.into())).await.unwrap();
+        // v5: the close signal ends the command's stdin.
+        ws.send(Message::Binary(vec![255, 0].into())).await.unwrap();
+    }
+    let (mut out, mut err) = (Vec::new(), String::new());
+    let read = async {
+        while let Some(Ok(m)) = ws.next().await {
+            match m {
+                Message::Binary(b) if b.first() == Some(&1) => out.extend_from_slice(&b[1..]),
+                Message::Binary(b) if b.first() == Some(&3) => err.push_str(&String::from_utf8_lossy(&b[1..])),
+                Message::Close(_) => break,
+                _ => {}
+            }
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(30), read).await.expect("the exec ended");
+    (out, err)
+}
+
+#[test]
+fn exec_over_websocket() {
+    const T: &str = "stream websocket";
+    if !privileged(T) {
+        return;
+    }
+    let a = Agent::start("crws");
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(async {
+        let ch = agent_proto::connect(&a.host).await.expect("connect");
+        let mut c = RuntimeServiceClient::new(ch);
+        let meta =
+            pb::PodSandboxMetadata { name: "ws".into(), uid: "u-ws".into(), namespace: "default".into(), attempt: 0 };
+        let logs = a.dir.path().display().to_string();
+        let cfg = pb::PodSandboxConfig { metadata: Some(meta), log_directory: logs, ..Default::default() };
+        let sb = c
+            .run_pod_sandbox(pb::RunPodSandboxRequest { config: Some(cfg.clone()), runtime_handler: String::new() })
+            .await
+            .expect("runp")
+            .into_inner()
+            .pod_sandbox_id;
+        let ctr = pb::ContainerConfig {
+            metadata: Some(pb::ContainerMetadata { name: "ws-c".into(), attempt: 0 }),
+            image: Some(pb::ImageSpec { image: "local/busybox:latest".into(), ..Default::default() }),
+            command: vec!["sleep".into(), "300".into()],
+            log_path: "ws.log".into(),
+            ..Default::default()
+        };
+        let id = c
+            .create_container(pb::CreateContainerRequest {
+                pod_sandbox_id: sb.clone(),
+                config: Some(ctr),
+                sandbox_config: Some(cfg),
+            })
+            .await
+            .expect("create")
+            .into_inner()
+            .container_id;
+        c.start_container(pb::StartContainerRequest { container_id: id.clone() }).await.expect("start");
+
+        let (out, status) = ws_exec(&mut c, &id, "v5.channel.k8s.io", &["tr", "a-z", "A-Z"], b"over websocket\n").await;
+        assert_eq!(String::from_utf8_lossy(&out), "OVER WEBSOCKET\n");
+        assert_eq!(status, r#"{"metadata":{},"status":"Success"}"#);
+        let (out, status) = ws_exec(&mut c, &id, "v4.channel.k8s.io", &["sh", "-c", "echo v4; exit 3"], b"").await;
+        assert_eq!(String::from_utf8_lossy(&out), "v4\n");
+        let st: serde_json::Value = serde_json::from_str(&status).expect("a metav1.Status");
+        assert_eq!((st["status"].as_str(), st["reason"].as_str()), (Some("Failure"), Some("NonZeroExitCode")), "{st}");
+        assert_eq!(st["details"]["causes"][0]["message"], "3", "{st}");
+
+        c.stop_pod_sandbox(pb::StopPodSandboxRequest { pod_sandbox_id: sb.clone() }).await.expect("stopp");
+        c.remove_pod_sandbox(pb::RemovePodSandboxRequest { pod_sandbox_id: sb }).await.expect("rmp");
+    });
+    assert!(eventually(10, || a.ok(&["ps", "-aq"]).is_empty()));
+    a.assert_no_leftovers();
+}

@@ -3,7 +3,8 @@
 //! (`[cri] stream_listen`, default 127.0.0.1 with a port the OS chooses); the client
 //! (kubelet's proxy, or crictl) upgrades that request to SPDY/3.1 and speaks the
 //! Kubernetes stream protocols over it: `remotecommand.rs` (`v4.channel.k8s.io` … for
-//! exec and attach) and `portforward.rs` (`portforward.k8s.io`).
+//! exec and attach) and `portforward.rs` (`portforward.k8s.io`). Exec and attach are also
+//! served over WebSocket (`ws.rs`: `v5.channel.k8s.io`, `v4.channel.k8s.io`).
 //!
 //! A token is random, names one validated request, is good for one connection, and
 //! expires after a minute (kubelet's default cache TTL); an unknown, used or expired token
@@ -13,6 +14,7 @@ mod portforward;
 mod remotecommand;
 mod session;
 pub mod spdy;
+mod ws;
 
 use crate::runtime::Runtime;
 use base64::Engine;
@@ -182,8 +184,11 @@ impl StreamServer {
             return plain(StatusCode::NOT_FOUND, "unknown, used or expired streaming URL");
         };
         let upgrade = header_values(&req, "upgrade");
+        if upgrade.iter().any(|u| u.eq_ignore_ascii_case("websocket")) {
+            return self.websocket(req, p);
+        }
         if !upgrade.iter().any(|u| u.eq_ignore_ascii_case("SPDY/3.1")) {
-            return plain(StatusCode::BAD_REQUEST, "this endpoint needs Upgrade: SPDY/3.1");
+            return plain(StatusCode::BAD_REQUEST, "this endpoint needs Upgrade: SPDY/3.1 or websocket");
         }
         let offered = header_values(&req, "x-stream-protocol-version");
         let ours: &[&str] = match p {
@@ -195,16 +200,9 @@ impl StreamServer {
         let chosen = if offered.is_empty() {
             ours[ours.len() - 1].to_string()
         } else {
-            match offered.iter().find(|o| ours.contains(&o.as_str())) {
-                Some(c) => c.clone(),
-                None => {
-                    return plain(
-                        StatusCode::FORBIDDEN,
-                        &format!(
-                            "unable to upgrade: unable to negotiate protocol: client supports {offered:?}, server supports {ours:?}"
-                        ),
-                    )
-                }
+            match negotiate(&offered, ours) {
+                Ok(c) => c,
+                Err(r) => return *r,
             }
         };
         let on_upgrade = hyper::upgrade::on(&mut req);
@@ -220,23 +218,81 @@ impl StreamServer {
             };
             let sess = session::Session::start(io);
             match p {
-                Pending::Exec { container, cmd, io: o } => {
-                    remotecommand::exec(&s.rt, sess, &proto, &container, cmd, o).await
-                }
-                Pending::Attach { container, io: o } => remotecommand::attach(&s.rt, sess, &proto, &container, o).await,
                 Pending::PortForward { sandbox } => portforward::serve(&s.rt, sess, &sandbox).await,
+                other => s.remote_command(remotecommand::Transport::Spdy(sess), &proto, other).await,
             }
         });
-        let mut r = Response::new(Full::new(Bytes::new()));
-        *r.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
-        let h = r.headers_mut();
-        h.insert(hyper::header::CONNECTION, hyper::header::HeaderValue::from_static("Upgrade"));
-        h.insert(hyper::header::UPGRADE, hyper::header::HeaderValue::from_static("SPDY/3.1"));
+        let mut r = switching("SPDY/3.1");
         if let Ok(v) = hyper::header::HeaderValue::from_str(&chosen) {
-            h.insert("X-Stream-Protocol-Version", v);
+            r.headers_mut().insert("X-Stream-Protocol-Version", v);
         }
         r
     }
+
+    /// Exec or attach over WebSocket: the subprotocol chosen from `Sec-WebSocket-Protocol`.
+    fn websocket(self: &Arc<Self>, mut req: Request<hyper::body::Incoming>, p: Pending) -> Response<Full<Bytes>> {
+        if matches!(p, Pending::PortForward { .. }) {
+            return plain(StatusCode::BAD_REQUEST, "port-forward is served over SPDY/3.1 only");
+        }
+        let Some(key) = req.headers().get("sec-websocket-key").map(|k| k.as_bytes().to_vec()) else {
+            return plain(StatusCode::BAD_REQUEST, "a WebSocket upgrade needs Sec-WebSocket-Key");
+        };
+        let offered = header_values(&req, "sec-websocket-protocol");
+        let chosen = match negotiate(&offered, ws::PROTOCOLS) {
+            Ok(c) => c,
+            Err(r) => return *r,
+        };
+        let on_upgrade = hyper::upgrade::on(&mut req);
+        let s = Arc::clone(self);
+        let proto = chosen.clone();
+        tokio::spawn(async move {
+            let io = match on_upgrade.await {
+                Ok(u) => hyper_util::rt::TokioIo::new(u),
+                Err(e) => {
+                    tracing::info!(error = %e, "CRI streaming: upgrade failed");
+                    return;
+                }
+            };
+            let conn = ws::WsConn::start(io, &proto).await;
+            s.remote_command(remotecommand::Transport::Ws(conn), &proto, p).await;
+        });
+        let mut r = switching("websocket");
+        let accept = tokio_tungstenite::tungstenite::handshake::derive_accept_key(&key);
+        for (k, v) in [("Sec-WebSocket-Accept", accept), ("Sec-WebSocket-Protocol", chosen)] {
+            if let Ok(v) = hyper::header::HeaderValue::from_str(&v) {
+                r.headers_mut().insert(k, v);
+            }
+        }
+        r
+    }
+
+    async fn remote_command(&self, t: remotecommand::Transport, proto: &str, p: Pending) {
+        match p {
+            Pending::Exec { container, cmd, io } => remotecommand::exec(&self.rt, t, proto, &container, cmd, io).await,
+            Pending::Attach { container, io } => remotecommand::attach(&self.rt, t, proto, &container, io).await,
+            Pending::PortForward { .. } => {}
+        }
+    }
+}
+
+/// The first of the client's protocols that we speak, or the 403 kubelet answers.
+fn negotiate(offered: &[String], ours: &[&str]) -> Result<String, Box<Response<Full<Bytes>>>> {
+    match offered.iter().find(|o| ours.contains(&o.as_str())) {
+        Some(c) => Ok(c.clone()),
+        None => Err(Box::new(plain(
+            StatusCode::FORBIDDEN,
+            &format!("unable to upgrade: unable to negotiate protocol: client supports {offered:?}, server supports {ours:?}"),
+        ))),
+    }
+}
+
+fn switching(upgrade: &'static str) -> Response<Full<Bytes>> {
+    let mut r = Response::new(Full::new(Bytes::new()));
+    *r.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
+    let h = r.headers_mut();
+    h.insert(hyper::header::CONNECTION, hyper::header::HeaderValue::from_static("Upgrade"));
+    h.insert(hyper::header::UPGRADE, hyper::header::HeaderValue::from_static(upgrade));
+    r
 }
 
 /// Every value of a header, comma-separated lists split.

@@ -1,13 +1,15 @@
-//! Kubernetes' remote command protocol over a SPDY session (exec and attach), as kubelet
-//! serves it: the client opens one stream per channel, named by its `streamtype` header —
-//! `error`, `stdin`, `stdout`, `stderr`, and `resize` (v3 and later, with a tty: JSON
-//! `{"Width":W,"Height":H}` messages). Once the expected streams are there the command
-//! runs; output goes out on stdout/stderr, which we end with FIN when it exits, then the
-//! error stream carries the outcome: in v4 a JSON metav1.Status (`Success`, or `Failure`
-//! with reason `NonZeroExitCode` and the code as an `ExitCode` cause), in v1–v3 a plain
-//! message, empty for success.
+//! Kubernetes' remote command protocol (exec and attach), as kubelet serves it, over SPDY or
+//! WebSocket. Channels: `error`, `stdin`, `stdout`, `stderr`, and `resize` (v3 and later,
+//! with a tty: JSON `{"Width":W,"Height":H}` messages). Over SPDY the client opens one stream
+//! per channel, named by its `streamtype` header, and the command runs once the expected
+//! streams are there; over WebSocket (`ws.rs`) every channel exists from the start. Output
+//! goes out on stdout/stderr, which we end when the command exits; then the error channel
+//! carries the outcome: in v4 and v5 a JSON metav1.Status (`Success`, or `Failure` with reason
+//! `NonZeroExitCode` and the code as an `ExitCode` cause), in v1–v3 a plain message, empty
+//! for success.
 
 use super::session::{Session, Stream, StreamWriter};
+use super::ws::{WsConn, WsWriter};
 use super::IoOptions;
 use crate::runtime::{ExecInput, ExecRequest, OutputChunk, Runtime};
 use std::sync::Arc;
@@ -23,7 +25,7 @@ const STREAM_CREATION: Duration = Duration::from_secs(30);
 const LINGER: Duration = Duration::from_secs(5);
 
 #[derive(Default)]
-struct Channels {
+struct Streams {
     error: Option<Stream>,
     stdin: Option<Stream>,
     stdout: Option<Stream>,
@@ -31,8 +33,64 @@ struct Channels {
     resize: Option<Stream>,
 }
 
-fn version(proto: &str) -> u8 {
+/// Our half of one channel, whatever carries it.
+#[derive(Clone)]
+pub enum Sink {
+    Spdy(StreamWriter),
+    Ws(WsWriter),
+}
+
+impl Sink {
+    async fn write(&self, d: &[u8]) -> bool {
+        match self {
+            Sink::Spdy(w) => w.write(d).await,
+            Sink::Ws(w) => w.write(d).await,
+        }
+    }
+
+    async fn close(&self) {
+        match self {
+            Sink::Spdy(w) => w.close().await,
+            Sink::Ws(w) => w.close().await,
+        }
+    }
+}
+
+/// The channels of one command.
+#[derive(Default)]
+pub struct Channels {
+    pub error: Option<Sink>,
+    pub stdin: Option<mpsc::Receiver<Vec<u8>>>,
+    pub stdout: Option<Sink>,
+    pub stderr: Option<Sink>,
+    pub resize: Option<mpsc::Receiver<Vec<u8>>>,
+}
+
+/// The connection carrying them.
+pub enum Transport {
+    Spdy(Session),
+    Ws(WsConn),
+}
+
+impl Transport {
+    fn gone(&self) -> tokio::sync::watch::Receiver<bool> {
+        match self {
+            Transport::Spdy(s) => s.gone.clone(),
+            Transport::Ws(w) => w.gone.clone(),
+        }
+    }
+
+    async fn finish(self, linger: Duration) {
+        match self {
+            Transport::Spdy(s) => s.finish(linger).await,
+            Transport::Ws(w) => w.finish(linger).await,
+        }
+    }
+}
+
+pub fn version(proto: &str) -> u8 {
     match proto {
+        "v5.channel.k8s.io" => 5,
         "v4.channel.k8s.io" => 4,
         "v3.channel.k8s.io" => 3,
         "v2.channel.k8s.io" => 2,
@@ -40,12 +98,12 @@ fn version(proto: &str) -> u8 {
     }
 }
 
-/// Waits for the streams `o` calls for.
-async fn channels(sess: &mut Session, o: IoOptions, v: u8) -> Result<Channels, String> {
-    let mut c = Channels::default();
+/// Waits for the SPDY streams `o` calls for.
+async fn spdy_channels(sess: &mut Session, o: IoOptions, v: u8) -> Result<Channels, String> {
+    let mut c = Streams::default();
     let want_resize = o.tty && v >= 3;
     let want_stderr = o.stderr && !o.tty;
-    let complete = |c: &Channels| {
+    let complete = |c: &Streams| {
         c.error.is_some()
             && (!o.stdin || c.stdin.is_some())
             && (!o.stdout || c.stdout.is_some())
@@ -71,9 +129,25 @@ async fn channels(sess: &mut Session, o: IoOptions, v: u8) -> Result<Channels, S
         Ok(())
     };
     match tokio::time::timeout(STREAM_CREATION, collect).await {
-        Ok(Ok(())) => Ok(c),
-        Ok(Err(e)) => Err(e),
-        Err(_) => Err(format!("the client did not open its streams within {} s", STREAM_CREATION.as_secs())),
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => return Err(e),
+        Err(_) => return Err(format!("the client did not open its streams within {} s", STREAM_CREATION.as_secs())),
+    }
+    let sink = |s: &Option<Stream>| s.as_ref().map(|s| Sink::Spdy(s.out.clone()));
+    Ok(Channels {
+        error: sink(&c.error),
+        stdout: sink(&c.stdout),
+        stderr: sink(&c.stderr),
+        stdin: c.stdin.map(|s| s.data),
+        resize: c.resize.map(|s| s.data),
+    })
+}
+
+/// The channels of a served connection: SPDY waits for the client's streams.
+pub async fn open(t: &mut Transport, o: IoOptions, v: u8) -> Result<Channels, String> {
+    match t {
+        Transport::Spdy(s) => spdy_channels(s, o, v).await,
+        Transport::Ws(w) => Ok(w.channels(o)),
     }
 }
 
@@ -103,17 +177,17 @@ pub fn outcome(v: u8, result: Result<i32, String>, what: &str) -> Option<String>
     }
 }
 
-async fn report(err: &Option<Stream>, v: u8, result: Result<i32, String>, what: &str) {
+async fn report(err: &Option<Sink>, v: u8, result: Result<i32, String>, what: &str) {
     if let Some(e) = err {
         if let Some(msg) = outcome(v, result, what) {
-            e.out.write(msg.as_bytes()).await;
+            e.write(msg.as_bytes()).await;
         }
-        e.out.close().await;
+        e.close().await;
     }
 }
 
 /// Reads JSON size messages off the resize stream into `input` (rows, cols).
-async fn resizes(mut s: Stream, input: mpsc::Sender<ExecInput>) {
+async fn resizes(mut s: mpsc::Receiver<Vec<u8>>, input: mpsc::Sender<ExecInput>) {
     #[derive(serde::Deserialize)]
     struct Size {
         #[serde(rename = "Width")]
@@ -122,7 +196,7 @@ async fn resizes(mut s: Stream, input: mpsc::Sender<ExecInput>) {
         height: u16,
     }
     let mut buf = Vec::new();
-    while let Some(d) = s.data.recv().await {
+    while let Some(d) = s.recv().await {
         buf.extend_from_slice(&d);
         let mut it = serde_json::Deserializer::from_slice(&buf).into_iter::<Size>();
         let mut used = 0;
@@ -147,11 +221,7 @@ async fn resizes(mut s: Stream, input: mpsc::Sender<ExecInput>) {
 }
 
 /// Sends output chunks to the client's streams until the exit; its code.
-async fn relay(
-    out: &mut mpsc::Receiver<OutputChunk>,
-    stdout: Option<&StreamWriter>,
-    stderr: Option<&StreamWriter>,
-) -> Option<i32> {
+async fn relay(out: &mut mpsc::Receiver<OutputChunk>, stdout: Option<&Sink>, stderr: Option<&Sink>) -> Option<i32> {
     while let Some(c) = out.recv().await {
         match c {
             OutputChunk::Stdout(d) => {
@@ -171,9 +241,16 @@ async fn relay(
     None
 }
 
-pub async fn exec(rt: &Arc<Runtime>, mut sess: Session, proto: &str, container: &str, cmd: Vec<String>, o: IoOptions) {
+pub async fn exec(
+    rt: &Arc<Runtime>,
+    mut sess: Transport,
+    proto: &str,
+    container: &str,
+    cmd: Vec<String>,
+    o: IoOptions,
+) {
     let v = version(proto);
-    let mut ch = match channels(&mut sess, o, v).await {
+    let mut ch = match open(&mut sess, o, v).await {
         Ok(c) => c,
         Err(e) => {
             tracing::info!(container, error = %e, "CRI exec: streams");
@@ -194,7 +271,7 @@ pub async fn exec(rt: &Arc<Runtime>, mut sess: Session, proto: &str, container: 
     if let Some(mut s) = ch.stdin.take() {
         let input = io.input.clone();
         tokio::spawn(async move {
-            while let Some(d) = s.data.recv().await {
+            while let Some(d) = s.recv().await {
                 if input.send(ExecInput::Data(d)).await.is_err() {
                     return;
                 }
@@ -206,9 +283,8 @@ pub async fn exec(rt: &Arc<Runtime>, mut sess: Session, proto: &str, container: 
     if let Some(s) = ch.resize.take() {
         tokio::spawn(resizes(s, io.input.clone()));
     }
-    let stdout = ch.stdout.as_ref().map(|s| s.out.clone());
-    let stderr = ch.stderr.as_ref().map(|s| s.out.clone());
-    let mut gone = sess.gone.clone();
+    let (stdout, stderr) = (ch.stdout.clone(), ch.stderr.clone());
+    let mut gone = sess.gone();
     let code = tokio::select! {
         c = relay(&mut io.output, stdout.as_ref(), stderr.as_ref()) => c,
         _ = gone.wait_for(|g| *g) => None,
@@ -227,9 +303,9 @@ pub async fn exec(rt: &Arc<Runtime>, mut sess: Session, proto: &str, container: 
     sess.finish(LINGER).await;
 }
 
-pub async fn attach(rt: &Arc<Runtime>, mut sess: Session, proto: &str, container: &str, o: IoOptions) {
+pub async fn attach(rt: &Arc<Runtime>, mut sess: Transport, proto: &str, container: &str, o: IoOptions) {
     let v = version(proto);
-    let mut ch = match channels(&mut sess, o, v).await {
+    let mut ch = match open(&mut sess, o, v).await {
         Ok(c) => c,
         Err(e) => {
             tracing::info!(container, error = %e, "CRI attach: streams");
@@ -237,21 +313,11 @@ pub async fn attach(rt: &Arc<Runtime>, mut sess: Session, proto: &str, container
             return;
         }
     };
-    let stdin = ch.stdin.take().map(|mut s| {
-        let (tx, rx) = mpsc::channel(16);
-        tokio::spawn(async move {
-            while let Some(d) = s.data.recv().await {
-                if tx.send(d).await.is_err() {
-                    return;
-                }
-            }
-        });
-        rx
-    });
+    let stdin = ch.stdin.take();
     // A tty's size belongs to the shim's terminal, which takes no resize from the agent
     // yet: the messages are read and dropped.
     if let Some(mut s) = ch.resize.take() {
-        tokio::spawn(async move { while s.data.recv().await.is_some() {} });
+        tokio::spawn(async move { while s.recv().await.is_some() {} });
     }
     let mut out = match rt.attach(container, stdin) {
         Ok(o) => o,
@@ -261,9 +327,8 @@ pub async fn attach(rt: &Arc<Runtime>, mut sess: Session, proto: &str, container
             return;
         }
     };
-    let stdout = ch.stdout.as_ref().map(|s| s.out.clone());
-    let stderr = ch.stderr.as_ref().map(|s| s.out.clone());
-    let mut gone = sess.gone.clone();
+    let (stdout, stderr) = (ch.stdout.clone(), ch.stderr.clone());
+    let mut gone = sess.gone();
     let exited = tokio::select! {
         c = relay(&mut out, stdout.as_ref(), stderr.as_ref()) => c.is_some(),
         _ = gone.wait_for(|g| *g) => false,
