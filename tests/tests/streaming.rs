@@ -200,6 +200,15 @@ fn crictl_exec_streams() {
     assert!(r.stdout.contains("37 111"), "the terminal's size inside: {:?}", r.stdout);
     assert!(r.stdout.contains("on-a-terminal"), "{:?}", r.stdout);
 
+    // A client that hangs up takes its command along: nothing of it stays in the container.
+    let mut c = cr.command(&["exec", "-i", &id, "sleep", "123"]);
+    let mut c = c.stdin(Stdio::piped()).stdout(Stdio::null()).stderr(Stdio::null()).spawn().expect("spawn");
+    let ps = || cr.cmd_in(&["exec", &id, "ps"], b"").stdout;
+    assert!(eventually(20, || ps().contains("sleep 123")), "the exec runs: {}", ps());
+    let _ = c.kill();
+    let _ = c.wait();
+    assert!(eventually(20, || !ps().contains("sleep 123")), "the exec outlived its client: {}", ps());
+
     // A stopped container cannot be exec'd into; the error names it.
     cr.ok(&["stop", &id]);
     let r = cr.cmd_in(&["exec", &id, "true"], b"");

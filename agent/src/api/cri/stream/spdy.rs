@@ -396,8 +396,11 @@ impl Codec {
             if consumed && out.len() < out.capacity() {
                 return Ok(());
             }
-            if out.len() == before && consumed {
-                return Ok(());
+            if out.len() == before {
+                if consumed {
+                    return Ok(());
+                }
+                return Err(SpdyError::HeaderBlock("deflate made no progress".into()));
             }
         }
     }
@@ -415,7 +418,7 @@ impl Codec {
                 }
                 raw.reserve(raw.len().max(256));
             }
-            let before = raw.len();
+            let before = (raw.len(), self.inflate.total_in());
             match self.inflate.decompress_vec(&block[done..], &mut raw, FlushDecompress::Sync) {
                 Ok(Status::StreamEnd) => break,
                 Ok(_) => {}
@@ -431,8 +434,13 @@ impl Codec {
             if all_in && raw.len() < raw.capacity() {
                 break;
             }
-            if all_in && raw.len() == before {
+            let stuck = (raw.len(), self.inflate.total_in()) == before;
+            if stuck && all_in {
                 break;
+            }
+            if stuck && raw.len() < raw.capacity() {
+                // Input left that inflate will not take: not a whole header block.
+                return Err(err("truncated or corrupt".into()));
             }
         }
         parse_header_block(&raw)
