@@ -705,6 +705,14 @@ mod tests {
         // A SYN_STREAM whose block is not zlib.
         let mut buf = BytesMut::from(&[0x80u8, 0x03, 0, 1, 0, 0, 0, 12, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 1, 2][..]);
         assert!(matches!(rx.decode(&mut buf), Err(SpdyError::HeaderBlock(_))));
+        // crictl's first SYN_STREAM with its zlib block cut short.
+        let whole = hex::decode(
+            "80030001000000290000000100000000000078f9e3c6a7c26260606004a7b392a2d4c45c6851c29a0a0a6800000000ffff",
+        )
+        .unwrap();
+        let mut cut = whole[..30].to_vec();
+        cut[7] = 22;
+        assert!(matches!(Codec::new().decode(&mut BytesMut::from(&cut[..])), Err(SpdyError::HeaderBlock(_))));
         // A header block whose count lies.
         assert!(parse_header_block(&[0, 0, 0, 9]).is_err());
         assert!(parse_header_block(&[0, 0, 0, 1, 0xff, 0xff, 0xff, 0xff]).is_err());
