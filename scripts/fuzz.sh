@@ -15,7 +15,7 @@ if ! cargo +nightly fuzz --version >/dev/null 2>&1; then
 fi
 scratch="$(mktemp -d)"
 trap 'rm -rf "$scratch"' EXIT
-targets=(reference port_spec sysctl dockerfile config unpack)
+targets=(reference port_spec sysctl dockerfile config unpack spdy)
 cargo +nightly fuzz build --dev --sanitizer none 2>&1 | tail -n 2
 for t in "${targets[@]}"; do
   mkdir -p "$scratch/$t"

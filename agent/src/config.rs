@@ -97,7 +97,7 @@ pub struct FileConfig {
     /// `--userns`: user, subuid, subgid, default (host|remap|auto), size, layers.
     #[serde(default)]
     pub userns: crate::isolation::userns::UsernsConfig,
-    /// The Kubernetes CRI: pause_image, pause_command.
+    /// The Kubernetes CRI: pause_image, pause_command, stream_listen.
     #[serde(default)]
     pub cri: crate::api::cri::CriConfig,
 }

@@ -86,6 +86,8 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
         },
     };
     let (stop_tx, stop_rx) = watch::channel(false);
+    let streams =
+        crate::api::cri::stream::StreamServer::start(&cfg.cri.stream_listen, Arc::clone(&rt), stop_rx.clone()).await?;
     let mut servers = Vec::new();
     let mut metrics_task = None;
     let metrics = match &cfg.metrics {
@@ -107,6 +109,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
             Arc::clone(&auth),
             Arc::clone(&puller),
             cfg.cri.clone(),
+            Arc::clone(&streams),
             metrics.clone(),
         )
         .await?;

@@ -67,6 +67,22 @@ pub fn unpack(data: &[u8]) {
     let _ = std::fs::remove_dir_all(&base);
 }
 
+/// What a SPDY/3.1 client sends the streaming server: frames are decoded until the input
+/// runs out or is refused; what decodes must encode and decode back to itself.
+pub fn spdy(data: &[u8]) {
+    use crate::api::cri::stream::spdy::Codec;
+    let mut buf = bytes::BytesMut::from(data);
+    let mut rx = Codec::new();
+    let (mut tx, mut back) = (Codec::new(), Codec::new());
+    while let Ok(Some(f)) = rx.decode(&mut buf) {
+        let mut w = Vec::new();
+        if tx.encode(&f, &mut w).is_ok() {
+            let mut wb = bytes::BytesMut::from(&w[..]);
+            assert_eq!(back.decode(&mut wb).ok().flatten().as_ref(), Some(&f), "round trip");
+        }
+    }
+}
+
 fn tempfile_dir() -> std::io::Result<std::path::PathBuf> {
     let mut b = [0u8; 8];
     getrandom::fill(&mut b).map_err(|e| std::io::Error::other(e.to_string()))?;
@@ -86,6 +102,7 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("dockerfile", dockerfile),
     ("config", config),
     ("unpack", unpack),
+    ("spdy", spdy),
 ];
 
 #[cfg(test)]

@@ -55,6 +55,7 @@ pub async fn router(
     auth: Arc<AuthState>,
     puller: Arc<crate::image::pull::Puller>,
     cri_cfg: cri::CriConfig,
+    streams: Arc<cri::stream::StreamServer>,
     metrics: Option<Arc<crate::metrics::Metrics>>,
 ) -> anyhow::Result<Router<Stack<AuthLayer, Stack<MetricsLayer, Identity>>>> {
     let (health, health_svc) = tonic_health::server::health_reporter();
@@ -92,6 +93,7 @@ pub async fn router(
         .add_service(agent_proto::cri::runtime_service_server::RuntimeServiceServer::new(cri::CriRuntime {
             rt: Arc::clone(&rt),
             cfg: cri_cfg,
+            streams,
         }))
         .add_service(agent_proto::cri::image_service_server::ImageServiceServer::new(cri::CriImages {
             rt: Arc::clone(&rt),

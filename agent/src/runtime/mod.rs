@@ -26,6 +26,7 @@ mod names;
 mod net;
 mod pending;
 pub mod policy;
+mod portforward;
 mod remove;
 mod resources;
 pub mod restart;

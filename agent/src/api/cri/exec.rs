@@ -1,9 +1,10 @@
-//! ExecSync, and the streaming Exec, Attach and PortForward (not served yet: they need
-//! kubelet's streaming server).
+//! ExecSync, and the streaming Exec, Attach and PortForward: those validate the request
+//! and answer with a single-use URL of the streaming server (`stream/`), which runs it.
 
-use super::{unimplemented, CriRuntime, Rpc};
+use super::stream::{IoOptions, Pending, StreamError};
+use super::{CriRuntime, Rpc};
 use crate::api::convert::status;
-use crate::runtime::{ExecRequest, OutputChunk};
+use crate::runtime::{ExecRequest, OutputChunk, State};
 use agent_proto::cri as pb;
 use std::time::Duration;
 use tonic::Status;
@@ -38,14 +39,54 @@ pub(super) async fn exec_sync(cri: &CriRuntime, r: pb::ExecSyncRequest) -> Rpc<p
     }
 }
 
-pub(super) async fn exec(_: &CriRuntime, _: pb::ExecRequest) -> Rpc<pb::ExecResponse> {
-    Err(unimplemented("streaming Exec", "use ExecSync, or agentctl exec"))
+/// A container by CRI ID that runs (NotFound / FailedPrecondition naming it otherwise).
+fn running_container(cri: &CriRuntime, id: &str) -> Result<String, Status> {
+    let rec = cri.rt.cri_container(id).map_err(status)?;
+    if rec.state != State::Running {
+        return Err(Status::failed_precondition(format!("container {} is not running", rec.id)));
+    }
+    Ok(rec.id)
 }
 
-pub(super) async fn attach(_: &CriRuntime, _: pb::AttachRequest) -> Rpc<pb::AttachResponse> {
-    Err(unimplemented("streaming Attach", "use agentctl attach"))
+fn io_options(stdin: bool, stdout: bool, stderr: bool, tty: bool) -> Result<IoOptions, Status> {
+    if !(stdin || stdout || stderr) {
+        return Err(Status::invalid_argument("one of stdin, stdout or stderr must be set"));
+    }
+    if tty && stderr {
+        return Err(Status::invalid_argument("tty and stderr cannot both be set (a terminal merges them)"));
+    }
+    Ok(IoOptions { stdin, stdout, stderr, tty })
 }
 
-pub(super) async fn port_forward(_: &CriRuntime, _: pb::PortForwardRequest) -> Rpc<pb::PortForwardResponse> {
-    Err(unimplemented("PortForward", "publish the port on the sandbox (hostPort)"))
+fn url(cri: &CriRuntime, p: Pending) -> Result<String, Status> {
+    cri.streams.register(p).map_err(|e| match e {
+        StreamError::TooMany => Status::resource_exhausted(e.to_string()),
+        StreamError::Random(_) => Status::internal(e.to_string()),
+    })
+}
+
+pub(super) async fn exec(cri: &CriRuntime, r: pb::ExecRequest) -> Rpc<pb::ExecResponse> {
+    if r.cmd.is_empty() {
+        return Err(Status::invalid_argument("cmd is required"));
+    }
+    let io = io_options(r.stdin, r.stdout, r.stderr, r.tty)?;
+    let container = running_container(cri, &r.container_id)?;
+    Ok(pb::ExecResponse { url: url(cri, Pending::Exec { container, cmd: r.cmd, io })? })
+}
+
+pub(super) async fn attach(cri: &CriRuntime, r: pb::AttachRequest) -> Rpc<pb::AttachResponse> {
+    let io = io_options(r.stdin, r.stdout, r.stderr, r.tty)?;
+    let container = running_container(cri, &r.container_id)?;
+    Ok(pb::AttachResponse { url: url(cri, Pending::Attach { container, io })? })
+}
+
+pub(super) async fn port_forward(cri: &CriRuntime, r: pb::PortForwardRequest) -> Rpc<pb::PortForwardResponse> {
+    let sb = cri.rt.sandbox(&r.pod_sandbox_id).map_err(status)?;
+    if sb.state != State::Running {
+        return Err(Status::failed_precondition(format!("pod sandbox {} is not ready", sb.id)));
+    }
+    if let Some(p) = r.port.iter().find(|p| !(1..=65535).contains(*p)) {
+        return Err(Status::invalid_argument(format!("port {p} is not a TCP port (1-65535)")));
+    }
+    Ok(pb::PortForwardResponse { url: url(cri, Pending::PortForward { sandbox: sb.id })? })
 }

@@ -9,8 +9,8 @@
 //! implemented here as a table: each RPC hands its request to its group's handler, an
 //! `async fn(&CriRuntime, Request) -> Result<Response, Status>`.
 //!
-//! Not served yet (Unimplemented, naming what to use instead): the streaming Exec/Attach/
-//! PortForward (they need kubelet's streaming server), checkpoints.
+//! Exec/Attach/PortForward answer with a URL of the streaming server (`stream/`).
+//! Not served yet (Unimplemented, naming what to use instead): checkpoints.
 //! Stats carry CPU, memory and process counts (no network or filesystem figures yet).
 
 mod container;
@@ -20,6 +20,7 @@ mod exec;
 mod image;
 mod sandbox;
 mod stats;
+pub mod stream;
 
 use crate::runtime::{ContainerRecord, Runtime, RuntimeError};
 use agent_proto::cri as pb;
@@ -36,11 +37,18 @@ pub struct CriConfig {
     pub pause_image: String,
     /// Its command.
     pub pause_command: Vec<String>,
+    /// `IP:PORT` of the streaming server (Exec/Attach/PortForward URLs); port 0: the OS
+    /// chooses. Default 127.0.0.1:0: any other address must be asked for.
+    pub stream_listen: String,
 }
 
 impl Default for CriConfig {
     fn default() -> Self {
-        CriConfig { pause_image: String::new(), pause_command: vec!["sleep".into(), "2147483647".into()] }
+        CriConfig {
+            pause_image: String::new(),
+            pause_command: vec!["sleep".into(), "2147483647".into()],
+            stream_listen: "127.0.0.1:0".into(),
+        }
     }
 }
 
@@ -48,6 +56,7 @@ impl Default for CriConfig {
 pub struct CriRuntime {
     pub rt: Arc<Runtime>,
     pub cfg: CriConfig,
+    pub streams: Arc<stream::StreamServer>,
 }
 
 /// ImageService.
