@@ -186,18 +186,44 @@ async fn report(err: &Option<Sink>, v: u8, result: Result<i32, String>, what: &s
     }
 }
 
-/// Reads JSON size messages off the resize stream into `input` (rows, cols).
-async fn resizes(mut s: mpsc::Receiver<Vec<u8>>, input: mpsc::Sender<ExecInput>) {
-    #[derive(serde::Deserialize)]
-    struct Size {
-        #[serde(rename = "Width")]
-        width: u16,
-        #[serde(rename = "Height")]
-        height: u16,
-    }
+#[derive(serde::Deserialize)]
+struct Size {
+    #[serde(rename = "Width")]
+    width: u16,
+    #[serde(rename = "Height")]
+    height: u16,
+}
+
+/// The terminal's first size, which clients send as soon as the streams are open: waited
+/// for (briefly) so the command starts with it rather than racing a resize. Returns
+/// (rows, cols) and what was read beyond it.
+async fn first_size(s: &mut mpsc::Receiver<Vec<u8>>) -> (Option<(u16, u16)>, Vec<u8>) {
     let mut buf = Vec::new();
-    while let Some(d) = s.recv().await {
+    let deadline = tokio::time::Instant::now() + Duration::from_millis(500);
+    while let Ok(Some(d)) = tokio::time::timeout_at(deadline, s.recv()).await {
         buf.extend_from_slice(&d);
+        let mut it = serde_json::Deserializer::from_slice(&buf).into_iter::<Size>();
+        match it.next() {
+            Some(Ok(sz)) => {
+                let used = it.byte_offset();
+                return (Some((sz.height, sz.width)), buf.split_off(used));
+            }
+            Some(Err(e)) if e.is_eof() => continue,
+            _ => break,
+        }
+    }
+    (None, buf)
+}
+
+/// Reads JSON size messages off the resize stream into `input` (rows, cols), after `buf`.
+async fn resizes(mut s: mpsc::Receiver<Vec<u8>>, input: mpsc::Sender<ExecInput>, mut buf: Vec<u8>) {
+    loop {
+        if buf.is_empty() {
+            match s.recv().await {
+                Some(d) => buf.extend_from_slice(&d),
+                None => return,
+            }
+        }
         let mut it = serde_json::Deserializer::from_slice(&buf).into_iter::<Size>();
         let mut used = 0;
         loop {
@@ -217,6 +243,13 @@ async fn resizes(mut s: mpsc::Receiver<Vec<u8>>, input: mpsc::Sender<ExecInput>)
             }
         }
         buf.drain(..used);
+        if used == 0 {
+            // An incomplete message: wait for more.
+            match s.recv().await {
+                Some(d) => buf.extend_from_slice(&d),
+                None => return,
+            }
+        }
     }
 }
 
@@ -259,7 +292,15 @@ pub async fn exec(
         }
     };
     let what = format!("{cmd:?}");
-    let req = ExecRequest { args: cmd, tty: o.tty, stdin: o.stdin, ..Default::default() };
+    let mut req = ExecRequest { args: cmd, tty: o.tty, stdin: o.stdin, ..Default::default() };
+    let mut resize_rest = Vec::new();
+    if let (true, Some(r)) = (o.tty, ch.resize.as_mut()) {
+        let (size, rest) = first_size(r).await;
+        if let Some((rows, cols)) = size {
+            (req.rows, req.cols) = (rows, cols);
+        }
+        resize_rest = rest;
+    }
     let mut io = match rt.exec(container, req).await {
         Ok(io) => io,
         Err(e) => {
@@ -281,7 +322,7 @@ pub async fn exec(
         });
     }
     if let Some(s) = ch.resize.take() {
-        tokio::spawn(resizes(s, io.input.clone()));
+        tokio::spawn(resizes(s, io.input.clone(), resize_rest));
     }
     let (stdout, stderr) = (ch.stdout.clone(), ch.stderr.clone());
     let mut gone = sess.gone();
