@@ -622,6 +622,24 @@ fn events_are_logged_in_order_and_resumable_after_a_restart() {
     assert!(r.stderr.contains("\"colour\""), "{}", r.stderr);
 }
 
+#[test]
+fn image_events_are_logged() {
+    if !privileged("image events") {
+        return;
+    }
+    let a = Agent::start("imgevents");
+    a.ok(&["rmi", IMG]);
+    let evs: Vec<String> = a
+        .ok(&["events", "--no-follow", "--format", "json", "--filter", "type=image"])
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .map(|e| e["Action"].as_str().unwrap_or("").to_string())
+        .collect();
+    assert_eq!(evs, ["import", "untag", "delete"], "the import at start, then rmi");
+    let by_image = a.ok(&["events", "--no-follow", "--filter", "type=image", "--filter", "image=local/busybox:latest"]);
+    assert!(by_image.lines().count() >= 2, "{by_image}");
+}
+
 /// `stop` right after `start`: the first SIGTERM may reach the init before its program
 /// installed a handler (the kernel drops it for a PID 1), so it is delivered again until
 /// the handler runs: the stop ends long before its timeout, with the handler's exit code.

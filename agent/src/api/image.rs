@@ -87,6 +87,10 @@ impl ImageService for ImageApi {
         .await;
         let _ = std::fs::remove_dir_all(&dir);
         let recs = res?;
+        for r in &recs {
+            let tags = r.familiar_tags().join(",");
+            self.rt.log_event("image", "import", &r.id, &tags, &[("image", tags.clone())]);
+        }
         Ok(Response::new(pb::ImportResponse { images: recs.iter().map(image_to_pb).collect() }))
     }
 
@@ -103,7 +107,14 @@ impl ImageService for ImageApi {
         let creds = credentials(r.auth);
         let reference = r.reference.clone();
         let insecure = r.insecure;
-        let job = tokio::spawn(async move { puller.pull(&reference, creds, insecure, ev_tx).await });
+        let rt = Arc::clone(&self.rt);
+        let job = tokio::spawn(async move {
+            let r = puller.pull(&reference, creds, insecure, ev_tx).await;
+            if let Ok(img) = &r {
+                rt.log_event("image", "pull", &img.id, &reference, &[("image", reference.clone())]);
+            }
+            r
+        });
         tokio::spawn(async move {
             while let Some(ev) = ev_rx.recv().await {
                 let msg = pb::PullProgress {
@@ -294,6 +305,12 @@ impl ImageService for ImageApi {
             .await
             .map_err(|e| Status::internal(e.to_string()))?
             .map_err(|e| image_status(&e))?;
+        for t in &untagged {
+            self.rt.log_event("image", "untag", t, t, &[("image", t.clone())]);
+        }
+        for d in &deleted {
+            self.rt.log_event("image", "delete", d, d, &[("image", d.clone())]);
+        }
         Ok(Response::new(pb::RemoveImageResponse { untagged, deleted }))
     }
 }

@@ -31,6 +31,7 @@ pub struct Metrics {
     rpc_total: Family<Labels, Counter>,
     rpc_seconds: Family<Labels, Histogram, fn() -> Histogram>,
     events_total: Family<Labels, Counter>,
+    image_events_total: Family<Labels, Counter>,
     exits_total: Family<Labels, Counter>,
     events_lost: Counter,
     /// Full paths (`/pkg.Service/Method`) of the methods served: any other is "unknown".
@@ -79,6 +80,12 @@ impl Metrics {
             "Container events (create, start, die, oom, kill, restart, destroy, …), by action",
             events_total.clone(),
         );
+        let image_events_total = Family::<Labels, Counter>::default();
+        registry.register(
+            "image_events",
+            "Image events (pull, import, untag, delete), by action",
+            image_events_total.clone(),
+        );
         let exits_total = Family::<Labels, Counter>::default();
         registry.register(
             "container_exits",
@@ -95,7 +102,16 @@ impl Metrics {
             registry.register_collector(c);
         }
         let methods = served_methods();
-        Arc::new(Metrics { registry, rpc_total, rpc_seconds, events_total, exits_total, events_lost, methods })
+        Arc::new(Metrics {
+            registry,
+            rpc_total,
+            rpc_seconds,
+            events_total,
+            image_events_total,
+            exits_total,
+            events_lost,
+            methods,
+        })
     }
 
     /// Records one finished gRPC call.
@@ -113,8 +129,12 @@ impl Metrics {
         self.rpc_seconds.get_or_create(&vec![("service", service), ("method", method)]).observe(seconds);
     }
 
-    /// Counts one container event.
-    pub fn observe_event(&self, action: &str, attributes: &std::collections::BTreeMap<String, String>) {
+    /// Counts one event (`kind`: container or image).
+    pub fn observe_event(&self, kind: &str, action: &str, attributes: &std::collections::BTreeMap<String, String>) {
+        if kind == "image" {
+            self.image_events_total.get_or_create(&vec![("action", action.to_string())]).inc();
+            return;
+        }
         self.events_total.get_or_create(&vec![("action", action.to_string())]).inc();
         if action == "die" {
             let code = attributes.get("exitCode").and_then(|c| c.parse::<i32>().ok()).unwrap_or(0);
@@ -130,7 +150,7 @@ impl Metrics {
             use tokio::sync::broadcast::error::RecvError;
             loop {
                 match rx.recv().await {
-                    Ok(ev) => me.observe_event(&ev.action, &ev.attributes),
+                    Ok(ev) => me.observe_event(&ev.kind, &ev.action, &ev.attributes),
                     Err(RecvError::Lagged(n)) => {
                         tracing::warn!(missed = n, "metrics: the event follower fell behind; counts are low");
                         me.events_lost.inc_by(n);
@@ -211,16 +231,18 @@ mod tests {
         let attrs = |c: &str, oom: bool| {
             [("exitCode".to_string(), c.to_string()), ("oomKilled".to_string(), oom.to_string())].into_iter().collect()
         };
-        m.observe_event("die", &attrs("0", false));
-        m.observe_event("die", &attrs("3", false));
-        m.observe_event("die", &attrs("137", false));
-        m.observe_event("die", &attrs("137", true));
-        m.observe_event("start", &Default::default());
+        m.observe_event("container", "die", &attrs("0", false));
+        m.observe_event("container", "die", &attrs("3", false));
+        m.observe_event("container", "die", &attrs("137", false));
+        m.observe_event("container", "die", &attrs("137", true));
+        m.observe_event("container", "start", &Default::default());
+        m.observe_event("image", "pull", &Default::default());
         let text = m.render().unwrap();
         for r in ["success", "error", "signal", "oom"] {
             assert!(text.contains(&format!("agentd_container_exits_total{{reason=\"{r}\"}} 1")), "{r}: {text}");
         }
         assert!(text.contains(r#"agentd_container_events_total{action="die"} 4"#), "{text}");
         assert!(text.contains(r#"agentd_container_events_total{action="start"} 1"#), "{text}");
+        assert!(text.contains(r#"agentd_image_events_total{action="pull"} 1"#), "{text}");
     }
 }

@@ -52,6 +52,27 @@ impl Runtime {
         Ok(())
     }
 
+    /// Logs an event about something other than a container record (an image: pull,
+    /// import, untag, delete), after the change it reports. A failure is logged: the change
+    /// itself has happened.
+    pub fn log_event(&self, kind: &str, action: &str, id: &str, name: &str, attrs: &[(&str, String)]) {
+        let made = self.store.log(|seq| Event {
+            seq,
+            time: chrono::Utc::now().timestamp_nanos_opt().unwrap_or(0),
+            kind: kind.into(),
+            action: action.into(),
+            id: id.into(),
+            name: name.into(),
+            attributes: attrs.iter().map(|(k, v)| (k.to_string(), v.clone())).collect(),
+        });
+        match made {
+            Ok((_, ev)) => {
+                let _ = self.events.send(ev);
+            }
+            Err(e) => tracing::warn!(kind, action, id, error = %e, "could not log an event"),
+        }
+    }
+
     /// Events from now on, as they happen (a follower that lags loses them: `Lagged`).
     pub fn live_events(&self) -> broadcast::Receiver<Event> {
         self.events.subscribe()

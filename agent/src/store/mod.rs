@@ -266,18 +266,20 @@ impl Store {
                         t.remove(key)?;
                     }
                 }
-                let mut log = tx.open_table(EVENTS)?;
-                seq = log.last()?.map(|(k, _)| k.value()).unwrap_or(0) + 1;
-                ev = event(seq);
-                let eb = serde_json::to_vec(&ev).map_err(|e| StoreError::Db(e.to_string()))?;
-                log.insert(seq, eb.as_slice())?;
-                if seq > EVENTS_KEPT && seq % 100 == 0 {
-                    let cut = seq - EVENTS_KEPT;
-                    log.retain_in(..cut, |_, _| false)?;
-                }
+                (seq, ev) = append_event(&tx, event)?;
             }
             tx.commit()?;
             Ok((seq, ev))
+        })
+    }
+
+    /// Appends `event` alone (what changed is kept elsewhere: an image, a network).
+    pub fn log<E: Serialize>(&self, event: impl FnOnce(u64) -> E) -> Result<(u64, E), StoreError> {
+        self.run(|db| {
+            let tx = db.begin_write()?;
+            let out = append_event(&tx, event)?;
+            tx.commit()?;
+            Ok(out)
         })
     }
 
@@ -346,6 +348,24 @@ impl Store {
             Ok(out)
         })
     }
+}
+
+/// Appends an event with the next sequence number in `tx`; trims the oldest beyond
+/// [`EVENTS_KEPT`] now and then.
+fn append_event<E: Serialize>(
+    tx: &redb::WriteTransaction,
+    event: impl FnOnce(u64) -> E,
+) -> Result<(u64, E), StoreError> {
+    let mut log = tx.open_table(EVENTS)?;
+    let seq = log.last()?.map(|(k, _)| k.value()).unwrap_or(0) + 1;
+    let ev = event(seq);
+    let eb = serde_json::to_vec(&ev).map_err(|e| StoreError::Db(e.to_string()))?;
+    log.insert(seq, eb.as_slice())?;
+    if seq > EVENTS_KEPT && seq % 100 == 0 {
+        let cut = seq - EVENTS_KEPT;
+        log.retain_in(..cut, |_, _| false)?;
+    }
+    Ok((seq, ev))
 }
 
 #[cfg(test)]

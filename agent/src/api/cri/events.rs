@@ -22,6 +22,9 @@ pub(super) fn follow(cri: &CriRuntime) -> EventStream {
                 Ok(ev) => ev,
                 Err(RecvError::Lagged(_)) | Err(RecvError::Closed) => return,
             };
+            if ev.kind != "container" {
+                continue;
+            }
             let Some(kind) = event_type(&ev.action) else { continue };
             if !rt.is_cri_event(&ev) {
                 continue;
