@@ -74,6 +74,12 @@ pub struct CreateOpts {
     /// Set environment variables (KEY=VALUE, or KEY to take it from here)
     #[arg(short = 'e', long = "env")]
     pub env: Vec<String>,
+    /// Read in a file of environment variables (KEY=VALUE lines)
+    #[arg(long = "env-file", value_name = "FILE")]
+    pub env_file: Vec<String>,
+    /// Read in a line delimited file of labels
+    #[arg(long = "label-file", value_name = "FILE")]
+    pub label_file: Vec<String>,
     /// Working directory inside the container
     #[arg(short = 'w', long = "workdir")]
     pub workdir: Option<String>,
@@ -334,6 +340,12 @@ pub enum Cmd {
         /// Number of lines to show from the end
         #[arg(short = 'n', long = "tail")]
         tail: Option<i64>,
+        /// Show logs since a timestamp (2026-12-01T10:00:00Z), Unix seconds, or relative (42m)
+        #[arg(long)]
+        since: Option<String>,
+        /// Show logs before a timestamp or relative time (as --since); a follower ends there
+        #[arg(long)]
+        until: Option<String>,
         container: String,
     },
     /// Run a command in a running container

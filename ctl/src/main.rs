@@ -9,6 +9,7 @@ mod commands;
 mod context;
 mod error;
 mod fanout;
+mod flags;
 mod mounts;
 mod output;
 mod registry;

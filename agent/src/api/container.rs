@@ -182,7 +182,14 @@ impl ContainerService for ContainerApi {
 
     async fn logs(&self, req: Request<pb::LogsRequest>) -> Result<Response<Self::LogsStream>, Status> {
         let r = req.into_inner();
-        let opts = LogOptions { follow: r.follow, since: r.since, tail: r.tail, stdout: r.stdout, stderr: r.stderr };
+        let opts = LogOptions {
+            follow: r.follow,
+            since: r.since,
+            tail: r.tail,
+            until: r.until,
+            stdout: r.stdout,
+            stderr: r.stderr,
+        };
         let rx = self.rt.logs(&r.id, opts).map_err(status)?;
         let s = ReceiverStream::new(rx).map(|rec| {
             let stream = match rec.stream {

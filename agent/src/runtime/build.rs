@@ -288,8 +288,10 @@ impl Runtime {
         let map = rec.userns.map(|l| l.map);
         let outcome = async {
             self.start(&id).await.map_err(|e| failed(line, e))?;
-            let mut logs = self
-                .logs(&id, super::logs::LogOptions { follow: true, since: 0, tail: 0, stdout: true, stderr: true })?;
+            let mut logs = self.logs(
+                &id,
+                super::logs::LogOptions { follow: true, since: 0, tail: 0, until: 0, stdout: true, stderr: true },
+            )?;
             while let Some(r) = logs.recv().await {
                 let _ = tx.send(BuildEvent::Output(r.data)).await;
             }

@@ -17,6 +17,9 @@ pub struct LogOptions {
     pub since: i64,
     /// The last N records only (<= 0: all).
     pub tail: i64,
+    /// Unix nanoseconds; records after are skipped, and a follower ends once it passed
+    /// (0: no end).
+    pub until: i64,
     pub stdout: bool,
     pub stderr: bool,
 }
@@ -98,7 +101,9 @@ impl Runtime {
         let (tx, out) = mpsc::channel(FOLLOW_AHEAD);
         let want = move |r: &Record| {
             let both = opts.stdout == opts.stderr;
-            r.time >= opts.since && (both || (r.stream == Stream::Stdout) == opts.stdout)
+            r.time >= opts.since
+                && (opts.until == 0 || r.time <= opts.until)
+                && (both || (r.stream == Stream::Stdout) == opts.stdout)
         };
         tokio::spawn(async move {
             let mut growth = Growth::new(path.clone());
@@ -138,6 +143,12 @@ impl Runtime {
                 if !opts.follow {
                     return;
                 }
+                let left =
+                    (opts.until != 0).then(|| opts.until - chrono::Utc::now().timestamp_nanos_opt().unwrap_or(0));
+                if left.is_some_and(|l| l <= 0) {
+                    // --until has passed: what came before it was sent.
+                    return;
+                }
                 let done = !running(&rx.borrow());
                 if done {
                     // The shim is gone and the log complete: what it wrote after the pass
@@ -155,7 +166,12 @@ impl Runtime {
                     return;
                 }
                 if !sent_any {
-                    growth.wait(&mut rx).await;
+                    match left {
+                        Some(l) => {
+                            let _ = tokio::time::timeout(Duration::from_nanos(l as u64), growth.wait(&mut rx)).await;
+                        }
+                        None => growth.wait(&mut rx).await,
+                    }
                 }
             }
         });

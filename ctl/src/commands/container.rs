@@ -122,15 +122,29 @@ pub async fn inspect(cl: &mut Clients, containers: Vec<String>) -> Res<u8> {
 }
 
 /// `logs`: what the container wrote, to our stdout and stderr.
-pub async fn logs(cl: &mut Clients, container: String, follow: bool, timestamps: bool, tail: Option<i64>) -> Res<u8> {
+/// What `logs` was given.
+pub struct LogArgs {
+    pub follow: bool,
+    pub timestamps: bool,
+    pub tail: Option<i64>,
+    pub since: Option<String>,
+    pub until: Option<String>,
+}
+
+pub async fn logs(cl: &mut Clients, container: String, o: LogArgs) -> Res<u8> {
+    let now = chrono::Utc::now().timestamp_nanos_opt().unwrap_or(0);
+    let since = o.since.as_deref().map(|s| crate::flags::time("--since", s, now)).transpose()?.unwrap_or(0);
+    let until = o.until.as_deref().map(|s| crate::flags::time("--until", s, now)).transpose()?.unwrap_or(0);
+    let (follow, timestamps) = (o.follow, o.timestamps);
     let req = pb::LogsRequest {
         id: container,
         follow,
         timestamps,
-        since: 0,
-        tail: tail.unwrap_or(0),
+        since,
+        tail: o.tail.unwrap_or(0),
         stdout: false,
         stderr: false,
+        until,
     };
     let mut s = cl.c.logs(req).await?.into_inner();
     while let Some(e) = s.next().await {
@@ -264,6 +278,22 @@ fn security_opts(opts: &[String]) -> Res<Vec<String>> {
 
 async fn create_container(cl: &mut Clients, o: &CreateOpts) -> Res<String> {
     let (image, cmd) = o.image_and_cmd.split_first().ok_or_else(|| Exit::agent("an image is required"))?;
+    // The image slot takes anything (the command after it may start with -): a flag there
+    // is one we do not know, as docker says.
+    if image.starts_with('-') {
+        let flag = image.split('=').next().unwrap_or(image);
+        return Err(Exit::agent(format!("unknown flag: {flag}\nSee 'agentctl run --help'.")));
+    }
+    let mut env = Vec::new();
+    for f in &o.env_file {
+        env.extend(crate::flags::env_file(f, "--env-file")?);
+    }
+    env.extend(resolve_env(&o.env));
+    let mut label_lines = Vec::new();
+    for f in &o.label_file {
+        label_lines.extend(crate::flags::label_file(f)?);
+    }
+    label_lines.extend(o.label.iter().cloned());
     let (entrypoint, entrypoint_set) = match &o.entrypoint {
         Some(e) if e.is_empty() => (vec![], true),
         Some(e) => (vec![e.clone()], true),
@@ -282,14 +312,14 @@ async fn create_container(cl: &mut Clients, o: &CreateOpts) -> Res<String> {
         command: cmd.to_vec(),
         entrypoint,
         entrypoint_set,
-        env: resolve_env(&o.env),
+        env,
         working_dir: o.workdir.clone().unwrap_or_default(),
         user: o.user.clone().unwrap_or_default(),
         hostname: o.hostname.clone().unwrap_or_default(),
         tty: o.tty,
         stdin_open: o.interactive,
         network_mode: o.network.clone().unwrap_or_default(),
-        labels: parse_kv(&o.label, "label")?,
+        labels: parse_kv(&label_lines, "label")?,
         auto_remove: o.rm,
         init: o.init,
         resources: Some(resources(&o.res)?),

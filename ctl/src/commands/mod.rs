@@ -32,8 +32,9 @@ pub async fn run(cl: &mut Clients, cmd: Cmd) -> Res<u8> {
         Cmd::Ps { all, quiet, format } => container::ps(cl, all, quiet, format).await,
         Cmd::Inspect { containers } => container::inspect(cl, containers).await,
         Cmd::Explain { container, format } => explain::explain(cl, container, format).await,
-        Cmd::Logs { follow, timestamps, tail, container } => {
-            container::logs(cl, container, follow, timestamps, tail).await
+        Cmd::Logs { follow, timestamps, tail, since, until, container } => {
+            let o = container::LogArgs { follow, timestamps, tail, since, until };
+            container::logs(cl, container, o).await
         }
         Cmd::Exec { interactive, tty, env, workdir, user, container_and_cmd } => {
             let a = container::ExecArgs { interactive, tty, env, workdir, user, container_and_cmd };

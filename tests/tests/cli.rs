@@ -1,0 +1,68 @@
+//! docker's flags that scripts use: `--env-file`, `--label-file`, unknown flags reported as
+//! such, `logs --since/--until`.
+
+use e2e::{privileged, Agent};
+
+const IMG: &str = "local/busybox:latest";
+
+#[test]
+fn env_and_label_files_and_unknown_flags() {
+    if !privileged("env files") {
+        return;
+    }
+    let a = Agent::start("clifiles");
+    let d = tempfile::tempdir().expect("tempdir");
+    let envs = d.path().join("envs");
+    std::fs::write(&envs, "# settings\nA=1\nB=two words\n\n").expect("envs");
+    let labels = d.path().join("labels");
+    std::fs::write(&labels, "team=core\nflag\n").expect("labels");
+    let (e, l) = (envs.to_str().unwrap(), labels.to_str().unwrap());
+    let out = a.ok(&["run", "--rm", "--env-file", e, "-e", "B=flag wins", IMG, "sh", "-c", "echo $A/$B"]);
+    assert_eq!(out, "1/flag wins");
+    a.ok(&["create", "--name", "lab", "--label-file", l, "-l", "x=y", IMG, "true"]);
+    let labels = a.inspect("lab")["Config"]["Labels"].clone();
+    assert_eq!(labels["team"], "core", "{labels}");
+    assert_eq!(labels["flag"], "", "{labels}");
+    assert_eq!(labels["x"], "y", "{labels}");
+    a.ok(&["rm", "lab"]);
+    // An unknown flag is named as one (exit 125), not taken for the image.
+    let r = a.ctl(&["run", "--rm", "--bogus-flag", "x", IMG, "true"]);
+    assert_eq!(r.code, 125);
+    assert!(r.stderr.contains("unknown flag: --bogus-flag"), "{}", r.stderr);
+    let r = a.ctl(&["run", "--rm", "--env-file", "/no/such/envs", IMG, "true"]);
+    assert!(r.code == 125 && r.stderr.contains("/no/such/envs"), "{}", r.stderr);
+    assert_eq!(a.ok(&["ps", "-aq"]), "");
+    a.assert_no_leftovers();
+}
+
+#[test]
+fn logs_since_and_until() {
+    if !privileged("logs since") {
+        return;
+    }
+    let a = Agent::start("clilogs");
+    a.ok(&["run", "-d", "--name", "talk", IMG, "sh", "-c", "echo one; sleep 1.5; echo two; sleep 300"]);
+    assert!(e2e::eventually(10, || a.ok(&["logs", "talk"]).contains("two")));
+    let logs = a.ok(&["logs", "-t", "talk"]);
+    let stamp = |word: &str| -> chrono::DateTime<chrono::FixedOffset> {
+        let l = logs.lines().find(|l| l.ends_with(word)).unwrap_or_else(|| panic!("{word} in {logs}"));
+        chrono::DateTime::parse_from_rfc3339(l.split(' ').next().unwrap()).expect("timestamp")
+    };
+    let between = stamp("one") + (stamp("two") - stamp("one")) / 2;
+    let between = between.to_rfc3339();
+    assert_eq!(a.ok(&["logs", "--since", &between, "talk"]), "two");
+    assert_eq!(a.ok(&["logs", "--until", &between, "talk"]), "one");
+    assert_eq!(a.ok(&["logs", "--since", "1h", "talk"]), "one\ntwo", "relative");
+    // A follower with --until ends there, although the container runs on.
+    let t0 = std::time::Instant::now();
+    let soon = (chrono::Utc::now() + chrono::Duration::milliseconds(1500)).to_rfc3339();
+    let out = a.ok(&["logs", "-f", "--until", &soon, "talk"]);
+    let took = t0.elapsed();
+    assert!(took >= std::time::Duration::from_millis(1000), "followed until then: {took:?}");
+    assert!(took < std::time::Duration::from_secs(10), "and ended: {took:?}");
+    assert_eq!(out, "one\ntwo");
+    let r = a.ctl(&["logs", "--since", "yesterday-ish", "talk"]);
+    assert!(r.code == 125 && r.stderr.contains("\"yesterday-ish\""), "{}", r.stderr);
+    a.ok(&["rm", "-f", "talk"]);
+    a.assert_no_leftovers();
+}
