@@ -50,7 +50,7 @@ else
   echo "test.sh: SKIP crictl test: ../shared/tools/crictl.sh could not install it" >&2
 fi
 cargo build --workspace --all-targets
-cargo test --workspace -- --test-threads="${TEST_THREADS:-4}"
+cargo test --workspace --no-fail-fast -- --test-threads="${TEST_THREADS:-4}"
 # Fuzz every target briefly on its seed corpus (skipped without a nightly toolchain).
 scripts/fuzz.sh
 # The Helm chart (its tools: the same k8s-tools.sh DIR): lint, schema-validate every rendering, agentd accepts its config.
