@@ -324,6 +324,14 @@ pub enum Cmd {
         #[arg(long, value_enum, default_value_t)]
         format: Format,
     },
+    /// Rename a container
+    Rename { container: String, new_name: String },
+    /// List port mappings or a specific mapping for the container
+    Port {
+        container: String,
+        /// PRIVATE_PORT[/PROTO]
+        private_port: Option<String>,
+    },
     /// Show low-level information on containers (JSON)
     Inspect {
         #[arg(required = true)]

@@ -66,3 +66,32 @@ fn logs_since_and_until() {
     a.ok(&["rm", "-f", "talk"]);
     a.assert_no_leftovers();
 }
+
+#[test]
+fn rename_and_port() {
+    if !privileged("rename and port") {
+        return;
+    }
+    let a = Agent::start("cliren");
+    let port = e2e::free_port().to_string();
+    let id = a.ok(&["run", "-d", "--name", "old", "-p", &format!("{port}:80"), IMG, "sleep", "300"]);
+    a.ok(&["run", "-d", "--name", "peer", IMG, "sleep", "300"]);
+    a.ok(&["rename", "old", "new"]);
+    assert_eq!(a.inspect("new")["Id"], id.as_str());
+    assert_ne!(a.ctl(&["inspect", "old"]).code, 0, "the old name is free");
+    // Peers on the network see the new name.
+    assert!(e2e::eventually(5, || a.ok(&["exec", "peer", "cat", "/etc/hosts"]).contains("new")));
+    let r = a.ctl(&["rename", "new", "peer"]);
+    assert!(r.code == 125 && r.stderr.contains("already in use"), "{}", r.stderr);
+    let r = a.ctl(&["rename", "new", "bad name"]);
+    assert!(r.code == 125 && r.stderr.contains("\"bad name\""), "{}", r.stderr);
+    let evs = a.ok(&["events", "--no-follow", "--filter", "event=rename"]);
+    assert_eq!(evs.lines().count(), 1, "{evs}");
+    // port: docker's lines; one port's host address; an unpublished one is an error.
+    assert_eq!(a.ok(&["port", "new"]), format!("80/tcp -> 0.0.0.0:{port}"));
+    assert_eq!(a.ok(&["port", "new", "80"]), format!("0.0.0.0:{port}"));
+    let r = a.ctl(&["port", "new", "81/tcp"]);
+    assert!(r.code == 125 && r.stderr.contains("No public port '81/tcp'"), "{}", r.stderr);
+    a.ok(&["rm", "-f", "new", "peer"]);
+    a.assert_no_leftovers();
+}

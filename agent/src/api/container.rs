@@ -66,6 +66,15 @@ fn exec_request(s: pb::ExecSpec) -> ExecRequest {
 
 #[tonic::async_trait]
 impl ContainerService for ContainerApi {
+    async fn rename(
+        &self,
+        req: Request<pb::RenameContainerRequest>,
+    ) -> Result<Response<pb::RenameContainerResponse>, Status> {
+        let r = req.into_inner();
+        self.rt.rename(&r.id, &r.new_name).await.map_err(status)?;
+        Ok(Response::new(pb::RenameContainerResponse {}))
+    }
+
     async fn explain(&self, req: Request<pb::ExplainRequest>) -> Result<Response<pb::ExplainResponse>, Status> {
         let rt = std::sync::Arc::clone(&self.rt);
         let id = req.into_inner().id;

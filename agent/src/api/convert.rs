@@ -284,6 +284,16 @@ pub fn container_to_pb(c: &ContainerRecord, rootfs: String, cgroup: String) -> p
         uid_map: c.userns.iter().flat_map(|l| id_maps(&l.map.uids)).collect(),
         gid_map: c.userns.iter().flat_map(|l| id_maps(&l.map.gids)).collect(),
         health: c.health.as_ref().map(health_state_to_pb),
+        published: c
+            .ports
+            .iter()
+            .map(|p| pb::PortBinding {
+                container_port: p.container_port.into(),
+                proto: p.proto.clone(),
+                host_ip: p.host_ip.map(|ip| ip.to_string()).unwrap_or_else(|| "0.0.0.0".into()),
+                host_port: p.host_port.into(),
+            })
+            .collect(),
     }
 }
 

@@ -28,6 +28,7 @@ mod pending;
 pub mod policy;
 mod portforward;
 mod remove;
+mod rename;
 mod resources;
 pub mod restart;
 pub mod sandbox;

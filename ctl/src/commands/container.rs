@@ -104,6 +104,34 @@ pub async fn wait(cl: &mut Clients, condition: String, fail_unhealthy: bool, con
     Ok(0)
 }
 
+/// `port`: docker's `80/tcp -> 0.0.0.0:8080` lines, or the host addresses of one port.
+pub async fn port(cl: &mut Clients, container: String, private_port: Option<String>) -> Res<u8> {
+    let info = inspect_one(cl, &container).await?;
+    let want = match &private_port {
+        None => None,
+        Some(p) => {
+            let (num, proto) = p.split_once('/').unwrap_or((p, "tcp"));
+            let n: u32 = num.parse().map_err(|_| Exit::agent(format!("invalid port {p:?}: use PORT[/tcp|udp]")))?;
+            Some((n, proto.to_string()))
+        }
+    };
+    let mut found = false;
+    for b in &info.published {
+        match &want {
+            None => println!("{}/{} -> {}:{}", b.container_port, b.proto, b.host_ip, b.host_port),
+            Some((n, proto)) if *n == b.container_port && *proto == b.proto => {
+                println!("{}:{}", b.host_ip, b.host_port)
+            }
+            Some(_) => continue,
+        }
+        found = true;
+    }
+    if let (Some(p), false) = (&private_port, found) {
+        return Err(Exit::agent(format!("Error: No public port '{p}' published for {container}")));
+    }
+    Ok(0)
+}
+
 /// `ps`.
 pub async fn ps(cl: &mut Clients, all: bool, quiet: bool, format: Format) -> Res<u8> {
     let list = cl.c.list(pb::ListContainersRequest { all }).await?.into_inner().containers;

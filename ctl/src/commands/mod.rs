@@ -31,6 +31,11 @@ pub async fn run(cl: &mut Clients, cmd: Cmd) -> Res<u8> {
         }
         Cmd::Ps { all, quiet, format } => container::ps(cl, all, quiet, format).await,
         Cmd::Inspect { containers } => container::inspect(cl, containers).await,
+        Cmd::Rename { container, new_name } => {
+            cl.c.rename(pb::RenameContainerRequest { id: container, new_name }).await?;
+            Ok(0)
+        }
+        Cmd::Port { container, private_port } => container::port(cl, container, private_port).await,
         Cmd::Explain { container, format } => explain::explain(cl, container, format).await,
         Cmd::Logs { follow, timestamps, tail, since, until, container } => {
             let o = container::LogArgs { follow, timestamps, tail, since, until };
