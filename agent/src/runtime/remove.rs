@@ -50,6 +50,12 @@ impl Runtime {
         self.save(&rec)?;
         crate::crash::point("remove.after_mark");
         self.finish_remove(&rec)?;
+        if !rec.ports.is_empty() {
+            // Its exit unpublished them off the exit path; `rm` returns once they are gone
+            // (reconciles are serialized and each applies the state it reads), as docker's
+            // does: the host port is free when `rm -f` returns.
+            self.reconcile_firewall_logged("a removal");
+        }
         live.phase.send_replace(Phase::Removed { code: rec.exit_code });
         self.forget(&rec.id);
         Ok(())
@@ -68,8 +74,8 @@ impl Runtime {
         self.save_and_log(rec, "destroy", &[], true)?;
         crate::crash::point("remove.after_record");
         self.release(rec)?;
-        // The firewall needs nothing here: its ports went when it exited (the table stays
-        // while the agent runs; the agent's shutdown removes it).
+        // The firewall: its ports went when it exited (`remove` waits for that; the table
+        // stays while the agent runs; the agent's shutdown removes it).
         if let Some(l) = &rec.userns {
             // Shifted layer copies live as long as some container has their mapping.
             if !self.list()?.iter().any(|c| c.id != rec.id && c.userns.as_ref().is_some_and(|o| o.map == l.map)) {
