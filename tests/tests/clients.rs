@@ -9,10 +9,10 @@
 //! in `target/k8s-tools` and `target/crictl/bin/crictl` and skip, saying why, when a tool is
 //! absent; with a variable set, a missing tool is a failure (CI must really run them).
 
+use e2e::crictl::run;
 use e2e::{eventually, privileged, Agent, Ctl};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
 
 fn workspace() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("workspace").to_path_buf()
@@ -35,26 +35,6 @@ fn k8s_tools() -> PathBuf {
 /// The unix socket path of an agent (`unix:///…/agentd.sock` → `/…/agentd.sock`).
 fn socket(a: &Agent) -> String {
     a.host.strip_prefix("unix://").expect("unix agent").to_string()
-}
-
-/// Runs `c` to completion, killing it after `secs` (a hung client fails, never hangs the suite).
-fn run(mut c: Command, secs: u64) -> Ctl {
-    let what = format!("{c:?}");
-    let mut child = c.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("spawn");
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    while child.try_wait().expect("try_wait").is_none() {
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let out = child.wait_with_output().expect("output");
-            panic!(
-                "{what} did not finish in {secs} s:\n{}{}",
-                String::from_utf8_lossy(&out.stdout),
-                String::from_utf8_lossy(&out.stderr)
-            );
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    child.wait_with_output().expect("output").into()
 }
 
 #[test]

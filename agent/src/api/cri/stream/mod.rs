@@ -209,13 +209,7 @@ impl StreamServer {
         let s = Arc::clone(self);
         let proto = chosen.clone();
         tokio::spawn(async move {
-            let io = match on_upgrade.await {
-                Ok(u) => hyper_util::rt::TokioIo::new(u),
-                Err(e) => {
-                    tracing::info!(error = %e, "CRI streaming: upgrade failed");
-                    return;
-                }
-            };
+            let Some(io) = upgraded(on_upgrade).await else { return };
             let sess = session::Session::start(io);
             match p {
                 Pending::PortForward { sandbox } => portforward::serve(&s.rt, sess, &sandbox).await,
@@ -246,13 +240,7 @@ impl StreamServer {
         let s = Arc::clone(self);
         let proto = chosen.clone();
         tokio::spawn(async move {
-            let io = match on_upgrade.await {
-                Ok(u) => hyper_util::rt::TokioIo::new(u),
-                Err(e) => {
-                    tracing::info!(error = %e, "CRI streaming: upgrade failed");
-                    return;
-                }
-            };
+            let Some(io) = upgraded(on_upgrade).await else { return };
             let conn = ws::WsConn::start(io, &proto).await;
             s.remote_command(remotecommand::Transport::Ws(conn), &proto, p).await;
         });
@@ -311,6 +299,17 @@ fn plain(code: StatusCode, msg: &str) -> Response<Full<Bytes>> {
     let mut r = Response::new(Full::new(Bytes::from(format!("{msg}\n"))));
     *r.status_mut() = code;
     r
+}
+
+/// The connection once hyper has switched protocols (None, logged, when the upgrade failed).
+async fn upgraded(on: hyper::upgrade::OnUpgrade) -> Option<hyper_util::rt::TokioIo<hyper::upgrade::Upgraded>> {
+    match on.await {
+        Ok(u) => Some(hyper_util::rt::TokioIo::new(u)),
+        Err(e) => {
+            tracing::info!(error = %e, "CRI streaming: upgrade failed");
+            None
+        }
+    }
 }
 
 #[cfg(test)]

@@ -195,11 +195,11 @@ struct Size {
 }
 
 /// The terminal's first size, which clients send as soon as the streams are open: waited
-/// for (briefly) so the command starts with it rather than racing a resize. Returns
+/// for (up to 2 s) so the command starts with it rather than racing a resize. Returns
 /// (rows, cols) and what was read beyond it.
 async fn first_size(s: &mut mpsc::Receiver<Vec<u8>>) -> (Option<(u16, u16)>, Vec<u8>) {
     let mut buf = Vec::new();
-    let deadline = tokio::time::Instant::now() + Duration::from_millis(500);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(2);
     while let Ok(Some(d)) = tokio::time::timeout_at(deadline, s.recv()).await {
         buf.extend_from_slice(&d);
         let mut it = serde_json::Deserializer::from_slice(&buf).into_iter::<Size>();
