@@ -27,7 +27,7 @@ if [ -n "${BIN_DIR:-}" ]; then
   AGENTD="$BIN_DIR/agentd"; AGENTCTL="$BIN_DIR/agentctl"
 else
   cargo build --release --workspace
-  install -m 0755 target/release/agentd target/release/agentctl /usr/local/bin/
+  install -m 0755 target/release/agentd target/release/agent-shim target/release/agentctl /usr/local/bin/
   AGENTD=/usr/local/bin/agentd; AGENTCTL=/usr/local/bin/agentctl
 fi
 

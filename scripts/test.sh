@@ -51,6 +51,9 @@ else
 fi
 cargo build --workspace --all-targets
 cargo test --workspace --no-fail-fast -- --test-threads="${TEST_THREADS:-4}"
+# The benchmark harness once at N = 10, so it cannot rot (figures from a debug build under
+# test load mean nothing; BENCHMARKS.md has the release figures).
+target/debug/agent-bench --quick >target/agent-bench-quick.md
 # Fuzz every target briefly on its seed corpus (skipped without a nightly toolchain).
 scripts/fuzz.sh
 # The Helm chart (its tools: the same k8s-tools.sh DIR): lint, schema-validate every rendering, agentd accepts its config.

@@ -56,6 +56,9 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     }
     let host = CgroupHost::detect().context("detect cgroups")?;
     tracing::info!(layout = %host.layout, "cgroups");
+    let shim = crate::shim::program::program();
+    shim.check().map_err(anyhow::Error::msg)?;
+    tracing::info!(program = %shim.path.display(), origin = shim.origin, "container shims");
     let cgroups = Cgroups::new(host, &cfg.instance);
     let rt = Runtime::open(
         RuntimeConfig {

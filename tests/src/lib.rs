@@ -307,7 +307,9 @@ impl Agent {
         assert!(left.is_empty(), "leftover host mounts under {d}:\n{}", left.join("\n"));
         let ps = Command::new("ps").args(["-eo", "args"]).output().expect("ps");
         let ps = String::from_utf8_lossy(&ps.stdout);
-        let shims: Vec<_> = ps.lines().filter(|l| l.contains("shim") && l.contains(&d)).collect();
+        // `agent-shim shim DIR` (or `agentd shim DIR`): the second word, not a name containing "shim".
+        let shims: Vec<_> =
+            ps.lines().filter(|l| l.split_whitespace().nth(1) == Some("shim") && l.contains(&d)).collect();
         assert!(shims.is_empty(), "leftover shims: {shims:?}");
         let cdir = self.root().join("containers");
         let left: Vec<_> =

@@ -706,3 +706,44 @@ fn restart_policies_like_dockers() {
     assert_eq!(r.code, 125);
     assert!(r.stderr.contains("invalid --restart \"sometimes\""), "{}", r.stderr);
 }
+
+/// The exe of the parent of `pid` (a container's init: its shim).
+fn parent_exe(pid: u64) -> String {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("stat");
+    let ppid = stat.rsplit(')').next().and_then(|r| r.split_whitespace().nth(1)).expect("ppid");
+    std::fs::read_link(format!("/proc/{ppid}/exe")).expect("exe").display().to_string()
+}
+
+#[test]
+fn shims_are_the_small_agent_shim_binary_and_agentd_can_stand_in() {
+    if !privileged("shims_are_the_small_agent_shim_binary_and_agentd_can_stand_in") {
+        return;
+    }
+    let a = Agent::start("shimbin");
+    let id = a.ok(&["run", "-d", "--network", "none", IMG, "sleep", "100"]);
+    let pid = a.inspect(&id)["State"]["Pid"].as_u64().unwrap();
+    assert!(parent_exe(pid).ends_with("/agent-shim"), "shim: {}", parent_exe(pid));
+    assert_eq!(a.ok(&["exec", &id, "echo", "via-nsexec"]), "via-nsexec");
+    a.ok(&["rm", "-f", &id]);
+    a.assert_no_leftovers();
+    drop(a);
+
+    // Without agent-shim (AGENTD_SHIM naming agentd), agentd itself is the shim.
+    let agentd = e2e::bin_dir().join("agentd").display().to_string();
+    let mut b =
+        Agent::start_exact("shimself", "[network]\nbridge_subnet = \"10.79.1.0/24\"\n", &[("AGENTD_SHIM", &agentd)]);
+    b.ok(&["image", "busybox"]);
+    let id = b.ok(&["run", "-d", "--network", "none", IMG, "sleep", "100"]);
+    let pid = b.inspect(&id)["State"]["Pid"].as_u64().unwrap();
+    assert!(parent_exe(pid).ends_with("/agentd"), "shim: {}", parent_exe(pid));
+    assert_eq!(b.ok(&["exec", &id, "echo", "via-agentd"]), "via-agentd");
+    b.ok(&["rm", "-f", &id]);
+    b.assert_no_leftovers();
+    b.stop();
+
+    // A wrong explicit path: agentd refuses to start, naming it.
+    let out = b.agentd_cmd().env("AGENTD_SHIM", "/nonexistent/agent-shim").output().expect("agentd");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("AGENTD_SHIM=/nonexistent/agent-shim: not an executable file"), "{err}");
+}

@@ -13,10 +13,25 @@ pub enum UnpackError {
     Escape(String),
     #[error("reading layer: {0}")]
     Io(#[from] io::Error),
-    #[error("unpacking layer entry {path:?}: {err}")]
+    #[error("unpacking layer entry {path:?}: {}", chain(.err))]
     Entry { path: String, err: io::Error },
     #[error("layer is larger than the limit of {0} bytes uncompressed (images.max_layer_size)")]
     TooLarge(u64),
+}
+
+/// An I/O error with the errors it wraps (the tar crate's "failed to unpack `path`" hides
+/// why: a bad header field, a permission, a full disk).
+fn chain(e: &io::Error) -> String {
+    let mut msg = e.to_string();
+    let mut src = std::error::Error::source(e);
+    while let Some(s) = src {
+        let t = s.to_string();
+        if !msg.contains(&t) {
+            msg = format!("{msg}: {t}");
+        }
+        src = s.source();
+    }
+    msg
 }
 
 /// Default bound on a layer's uncompressed size: a decompression bomb stops here.
@@ -359,5 +374,26 @@ mod tests {
         let e = unpack_layer(raw.as_slice(), &inner).unwrap_err();
         assert!(matches!(e, UnpackError::Escape(_)), "{e}");
         assert!(!d.path().join("evil").exists());
+    }
+
+    #[test]
+    fn an_entry_error_says_why() {
+        // A header whose uid field is empty: tar's own message only says "failed to unpack".
+        let mut b = tar::Builder::new(Vec::new());
+        let mut h = tar::Header::new_gnu();
+        h.set_size(1);
+        h.set_mode(0o644);
+        h.set_cksum();
+        b.append_data(&mut h, "data/blob0", &b"x"[..]).unwrap();
+        let d = tempfile::tempdir().unwrap();
+        let e = unpack_layer(b.into_inner().unwrap().as_slice(), d.path()).unwrap_err().to_string();
+        assert!(e.contains("data/blob0") && e.contains("when getting uid"), "{e}");
+    }
+
+    #[test]
+    fn entries_without_parent_directory_entries() {
+        let d = tempfile::tempdir().unwrap();
+        unpack_layer(tar_of(&[("a/b/c", b"x")]).as_slice(), d.path()).unwrap();
+        assert_eq!(std::fs::read(d.path().join("a/b/c")).unwrap(), b"x");
     }
 }

@@ -123,8 +123,8 @@ impl Runtime {
             image_groups: !rec.spec.strict_groups,
         };
         let json = serde_json::to_string(&launch).map_err(|e| RuntimeError::Internal(e.to_string()))?;
-        let mut cmd = tokio::process::Command::new("/proc/self/exe");
-        cmd.arg0("agentd").arg("nsexec").arg(json).kill_on_drop(true);
+        let mut cmd = crate::shim::program::command("nsexec");
+        cmd.arg(json).kill_on_drop(true);
         let (otx, orx) = mpsc::channel(64);
         let (itx, mut irx) = mpsc::channel::<ExecInput>(64);
         let spawn_err = |e: std::io::Error| RuntimeError::Internal(format!("starting exec: {e}"));

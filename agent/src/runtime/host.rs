@@ -27,7 +27,7 @@ pub struct Host {
 }
 
 impl Host {
-    /// The real host: cgroupfs, `nft`, rtnetlink, `agentd shim`.
+    /// The real host: cgroupfs, `nft`, rtnetlink, `agent-shim shim`.
     pub fn real(cgroups: Cgroups) -> Host {
         Host {
             cgroups: Arc::new(cgroups),
@@ -38,16 +38,14 @@ impl Host {
     }
 }
 
-/// `agentd shim DIR` (this executable, re-executed), which prints the start report.
+/// `agent-shim shim DIR` (or agentd re-executed: `shim::program`), which prints the start report.
 pub struct ShimProcess;
 
 impl Launcher for ShimProcess {
     fn launch(&self, dir: &Path) -> BoxFuture<'static, Result<StartReport>> {
         let dir: PathBuf = dir.to_path_buf();
         Box::pin(async move {
-            let out = tokio::process::Command::new("/proc/self/exe")
-                .arg0("agentd")
-                .arg("shim")
+            let out = crate::shim::program::command("shim")
                 .arg(&dir)
                 .stdin(std::process::Stdio::null())
                 .stderr(std::process::Stdio::inherit())

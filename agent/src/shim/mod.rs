@@ -15,6 +15,7 @@ use std::io::{Read, Write};
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::path::Path;
 
+pub mod program;
 pub mod protocol;
 pub use protocol::{spec_path, ExitStatus, StartReport};
 
