@@ -44,6 +44,7 @@ async fn runtime(h: &Arc<FakeHost>, dir: &Path) -> Arc<Runtime> {
         sysctl: Default::default(),
         network: NetConfig { bridge_subnet: "10.250.0.0/24".into(), ..Default::default() },
         userns: Default::default(),
+        cni: None,
     };
     Runtime::open(cfg, store, images, h.host()).await.unwrap()
 }

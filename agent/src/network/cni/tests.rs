@@ -44,8 +44,10 @@ fn fixture(conflist: &str) -> Fixture {
     Fixture { _dir: d, cni, log }
 }
 
-/// Each logged call: (plugin, command, container, netns, ifname, args, path, stdin JSON).
-fn calls(f: &Fixture) -> Vec<(String, String, String, String, String, String, String, Value)> {
+/// A logged call: (plugin, command, container, netns, ifname, args, path, stdin JSON).
+type Logged = (String, String, String, String, String, String, String, Value);
+
+fn calls(f: &Fixture) -> Vec<Logged> {
     std::fs::read_to_string(&f.log)
         .unwrap_or_default()
         .lines()
