@@ -307,5 +307,14 @@ fn cni_failures_are_named_and_leave_nothing() {
     assert!(!net.lease(&ip).exists(), "rmp -f ran DEL");
     assert_eq!(net.veths(), 0);
     assert_eq!(rules_naming(&pod), Vec::<String>::new());
+
+    // A sandbox removed through our own API (not the CRI) gets its DEL too.
+    let pod = cr.ok(&["runp", &pod_cfg]);
+    let ip = cr.json(&["inspectp", &pod])["status"]["network"]["ip"].as_str().unwrap_or_default().to_string();
+    assert!(net.lease(&ip).exists(), "{ip}");
+    a.ok(&["rm", "-f", &pod]);
+    assert!(!net.lease(&ip).exists(), "agentctl rm -f ran DEL");
+    assert_eq!((net.veths(), rules_naming(&pod)), (0, Vec::<String>::new()));
+    assert_eq!(cr.ok(&["pods", "-q"]), "");
     a.assert_no_leftovers();
 }

@@ -22,6 +22,10 @@ impl Runtime {
                 joined.join(", ")
             )));
         }
+        // A pod sandbox removed through our own API (`agentctl rm -f`) also gets its CNI DEL.
+        if super::sandbox::kind(&rec) == Some("sandbox") {
+            self.pod_net_down(&rec).await?;
+        }
         if rec.state == State::Running {
             if !force {
                 return Err(RuntimeError::FailedPrecondition(format!(
