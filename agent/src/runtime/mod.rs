@@ -26,6 +26,8 @@ mod names;
 mod net;
 mod pending;
 mod pod_net;
+#[cfg(test)]
+mod pod_net_tests;
 pub mod policy;
 mod portforward;
 mod remove;
