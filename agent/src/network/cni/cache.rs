@@ -25,7 +25,8 @@ pub struct Entry {
     pub capability_args: Value,
     /// The network namespace of the ADD.
     pub netns: String,
-    /// The final result (the last plugin's).
+    /// The final result (the last plugin's); null while the ADD runs (an agent killed then
+    /// still DELs with the config, as the spec allows without prevResult).
     pub result: Value,
 }
 

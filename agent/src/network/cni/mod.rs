@@ -111,20 +111,7 @@ impl Cni {
         let list = self.ready()?;
         let args = cni_args(&a.args);
         let caps = serde_json::json!({ "portMappings": a.port_mappings });
-        let mut prev = Value::Null;
-        for p in &list.plugins {
-            match self.call(&list, p, "ADD", a, &args, &caps, &prev).await {
-                Ok(r) => prev = r,
-                Err(e) => {
-                    // libcni's contract: a failed ADD is undone with a DEL of the whole list.
-                    if let Err(d) = self.run_del(&list, a, &args, &caps, &prev).await {
-                        tracing::warn!(container = %a.container_id, error = %d, "undoing a failed CNI ADD");
-                    }
-                    return Err(e);
-                }
-            }
-        }
-        let entry = cache::Entry {
+        let mut entry = cache::Entry {
             kind: "cniCacheV1".into(),
             container_id: a.container_id.clone(),
             if_name: IFNAME.into(),
@@ -133,15 +120,55 @@ impl Cni {
             cni_args: args.clone(),
             capability_args: caps.clone(),
             netns: a.netns.clone(),
-            result: prev.clone(),
+            result: Value::Null,
         };
-        if let Err(e) = cache::write(&self.cache_dir, &entry) {
-            if let Err(d) = self.run_del(&list, a, &args, &caps, &prev).await {
-                tracing::warn!(container = %a.container_id, error = %d, "undoing a CNI ADD whose result could not be cached");
+        // Cached before the first plugin runs (with no result yet): an agent killed in the
+        // middle of the ADD still finds what to DEL after its restart.
+        cache::write(&self.cache_dir, &entry)?;
+        let mut prev = Value::Null;
+        for p in &list.plugins {
+            match self.call(&list, p, "ADD", a, &args, &caps, &prev).await {
+                Ok(r) => prev = r,
+                Err(e) => {
+                    // libcni's contract: a failed ADD is undone with a DEL of the whole list.
+                    return Err(self.undo(&list, a, &args, &caps, &prev, e).await);
+                }
             }
-            return Err(e);
+        }
+        entry.result = prev.clone();
+        if let Err(e) = cache::write(&self.cache_dir, &entry) {
+            return Err(self.undo(&list, a, &args, &caps, &prev, e).await);
         }
         Ok(prev)
+    }
+
+    /// Undoes a failed ADD (`why`): DEL of the whole list, and the cache entry goes (the
+    /// sandbox goes too, so nothing would DEL it later). A DEL that fails as well is told
+    /// in the error: what the plugins kept is theirs to report.
+    #[allow(clippy::too_many_arguments)]
+    async fn undo(
+        &self,
+        list: &config::NetList,
+        a: &Attach,
+        args: &str,
+        caps: &Value,
+        prev: &Value,
+        why: CniError,
+    ) -> CniError {
+        let del = self.run_del(list, a, args, caps, prev).await;
+        if let Err(e) = cache::remove(&self.cache_dir, &a.container_id, IFNAME) {
+            tracing::warn!(container = %a.container_id, error = %e, "removing the cache entry of a failed CNI ADD");
+        }
+        match (why, del) {
+            (why, Ok(())) => why,
+            (CniError::Plugin { plugin, command, msg }, Err(d)) => {
+                CniError::Plugin { plugin, command, msg: format!("{msg}; undoing it, {d}") }
+            }
+            (why, Err(d)) => {
+                tracing::warn!(container = %a.container_id, error = %d, "undoing a failed CNI ADD");
+                why
+            }
+        }
     }
 
     /// Detaches a pod with what its ADD cached (nothing cached: nothing to do). `netns` is
@@ -159,7 +186,8 @@ impl Cni {
     pub async fn check(&self, container_id: &str, netns: &str) -> Result<bool, CniError> {
         let Some(e) = cache::read(&self.cache_dir, container_id, IFNAME)? else { return Ok(false) };
         let list = config::NetList::from_value(&e.config)?;
-        if !list.can_check() {
+        // No result yet: an ADD in flight, or cut short by a crash.
+        if !list.can_check() || e.result.is_null() {
             return Ok(false);
         }
         let a = Attach { container_id: container_id.into(), netns: netns.into(), ..Default::default() };

@@ -183,5 +183,35 @@ async fn a_plugin_answering_garbage_is_an_error_naming_it() {
     std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
     let e = f.cni.add(&attach()).await.unwrap_err().to_string();
     assert!(e.starts_with("CNI plugin odd failed on ADD: its answer is not JSON"), "{e}");
+    assert!(e.contains("; undoing it, CNI plugin odd failed on DEL: its answer is not JSON"), "{e}");
+    assert!(!f.cni.attached("abc").unwrap());
+}
+
+#[tokio::test]
+async fn an_add_cut_short_is_cached_without_a_result_and_deleted_after_a_restart() {
+    let f = fixture(LIST);
+    let bin = f.cni.bin_dirs[0].clone();
+    plugin(&bin, &f.log, "first", "10.9.0.2");
+    // `second` hangs until the cache entry exists, shows it was written before any result.
+    let hang = bin.join("second");
+    std::fs::write(
+        &hang,
+        format!(
+            "#!/bin/sh\ncat >/dev/null\necho \"second|$CNI_COMMAND|||||\" >/dev/null\n[ \"$CNI_COMMAND\" = ADD ] && grep -q '\"result\": null' {}/abc-eth0.json && sleep 30\nexit 0\n",
+            f.cni.cache_dir.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&hang, std::fs::Permissions::from_mode(0o755)).unwrap();
+    // The agent "dies" while `second` runs: the ADD future is dropped.
+    let cut = tokio::time::timeout(std::time::Duration::from_millis(1500), f.cni.add(&attach())).await;
+    assert!(cut.is_err(), "the ADD was still running: {cut:?}");
+    assert!(f.cni.attached("abc").unwrap(), "pending entry cached");
+    assert!(f.cni.pod_ips("abc").unwrap().is_empty());
+    assert!(!f.cni.check("abc", "/proc/42/ns/net").await.unwrap(), "nothing to CHECK yet");
+    f.cni.del("abc", "").await.unwrap();
+    let dels: Vec<Logged> = calls(&f).into_iter().filter(|c| c.1 == "DEL").collect();
+    assert_eq!(dels.len(), 1, "first's DEL (second logs nothing)");
+    assert!(dels[0].7.get("prevResult").is_none(), "{}", dels[0].7);
     assert!(!f.cni.attached("abc").unwrap());
 }
