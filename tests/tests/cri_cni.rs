@@ -1,9 +1,10 @@
 //! Pods networked by standard CNI plugins (Debian's containernetworking-plugins in
 //! /usr/lib/cni: bridge + host-local + portmap + loopback), driven with crictl 1.26.1:
 //! a hostPort reached from a test host in its own network namespace, the pod IP reported
-//! as the plugins gave it, DEL on stop (also after agentd was killed and restarted), a
-//! plugin failure reported by name with nothing left, and NetworkReady false while a
-//! plugin is missing. Every host object the plugins leave (the bridge, portmap's
+//! as the plugins gave it, CHECK on a verbose status (passing, and failing once the pod's
+//! veth is gone), DEL on stop (also after agentd was killed and restarted) and on removal
+//! (crictl rmp -f, agentctl rm -f), a plugin failure reported by name with nothing left, and
+//! NetworkReady false while a plugin or the config is missing. Every host object the plugins leave (the bridge, portmap's
 //! top-level chains) is removed by the test.
 
 use e2e::crictl::Crictl;
@@ -308,10 +309,18 @@ fn cni_failures_are_named_and_leave_nothing() {
     assert_eq!(net.veths(), 0);
     assert_eq!(rules_naming(&pod), Vec::<String>::new());
 
-    // A sandbox removed through our own API (not the CRI) gets its DEL too.
+    // CHECK sees a pod whose veth was taken away (bridge's CHECK, the first plugin's, fails);
+    // a sandbox removed through our own API (not the CRI) gets its DEL too, veth or not.
     let pod = cr.ok(&["runp", &pod_cfg]);
     let ip = cr.json(&["inspectp", &pod])["status"]["network"]["ip"].as_str().unwrap_or_default().to_string();
     assert!(net.lease(&ip).exists(), "{ip}");
+    let veth = sh(&format!("ip -o link show master {}", net.bridge));
+    let veth = veth.split(": ").nth(1).and_then(|n| n.split('@').next()).unwrap_or_default().to_string();
+    assert!(veth.starts_with("veth"), "{veth:?}");
+    assert!(Command::new("ip").args(["link", "del", &veth]).status().unwrap().success());
+    let v = cr.json(&["inspectp", &pod]);
+    assert_eq!(v["cni"]["check"], "failed", "{v}");
+    assert!(v["cni"]["error"].as_str().unwrap_or_default().starts_with("CNI plugin bridge failed on CHECK"), "{v}");
     a.ok(&["rm", "-f", &pod]);
     assert!(!net.lease(&ip).exists(), "agentctl rm -f ran DEL");
     assert_eq!((net.veths(), rules_naming(&pod)), (0, Vec::<String>::new()));
