@@ -83,3 +83,25 @@ async fn del_runs_once_and_only_when_the_removal_goes_ahead() {
     rt.remove_sandbox(&sb.id).await.unwrap();
     assert_eq!(log(d.path()).len(), 2, "idempotent");
 }
+
+#[tokio::test]
+async fn a_failing_del_fails_the_stop_and_a_retry_deletes() {
+    let _turn = fail::FailScenario::setup();
+    let d = tempfile::tempdir().unwrap();
+    let c = cni(d.path(), &["ok"]);
+    let bin = c.bin_dirs[0].clone();
+    let rt = runtime_with(&FakeHost::new(), d.path(), Some(c)).await;
+    let sb = rt.run_sandbox(pod()).await.unwrap();
+    // The plugin now refuses DEL.
+    let good = std::fs::read_to_string(bin.join("ok")).unwrap();
+    std::fs::write(bin.join("ok"), good.replace("exit 0", "echo '{\"code\":9,\"msg\":\"busy\"}'; exit 1")).unwrap();
+    let e = rt.stop_sandbox(&sb.id).await.unwrap_err().to_string();
+    assert_eq!(e, "CNI plugin ok failed on DEL: busy (CNI error code 9)");
+    assert_eq!(rt.sandbox(&sb.id).unwrap().state, super::State::Running, "kept, with its namespace, for a retry");
+    std::fs::write(bin.join("ok"), good).unwrap();
+    rt.stop_sandbox(&sb.id).await.unwrap();
+    rt.remove_sandbox(&sb.id).await.unwrap();
+    let dels = log(d.path()).iter().filter(|l| l.starts_with("ok DEL")).count();
+    assert_eq!(dels, 2, "the failed DEL and the retry; none after");
+    assert!(rt.cri_records("sandbox").unwrap().is_empty());
+}
