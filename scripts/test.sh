@@ -4,7 +4,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 need=()
-for p in busybox-static skopeo umoci nftables iproute2 python3 python3-venv docker-registry unzip; do
+# containernetworking-plugins (+ iptables, which its portmap runs): tests/tests/cri_cni.rs.
+for p in busybox-static skopeo umoci nftables iproute2 python3 python3-venv docker-registry unzip \
+  containernetworking-plugins iptables; do
   dpkg -s "$p" >/dev/null 2>&1 || need+=("$p")
 done
 # k8s-tools.sh fetches helm/kubectl with `npm pack` (any npm on PATH will do).

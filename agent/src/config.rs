@@ -97,7 +97,7 @@ pub struct FileConfig {
     /// `--userns`: user, subuid, subgid, default (host|remap|auto), size, layers.
     #[serde(default)]
     pub userns: crate::isolation::userns::UsernsConfig,
-    /// The Kubernetes CRI: pause_image, pause_command, stream_listen.
+    /// The Kubernetes CRI: pause_image, pause_command, stream_listen, cni_conf_dir, cni_bin_dir.
     #[serde(default)]
     pub cri: crate::api::cri::CriConfig,
 }
@@ -196,6 +196,7 @@ impl Config {
             crate::network::Subnet::parse(&file.network.bridge_subnet)
                 .map_err(|e| anyhow::anyhow!("config: [network] bridge_subnet: {e}"))?;
         }
+        file.cri.validate().map_err(|e| anyhow::anyhow!("config: {e}"))?;
         let insecure_tcp = flags.insecure_tcp || file.insecure_tcp;
         let tls = match (
             flags.tls_cert.or(file.tls_cert),
@@ -260,6 +261,7 @@ impl Config {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::path::Path;
 
     #[test]
     fn flags_override_file_over_defaults() {
@@ -285,6 +287,19 @@ mod tests {
             Config::resolve(Flags { listen: tcp(), tls_cert: Some("/c".into()), ..Default::default() }).unwrap_err();
         assert!(e.to_string().contains("missing --tls-key, --tls-client-ca"), "{e}");
         assert!(Config::resolve(Flags { listen: tcp(), insecure_tcp: true, ..Default::default() }).is_ok());
+    }
+
+    #[test]
+    fn cni_dirs_come_together_and_absolute() {
+        let e = Config::from_toml("[cri]\ncni_conf_dir = \"/etc/cni/net.d\"\n").unwrap_err();
+        assert!(e.to_string().contains("cni_conf_dir needs cni_bin_dir"), "{e}");
+        let e = Config::from_toml("[cri]\ncni_conf_dir = \"/c\"\ncni_bin_dir = \"/usr/lib/cni:lib\"\n").unwrap_err();
+        assert!(e.to_string().contains("cni_bin_dir must be absolute, not \"lib\""), "{e}");
+        let c = Config::from_toml("[cri]\ncni_conf_dir = \"/c\"\ncni_bin_dir = \"/a:/b\"\n").unwrap();
+        let cni = c.cri.cni(&c.root).unwrap();
+        assert_eq!(cni.bin_dirs, [PathBuf::from("/a"), PathBuf::from("/b")]);
+        assert_eq!(cni.cache_dir, PathBuf::from("/var/lib/agentd/cni/results"));
+        assert!(Config::from_toml("").unwrap().cri.cni(Path::new("/r")).is_none());
     }
 
     #[test]

@@ -69,6 +69,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
             sysctl: cfg.sysctl.clone(),
             network: cfg.network.clone(),
             userns: cfg.userns.clone(),
+            cni: cfg.cri.cni(&cfg.root),
         },
         store,
         images,

@@ -11,6 +11,7 @@
 //! beside the start or off it.
 
 pub mod attach;
+pub mod cni;
 pub mod netlink;
 pub mod ports;
 pub mod seam;

@@ -12,6 +12,11 @@ use std::time::Duration;
 
 /// Builds a runtime on `h` over the state in `dir` (made on first use, with a tiny image).
 async fn runtime(h: &Arc<FakeHost>, dir: &Path) -> Arc<Runtime> {
+    runtime_with(h, dir, None).await
+}
+
+/// [`runtime`] with pod networks from CNI.
+pub(super) async fn runtime_with(h: &Arc<FakeHost>, dir: &Path, cni: Option<crate::network::cni::Cni>) -> Arc<Runtime> {
     let root = dir.join("root");
     std::fs::create_dir_all(&root).unwrap();
     let store = Arc::new(Store::open(&root.join("meta.redb")).unwrap());
@@ -44,6 +49,7 @@ async fn runtime(h: &Arc<FakeHost>, dir: &Path) -> Arc<Runtime> {
         sysctl: Default::default(),
         network: NetConfig { bridge_subnet: "10.250.0.0/24".into(), ..Default::default() },
         userns: Default::default(),
+        cni,
     };
     Runtime::open(cfg, store, images, h.host()).await.unwrap()
 }

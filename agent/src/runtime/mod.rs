@@ -25,6 +25,9 @@ mod monitor;
 mod names;
 mod net;
 mod pending;
+mod pod_net;
+#[cfg(test)]
+mod pod_net_tests;
 pub mod policy;
 mod portforward;
 mod remove;
@@ -74,6 +77,8 @@ pub struct RuntimeConfig {
     pub network: NetConfig,
     /// `--userns`: subordinate ID ranges and the default mode.
     pub userns: crate::isolation::userns::UsernsConfig,
+    /// Pod networks from CNI plugins (`[cri] cni_conf_dir` / `cni_bin_dir`); `None`: our bridge.
+    pub cni: Option<crate::network::cni::Cni>,
 }
 
 /// What a user asks for when creating a container (free of protobuf types).

@@ -22,13 +22,18 @@ impl Runtime {
                 joined.join(", ")
             )));
         }
+        if rec.state == State::Running && !force {
+            return Err(RuntimeError::FailedPrecondition(format!(
+                "cannot remove container {}: it is running; stop it first or force the removal",
+                rec.name
+            )));
+        }
+        // A pod sandbox removed through our own API (`agentctl rm -f`) also gets its CNI DEL,
+        // while its namespace still exists.
+        if super::sandbox::kind(&rec) == Some("sandbox") {
+            self.pod_net_down(&rec).await?;
+        }
         if rec.state == State::Running {
-            if !force {
-                return Err(RuntimeError::FailedPrecondition(format!(
-                    "cannot remove container {}: it is running; stop it first or force the removal",
-                    rec.name
-                )));
-            }
             self.signal(&rec, libc::SIGKILL)?;
             self.wait_not_running(&rec.id, Some(Duration::from_secs(30))).await;
         }

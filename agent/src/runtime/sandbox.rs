@@ -173,6 +173,8 @@ impl Runtime {
                 s.pause_image
             )));
         }
+        let pod_net = self.pod_net_for(&s)?;
+        let cni = matches!(pod_net, super::pod_net::PodNet::Cni(_));
         let attempt = s.meta.attempt.to_string();
         let mut annotations = s.annotations.clone();
         annotations.insert(KIND.into(), "sandbox".into());
@@ -186,14 +188,22 @@ impl Runtime {
             entrypoint: Some(vec![]),
             pause: builtin,
             hostname: s.hostname.clone(),
-            network: if s.host_network { "host".into() } else { String::new() },
+            // With CNI, a namespace with only loopback that the plugins wire once it runs.
+            network: if s.host_network {
+                "host".into()
+            } else if cni {
+                "none".into()
+            } else {
+                String::new()
+            },
             ipc: if s.host_ipc { "host".into() } else { String::new() },
             pid: if s.host_pid { "host".into() } else { String::new() },
             labels: s.labels.clone(),
             annotations,
             // With the node's network a port is the node's already (the API server fills
-            // hostPort = containerPort for such pods): nothing to publish.
-            ports: if s.host_network { vec![] } else { s.ports.clone() },
+            // hostPort = containerPort for such pods): nothing to publish. With CNI, the
+            // portmap plugin publishes them.
+            ports: if s.host_network || cni { vec![] } else { s.ports.clone() },
             dns: s.dns_servers.clone(),
             dns_search: s.dns_searches.clone(),
             dns_options: s.dns_options.clone(),
@@ -210,6 +220,18 @@ impl Runtime {
         if let Err(e) = self.start(&rec.id).await {
             let _ = self.remove(&rec.id, true).await;
             return Err(e);
+        }
+        if let super::pod_net::PodNet::Cni(c) = pod_net {
+            let added = match self.resolve(&rec.id) {
+                Ok(started) => self.pod_net_up(c, &started, &s).await,
+                Err(e) => Err(e),
+            };
+            if let Err(e) = added {
+                if let Err(r) = self.remove(&rec.id, true).await {
+                    tracing::warn!(sandbox = %rec.id, error = %r, "removing a sandbox whose CNI ADD failed");
+                }
+                return Err(e);
+            }
         }
         self.resolve(&rec.id)
     }
@@ -269,6 +291,9 @@ impl Runtime {
                 not_found_ok(self.stop(&m.id, Duration::ZERO).await)?;
             }
         }
+        // The plugins' DEL while the namespace still exists (the bridge plugin removes
+        // its veth there).
+        self.pod_net_down(&sb).await?;
         if sb.state == State::Running {
             not_found_ok(self.stop(&sb.id, Duration::from_secs(2)).await)?;
         }
@@ -285,6 +310,8 @@ impl Runtime {
         for m in self.sandbox_members(&sb.id)? {
             not_found_ok(self.remove(&m.id, true).await)?;
         }
+        // Removed without a stop first (or a DEL that failed then): DEL now.
+        self.pod_net_down(&sb).await?;
         not_found_ok(self.remove(&sb.id, true).await)
     }
 

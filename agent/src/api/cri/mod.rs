@@ -40,6 +40,40 @@ pub struct CriConfig {
     /// `IP:PORT` of the streaming server (Exec/Attach/PortForward URLs); port 0: the OS
     /// chooses. Default 127.0.0.1:0: any other address must be asked for.
     pub stream_listen: String,
+    /// CNI network configurations (the first `*.conflist`/`*.conf`/`*.json` in lexical
+    /// order); with `cni_bin_dir`, pods get their network from CNI plugins instead of our
+    /// bridge. Empty (the default): our bridge.
+    pub cni_conf_dir: String,
+    /// The CNI plugins' directory (`CNI_PATH`; several separated by `:`), e.g. /usr/lib/cni.
+    pub cni_bin_dir: String,
+}
+
+impl CriConfig {
+    /// Both CNI directories or neither, absolute.
+    pub fn validate(&self) -> Result<(), String> {
+        match (self.cni_conf_dir.is_empty(), self.cni_bin_dir.is_empty()) {
+            (true, true) => return Ok(()),
+            (false, true) => return Err("[cri] cni_conf_dir needs cni_bin_dir (where the CNI plugins are)".into()),
+            (true, false) => return Err("[cri] cni_bin_dir needs cni_conf_dir (where the network configs are)".into()),
+            _ => {}
+        }
+        let dirs = std::iter::once(("cni_conf_dir", self.cni_conf_dir.as_str()))
+            .chain(self.cni_bin_dir.split(':').map(|d| ("cni_bin_dir", d)));
+        for (key, d) in dirs {
+            if !std::path::Path::new(d).is_absolute() {
+                return Err(format!("[cri] {key} must be absolute, not {d:?}"));
+            }
+        }
+        Ok(())
+    }
+
+    /// The CNI client, when both directories are set; its cache is under the agent's root.
+    pub fn cni(&self, root: &std::path::Path) -> Option<crate::network::cni::Cni> {
+        if self.cni_conf_dir.is_empty() || self.cni_bin_dir.is_empty() {
+            return None;
+        }
+        Some(crate::network::cni::Cni::new(&self.cni_conf_dir, &self.cni_bin_dir, root.join("cni").join("results")))
+    }
 }
 
 impl Default for CriConfig {
@@ -48,6 +82,8 @@ impl Default for CriConfig {
             pause_image: String::new(),
             pause_command: vec!["sleep".into(), "2147483647".into()],
             stream_listen: "127.0.0.1:0".into(),
+            cni_conf_dir: String::new(),
+            cni_bin_dir: String::new(),
         }
     }
 }
@@ -168,10 +204,20 @@ async fn version(_: &CriRuntime, _: pb::VersionRequest) -> Rpc<pb::VersionRespon
     })
 }
 
-async fn status(_: &CriRuntime, _: pb::StatusRequest) -> Rpc<pb::StatusResponse> {
+async fn status(cri: &CriRuntime, _: pb::StatusRequest) -> Rpc<pb::StatusResponse> {
     let cond = |t: &str| pb::RuntimeCondition { r#type: t.into(), status: true, ..Default::default() };
+    // Our own bridge is always there; CNI's network only with a valid config and its plugins.
+    let network = match cri.rt.cni().map(|c| c.ready()) {
+        None | Some(Ok(_)) => cond("NetworkReady"),
+        Some(Err(e)) => pb::RuntimeCondition {
+            r#type: "NetworkReady".into(),
+            status: false,
+            reason: "NetworkPluginNotReady".into(),
+            message: e.to_string(),
+        },
+    };
     Ok(pb::StatusResponse {
-        status: Some(pb::RuntimeStatus { conditions: vec![cond("RuntimeReady"), cond("NetworkReady")] }),
+        status: Some(pb::RuntimeStatus { conditions: vec![cond("RuntimeReady"), network] }),
         ..Default::default()
     })
 }

@@ -26,7 +26,25 @@ pub(super) async fn remove(cri: &CriRuntime, r: pb::RemovePodSandboxRequest) -> 
 
 pub(super) async fn status_of(cri: &CriRuntime, r: pb::PodSandboxStatusRequest) -> Rpc<pb::PodSandboxStatusResponse> {
     let sb = cri.rt.sandbox(&r.pod_sandbox_id).map_err(status)?;
-    Ok(pb::PodSandboxStatusResponse { status: Some(sandbox_status(&sb)), ..Default::default() })
+    let mut st = sandbox_status(&sb);
+    let mut ips = cri.rt.pod_ips(&sb).map_err(status)?.into_iter();
+    st.network = Some(pb::PodSandboxNetworkStatus {
+        ip: ips.next().unwrap_or_default(),
+        additional_ips: ips.map(|ip| pb::PodIp { ip }).collect(),
+    });
+    // CHECK runs the plugins (a few processes): only for a verbose status (crictl inspectp),
+    // not for kubelet's frequent plain ones.
+    let mut info = std::collections::HashMap::new();
+    if r.verbose {
+        if let Some(check) = cri.rt.check_pod_network(&sb).await {
+            let v = match check {
+                Ok(()) => serde_json::json!({ "check": "passed" }),
+                Err(e) => serde_json::json!({ "check": "failed", "error": e }),
+            };
+            info.insert("cni".to_string(), v.to_string());
+        }
+    }
+    Ok(pb::PodSandboxStatusResponse { status: Some(st), info, ..Default::default() })
 }
 
 pub(super) async fn list(cri: &CriRuntime, r: pb::ListPodSandboxRequest) -> Rpc<pb::ListPodSandboxResponse> {
