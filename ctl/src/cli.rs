@@ -3,12 +3,38 @@
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 
-/// `--format`: a table for people, one JSON object a line (or one document) for scripts.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
+/// `--format`: a table for people, one JSON object a line (or one document) for scripts,
+/// or a Go template as docker's (`{{.Names}}`, `table {{.ID}}\t{{.Status}}`: see
+/// template.rs).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Format {
     #[default]
     Table,
     Json,
+    /// The template's source. `&'static` keeps `Format` `Copy` for its many users: one
+    /// string per process, leaked once when the command line is parsed.
+    Template(&'static str),
+}
+
+impl std::str::FromStr for Format {
+    type Err = std::convert::Infallible;
+    fn from_str(s: &str) -> Result<Format, Self::Err> {
+        Ok(match s {
+            "" | "table" => Format::Table,
+            "json" => Format::Json,
+            t => Format::Template(Box::leak(t.to_string().into_boxed_str())),
+        })
+    }
+}
+
+impl std::fmt::Display for Format {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Format::Table => f.write_str("table"),
+            Format::Json => f.write_str("json"),
+            Format::Template(t) => f.write_str(t),
+        }
+    }
 }
 
 /// The role a client certificate carries in its OU (what agentd maps by default).
@@ -313,15 +339,16 @@ pub enum Cmd {
         /// Only display IDs
         #[arg(short = 'q', long = "quiet")]
         quiet: bool,
-        /// Output format
-        #[arg(long, value_enum, default_value_t)]
+        /// Output format: table, json, or a Go template (docker's)
+        #[arg(long, default_value_t)]
         format: Format,
     },
     /// Show how a running container is isolated, read back from the kernel: namespaces,
     /// cgroups and limits, the overlay root, the network path and rules, security
     Explain {
         container: String,
-        #[arg(long, value_enum, default_value_t)]
+        /// Output format: table, json, or a Go template (docker's)
+        #[arg(long, default_value_t)]
         format: Format,
     },
     /// Rename a container
@@ -334,6 +361,9 @@ pub enum Cmd {
     },
     /// Show low-level information on containers (JSON)
     Inspect {
+        /// Format the output using a Go template (docker's): `{{.State.Pid}}`
+        #[arg(short = 'f', long = "format")]
+        format: Option<String>,
         #[arg(required = true)]
         containers: Vec<String>,
     },
@@ -386,7 +416,8 @@ pub enum Cmd {
         /// Print one sample and exit
         #[arg(long = "no-stream")]
         no_stream: bool,
-        #[arg(long, value_enum, default_value_t)]
+        /// Output format: table, json, or a Go template (docker's)
+        #[arg(long, default_value_t)]
         format: Format,
         containers: Vec<String>,
     },
@@ -394,7 +425,8 @@ pub enum Cmd {
     Images {
         #[arg(short = 'q', long = "quiet")]
         quiet: bool,
-        #[arg(long, value_enum, default_value_t)]
+        /// Output format: table, json, or a Go template (docker's)
+        #[arg(long, default_value_t)]
         format: Format,
     },
     /// Make a new image from a container's changes
@@ -496,11 +528,16 @@ pub enum Cmd {
         /// Print the events so far and exit
         #[arg(long = "no-follow")]
         no_follow: bool,
-        #[arg(long, value_enum, default_value_t)]
+        /// Output format: table, json, or a Go template (docker's)
+        #[arg(long, default_value_t)]
         format: Format,
     },
     /// Show the agent's version
-    Version,
+    Version {
+        /// Format the output using a Go template (docker's): `{{.Server.Version}}`
+        #[arg(short = 'f', long = "format")]
+        format: Option<String>,
+    },
     /// Manage contexts: named agents with their address and TLS files
     Context {
         #[command(subcommand)]
@@ -513,7 +550,8 @@ pub enum Cmd {
     },
     /// Show information about the agent and the host
     Info {
-        #[arg(long, value_enum, default_value_t)]
+        /// Output format: table, json, or a Go template (docker's)
+        #[arg(long, default_value_t)]
         format: Format,
     },
 }
@@ -572,7 +610,8 @@ pub enum CertsCmd {
 pub enum SystemCmd {
     /// Disk usage: images (shared layers counted once), containers' writable layers
     Df {
-        #[arg(long, value_enum, default_value_t)]
+        /// Output format: table, json, or a Go template (docker's)
+        #[arg(long, default_value_t)]
         format: Format,
     },
 }
@@ -592,7 +631,13 @@ pub enum NetworkCmd {
         label: Vec<String>,
     },
     /// List networks
-    Ls,
+    Ls {
+        #[arg(short = 'q', long = "quiet")]
+        quiet: bool,
+        /// Output format: table, json, or a Go template (docker's)
+        #[arg(long, default_value_t)]
+        format: Format,
+    },
     /// Show a network (JSON)
     Inspect { name: String },
     /// Remove a network without containers
@@ -649,18 +694,23 @@ pub enum ImageCmd {
     Ls {
         #[arg(short = 'q', long = "quiet")]
         quiet: bool,
-        #[arg(long, value_enum, default_value_t)]
+        /// Output format: table, json, or a Go template (docker's)
+        #[arg(long, default_value_t)]
         format: Format,
     },
     /// Show an image's details (JSON)
     Inspect {
+        /// Format the output using a Go template (docker's): `{{.Config.Cmd}}`
+        #[arg(short = 'f', long = "format")]
+        format: Option<String>,
         #[arg(required = true)]
         images: Vec<String>,
     },
     /// Each layer of an image: the step that made it, its size, which images share it
     History {
         image: String,
-        #[arg(long, value_enum, default_value_t)]
+        /// Output format: table, json, or a Go template (docker's)
+        #[arg(long, default_value_t)]
         format: Format,
     },
     /// Remove untagged unused images and unreferenced layers

@@ -38,5 +38,11 @@ impl From<serde_json::Error> for Exit {
     }
 }
 
+impl From<crate::template::Error> for Exit {
+    fn from(e: crate::template::Error) -> Exit {
+        Exit(EXIT_AGENT, e.0)
+    }
+}
+
 /// What every command returns: its exit code, or why it failed.
 pub type Res<T = ()> = Result<T, Exit>;

@@ -9,10 +9,12 @@ mod commands;
 mod context;
 mod error;
 mod fanout;
+mod fields;
 mod flags;
 mod mounts;
 mod output;
 mod registry;
+mod template;
 mod tty;
 
 use clap::Parser;

@@ -2,6 +2,8 @@
 
 use crate::cli::Format;
 use crate::context::CtlConfig;
+use crate::fields;
+use crate::template;
 use agent_proto::v1 as pb;
 use comfy_table::{ColumnConstraint, ContentArrangement, Table, Width};
 use serde_json::{json, Value};
@@ -88,6 +90,14 @@ fn print_table<R: Into<comfy_table::Row>>(header: &[&str], rows: impl IntoIterat
 pub fn print_json(v: &impl serde::Serialize) -> serde_json::Result<()> {
     println!("{}", serde_json::to_string_pretty(v)?);
     Ok(())
+}
+
+/// Prints `inspect`'s objects: one JSON array, or each through `-f TEMPLATE` (docker's).
+pub fn print_inspect(items: &[Value], format: Option<&str>) -> crate::error::Res<()> {
+    match format {
+        None | Some("") | Some("json") => Ok(print_json(&items)?),
+        Some(t) => Ok(template::print(t, items, &[])?),
+    }
 }
 
 /// Prints a listing's short IDs (`-q`) or its JSON lines; false when it is a table's to print.
@@ -215,8 +225,28 @@ fn bind_json(v: &str) -> serde_json::Value {
     })
 }
 
+/// Prints `items()` through a `--format` template; false when `format` is not a template.
+fn templated(
+    format: Format,
+    items: impl FnOnce() -> Vec<Value>,
+    headers: &[(&str, &str)],
+) -> Result<bool, template::Error> {
+    match format {
+        Format::Template(t) => template::print(t, &items(), headers).map(|()| true),
+        _ => Ok(false),
+    }
+}
+
 /// Prints `ps`.
-pub fn containers(list: &[pb::ContainerInfo], quiet: bool, format: Format) {
+pub fn containers(list: &[pb::ContainerInfo], quiet: bool, format: Format) -> Result<(), template::Error> {
+    let rows = || {
+        list.iter()
+            .map(|c| fields::ps_row(c, status(c), ago(c.created_at), rfc3339(c.created_at), short_id(&c.id)))
+            .collect()
+    };
+    if !quiet && templated(format, rows, fields::PS_HEADERS)? {
+        return Ok(());
+    }
     if !ids_or_json(list, quiet, format, |c| &c.id, container_json) {
         let row = |c: &pb::ContainerInfo| {
             let mut cmd = format!("\"{}\"", c.path.join(" "));
@@ -227,6 +257,7 @@ pub fn containers(list: &[pb::ContainerInfo], quiet: bool, format: Format) {
         };
         print_table(&["CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "NAMES"], list.iter().map(row));
     }
+    Ok(())
 }
 
 fn human(bytes: u64) -> String {
@@ -256,7 +287,17 @@ pub fn image_json(i: &pb::ImageInfo) -> Value {
 }
 
 /// Prints `images`: a row for each tag.
-pub fn images(list: &[pb::ImageInfo], quiet: bool, format: Format) {
+pub fn images(list: &[pb::ImageInfo], quiet: bool, format: Format) -> Result<(), template::Error> {
+    let rows = || {
+        list.iter()
+            .flat_map(|i| {
+                fields::image_rows(i, short_id(&i.id), ago(i.created_at), rfc3339(i.created_at), human(i.size))
+            })
+            .collect()
+    };
+    if !quiet && templated(format, rows, fields::IMAGE_HEADERS)? {
+        return Ok(());
+    }
     if !ids_or_json(list, quiet, format, |i| &i.id, image_json) {
         let rows = list.iter().flat_map(|i| {
             let tags = if i.tags.is_empty() { vec!["<none>:<none>".to_string()] } else { i.tags.clone() };
@@ -267,11 +308,12 @@ pub fn images(list: &[pb::ImageInfo], quiet: bool, format: Format) {
         });
         print_table(&["REPOSITORY", "TAG", "IMAGE ID", "CREATED", "SIZE"], rows);
     }
+    Ok(())
 }
 
 /// Prints `info`.
-pub fn info(i: &pb::InfoResponse, format: Format) -> serde_json::Result<()> {
-    if format == Format::Json {
+pub fn info(i: &pb::InfoResponse, format: Format) -> crate::error::Res<()> {
+    if format != Format::Table {
         let v = json!({
             "Instance": i.instance, "Root": i.root, "RunDir": i.run_dir,
             "Containers": i.containers, "ContainersRunning": i.containers_running, "ContainersStopped": i.containers_stopped,
@@ -283,7 +325,10 @@ pub fn info(i: &pb::InfoResponse, format: Format) -> serde_json::Result<()> {
             "Allocated": {"CPUs": i.allocated_cpus, "Memory": i.allocated_memory},
             "RootFreeBytes": i.root_free_bytes, "RootFull": i.root_full, "ExitsPending": i.exits_pending,
         });
-        return print_json(&v);
+        if templated(format, || vec![v.clone()], &[])? {
+            return Ok(());
+        }
+        return Ok(print_json(&v)?);
     }
     println!("Instance: {}\nRoot Dir: {}\nRun Dir: {}", i.instance, i.root, i.run_dir);
     println!(
@@ -322,7 +367,11 @@ pub fn info(i: &pb::InfoResponse, format: Format) -> serde_json::Result<()> {
 
 /// Prints a `stats` sample; `prev` keeps the last (cpu, system) counters per container
 /// for CPU % between samples, like docker.
-pub fn stats(list: &[pb::ContainerStats], prev: &mut HashMap<String, (u64, u64)>, format: Format) {
+pub fn stats(
+    list: &[pb::ContainerStats],
+    prev: &mut HashMap<String, (u64, u64)>,
+    format: Format,
+) -> Result<(), template::Error> {
     let mut rows = Vec::new();
     for s in list {
         let (pc, ps) = prev.get(&s.id).copied().unwrap_or((0, 0));
@@ -333,13 +382,17 @@ pub fn stats(list: &[pb::ContainerStats], prev: &mut HashMap<String, (u64, u64)>
         let mem_pct = if s.memory_limit > 0 { s.memory_usage as f64 / s.memory_limit as f64 * 100.0 } else { 0.0 };
         rows.push((s, cpu, mem_pct));
     }
-    if format == Format::Json {
-        print_json_lines(rows.into_iter().map(|(s, cpu, mem)| {
-            json!({"ID": s.id, "Name": s.name, "CPUPerc": cpu, "CPUNanos": s.cpu_usage_ns, "ThrottledPeriods": s.throttled_periods,
+    if format != Format::Table {
+        let js = rows.into_iter().map(|(s, cpu, mem)| {
+            json!({"ID": s.id, "Container": short_id(&s.id), "Name": s.name, "CPUPerc": cpu, "CPUNanos": s.cpu_usage_ns, "ThrottledPeriods": s.throttled_periods,
                 "ThrottledNanos": s.throttled_ns, "MemUsage": s.memory_usage, "MemLimit": s.memory_limit, "MemCache": s.memory_cache,
                 "MemPerc": mem, "PIDs": s.pids, "PIDsLimit": s.pids_limit, "BlockRead": s.blkio_read_bytes, "BlockWrite": s.blkio_write_bytes})
-        }));
-        return;
+        });
+        let js: Vec<Value> = js.collect();
+        if !templated(format, || js.clone(), &[("ID", "CONTAINER ID"), ("PIDs", "PIDS")])? {
+            print_json_lines(js);
+        }
+        return Ok(());
     }
     let rows = rows.into_iter().map(|(s, cpu, mem)| {
         vec![
@@ -353,48 +406,55 @@ pub fn stats(list: &[pb::ContainerStats], prev: &mut HashMap<String, (u64, u64)>
         ]
     });
     print_table(&["CONTAINER ID", "NAME", "CPU %", "MEM USAGE / LIMIT", "MEM %", "BLOCK I/O", "PIDS"], rows);
+    Ok(())
 }
 
 /// Prints one event like `docker events`.
-pub fn event(e: &pb::Event, format: Format) {
-    if format == Format::Json {
-        println!(
-            "{}",
-            json!({"seq": e.seq, "time": e.time, "Type": e.r#type, "Action": e.action, "ID": e.id, "Name": e.name, "Attributes": e.attributes})
-        );
-        return;
+pub fn event(e: &pb::Event, format: Format) -> Result<(), template::Error> {
+    if format != Format::Table {
+        let v = json!({"seq": e.seq, "time": e.time, "Type": e.r#type, "Action": e.action, "ID": e.id, "Name": e.name, "Attributes": e.attributes,
+            "Actor": {"ID": e.id, "Attributes": e.attributes}, "Status": e.action, "TimeNano": e.time});
+        if !templated(format, || vec![v.clone()], &[])? {
+            println!("{v}");
+        }
+        return Ok(());
     }
     let mut attrs: Vec<String> = e.attributes.iter().map(|(k, v)| format!("{k}={v}")).collect();
     attrs.sort();
     attrs.push(format!("name={}", e.name));
     println!("{} #{} {} {} {} ({})", rfc3339(e.time), e.seq, e.r#type, e.action, e.id, attrs.join(", "));
+    Ok(())
 }
 
 /// Prints `image history`.
-pub fn history(entries: &[pb::HistoryEntry], format: Format) {
-    if format == Format::Json {
-        print_json_lines(entries.iter().map(|e| {
-            json!({"CreatedBy": e.created_by, "Created": e.created_at, "EmptyLayer": e.empty_layer, "DiffID": e.diff_id, "Size": e.size, "SharedWith": e.shared_with})
-        }));
-        return;
+pub fn history(entries: &[pb::HistoryEntry], format: Format) -> Result<(), template::Error> {
+    if format != Format::Table {
+        let js: Vec<Value> = entries.iter().map(|e| {
+            json!({"CreatedBy": e.created_by, "Created": e.created_at, "CreatedSince": ago(e.created_at), "EmptyLayer": e.empty_layer, "DiffID": e.diff_id, "Size": e.size, "SharedWith": e.shared_with})
+        }).collect();
+        if !templated(format, || js.clone(), &[("CreatedSince", "CREATED"), ("CreatedBy", "CREATED BY")])? {
+            print_json_lines(js);
+        }
+        return Ok(());
     }
     let rows = entries.iter().map(|e| {
         let by: String = e.created_by.chars().take(46).collect();
         vec![ago(e.created_at), human(e.size), by, e.shared_with.join(", ")]
     });
     print_table(&["CREATED", "SIZE", "CREATED BY", "SHARED WITH"], rows);
+    Ok(())
 }
 
 /// Prints `system df`.
-pub fn disk_usage(u: &pb::DiskUsageResponse, format: Format) {
-    if format == Format::Json {
-        println!(
-            "{}",
-            json!({"Images": u.images, "Layers": u.layers, "LayersSize": u.layers_bytes, "SharedSize": u.shared_bytes,
+pub fn disk_usage(u: &pb::DiskUsageResponse, format: Format) -> Result<(), template::Error> {
+    if format != Format::Table {
+        let v = json!({"Images": u.images, "Layers": u.layers, "LayersSize": u.layers_bytes, "SharedSize": u.shared_bytes,
             "UniqueSize": u.unique_bytes, "SizeWithoutSharing": u.images_bytes_naive, "Containers": u.containers,
-            "ContainersSize": u.containers_bytes, "Reclaimable": u.reclaimable_bytes})
-        );
-        return;
+            "ContainersSize": u.containers_bytes, "Reclaimable": u.reclaimable_bytes});
+        if !templated(format, || vec![v.clone()], &[])? {
+            println!("{v}");
+        }
+        return Ok(());
     }
     let images = vec![
         "Images".to_string(),
@@ -407,6 +467,7 @@ pub fn disk_usage(u: &pb::DiskUsageResponse, format: Format) {
     let containers = vec!["Containers".to_string(), u.containers.to_string(), human(u.containers_bytes)];
     print_table(&["TYPE", "TOTAL", "SIZE", "SHARED", "UNIQUE", "RECLAIMABLE"], [images, containers]);
     println!("(without sharing, the images would take {})", human(u.images_bytes_naive));
+    Ok(())
 }
 
 /// Prints `group ls`.
@@ -428,11 +489,34 @@ pub fn group_json(g: &pb::GroupInfo) -> Value {
 }
 
 /// Prints `network ls`.
-pub fn networks(list: &[pb::NetworkInfo]) {
+pub fn networks(list: &[pb::NetworkInfo], quiet: bool, format: Format) -> Result<(), template::Error> {
+    if quiet {
+        list.iter().for_each(|n| println!("{}", n.name));
+        return Ok(());
+    }
+    let js = || {
+        list.iter()
+            .map(|n| {
+                let mut v = network_json(n);
+                v["ID"] = json!(n.name);
+                v["Driver"] = json!("bridge");
+                v["Scope"] = json!("local");
+                v
+            })
+            .collect()
+    };
+    if templated(format, js, &[("ID", "NETWORK ID")])? {
+        return Ok(());
+    }
+    if format == Format::Json {
+        print_json_lines(list.iter().map(network_json));
+        return Ok(());
+    }
     let rows = list
         .iter()
         .map(|n| vec![n.name.clone(), n.subnet.clone(), n.internal.to_string(), n.containers.len().to_string()]);
     print_table(&["NAME", "SUBNET", "INTERNAL", "CONTAINERS"], rows);
+    Ok(())
 }
 
 /// A network as JSON.

@@ -95,3 +95,45 @@ fn rename_and_port() {
     a.ok(&["rm", "-f", "new", "peer"]);
     a.assert_no_leftovers();
 }
+
+#[test]
+fn format_takes_dockers_go_templates() {
+    if !privileged("format_takes_dockers_go_templates") {
+        return;
+    }
+    let a = Agent::start("gotmpl");
+    let id = a.ok(&["run", "-d", "--name", "web", "--label", "tier=front", IMG, "sleep", "100"]);
+    a.ok(&["create", "--name", "idle", IMG, "true"]);
+    assert_eq!(a.ok(&["ps", "--format", "{{.Names}}"]), "web");
+    let mut all: Vec<String> =
+        a.ok(&["ps", "-a", "--format", "{{.Names}} {{.State}}"]).lines().map(String::from).collect();
+    all.sort();
+    assert_eq!(all, ["idle created", "web running"]);
+    // `table`: docker's titles, columns aligned, a literal \t as typed in a shell.
+    let t = a.ok(&["ps", "--format", "table {{.ID}}\\t{{.Names}}\\t{{.Labels}}"]);
+    let lines: Vec<&str> = t.lines().collect();
+    assert_eq!(lines[0], "CONTAINER ID   NAMES     LABELS", "{t}");
+    assert_eq!(lines[1], format!("{}   web       tier=front", &id[..12]), "{t}");
+    let pid = a.ok(&["inspect", "--format", "{{.State.Pid}}", "web"]);
+    assert!(std::path::Path::new(&format!("/proc/{pid}")).exists(), "pid {pid}");
+    assert_eq!(a.ok(&["inspect", "-f", "{{json .Config.Labels}}", "web"]), "{\"tier\":\"front\"}");
+    assert_eq!(
+        a.ok(&["inspect", "-f", "{{.Name}} {{upper .State.Status}}", "web", "idle"]),
+        "web RUNNING\nidle CREATED"
+    );
+    assert!(a.ok(&["images", "--format", "{{.Repository}}:{{.Tag}}"]).lines().any(|l| l == "local/busybox:latest"));
+    assert_eq!(a.ok(&["image", "inspect", "-f", "{{index .RepoTags 0}}", IMG]), "local/busybox:latest");
+    assert_eq!(a.ok(&["info", "--format", "{{.Instance}}"]), a.instance);
+    assert!(!a.ok(&["version", "--format", "{{.Server.Version}}"]).is_empty());
+    assert!(a.ok(&["network", "ls", "--format", "{{.Name}}"]).lines().any(|l| l == "bridge"));
+    // Bad templates: docker's messages, exit 125, nothing printed.
+    let r = a.ctl(&["ps", "--format", "{{.Names"]);
+    assert_eq!(r.code, 125, "{}", r.stderr);
+    assert!(r.stderr.contains("template parsing error"), "{}", r.stderr);
+    assert!(r.stdout.is_empty());
+    let r = a.ctl(&["inspect", "-f", "{{.NoSuchField}}", "web"]);
+    assert_eq!(r.code, 125);
+    assert!(r.stderr.contains("NoSuchField"), "{}", r.stderr);
+    a.ok(&["rm", "-f", "web", "idle"]);
+    a.assert_no_leftovers();
+}

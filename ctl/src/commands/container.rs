@@ -135,17 +135,17 @@ pub async fn port(cl: &mut Clients, container: String, private_port: Option<Stri
 /// `ps`.
 pub async fn ps(cl: &mut Clients, all: bool, quiet: bool, format: Format) -> Res<u8> {
     let list = cl.c.list(pb::ListContainersRequest { all }).await?.into_inner().containers;
-    output::containers(&list, quiet, format);
+    output::containers(&list, quiet, format)?;
     Ok(0)
 }
 
 /// `inspect`: one JSON array of the containers.
-pub async fn inspect(cl: &mut Clients, containers: Vec<String>) -> Res<u8> {
+pub async fn inspect(cl: &mut Clients, containers: Vec<String>, format: Option<String>) -> Res<u8> {
     let mut out = Vec::new();
     for c in containers {
         out.push(output::container_json(&inspect_one(cl, &c).await?));
     }
-    output::print_json(&out)?;
+    output::print_inspect(&out, format.as_deref())?;
     Ok(0)
 }
 
@@ -265,7 +265,7 @@ pub async fn stats(cl: &mut Clients, no_stream: bool, format: Format, containers
     let mut s = cl.c.stats(pb::StatsRequest { ids: containers, stream: !no_stream }).await?.into_inner();
     let mut prev = std::collections::HashMap::new();
     while let Some(m) = s.next().await {
-        output::stats(&m?.stats, &mut prev, format);
+        output::stats(&m?.stats, &mut prev, format)?;
     }
     Ok(0)
 }

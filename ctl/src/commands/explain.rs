@@ -13,6 +13,7 @@ pub async fn explain(cl: &mut Clients, container: String, format: Format) -> Res
     match format {
         Format::Json => println!("{}", serde_json::to_string_pretty(&to_json(&x))?),
         Format::Table => print!("{}", text(&x)),
+        Format::Template(t) => crate::template::print(t, &[to_json(&x)], &[])?,
     }
     Ok(0)
 }

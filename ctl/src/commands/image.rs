@@ -15,13 +15,13 @@ pub async fn run(cl: &mut Clients, cmd: ImageCmd) -> Res<u8> {
     match cmd {
         ImageCmd::Ls { quiet, format } => ls(cl, quiet, format).await,
         ImageCmd::Rm { force, images } => rm(cl, force, images).await,
-        ImageCmd::Inspect { images } => {
+        ImageCmd::Inspect { images, format } => {
             let mut out = Vec::new();
             for image in images {
                 let img = cl.i.inspect(pb::InspectImageRequest { image }).await?.into_inner().image;
                 out.push(output::image_json(&img.unwrap_or_default()));
             }
-            output::print_json(&out)?;
+            output::print_inspect(&out, format.as_deref())?;
             Ok(0)
         }
         ImageCmd::Import { rootfs, tag, cmd, file } => {
@@ -42,7 +42,7 @@ pub async fn run(cl: &mut Clients, cmd: ImageCmd) -> Res<u8> {
         }
         ImageCmd::History { image, format } => {
             let h = cl.i.history(pb::ImageHistoryRequest { image }).await?.into_inner();
-            output::history(&h.entries, format);
+            output::history(&h.entries, format)?;
             Ok(0)
         }
         ImageCmd::Prune => {
@@ -59,7 +59,7 @@ pub async fn run(cl: &mut Clients, cmd: ImageCmd) -> Res<u8> {
 /// `images`, `image ls`.
 pub async fn ls(cl: &mut Clients, quiet: bool, format: Format) -> Res<u8> {
     let list = cl.i.list(pb::ListImagesRequest {}).await?.into_inner().images;
-    output::images(&list, quiet, format);
+    output::images(&list, quiet, format)?;
     Ok(0)
 }
 

@@ -30,7 +30,7 @@ pub async fn run(cl: &mut Clients, cmd: Cmd) -> Res<u8> {
             container::wait(cl, condition, fail_unhealthy, containers).await
         }
         Cmd::Ps { all, quiet, format } => container::ps(cl, all, quiet, format).await,
-        Cmd::Inspect { containers } => container::inspect(cl, containers).await,
+        Cmd::Inspect { containers, format } => container::inspect(cl, containers, format).await,
         Cmd::Rename { container, new_name } => {
             cl.c.rename(pb::RenameContainerRequest { id: container, new_name }).await?;
             Ok(0)
@@ -65,7 +65,7 @@ pub async fn run(cl: &mut Clients, cmd: Cmd) -> Res<u8> {
         Cmd::Network { cmd } => network::run(cl, cmd).await,
         Cmd::System { cmd: SystemCmd::Df { format } } => system::df(cl, format).await,
         Cmd::Events { since, filter, no_follow, format } => system::events(cl, since, filter, no_follow, format).await,
-        Cmd::Version => system::version(cl).await,
+        Cmd::Version { format } => system::version(cl, format).await,
         Cmd::Info { format } => system::info(cl, format).await,
         // Local files only: main runs these without connecting.
         Cmd::Context { .. } | Cmd::Certs { .. } | Cmd::Logout { .. } => Ok(0),

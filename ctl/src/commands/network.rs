@@ -16,7 +16,9 @@ pub async fn run(cl: &mut Clients, cmd: NetworkCmd) -> Res<u8> {
             let req = pb::CreateNetworkRequest { name, subnet: subnet.unwrap_or_default(), internal, labels };
             println!("{}", cl.n.create(req).await?.into_inner().name);
         }
-        NetworkCmd::Ls => output::networks(&cl.n.list(pb::ListNetworksRequest {}).await?.into_inner().networks),
+        NetworkCmd::Ls { quiet, format } => {
+            output::networks(&cl.n.list(pb::ListNetworksRequest {}).await?.into_inner().networks, quiet, format)?
+        }
         NetworkCmd::Inspect { name } => output::print_json(&output::network_json(
             &cl.n.inspect(pb::InspectNetworkRequest { name }).await?.into_inner(),
         ))?,

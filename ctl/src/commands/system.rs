@@ -9,7 +9,7 @@ use tokio_stream::StreamExt;
 
 /// `system df`.
 pub async fn df(cl: &mut Clients, format: Format) -> Res<u8> {
-    output::disk_usage(&cl.i.disk_usage(pb::DiskUsageRequest {}).await?.into_inner(), format);
+    output::disk_usage(&cl.i.disk_usage(pb::DiskUsageRequest {}).await?.into_inner(), format)?;
     Ok(0)
 }
 
@@ -19,14 +19,26 @@ pub async fn events(cl: &mut Clients, since: u64, filter: Vec<String>, no_follow
     let filters = filter.iter().flat_map(|f| f.split(',')).filter(|f| !f.is_empty()).map(str::to_string).collect();
     let mut s = cl.s.events(pb::EventsRequest { since, follow: !no_follow, filters }).await?.into_inner();
     while let Some(e) = s.next().await {
-        output::event(&e?, format);
+        output::event(&e?, format)?;
     }
     Ok(0)
 }
 
 /// `version`: ours and the agent's.
-pub async fn version(cl: &mut Clients) -> Res<u8> {
+pub async fn version(cl: &mut Clients, format: Option<String>) -> Res<u8> {
     let v = cl.s.version(pb::VersionRequest {}).await?.into_inner();
+    if let Some(f) = format.filter(|f| !f.is_empty()) {
+        let j = serde_json::json!({
+            "Client": {"Version": env!("CARGO_PKG_VERSION")},
+            "Server": {"Version": v.version, "ApiVersion": v.api_version, "Os": v.os, "Arch": v.arch, "KernelVersion": v.kernel},
+        });
+        if f == "json" {
+            println!("{j}");
+        } else {
+            crate::template::print(&f, &[j], &[])?;
+        }
+        return Ok(0);
+    }
     println!(
         "Client:\n Version:\t{}\n\nServer:\n Version:\t{}\n API version:\t{}\n OS/Arch:\t{}/{}\n Kernel:\t{}",
         env!("CARGO_PKG_VERSION"),
