@@ -219,6 +219,8 @@ pub struct CreateOpts {
     pub group: Option<String>,
     #[command(flatten)]
     pub res: ResourceOpts,
+    #[command(flatten)]
+    pub more: crate::run_flags::RunFlags,
     /// Image, then the command and its arguments
     #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true)]
     pub image_and_cmd: Vec<String>,
@@ -291,16 +293,17 @@ pub enum Cmd {
     },
     /// Stop containers: SIGTERM, then SIGKILL after the timeout
     Stop {
-        /// Seconds to wait before killing
-        #[arg(short = 't', long = "time", default_value_t = 10)]
-        time: u32,
+        /// Seconds to wait before killing (default: the container's --stop-timeout, else 10)
+        #[arg(short = 't', long = "time")]
+        time: Option<u32>,
         #[arg(required = true)]
         containers: Vec<String>,
     },
     /// Stop then start containers
     Restart {
-        #[arg(short = 't', long = "time", default_value_t = 10)]
-        time: u32,
+        /// Seconds to wait before killing (default: the container's --stop-timeout, else 10)
+        #[arg(short = 't', long = "time")]
+        time: Option<u32>,
         #[arg(required = true)]
         containers: Vec<String>,
     },

@@ -14,6 +14,7 @@ mod flags;
 mod mounts;
 mod output;
 mod registry;
+mod run_flags;
 mod template;
 mod tty;
 

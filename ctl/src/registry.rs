@@ -94,6 +94,26 @@ pub async fn pull(
     insecure: bool,
     quiet: bool,
 ) -> Res<u8> {
+    pull_to(images, reference, auth, insecure, quiet, false).await
+}
+
+/// [`pull`], writing what it says to stderr with `to_stderr` (`run --pull`: stdout is the
+/// container's), and nothing at all when that is also `quiet`.
+pub async fn pull_to(
+    images: &mut ImageServiceClient<Channel>,
+    reference: String,
+    auth: Option<pb::RegistryAuth>,
+    insecure: bool,
+    quiet: bool,
+    to_stderr: bool,
+) -> Res<u8> {
+    let say = |line: &str| {
+        if to_stderr {
+            eprintln!("{line}");
+        } else {
+            println!("{line}");
+        }
+    };
     let mut stream = images.pull(pb::PullRequest { reference: reference.clone(), auth, insecure }).await?.into_inner();
     let tty = !quiet && std::io::stderr().is_terminal();
     let multi = indicatif::MultiProgress::new();
@@ -109,7 +129,9 @@ pub async fn pull(
                 b.finish();
             }
             let name = img.tags.first().cloned().unwrap_or_else(|| reference.clone());
-            println!("{name}");
+            if !(quiet && to_stderr) {
+                say(&name);
+            }
             return Ok(0);
         }
         if quiet {
@@ -119,7 +141,7 @@ pub async fn pull(
             if tty {
                 let _ = multi.println(&p.status);
             } else {
-                println!("{}", p.status);
+                say(&p.status);
             }
             continue;
         }
@@ -136,7 +158,7 @@ pub async fn pull(
             bar.set_position(p.current);
             bar.set_message(p.status.clone());
         } else if last_status.get(&p.id) != Some(&p.status) {
-            println!("{}: {}", p.id, p.status);
+            say(&format!("{}: {}", p.id, p.status));
             last_status.insert(p.id.clone(), p.status);
         }
     }

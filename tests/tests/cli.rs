@@ -137,3 +137,108 @@ fn format_takes_dockers_go_templates() {
     a.ok(&["rm", "-f", "web", "idle"]);
     a.assert_no_leftovers();
 }
+
+#[test]
+fn run_flags_dns_domain_shm_ulimit_stop_cidfile_platform() {
+    if !privileged("run_flags_dns_domain_shm_ulimit_stop_cidfile_platform") {
+        return;
+    }
+    let a = Agent::start("runflags");
+    let out = a.ok(&[
+        "run",
+        "--rm",
+        "--dns-search",
+        "a.example",
+        "--dns-search",
+        "b.example",
+        "--dns-option",
+        "ndots:2",
+        "--domainname",
+        "corp.example",
+        "--shm-size",
+        "8m",
+        "--ulimit",
+        "nofile=512:1024",
+        IMG,
+        "sh",
+        "-c",
+        "grep -E '^(search|options)' /etc/resolv.conf; cat /proc/sys/kernel/domainname; \
+         grep ' /dev/shm ' /proc/mounts | grep -o 'size=[0-9]*k'; ulimit -n; ulimit -Hn",
+    ]);
+    assert_eq!(out, "search a.example b.example\noptions ndots:2\ncorp.example\nsize=8192k\n512\n1024", "{out}");
+    // Bad values: named, nothing created.
+    for (flags, want) in [
+        (vec!["--ulimit", "nofiles=1"], "unknown limit \"nofiles\""),
+        (vec!["--ulimit", "nofile=10:5"], "soft limit is above the hard limit"),
+        (vec!["--stop-signal", "SIGNOPE"], "invalid signal"),
+        (vec!["--dns-option", "a b"], "resolver option"),
+        (vec!["--platform", "linux/arm64"], "linux/amd64 images only"),
+        (vec!["--shm-size", "0"], "--shm-size"),
+    ] {
+        let mut args = vec!["run", "--rm"];
+        args.extend(flags.iter());
+        args.extend([IMG, "true"]);
+        let r = a.ctl(&args);
+        assert_eq!(r.code, 125, "{flags:?}: {}", r.stderr);
+        assert!(r.stderr.contains(want), "{flags:?}: {}", r.stderr);
+    }
+    // A hard limit above the agent's own is refused by the kernel; the message says why.
+    let r = a.ctl(&["run", "--rm", "--ulimit", "nofile=2000000000", IMG, "true"]);
+    assert_ne!(r.code, 0);
+    assert!(r.stderr.contains("--ulimit nofile=2000000000:2000000000"), "{}", r.stderr);
+    assert_eq!(a.ok(&["ps", "-aq"]), "", "nothing left by the refused runs");
+
+    // --stop-signal: `stop` sends it; --stop-timeout: a stop without -t waits that long.
+    let trap = "trap 'echo got-usr1; exit 0' USR1; while :; do sleep 0.1; done";
+    a.ok(&["run", "-d", "--name", "usr1", "--stop-signal", "USR1", IMG, "sh", "-c", trap]);
+    let catches_usr1 = || {
+        let status = a.ok(&["exec", "usr1", "cat", "/proc/1/status"]);
+        let mask = status.lines().find_map(|l| l.strip_prefix("SigCgt:")).map(|m| m.trim().to_string());
+        mask.and_then(|m| u64::from_str_radix(&m, 16).ok()).is_some_and(|m| m & (1 << 9) != 0)
+    };
+    assert!(e2e::eventually(5, catches_usr1), "the trap is set");
+    a.ok(&["stop", "usr1"]);
+    assert_eq!(a.inspect("usr1")["State"]["ExitCode"], 0);
+    assert!(a.ok(&["logs", "usr1"]).contains("got-usr1"));
+    a.ok(&["run", "-d", "--name", "stubborn", "--stop-timeout", "1", IMG, "sleep", "100"]);
+    let t = std::time::Instant::now();
+    a.ok(&["stop", "stubborn"]);
+    assert!(t.elapsed() < std::time::Duration::from_secs(6), "stop took {:?}", t.elapsed());
+    assert_eq!(a.inspect("stubborn")["State"]["ExitCode"], 137);
+
+    // --cidfile: the ID written; an existing file refused before anything is created.
+    let d = tempfile::tempdir().expect("tempdir");
+    let cid = d.path().join("cid");
+    let c = cid.to_str().unwrap();
+    let id = a.ok(&["run", "-d", "--cidfile", c, IMG, "sleep", "100"]);
+    assert_eq!(std::fs::read_to_string(&cid).unwrap(), id);
+    let r = a.ctl(&["run", "-d", "--cidfile", c, IMG, "sleep", "100"]);
+    assert_eq!(r.code, 125);
+    assert!(r.stderr.contains("Container ID file found"), "{}", r.stderr);
+    assert_eq!(a.ok(&["ps", "-q"]).lines().count(), 1);
+    a.ok(&["rm", "-f", "usr1", "stubborn", &id]);
+    a.assert_no_leftovers();
+}
+
+#[test]
+fn run_pulls_only_when_asked() {
+    if !privileged("run_pulls_only_when_asked") {
+        return;
+    }
+    let a = Agent::start("runpull");
+    let Some(reg) = e2e::Registry::start(&a.dir.path().join("registry"), None) else { return };
+    let archive = a.dir.path().join("bb.tar");
+    a.ok(&["save", "-o", archive.to_str().unwrap(), IMG]);
+    reg.push(&archive, "test/bb:1", None);
+    let image = format!("{}/test/bb:1", reg.host());
+    let r = a.ctl(&["run", "--rm", &image, "true"]);
+    assert_ne!(r.code, 0, "no pull without --pull");
+    let r = a.ctl(&["run", "--rm", "--pull", "never", &image, "true"]);
+    assert_ne!(r.code, 0);
+    assert_eq!(a.ok(&["run", "--rm", "--pull", "missing", "-q", &image, "echo", "pulled"]), "pulled");
+    assert!(a.ok(&["images", "--format", "{{.Repository}}:{{.Tag}}"]).contains("/test/bb:1"));
+    // Present now: `missing` does not pull again, `always` does.
+    assert_eq!(a.ok(&["run", "--rm", "--pull", "missing", &image, "echo", "again"]), "again");
+    assert_eq!(a.ok(&["run", "--rm", "--pull", "always", "-q", &image, "echo", "always"]), "always");
+    a.assert_no_leftovers();
+}

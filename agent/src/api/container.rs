@@ -125,7 +125,7 @@ impl ContainerService for ContainerApi {
         req: Request<pb::StopContainerRequest>,
     ) -> Result<Response<pb::StopContainerResponse>, Status> {
         let r = req.into_inner();
-        let t = Duration::from_secs(r.timeout_seconds.unwrap_or(10) as u64);
+        let t = r.timeout_seconds.map(|s| Duration::from_secs(s as u64));
         self.rt.stop(&r.id, t).await.map_err(status)?;
         Ok(Response::new(pb::StopContainerResponse {}))
     }

@@ -93,6 +93,22 @@ pub fn spec_from_pb(s: pb::ContainerSpec) -> Result<ContainerSpec, RuntimeError>
     let security = spec::Security::parse(&s.security_opt)?;
     let restart = crate::runtime::restart::RestartPolicy::parse(&s.restart)?;
     let group_add = s.group_add.iter().map(|g| spec::group(g)).collect::<Result<_, _>>()?;
+    let ulimits = s
+        .ulimits
+        .iter()
+        .map(|u| crate::isolation::spec::Rlimit::parse(u).map_err(RuntimeError::InvalidArgument))
+        .collect::<Result<_, _>>()?;
+    if !s.stop_signal.is_empty() {
+        crate::runtime::parse_signal(&s.stop_signal)
+            .map_err(|e| RuntimeError::InvalidArgument(format!("--stop-signal: {e}")))?;
+    }
+    crate::runtime::check_search_and_options(&s.dns_search, &s.dns_option)?;
+    if s.shm_size < 0 {
+        return Err(RuntimeError::InvalidArgument(format!("invalid --shm-size {}: must be positive", s.shm_size)));
+    }
+    if s.domainname.len() > 64 || s.domainname.contains(|c: char| c.is_whitespace() || c == '/') {
+        return Err(RuntimeError::InvalidArgument(format!("invalid --domainname {:?}", s.domainname)));
+    }
     Ok(ContainerSpec {
         name: s.name,
         image: s.image,
@@ -113,8 +129,8 @@ pub fn spec_from_pb(s: pb::ContainerSpec) -> Result<ContainerSpec, RuntimeError>
         group: s.group,
         ports: s.ports,
         dns: s.dns,
-        dns_search: vec![],
-        dns_options: vec![],
+        dns_search: s.dns_search,
+        dns_options: s.dns_option,
         add_hosts: s.add_hosts,
         publish_all: s.publish_all,
         cap_add: s.cap_add,
@@ -135,6 +151,11 @@ pub fn spec_from_pb(s: pb::ContainerSpec) -> Result<ContainerSpec, RuntimeError>
         health: s.health.map(health_from_pb),
         group_add,
         strict_groups: false,
+        domainname: s.domainname,
+        stop_signal: s.stop_signal,
+        stop_timeout: s.stop_timeout,
+        shm_size: s.shm_size as u64,
+        ulimits,
     })
 }
 
@@ -251,6 +272,13 @@ pub fn spec_to_pb(s: &ContainerSpec) -> pb::ContainerSpec {
         restart: s.restart.to_string(),
         health: s.health.as_ref().map(health_to_pb),
         group_add: s.group_add.clone(),
+        dns_search: s.dns_search.clone(),
+        dns_option: s.dns_options.clone(),
+        domainname: s.domainname.clone(),
+        stop_signal: s.stop_signal.clone(),
+        stop_timeout: s.stop_timeout,
+        shm_size: s.shm_size as i64,
+        ulimits: s.ulimits.iter().map(ToString::to_string).collect(),
     }
 }
 

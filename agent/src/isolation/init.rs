@@ -132,6 +132,14 @@ fn setup_and_exec(
     if let Err(e) = nix::unistd::sethostname(&spec.hostname) {
         return Failure::setup(format!("sethostname {:?}: {}", spec.hostname, e.desc()));
     }
+    if !spec.domainname.is_empty() {
+        // SAFETY: a pointer and length of a live string; the UTS namespace is our own.
+        let r = unsafe { libc::setdomainname(spec.domainname.as_ptr().cast(), spec.domainname.len()) };
+        if r != 0 {
+            let e = nix::errno::Errno::last();
+            return Failure::setup(format!("setdomainname {:?}: {}", spec.domainname, e.desc()));
+        }
+    }
     match spec.network {
         NetMode::None | NetMode::Bridge => {
             if let Err(f) = mounts::loopback_up() {
@@ -174,6 +182,11 @@ fn setup_and_exec(
     if let Some(adj) = spec.oom_score_adj {
         if let Err(e) = std::fs::write("/proc/self/oom_score_adj", adj.to_string()) {
             return Failure::setup(format!("oom_score_adj {adj}: {e}"));
+        }
+    }
+    for l in &spec.rlimits {
+        if let Err(f) = set_rlimit(l) {
+            return f;
         }
     }
     // Everything above overlaps with the shim moving us into our cgroup (a migration on
@@ -314,4 +327,26 @@ fn tiny_init(spec: &LaunchSpec, errw: &OwnedFd) -> Failure {
             unsafe { libc::_exit(c) }
         }
     }
+}
+
+/// Sets one `--ulimit` on this process (the command inherits it through exec). Raising a
+/// hard limit needs CAP_SYS_RESOURCE in the host's user namespace: refused with EPERM
+/// otherwise, reported naming the limit.
+fn set_rlimit(l: &super::spec::Rlimit) -> Result<(), Failure> {
+    let Some(res) = l.resource() else {
+        return Err(Failure::setup(format!("--ulimit {l}: unknown limit")));
+    };
+    let v = |x: Option<u64>| x.unwrap_or(libc::RLIM_INFINITY);
+    let r = libc::rlimit { rlim_cur: v(l.soft), rlim_max: v(l.hard) };
+    // SAFETY: setrlimit with a valid resource and a live struct.
+    if unsafe { libc::setrlimit(res as _, &r) } != 0 {
+        let e = nix::errno::Errno::last();
+        let why = if e == nix::errno::Errno::EPERM {
+            " (raising a hard limit needs CAP_SYS_RESOURCE, which the agent does not hold)"
+        } else {
+            ""
+        };
+        return Err(Failure::setup(format!("--ulimit {l}: {}{why}", e.desc())));
+    }
+    Ok(())
 }

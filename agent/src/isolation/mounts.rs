@@ -211,7 +211,8 @@ pub fn setup_rootfs(
     link("/proc/kcore", "core")?;
     match spec.ipc {
         super::spec::NsShare::Private => {
-            mnt("shm", &dev.join("shm"), "tmpfs", NOSUID_NODEV_NOEXEC, Some("mode=1777,size=65536k"))?
+            let size = if spec.shm_size > 0 { spec.shm_size.div_ceil(1024) } else { 65536 };
+            mnt("shm", &dev.join("shm"), "tmpfs", NOSUID_NODEV_NOEXEC, Some(&format!("mode=1777,size={size}k")))?
         }
         // Shared IPC means shared POSIX shared memory too: the host's /dev/shm, or the
         // other container's, cloned by the shim from inside its mount namespace.

@@ -46,6 +46,72 @@ pub struct BindFile {
     pub container: String,
 }
 
+/// One `--ulimit`: a resource limit set on the container's process before it runs.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Rlimit {
+    /// docker's name (`nofile`, `nproc`, …).
+    pub name: String,
+    /// `None`: unlimited (`-1`).
+    pub soft: Option<u64>,
+    pub hard: Option<u64>,
+}
+
+const RLIMITS: &[(&str, i32)] = &[
+    ("as", libc::RLIMIT_AS as i32),
+    ("core", libc::RLIMIT_CORE as i32),
+    ("cpu", libc::RLIMIT_CPU as i32),
+    ("data", libc::RLIMIT_DATA as i32),
+    ("fsize", libc::RLIMIT_FSIZE as i32),
+    ("locks", libc::RLIMIT_LOCKS as i32),
+    ("memlock", libc::RLIMIT_MEMLOCK as i32),
+    ("msgqueue", libc::RLIMIT_MSGQUEUE as i32),
+    ("nice", libc::RLIMIT_NICE as i32),
+    ("nofile", libc::RLIMIT_NOFILE as i32),
+    ("nproc", libc::RLIMIT_NPROC as i32),
+    ("rss", libc::RLIMIT_RSS as i32),
+    ("rtprio", libc::RLIMIT_RTPRIO as i32),
+    ("rttime", libc::RLIMIT_RTTIME as i32),
+    ("sigpending", libc::RLIMIT_SIGPENDING as i32),
+    ("stack", libc::RLIMIT_STACK as i32),
+];
+
+impl Rlimit {
+    /// Parses docker's `NAME=SOFT[:HARD]` (`-1`: unlimited; HARD defaults to SOFT).
+    pub fn parse(s: &str) -> Result<Rlimit, String> {
+        let bad = |why: &str| format!("invalid --ulimit {s:?}: {why}");
+        let (name, vals) = s.split_once('=').ok_or_else(|| bad("use NAME=SOFT[:HARD]"))?;
+        if !RLIMITS.iter().any(|(n, _)| *n == name) {
+            let names: Vec<&str> = RLIMITS.iter().map(|(n, _)| *n).collect();
+            return Err(bad(&format!("unknown limit {name:?} (one of {})", names.join(", "))));
+        }
+        let num = |v: &str| match v.trim() {
+            "-1" | "unlimited" => Ok(None),
+            v => v.parse::<u64>().map(Some).map_err(|_| bad(&format!("{v:?} is not a number"))),
+        };
+        let (soft, hard) = match vals.split_once(':') {
+            Some((a, b)) => (num(a)?, num(b)?),
+            None => (num(vals)?, num(vals)?),
+        };
+        let lim = |v: Option<u64>| v.unwrap_or(u64::MAX);
+        if lim(soft) > lim(hard) {
+            return Err(bad("the soft limit is above the hard limit"));
+        }
+        Ok(Rlimit { name: name.to_string(), soft, hard })
+    }
+
+    /// The `RLIMIT_*` resource.
+    pub fn resource(&self) -> Option<i32> {
+        RLIMITS.iter().find(|(n, _)| *n == self.name).map(|(_, r)| *r)
+    }
+}
+
+impl std::fmt::Display for Rlimit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let v = |x: Option<u64>| x.map(|n| n.to_string()).unwrap_or_else(|| "-1".into());
+        write!(f, "{}={}:{}", self.name, v(self.soft), v(self.hard))
+    }
+}
+
 /// Everything needed to start the init process of a container.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct LaunchSpec {
@@ -57,6 +123,15 @@ pub struct LaunchSpec {
     /// `user[:group]`, names or numbers, resolved inside the container.
     pub user: String,
     pub hostname: String,
+    /// `--domainname` (empty: unchanged).
+    #[serde(default)]
+    pub domainname: String,
+    /// `--shm-size` in bytes (0: 64 MiB).
+    #[serde(default)]
+    pub shm_size: u64,
+    /// `--ulimit`s, set before the command runs.
+    #[serde(default)]
+    pub rlimits: Vec<Rlimit>,
     pub tty: bool,
     pub stdin: bool,
     pub network: NetMode,
@@ -271,5 +346,24 @@ impl<'a> Seccomp<'a> {
             (false, Some(p)) => Seccomp::Programs(p),
             (false, None) => Seccomp::Default,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Rlimit;
+
+    #[test]
+    fn ulimits_parse_like_dockers() {
+        let l = Rlimit::parse("nofile=1024:2048").unwrap();
+        assert_eq!((l.soft, l.hard, l.resource()), (Some(1024), Some(2048), Some(libc::RLIMIT_NOFILE as i32)));
+        assert_eq!(Rlimit::parse("nproc=64").unwrap().hard, Some(64), "HARD defaults to SOFT");
+        let u = Rlimit::parse("core=-1").unwrap();
+        assert_eq!((u.soft, u.hard), (None, None));
+        assert_eq!(u.to_string(), "core=-1:-1");
+        assert!(Rlimit::parse("memlock=-1:1").unwrap_err().contains("soft limit is above"));
+        assert!(Rlimit::parse("nofiles=1").unwrap_err().contains("unknown limit \"nofiles\""));
+        assert!(Rlimit::parse("nofile").unwrap_err().contains("NAME=SOFT[:HARD]"));
+        assert!(Rlimit::parse("nofile=x").unwrap_err().contains("\"x\" is not a number"));
     }
 }

@@ -153,7 +153,11 @@ impl Runtime {
             user: if spec.user.is_empty() { image.config.user.clone() } else { spec.user.clone() },
             hostname,
             network,
-            stop_signal: image.config.stop_signal.clone(),
+            stop_signal: if spec.stop_signal.is_empty() {
+                image.config.stop_signal.clone()
+            } else {
+                spec.stop_signal.clone()
+            },
             spec,
             state: State::Created,
             pid: 0,
@@ -222,6 +226,9 @@ impl Runtime {
             cwd: rec.cwd.clone(),
             user: rec.user.clone(),
             hostname: rec.hostname.clone(),
+            domainname: rec.spec.domainname.clone(),
+            shm_size: rec.spec.shm_size,
+            rlimits: rec.spec.ulimits.clone(),
             tty: rec.spec.tty,
             stdin: rec.spec.stdin_open,
             network: rec.network,

@@ -41,7 +41,9 @@ mod sweep;
 mod undo;
 mod volumes;
 
+pub use dns::check_search_and_options;
 pub use resources::system_cpu_ns;
+pub use stop::parse_signal;
 
 pub use events::{Event, EventFilter};
 pub use exec::{ExecInput, ExecIo, ExecRequest};
@@ -179,6 +181,21 @@ pub struct ContainerSpec {
     /// the user are not added.
     #[serde(default)]
     pub strict_groups: bool,
+    /// `--domainname`.
+    #[serde(default)]
+    pub domainname: String,
+    /// `--stop-signal` (validated; empty: the image's, else SIGTERM).
+    #[serde(default)]
+    pub stop_signal: String,
+    /// `--stop-timeout`: seconds a `stop` without its own timeout waits.
+    #[serde(default)]
+    pub stop_timeout: Option<u32>,
+    /// `--shm-size` in bytes (0: 64 MiB).
+    #[serde(default)]
+    pub shm_size: u64,
+    /// `--ulimit`.
+    #[serde(default)]
+    pub ulimits: Vec<crate::isolation::spec::Rlimit>,
 }
 
 impl ContainerSpec {

@@ -155,11 +155,14 @@ impl Runtime {
     /// until a send is known to have reached a handler (the init caught the signal before
     /// it was sent), it is sent again (after 100 ms, then backing off to once a second), and
     /// never after that (a second SIGTERM means "hurry" to some programs).
-    pub async fn stop(&self, name: &str, timeout: Duration) -> Result<()> {
+    /// Stops `name`: its stop signal, then SIGKILL after `timeout` (`None`: the container's
+    /// `--stop-timeout`, else 10 s).
+    pub async fn stop(&self, name: &str, timeout: impl Into<Option<Duration>>) -> Result<()> {
         let rec = self.resolve(name)?;
         if rec.state != State::Running {
             return Ok(());
         }
+        let timeout = timeout.into().unwrap_or_else(|| Duration::from_secs(rec.spec.stop_timeout.unwrap_or(10) as u64));
         let sig = match parse_signal(&rec.stop_signal) {
             _ if rec.stop_signal.is_empty() => libc::SIGTERM,
             Ok(s) => s,

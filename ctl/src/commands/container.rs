@@ -64,15 +64,15 @@ pub async fn start(cl: &mut Clients, attach: bool, containers: Vec<String>) -> R
 }
 
 /// `stop`: SIGTERM, then SIGKILL after `time` seconds.
-pub async fn stop(cl: &mut Clients, time: u32, containers: Vec<String>) -> Res<u8> {
-    let stop = async |id| cl.c.stop(pb::StopContainerRequest { id, timeout_seconds: Some(time) }).await.map(drop);
+pub async fn stop(cl: &mut Clients, time: Option<u32>, containers: Vec<String>) -> Res<u8> {
+    let stop = async |id| cl.c.stop(pb::StopContainerRequest { id, timeout_seconds: time }).await.map(drop);
     each(containers, stop, echo).await
 }
 
 /// `restart`: stop, then start.
-pub async fn restart(cl: &mut Clients, time: u32, containers: Vec<String>) -> Res<u8> {
+pub async fn restart(cl: &mut Clients, time: Option<u32>, containers: Vec<String>) -> Res<u8> {
     let restart = async |id: String| {
-        cl.c.stop(pb::StopContainerRequest { id: id.clone(), timeout_seconds: Some(time) }).await?;
+        cl.c.stop(pb::StopContainerRequest { id: id.clone(), timeout_seconds: time }).await?;
         cl.c.start(pb::StartContainerRequest { id }).await.map(drop)
     };
     each(containers, restart, echo).await
@@ -334,7 +334,8 @@ async fn create_container(cl: &mut Clients, o: &CreateOpts) -> Res<String> {
             crate::mounts::Mount::Tmpfs(t) => tmpfs.push(t),
         }
     }
-    let spec = pb::ContainerSpec {
+    o.more.before_create(cl, image).await?;
+    let mut spec = pb::ContainerSpec {
         name: o.name.clone().unwrap_or_default(),
         image: image.clone(),
         command: cmd.to_vec(),
@@ -371,8 +372,12 @@ async fn create_container(cl: &mut Clients, o: &CreateOpts) -> Res<String> {
         ipc: o.ipc.clone().unwrap_or_default(),
         pid: o.pid.clone().unwrap_or_default(),
         group_add: o.group_add.clone(),
+        ..Default::default()
     };
-    Ok(cl.c.create(pb::CreateContainerRequest { spec: Some(spec) }).await?.into_inner().id)
+    o.more.apply(&mut spec)?;
+    let id = cl.c.create(pb::CreateContainerRequest { spec: Some(spec) }).await?.into_inner().id;
+    o.more.after_create(&id)?;
+    Ok(id)
 }
 
 /// `--health-*` / `--no-healthcheck` as the API's HealthConfig (unset: the image's).

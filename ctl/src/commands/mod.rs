@@ -110,7 +110,7 @@ fn parse_kv(items: &[String], what: &str) -> Res<HashMap<String, String>> {
 }
 
 /// Parses a docker size (`64m`, `1g`, `512k`, `100`, `64MB`) into bytes.
-fn parse_size(s: &str, what: &str) -> Res<i64> {
+pub(crate) fn parse_size(s: &str, what: &str) -> Res<i64> {
     let t = s.trim().to_ascii_lowercase();
     if t == "-1" {
         return Ok(-1);
