@@ -305,6 +305,13 @@ fn security_opts(opts: &[String]) -> Res<Vec<String>> {
 }
 
 async fn create_container(cl: &mut Clients, o: &CreateOpts) -> Res<String> {
+    let spec = spec_of(o)?;
+    Ok(cl.c.create(pb::CreateContainerRequest { spec: Some(spec) }).await?.into_inner().id)
+}
+
+/// The API's ContainerSpec for `run`/`create` flags (also what `apply` builds from a
+/// Compose service, by way of the same flags).
+pub fn spec_of(o: &CreateOpts) -> Res<pb::ContainerSpec> {
     let (image, cmd) = o.image_and_cmd.split_first().ok_or_else(|| Exit::agent("an image is required"))?;
     // The image slot takes anything (the command after it may start with -): a flag there
     // is one we do not know, as docker says.
@@ -372,7 +379,7 @@ async fn create_container(cl: &mut Clients, o: &CreateOpts) -> Res<String> {
         pid: o.pid.clone().unwrap_or_default(),
         group_add: o.group_add.clone(),
     };
-    Ok(cl.c.create(pb::CreateContainerRequest { spec: Some(spec) }).await?.into_inner().id)
+    Ok(spec)
 }
 
 /// `--health-*` / `--no-healthcheck` as the API's HealthConfig (unset: the image's).

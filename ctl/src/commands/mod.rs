@@ -69,6 +69,8 @@ pub async fn run(cl: &mut Clients, cmd: Cmd) -> Res<u8> {
         Cmd::Info { format } => system::info(cl, format).await,
         // Local files only: main runs these without connecting.
         Cmd::Context { .. } | Cmd::Certs { .. } | Cmd::Logout { .. } => Ok(0),
+        // Read their file, then connect: main runs these.
+        Cmd::Apply(_) | Cmd::Diff(_) | Cmd::Down(_) => Ok(0),
     }
 }
 
@@ -110,7 +112,7 @@ fn parse_kv(items: &[String], what: &str) -> Res<HashMap<String, String>> {
 }
 
 /// Parses a docker size (`64m`, `1g`, `512k`, `100`, `64MB`) into bytes.
-fn parse_size(s: &str, what: &str) -> Res<i64> {
+pub(crate) fn parse_size(s: &str, what: &str) -> Res<i64> {
     let t = s.trim().to_ascii_lowercase();
     if t == "-1" {
         return Ok(-1);

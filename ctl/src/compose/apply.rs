@@ -1,0 +1,230 @@
+//! Carrying a [`Plan`] out over the agent's API (client-side reconciliation): what the
+//! agent has, read into the plan's terms; then removals, networks, and each service in
+//! start order, after what it depends on is started, healthy or done as it asks. `down`
+//! too.
+
+use super::model::{self, Condition, Project};
+use super::plan::{Action, Existing, Plan, Step};
+use super::progress::Progress;
+use super::spec;
+use crate::client::Clients;
+use crate::error::{Exit, Res};
+use agent_proto::v1 as pb;
+use std::collections::BTreeMap;
+
+/// What the agent has of the project: its containers (with their specs, for `diff`) and
+/// the names of every network.
+pub struct Observed {
+    pub containers: Vec<Existing>,
+    pub specs: BTreeMap<String, pb::ContainerSpec>,
+    pub networks: Vec<pb::NetworkInfo>,
+}
+
+pub async fn observe(cl: &mut Clients, p: &Project) -> Res<Observed> {
+    let list = cl.c.list(pb::ListContainersRequest { all: true }).await?.into_inner().containers;
+    let (mut containers, mut specs) = (Vec::new(), BTreeMap::new());
+    for c in list {
+        let spec = c.spec.clone().unwrap_or_default();
+        if spec.labels.get(model::LABEL_PROJECT) != Some(&p.name) {
+            continue;
+        }
+        let label = |k: &str| spec.labels.get(k).cloned().unwrap_or_default();
+        containers.push(Existing {
+            id: c.id.clone(),
+            name: c.name.clone(),
+            service: label(model::LABEL_SERVICE),
+            hash: label(model::LABEL_HASH),
+            running: c.state == pb::ContainerState::Running as i32,
+        });
+        specs.insert(c.id, spec);
+    }
+    let networks = cl.n.list(pb::ListNetworksRequest {}).await?.into_inner().networks;
+    Ok(Observed { containers, specs, networks })
+}
+
+/// The config hash of each service.
+pub fn hashes(p: &Project) -> BTreeMap<String, String> {
+    p.services.iter().map(|(n, s)| (n.clone(), s.config_hash())).collect()
+}
+
+/// Plans against what the agent has.
+pub fn plan_for(p: &Project, o: &Observed, prune: bool) -> Res<Plan> {
+    let nets: Vec<String> = o.networks.iter().map(|n| n.name.clone()).collect();
+    super::plan::plan(p, &hashes(p), &o.containers, &nets, prune).map_err(Exit::agent)
+}
+
+fn stop_timeout(p: &Project, service: &str) -> Option<u32> {
+    p.services.get(service).and_then(|s| s.stop_grace_period)
+}
+
+/// `apply`: carries the plan out; prints each change as compose does.
+pub async fn apply(cl: &mut Clients, p: &Project, plan: &Plan) -> Res<u8> {
+    let names = plan.steps.iter().map(|s| s.container.clone()).chain(plan.remove.iter().map(|e| e.name.clone()));
+    let out = Progress::new(names.chain(plan.create_networks.iter().map(|n| n.name.clone())));
+    // Every spec is built (and so checked) before anything changes.
+    let mut specs = BTreeMap::new();
+    for step in &plan.steps {
+        if matches!(step.action, Action::Create | Action::Recreate(_)) {
+            let s =
+                p.services.get(&step.service).ok_or_else(|| Exit::agent(format!("no service {:?}", step.service)))?;
+            specs.insert(step.service.clone(), spec::container_spec(p, &step.service, s, &step.hash)?);
+        }
+    }
+    if !plan.orphans.is_empty() {
+        let names: Vec<&str> = plan.orphans.iter().map(|e| e.name.as_str()).collect();
+        eprintln!(
+            "warning: found orphan containers ({}) for project {:?}: apply --prune removes them",
+            names.join(", "),
+            p.name
+        );
+    }
+    for e in &plan.remove {
+        remove(cl, e, stop_timeout(p, &e.service)).await?;
+        out.line("Container", &e.name, "Removed");
+    }
+    for n in &plan.create_networks {
+        let key = p.networks.iter().find(|(_, v)| v.name == n.name).map(|(k, _)| k.clone()).unwrap_or_default();
+        let mut labels: std::collections::HashMap<String, String> = n.labels.clone().into_iter().collect();
+        labels.insert(model::LABEL_PROJECT.into(), p.name.clone());
+        labels.insert(model::LABEL_NETWORK.into(), key);
+        let req = pb::CreateNetworkRequest {
+            name: n.name.clone(),
+            subnet: n.subnet.clone().unwrap_or_default(),
+            internal: n.internal,
+            labels,
+        };
+        cl.n.create(req).await?;
+        out.line("Network", &n.name, "Created");
+    }
+    let mut ids: BTreeMap<String, String> = BTreeMap::new();
+    for step in &plan.steps {
+        wait_for_dependencies(cl, p, &step.service, &ids, &out).await?;
+        let id = run_step(cl, p, step, specs.remove(&step.service), &out).await?;
+        ids.insert(step.service.clone(), id);
+    }
+    if !plan.changes() {
+        println!("{}: up to date", p.name);
+    }
+    Ok(0)
+}
+
+/// Waits until each service `service` depends on is as its `condition` asks.
+async fn wait_for_dependencies(
+    cl: &mut Clients,
+    p: &Project,
+    service: &str,
+    ids: &BTreeMap<String, String>,
+    out: &Progress,
+) -> Res {
+    let Some(s) = p.services.get(service) else { return Ok(()) };
+    for (dep, cond) in &s.depends_on {
+        let (Some(id), name) = (ids.get(dep), p.container_name(dep)) else { continue };
+        let condition = match cond {
+            Condition::Started => continue,
+            Condition::Healthy => "healthy",
+            Condition::CompletedSuccessfully => "",
+        };
+        out.line("Container", &name, "Waiting");
+        let req = pb::WaitContainerRequest { id: id.clone(), condition: condition.into(), fail_unhealthy: true };
+        let r =
+            cl.c.wait(req)
+                .await
+                .map_err(|e| Exit::agent(format!("dependency failed to start: container {name}: {}", e.message())))?;
+        let code = r.into_inner().exit_code;
+        if *cond == Condition::CompletedSuccessfully && code != 0 {
+            return Err(Exit::agent(format!(
+                "service {dep:?} didn't complete successfully: exit {code} (service {service:?} depends on it)"
+            )));
+        }
+        out.line("Container", &name, if *cond == Condition::Healthy { "Healthy" } else { "Exited" });
+    }
+    Ok(())
+}
+
+/// One service's step; the container's ID after it.
+async fn run_step(
+    cl: &mut Clients,
+    p: &Project,
+    step: &Step,
+    spec: Option<pb::ContainerSpec>,
+    out: &Progress,
+) -> Res<String> {
+    let s = p.services.get(&step.service).ok_or_else(|| Exit::agent(format!("no service {:?}", step.service)))?;
+    let name = step.container.as_str();
+    match &step.action {
+        Action::Unchanged(e) => {
+            out.line("Container", name, "Running");
+            Ok(e.id.clone())
+        }
+        Action::Start(e) => {
+            cl.c.start(pb::StartContainerRequest { id: e.id.clone() }).await?;
+            out.line("Container", name, "Started");
+            Ok(e.id.clone())
+        }
+        Action::Create => {
+            let spec = spec.ok_or_else(|| Exit::agent(format!("no spec for {name}")))?;
+            let id = create(cl, p, step, spec).await?;
+            out.line("Container", name, "Created");
+            cl.c.start(pb::StartContainerRequest { id: id.clone() }).await?;
+            out.line("Container", name, "Started");
+            Ok(id)
+        }
+        Action::Recreate(old) => {
+            // The old container goes first: it holds the name and the ports (its new spec
+            // was built and checked before anything changed).
+            let spec = spec.ok_or_else(|| Exit::agent(format!("no spec for {name}")))?;
+            remove(cl, old, s.stop_grace_period).await?;
+            let id = create(cl, p, step, spec).await?;
+            out.line("Container", name, "Recreated");
+            cl.c.start(pb::StartContainerRequest { id: id.clone() }).await?;
+            out.line("Container", name, "Started");
+            Ok(id)
+        }
+    }
+}
+
+/// Creates the step's container and joins it to its other networks; a failure there
+/// removes it again.
+async fn create(cl: &mut Clients, p: &Project, step: &Step, spec: pb::ContainerSpec) -> Res<String> {
+    let s = p.services.get(&step.service).ok_or_else(|| Exit::agent(format!("no service {:?}", step.service)))?;
+    let id = cl.c.create(pb::CreateContainerRequest { spec: Some(spec) }).await?.into_inner().id;
+    for net in spec::extra_networks(p, s) {
+        let req = pb::ConnectRequest { network: net, container: id.clone() };
+        if let Err(e) = cl.n.connect_container(req).await {
+            let _ = cl.c.remove(pb::RemoveContainerRequest { id: id.clone(), force: true }).await;
+            return Err(e.into());
+        }
+    }
+    Ok(id)
+}
+
+async fn remove(cl: &mut Clients, e: &Existing, timeout: Option<u32>) -> Res {
+    if e.running {
+        cl.c.stop(pb::StopContainerRequest { id: e.id.clone(), timeout_seconds: timeout }).await?;
+    }
+    cl.c.remove(pb::RemoveContainerRequest { id: e.id.clone(), force: true }).await?;
+    Ok(())
+}
+
+/// `down`: the project's containers in reverse dependency order, then the networks apply
+/// made for it (labelled with the project; external ones stay).
+pub async fn down(cl: &mut Clients, p: &Project, timeout: Option<u32>) -> Res<u8> {
+    let o = observe(cl, p).await?;
+    let order = super::plan::down_order(p, &o.containers).map_err(Exit::agent)?;
+    let nets: Vec<&pb::NetworkInfo> =
+        o.networks.iter().filter(|n| n.labels.get(model::LABEL_PROJECT) == Some(&p.name)).collect();
+    if order.is_empty() && nets.is_empty() {
+        eprintln!("warning: no resource found to remove for project {:?}", p.name);
+        return Ok(0);
+    }
+    let out = Progress::new(order.iter().map(|e| e.name.clone()).chain(nets.iter().map(|n| n.name.clone())));
+    for e in &order {
+        remove(cl, e, timeout.or_else(|| stop_timeout(p, &e.service))).await?;
+        out.line("Container", &e.name, "Removed");
+    }
+    for n in nets {
+        cl.n.remove(pb::RemoveNetworkRequest { name: n.name.clone() }).await?;
+        out.line("Network", &n.name, "Removed");
+    }
+    Ok(0)
+}

@@ -1,0 +1,189 @@
+//! What `apply` would do, decided from the project and what the agent has: per service
+//! create, recreate (its config hash changed), start (stopped), or nothing; networks to
+//! make; containers to remove (of services no longer listed, with `--prune`). Pure: `diff`
+//! prints it, `apply` carries it out.
+
+use super::model::{Network, Project};
+
+/// A container of the project that the agent has.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Existing {
+    pub id: String,
+    pub name: String,
+    pub service: String,
+    pub hash: String,
+    pub running: bool,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Action {
+    Create,
+    /// The config changed: the old container goes, a new one is made.
+    Recreate(Existing),
+    /// Same config, not running.
+    Start(Existing),
+    Unchanged(Existing),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Step {
+    pub service: String,
+    pub container: String,
+    pub hash: String,
+    pub action: Action,
+}
+
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Plan {
+    pub create_networks: Vec<Network>,
+    /// In start order.
+    pub steps: Vec<Step>,
+    /// Removed first: orphans (with prune) and extra containers of listed services.
+    pub remove: Vec<Existing>,
+    /// Orphans left alone (no prune): apply warns about them.
+    pub orphans: Vec<Existing>,
+}
+
+impl Plan {
+    pub fn changes(&self) -> bool {
+        !self.create_networks.is_empty()
+            || !self.remove.is_empty()
+            || self.steps.iter().any(|s| !matches!(s.action, Action::Unchanged(_)))
+    }
+}
+
+/// Plans `apply`. `hashes` are the desired config hashes by service; `networks` the names
+/// of the agent's networks.
+pub fn plan(
+    p: &Project,
+    hashes: &std::collections::BTreeMap<String, String>,
+    existing: &[Existing],
+    networks: &[String],
+    prune: bool,
+) -> Result<Plan, String> {
+    let mut out = Plan::default();
+    for n in p.networks.values() {
+        if networks.contains(&n.name) {
+            continue;
+        }
+        if n.external {
+            return Err(format!("external network {:?} not found", n.name));
+        }
+        out.create_networks.push(n.clone());
+    }
+    for e in existing {
+        if !p.services.contains_key(&e.service) {
+            if prune {
+                out.remove.push(e.clone());
+            } else {
+                out.orphans.push(e.clone());
+            }
+        }
+    }
+    for service in p.start_order()? {
+        let container = p.container_name(&service);
+        let hash = hashes.get(&service).cloned().unwrap_or_default();
+        let mine = existing.iter().filter(|e| e.service == service);
+        let mut current = None;
+        for e in mine {
+            if e.name == container && current.is_none() {
+                current = Some(e.clone());
+            } else {
+                // A container of the service under another name (container_name changed).
+                out.remove.push(e.clone());
+            }
+        }
+        let action = match current {
+            None => Action::Create,
+            Some(e) if e.hash != hash => Action::Recreate(e),
+            Some(e) if !e.running => Action::Start(e),
+            Some(e) => Action::Unchanged(e),
+        };
+        out.steps.push(Step { service, container, hash, action });
+    }
+    Ok(out)
+}
+
+/// The order `down` removes the project's containers in: those of unlisted services first,
+/// then the services in reverse start order.
+pub fn down_order(p: &Project, existing: &[Existing]) -> Result<Vec<Existing>, String> {
+    let order = p.start_order()?;
+    let rank = |e: &Existing| order.iter().position(|s| *s == e.service).map_or(0, |i| order.len() - i);
+    let mut out = existing.to_vec();
+    out.sort_by_key(|e| (rank(e), e.name.clone()));
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::compose::interpolate::Vars;
+    use std::collections::BTreeMap;
+
+    fn project() -> Project {
+        let text = "services:\n  web:\n    image: b\n    depends_on: [db]\n  db:\n    image: b\n  cache:\n    image: b\n    networks: [ext]\nnetworks:\n  ext: {external: true}\n";
+        crate::compose::file::parse(text, std::path::Path::new("/x/p"), None, &mut Vars::default()).unwrap()
+    }
+
+    fn hashes(p: &Project) -> BTreeMap<String, String> {
+        p.services.iter().map(|(n, s)| (n.clone(), s.config_hash())).collect()
+    }
+
+    fn have(service: &str, hash: &str, running: bool) -> Existing {
+        Existing {
+            id: format!("id-{service}"),
+            name: format!("p-{service}-1"),
+            service: service.into(),
+            hash: hash.into(),
+            running,
+        }
+    }
+
+    #[test]
+    fn from_nothing_everything_is_made_in_order() {
+        let p = project();
+        let nets = vec!["ext".to_string()];
+        let plan = plan(&p, &hashes(&p), &[], &nets, false).unwrap();
+        let names: Vec<&str> = plan.create_networks.iter().map(|n| n.name.as_str()).collect();
+        assert_eq!(names, ["p_default"]);
+        let steps: Vec<(&str, &Action)> = plan.steps.iter().map(|s| (s.container.as_str(), &s.action)).collect();
+        assert_eq!(steps, [("p-cache-1", &Action::Create), ("p-db-1", &Action::Create), ("p-web-1", &Action::Create)]);
+        assert!(plan.changes());
+        let e = super::plan(&p, &hashes(&p), &[], &[], false).unwrap_err();
+        assert!(e.contains("external network \"ext\""), "{e}");
+    }
+
+    #[test]
+    fn only_what_changed_is_touched() {
+        let p = project();
+        let h = hashes(&p);
+        let nets = vec!["ext".to_string(), "p_default".to_string()];
+        let mut have_all =
+            vec![have("cache", &h["cache"], true), have("db", &h["db"], true), have("web", &h["web"], true)];
+        let same = plan(&p, &h, &have_all, &nets, true).unwrap();
+        assert!(!same.changes(), "{same:?}");
+        have_all[1].hash = "old".into();
+        have_all[2].running = false;
+        let orphan = have("gone", "x", true);
+        have_all.push(orphan.clone());
+        let pl = plan(&p, &h, &have_all, &nets, false).unwrap();
+        assert!(matches!(pl.steps[0].action, Action::Unchanged(_)));
+        assert!(matches!(&pl.steps[1].action, Action::Recreate(e) if e.id == "id-db"));
+        assert!(matches!(&pl.steps[2].action, Action::Start(e) if e.id == "id-web"));
+        assert_eq!((pl.remove.len(), pl.orphans.as_slice()), (0, &[orphan.clone()][..]));
+        let pruned = plan(&p, &h, &have_all, &nets, true).unwrap();
+        assert_eq!((pruned.remove.as_slice(), pruned.orphans.len()), (&[orphan][..], 0));
+        // A service's container under an old name goes; its own name is made.
+        let renamed = Existing { name: "old-name".into(), ..have("cache", &h["cache"], true) };
+        let pl = plan(&p, &h, std::slice::from_ref(&renamed), &nets, false).unwrap();
+        assert_eq!((pl.remove.as_slice(), &pl.steps[0].action), (&[renamed][..], &Action::Create));
+    }
+
+    #[test]
+    fn down_goes_in_reverse() {
+        let p = project();
+        let all = [have("db", "", true), have("web", "", true), have("zz", "", false), have("cache", "", true)];
+        let order: Vec<String> = down_order(&p, &all).unwrap().into_iter().map(|e| e.service).collect();
+        assert_eq!(order, ["zz", "web", "db", "cache"]);
+    }
+}
