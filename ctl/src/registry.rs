@@ -94,6 +94,19 @@ pub async fn pull(
     insecure: bool,
     quiet: bool,
 ) -> Res<u8> {
+    let img = pull_image(images, reference.clone(), auth, insecure, quiet).await?;
+    println!("{}", img.tags.first().cloned().unwrap_or(reference));
+    Ok(0)
+}
+
+/// Pulls, showing progress unless `quiet`; the image pulled.
+pub async fn pull_image(
+    images: &mut ImageServiceClient<Channel>,
+    reference: String,
+    auth: Option<pb::RegistryAuth>,
+    insecure: bool,
+    quiet: bool,
+) -> Res<pb::ImageInfo> {
     let mut stream = images.pull(pb::PullRequest { reference: reference.clone(), auth, insecure }).await?.into_inner();
     let tty = !quiet && std::io::stderr().is_terminal();
     let multi = indicatif::MultiProgress::new();
@@ -108,9 +121,7 @@ pub async fn pull(
             for b in bars.values() {
                 b.finish();
             }
-            let name = img.tags.first().cloned().unwrap_or_else(|| reference.clone());
-            println!("{name}");
-            return Ok(0);
+            return Ok(img);
         }
         if quiet {
             continue;

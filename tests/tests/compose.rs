@@ -3,7 +3,7 @@
 //! `depends_on: service_healthy` orders starts; published ports answer on 127.0.0.1;
 //! `down` leaves nothing; a bad file names the key and line and creates nothing.
 
-use e2e::{privileged, Agent};
+use e2e::{privileged, Agent, Registry};
 use std::io::{Read, Write};
 use std::path::Path;
 use std::time::Duration;
@@ -45,7 +45,12 @@ fn write(dir: &Path, text: &str) -> String {
 }
 
 fn shop(cache_image: &str, with_old: bool) -> String {
-    let old = if with_old { format!("  old:\n    image: {IMG}\n    command: sleep 1000\n") } else { String::new() };
+    // old stops at once on SIGTERM: once dropped from the file, its stop_grace_period is not known.
+    let old = if with_old {
+        format!("  old:\n    image: {IMG}\n    command: [sh, -c, 'trap \"exit 0\" TERM; sleep 1000 & wait']\n")
+    } else {
+        String::new()
+    };
     format!(
         r#"services:
   web:
@@ -57,6 +62,12 @@ fn shop(cache_image: &str, with_old: bool) -> String {
       - "127.0.0.1:${{PORT}}:80"
     depends_on: [cache]
     stop_grace_period: 1s
+    networks: [default, back]
+    volumes:
+      - ./data:/data:ro
+      - type: bind
+        source: ./data
+        target: /rw
   cache:
     image: {cache_image}
     command: sleep 1000
@@ -65,9 +76,11 @@ fn shop(cache_image: &str, with_old: bool) -> String {
   default:
     ipam:
       config:
-        - subnet: 10.248.{}.0/24
+        - subnet: 10.248.{o}.0/24
+  back:
+    ipam: {{config: [{{subnet: 10.250.{o}.0/24}}]}}
 "#,
-        octet()
+        o = octet()
     )
 }
 
@@ -83,6 +96,8 @@ fn apply_reconciles_only_what_changed() {
     std::fs::create_dir(&dir).expect("project dir");
     let port = e2e::free_port();
     std::fs::write(dir.join(".env"), format!("PORT={port}\n")).expect(".env");
+    std::fs::create_dir(dir.join("data")).expect("data dir");
+    std::fs::write(dir.join("data/hello"), "hi from the host").expect("data file");
     let f = write(&dir, &shop(IMG, true));
     let out = a.ok(&["apply", "-f", &f]);
     for l in ["Network web_shop_default", "Container web_shop-web-1", "Container web_shop-cache-1"] {
@@ -95,6 +110,14 @@ fn apply_reconciles_only_what_changed() {
     assert_eq!(labels["com.docker.compose.config-hash"].as_str().map(str::len), Some(64), "{labels}");
     // The published port answers on 127.0.0.1, with the value the file interpolated.
     assert!(e2e::eventually(10, || get(port).contains("color-blue")), "{}", get(port));
+    // Binds relative to the file (short syntax read-only, long syntax writable); both networks.
+    assert_eq!(a.ok(&["exec", "web_shop-web-1", "cat", "/data/hello"]), "hi from the host");
+    assert_ne!(a.ctl(&["exec", "web_shop-web-1", "touch", "/data/x"]).code, 0, "read-only");
+    a.ok(&["exec", "web_shop-web-1", "touch", "/rw/written"]);
+    assert!(dir.join("data/written").exists());
+    let nets = a.ok(&["exec", "web_shop-web-1", "ls", "/sys/class/net"]);
+    assert!(nets.contains("eth0") && nets.contains("eth1"), "{nets}");
+    assert!(a.ok(&["network", "ls"]).contains("web_shop_back"));
     let ids = |a: &Agent| ["web", "cache", "old"].map(|s| id(a, &format!("web_shop-{s}-1")));
     let first = ids(&a);
     let t_cache = started(&a, "web_shop-cache-1");
@@ -133,6 +156,16 @@ fn apply_reconciles_only_what_changed() {
     let third = ids(&a);
     assert_eq!((third[0] == second[0], third[1] == second[1], third[2] == second[2]), (true, false, true));
     assert_eq!(a.inspect("web_shop-cache-1")["Image"], "local/busybox:other");
+    // The same file, but the tag now names another image: cache is recreated.
+    a.ok(&["commit", "web_shop-cache-1", "local/busybox:other"]);
+    let r = a.cmd().args(["diff", "-f", &f]).env("COLOR", "red").output().expect("diff");
+    let diff = String::from_utf8_lossy(&r.stdout).to_string();
+    assert!(r.status.code() == Some(1) && diff.contains("recreate: image local/busybox:other now names"), "{diff}");
+    let r = a.cmd().args(["apply", "-f", &f]).env("COLOR", "red").output().expect("apply");
+    assert_eq!(r.status.code(), Some(0), "{}", String::from_utf8_lossy(&r.stderr));
+    let fourth = ids(&a);
+    assert_eq!((fourth[0] == third[0], fourth[1] == third[1], fourth[2] == third[2]), (true, false, true));
+    let third = fourth;
 
     // A service dropped from the file stays (with a warning) until --prune.
     let f = write(&dir, &shop("local/busybox:other", false));
@@ -154,7 +187,7 @@ fn apply_reconciles_only_what_changed() {
     assert!(web < cache, "the dependent goes first: {out}");
     assert!(line(&out, "Network web_shop_default", "Removed").is_some(), "{out}");
     assert_eq!(a.ok(&["ps", "-aq"]), "");
-    assert!(!a.ok(&["network", "ls"]).contains("web_shop"), "network removed");
+    assert!(!a.ok(&["network", "ls"]).contains("web_shop"), "networks removed");
     a.ok(&["rmi", "local/busybox:other"]);
     a.assert_no_leftovers();
 }
@@ -171,12 +204,14 @@ services:
   web:
     image: {IMG}
     command: sleep 1000
+    stop_grace_period: 1s
     depends_on:
       db:
         condition: service_healthy
   db:
     image: {IMG}
     command: ["sh", "-c", "sleep 2; touch /tmp/ready; exec sleep 1000"]
+    stop_grace_period: 1s
     healthcheck:
       test: ["CMD", "test", "-f", "/tmp/ready"]
       interval: 300ms
@@ -234,5 +269,34 @@ fn a_bad_file_names_the_key_and_line_and_creates_nothing() {
     assert!(r.code == 125 && r.stderr.contains("line 5") && r.stderr.contains("who runs it"), "{}", r.stderr);
     assert_eq!(a.ok(&["ps", "-aq"]), "", "no container");
     assert!(!a.ok(&["network", "ls"]).contains("bad_"), "no network");
+    a.assert_no_leftovers();
+}
+
+#[test]
+fn apply_pulls_a_missing_image() {
+    if !privileged("compose pull") {
+        return;
+    }
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let Some(reg) = Registry::start(&tmp.path().join("registry"), None) else { return };
+    let a = Agent::start_with_config("composepull", &format!("[registry]\ninsecure = [\"{}\"]\n", reg.host()));
+    let archive = tmp.path().join("bb.tar");
+    a.ok(&["save", "-o", archive.to_str().unwrap_or_default(), IMG]);
+    reg.push(&archive, "team/app:1", None);
+    let image = format!("{}/team/app:1", reg.host());
+    let text = format!(
+        "name: pulled\nservices:\n  app:\n    image: {image}\n    command: sleep 1000\n    stop_grace_period: 1s\nnetworks:\n  default:\n    ipam: {{config: [{{subnet: 10.251.{}.0/24}}]}}\n",
+        octet()
+    );
+    let f = write(tmp.path(), &text);
+    let out = a.ok(&["apply", "-f", &f]);
+    assert!(line(&out, &format!("Image {image}"), "Pulled").is_some(), "{out}");
+    assert!(line(&out, "Container pulled-app-1", "Started").is_some(), "{out}");
+    assert_eq!(a.inspect("pulled-app-1")["State"]["Status"], "running");
+    let out = a.ok(&["apply", "-f", &f]);
+    assert!(!out.contains("Pulled") && out.contains("up to date"), "{out}");
+    a.ok(&["down", "-f", &f]);
+    a.ok(&["rmi", &image]);
+    assert_eq!(a.ok(&["ps", "-aq"]), "");
     a.assert_no_leftovers();
 }

@@ -35,6 +35,7 @@ pub async fn observe(cl: &mut Clients, p: &Project) -> Res<Observed> {
             service: label(model::LABEL_SERVICE),
             hash: label(model::LABEL_HASH),
             running: c.state == pb::ContainerState::Running as i32,
+            image_id: c.image_id.clone(),
         });
         specs.insert(c.id, spec);
     }
@@ -47,10 +48,38 @@ pub fn hashes(p: &Project) -> BTreeMap<String, String> {
     p.services.iter().map(|(n, s)| (n.clone(), s.config_hash())).collect()
 }
 
-/// Plans against what the agent has.
-pub fn plan_for(p: &Project, o: &Observed, prune: bool) -> Res<Plan> {
+/// The image ID of each service's image. With `pull`, a missing image is pulled first
+/// (compose's default pull policy, `missing`); without, a missing image has no ID.
+pub async fn image_ids(cl: &mut Clients, p: &Project, pull: bool) -> Res<BTreeMap<String, String>> {
+    let out = Progress::new(p.services.values().map(|s| s.image.clone()));
+    let mut by_ref: BTreeMap<String, String> = BTreeMap::new();
+    let mut ids = BTreeMap::new();
+    for (name, s) in &p.services {
+        if !by_ref.contains_key(&s.image) {
+            let id = match cl.i.inspect(pb::InspectImageRequest { image: s.image.clone() }).await {
+                Ok(r) => r.into_inner().image.map(|i| i.id).unwrap_or_default(),
+                Err(e) if e.code() == tonic::Code::NotFound && pull => {
+                    let auth = crate::registry::credentials_for(&s.image)?;
+                    let quiet = !std::io::IsTerminal::is_terminal(&std::io::stderr());
+                    let img = crate::registry::pull_image(&mut cl.i, s.image.clone(), auth, false, quiet).await?;
+                    out.line("Image", &s.image, "Pulled");
+                    img.id
+                }
+                Err(e) if e.code() == tonic::Code::NotFound => String::new(),
+                Err(e) => return Err(e.into()),
+            };
+            by_ref.insert(s.image.clone(), id);
+        }
+        ids.insert(name.clone(), by_ref.get(&s.image).cloned().unwrap_or_default());
+    }
+    Ok(ids)
+}
+
+/// Plans against what the agent has (`images`: the image ID of each service).
+pub fn plan_for(p: &Project, o: &Observed, images: &BTreeMap<String, String>, prune: bool) -> Res<Plan> {
     let nets: Vec<String> = o.networks.iter().map(|n| n.name.clone()).collect();
-    super::plan::plan(p, &hashes(p), &o.containers, &nets, prune).map_err(Exit::agent)
+    let desired = super::plan::Desired { hashes: hashes(p), images: images.clone() };
+    super::plan::plan(p, &desired, &o.containers, &nets, prune).map_err(Exit::agent)
 }
 
 fn stop_timeout(p: &Project, service: &str) -> Option<u32> {

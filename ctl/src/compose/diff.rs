@@ -26,6 +26,9 @@ pub fn print(p: &Project, plan: &Plan, o: &Observed) -> Res<u8> {
                 let s = &p.services[&step.service];
                 let new = super::spec::container_spec(p, &step.service, s, &step.hash)?;
                 let what = match o.specs.get(&old.id) {
+                    Some(_) if old.hash == step.hash => {
+                        vec![format!("image {} now names {}", new.image, short(&step.image_id))]
+                    }
                     Some(before) => changes(before, &new),
                     None => Vec::new(),
                 };
@@ -38,6 +41,12 @@ pub fn print(p: &Project, plan: &Plan, o: &Observed) -> Res<u8> {
         println!("  container {} ({}): not in the file (apply --prune removes it)", e.name, e.service);
     }
     Ok(u8::from(plan.changes()))
+}
+
+/// An image ID as docker shows it: 12 hex digits.
+fn short(id: &str) -> &str {
+    let hex = id.strip_prefix("sha256:").unwrap_or(id);
+    hex.get(..12).unwrap_or(hex)
 }
 
 /// The fields of the spec that differ, as `field: old -> new` (`env: +A, -B, ~C`).

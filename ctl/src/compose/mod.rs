@@ -73,13 +73,15 @@ pub async fn run(conn: &ConnOpts, f: FileArgs, verb: Verb) -> Res<u8> {
     let mut cl = crate::client::connect(conn).await?;
     match verb {
         Verb::Apply { prune } => {
+            let images = apply::image_ids(&mut cl, &p, true).await?;
             let o = apply::observe(&mut cl, &p).await?;
-            let plan = apply::plan_for(&p, &o, prune)?;
+            let plan = apply::plan_for(&p, &o, &images, prune)?;
             apply::apply(&mut cl, &p, &plan).await
         }
         Verb::Diff { prune } => {
+            let images = apply::image_ids(&mut cl, &p, false).await?;
             let o = apply::observe(&mut cl, &p).await?;
-            let plan = apply::plan_for(&p, &o, prune)?;
+            let plan = apply::plan_for(&p, &o, &images, prune)?;
             diff::print(&p, &plan, &o)
         }
         Verb::Down { timeout } => apply::down(&mut cl, &p, timeout).await,

@@ -1,5 +1,6 @@
 //! What `apply` would do, decided from the project and what the agent has: per service
-//! create, recreate (its config hash changed), start (stopped), or nothing; networks to
+//! create, recreate (its config hash changed, or its image's tag now names another
+//! image), start (stopped), or nothing; networks to
 //! make; containers to remove (of services no longer listed, with `--prune`). Pure: `diff`
 //! prints it, `apply` carries it out.
 
@@ -13,12 +14,22 @@ pub struct Existing {
     pub service: String,
     pub hash: String,
     pub running: bool,
+    /// The image the container was made from.
+    pub image_id: String,
+}
+
+/// What each service should be: its config hash, and the ID of the image its reference
+/// names now (absent or empty: not known, e.g. not pulled yet).
+#[derive(Debug, Clone, Default)]
+pub struct Desired {
+    pub hashes: std::collections::BTreeMap<String, String>,
+    pub images: std::collections::BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Action {
     Create,
-    /// The config changed: the old container goes, a new one is made.
+    /// The config or the image changed: the old container goes, a new one is made.
     Recreate(Existing),
     /// Same config, not running.
     Start(Existing),
@@ -30,6 +41,8 @@ pub struct Step {
     pub service: String,
     pub container: String,
     pub hash: String,
+    /// The image ID the service's reference names now (empty: not known).
+    pub image_id: String,
     pub action: Action,
 }
 
@@ -52,11 +65,10 @@ impl Plan {
     }
 }
 
-/// Plans `apply`. `hashes` are the desired config hashes by service; `networks` the names
-/// of the agent's networks.
+/// Plans `apply`; `networks` are the names of the agent's networks.
 pub fn plan(
     p: &Project,
-    hashes: &std::collections::BTreeMap<String, String>,
+    desired: &Desired,
     existing: &[Existing],
     networks: &[String],
     prune: bool,
@@ -82,7 +94,8 @@ pub fn plan(
     }
     for service in p.start_order()? {
         let container = p.container_name(&service);
-        let hash = hashes.get(&service).cloned().unwrap_or_default();
+        let hash = desired.hashes.get(&service).cloned().unwrap_or_default();
+        let image = desired.images.get(&service).filter(|i| !i.is_empty());
         let mine = existing.iter().filter(|e| e.service == service);
         let mut current = None;
         for e in mine {
@@ -96,10 +109,12 @@ pub fn plan(
         let action = match current {
             None => Action::Create,
             Some(e) if e.hash != hash => Action::Recreate(e),
+            Some(e) if image.is_some_and(|i| !e.image_id.is_empty() && *i != e.image_id) => Action::Recreate(e),
             Some(e) if !e.running => Action::Start(e),
             Some(e) => Action::Unchanged(e),
         };
-        out.steps.push(Step { service, container, hash, action });
+        let image_id = image.cloned().unwrap_or_default();
+        out.steps.push(Step { service, container, hash, image_id, action });
     }
     Ok(out)
 }
@@ -118,15 +133,16 @@ pub fn down_order(p: &Project, existing: &[Existing]) -> Result<Vec<Existing>, S
 mod tests {
     use super::*;
     use crate::compose::interpolate::Vars;
-    use std::collections::BTreeMap;
 
     fn project() -> Project {
         let text = "services:\n  web:\n    image: b\n    depends_on: [db]\n  db:\n    image: b\n  cache:\n    image: b\n    networks: [ext]\nnetworks:\n  ext: {external: true}\n";
         crate::compose::file::parse(text, std::path::Path::new("/x/p"), None, &mut Vars::default()).unwrap()
     }
 
-    fn hashes(p: &Project) -> BTreeMap<String, String> {
-        p.services.iter().map(|(n, s)| (n.clone(), s.config_hash())).collect()
+    fn hashes(p: &Project) -> Desired {
+        let hashes = p.services.iter().map(|(n, s)| (n.clone(), s.config_hash())).collect();
+        let images = p.services.keys().map(|n| (n.clone(), "sha256:img".to_string())).collect();
+        Desired { hashes, images }
     }
 
     fn have(service: &str, hash: &str, running: bool) -> Existing {
@@ -136,6 +152,7 @@ mod tests {
             service: service.into(),
             hash: hash.into(),
             running,
+            image_id: "sha256:img".into(),
         }
     }
 
@@ -158,8 +175,11 @@ mod tests {
         let p = project();
         let h = hashes(&p);
         let nets = vec!["ext".to_string(), "p_default".to_string()];
-        let mut have_all =
-            vec![have("cache", &h["cache"], true), have("db", &h["db"], true), have("web", &h["web"], true)];
+        let mut have_all = vec![
+            have("cache", &h.hashes["cache"], true),
+            have("db", &h.hashes["db"], true),
+            have("web", &h.hashes["web"], true),
+        ];
         let same = plan(&p, &h, &have_all, &nets, true).unwrap();
         assert!(!same.changes(), "{same:?}");
         have_all[1].hash = "old".into();
@@ -174,9 +194,17 @@ mod tests {
         let pruned = plan(&p, &h, &have_all, &nets, true).unwrap();
         assert_eq!((pruned.remove.as_slice(), pruned.orphans.len()), (&[orphan][..], 0));
         // A service's container under an old name goes; its own name is made.
-        let renamed = Existing { name: "old-name".into(), ..have("cache", &h["cache"], true) };
+        let renamed = Existing { name: "old-name".into(), ..have("cache", &h.hashes["cache"], true) };
         let pl = plan(&p, &h, std::slice::from_ref(&renamed), &nets, false).unwrap();
         assert_eq!((pl.remove.as_slice(), &pl.steps[0].action), (&[renamed][..], &Action::Create));
+        // The tag now names another image: recreated; an image not known here: not compared.
+        let mut h2 = h.clone();
+        h2.images.insert("cache".into(), "sha256:new".into());
+        h2.images.insert("db".into(), String::new());
+        have_all[1].hash = h.hashes["db"].clone();
+        let pl = plan(&p, &h2, &have_all, &nets, false).unwrap();
+        assert!(matches!(&pl.steps[0].action, Action::Recreate(e) if e.id == "id-cache"), "{pl:?}");
+        assert!(matches!(pl.steps[1].action, Action::Unchanged(_)), "{pl:?}");
     }
 
     #[test]
