@@ -57,9 +57,9 @@ fn shop(cache_image: &str, with_old: bool) -> String {
     image: {IMG}
     command: ["sh", "-c", "mkdir -p /www && echo color-$$COLOR > /www/index.html && exec httpd -f -p 80 -h /www"]
     environment:
-      COLOR: ${{COLOR:-blue}}
+      COLOR: ${{SHOP_COLOR:-blue}}
     ports:
-      - "127.0.0.1:${{PORT}}:80"
+      - "127.0.0.1:${{SHOP_PORT}}:80"
     depends_on: [cache]
     stop_grace_period: 1s
     networks: [default, back]
@@ -95,7 +95,7 @@ fn apply_reconciles_only_what_changed() {
     let dir = d.path().join("Web_Shop");
     std::fs::create_dir(&dir).expect("project dir");
     let port = e2e::free_port();
-    std::fs::write(dir.join(".env"), format!("PORT={port}\n")).expect(".env");
+    std::fs::write(dir.join(".env"), format!("SHOP_PORT={port}\n")).expect(".env");
     std::fs::create_dir(dir.join("data")).expect("data dir");
     std::fs::write(dir.join("data/hello"), "hi from the host").expect("data file");
     let f = write(&dir, &shop(IMG, true));
@@ -132,12 +132,12 @@ fn apply_reconciles_only_what_changed() {
     assert_eq!(started(&a, "web_shop-cache-1"), t_cache, "not restarted");
 
     // The environment changes one service's value: only it is recreated.
-    let r = a.cmd().args(["diff", "-f", &f]).env("COLOR", "red").output().expect("diff");
+    let r = a.cmd().args(["diff", "-f", &f]).env("SHOP_COLOR", "red").output().expect("diff");
     let diff = String::from_utf8_lossy(&r.stdout).to_string();
     assert_eq!(r.status.code(), Some(1), "{diff}");
     assert!(diff.contains("web_shop-web-1 (web): recreate: env: ~COLOR"), "{diff}");
     assert!(diff.contains("web_shop-cache-1 (cache): unchanged"), "{diff}");
-    let r = a.cmd().args(["apply", "-f", &f]).env("COLOR", "red").output().expect("apply");
+    let r = a.cmd().args(["apply", "-f", &f]).env("SHOP_COLOR", "red").output().expect("apply");
     let out = String::from_utf8_lossy(&r.stdout).to_string();
     assert_eq!(r.status.code(), Some(0), "{out}{}", String::from_utf8_lossy(&r.stderr));
     assert!(line(&out, "Container web_shop-web-1", "Recreated").is_some(), "{out}");
@@ -148,20 +148,20 @@ fn apply_reconciles_only_what_changed() {
     // The recreated container's predecessor is gone.
     assert_eq!(a.ok(&["ps", "-aq"]).lines().count(), 3);
 
-    // A changed image: only cache is recreated (web keeps COLOR=red from the environment).
+    // A changed image: only cache is recreated (web keeps SHOP_COLOR=red from the environment).
     a.ok(&["image", "busybox", "--tag", "local/busybox:other"]);
     let f = write(&dir, &shop("local/busybox:other", true));
-    let r = a.cmd().args(["apply", "-f", &f]).env("COLOR", "red").output().expect("apply");
+    let r = a.cmd().args(["apply", "-f", &f]).env("SHOP_COLOR", "red").output().expect("apply");
     assert_eq!(r.status.code(), Some(0), "{}", String::from_utf8_lossy(&r.stderr));
     let third = ids(&a);
     assert_eq!((third[0] == second[0], third[1] == second[1], third[2] == second[2]), (true, false, true));
     assert_eq!(a.inspect("web_shop-cache-1")["Image"], "local/busybox:other");
     // The same file, but the tag now names another image: cache is recreated.
     a.ok(&["commit", "web_shop-cache-1", "local/busybox:other"]);
-    let r = a.cmd().args(["diff", "-f", &f]).env("COLOR", "red").output().expect("diff");
+    let r = a.cmd().args(["diff", "-f", &f]).env("SHOP_COLOR", "red").output().expect("diff");
     let diff = String::from_utf8_lossy(&r.stdout).to_string();
     assert!(r.status.code() == Some(1) && diff.contains("recreate: image local/busybox:other now names"), "{diff}");
-    let r = a.cmd().args(["apply", "-f", &f]).env("COLOR", "red").output().expect("apply");
+    let r = a.cmd().args(["apply", "-f", &f]).env("SHOP_COLOR", "red").output().expect("apply");
     assert_eq!(r.status.code(), Some(0), "{}", String::from_utf8_lossy(&r.stderr));
     let fourth = ids(&a);
     assert_eq!((fourth[0] == third[0], fourth[1] == third[1], fourth[2] == third[2]), (true, false, true));
@@ -169,13 +169,13 @@ fn apply_reconciles_only_what_changed() {
 
     // A service dropped from the file stays (with a warning) until --prune.
     let f = write(&dir, &shop("local/busybox:other", false));
-    let r = a.cmd().args(["apply", "-f", &f]).env("COLOR", "red").output().expect("apply");
+    let r = a.cmd().args(["apply", "-f", &f]).env("SHOP_COLOR", "red").output().expect("apply");
     assert!(String::from_utf8_lossy(&r.stderr).contains("orphan"), "{}", String::from_utf8_lossy(&r.stderr));
     assert_eq!(id(&a, "web_shop-old-1"), third[2]);
-    let r = a.cmd().args(["diff", "--prune", "-f", &f]).env("COLOR", "red").output().expect("diff");
+    let r = a.cmd().args(["diff", "--prune", "-f", &f]).env("SHOP_COLOR", "red").output().expect("diff");
     assert_eq!(r.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&r.stdout).contains("- container web_shop-old-1 (old): remove"));
-    let r = a.cmd().args(["apply", "--prune", "-f", &f]).env("COLOR", "red").output().expect("apply");
+    let r = a.cmd().args(["apply", "--prune", "-f", &f]).env("SHOP_COLOR", "red").output().expect("apply");
     let out = String::from_utf8_lossy(&r.stdout).to_string();
     assert!(line(&out, "Container web_shop-old-1", "Removed").is_some(), "{out}");
     assert_ne!(a.ctl(&["inspect", "web_shop-old-1"]).code, 0, "old is gone");

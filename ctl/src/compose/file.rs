@@ -278,6 +278,56 @@ services:
     }
 
     #[test]
+    fn other_forms_of_the_keys() {
+        let d = Path::new("/srv/app");
+        let text = r#"
+services:
+  a:
+    image: b
+    ports: [80, {target: 81}, {target: 82, host_ip: 127.0.0.1}, "127.0.0.1::83"]
+    environment: [FROM_HERE, "X=a=b", NOT_SET_ANYWHERE_Q]
+    labels: [flag]
+    extra_hosts: ["db:10.0.0.2", "v6:::1"]
+    healthcheck: {disable: true}
+    command: []
+  b:
+    image: b
+    extra_hosts: {db: 10.0.0.3}
+    healthcheck: {test: [NONE]}
+    entrypoint: "/bin/sh -c"
+    tmpfs: [/a, /b]
+    dns: 1.1.1.1
+"#;
+        let p = parse_in(text, d).unwrap();
+        let a = &p.services["a"];
+        assert_eq!(a.ports, ["80", "81", "127.0.0.1::82", "127.0.0.1::83"]);
+        let env: Vec<String> = a.environment.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        assert_eq!(env, ["FROM_HERE=here", "X=a=b"]);
+        assert_eq!(a.labels["flag"], "");
+        assert_eq!(a.extra_hosts, ["db:10.0.0.2", "v6:::1"]);
+        assert_eq!(a.healthcheck, Some(Health::Disabled));
+        assert_eq!(a.command.as_deref(), Some(&[][..]));
+        let b = &p.services["b"];
+        assert_eq!(b.extra_hosts, ["db:10.0.0.3"]);
+        assert_eq!(b.healthcheck, Some(Health::Disabled));
+        assert_eq!(b.entrypoint.as_deref().unwrap(), ["/bin/sh", "-c"]);
+        assert_eq!((b.tmpfs.len(), b.dns.as_slice()), (2, &["1.1.1.1".to_string()][..]));
+        let bad = |extra: &str| parse_in(&format!("services:\n  a:\n    image: b\n{extra}"), d).unwrap_err();
+        assert!(bad("    deploy: {replicas: 2}\n").msg.contains("\"replicas\" is not supported"));
+        assert!(bad("    cpus: 1\n    deploy: {resources: {limits: {cpus: 2}}}\n").msg.contains("differ"));
+        assert!(bad("    restart: sometimes\n").msg.contains("\"sometimes\""));
+        assert!(bad("    healthcheck: {test: [RUN, x]}\n").msg.contains("CMD"));
+        assert!(bad("    healthcheck: {interval: soon}\n").msg.contains("\"soon\""));
+        assert!(bad("    depends_on: {x: {condition: service_ready}}\n").msg.contains("service_ready"));
+        assert!(bad("    volumes: [{type: volume, source: v, target: /v}]\n").msg.contains("\"volume\""));
+        assert!(bad("    networks: {default: {aliases: [x]}}\n").msg.contains("\"aliases\" is not supported"));
+        assert!(bad("    command: \"sh -c 'oops\"\n").msg.contains("quotes"));
+        assert_eq!(bad("    env_file: /no/such/file.env\n").line, 4);
+        let ok = parse_in("services:\n  a:\n    image: b\n    env_file: [{path: /no/such.env, required: false}]\n", d);
+        assert!(ok.is_ok(), "{ok:?}");
+    }
+
+    #[test]
     fn networks_and_names() {
         let d = Path::new("/srv/app");
         let text = "services:\n  a:\n    image: b\n    networks: [front, back]\n  b:\n    image: b\n    container_name: bee\nnetworks:\n  front: {internal: true, ipam: {config: [{subnet: 10.99.0.0/24}]}}\n  back: {external: true, name: shared}\n  unused: {}\n";
