@@ -1,6 +1,6 @@
 //! `agentctl apply/diff/down` with Compose files, against a real agent: apply twice
 //! changes nothing; a changed service (env, image) is recreated and only it; `--prune`;
-//! `depends_on: service_healthy` orders starts; published ports answer on 127.0.0.1;
+//! `depends_on: service_healthy` orders starts; `network_mode: service:X`; published ports answer on 127.0.0.1;
 //! `down` leaves nothing; a bad file names the key and line and creates nothing.
 
 use e2e::{privileged, Agent, Registry};
@@ -216,6 +216,11 @@ services:
       test: ["CMD", "test", "-f", "/tmp/ready"]
       interval: 300ms
       retries: 30
+  side:
+    image: {IMG}
+    command: sleep 1000
+    stop_grace_period: 1s
+    network_mode: service:db
 networks:
   default:
     ipam: {{config: [{{subnet: 10.249.{}.0/24}}]}}
@@ -237,6 +242,12 @@ networks:
         let end = chrono::DateTime::parse_from_rfc3339(&p).expect("End");
         assert!(t_web >= end, "web started at {t_web}, db's first passing check ended at {end}");
     }
+    // network_mode: service:db joins db's network namespace.
+    let pid = |n: &str| a.inspect(n)["State"]["Pid"].to_string();
+    let db_net = e2e::ns_inode(&pid("ordered-db-1"), "net");
+    assert!(db_net.starts_with("net:["), "{db_net:?}");
+    assert_eq!(e2e::ns_inode(&pid("ordered-side-1"), "net"), db_net);
+    assert_ne!(e2e::ns_inode(&pid("ordered-web-1"), "net"), db_net);
     let r = a.ctl_stdin(&["down", "-f", "-"], text.as_bytes());
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert_eq!(a.ok(&["ps", "-aq"]), "");

@@ -104,7 +104,10 @@ pub fn parse(text: &str, dir: &Path, name: Option<&str>, vars: &mut Vars) -> yam
             return Err(schema::error(k.line, format!("invalid service name {:?}", k.name)));
         }
         let mut s = schema::service(v, &mut cx)?;
-        if s.networks.is_empty() {
+        if s.network_mode.is_some() && !s.networks.is_empty() {
+            return Err(v.err("network_mode and networks cannot be combined"));
+        }
+        if s.networks.is_empty() && s.network_mode.is_none() {
             s.networks.push("default".into());
         }
         for n in &s.networks {
@@ -325,6 +328,24 @@ services:
         assert_eq!(bad("    env_file: /no/such/file.env\n").line, 4);
         let ok = parse_in("services:\n  a:\n    image: b\n    env_file: [{path: /no/such.env, required: false}]\n", d);
         assert!(ok.is_ok(), "{ok:?}");
+    }
+
+    #[test]
+    fn network_modes() {
+        let d = Path::new("/srv/app");
+        let text = "services:\n  a:\n    image: b\n  b:\n    image: b\n    network_mode: service:a\n  c:\n    image: b\n    network_mode: host\n";
+        let p = parse_in(text, d).unwrap();
+        assert_eq!(p.services["b"].network_mode.as_deref(), Some("service:a"));
+        assert!(p.services["b"].networks.is_empty() && p.services["c"].networks.is_empty());
+        assert_eq!(p.start_order().unwrap(), ["a", "b", "c"], "b after the service whose network it joins");
+        let spec = crate::compose::spec::container_spec(&p, "b", &p.services["b"], "h").unwrap();
+        assert_eq!(spec.network_mode, "container:app-a-1");
+        let spec = crate::compose::spec::container_spec(&p, "c", &p.services["c"], "h").unwrap();
+        assert_eq!(spec.network_mode, "host");
+        let e = parse_in("services:\n  a:\n    image: b\n    network_mode: host\n    networks: [x]\n", d).unwrap_err();
+        assert!(e.msg.contains("cannot be combined"), "{e}");
+        let e = parse_in("services:\n  a:\n    image: b\n    network_mode: bogus\n", d).unwrap_err();
+        assert!(e.msg.contains("\"bogus\""), "{e}");
     }
 
     #[test]

@@ -42,6 +42,8 @@ pub struct Service {
     pub ports: Vec<String>,
     /// Keys of top-level networks, in the order the container joins them.
     pub networks: Vec<String>,
+    /// `network_mode`: host, none, bridge, `service:NAME` or `container:NAME` (then no networks).
+    pub network_mode: Option<String>,
     /// Bind mounts in `-v` form (absolute host paths).
     pub volumes: Vec<String>,
     /// In `--tmpfs` form.

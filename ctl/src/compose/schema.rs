@@ -125,6 +125,23 @@ pub fn service(n: &Node, cx: &mut Ctx) -> Result<Service> {
                 "env_file" => env_files = Some(v),
                 "ports" => s.ports = v.seq()?.iter().map(port).collect::<Result<_>>()?,
                 "networks" => s.networks = super::networks::of_service(v)?,
+                "network_mode" => {
+                    let m = v.str()?;
+                    let ok = matches!(m.as_str(), "host" | "none" | "bridge")
+                        || m.strip_prefix("service:")
+                            .or_else(|| m.strip_prefix("container:"))
+                            .is_some_and(|n| !n.is_empty());
+                    if !ok {
+                        return Err(v.err(format!(
+                            "invalid network_mode {m:?}: host, none, bridge, service:NAME or container:NAME"
+                        )));
+                    }
+                    if let Some(dep) = m.strip_prefix("service:") {
+                        // Its namespace must exist first, as compose orders it.
+                        s.depends_on.entry(dep.to_string()).or_insert(Condition::Started);
+                    }
+                    s.network_mode = Some(m);
+                }
                 "volumes" => {
                     for m in v.seq()? {
                         match volume(m, cx)? {

@@ -10,6 +10,13 @@ use agent_proto::v1 as pb;
 /// The spec of `service`'s container, labelled with the project, the service and `hash`.
 pub fn container_spec(p: &Project, service: &str, s: &Service, hash: &str) -> Res<pb::ContainerSpec> {
     let net = |key: &String| p.networks.get(key).map(|n| n.name.clone());
+    let network = match s.network_mode.as_deref() {
+        Some(m) => Some(match m.strip_prefix("service:") {
+            Some(dep) => format!("container:{}", p.container_name(dep)),
+            None => m.to_string(),
+        }),
+        None => s.networks.first().and_then(net),
+    };
     let mut labels: Vec<String> = s.labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
     for (k, v) in [
         (model::LABEL_PROJECT, p.name.as_str()),
@@ -30,7 +37,7 @@ pub fn container_spec(p: &Project, service: &str, s: &Service, hash: &str) -> Re
         hostname: s.hostname.clone(),
         interactive: s.stdin_open,
         tty: s.tty,
-        network: s.networks.first().and_then(net),
+        network,
         publish: s.ports.clone(),
         dns: s.dns.clone(),
         add_host: s.extra_hosts.clone(),

@@ -1,13 +1,15 @@
-//! The Compose file as a tree of nodes that know their line: loaded with saphyr (a
-//! maintained YAML 1.2 parser: the successor of yaml-rust2, with marked nodes, duplicate
-//! keys refused and alias expansion bounded), its scalars kept as written (`early_parse`
-//! off, so `1.10` stays `1.10` until a key says it is a number), YAML 1.1 merge keys
-//! (`<<: *base`, which compose files use) applied, and the typed reads the model needs,
-//! each error naming the path in the file and the line.
+//! The Compose file as a tree of nodes that know their line: loaded with saphyr, its
+//! scalars kept as written (`early_parse` off, so `1.10` stays `1.10` until a key says it
+//! is a number), YAML 1.1 merge keys (`<<: *base`, which compose files use) applied, and
+//! the typed reads the model needs, each error naming the path in the file and the line.
 //!
-//! serde_yaml is unmaintained; serde_yaml_ng and serde_norway keep its serde model, whose
-//! errors lose their position once the tree has been interpolated (compose substitutes
-//! `${VAR}` in the raw values before reading them as types), so the tree is read by hand.
+//! Why saphyr: serde_yaml is unmaintained; serde_yaml_ng and serde_norway keep its serde
+//! model, whose errors have a position only while deserializing straight from the text —
+//! but compose substitutes `${VAR}` in the raw values first, and a value tree carries no
+//! positions. yaml-rust2 gives positions only as parser events (its `Yaml` tree has none).
+//! saphyr (the maintained YAML 1.2 successor of yaml-rust2, by its maintainers) loads a
+//! `MarkedYamlOwned` tree whose every node and key has its span, refuses duplicate keys and
+//! bounds alias expansion (no "billion laughs"), so the tree is read here by hand.
 
 use saphyr::{MarkedYamlOwned, ScalarStyle, YamlDataOwned, YamlLoader};
 use std::fmt;
