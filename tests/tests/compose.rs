@@ -212,6 +212,7 @@ services:
     image: {IMG}
     command: ["sh", "-c", "sleep 2; touch /tmp/ready; exec sleep 1000"]
     stop_grace_period: 1s
+    environment: ["NOTE=${{DB_NOTE:-first}}"]
     healthcheck:
       test: ["CMD", "test", "-f", "/tmp/ready"]
       interval: 300ms
@@ -248,6 +249,17 @@ networks:
     assert!(db_net.starts_with("net:["), "{db_net:?}");
     assert_eq!(e2e::ns_inode(&pid("ordered-side-1"), "net"), db_net);
     assert_ne!(e2e::ns_inode(&pid("ordered-web-1"), "net"), db_net);
+    // db made anew: side follows it into its new namespace; web (on the network) stays.
+    let d = tempfile::tempdir().expect("tempdir");
+    let f = write(d.path(), &text);
+    let (web_id, side_id) = (id(&a, "ordered-web-1"), id(&a, "ordered-side-1"));
+    let r = a.cmd().args(["apply", "-f", &f]).env("DB_NOTE", "second").output().expect("apply");
+    assert_eq!(r.status.code(), Some(0), "{}", String::from_utf8_lossy(&r.stderr));
+    assert_eq!(id(&a, "ordered-web-1"), web_id);
+    assert_ne!(id(&a, "ordered-side-1"), side_id);
+    let db_net = e2e::ns_inode(&pid("ordered-db-1"), "net");
+    assert!(db_net.starts_with("net:["), "{db_net:?}");
+    assert_eq!(e2e::ns_inode(&pid("ordered-side-1"), "net"), db_net);
     let r = a.ctl_stdin(&["down", "-f", "-"], text.as_bytes());
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert_eq!(a.ok(&["ps", "-aq"]), "");

@@ -10,7 +10,7 @@ use super::spec;
 use crate::client::Clients;
 use crate::error::{Exit, Res};
 use agent_proto::v1 as pb;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// What the agent has of the project: its containers (with their specs, for `diff`) and
 /// the names of every network.
@@ -126,9 +126,23 @@ pub async fn apply(cl: &mut Clients, p: &Project, plan: &Plan) -> Res<u8> {
         out.line("Network", &n.name, "Created");
     }
     let mut ids: BTreeMap<String, String> = BTreeMap::new();
+    // Old containers already removed: those in the network namespace of a service being
+    // recreated go before it (the agent keeps a namespace's owner while others use it).
+    let mut gone: BTreeSet<String> = BTreeSet::new();
     for step in &plan.steps {
         wait_for_dependencies(cl, p, &step.service, &ids, &out).await?;
-        let id = run_step(cl, p, step, specs.remove(&step.service), &out).await?;
+        if matches!(step.action, Action::Recreate(_)) {
+            for later in &plan.steps {
+                let joins = p.services.get(&later.service).and_then(|s| s.network_mode.as_deref())
+                    == Some(format!("service:{}", step.service).as_str());
+                if let (true, Action::Recreate(o)) = (joins, &later.action) {
+                    remove(cl, o, stop_timeout(p, &later.service)).await?;
+                    gone.insert(o.id.clone());
+                }
+            }
+        }
+        let spec = specs.remove(&step.service);
+        let id = run_step(cl, p, step, spec, &gone, &out).await?;
         ids.insert(step.service.clone(), id);
     }
     if !plan.changes() {
@@ -176,6 +190,7 @@ async fn run_step(
     p: &Project,
     step: &Step,
     spec: Option<pb::ContainerSpec>,
+    gone: &BTreeSet<String>,
     out: &Progress,
 ) -> Res<String> {
     let s = p.services.get(&step.service).ok_or_else(|| Exit::agent(format!("no service {:?}", step.service)))?;
@@ -202,7 +217,9 @@ async fn run_step(
             // The old container goes first: it holds the name and the ports (its new spec
             // was built and checked before anything changed).
             let spec = spec.ok_or_else(|| Exit::agent(format!("no spec for {name}")))?;
-            remove(cl, old, s.stop_grace_period).await?;
+            if !gone.contains(&old.id) {
+                remove(cl, old, s.stop_grace_period).await?;
+            }
             let id = create(cl, p, step, spec).await?;
             out.line("Container", name, "Recreated");
             cl.c.start(pb::StartContainerRequest { id: id.clone() }).await?;

@@ -106,9 +106,15 @@ pub fn plan(
                 out.remove.push(e.clone());
             }
         }
+        // A container in another service's network namespace must follow that service
+        // when it is made anew: the namespace it joined is gone.
+        let joined = p.services.get(&service).and_then(|s| s.network_mode.as_deref()?.strip_prefix("service:"));
+        let host_remade = joined.is_some_and(|j| {
+            out.steps.iter().any(|st| st.service == j && matches!(st.action, Action::Create | Action::Recreate(_)))
+        });
         let action = match current {
             None => Action::Create,
-            Some(e) if e.hash != hash => Action::Recreate(e),
+            Some(e) if e.hash != hash || host_remade => Action::Recreate(e),
             Some(e) if image.is_some_and(|i| !e.image_id.is_empty() && *i != e.image_id) => Action::Recreate(e),
             Some(e) if !e.running => Action::Start(e),
             Some(e) => Action::Unchanged(e),
@@ -205,6 +211,19 @@ mod tests {
         let pl = plan(&p, &h2, &have_all, &nets, false).unwrap();
         assert!(matches!(&pl.steps[0].action, Action::Recreate(e) if e.id == "id-cache"), "{pl:?}");
         assert!(matches!(pl.steps[1].action, Action::Unchanged(_)), "{pl:?}");
+    }
+
+    #[test]
+    fn a_service_in_another_ones_netns_follows_it() {
+        let text = "services:\n  db:\n    image: b\n  side:\n    image: b\n    network_mode: service:db\n";
+        let p = crate::compose::file::parse(text, std::path::Path::new("/x/p"), None, &mut Vars::default()).unwrap();
+        let h = hashes(&p);
+        let nets = vec!["p_default".to_string()];
+        let mut have_all = vec![have("db", &h.hashes["db"], true), have("side", &h.hashes["side"], true)];
+        assert!(!plan(&p, &h, &have_all, &nets, false).unwrap().changes());
+        have_all[0].hash = "old".into();
+        let pl = plan(&p, &h, &have_all, &nets, false).unwrap();
+        assert!(matches!(pl.steps[1].action, Action::Recreate(_)), "{pl:?}");
     }
 
     #[test]
