@@ -125,6 +125,13 @@ pub fn parse(text: &str, dir: &Path, name: Option<&str>, vars: &mut Vars) -> yam
         }
         p.services.insert(k.name.clone(), s);
     }
+    let known: Vec<String> = p.services.keys().cloned().collect();
+    for (name, s) in p.services.iter_mut() {
+        for d in s.optional_deps.iter().filter(|d| !known.contains(d)) {
+            eprintln!("warning: service {name:?} depends on {d:?} (required: false), which the file does not define");
+            s.depends_on.remove(d);
+        }
+    }
     p.start_order().map_err(|e| schema::error(services.line, e))?;
     let names: Vec<String> = p.services.keys().map(|s| p.container_name(s)).collect();
     if let Some(d) = names.iter().enumerate().find(|(i, n)| names[..*i].contains(n)) {
@@ -328,6 +335,12 @@ services:
         assert_eq!(bad("    env_file: /no/such/file.env\n").line, 4);
         let ok = parse_in("services:\n  a:\n    image: b\n    env_file: [{path: /no/such.env, required: false}]\n", d);
         assert!(ok.is_ok(), "{ok:?}");
+        let opt = "services:\n  a:\n    image: b\n    depends_on: {x: {condition: service_started, required: false}}\n";
+        assert!(
+            parse_in(opt, d).unwrap().services["a"].depends_on.is_empty(),
+            "an optional missing dependency is dropped"
+        );
+        assert!(bad("    depends_on: {x: {required: true}}\n").msg.contains("undefined service \"x\""));
     }
 
     #[test]

@@ -69,6 +69,9 @@ pub struct Service {
     /// compose leaves it out).
     #[serde(skip)]
     pub depends_on: BTreeMap<String, Condition>,
+    /// Dependencies marked `required: false`.
+    #[serde(skip)]
+    pub optional_deps: Vec<String>,
     /// Seconds `down` and recreate give it to stop (compose's stop_grace_period).
     #[serde(skip)]
     pub stop_grace_period: Option<u32>,

@@ -173,7 +173,11 @@ pub fn service(n: &Node, cx: &mut Ctx) -> Result<Service> {
                 "labels" => {
                     s.labels = v.list_or_dict('=')?.into_iter().map(|(k, v)| (k, v.unwrap_or_default())).collect()
                 }
-                "depends_on" => s.depends_on = depends_on(v)?,
+                "depends_on" => {
+                    let (deps, optional) = depends_on(v)?;
+                    s.depends_on.extend(deps);
+                    s.optional_deps = optional;
+                }
                 "container_name" => s.container_name = Some(v.str()?),
                 "init" => s.init = v.bool()?,
                 "tty" => s.tty = v.bool()?,
@@ -527,11 +531,13 @@ fn merge_resources(n: &Node, top: Resources, deploy: Option<Resources>) -> Resul
     })
 }
 
-fn depends_on(v: &Node) -> Result<BTreeMap<String, Condition>> {
+/// `depends_on`, and the dependencies marked `required: false` (dropped when the file has
+/// no such service).
+fn depends_on(v: &Node) -> Result<(BTreeMap<String, Condition>, Vec<String>)> {
     if let Ok(list) = v.seq() {
-        return list.iter().map(|x| Ok((x.str()?, Condition::Started))).collect();
+        return Ok((list.iter().map(|x| Ok((x.str()?, Condition::Started))).collect::<Result<_>>()?, Vec::new()));
     }
-    let mut out = BTreeMap::new();
+    let (mut out, mut optional) = (BTreeMap::new(), Vec::new());
     for (k, x) in v.map()? {
         let mut cond = Condition::Started;
         x.keys(
@@ -545,17 +551,21 @@ fn depends_on(v: &Node) -> Result<BTreeMap<String, Condition>> {
                             o => return Err(y.err(format!("unknown condition {o:?}"))),
                         }
                     }
-                    "required" if y.bool()? => {}
+                    "required" => {
+                        if !y.bool()? {
+                            optional.push(k.name.clone());
+                        }
+                    }
                     "restart" if !y.bool()? => {}
                     _ => return Ok(false),
                 }
                 Ok(true)
             },
-            &Known { compose: &["restart", "required"] },
+            &Known { compose: &["restart"] },
         )?;
         out.insert(k.name.clone(), cond);
     }
-    Ok(out)
+    Ok((out, optional))
 }
 
 fn extra_hosts(v: &Node) -> Result<Vec<String>> {
