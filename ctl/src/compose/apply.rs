@@ -77,6 +77,17 @@ pub async fn image_ids(cl: &mut Clients, p: &Project, pull: bool) -> Res<BTreeMa
 
 /// Plans against what the agent has (`images`: the image ID of each service).
 pub fn plan_for(p: &Project, o: &Observed, images: &BTreeMap<String, String>, prune: bool) -> Res<Plan> {
+    let have: Vec<super::plan::ExistingNetwork> = o
+        .networks
+        .iter()
+        .map(|n| super::plan::ExistingNetwork {
+            name: n.name.clone(),
+            subnet: n.subnet.clone(),
+            internal: n.internal,
+            project: n.labels.get(model::LABEL_PROJECT).cloned(),
+        })
+        .collect();
+    super::plan::check_networks(p, &have).map_err(Exit::agent)?;
     let nets: Vec<String> = o.networks.iter().map(|n| n.name.clone()).collect();
     let desired = super::plan::Desired { hashes: hashes(p), images: images.clone() };
     super::plan::plan(p, &desired, &o.containers, &nets, prune).map_err(Exit::agent)

@@ -125,6 +125,34 @@ pub fn plan(
     Ok(out)
 }
 
+/// A network the agent has, as far as the file can ask about it.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ExistingNetwork {
+    pub name: String,
+    pub subnet: String,
+    pub internal: bool,
+    /// Its `com.docker.compose.project` label.
+    pub project: Option<String>,
+}
+
+/// An error when a network of the file exists but is not what the file says (another
+/// project's, another subnet, internal or not): apply does not change networks in place.
+pub fn check_networks(p: &Project, have: &[ExistingNetwork]) -> Result<(), String> {
+    for n in p.networks.values().filter(|n| !n.external) {
+        let Some(h) = have.iter().find(|h| h.name == n.name) else { continue };
+        let why = match &h.project {
+            Some(other) if *other != p.name => format!("belongs to project {other:?}"),
+            _ if n.subnet.as_ref().is_some_and(|s| *s != h.subnet) => {
+                format!("has subnet {}, the file asks for {}", h.subnet, n.subnet.as_deref().unwrap_or_default())
+            }
+            _ if n.internal != h.internal => format!("has internal={}, the file asks for {}", h.internal, n.internal),
+            _ => continue,
+        };
+        return Err(format!("network {:?} {why}: remove it (down) or mark it external", n.name));
+    }
+    Ok(())
+}
+
 /// The order `down` removes the project's containers in: those of unlisted services first,
 /// then the services in reverse start order.
 pub fn down_order(p: &Project, existing: &[Existing]) -> Result<Vec<Existing>, String> {
@@ -224,6 +252,25 @@ mod tests {
         have_all[0].hash = "old".into();
         let pl = plan(&p, &h, &have_all, &nets, false).unwrap();
         assert!(matches!(pl.steps[1].action, Action::Recreate(_)), "{pl:?}");
+    }
+
+    #[test]
+    fn networks_that_differ_are_refused() {
+        let text = "services:\n  a:\n    image: b\nnetworks:\n  default: {internal: true, ipam: {config: [{subnet: 10.1.2.0/24}]}}\n";
+        let p = crate::compose::file::parse(text, std::path::Path::new("/x/p"), None, &mut Vars::default()).unwrap();
+        let ours = ExistingNetwork {
+            name: "p_default".into(),
+            subnet: "10.1.2.0/24".into(),
+            internal: true,
+            project: Some("p".into()),
+        };
+        assert!(check_networks(&p, std::slice::from_ref(&ours)).is_ok());
+        let e = check_networks(&p, &[ExistingNetwork { subnet: "10.9.9.0/24".into(), ..ours.clone() }]).unwrap_err();
+        assert!(e.contains("has subnet 10.9.9.0/24") && e.contains("10.1.2.0/24"), "{e}");
+        let e = check_networks(&p, &[ExistingNetwork { internal: false, ..ours.clone() }]).unwrap_err();
+        assert!(e.contains("internal=false"), "{e}");
+        let e = check_networks(&p, &[ExistingNetwork { project: Some("q".into()), ..ours }]).unwrap_err();
+        assert!(e.contains("project \"q\""), "{e}");
     }
 
     #[test]
