@@ -127,7 +127,7 @@ fn apply_reconciles_only_what_changed() {
     assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
     assert!(r.stdout.contains("unchanged") && !r.stdout.contains("recreate"), "{}", r.stdout);
     let out = a.ok(&["apply", "-f", &f]);
-    assert!(out.contains("up to date"), "{out}");
+    assert!(out.contains("up to date") && !out.contains("Waiting"), "{out}");
     assert_eq!(ids(&a), first);
     assert_eq!(started(&a, "web_shop-cache-1"), t_cache, "not restarted");
 
@@ -236,6 +236,10 @@ networks:
     assert!(healthy.is_some() && healthy < web, "{}", r.stdout);
     let db = a.inspect("ordered-db-1");
     assert_eq!(db["State"]["Health"]["Status"], "healthy", "{db}");
+    // Again: nothing to start, so nothing waits.
+    let again = a.ctl_stdin(&["apply", "-f", "-"], text.as_bytes());
+    assert!(again.code == 0 && again.stdout.contains("ordered: up to date"), "{}{}", again.stdout, again.stderr);
+    assert!(!again.stdout.contains("Waiting"), "{}", again.stdout);
     let (t_db, t_web) = (started(&a, "ordered-db-1"), started(&a, "ordered-web-1"));
     assert!(t_web - t_db >= chrono::Duration::milliseconds(2000), "web started {} after db", t_web - t_db);
     let passed = db["State"]["Health"]["Log"].as_array().and_then(|l| l.iter().find(|p| p["ExitCode"] == 0)).cloned();

@@ -141,7 +141,10 @@ pub async fn apply(cl: &mut Clients, p: &Project, plan: &Plan) -> Res<u8> {
     // recreated go before it (the agent keeps a namespace's owner while others use it).
     let mut gone: BTreeSet<String> = BTreeSet::new();
     for step in &plan.steps {
-        wait_for_dependencies(cl, p, &step.service, &ids, &out).await?;
+        // Only what is started waits for what it depends on.
+        if !matches!(step.action, Action::Unchanged(_)) {
+            wait_for_dependencies(cl, p, &step.service, &ids, &out).await?;
+        }
         if matches!(step.action, Action::Recreate(_)) {
             for later in &plan.steps {
                 let joins = p.services.get(&later.service).and_then(|s| s.network_mode.as_deref())

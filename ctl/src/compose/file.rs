@@ -14,14 +14,15 @@ const TOP_KEYS: Known = Known { compose: &["volumes", "configs", "secrets", "inc
 
 /// Reads `file` (`-`: stdin, relative paths then start in the working directory).
 pub fn read(file: &str, project_name: Option<&str>) -> Result<Project, String> {
-    let (text, dir) = if file == "-" {
+    let (text, dir, label) = if file == "-" {
         let mut t = String::new();
         std::io::Read::read_to_string(&mut std::io::stdin(), &mut t).map_err(|e| format!("reading stdin: {e}"))?;
-        (t, std::env::current_dir().map_err(|e| format!("the working directory: {e}"))?)
+        (t, std::env::current_dir().map_err(|e| format!("the working directory: {e}"))?, "-".to_string())
     } else {
         let p = std::fs::canonicalize(file).map_err(|e| format!("{file}: {e}"))?;
         let t = std::fs::read_to_string(&p).map_err(|e| format!("{file}: {e}"))?;
-        (t, p.parent().map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("/")))
+        let dir = p.parent().map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("/"));
+        (t, dir, p.display().to_string())
     };
     let dotenv = dir.join(".env");
     let mut vars = Vars::from_process(BTreeMap::new());
@@ -39,7 +40,7 @@ pub fn read(file: &str, project_name: Option<&str>) -> Result<Project, String> {
     for v in &vars.unset {
         eprintln!("warning: the {v:?} variable is not set: using an empty string");
     }
-    Ok(Project { file: file.to_string(), ..p })
+    Ok(Project { file: label, ..p })
 }
 
 /// Parses a file's text; `dir` is where relative paths start; `name` the chosen project

@@ -22,7 +22,7 @@ pub struct Project {
     pub name: String,
     /// The directory relative paths are resolved against (the file's).
     pub dir: String,
-    /// The file, or `-`.
+    /// The file (absolute), or `-`.
     pub file: String,
     /// By name, in name order.
     pub services: BTreeMap<String, Service>,
