@@ -327,3 +327,34 @@ fn apply_pulls_a_missing_image() {
     assert_eq!(a.ok(&["ps", "-aq"]), "");
     a.assert_no_leftovers();
 }
+
+#[test]
+fn service_completed_successfully_gates_the_start() {
+    if !privileged("compose completed") {
+        return;
+    }
+    let a = Agent::start("composedone");
+    let d = tempfile::tempdir().expect("tempdir");
+    let file = |code: u8| {
+        format!(
+            "name: gated\nservices:\n  app:\n    image: {IMG}\n    command: sleep 1000\n    stop_grace_period: 1s\n    depends_on:\n      migrate: {{condition: service_completed_successfully}}\n  migrate:\n    image: {IMG}\n    command: [sh, -c, 'exit {code}']\nnetworks:\n  default:\n    ipam: {{config: [{{subnet: 10.252.{}.0/24}}]}}\n",
+            octet()
+        )
+    };
+    let f = write(d.path(), &file(3));
+    let r = a.ctl(&["apply", "-f", &f]);
+    assert_eq!(r.code, 125, "{}{}", r.stdout, r.stderr);
+    assert!(r.stderr.contains("\"migrate\" didn't complete successfully: exit 3"), "{}", r.stderr);
+    assert_ne!(a.ctl(&["inspect", "gated-app-1"]).code, 0, "app is not made");
+    let f = write(d.path(), &file(0));
+    let out = a.ok(&["apply", "-f", &f]);
+    assert!(line(&out, "Container gated-migrate-1", "Exited").is_some(), "{out}");
+    assert_eq!(a.inspect("gated-app-1")["State"]["Status"], "running");
+    assert_eq!(a.inspect("gated-migrate-1")["State"]["ExitCode"], 0);
+    // Done is done: a second apply does not run the job again.
+    let out = a.ok(&["apply", "-f", &f]);
+    assert!(out.contains("gated: up to date"), "{out}");
+    a.ok(&["down", "-f", &f]);
+    assert_eq!(a.ok(&["ps", "-aq"]), "");
+    a.assert_no_leftovers();
+}

@@ -35,6 +35,7 @@ pub async fn observe(cl: &mut Clients, p: &Project) -> Res<Observed> {
             service: label(model::LABEL_SERVICE),
             hash: label(model::LABEL_HASH),
             running: c.state == pb::ContainerState::Running as i32,
+            exited_ok: c.state == pb::ContainerState::Exited as i32 && c.exit_code == 0,
             image_id: c.image_id.clone(),
         });
         specs.insert(c.id, spec);
@@ -211,7 +212,7 @@ async fn run_step(
     let name = step.container.as_str();
     match &step.action {
         Action::Unchanged(e) => {
-            out.line("Container", name, "Running");
+            out.line("Container", name, if e.running { "Running" } else { "Exited" });
             Ok(e.id.clone())
         }
         Action::Start(e) => {

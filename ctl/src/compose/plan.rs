@@ -14,6 +14,8 @@ pub struct Existing {
     pub service: String,
     pub hash: String,
     pub running: bool,
+    /// It ran and exited with 0.
+    pub exited_ok: bool,
     /// The image the container was made from.
     pub image_id: String,
 }
@@ -112,11 +114,13 @@ pub fn plan(
         let host_remade = joined.is_some_and(|j| {
             out.steps.iter().any(|st| st.service == j && matches!(st.action, Action::Create | Action::Recreate(_)))
         });
+        let done = |e: &Existing| e.exited_ok && is_job(p, &service);
         let action = match current {
             None => Action::Create,
             Some(e) if e.hash != hash || host_remade => Action::Recreate(e),
             Some(e) if image.is_some_and(|i| !e.image_id.is_empty() && *i != e.image_id) => Action::Recreate(e),
-            Some(e) if !e.running => Action::Start(e),
+            // A job others wait to complete that did is not run again.
+            Some(e) if !e.running && !done(&e) => Action::Start(e),
             Some(e) => Action::Unchanged(e),
         };
         let image_id = image.cloned().unwrap_or_default();
@@ -153,6 +157,11 @@ pub fn check_networks(p: &Project, have: &[ExistingNetwork]) -> Result<(), Strin
     Ok(())
 }
 
+/// Whether some service waits for `service` to complete (`service_completed_successfully`).
+fn is_job(p: &Project, service: &str) -> bool {
+    p.services.values().any(|s| s.depends_on.get(service) == Some(&super::model::Condition::CompletedSuccessfully))
+}
+
 /// The order `down` removes the project's containers in: those of unlisted services first,
 /// then the services in reverse start order.
 pub fn down_order(p: &Project, existing: &[Existing]) -> Result<Vec<Existing>, String> {
@@ -186,6 +195,7 @@ mod tests {
             service: service.into(),
             hash: hash.into(),
             running,
+            exited_ok: false,
             image_id: "sha256:img".into(),
         }
     }
@@ -271,6 +281,20 @@ mod tests {
         assert!(e.contains("internal=false"), "{e}");
         let e = check_networks(&p, &[ExistingNetwork { project: Some("q".into()), ..ours }]).unwrap_err();
         assert!(e.contains("project \"q\""), "{e}");
+    }
+
+    #[test]
+    fn a_completed_job_is_not_run_again() {
+        let text = "services:\n  app:\n    image: b\n    depends_on: {job: {condition: service_completed_successfully}}\n  job:\n    image: b\n  other:\n    image: b\n";
+        let p = crate::compose::file::parse(text, std::path::Path::new("/x/p"), None, &mut Vars::default()).unwrap();
+        let h = hashes(&p);
+        let nets = vec!["p_default".to_string()];
+        let done = |s: &str| Existing { exited_ok: true, ..have(s, &h.hashes[s], false) };
+        let all = vec![have("app", &h.hashes["app"], true), done("job"), done("other")];
+        let pl = plan(&p, &h, &all, &nets, false).unwrap();
+        let acts: Vec<(&str, bool)> =
+            pl.steps.iter().map(|s| (s.service.as_str(), matches!(s.action, Action::Start(_)))).collect();
+        assert_eq!(acts, [("job", false), ("app", false), ("other", true)], "only a job stays done");
     }
 
     #[test]
