@@ -354,6 +354,12 @@ pub enum Cmd {
         #[arg(long, default_value_t)]
         format: Format,
     },
+    /// Create or update the containers and networks of a Compose file (only what changed)
+    Apply(crate::compose::ApplyArgs),
+    /// Show what apply would do (exit 1 when it would change something, like diff)
+    Diff(crate::compose::ApplyArgs),
+    /// Remove the containers and networks of a Compose file's project
+    Down(crate::compose::DownArgs),
     /// Rename a container
     Rename { container: String, new_name: String },
     /// List port mappings or a specific mapping for the container

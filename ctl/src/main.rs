@@ -6,6 +6,7 @@ mod certs;
 mod cli;
 mod client;
 mod commands;
+mod compose;
 mod context;
 mod error;
 mod fanout;
@@ -87,6 +88,10 @@ async fn dispatch(cli: Cli) -> Res<u8> {
         Cmd::Context { cmd } => return commands::context::run(cmd, &conn),
         Cmd::Certs { cmd } => return commands::certs::run(cmd),
         Cmd::Logout { registry } => return commands::image::logout(registry),
+        // The file is read before connecting.
+        Cmd::Apply(a) => return compose::run(&conn, a.f, compose::Verb::Apply { prune: a.prune }).await,
+        Cmd::Diff(a) => return compose::run(&conn, a.f, compose::Verb::Diff { prune: a.prune }).await,
+        Cmd::Down(a) => return compose::run(&conn, a.f, compose::Verb::Down { timeout: a.timeout }).await,
         _ => client::connect(&conn).await?,
     };
     commands::run(&mut cl, cmd).await

@@ -94,19 +94,21 @@ pub async fn pull(
     insecure: bool,
     quiet: bool,
 ) -> Res<u8> {
-    pull_to(images, reference, auth, insecure, quiet, false).await
+    let img = pull_image(images, reference.clone(), auth, insecure, quiet, false).await?;
+    println!("{}", img.tags.first().cloned().unwrap_or(reference));
+    Ok(0)
 }
 
-/// [`pull`], writing what it says to stderr with `to_stderr` (`run --pull`: stdout is the
-/// container's), and nothing at all when that is also `quiet`.
-pub async fn pull_to(
+/// Pulls, showing progress unless `quiet` (on stderr with `to_stderr`: `run --pull`, whose
+/// stdout is the container's); the image pulled.
+pub async fn pull_image(
     images: &mut ImageServiceClient<Channel>,
     reference: String,
     auth: Option<pb::RegistryAuth>,
     insecure: bool,
     quiet: bool,
     to_stderr: bool,
-) -> Res<u8> {
+) -> Res<pb::ImageInfo> {
     let say = |line: &str| {
         if to_stderr {
             eprintln!("{line}");
@@ -128,11 +130,7 @@ pub async fn pull_to(
             for b in bars.values() {
                 b.finish();
             }
-            let name = img.tags.first().cloned().unwrap_or_else(|| reference.clone());
-            if !(quiet && to_stderr) {
-                say(&name);
-            }
-            return Ok(0);
+            return Ok(img);
         }
         if quiet {
             continue;

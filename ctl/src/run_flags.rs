@@ -109,9 +109,10 @@ impl RunFlags {
                 .filter(|h| image.contains('/') && (h.contains(['.', ':']) || *h == "localhost"));
             let insecure =
                 host.is_some_and(|h| h.starts_with("127.") || h == "localhost" || h.starts_with("localhost:"));
-            let code = crate::registry::pull_to(&mut cl.i, image.to_string(), auth, insecure, self.quiet, true).await?;
-            if code != 0 {
-                return Err(Exit(code, format!("pulling {image} failed")));
+            let img =
+                crate::registry::pull_image(&mut cl.i, image.to_string(), auth, insecure, self.quiet, true).await?;
+            if !self.quiet {
+                eprintln!("{}", img.tags.first().map(String::as_str).unwrap_or(image));
             }
         }
         Ok(())

@@ -305,6 +305,16 @@ fn security_opts(opts: &[String]) -> Res<Vec<String>> {
 }
 
 async fn create_container(cl: &mut Clients, o: &CreateOpts) -> Res<String> {
+    let spec = spec_of(o)?;
+    o.more.before_create(cl, &spec.image).await?;
+    let id = cl.c.create(pb::CreateContainerRequest { spec: Some(spec) }).await?.into_inner().id;
+    o.more.after_create(&id)?;
+    Ok(id)
+}
+
+/// The API's ContainerSpec for `run`/`create` flags (also what `apply` builds from a
+/// Compose service, by way of the same flags).
+pub fn spec_of(o: &CreateOpts) -> Res<pb::ContainerSpec> {
     let (image, cmd) = o.image_and_cmd.split_first().ok_or_else(|| Exit::agent("an image is required"))?;
     // The image slot takes anything (the command after it may start with -): a flag there
     // is one we do not know, as docker says.
@@ -334,7 +344,6 @@ async fn create_container(cl: &mut Clients, o: &CreateOpts) -> Res<String> {
             crate::mounts::Mount::Tmpfs(t) => tmpfs.push(t),
         }
     }
-    o.more.before_create(cl, image).await?;
     let mut spec = pb::ContainerSpec {
         name: o.name.clone().unwrap_or_default(),
         image: image.clone(),
@@ -375,9 +384,7 @@ async fn create_container(cl: &mut Clients, o: &CreateOpts) -> Res<String> {
         ..Default::default()
     };
     o.more.apply(&mut spec)?;
-    let id = cl.c.create(pb::CreateContainerRequest { spec: Some(spec) }).await?.into_inner().id;
-    o.more.after_create(&id)?;
-    Ok(id)
+    Ok(spec)
 }
 
 /// `--health-*` / `--no-healthcheck` as the API's HealthConfig (unset: the image's).

@@ -69,6 +69,8 @@ pub async fn run(cl: &mut Clients, cmd: Cmd) -> Res<u8> {
         Cmd::Info { format } => system::info(cl, format).await,
         // Local files only: main runs these without connecting.
         Cmd::Context { .. } | Cmd::Certs { .. } | Cmd::Logout { .. } => Ok(0),
+        // Read their file, then connect: main runs these.
+        Cmd::Apply(_) | Cmd::Diff(_) | Cmd::Down(_) => Ok(0),
     }
 }
 
