@@ -42,6 +42,9 @@ pub struct RunFlags {
     /// Ulimit options (NAME=SOFT[:HARD], e.g. nofile=1024:2048)
     #[arg(long)]
     pub ulimit: Vec<String>,
+    /// Add network-scoped alias for the container (peers on its networks resolve it by it)
+    #[arg(long = "network-alias", alias = "net-alias")]
+    pub network_alias: Vec<String>,
     /// Write the container ID to the file
     #[arg(long)]
     pub cidfile: Option<String>,
@@ -72,6 +75,7 @@ impl RunFlags {
             None => 0,
         };
         spec.ulimits = self.ulimit.clone();
+        spec.network_aliases = self.network_alias.clone();
         Ok(())
     }
 

@@ -377,3 +377,42 @@ fn concurrent_connects_and_runs_get_distinct_addresses() {
     a.ok(&["network", "rm", "racenet2"]);
     a.assert_no_leftovers();
 }
+
+#[test]
+fn network_aliases_resolve_for_peers() {
+    if !privileged("network_aliases_resolve_for_peers") {
+        return;
+    }
+    let a = Agent::start("netalias");
+    let b = (std::process::id() % 200) as u8 + 20;
+    a.ok(&["network", "create", "an1", "--subnet", &format!("10.244.{b}.0/24")]);
+    let serve = "while true; do echo hi-from-cache | nc -l -p 80; done";
+    a.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "p-cache-1",
+        "--network",
+        "an1",
+        "--network-alias",
+        "cache",
+        "--network-alias",
+        "kv.local",
+        IMG,
+        "sh",
+        "-c",
+        serve,
+    ]);
+    let cmd = "grep -w cache /etc/hosts | grep -c kv.local; timeout 3 nc cache 80; timeout 3 nc kv.local 80; exit 0";
+    let ok = eventually(15, || {
+        let out = a.ctl(&["run", "--rm", "--network", "an1", IMG, "sh", "-c", cmd]).stdout;
+        out.trim() == "1\nhi-from-cache\nhi-from-cache"
+    });
+    assert!(ok, "peers reach the container by its aliases");
+    let r = a.ctl(&["run", "--rm", "--network-alias", "bad alias", IMG, "true"]);
+    assert_eq!(r.code, 125);
+    assert!(r.stderr.contains("invalid --network-alias \"bad alias\""), "{}", r.stderr);
+    a.ok(&["rm", "-f", "p-cache-1"]);
+    a.ok(&["network", "rm", "an1"]);
+    a.assert_no_leftovers();
+}

@@ -156,6 +156,7 @@ pub fn spec_from_pb(s: pb::ContainerSpec) -> Result<ContainerSpec, RuntimeError>
         stop_timeout: s.stop_timeout,
         shm_size: s.shm_size as u64,
         ulimits,
+        network_aliases: s.network_aliases,
     })
 }
 
@@ -279,6 +280,7 @@ pub fn spec_to_pb(s: &ContainerSpec) -> pb::ContainerSpec {
         stop_timeout: s.stop_timeout,
         shm_size: s.shm_size as i64,
         ulimits: s.ulimits.iter().map(ToString::to_string).collect(),
+        network_aliases: s.network_aliases.clone(),
     }
 }
 

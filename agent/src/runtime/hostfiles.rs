@@ -88,7 +88,12 @@ impl Runtime {
             all.iter()
                 .filter(|c| c.state == State::Running || Some(c.id.as_str()) == starting)
                 .filter_map(|c| {
-                    c.bridge_networks().into_iter().find(|(cn, _)| cn == n).map(|(_, ip)| format!("{ip}\t{}\n", c.name))
+                    c.bridge_networks().into_iter().find(|(cn, _)| cn == n).map(|(_, ip)| {
+                        let names: Vec<&str> = std::iter::once(c.name.as_str())
+                            .chain(c.spec.network_aliases.iter().map(String::as_str))
+                            .collect();
+                        format!("{ip}\t{}\n", names.join(" "))
+                    })
                 })
                 .collect()
         };

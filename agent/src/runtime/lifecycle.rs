@@ -29,6 +29,9 @@ impl Runtime {
         if !spec.hostname.is_empty() && !names::valid_hostname(&spec.hostname) {
             return bad(format!("invalid hostname {:?}: letters, digits, '-' and '.', at most 64", spec.hostname));
         }
+        if let Some(a) = spec.network_aliases.iter().find(|a| !names::valid_hostname(a)) {
+            return bad(format!("invalid --network-alias {a:?}: letters, digits, '-' and '.', at most 64"));
+        }
         super::env::check(&spec.env)?;
         super::limits::check(&spec)?;
         if spec.command.iter().chain(spec.entrypoint.iter().flatten()).any(|a| a.contains('\0')) {

@@ -196,6 +196,9 @@ pub struct ContainerSpec {
     /// `--ulimit`.
     #[serde(default)]
     pub ulimits: Vec<crate::isolation::spec::Rlimit>,
+    /// `--network-alias`: names its peers resolve it by, besides its name.
+    #[serde(default)]
+    pub network_aliases: Vec<String>,
 }
 
 impl ContainerSpec {

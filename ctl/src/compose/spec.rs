@@ -58,6 +58,8 @@ pub fn container_spec(p: &Project, service: &str, s: &Service, hash: &str) -> Re
             ..Default::default()
         },
         image_and_cmd: std::iter::once(s.image.clone()).chain(s.command.iter().flatten().cloned()).collect(),
+        // Like compose, peers on its networks reach it by its service name too.
+        more: crate::run_flags::RunFlags { network_alias: vec![service.to_string()], ..Default::default() },
         ..Default::default()
     };
     let exec_test = match &s.healthcheck {
