@@ -66,6 +66,22 @@ fn exec_request(s: pb::ExecSpec) -> ExecRequest {
 
 #[tonic::async_trait]
 impl ContainerService for ContainerApi {
+    async fn pause(
+        &self,
+        req: Request<pb::PauseContainerRequest>,
+    ) -> Result<Response<pb::PauseContainerResponse>, Status> {
+        self.rt.pause(&req.into_inner().id).await.map_err(status)?;
+        Ok(Response::new(pb::PauseContainerResponse {}))
+    }
+
+    async fn unpause(
+        &self,
+        req: Request<pb::UnpauseContainerRequest>,
+    ) -> Result<Response<pb::UnpauseContainerResponse>, Status> {
+        self.rt.unpause(&req.into_inner().id).await.map_err(status)?;
+        Ok(Response::new(pb::UnpauseContainerResponse {}))
+    }
+
     async fn rename(
         &self,
         req: Request<pb::RenameContainerRequest>,

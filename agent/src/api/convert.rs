@@ -294,6 +294,7 @@ pub fn container_to_pb(c: &ContainerRecord, rootfs: String, cgroup: String) -> p
                 host_port: p.host_port.into(),
             })
             .collect(),
+        paused: c.paused && c.state == State::Running,
     }
 }
 

@@ -77,6 +77,8 @@ const OPERATOR_METHODS: &[&str] = &[
     "/agent.v1.ContainerService/ExecSync",
     "/agent.v1.ContainerService/UpdateResources",
     "/agent.v1.ContainerService/Rename",
+    "/agent.v1.ContainerService/Pause",
+    "/agent.v1.ContainerService/Unpause",
     "/agent.v1.ImageService/Import",
     "/agent.v1.ImageService/Pull",
     "/agent.v1.ImageService/Login",

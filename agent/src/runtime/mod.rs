@@ -24,6 +24,7 @@ mod logwatch;
 mod monitor;
 mod names;
 mod net;
+mod pause;
 mod pending;
 pub mod policy;
 mod portforward;
@@ -274,6 +275,9 @@ pub struct ContainerRecord {
     /// The user namespace's ID ranges (`--userns remap|auto`), fixed at create.
     #[serde(default)]
     pub userns: Option<UsernsLease>,
+    /// Frozen by `pause` (its state stays Running, as docker's `State.Paused`).
+    #[serde(default)]
+    pub paused: bool,
 }
 
 /// A container's share of the subordinate IDs.
