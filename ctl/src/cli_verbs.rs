@@ -1,5 +1,5 @@
 //! The clap types of docker's container verbs that work on a container's processes and
-//! files: pause/unpause (flattened into `cli::Cmd`).
+//! files: pause/unpause, cp, diff, export, top (flattened into `cli::Cmd`).
 
 use clap::Subcommand;
 
@@ -14,5 +14,35 @@ pub enum VerbCmd {
     Unpause {
         #[arg(required = true)]
         containers: Vec<String>,
+    },
+    /// Copy files/folders between a container and the local filesystem
+    ///
+    /// agentctl cp [OPTIONS] CONTAINER:SRC_PATH DEST_PATH|-
+    /// agentctl cp [OPTIONS] SRC_PATH|- CONTAINER:DEST_PATH
+    Cp {
+        /// Archive mode (copy all uid/gid information)
+        #[arg(short = 'a', long = "archive")]
+        archive: bool,
+        /// Always follow symbol link in SRC_PATH
+        #[arg(short = 'L', long = "follow-link")]
+        follow_link: bool,
+        src: String,
+        dest: String,
+    },
+    /// Inspect changes to files or directories on a container's filesystem
+    Diff { container: String },
+    /// Export a container's filesystem as a tar archive
+    Export {
+        /// Write to a file, instead of STDOUT
+        #[arg(short = 'o', long = "output")]
+        output: Option<String>,
+        container: String,
+    },
+    /// Display the running processes of a container
+    Top {
+        container: String,
+        /// ps OPTIONS (default -ef)
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        ps_args: Vec<String>,
     },
 }

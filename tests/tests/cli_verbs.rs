@@ -76,3 +76,207 @@ fn pause_freezes_and_unpause_thaws() {
     assert_eq!(a.ok(&["ps", "-aq"]), "");
     a.assert_no_leftovers();
 }
+
+fn mode_owner(p: &std::path::Path) -> (u32, u32, u32) {
+    use std::os::unix::fs::MetadataExt;
+    let m = std::fs::symlink_metadata(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+    (m.mode() & 0o7777, m.uid(), m.gid())
+}
+
+#[test]
+fn cp_both_ways_keeps_modes_and_owners_and_stays_inside() {
+    if !privileged("cp") {
+        return;
+    }
+    let a = Agent::start("clicp");
+    let d = tempfile::tempdir().expect("tempdir");
+    let host = d.path();
+    // A symlink in the container that would lead to the host's /etc if followed on the host.
+    let setup = "mkdir -p /data/sub && echo hi > /data/sub/f && chmod 0751 /data/sub/f && chown 1234:5678 /data/sub/f \
+                 && ln -s /../../../etc /escape && ln -s sub/f /data/link && echo mine > /etc/marker && sleep 300";
+    a.ok(&["run", "-d", "--name", "web", IMG, "sh", "-c", setup]);
+    assert!(e2e::eventually(10, || a.ctl(&["exec", "web", "test", "-e", "/etc/marker"]).code == 0));
+
+    // From the container: a file into a directory, under its name.
+    a.ok(&["cp", "web:/etc/hostname", host.to_str().unwrap()]);
+    let id = a.inspect("web")["Id"].as_str().unwrap().to_string();
+    assert_eq!(std::fs::read_to_string(host.join("hostname")).unwrap().trim(), &id[..12]);
+    // A directory with -a: modes and owners kept; a new name when the destination does not exist.
+    let got = host.join("got");
+    a.ok(&["cp", "-a", "web:/data", got.to_str().unwrap()]);
+    assert_eq!(std::fs::read_to_string(got.join("sub/f")).unwrap(), "hi\n");
+    assert_eq!(mode_owner(&got.join("sub/f")), (0o751, 1234, 5678));
+    assert_eq!(std::fs::read_link(got.join("link")).unwrap().to_str(), Some("sub/f"), "a symlink stays a link");
+    // -L follows a symlink given as the source.
+    let followed = host.join("followed");
+    a.ok(&["cp", "-L", "web:/data/link", followed.to_str().unwrap()]);
+    assert_eq!(std::fs::read_to_string(&followed).unwrap(), "hi\n");
+    // A symlink out of the root resolves inside the container: its /etc, never the host's.
+    let esc = host.join("esc");
+    a.ok(&["cp", "web:/escape/marker", esc.to_str().unwrap()]);
+    assert_eq!(std::fs::read_to_string(&esc).unwrap(), "mine\n");
+    let r = a.ctl(&["cp", "web:/escape/os-release", host.to_str().unwrap()]);
+    assert!(std::path::Path::new("/etc/os-release").exists());
+    assert!(
+        r.code == 1 && r.stderr.contains("Could not find the file"),
+        "the host's /etc was reached: {} {}",
+        r.code,
+        r.stderr
+    );
+    // `-` : a tar on stdout.
+    let out = a.cmd().args(["cp", "web:/data/sub", "-"]).output().expect("cp -");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let mut ar = tar::Archive::new(&out.stdout[..]);
+    let names: Vec<String> = ar.entries().unwrap().map(|e| e.unwrap().path().unwrap().display().to_string()).collect();
+    assert_eq!(names, vec!["sub/", "sub/f"]);
+
+    // Into the container: a directory under /tmp/, root-owned without -a, modes kept.
+    let src = host.join("dir");
+    std::fs::create_dir_all(src.join("inner")).unwrap();
+    std::fs::write(src.join("inner/x"), "payload").unwrap();
+    std::fs::set_permissions(src.join("inner/x"), std::os::unix::fs::PermissionsExt::from_mode(0o640)).unwrap();
+    std::os::unix::fs::chown(src.join("inner/x"), Some(4321), Some(8765)).unwrap();
+    a.ok(&["cp", src.to_str().unwrap(), "web:/tmp/"]);
+    assert_eq!(a.ok(&["exec", "web", "cat", "/tmp/dir/inner/x"]), "payload");
+    assert_eq!(a.ok(&["exec", "web", "stat", "-c", "%a %u %g", "/tmp/dir/inner/x"]), "640 0 0");
+    a.ok(&["cp", "-a", src.join("inner/x").to_str().unwrap(), "web:/tmp/renamed"]);
+    assert_eq!(a.ok(&["exec", "web", "stat", "-c", "%a %u %g", "/tmp/renamed"]), "640 4321 8765");
+    // A tar on stdin; and a write through the escaping symlink lands in the container's /etc.
+    let mut b = tar::Builder::new(Vec::new());
+    let mut h = tar::Header::new_gnu();
+    h.set_size(3);
+    h.set_mode(0o600);
+    b.append_data(&mut h, "fromstdin", &b"abc"[..]).unwrap();
+    let tarball = b.into_inner().unwrap();
+    let r = a.ctl_stdin(&["cp", "-", "web:/escape"], &tarball);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(a.ok(&["exec", "web", "cat", "/etc/fromstdin"]), "abc");
+    assert!(!std::path::Path::new("/etc/fromstdin").exists(), "written on the host");
+
+    // Bad input: docker's messages, exit 1, nothing left behind.
+    let r = a.ctl(&["cp", "web:/no/such", host.to_str().unwrap()]);
+    assert!(
+        r.code == 1 && r.stderr.contains("Could not find the file /no/such in container web"),
+        "{} {}",
+        r.code,
+        r.stderr
+    );
+    let r = a.ctl(&["cp", "nosuch:/etc/hostname", host.to_str().unwrap()]);
+    assert!(r.code == 1 && r.stderr.contains("nosuch"), "{} {}", r.code, r.stderr);
+    let r = a.ctl(&["cp", "/no/local/file", "web:/tmp/"]);
+    assert!(r.code == 1 && r.stderr.contains("/no/local/file"), "{} {}", r.code, r.stderr);
+    let r = a.ctl(&["cp", src.to_str().unwrap(), "web:/no/such/dir/"]);
+    assert!(r.code == 1 && r.stderr.contains("Could not find the file"), "{} {}", r.code, r.stderr);
+    let r = a.ctl(&["cp", "a", "b"]);
+    assert!(r.code == 1 && r.stderr.contains("must specify at least one container source"), "{}", r.stderr);
+    let r = a.ctl(&["cp", "--bogus", "a", "web:/"]);
+    assert_eq!(r.code, 125);
+
+    // A stopped container: through its layers.
+    a.ok(&["stop", "-t", "1", "web"]);
+    a.ok(&["cp", src.join("inner/x").to_str().unwrap(), "web:/stopped-copy"]);
+    let back = host.join("back");
+    a.ok(&["cp", "web:/stopped-copy", back.to_str().unwrap()]);
+    assert_eq!(std::fs::read_to_string(&back).unwrap(), "payload");
+    a.ok(&["rm", "-f", "web"]);
+    a.assert_no_leftovers();
+}
+
+#[test]
+fn diff_and_export() {
+    if !privileged("diff") {
+        return;
+    }
+    let a = Agent::start("clidiff");
+    a.ok(&[
+        "run",
+        "--name",
+        "ch",
+        IMG,
+        "sh",
+        "-c",
+        "echo new > /added && rm /bin/ls && mkdir -p /tmp/d && echo x >> /etc/passwd",
+    ]);
+    let diff = a.ok(&["diff", "ch"]);
+    let lines: Vec<&str> = diff.lines().collect();
+    for want in ["A /added", "C /bin", "D /bin/ls", "C /etc/passwd", "A /tmp/d"] {
+        assert!(lines.contains(&want), "{want} missing in\n{diff}");
+    }
+    assert!(!diff.contains("/etc/hostname") && !diff.contains("/etc/hosts"), "runtime files are no changes:\n{diff}");
+    // Exactly those paths (and /etc, /tmp as parents, as docker lists them when their times changed).
+    let extra: Vec<&&str> = lines
+        .iter()
+        .filter(|l| {
+            !["A /added", "C /bin", "D /bin/ls", "C /etc", "C /etc/passwd", "A /tmp/d", "C /tmp", "A /tmp"].contains(l)
+        })
+        .collect();
+    assert!(extra.is_empty(), "unexpected changes {extra:?} in\n{diff}");
+
+    let d = tempfile::tempdir().expect("tempdir");
+    let out = d.path().join("ch.tar");
+    a.ok(&["export", "-o", out.to_str().unwrap(), "ch"]);
+    let mut ar = tar::Archive::new(std::fs::File::open(&out).unwrap());
+    let mut names = std::collections::HashMap::new();
+    for e in ar.entries().unwrap() {
+        let mut e = e.unwrap();
+        let name = e.path().unwrap().display().to_string();
+        let mut body = String::new();
+        if e.header().entry_type().is_file() {
+            let _ = std::io::Read::read_to_string(&mut e, &mut body);
+        }
+        names.insert(name, body);
+    }
+    assert!(names.contains_key("bin/busybox"), "{:?}", names.keys().take(20).collect::<Vec<_>>());
+    assert_eq!(names.get("added").map(String::as_str), Some("new\n"));
+    assert!(!names.contains_key("bin/ls"), "a deleted file is not exported");
+    // To stdout as well; an unknown container leaves no file.
+    let o = a.cmd().args(["export", "ch"]).output().expect("export");
+    assert!(o.status.success() && o.stdout.len() > 1024);
+    let bad = d.path().join("bad.tar");
+    let r = a.ctl(&["export", "-o", bad.to_str().unwrap(), "nosuch"]);
+    assert!(r.code == 1 && r.stderr.contains("nosuch"), "{} {}", r.code, r.stderr);
+    assert!(std::fs::read_dir(d.path()).unwrap().count() == 1, "nothing left behind");
+    // A running container exports its root filesystem too (its writable layer as it is now).
+    a.ok(&["run", "-d", "--name", "live", IMG, "sh", "-c", "echo now > /live && sleep 300"]);
+    assert!(e2e::eventually(10, || a.ctl(&["exec", "live", "test", "-e", "/live"]).code == 0));
+    let o = a.cmd().args(["export", "live"]).output().expect("export");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let mut ar = tar::Archive::new(&o.stdout[..]);
+    let names: Vec<String> = ar.entries().unwrap().map(|e| e.unwrap().path().unwrap().display().to_string()).collect();
+    assert!(names.iter().any(|n| n == "live") && names.iter().any(|n| n == "bin/busybox"), "{names:?}");
+    assert!(!names.iter().any(|n| n.starts_with("proc/") && n.len() > 5), "no /proc contents: {names:?}");
+    a.ok(&["rm", "-f", "live"]);
+    let r = a.ctl(&["diff", "nosuch"]);
+    assert!(r.code == 1 && r.stderr.contains("nosuch"), "{} {}", r.code, r.stderr);
+    a.ok(&["rm", "ch"]);
+    a.assert_no_leftovers();
+}
+
+#[test]
+fn top_shows_the_containers_processes() {
+    if !privileged("top") {
+        return;
+    }
+    let a = Agent::start("clitop");
+    a.ok(&["run", "-d", "--name", "sl", IMG, "sleep", "4321"]);
+    a.ok(&["run", "-d", "--name", "other", IMG, "sleep", "9876"]);
+    let out = a.ok(&["top", "sl"]);
+    let mut lines = out.lines();
+    let header = lines.next().unwrap_or("");
+    assert!(header.starts_with("UID") && header.contains("PID") && header.contains("CMD"), "{out}");
+    let rows: Vec<&str> = lines.collect();
+    assert_eq!(rows.len(), 1, "{out}");
+    assert!(rows[0].contains("sleep 4321"), "{out}");
+    let pid = a.inspect("sl")["State"]["Pid"].to_string();
+    assert!(rows[0].split_whitespace().any(|f| f == pid), "{out}");
+    // ps options pass through.
+    let out = a.ok(&["top", "sl", "-o", "pid,comm"]);
+    assert_eq!(out.lines().next().map(|l| l.split_whitespace().collect::<Vec<_>>()), Some(vec!["PID", "COMMAND"]));
+    assert!(out.contains(&pid) && !out.contains("9876"), "{out}");
+    let r = a.ctl(&["top", "sl", "-o", "ppid=PID"]);
+    assert!(r.code == 1 && r.stderr.contains("not allowed"), "{} {}", r.code, r.stderr);
+    let r = a.ctl(&["top", "nosuch"]);
+    assert!(r.code == 1 && r.stderr.contains("nosuch"), "{} {}", r.code, r.stderr);
+    a.ok(&["rm", "-f", "sl", "other"]);
+    a.assert_no_leftovers();
+}

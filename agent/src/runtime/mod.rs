@@ -3,6 +3,8 @@
 //! cgroup, and the shim (`agentd shim`) to run the process.
 
 pub mod build;
+pub mod cp;
+mod diff;
 mod dns;
 mod env;
 mod events;
@@ -36,10 +38,13 @@ pub mod sandbox;
 pub mod spec;
 mod stop;
 mod sweep;
+mod top;
 mod undo;
 mod volumes;
 
+pub use diff::{Change, ChangeKind};
 pub use resources::system_cpu_ns;
+pub use top::Top;
 
 pub use events::{Event, EventFilter};
 pub use exec::{ExecInput, ExecIo, ExecRequest};
@@ -344,6 +349,9 @@ pub enum RuntimeError {
     FailedPrecondition(String),
     #[error("{0}")]
     ResourceExhausted(String),
+    /// A path that does not exist in a container (cp), with docker's message.
+    #[error("{0}")]
+    PathNotFound(String),
     /// The process did not start; the record holds `code` as its exit code.
     #[error("{msg}")]
     StartFailed { code: i32, msg: String },

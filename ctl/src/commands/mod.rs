@@ -4,6 +4,7 @@
 pub mod certs;
 pub mod container;
 pub mod context;
+pub mod cp;
 pub mod explain;
 pub mod group;
 pub mod image;
