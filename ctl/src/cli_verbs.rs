@@ -38,6 +38,20 @@ pub enum VerbCmd {
         output: Option<String>,
         container: String,
     },
+    /// Attach local standard input, output, and error streams to a running container
+    Attach {
+        /// Override the key sequence for detaching a container (default ctrl-p,ctrl-q)
+        #[arg(long = "detach-keys")]
+        detach_keys: Option<String>,
+        /// Do not attach STDIN
+        #[arg(long = "no-stdin")]
+        no_stdin: bool,
+        /// Proxy all received signals to the process
+        #[arg(long = "sig-proxy", default_value_t = true, num_args = 0..=1, default_missing_value = "true",
+              action = clap::ArgAction::Set)]
+        sig_proxy: bool,
+        container: String,
+    },
     /// Display the running processes of a container
     Top {
         container: String,

@@ -280,3 +280,75 @@ fn top_shows_the_containers_processes() {
     a.ok(&["rm", "-f", "sl", "other"]);
     a.assert_no_leftovers();
 }
+
+#[test]
+fn attach_detach_keys_and_sig_proxy() {
+    if !privileged("attach") {
+        return;
+    }
+    let a = Agent::start("cliattach");
+    a.ok(&["run", "-d", "-i", "--name", "echo", IMG, "sh", "-c", "while read l; do echo got:$l; done; echo eof"]);
+    // A line, then docker's default detach keys: agentctl leaves (0), the container runs on.
+    let r = a.ctl_stdin(&["attach", "echo"], b"hello\n\x10\x11");
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(e2e::eventually(10, || a.ok(&["logs", "echo"]).contains("got:hello")));
+    // Its stdin stayed open: a second client's line (custom keys) reaches it too.
+    let r = a.ctl_stdin(&["attach", "--detach-keys", "ctrl-x,x", "echo"], b"again\n\x18x");
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(e2e::eventually(10, || a.ok(&["logs", "echo"]).contains("got:again")));
+    assert_eq!(a.inspect("echo")["State"]["Status"], "running");
+    assert!(!a.ok(&["logs", "echo"]).contains("eof"), "stdin was closed by a detach");
+    let r = a.ctl_stdin(&["attach", "--detach-keys", "ctrl-", "echo"], b"");
+    assert!(r.code == 1 && r.stderr.contains("Invalid detach keys (ctrl-)"), "{} {}", r.code, r.stderr);
+    a.ok(&["pause", "echo"]);
+    let r = a.ctl_stdin(&["attach", "echo"], b"");
+    assert!(r.code == 1 && r.stderr.contains("paused"), "{} {}", r.code, r.stderr);
+    a.ok(&["unpause", "echo"]);
+    // The end of our input leaves its stdin open (docker closes it only for StdinOnce): attach
+    // stays until the container ends and returns its exit code.
+    let mut child = a
+        .cmd()
+        .args(["attach", "echo"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("attach");
+    std::io::Write::write_all(&mut child.stdin.take().expect("stdin"), b"last\n").expect("write");
+    assert!(e2e::eventually(10, || a.ok(&["logs", "echo"]).contains("got:last")));
+    assert!(!a.ok(&["logs", "echo"]).contains("eof"), "our end of input closed its stdin");
+    a.ok(&["kill", "echo"]);
+    let out = child.wait_with_output().expect("attach");
+    assert_eq!(out.status.code(), Some(137), "{}", String::from_utf8_lossy(&out.stdout));
+    let r = a.ctl(&["attach", "echo"]);
+    assert!(r.code == 1 && r.stderr.contains("start it first"), "{} {}", r.code, r.stderr);
+    let r = a.ctl(&["attach", "nosuch"]);
+    assert!(r.code == 1 && r.stderr.contains("nosuch"), "{} {}", r.code, r.stderr);
+
+    // --sig-proxy (default): a SIGTERM to agentctl reaches the container, whose code it returns.
+    let trap = "trap 'echo caught; exit 7' TERM; while :; do sleep 0.1; done";
+    a.ok(&["run", "-d", "--name", "trap", IMG, "sh", "-c", trap]);
+    let attached = |extra: &[&str]| {
+        let mut args = vec!["attach"];
+        args.extend_from_slice(extra);
+        args.push("trap");
+        let child = a.cmd().args(&args).stdout(std::process::Stdio::piped()).spawn().expect("attach");
+        // Until it has its signal handlers and the stream (no observable sign from outside).
+        std::thread::sleep(Duration::from_millis(1500));
+        child
+    };
+    let child = attached(&[]);
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), nix::sys::signal::Signal::SIGTERM).unwrap();
+    let out = child.wait_with_output().expect("attach");
+    assert_eq!(out.status.code(), Some(7), "{}", String::from_utf8_lossy(&out.stdout));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("caught"));
+    // --sig-proxy=false: the signal is agentctl's own; the container runs on.
+    a.ok(&["start", "trap"]);
+    let mut child = attached(&["--sig-proxy=false"]);
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), nix::sys::signal::Signal::SIGTERM).unwrap();
+    let st = child.wait().expect("attach");
+    assert_eq!(std::os::unix::process::ExitStatusExt::signal(&st), Some(libc::SIGTERM));
+    assert_eq!(a.inspect("trap")["State"]["Status"], "running");
+    a.ok(&["rm", "-f", "echo", "trap"]);
+    a.ok(&["ps", "-aq"]);
+    a.assert_no_leftovers();
+}

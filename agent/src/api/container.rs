@@ -314,24 +314,34 @@ impl ContainerService for ContainerApi {
         use pb::attach_request::Msg;
         let caller = req.extensions().get::<crate::auth::Caller>().cloned();
         let mut input = req.into_inner();
-        let id = match input.message().await? {
-            Some(pb::AttachRequest { msg: Some(Msg::Start(s)) }) => s.id,
+        let (id, keep_stdin) = match input.message().await? {
+            Some(pb::AttachRequest { msg: Some(Msg::Start(s)) }) => (s.id, s.keep_stdin),
             _ => return Err(Status::invalid_argument("the first attach message must be AttachStart")),
         };
         self.may_enter(caller.as_ref(), &id, "attach to")?;
         let (stdin_tx, stdin_rx) = mpsc::channel::<Vec<u8>>(64);
         let out = self.rt.attach(&id, Some(stdin_rx)).map_err(status)?;
+        let rt = Arc::clone(&self.rt);
         tokio::spawn(async move {
+            let mut closed = false;
             while let Ok(Some(m)) = input.message().await {
                 let done = match m.msg {
                     Some(Msg::Stdin(d)) => stdin_tx.send(d).await.is_err(),
-                    Some(Msg::CloseStdin(true)) => true,
+                    Some(Msg::CloseStdin(true)) => {
+                        closed = true;
+                        true
+                    }
                     _ => false,
                 };
                 if done {
                     break;
                 }
             }
+            if keep_stdin && !closed && !stdin_tx.is_closed() {
+                // Detached: the container's stdin stays open while it runs.
+                let _ = rt.wait(&id).await;
+            }
+            drop(stdin_tx);
         });
         let first = tokio_stream::once(Ok(pb::AttachResponse { msg: Some(pb::attach_response::Msg::Attached(true)) }));
         let rest = ReceiverStream::new(out).map(|c| Ok(output_to_attach(c)));

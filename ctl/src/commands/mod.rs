@@ -1,6 +1,7 @@
 //! The verbs, one file per family: each a thin function from the parsed arguments to the
 //! agent's calls and the output.
 
+pub mod attach;
 pub mod certs;
 pub mod container;
 pub mod context;

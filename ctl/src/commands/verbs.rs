@@ -24,6 +24,9 @@ pub async fn run(cl: &mut Clients, cmd: VerbCmd) -> Res<u8> {
             each(containers, async |id| cl.c.unpause(pb::UnpauseContainerRequest { id }).await.map(drop), echo).await
         }
         VerbCmd::Cp { archive, follow_link, src, dest } => super::cp::cp(cl, archive, follow_link, src, dest).await,
+        VerbCmd::Attach { detach_keys, no_stdin, sig_proxy, container } => {
+            super::attach::attach(cl, container, detach_keys, !no_stdin, sig_proxy).await
+        }
         VerbCmd::Diff { container } => diff(cl, container).await,
         VerbCmd::Export { output, container } => export(cl, output, container).await,
         VerbCmd::Top { container, ps_args } => top(cl, container, ps_args).await,
