@@ -77,6 +77,28 @@ fn pause_freezes_and_unpause_thaws() {
     a.assert_no_leftovers();
 }
 
+#[test]
+fn a_paused_container_is_not_health_checked() {
+    if !privileged("pause health") {
+        return;
+    }
+    let a = Agent::start("clipausehc");
+    let hc = ["--health-cmd", "true", "--health-interval", "100ms", "--health-retries", "1"];
+    let mut args = vec!["run", "-d", "--name", "hc"];
+    args.extend_from_slice(&hc);
+    args.extend_from_slice(&[IMG, "sleep", "300"]);
+    a.ok(&args);
+    assert!(e2e::eventually(10, || a.inspect("hc")["State"]["Health"]["Status"] == "healthy"));
+    a.ok(&["pause", "hc"]);
+    std::thread::sleep(Duration::from_millis(800));
+    let h = a.inspect("hc")["State"]["Health"].clone();
+    assert_eq!(h["Status"], "healthy", "{h}");
+    let log = h["Log"].as_array().cloned().unwrap_or_default();
+    assert!(log.iter().all(|p| p["ExitCode"] == 0), "a probe failed while paused: {h}");
+    a.ok(&["rm", "-f", "hc"]);
+    a.assert_no_leftovers();
+}
+
 fn mode_owner(p: &std::path::Path) -> (u32, u32, u32) {
     use std::os::unix::fs::MetadataExt;
     let m = std::fs::symlink_metadata(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
