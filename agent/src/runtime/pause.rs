@@ -63,7 +63,8 @@ impl Runtime {
         let ends = sig == libc::SIGKILL
             || rec.stop_signal.is_empty()
             || super::stop::parse_signal(&rec.stop_signal).is_ok_and(|s| s == sig);
-        if !ends {
+        // The common case, without the lifecycle lock: neither recorded nor frozen.
+        if !ends || (!rec.paused && !self.cgroups.is_frozen(&rec.cg())) {
             return Ok(());
         }
         let live = self.live(&rec.id);
