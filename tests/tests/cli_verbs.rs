@@ -116,7 +116,7 @@ fn cp_both_ways_keeps_modes_and_owners_and_stays_inside() {
     // A symlink in the container that would lead to the host's /etc if followed on the host.
     let setup = "mkdir -p /data/sub && echo hi > /data/sub/f && chmod 0751 /data/sub/f && chown 1234:5678 /data/sub/f \
                  && ln -s /../../../etc /escape && ln -s sub/f /data/link && echo mine > /etc/marker && sleep 300";
-    a.ok(&["run", "-d", "--name", "web", IMG, "sh", "-c", setup]);
+    a.ok(&["run", "-d", "--name", "web", "--tmpfs", "/scratch", IMG, "sh", "-c", setup]);
     assert!(e2e::eventually(10, || a.ctl(&["exec", "web", "test", "-e", "/etc/marker"]).code == 0));
 
     // From the container: a file into a directory, under its name.
@@ -163,6 +163,10 @@ fn cp_both_ways_keeps_modes_and_owners_and_stays_inside() {
     assert_eq!(a.ok(&["exec", "web", "stat", "-c", "%a %u %g", "/tmp/dir/inner/x"]), "640 0 0");
     a.ok(&["cp", "-a", src.join("inner/x").to_str().unwrap(), "web:/tmp/renamed"]);
     assert_eq!(a.ok(&["exec", "web", "stat", "-c", "%a %u %g", "/tmp/renamed"]), "640 4321 8765");
+    // A running container is written through its mount namespace: a --tmpfs mount gets it.
+    a.ok(&["cp", src.join("inner/x").to_str().unwrap(), "web:/scratch/"]);
+    assert_eq!(a.ok(&["exec", "web", "cat", "/scratch/x"]), "payload");
+    assert!(a.ok(&["exec", "web", "grep", " /scratch ", "/proc/mounts"]).starts_with("tmpfs"));
     // A tar on stdin; and a write through the escaping symlink lands in the container's /etc.
     let mut b = tar::Builder::new(Vec::new());
     let mut h = tar::Header::new_gnu();
