@@ -144,4 +144,29 @@ mod tests {
         // /etc's mtime differs from the lower's: it is listed, as docker lists it.
         assert_eq!(got, want);
     }
+
+    #[test]
+    fn an_opaque_directory_hiding_an_image_directory_is_deleted_then_its_contents_added() {
+        let d = tempfile::tempdir().unwrap();
+        let (up, low) = (d.path().join("upper"), d.path().join("lower"));
+        std::fs::create_dir_all(low.join("var/cache/old")).unwrap();
+        std::fs::create_dir_all(up.join("var/cache")).unwrap();
+        std::fs::write(up.join("var/cache/new"), "n").unwrap();
+        let c = std::ffi::CString::new(up.join("var/cache").as_os_str().as_encoded_bytes()).unwrap();
+        // SAFETY: NUL-terminated strings and a one-byte value.
+        let set =
+            unsafe { libc::lsetxattr(c.as_ptr(), c"trusted.overlay.opaque".as_ptr(), b"y".as_ptr().cast(), 1, 0) } == 0;
+        if !set {
+            eprintln!("SKIP opaque directories: trusted.* xattrs need CAP_SYS_ADMIN");
+            return;
+        }
+        let got: Vec<String> = changes(&up, std::slice::from_ref(&low))
+            .unwrap()
+            .into_iter()
+            .map(|c| format!("{} {}", ["C", "A", "D"][c.kind as usize], c.path))
+            .collect();
+        assert!(got.contains(&"D /var/cache".to_string()), "{got:?}");
+        assert!(got.contains(&"A /var/cache/new".to_string()), "{got:?}");
+        assert!(!got.iter().any(|l| l.contains("old")), "{got:?}");
+    }
 }
