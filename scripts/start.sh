@@ -13,9 +13,9 @@ if [ "$(id -u)" != 0 ]; then echo "start.sh: run as root (agentd creates namespa
 
 # What the default run needs from the host: busybox for the image, nft for the bridge
 # network's firewall (agentd makes links itself over rtnetlink; iproute2's `ip` is for
-# looking at them).
+# looking at them; procps's `ps` is what `agentctl top` runs).
 need=()
-for p in busybox-static nftables iproute2; do
+for p in busybox-static nftables iproute2 procps; do
   dpkg -s "$p" >/dev/null 2>&1 || need+=("$p")
 done
 if [ "${#need[@]}" -gt 0 ]; then

@@ -362,6 +362,8 @@ pub enum Cmd {
     Down(crate::compose::DownArgs),
     /// Rename a container
     Rename { container: String, new_name: String },
+    #[command(flatten)]
+    Verbs(crate::cli_verbs::VerbCmd),
     /// List port mappings or a specific mapping for the container
     Port {
         container: String,

@@ -4,6 +4,7 @@ mod build;
 mod busybox;
 mod certs;
 mod cli;
+mod cli_verbs;
 mod client;
 mod commands;
 mod compose;

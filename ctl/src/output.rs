@@ -44,6 +44,9 @@ fn status(c: &pb::ContainerInfo) -> String {
     match state_name(c.state) {
         "running" => {
             let up = format!("Up {}", ago(c.started_at).trim_end_matches(" ago"));
+            if c.paused {
+                return format!("{up} (Paused)");
+            }
             match c.health.as_ref().map(|h| h.status.as_str()) {
                 None | Some("") => up,
                 Some("starting") => format!("{up} (health: starting)"),
@@ -143,8 +146,9 @@ pub fn container_json(c: &pb::ContainerInfo) -> Value {
         "Path": c.path.first().cloned().unwrap_or_default(),
         "Args": c.path.iter().skip(1).collect::<Vec<_>>(),
         "State": {
-            "Status": state_name(c.state),
+            "Status": if c.paused { "paused" } else { state_name(c.state) },
             "Running": state_name(c.state) == "running",
+            "Paused": c.paused,
             "Pid": c.pid,
             "ExitCode": c.exit_code,
             "Error": c.error,

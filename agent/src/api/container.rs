@@ -66,6 +66,104 @@ fn exec_request(s: pb::ExecSpec) -> ExecRequest {
 
 #[tonic::async_trait]
 impl ContainerService for ContainerApi {
+    async fn pause(
+        &self,
+        req: Request<pb::PauseContainerRequest>,
+    ) -> Result<Response<pb::PauseContainerResponse>, Status> {
+        self.rt.pause(&req.into_inner().id).await.map_err(status)?;
+        Ok(Response::new(pb::PauseContainerResponse {}))
+    }
+
+    async fn unpause(
+        &self,
+        req: Request<pb::UnpauseContainerRequest>,
+    ) -> Result<Response<pb::UnpauseContainerResponse>, Status> {
+        self.rt.unpause(&req.into_inner().id).await.map_err(status)?;
+        Ok(Response::new(pb::UnpauseContainerResponse {}))
+    }
+
+    type CopyFromStream = Out<pb::CopyFromResponse>;
+
+    async fn copy_from(&self, req: Request<pb::CopyFromRequest>) -> Result<Response<Self::CopyFromStream>, Status> {
+        let caller = req.extensions().get::<crate::auth::Caller>().cloned();
+        let r = req.into_inner();
+        self.may_enter(caller.as_ref(), &r.id, "copy from")?;
+        let (st, rx) = self.rt.copy_from(&r.id, &r.path, r.follow_link).await.map_err(status)?;
+        use pb::copy_from_response::Msg;
+        let stat =
+            pb::PathStat { name: st.name, size: st.size, mode: st.mode, mtime: st.mtime, link_target: st.link_target };
+        let first = tokio_stream::once(Ok(pb::CopyFromResponse { msg: Some(Msg::Stat(stat)) }));
+        let rest = ReceiverStream::new(rx)
+            .map(|c| c.map(|d| pb::CopyFromResponse { msg: Some(Msg::Data(d)) }).map_err(status));
+        Ok(Response::new(Box::pin(first.chain(rest))))
+    }
+
+    async fn copy_to(
+        &self,
+        req: Request<Streaming<pb::CopyToRequest>>,
+    ) -> Result<Response<pb::CopyToResponse>, Status> {
+        use pb::copy_to_request::Msg;
+        let caller = req.extensions().get::<crate::auth::Caller>().cloned();
+        let mut input = req.into_inner();
+        let start = match input.message().await? {
+            Some(pb::CopyToRequest { msg: Some(Msg::Start(s)) }) => s,
+            _ => return Err(Status::invalid_argument("the first copy message must be CopyToStart")),
+        };
+        self.may_enter(caller.as_ref(), &start.id, "copy into")?;
+        let (tx, rx) = mpsc::channel::<Vec<u8>>(8);
+        // The archive's chunks, as they come; a broken client stream ends the archive early,
+        // and the extraction reports the truncated tar.
+        let feed = tokio::spawn(async move {
+            while let Ok(Some(m)) = input.message().await {
+                if let Some(Msg::Data(d)) = m.msg {
+                    if tx.send(d).await.is_err() {
+                        break;
+                    }
+                }
+            }
+        });
+        let to = crate::runtime::cp::CopyTo {
+            path: start.path,
+            rename_from: start.rename_from,
+            copy_uid_gid: start.copy_uid_gid,
+        };
+        let res = self.rt.copy_to(&start.id, to, rx).await;
+        feed.abort();
+        res.map_err(status)?;
+        Ok(Response::new(pb::CopyToResponse {}))
+    }
+
+    async fn diff(&self, req: Request<pb::DiffRequest>) -> Result<Response<pb::DiffResponse>, Status> {
+        let rt = Arc::clone(&self.rt);
+        let id = req.into_inner().id;
+        // A walk of the writable layer: off the async threads.
+        let changes = tokio::task::spawn_blocking(move || rt.diff(&id))
+            .await
+            .map_err(|e| Status::internal(format!("diff: {e}")))?
+            .map_err(status)?;
+        let changes = changes.into_iter().map(|c| pb::Change { path: c.path, kind: c.kind as u32 }).collect();
+        Ok(Response::new(pb::DiffResponse { changes }))
+    }
+
+    type ExportStream = Out<pb::DataChunk>;
+
+    async fn export(&self, req: Request<pb::ExportRequest>) -> Result<Response<Self::ExportStream>, Status> {
+        let caller = req.extensions().get::<crate::auth::Caller>().cloned();
+        let id = req.into_inner().id;
+        self.may_enter(caller.as_ref(), &id, "export")?;
+        let rx = self.rt.export(&id).await.map_err(status)?;
+        Ok(Response::new(Box::pin(
+            ReceiverStream::new(rx).map(|c| c.map(|data| pb::DataChunk { data }).map_err(status)),
+        )))
+    }
+
+    async fn top(&self, req: Request<pb::TopRequest>) -> Result<Response<pb::TopResponse>, Status> {
+        let r = req.into_inner();
+        let t = self.rt.top(&r.id, r.ps_args).await.map_err(status)?;
+        let processes = t.rows.into_iter().map(|fields| pb::TopRow { fields }).collect();
+        Ok(Response::new(pb::TopResponse { titles: t.titles, processes }))
+    }
+
     async fn rename(
         &self,
         req: Request<pb::RenameContainerRequest>,
@@ -216,24 +314,34 @@ impl ContainerService for ContainerApi {
         use pb::attach_request::Msg;
         let caller = req.extensions().get::<crate::auth::Caller>().cloned();
         let mut input = req.into_inner();
-        let id = match input.message().await? {
-            Some(pb::AttachRequest { msg: Some(Msg::Start(s)) }) => s.id,
+        let (id, keep_stdin) = match input.message().await? {
+            Some(pb::AttachRequest { msg: Some(Msg::Start(s)) }) => (s.id, s.keep_stdin),
             _ => return Err(Status::invalid_argument("the first attach message must be AttachStart")),
         };
         self.may_enter(caller.as_ref(), &id, "attach to")?;
         let (stdin_tx, stdin_rx) = mpsc::channel::<Vec<u8>>(64);
         let out = self.rt.attach(&id, Some(stdin_rx)).map_err(status)?;
+        let rt = Arc::clone(&self.rt);
         tokio::spawn(async move {
+            let mut closed = false;
             while let Ok(Some(m)) = input.message().await {
                 let done = match m.msg {
                     Some(Msg::Stdin(d)) => stdin_tx.send(d).await.is_err(),
-                    Some(Msg::CloseStdin(true)) => true,
+                    Some(Msg::CloseStdin(true)) => {
+                        closed = true;
+                        true
+                    }
                     _ => false,
                 };
                 if done {
                     break;
                 }
             }
+            if keep_stdin && !closed && !stdin_tx.is_closed() {
+                // Detached: the container's stdin stays open while it runs.
+                let _ = rt.wait(&id).await;
+            }
+            drop(stdin_tx);
         });
         let first = tokio_stream::once(Ok(pb::AttachResponse { msg: Some(pb::attach_response::Msg::Attached(true)) }));
         let rest = ReceiverStream::new(out).map(|c| Ok(output_to_attach(c)));

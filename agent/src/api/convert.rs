@@ -26,7 +26,7 @@ pub fn status(e: RuntimeError) -> Status {
         return st;
     }
     let code = match &e {
-        RuntimeError::NotFound(_) => Code::NotFound,
+        RuntimeError::NotFound(_) | RuntimeError::PathNotFound(_) => Code::NotFound,
         RuntimeError::AlreadyExists(_) => Code::AlreadyExists,
         RuntimeError::InvalidArgument(_) => Code::InvalidArgument,
         RuntimeError::FailedPrecondition(_) | RuntimeError::StartFailed { .. } => Code::FailedPrecondition,
@@ -324,6 +324,7 @@ pub fn container_to_pb(c: &ContainerRecord, rootfs: String, cgroup: String) -> p
                 host_port: p.host_port.into(),
             })
             .collect(),
+        paused: c.paused && c.state == State::Running,
     }
 }
 

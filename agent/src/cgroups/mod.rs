@@ -6,6 +6,7 @@
 //! v2 code path could not be unit-tested against a fake tree on this (hybrid) host; what
 //! the lifecycle needs (create, join, kill, OOM flag, remove) is a few file writes.
 
+pub mod freezer;
 pub mod limits;
 pub mod ops;
 pub mod stats;

@@ -29,6 +29,13 @@ pub trait CgroupOps: Send + Sync {
     fn check_supported(&self, r: &Resources) -> Result<(), CgroupError>;
     fn read_back(&self, id: &str) -> Resources;
     fn usage(&self, id: &str) -> Usage;
+    /// Freezes (`true`) or thaws the container's processes (`pause`/`unpause`); returns
+    /// once the kernel reports it done.
+    fn freeze(&self, id: &str, frozen: bool) -> Result<(), CgroupError>;
+    /// Whether the container's cgroup is frozen (read from the kernel).
+    fn is_frozen(&self, id: &str) -> bool;
+    /// The PIDs (host) of the container's processes.
+    fn pids(&self, id: &str) -> Vec<i32>;
 }
 
 impl CgroupOps for Cgroups {
@@ -76,5 +83,14 @@ impl CgroupOps for Cgroups {
     }
     fn usage(&self, id: &str) -> Usage {
         Cgroups::usage(self, id)
+    }
+    fn freeze(&self, id: &str, frozen: bool) -> Result<(), CgroupError> {
+        Cgroups::freeze(self, id, frozen)
+    }
+    fn is_frozen(&self, id: &str) -> bool {
+        Cgroups::is_frozen(self, id)
+    }
+    fn pids(&self, id: &str) -> Vec<i32> {
+        Cgroups::pids(self, id)
     }
 }

@@ -9,7 +9,7 @@ use sha2::{Digest, Sha256};
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::Path;
 
-fn is_opaque(dir: &Path) -> bool {
+pub(crate) fn is_opaque(dir: &Path) -> bool {
     let Ok(c) = std::ffi::CString::new(dir.as_os_str().as_encoded_bytes()) else { return false };
     let mut buf = [0u8; 4];
     // SAFETY: both strings are NUL-terminated; buf is large enough for "y".
@@ -31,10 +31,10 @@ fn empty_entry<W: std::io::Write>(ar: &mut tar::Builder<W>, name: &Path) -> std:
 
 /// Files the runtime writes into every container (like docker's bind mounts): they describe
 /// that one container's network, not the image, and are never part of a layer.
-const RUNTIME_FILES: &[&str] = &["etc/hosts", "etc/resolv.conf", "etc/hostname"];
+pub(crate) const RUNTIME_FILES: &[&str] = &["etc/hosts", "etc/resolv.conf", "etc/hostname"];
 
 /// A directory that holds nothing but runtime files (it only exists because of them).
-fn only_runtime_files(dir: &Path, rel: &Path) -> bool {
+pub(crate) fn only_runtime_files(dir: &Path, rel: &Path) -> bool {
     let Ok(rd) = std::fs::read_dir(dir) else { return false };
     let mut any = false;
     for e in rd.flatten() {

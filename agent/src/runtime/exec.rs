@@ -98,6 +98,12 @@ impl Runtime {
         if rec.state != State::Running {
             return Err(RuntimeError::FailedPrecondition(format!("container {} is not running", rec.name)));
         }
+        if rec.paused {
+            return Err(RuntimeError::FailedPrecondition(format!(
+                "container {} is paused, unpause the container before exec",
+                rec.name
+            )));
+        }
         if req.args.is_empty() {
             return Err(RuntimeError::InvalidArgument("exec needs a command".into()));
         }

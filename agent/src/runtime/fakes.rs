@@ -151,6 +151,18 @@ impl CgroupOps for Arc<FakeHost> {
     fn usage(&self, _id: &str) -> Usage {
         Usage::default()
     }
+    fn freeze(&self, _id: &str, _frozen: bool) -> std::result::Result<(), CgroupError> {
+        if self.fail("cgroup.freeze") {
+            return Err(cg_err("freeze"));
+        }
+        Ok(())
+    }
+    fn is_frozen(&self, _id: &str) -> bool {
+        false
+    }
+    fn pids(&self, _id: &str) -> Vec<i32> {
+        vec![]
+    }
 }
 
 impl Firewall for Arc<FakeHost> {

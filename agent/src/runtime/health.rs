@@ -200,6 +200,10 @@ impl Runtime {
                     _ = tokio::time::sleep(check.interval()) => {}
                     _ = ended => return,
                 }
+                // A paused container is not probed (its exec would be refused): no failure counts.
+                if rt.load(&id).is_ok_and(|r| r.paused) {
+                    continue;
+                }
                 let probe = rt.probe(&id, &check).await;
                 let in_start = started.elapsed() < start_period;
                 match rt.record_probe(&id, started_at, probe, in_start, check.retries()).await {

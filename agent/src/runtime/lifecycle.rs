@@ -182,6 +182,7 @@ impl Runtime {
             ports,
             extra_networks: vec![],
             userns,
+            paused: false,
         };
         let mut rec = rec;
         let mut undo = super::undo::Undo::new("create");
@@ -566,6 +567,7 @@ impl Runtime {
             return Err(RuntimeError::StartFailed { code: report.exit_code, msg });
         }
         rec.state = State::Running;
+        rec.paused = false;
         rec.error.clear();
         rec.exit_code = 0;
         rec.pid = report.pid;

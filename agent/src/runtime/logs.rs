@@ -193,6 +193,12 @@ impl Runtime {
                 rec.name
             )));
         }
+        if rec.paused {
+            return Err(RuntimeError::FailedPrecondition(format!(
+                "cannot attach to container {}: it is paused, unpause it first",
+                rec.name
+            )));
+        }
         let dir = self.container_dir(&rec.id);
         let path = dir.join("log");
         let offset = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);

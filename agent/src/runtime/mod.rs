@@ -3,6 +3,8 @@
 //! cgroup, and the shim (`agentd shim`) to run the process.
 
 pub mod build;
+pub mod cp;
+mod diff;
 mod dns;
 mod env;
 mod events;
@@ -24,6 +26,7 @@ mod logwatch;
 mod monitor;
 mod names;
 mod net;
+mod pause;
 mod pending;
 mod pod_net;
 #[cfg(test)]
@@ -38,12 +41,15 @@ pub mod sandbox;
 pub mod spec;
 mod stop;
 mod sweep;
+mod top;
 mod undo;
 mod volumes;
 
+pub use diff::{Change, ChangeKind};
 pub use dns::check_search_and_options;
 pub use resources::system_cpu_ns;
 pub use stop::parse_signal;
+pub use top::Top;
 
 pub use events::{Event, EventFilter};
 pub use exec::{ExecInput, ExecIo, ExecRequest};
@@ -299,6 +305,9 @@ pub struct ContainerRecord {
     /// The user namespace's ID ranges (`--userns remap|auto`), fixed at create.
     #[serde(default)]
     pub userns: Option<UsernsLease>,
+    /// Frozen by `pause` (its state stays Running, as docker's `State.Paused`).
+    #[serde(default)]
+    pub paused: bool,
 }
 
 /// A container's share of the subordinate IDs.
@@ -365,6 +374,9 @@ pub enum RuntimeError {
     FailedPrecondition(String),
     #[error("{0}")]
     ResourceExhausted(String),
+    /// A path that does not exist in a container (cp), with docker's message.
+    #[error("{0}")]
+    PathNotFound(String),
     /// The process did not start; the record holds `code` as its exit code.
     #[error("{msg}")]
     StartFailed { code: i32, msg: String },

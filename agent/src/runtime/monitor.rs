@@ -56,6 +56,12 @@ impl Runtime {
         let status = ExitStatus::read(&self.container_dir(id));
         let t0 = std::time::Instant::now();
         rec.oom_killed = self.cgroups.oom_killed(&rec.cg());
+        if rec.paused || self.cgroups.is_frozen(&rec.cg()) {
+            // Frozen processes (v1) do not die of SIGKILL until thawed.
+            if let Err(e) = self.cgroups.freeze(&rec.cg(), false) {
+                tracing::warn!(container = %id, error = %e, "thawing the cgroup of an exited container");
+            }
+        }
         self.cgroups.kill_all(&rec.cg());
         if let Err(e) = self.cgroups.remove(&rec.cg()) {
             tracing::warn!(container = %id, error = %e, "removing cgroup");
@@ -75,6 +81,7 @@ impl Runtime {
             }
         }
         rec.state = State::Exited;
+        rec.paused = false;
         rec.pid = 0;
         // A store that refuses the write (a full disk) keeps the exit pending: the waiters
         // hear of it now, the recorder writes it later (`pending.rs`).

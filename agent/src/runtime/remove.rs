@@ -35,6 +35,7 @@ impl Runtime {
         }
         if rec.state == State::Running {
             self.signal(&rec, libc::SIGKILL)?;
+            self.thaw_after_signal(&rec, libc::SIGKILL).await?;
             self.wait_not_running(&rec.id, Some(Duration::from_secs(30))).await;
         }
         let live = self.live(&rec.id);

@@ -94,7 +94,8 @@ impl Runtime {
         if matches!(sig, libc::SIGKILL | libc::SIGTERM | libc::SIGINT | libc::SIGQUIT) {
             self.mark_stopped_by_user(&rec).await?;
         }
-        self.signal(&rec, sig)
+        self.signal(&rec, sig)?;
+        self.thaw_after_signal(&rec, sig).await
     }
 
     /// A user's stop or kill: the restart policy holds off until the next start. Under the
@@ -175,6 +176,7 @@ impl Runtime {
         let deadline = tokio::time::Instant::now() + timeout;
         let mut delivered = catches(rec.pid, sig);
         self.signal(&rec, sig)?;
+        self.thaw_after_signal(&rec, sig).await?;
         crate::crash::point("stop.after_signal");
         let mut pause = Duration::from_millis(100);
         loop {
@@ -195,6 +197,7 @@ impl Runtime {
             return Ok(());
         }
         self.signal(&rec, libc::SIGKILL)?;
+        self.thaw_after_signal(&rec, libc::SIGKILL).await?;
         match self.wait_not_running(&rec.id, Some(Duration::from_secs(30))).await {
             Some(_) => Ok(()),
             None => Err(RuntimeError::Internal(format!("container {} did not exit after SIGKILL", rec.name))),

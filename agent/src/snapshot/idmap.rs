@@ -13,12 +13,12 @@ use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
 // include/uapi/linux/mount.h (stable kernel ABI).
-const FSOPEN_CLOEXEC: libc::c_uint = 1;
-const FSMOUNT_CLOEXEC: libc::c_uint = 1;
-const FSCONFIG_SET_STRING: libc::c_uint = 1;
+pub(super) const FSOPEN_CLOEXEC: libc::c_uint = 1;
+pub(super) const FSMOUNT_CLOEXEC: libc::c_uint = 1;
+pub(super) const FSCONFIG_SET_STRING: libc::c_uint = 1;
 const FSCONFIG_SET_FD: libc::c_uint = 5;
-const FSCONFIG_CMD_CREATE: libc::c_uint = 6;
-const MOUNT_ATTR_NODEV: u64 = 0x4;
+pub(super) const FSCONFIG_CMD_CREATE: libc::c_uint = 6;
+pub(super) const MOUNT_ATTR_NODEV: u64 = 0x4;
 
 /// The kernel's own explanation of a failed fsconfig (overlayfs writes one to the fs
 /// context's log, e.g. "overlayfs: failed to resolve …").
@@ -36,7 +36,7 @@ fn fs_log(fs: &OwnedFd) -> String {
     out.join("; ")
 }
 
-fn fsconfig(
+pub(super) fn fsconfig(
     fs: &OwnedFd,
     cmd: libc::c_uint,
     key: Option<&str>,

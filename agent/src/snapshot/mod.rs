@@ -7,6 +7,7 @@
 
 pub mod idmap;
 pub mod shift;
+pub mod view;
 
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};

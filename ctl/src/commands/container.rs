@@ -443,7 +443,9 @@ async fn attach_and_start(cl: &mut Clients, id: &str, stdin: bool, tty: bool) ->
     use pb::attach_request::Msg;
     use pb::attach_response::Msg as Out;
     let (tx, rx) = tokio::sync::mpsc::channel::<pb::AttachRequest>(16);
-    let _ = tx.send(pb::AttachRequest { msg: Some(Msg::Start(pb::AttachStart { id: id.to_string() })) }).await;
+    let _ = tx
+        .send(pb::AttachRequest { msg: Some(Msg::Start(pb::AttachStart { id: id.to_string(), keep_stdin: false })) })
+        .await;
     let mut out = cl.c.attach(ReceiverStream::new(rx)).await?.into_inner();
     // Output is streamed from the first message on: only then start, so nothing is lost.
     let first = out.next().await;

@@ -1,14 +1,17 @@
 //! The verbs, one file per family: each a thin function from the parsed arguments to the
 //! agent's calls and the output.
 
+pub mod attach;
 pub mod certs;
 pub mod container;
 pub mod context;
+pub mod cp;
 pub mod explain;
 pub mod group;
 pub mod image;
 pub mod network;
 pub mod system;
+pub mod verbs;
 
 use crate::cli::{Cmd, ResourceOpts, SystemCmd};
 use crate::client::Clients;
@@ -35,6 +38,7 @@ pub async fn run(cl: &mut Clients, cmd: Cmd) -> Res<u8> {
             cl.c.rename(pb::RenameContainerRequest { id: container, new_name }).await?;
             Ok(0)
         }
+        Cmd::Verbs(v) => verbs::run(cl, v).await,
         Cmd::Port { container, private_port } => container::port(cl, container, private_port).await,
         Cmd::Explain { container, format } => explain::explain(cl, container, format).await,
         Cmd::Logs { follow, timestamps, tail, since, until, container } => {

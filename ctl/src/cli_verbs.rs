@@ -1,0 +1,62 @@
+//! The clap types of docker's container verbs that work on a container's processes and
+//! files: pause/unpause, cp, diff, export, top (flattened into `cli::Cmd`).
+
+use clap::Subcommand;
+
+#[derive(Subcommand, Debug)]
+pub enum VerbCmd {
+    /// Pause all processes within one or more containers
+    Pause {
+        #[arg(required = true)]
+        containers: Vec<String>,
+    },
+    /// Unpause all processes within one or more containers
+    Unpause {
+        #[arg(required = true)]
+        containers: Vec<String>,
+    },
+    /// Copy files/folders between a container and the local filesystem
+    ///
+    /// agentctl cp [OPTIONS] CONTAINER:SRC_PATH DEST_PATH|-
+    /// agentctl cp [OPTIONS] SRC_PATH|- CONTAINER:DEST_PATH
+    Cp {
+        /// Archive mode (copy all uid/gid information)
+        #[arg(short = 'a', long = "archive")]
+        archive: bool,
+        /// Always follow symbol link in SRC_PATH
+        #[arg(short = 'L', long = "follow-link")]
+        follow_link: bool,
+        src: String,
+        dest: String,
+    },
+    /// Inspect changes to files or directories on a container's filesystem
+    Diff { container: String },
+    /// Export a container's filesystem as a tar archive
+    Export {
+        /// Write to a file, instead of STDOUT
+        #[arg(short = 'o', long = "output")]
+        output: Option<String>,
+        container: String,
+    },
+    /// Attach local standard input, output, and error streams to a running container
+    Attach {
+        /// Override the key sequence for detaching a container (default ctrl-p,ctrl-q)
+        #[arg(long = "detach-keys")]
+        detach_keys: Option<String>,
+        /// Do not attach STDIN
+        #[arg(long = "no-stdin")]
+        no_stdin: bool,
+        /// Proxy all received signals to the process
+        #[arg(long = "sig-proxy", default_value_t = true, num_args = 0..=1, default_missing_value = "true",
+              action = clap::ArgAction::Set)]
+        sig_proxy: bool,
+        container: String,
+    },
+    /// Display the running processes of a container
+    Top {
+        container: String,
+        /// ps OPTIONS (default -ef)
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        ps_args: Vec<String>,
+    },
+}
