@@ -356,8 +356,9 @@ pub enum Cmd {
     },
     /// Create or update the containers and networks of a Compose file (only what changed)
     Apply(crate::compose::ApplyArgs),
-    /// Show what apply would do (exit 1 when it would change something, like diff)
-    Diff(crate::compose::ApplyArgs),
+    /// Inspect changes to files or directories on a container's filesystem; with -f, show
+    /// what apply would do (exit 1 when it would change something, like diff)
+    Diff(crate::compose::DiffArgs),
     /// Remove the containers and networks of a Compose file's project
     Down(crate::compose::DownArgs),
     /// Rename a container

@@ -29,8 +29,6 @@ pub enum VerbCmd {
         src: String,
         dest: String,
     },
-    /// Inspect changes to files or directories on a container's filesystem
-    Diff { container: String },
     /// Export a container's filesystem as a tar archive
     Export {
         /// Write to a file, instead of STDOUT

@@ -91,7 +91,9 @@ async fn dispatch(cli: Cli) -> Res<u8> {
         Cmd::Logout { registry } => return commands::image::logout(registry),
         // The file is read before connecting.
         Cmd::Apply(a) => return compose::run(&conn, a.f, compose::Verb::Apply { prune: a.prune }).await,
-        Cmd::Diff(a) => return compose::run(&conn, a.f, compose::Verb::Diff { prune: a.prune }).await,
+        Cmd::Diff(compose::DiffArgs { apply: a, container: None }) => {
+            return compose::run(&conn, a.f, compose::Verb::Diff { prune: a.prune }).await
+        }
         Cmd::Down(a) => return compose::run(&conn, a.f, compose::Verb::Down { timeout: a.timeout }).await,
         _ => client::connect(&conn).await?,
     };

@@ -27,14 +27,13 @@ pub async fn run(cl: &mut Clients, cmd: VerbCmd) -> Res<u8> {
         VerbCmd::Attach { detach_keys, no_stdin, sig_proxy, container } => {
             super::attach::attach(cl, container, detach_keys, !no_stdin, sig_proxy).await
         }
-        VerbCmd::Diff { container } => diff(cl, container).await,
         VerbCmd::Export { output, container } => export(cl, output, container).await,
         VerbCmd::Top { container, ps_args } => top(cl, container, ps_args).await,
     }
 }
 
 /// `diff`: docker's `C /path` lines.
-async fn diff(cl: &mut Clients, id: String) -> Res<u8> {
+pub async fn diff(cl: &mut Clients, id: String) -> Res<u8> {
     let r = cl.c.diff(pb::DiffRequest { id }).await.map_err(daemon)?.into_inner();
     for c in r.changes {
         let k = match c.kind {

@@ -42,6 +42,17 @@ pub struct ApplyArgs {
     pub prune: bool,
 }
 
+/// `diff`: docker's `diff CONTAINER` (the writable layer's changes), or with a Compose file
+/// (`-f`, or no container named) what apply would do.
+#[derive(Args, Clone)]
+pub struct DiffArgs {
+    #[command(flatten)]
+    pub apply: ApplyArgs,
+    /// A container: show the changes to its filesystem (A/C/D), like docker diff
+    #[arg(conflicts_with_all = ["file", "project_name", "prune"])]
+    pub container: Option<String>,
+}
+
 /// `down`.
 #[derive(Args, Clone)]
 pub struct DownArgs {
