@@ -681,6 +681,8 @@ pub enum GroupCmd {
 
 #[derive(Subcommand)]
 pub enum ImageCmd {
+    /// Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE
+    Tag { source: String, target: String },
     /// Import an OCI archive, a `docker save` archive, or (with --rootfs) a rootfs tar; `-` reads stdin
     Import {
         /// The file is a plain root filesystem tar (like `docker import`)

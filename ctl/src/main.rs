@@ -1,5 +1,6 @@
 //! `agentctl`: the command line of node-agent, with docker's verbs, flags and exit codes.
 
+mod aliases;
 mod build;
 mod busybox;
 mod certs;
@@ -26,7 +27,9 @@ use error::{Exit, Res, EXIT_AGENT};
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
+    let args = aliases::rewrite(std::env::args_os().skip(1).collect());
+    let argv0 = std::env::args_os().next().unwrap_or_else(|| "agentctl".into());
+    let cli = match Cli::try_parse_from(std::iter::once(argv0).chain(args)) {
         Ok(c) => c,
         Err(e) => {
             let code = if e.use_stderr() { EXIT_AGENT } else { 0 };

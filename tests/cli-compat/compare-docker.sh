@@ -8,7 +8,10 @@ here=$(cd "$(dirname "$0")" && pwd)
 ctl=${AGENTCTL:-$here/../../target/debug/agentctl}
 names() { grep -v '^#' "$1" | awk 'NF {print $1}' | sort -u; }
 omitted=$(names "$here/omissions.txt")
-ours_cmds=$("$ctl" --help | awk '/^Commands:/{f=1;next} /^$/{f=0} f{print $1}' | sort -u)
+# Offered: listed in `agentctl --help`, or accepted as docker spells it (`container ls`,
+# `load`, `import`: rewritten to agentctl's own forms, ctl/src/aliases.rs).
+ours_cmds=$( { "$ctl" --help | awk '/^Commands:/{f=1;next} /^$/{f=0} f{print $1}'
+  for c in $(names "$here/docker-commands.txt"); do "$ctl" "$c" --help >/dev/null 2>&1 && echo "$c"; done; } | sort -u)
 ours_run=$("$ctl" run --help | grep -oE -- '--[a-z0-9-]+' | sort -u)
 missing=$(comm -23 <(names "$here/docker-commands.txt") <(printf '%s\n' $ours_cmds $omitted | sort -u))
 missing_flags=$(comm -23 <(names "$here/docker-run-flags.txt") <(printf '%s\n' $ours_run $omitted | sort -u))

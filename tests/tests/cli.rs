@@ -242,3 +242,39 @@ fn run_pulls_only_when_asked() {
     assert_eq!(a.ok(&["run", "--rm", "--pull", "always", "-q", &image, "echo", "always"]), "always");
     a.assert_no_leftovers();
 }
+
+#[test]
+fn tag_history_load_import_and_container_forms() {
+    if !privileged("tag_history_load_import_and_container_forms") {
+        return;
+    }
+    let a = Agent::start("aliases");
+    a.ok(&["tag", IMG, "mine/box:1"]);
+    let refs = a.ok(&["images", "--format", "{{.Repository}}:{{.Tag}} {{.ID}}"]);
+    let id_of = |r: &str| {
+        refs.lines().find(|l| l.starts_with(&format!("{r} "))).map(|l| l.split(' ').nth(1).unwrap_or("").to_string())
+    };
+    assert!(id_of("mine/box:1").is_some() && id_of("mine/box:1") == id_of("local/busybox:latest"), "{refs}");
+    let r = a.ctl(&["tag", "no/such:1", "x:1"]);
+    assert_ne!(r.code, 0);
+    assert!(r.stderr.contains("no/such:1"), "{}", r.stderr);
+    assert!(!a.ok(&["history", "mine/box:1"]).is_empty());
+    // save → rmi → load: the same image back.
+    let d = tempfile::tempdir().expect("tempdir");
+    let tar = d.path().join("box.tar");
+    a.ok(&["save", "-o", tar.to_str().unwrap(), "mine/box:1"]);
+    a.ok(&["rmi", "mine/box:1"]);
+    a.ok(&["load", "-i", tar.to_str().unwrap()]);
+    assert!(a.ok(&["images", "--format", "{{.Repository}}:{{.Tag}}"]).lines().any(|l| l == "mine/box:1"));
+    // export → import: a rootfs image that runs.
+    a.ok(&["create", "--name", "src", IMG, "true"]);
+    let rootfs = d.path().join("rootfs.tar");
+    a.ok(&["export", "-o", rootfs.to_str().unwrap(), "src"]);
+    a.ok(&["import", rootfs.to_str().unwrap(), "flat/box:2"]);
+    assert_eq!(a.ok(&["run", "--rm", "flat/box:2", "echo", "flat"]), "flat");
+    // docker's `container` management forms.
+    assert_eq!(a.ok(&["container", "ls", "-a", "--format", "{{.Names}}"]), "src");
+    assert_eq!(a.ok(&["container", "inspect", "-f", "{{.Name}}", "src"]), "src");
+    a.ok(&["container", "rm", "src"]);
+    a.assert_no_leftovers();
+}

@@ -229,6 +229,18 @@ impl ImageService for ImageApi {
         Ok(Response::new(image_to_pb(&img)))
     }
 
+    async fn tag(&self, req: Request<pb::TagImageRequest>) -> Result<Response<pb::ImageInfo>, Status> {
+        let r = req.into_inner();
+        let images = Arc::clone(self.rt.images());
+        let (source, target) = (r.source.clone(), r.target.clone());
+        let img = tokio::task::spawn_blocking(move || images.tag(&source, &target))
+            .await
+            .map_err(|e| Status::internal(e.to_string()))?
+            .map_err(|e| image_status(&e))?;
+        self.rt.log_event("image", "tag", &img.id, &r.target, &[("image", r.target.clone())]);
+        Ok(Response::new(image_to_pb(&img)))
+    }
+
     async fn history(
         &self,
         req: Request<pb::ImageHistoryRequest>,

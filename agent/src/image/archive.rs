@@ -157,7 +157,10 @@ pub(crate) fn host_arch() -> &'static str {
 
 fn import_oci(store: &ImageStore, dir: &Path, mut tags: Vec<String>) -> Result<Vec<ImageRecord>, ImageError> {
     let index = ImageIndex::from_file(dir.join("index.json")).map_err(|e| bad(format!("index.json: {e}")))?;
-    let mut out = Vec::new();
+    let mut out: Vec<ImageRecord> = Vec::new();
+    // Manifests already imported from this archive (their blobs are moved into the store):
+    // a second entry for one of them (another tag of the same image) only adds its tags.
+    let mut done: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
     for desc in index.manifests() {
         let mut digest = desc.digest().to_string();
         let mut mt = desc.media_type().to_string();
@@ -197,6 +200,16 @@ fn import_oci(store: &ImageStore, dir: &Path, mut tags: Vec<String>) -> Result<V
                 }
             }
         }
+        if let Some(&i) = done.get(&digest) {
+            let mut rec = out[i].clone();
+            for t in my_tags {
+                if !rec.tags.contains(&t) {
+                    rec.tags.push(t);
+                }
+            }
+            out[i] = store.save(rec)?;
+            continue;
+        }
         let mpath = verified(dir, &digest)?;
         let manifest = ImageManifest::from_file(&mpath).map_err(|e| bad(format!("manifest {digest}: {e}")))?;
         let config_digest = manifest.config().digest().to_string();
@@ -211,6 +224,7 @@ fn import_oci(store: &ImageStore, dir: &Path, mut tags: Vec<String>) -> Result<V
             .collect::<Result<_, ImageError>>()?;
         let rec = finish(store, &cpath, &config_digest, layers, true, my_tags, &digest)?;
         store.put_blob(&mpath, &digest)?;
+        done.insert(digest.clone(), out.len());
         out.push(rec);
     }
     if out.is_empty() {

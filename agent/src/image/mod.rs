@@ -250,6 +250,22 @@ impl ImageStore {
         Ok(rec)
     }
 
+    /// Adds `target` (a reference, normalised: `web` is `docker.io/library/web:latest`) to
+    /// the image `source` names; an image that had it loses it.
+    pub fn tag(&self, source: &str, target: &str) -> Result<ImageRecord, ImageError> {
+        let tag = Reference::parse(target)?;
+        if tag.digest.is_some() {
+            let why = "a tag cannot be a digest reference";
+            return Err(ImageError::Reference(reference::ReferenceError { input: target.to_string(), why }));
+        }
+        let mut rec = self.resolve(source)?;
+        let t = tag.to_string();
+        if !rec.tags.contains(&t) {
+            rec.tags.push(t);
+        }
+        self.save(rec)
+    }
+
     /// Every image.
     pub fn list(&self) -> Result<Vec<ImageRecord>, ImageError> {
         Ok(self.store.all(Kind::Image)?)

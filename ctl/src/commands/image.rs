@@ -40,6 +40,10 @@ pub async fn run(cl: &mut Clients, cmd: ImageCmd) -> Res<u8> {
             import(cl, data, pb::ImportOptions { rootfs: true, tags: vec![tag], cmd: vec!["sh".into()], env: vec![] })
                 .await
         }
+        ImageCmd::Tag { source, target } => {
+            cl.i.tag(pb::TagImageRequest { source, target }).await?;
+            Ok(0)
+        }
         ImageCmd::History { image, format } => {
             let h = cl.i.history(pb::ImageHistoryRequest { image }).await?.into_inner();
             output::history(&h.entries, format)?;
