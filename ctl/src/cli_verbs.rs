@@ -57,4 +57,15 @@ pub enum VerbCmd {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         ps_args: Vec<String>,
     },
+    /// Upload an image to a registry
+    Push {
+        /// Plain HTTP to this registry (loopback registries always are, like docker's)
+        #[arg(long)]
+        insecure: bool,
+        /// Suppress verbose output
+        #[arg(short = 'q', long)]
+        quiet: bool,
+        /// NAME[:TAG]
+        reference: String,
+    },
 }

@@ -162,3 +162,14 @@ pub async fn pull_image(
     }
     Err(Exit(EXIT_AGENT, format!("pull {reference}: the agent ended the stream without an image")))
 }
+
+/// True when `reference` names a registry on loopback (127.0.0.0/8, localhost), which
+/// docker speaks plain HTTP to without being told.
+pub fn is_loopback(reference: &str) -> bool {
+    let Some((host, _)) = reference.split_once('/') else { return false };
+    if !(host.contains(['.', ':']) || host == "localhost") {
+        return false;
+    }
+    let h = host.rsplit_once(':').map(|(h, _)| h).unwrap_or(host);
+    h == "localhost" || h.starts_with("127.")
+}

@@ -107,12 +107,7 @@ impl RunFlags {
         if pull {
             let auth = crate::registry::credentials_for(image)?;
             // Like docker, registries on loopback (127.0.0.0/8, localhost) are spoken to over plain HTTP.
-            let host = image
-                .split('/')
-                .next()
-                .filter(|h| image.contains('/') && (h.contains(['.', ':']) || *h == "localhost"));
-            let insecure =
-                host.is_some_and(|h| h.starts_with("127.") || h == "localhost" || h.starts_with("localhost:"));
+            let insecure = crate::registry::is_loopback(image);
             let img =
                 crate::registry::pull_image(&mut cl.i, image.to_string(), auth, insecure, self.quiet, true).await?;
             if !self.quiet {

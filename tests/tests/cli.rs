@@ -278,3 +278,42 @@ fn tag_history_load_import_and_container_forms() {
     a.ok(&["container", "rm", "src"]);
     a.assert_no_leftovers();
 }
+
+#[test]
+fn push_then_pull_back() {
+    if !privileged("push_then_pull_back") {
+        return;
+    }
+    let a = Agent::start("push");
+    let Some(reg) = e2e::Registry::start(&a.dir.path().join("registry"), None) else { return };
+    let image = format!("{}/test/pushed:1", reg.host());
+    a.ok(&["tag", IMG, &image]);
+    let out = a.ok(&["push", &image]);
+    assert!(out.contains("Pushed") && out.contains("1: digest: sha256:"), "{out}");
+    // Again: every blob is there already.
+    let out = a.ok(&["push", &image]);
+    assert!(out.contains("Layer already exists") && !out.contains("Pushed"), "{out}");
+    // skopeo (a client nobody here wrote) reads what we pushed.
+    let o = std::process::Command::new("skopeo")
+        .args(["inspect", "--tls-verify=false", &format!("docker://{image}")])
+        .output()
+        .expect("skopeo");
+    assert!(o.status.success(), "skopeo inspect: {}", String::from_utf8_lossy(&o.stderr));
+    // Gone here, pulled back (a loopback registry needs no --insecure, like docker's), runs.
+    a.ok(&["rmi", &image]);
+    a.ok(&["pull", "-q", &image]);
+    assert_eq!(a.ok(&["run", "--rm", &image, "echo", "round-trip"]), "round-trip");
+    let r = a.ctl(&["push", &format!("{}/test/nothere:1", reg.host())]);
+    assert_ne!(r.code, 0);
+    assert!(r.stderr.contains("nothere"), "{}", r.stderr);
+    // A registry that wants a login refuses an anonymous push, saying so.
+    let Some(locked) = e2e::Registry::start(&a.dir.path().join("locked"), Some(("u", "pw"))) else { return };
+    let img2 = format!("{}/test/locked:1", locked.host());
+    a.ok(&["tag", IMG, &img2]);
+    let r = a.ctl(&["push", &img2]);
+    assert_ne!(r.code, 0);
+    assert!(r.stderr.to_lowercase().contains("unauthorized") || r.stderr.contains("authentication"), "{}", r.stderr);
+    a.ok(&["login", "-u", "u", "-p", "pw", "--insecure", &locked.host()]);
+    assert!(a.ok(&["push", "-q", &img2]).contains("locked:1"));
+    a.assert_no_leftovers();
+}

@@ -140,6 +140,51 @@ impl ImageService for ImageApi {
         Ok(Response::new(Box::pin(tokio_stream::wrappers::ReceiverStream::new(rx))))
     }
 
+    type PushStream = std::pin::Pin<Box<dyn tokio_stream::Stream<Item = Result<pb::PullProgress, Status>> + Send>>;
+
+    async fn push(&self, req: Request<pb::PushRequest>) -> Result<Response<Self::PushStream>, Status> {
+        let r = req.into_inner();
+        crate::image::reference::Reference::parse(&r.reference)
+            .map_err(|e| image_status(&crate::image::ImageError::from(e)))?;
+        // The image must be here before the stream starts (NotFound, not a stream error).
+        self.rt.images().resolve(&r.reference).map_err(|e| image_status(&e))?;
+        let (tx, rx) = tokio::sync::mpsc::channel(64);
+        let (ev_tx, mut ev_rx) = tokio::sync::mpsc::channel(64);
+        let puller = Arc::clone(&self.puller);
+        let creds = credentials(r.auth);
+        let (reference, insecure) = (r.reference.clone(), r.insecure);
+        let rt = Arc::clone(&self.rt);
+        let job = tokio::spawn(async move {
+            let res = puller.push(&reference, creds, insecure, ev_tx).await;
+            if res.is_ok() {
+                rt.log_event("image", "push", &reference, &reference, &[("image", reference.clone())]);
+            }
+            res
+        });
+        tokio::spawn(async move {
+            while let Some(ev) = ev_rx.recv().await {
+                let msg = pb::PullProgress {
+                    id: ev.id,
+                    status: ev.status,
+                    current: ev.current,
+                    total: ev.total,
+                    image: None,
+                };
+                if tx.send(Ok(msg)).await.is_err() {
+                    job.abort();
+                    return;
+                }
+            }
+            let last = match job.await {
+                Ok(Ok(_)) => return,
+                Ok(Err(e)) => Err(image_status(&e)),
+                Err(e) => Err(Status::internal(format!("push task: {e}"))),
+            };
+            let _ = tx.send(last).await;
+        });
+        Ok(Response::new(Box::pin(tokio_stream::wrappers::ReceiverStream::new(rx))))
+    }
+
     type BuildStream = std::pin::Pin<Box<dyn tokio_stream::Stream<Item = Result<pb::BuildProgress, Status>> + Send>>;
 
     async fn build(&self, req: Request<Streaming<pb::BuildRequest>>) -> Result<Response<Self::BuildStream>, Status> {

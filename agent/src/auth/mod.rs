@@ -93,6 +93,7 @@ const OPERATOR_METHODS: &[&str] = &[
     "/agent.v1.ImageService/Prune",
     "/agent.v1.ImageService/Commit",
     "/agent.v1.ImageService/Tag",
+    "/agent.v1.ImageService/Push",
     "/agent.v1.NetworkService/ConnectContainer",
     "/agent.v1.NetworkService/DisconnectContainer",
 ];

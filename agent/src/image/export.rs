@@ -32,6 +32,48 @@ fn append_bytes<W: Write>(ar: &mut tar::Builder<W>, name: &str, data: &[u8]) -> 
     ar.append_data(&mut h, name, data).map_err(|err| ImageError::Io { path: name.into(), err })
 }
 
+/// An image's OCI manifest and the blobs it names (config first, then the layers).
+pub struct Manifest {
+    pub bytes: Vec<u8>,
+    pub digest: String,
+    /// (digest, file, size)
+    pub blobs: Vec<(String, std::path::PathBuf, u64)>,
+}
+
+/// The OCI manifest of `img` (which `name` named), built from the blobs the store keeps.
+pub fn manifest_of(store: &ImageStore, img: &super::ImageRecord, name: &str) -> Result<Manifest, ImageError> {
+    let n = img.layers.len();
+    if img.blobs.len() < n + 1 {
+        return Err(ImageError::BadArchive(format!("image {name} does not keep its layer blobs; it cannot be saved")));
+    }
+    let blob = |digest: &str| -> Result<(String, std::path::PathBuf, u64), ImageError> {
+        let p = store.blob_path(digest);
+        let size = std::fs::metadata(&p).map_err(io_at(&p))?.len();
+        Ok((digest.to_string(), p, size))
+    };
+    let mut blobs = vec![blob(&img.id)?];
+    let mut layers = Vec::new();
+    for d in &img.blobs[img.blobs.len() - n..] {
+        let b = blob(d)?;
+        let mt = if is_gzip(&b.1) {
+            "application/vnd.oci.image.layer.v1.tar+gzip"
+        } else {
+            "application/vnd.oci.image.layer.v1.tar"
+        };
+        layers.push(serde_json::json!({ "mediaType": mt, "digest": d, "size": b.2 }));
+        blobs.push(b);
+    }
+    let bytes = serde_json::to_vec(&serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": { "mediaType": "application/vnd.oci.image.config.v1+json", "digest": img.id, "size": blobs[0].2 },
+        "layers": layers,
+    }))
+    .map_err(|e| ImageError::BadArchive(e.to_string()))?;
+    let digest = format!("sha256:{}", hex::encode(Sha256::digest(&bytes)));
+    Ok(Manifest { bytes, digest, blobs })
+}
+
 /// Writes the named images as an OCI layout tar to `out`.
 pub fn save<W: Write>(store: &ImageStore, names: &[String], out: W) -> Result<(), ImageError> {
     let mut ar = tar::Builder::new(out);
@@ -40,40 +82,13 @@ pub fn save<W: Write>(store: &ImageStore, names: &[String], out: W) -> Result<()
     let mut index = Vec::new();
     for name in names {
         let img = store.resolve(name)?;
-        let n = img.layers.len();
-        if img.blobs.len() < n + 1 {
-            return Err(ImageError::BadArchive(format!(
-                "image {name} does not keep its layer blobs; it cannot be saved"
-            )));
-        }
-        let layer_blobs = &img.blobs[img.blobs.len() - n..];
-        let mut blob = |digest: &str, ar: &mut tar::Builder<W>| -> Result<(u64, std::path::PathBuf), ImageError> {
-            let p = store.blob_path(digest);
-            let size = std::fs::metadata(&p).map_err(io_at(&p))?.len();
-            if written.insert(digest.to_string()) {
-                append_file(ar, &format!("blobs/sha256/{}", digest.trim_start_matches("sha256:")), &p)?;
+        let m = manifest_of(store, &img, name)?;
+        for (digest, path, _) in &m.blobs {
+            if written.insert(digest.clone()) {
+                append_file(&mut ar, &format!("blobs/sha256/{}", digest.trim_start_matches("sha256:")), path)?;
             }
-            Ok((size, p))
-        };
-        let (config_size, _) = blob(&img.id, &mut ar)?;
-        let mut layers = Vec::new();
-        for d in layer_blobs {
-            let (size, p) = blob(d, &mut ar)?;
-            let mt = if is_gzip(&p) {
-                "application/vnd.oci.image.layer.v1.tar+gzip"
-            } else {
-                "application/vnd.oci.image.layer.v1.tar"
-            };
-            layers.push(serde_json::json!({ "mediaType": mt, "digest": d, "size": size }));
         }
-        let manifest = serde_json::to_vec(&serde_json::json!({
-            "schemaVersion": 2,
-            "mediaType": "application/vnd.oci.image.manifest.v1+json",
-            "config": { "mediaType": "application/vnd.oci.image.config.v1+json", "digest": img.id, "size": config_size },
-            "layers": layers,
-        }))
-        .map_err(|e| ImageError::BadArchive(e.to_string()))?;
-        let mdigest = format!("sha256:{}", hex::encode(Sha256::digest(&manifest)));
+        let (mdigest, manifest) = (m.digest, m.bytes);
         if written.insert(mdigest.clone()) {
             append_bytes(&mut ar, &format!("blobs/sha256/{}", mdigest.trim_start_matches("sha256:")), &manifest)?;
         }

@@ -5,6 +5,7 @@ pub mod archive;
 pub mod commit;
 pub mod export;
 pub mod pull;
+pub mod push;
 pub mod reference;
 pub mod unpack;
 pub mod usage;

@@ -70,23 +70,23 @@ pub struct PullEvent {
     pub total: u64,
 }
 
-fn event(id: &str, status: impl Into<String>, current: u64, total: u64) -> PullEvent {
+pub(super) fn event(id: &str, status: impl Into<String>, current: u64, total: u64) -> PullEvent {
     PullEvent { id: id.to_string(), status: status.into(), current, total }
 }
 
-fn short(digest: &str) -> String {
+pub(super) fn short(digest: &str) -> String {
     digest.trim_start_matches("sha256:").chars().take(12).collect()
 }
 
 /// Pulls images into the store.
 pub struct Puller {
-    images: Arc<ImageStore>,
+    pub(super) images: Arc<ImageStore>,
     cfg: RegistryConfig,
     /// One download per blob at a time, across concurrent pulls.
     locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
 }
 
-fn registry_error(reference: &str, e: &OciDistributionError) -> ImageError {
+pub(super) fn registry_error(reference: &str, e: &OciDistributionError) -> ImageError {
     use oci_client::errors::OciErrorCode;
     let kind = match e {
         OciDistributionError::UnauthorizedError { .. } => PullErrorKind::Unauthorized,
@@ -147,7 +147,7 @@ impl Puller {
         Puller { images, cfg, locks: Mutex::new(HashMap::new()) }
     }
 
-    fn client(&self, registry: &str, insecure: bool) -> Result<Client, ImageError> {
+    pub(super) fn client(&self, registry: &str, insecure: bool) -> Result<Client, ImageError> {
         // reqwest's rustls needs a process-wide crypto provider; ring is the one we build.
         let _ = tokio_rustls::rustls::crypto::ring::default_provider().install_default();
         let mut plain = self.cfg.insecure.clone();
@@ -163,7 +163,7 @@ impl Puller {
         Client::try_from(cfg).map_err(|e| registry_error(registry, &e))
     }
 
-    fn oci_ref(registry: &str, r: &Reference) -> oci_client::Reference {
+    pub(super) fn oci_ref(registry: &str, r: &Reference) -> oci_client::Reference {
         match (&r.digest, &r.tag) {
             (Some(d), _) => oci_client::Reference::with_digest(registry.to_string(), r.path.clone(), d.clone()),
             (None, Some(t)) => oci_client::Reference::with_tag(registry.to_string(), r.path.clone(), t.clone()),
@@ -172,7 +172,7 @@ impl Puller {
     }
 
     /// The registry to talk to for a domain: Docker Hub's API lives at index.docker.io.
-    fn endpoint(domain: &str) -> String {
+    pub(super) fn endpoint(domain: &str) -> String {
         if domain == "docker.io" {
             "index.docker.io".to_string()
         } else {

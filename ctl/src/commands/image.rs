@@ -103,7 +103,37 @@ async fn import(cl: &mut Clients, data: Vec<u8>, opts: pb::ImportOptions) -> Res
 /// `pull`, with the credentials kept for the registry.
 pub async fn pull(cl: &mut Clients, insecure: bool, quiet: bool, reference: String) -> Res<u8> {
     let auth = registry::credentials_for(&reference)?;
+    let insecure = insecure || registry::is_loopback(&reference);
     registry::pull(&mut cl.i, reference, auth, insecure, quiet).await
+}
+
+/// `push`: the agent uploads the image; its progress printed like docker's.
+pub async fn push(cl: &mut Clients, insecure: bool, quiet: bool, reference: String) -> Res<u8> {
+    let auth = registry::credentials_for(&reference)?;
+    let insecure = insecure || registry::is_loopback(&reference);
+    let req = pb::PushRequest { reference: reference.clone(), auth, insecure };
+    let mut s = cl.i.push(req).await?.into_inner();
+    let mut last = String::new();
+    while let Some(p) = s.next().await {
+        let p = p?;
+        last = p.status.clone();
+        if !quiet {
+            if p.id.is_empty() {
+                println!("{}", p.status);
+            } else if p.status != "Pushing" {
+                println!("{}: {}", p.id, p.status);
+            }
+        }
+    }
+    if quiet {
+        println!("{reference}");
+    }
+    if !last.contains("digest: ") {
+        return Err(Exit::agent(format!(
+            "push {reference}: the agent ended the stream before the manifest was pushed"
+        )));
+    }
+    Ok(0)
 }
 
 /// `login`: the agent checks the credentials; they are kept here when it accepts them.

@@ -29,6 +29,7 @@ pub async fn run(cl: &mut Clients, cmd: VerbCmd) -> Res<u8> {
         }
         VerbCmd::Export { output, container } => export(cl, output, container).await,
         VerbCmd::Top { container, ps_args } => top(cl, container, ps_args).await,
+        VerbCmd::Push { insecure, quiet, reference } => super::image::push(cl, insecure, quiet, reference).await,
     }
 }
 
