@@ -178,6 +178,7 @@ pub fn container_json(c: &pb::ContainerInfo) -> Value {
             "OpenStdin": spec.stdin_open,
             "Labels": spec.labels,
             "Healthcheck": spec.health.as_ref().map(health_config_json),
+            "ExposedPorts": spec.expose.iter().map(|p| (p.clone(), json!({}))).collect::<serde_json::Map<_, _>>(),
         },
         "HostConfig": {
             "NetworkMode": if spec.network_mode.is_empty() { "none".to_string() } else { spec.network_mode },
@@ -201,6 +202,7 @@ pub fn container_json(c: &pb::ContainerInfo) -> Value {
             "PidMode": spec.pid,
             "Binds": spec.volumes,
             "GroupAdd": spec.group_add,
+            "Annotations": spec.annotations,
             "UsernsMode": if c.uid_map.is_empty() { "host".to_string() } else if spec.userns.is_empty() { "remap".to_string() } else { spec.userns.clone() },
         },
         "IDMappings": {

@@ -45,6 +45,12 @@ pub struct RunFlags {
     /// Add network-scoped alias for the container (peers on its networks resolve it by it)
     #[arg(long = "network-alias", alias = "net-alias")]
     pub network_alias: Vec<String>,
+    /// Expose a port or a range of ports (-P publishes them)
+    #[arg(long)]
+    pub expose: Vec<String>,
+    /// Add an annotation to the container (KEY=VALUE)
+    #[arg(long)]
+    pub annotation: Vec<String>,
     /// Write the container ID to the file
     #[arg(long)]
     pub cidfile: Option<String>,
@@ -76,6 +82,8 @@ impl RunFlags {
         };
         spec.ulimits = self.ulimit.clone();
         spec.network_aliases = self.network_alias.clone();
+        spec.expose = self.expose.clone();
+        spec.annotations = super::commands::parse_kv(&self.annotation, "annotation")?;
         Ok(())
     }
 

@@ -317,3 +317,43 @@ fn push_then_pull_back() {
     assert!(a.ok(&["push", "-q", &img2]).contains("locked:1"));
     a.assert_no_leftovers();
 }
+
+#[test]
+fn expose_and_annotations() {
+    if !privileged("expose_and_annotations") {
+        return;
+    }
+    let a = Agent::start("expose");
+    let serve = "while true; do echo exposed | nc -l -p 8081; done";
+    a.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "web",
+        "--expose",
+        "8081",
+        "-P",
+        "--annotation",
+        "team=core",
+        IMG,
+        "sh",
+        "-c",
+        serve,
+    ]);
+    let port = a.ok(&["port", "web", "8081"]);
+    let host_port: u16 = port.rsplit(':').next().and_then(|p| p.parse().ok()).unwrap_or_else(|| panic!("port: {port}"));
+    let got = e2e::eventually(10, || {
+        use std::io::Read;
+        let mut s = String::new();
+        std::net::TcpStream::connect(("127.0.0.1", host_port)).and_then(|mut c| c.read_to_string(&mut s)).is_ok()
+            && s.trim() == "exposed"
+    });
+    assert!(got, "-P published the --expose port on {host_port}");
+    assert_eq!(a.ok(&["inspect", "-f", "{{index .HostConfig.Annotations \"team\"}}", "web"]), "core");
+    assert!(a.ok(&["inspect", "-f", "{{json .Config.ExposedPorts}}", "web"]).contains("8081/tcp"));
+    let r = a.ctl(&["run", "--rm", "--expose", "80/icmp", IMG, "true"]);
+    assert_eq!(r.code, 125);
+    assert!(r.stderr.contains("invalid --expose \"80/icmp\""), "{}", r.stderr);
+    a.ok(&["rm", "-f", "web"]);
+    a.assert_no_leftovers();
+}

@@ -93,6 +93,7 @@ pub fn spec_from_pb(s: pb::ContainerSpec) -> Result<ContainerSpec, RuntimeError>
     let security = spec::Security::parse(&s.security_opt)?;
     let restart = crate::runtime::restart::RestartPolicy::parse(&s.restart)?;
     let group_add = s.group_add.iter().map(|g| spec::group(g)).collect::<Result<_, _>>()?;
+    let expose = spec::expose(&s.expose)?;
     let ulimits = s
         .ulimits
         .iter()
@@ -144,7 +145,7 @@ pub fn spec_from_pb(s: pb::ContainerSpec) -> Result<ContainerSpec, RuntimeError>
         userns: s.userns,
         ipc: s.ipc,
         pid: s.pid,
-        annotations: Default::default(),
+        annotations: s.annotations.into_iter().collect(),
         log_path: String::new(),
         pause: false,
         restart,
@@ -157,6 +158,7 @@ pub fn spec_from_pb(s: pb::ContainerSpec) -> Result<ContainerSpec, RuntimeError>
         shm_size: s.shm_size as u64,
         ulimits,
         network_aliases: s.network_aliases,
+        expose,
     })
 }
 
@@ -281,6 +283,8 @@ pub fn spec_to_pb(s: &ContainerSpec) -> pb::ContainerSpec {
         shm_size: s.shm_size as i64,
         ulimits: s.ulimits.iter().map(ToString::to_string).collect(),
         network_aliases: s.network_aliases.clone(),
+        expose: s.expose.clone(),
+        annotations: s.annotations.clone().into_iter().collect(),
     }
 }
 

@@ -109,7 +109,9 @@ impl Runtime {
             if network != NetMode::Bridge {
                 return Err(RuntimeError::InvalidArgument("-P needs the bridge network".into()));
             }
-            ports.extend(super::net::publish_all(&image.config.exposed_ports)?);
+            let mut exposed = image.config.exposed_ports.clone();
+            exposed.extend(spec.expose.iter().filter(|e| !image.config.exposed_ports.contains(e)).cloned());
+            ports.extend(super::net::publish_all(&exposed)?);
         }
         if !spec.group.is_empty() {
             self.group(&spec.group)?;

@@ -205,6 +205,9 @@ pub struct ContainerSpec {
     /// `--network-alias`: names its peers resolve it by, besides its name.
     #[serde(default)]
     pub network_aliases: Vec<String>,
+    /// `--expose`: ports (`80/tcp`) exposed besides the image's (`-P` publishes them too).
+    #[serde(default)]
+    pub expose: Vec<String>,
 }
 
 impl ContainerSpec {

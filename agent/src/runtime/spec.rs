@@ -338,9 +338,43 @@ pub(super) fn security_compat<'de, D: Deserializer<'de>>(d: D) -> std::result::R
     }
 }
 
+/// `--expose PORT[/PROTO]` (a range `8000-8002` too) as `PORT/PROTO` entries, like the
+/// image's ExposedPorts.
+pub fn expose(items: &[String]) -> Result<Vec<String>, RuntimeError> {
+    let mut out = Vec::new();
+    for e in items {
+        let bad = || RuntimeError::InvalidArgument(format!("invalid --expose {e:?}: use PORT[/tcp|udp] or START-END"));
+        let (ports, proto) = e.split_once('/').unwrap_or((e.as_str(), "tcp"));
+        if !matches!(proto, "tcp" | "udp" | "sctp") {
+            return Err(bad());
+        }
+        let (a, b) = ports.split_once('-').unwrap_or((ports, ports));
+        let (a, b) = (a.parse::<u16>().map_err(|_| bad())?, b.parse::<u16>().map_err(|_| bad())?);
+        if a == 0 || b < a || b - a > 1000 {
+            return Err(bad());
+        }
+        for p in a..=b {
+            let v = format!("{p}/{proto}");
+            if !out.contains(&v) {
+                out.push(v);
+            }
+        }
+    }
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn expose_ports_and_ranges() {
+        assert_eq!(expose(&["80".into(), "53/udp".into()]).unwrap(), ["80/tcp", "53/udp"]);
+        assert_eq!(expose(&["8000-8002".into()]).unwrap(), ["8000/tcp", "8001/tcp", "8002/tcp"]);
+        for bad in ["0", "x", "80/icmp", "9-8", "1-5000"] {
+            assert!(expose(&[bad.into()]).unwrap_err().to_string().contains(bad), "{bad}");
+        }
+    }
 
     #[test]
     fn docker_strings_parse_once_and_render_back() {

@@ -105,7 +105,7 @@ fn echo<T>(name: &str, _: T) {
 }
 
 /// `KEY=VALUE` items (a bare `KEY` has an empty value).
-fn parse_kv(items: &[String], what: &str) -> Res<HashMap<String, String>> {
+pub(crate) fn parse_kv(items: &[String], what: &str) -> Res<HashMap<String, String>> {
     items
         .iter()
         .map(|l| match l.split_once('=') {
