@@ -1,4 +1,5 @@
-//! docker's `--mount` flag (`type=bind,source=…,target=…,readonly,bind-propagation=…` and
+//! docker's `--mount` flag (`type=bind,source=…,target=…,readonly,bind-propagation=…`,
+//! `type=volume,source=NAME,target=…[,readonly][,volume-opt=K=V]` and
 //! `type=tmpfs,target=…,tmpfs-size=…,tmpfs-mode=…`), turned into the `-v` and `--tmpfs`
 //! forms the agent's API takes (which the agent parses and checks).
 
@@ -9,6 +10,9 @@ pub enum Mount {
     Volume(String),
     /// A `--tmpfs PATH[:OPTIONS]` string.
     Tmpfs(String),
+    /// A volume's `-v NAME:CONTAINER[:ro]` (or `CONTAINER`: anonymous), and the driver
+    /// options to create it with when it does not exist yet.
+    Named { volume: String, name: String, options: Vec<(String, String)> },
 }
 
 /// Parses one `--mount` value (comma-separated `key=value` fields, as docker's CSV).
@@ -16,6 +20,7 @@ pub fn parse(spec: &str) -> Result<Mount, String> {
     let bad = |why: String| format!("invalid --mount {spec:?}: {why}");
     let (mut kind, mut src, mut dst, mut ro, mut prop) = (None, None, None, false, None);
     let (mut size, mut mode) = (None, None);
+    let mut vol_opts: Vec<(String, String)> = Vec::new();
     for field in spec.split(',') {
         let (k, v) = match field.split_once('=') {
             Some((k, v)) => (k.trim().to_ascii_lowercase(), Some(v.trim())),
@@ -36,6 +41,10 @@ pub fn parse(spec: &str) -> Result<Mount, String> {
             "bind-propagation" => prop = Some(value()?),
             "tmpfs-size" => size = Some(value()?),
             "tmpfs-mode" => mode = Some(value()?),
+            "volume-opt" => {
+                let (ok, ov) = value()?.split_once('=').ok_or_else(|| bad("volume-opt takes KEY=VALUE".into()))?;
+                vol_opts.push((ok.to_string(), ov.to_string()));
+            }
             "" => {}
             k => return Err(bad(format!("unknown field {k:?}"))),
         }
@@ -77,8 +86,24 @@ pub fn parse(spec: &str) -> Result<Mount, String> {
             let opts = if opts.is_empty() { String::new() } else { format!(":{}", opts.join(",")) };
             Ok(Mount::Tmpfs(format!("{dst}{opts}")))
         }
-        Some(t) => Err(bad(format!("type {t:?} is not supported (bind or tmpfs; named volumes are not)"))),
-        None => Err(bad("type is required (bind or tmpfs)".into())),
+        Some("volume") => {
+            if size.is_some() || mode.is_some() || prop.is_some() {
+                return Err(bad("tmpfs and bind options on a volume mount".into()));
+            }
+            let name = src.unwrap_or_default();
+            plain(name, "source")?;
+            if name.starts_with('/') {
+                return Err(bad(format!("the source {name:?} of a volume is a name, not a path (type=bind)")));
+            }
+            if name.is_empty() && !vol_opts.is_empty() {
+                return Err(bad("volume-opt needs a named volume (source=NAME)".into()));
+            }
+            let ro = if ro { ":ro" } else { "" };
+            let volume = if name.is_empty() { format!("{dst}{ro}") } else { format!("{name}:{dst}{ro}") };
+            Ok(Mount::Named { volume, name: name.to_string(), options: vol_opts })
+        }
+        Some(t) => Err(bad(format!("type {t:?} is not supported (bind, volume or tmpfs)"))),
+        None => Err(bad("type is required (bind, volume or tmpfs)".into())),
     }
 }
 
@@ -98,9 +123,36 @@ mod tests {
             parse("type=tmpfs,target=/t,tmpfs-size=1m,tmpfs-mode=1770").unwrap(),
             Mount::Tmpfs("/t:size=1m,mode=1770".into())
         );
-        for bad in ["type=bind,target=/b", "type=volume,src=v,dst=/b", "src=/a,dst=/b", "type=bind,src=/a:x,dst=/b"] {
+        for bad in ["type=bind,target=/b", "type=volume,src=/v,dst=/b", "src=/a,dst=/b", "type=bind,src=/a:x,dst=/b"] {
             assert!(parse(bad).unwrap_err().contains(bad), "{bad}");
         }
         assert!(parse("type=bind,src=/a,dst=/b,bogus=1").unwrap_err().contains("bogus"));
+    }
+
+    #[test]
+    fn docker_volume_mounts() {
+        assert_eq!(
+            parse("type=volume,source=data,target=/d,readonly").unwrap(),
+            Mount::Named { volume: "data:/d:ro".into(), name: "data".into(), options: vec![] }
+        );
+        assert_eq!(
+            parse("type=volume,target=/cache").unwrap(),
+            Mount::Named { volume: "/cache".into(), name: String::new(), options: vec![] }
+        );
+        assert_eq!(
+            parse("type=volume,src=t,dst=/t,volume-opt=type=tmpfs,volume-opt=device=tmpfs").unwrap(),
+            Mount::Named {
+                volume: "t:/t".into(),
+                name: "t".into(),
+                options: vec![("type".into(), "tmpfs".into()), ("device".into(), "tmpfs".into())]
+            }
+        );
+        for bad in [
+            "type=volume,dst=/d,volume-opt=type=tmpfs",
+            "type=volume,src=v,dst=/d,volume-opt=x",
+            "type=volume,src=v,dst=/d,tmpfs-size=1m",
+        ] {
+            assert!(parse(bad).unwrap_err().contains(bad), "{bad}");
+        }
     }
 }

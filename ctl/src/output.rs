@@ -229,7 +229,7 @@ pub fn containers(list: &[pb::ContainerInfo], quiet: bool, format: Format) {
     }
 }
 
-fn human(bytes: u64) -> String {
+pub fn human(bytes: u64) -> String {
     let b = bytes as f64;
     match bytes {
         n if n >= 1 << 30 => format!("{:.3}GB", b / 1e9),
@@ -386,13 +386,16 @@ pub fn history(entries: &[pb::HistoryEntry], format: Format) {
 }
 
 /// Prints `system df`.
-pub fn disk_usage(u: &pb::DiskUsageResponse, format: Format) {
+pub fn disk_usage(u: &pb::DiskUsageResponse, vols: &[pb::VolumeInfo], format: Format) {
+    let vol_bytes: u64 = vols.iter().map(|v| v.size.max(0) as u64).sum();
+    let vol_unused: u64 = vols.iter().filter(|v| v.containers.is_empty()).map(|v| v.size.max(0) as u64).sum();
     if format == Format::Json {
         println!(
             "{}",
             json!({"Images": u.images, "Layers": u.layers, "LayersSize": u.layers_bytes, "SharedSize": u.shared_bytes,
             "UniqueSize": u.unique_bytes, "SizeWithoutSharing": u.images_bytes_naive, "Containers": u.containers,
-            "ContainersSize": u.containers_bytes, "Reclaimable": u.reclaimable_bytes})
+            "ContainersSize": u.containers_bytes, "Reclaimable": u.reclaimable_bytes,
+            "Volumes": vols.len(), "VolumesSize": vol_bytes, "VolumesReclaimable": vol_unused})
         );
         return;
     }
@@ -405,8 +408,21 @@ pub fn disk_usage(u: &pb::DiskUsageResponse, format: Format) {
         human(u.reclaimable_bytes),
     ];
     let containers = vec!["Containers".to_string(), u.containers.to_string(), human(u.containers_bytes)];
-    print_table(&["TYPE", "TOTAL", "SIZE", "SHARED", "UNIQUE", "RECLAIMABLE"], [images, containers]);
+    let volumes = vec![
+        "Local Volumes".to_string(),
+        vols.len().to_string(),
+        human(vol_bytes),
+        String::new(),
+        String::new(),
+        human(vol_unused),
+    ];
+    print_table(&["TYPE", "TOTAL", "SIZE", "SHARED", "UNIQUE", "RECLAIMABLE"], [images, containers, volumes]);
     println!("(without sharing, the images would take {})", human(u.images_bytes_naive));
+}
+
+/// Prints `volume ls`.
+pub fn volumes(list: &[pb::VolumeInfo]) {
+    print_table(&["DRIVER", "VOLUME NAME"], list.iter().map(|v| vec![v.driver.clone(), v.name.clone()]));
 }
 
 /// Prints `group ls`.

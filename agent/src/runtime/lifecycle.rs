@@ -142,6 +142,7 @@ impl Runtime {
             h.validate()?;
         }
         spec.health = super::health::HealthConfig::effective(spec.health.as_ref(), image.config.healthcheck.as_ref());
+        super::named_volumes::add_image_volumes(&mut spec, &image.config.volumes);
         let rec = ContainerRecord {
             id: id.clone(),
             name,
@@ -177,6 +178,8 @@ impl Runtime {
             userns,
         };
         let mut rec = rec;
+        // Volumes are made on first use (and stay, as docker's, should the create fail later).
+        self.make_volumes(&mut rec)?;
         let mut undo = super::undo::Undo::new("create");
         if network == NetMode::Bridge {
             rec.ip = self.lease(&rec.spec.network, &rec.id)?.to_string();
@@ -239,7 +242,7 @@ impl Runtime {
             oom_score_adj: rec.spec.resources.oom_score_adj,
             bridge: None,
             capabilities: self.capabilities(&rec.spec)?,
-            volumes: super::volumes::volumes_at_start(rec)?,
+            volumes: self.volume_binds(rec)?,
             tmpfs: super::volumes::tmpfs_at_start(rec),
             read_only: rec.spec.read_only,
             seccomp_unconfined: rec.spec.seccomp_unconfined(),

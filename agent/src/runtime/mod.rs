@@ -22,6 +22,7 @@ mod limits;
 mod logs;
 mod logwatch;
 mod monitor;
+mod named_volumes;
 mod names;
 mod net;
 mod pending;
@@ -40,6 +41,7 @@ mod stop;
 mod sweep;
 mod undo;
 mod volumes;
+pub use named_volumes::{PruneFilter, VolumeUse};
 
 pub use resources::system_cpu_ns;
 
@@ -131,6 +133,9 @@ pub struct ContainerSpec {
     /// `-v HOST:CONTAINER[:ro]`.
     #[serde(default, deserialize_with = "spec::volumes_compat")]
     pub volumes: Vec<crate::isolation::spec::Volume>,
+    /// `-v NAME:/path`, `-v /path` (anonymous), `--mount type=volume`.
+    #[serde(default)]
+    pub named_volumes: Vec<spec::NamedVolume>,
     /// `--tmpfs PATH[:OPTIONS]`.
     #[serde(default, deserialize_with = "spec::tmpfs_compat")]
     pub tmpfs: Vec<spec::TmpfsMount>,
@@ -353,6 +358,8 @@ pub enum RuntimeError {
     #[error(transparent)]
     Cgroup(#[from] CgroupError),
     #[error(transparent)]
+    Volume(#[from] crate::volume::VolumeError),
+    #[error(transparent)]
     Store(#[from] StoreError),
     #[error("{what} {path}: {err}")]
     Io { what: &'static str, path: PathBuf, err: std::io::Error },
@@ -379,6 +386,8 @@ pub struct Runtime {
     live: Mutex<HashMap<String, Arc<Live>>>,
     /// Serializes name allocation in create.
     create_lock: tokio::sync::Mutex<()>,
+    /// Named volumes (their directories and records).
+    volumes: crate::volume::Volumes,
     /// Live followers of the event log.
     events: tokio::sync::broadcast::Sender<Event>,
     /// Host object names of the network.
@@ -415,6 +424,7 @@ impl Runtime {
         let dir = cfg.root.join("containers");
         std::fs::create_dir_all(&dir).map_err(|err| RuntimeError::Io { what: "create", path: dir.clone(), err })?;
         let cfg_instance = cfg.instance.clone();
+        let volumes = crate::volume::Volumes::new(&cfg.root, Arc::clone(&store));
         let default_subnet = net::resolve_default_subnet(&cfg.network, &store, host.links.as_ref())?;
         let rt = Arc::new(Runtime {
             cfg,
@@ -424,6 +434,7 @@ impl Runtime {
             host,
             live: Mutex::new(HashMap::new()),
             create_lock: tokio::sync::Mutex::new(()),
+            volumes,
             events: tokio::sync::broadcast::channel(1024).0,
             net_names: crate::network::Names::for_instance(&cfg_instance),
             default_subnet,

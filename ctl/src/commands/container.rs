@@ -85,8 +85,13 @@ pub async fn kill(cl: &mut Clients, signal: String, containers: Vec<String>) -> 
 }
 
 /// `rm`: removes containers (`force`: running ones too).
-pub async fn rm(cl: &mut Clients, force: bool, containers: Vec<String>) -> Res<u8> {
-    each(containers, async |id| cl.c.remove(pb::RemoveContainerRequest { id, force }).await.map(drop), echo).await
+pub async fn rm(cl: &mut Clients, force: bool, remove_volumes: bool, containers: Vec<String>) -> Res<u8> {
+    each(
+        containers,
+        async |id| cl.c.remove(pb::RemoveContainerRequest { id, force, remove_volumes }).await.map(drop),
+        echo,
+    )
+    .await
 }
 
 /// `wait`: like docker, prints each exit code; the command itself succeeds.
@@ -327,11 +332,22 @@ async fn create_container(cl: &mut Clients, o: &CreateOpts) -> Res<String> {
         Some(e) => (vec![e.clone()], true),
         None => (vec![], false),
     };
-    let (mut volumes, mut tmpfs) = (o.volume.clone(), o.tmpfs.clone());
+    let mut volumes = super::volume::volumes_from(cl, &o.volumes_from).await?;
+    volumes.extend(o.volume.iter().cloned());
+    let mut tmpfs = o.tmpfs.clone();
     for m in &o.mount {
         match crate::mounts::parse(m).map_err(Exit::agent)? {
             crate::mounts::Mount::Volume(v) => volumes.push(v),
             crate::mounts::Mount::Tmpfs(t) => tmpfs.push(t),
+            crate::mounts::Mount::Named { volume, name, options } => {
+                if !options.is_empty() {
+                    let options = options.into_iter().collect();
+                    let req =
+                        pb::CreateVolumeRequest { name, driver: String::new(), options, labels: Default::default() };
+                    cl.v.create(req).await?;
+                }
+                volumes.push(volume);
+            }
         }
     }
     let spec = pb::ContainerSpec {
