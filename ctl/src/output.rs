@@ -206,6 +206,13 @@ fn bind_json(v: &str) -> serde_json::Value {
     let (src, dst, opts) = (parts.next().unwrap_or_default(), parts.next().unwrap_or_default(), parts.next());
     let opts: Vec<&str> = opts.map(|o| o.split(',').collect()).unwrap_or_default();
     let propagation = opts.iter().find(|o| !matches!(**o, "ro" | "rw")).copied().unwrap_or("rprivate");
+    if !src.starts_with('/') {
+        // A volume (`NAME:/path`), as docker shows one.
+        return serde_json::json!({
+            "Type": "volume", "Name": src, "Destination": dst, "Driver": "local", "RW": !opts.contains(&"ro"),
+            "Propagation": "",
+        });
+    }
     serde_json::json!({
         "Type": "bind",
         "Source": src,

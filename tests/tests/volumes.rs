@@ -58,6 +58,11 @@ fn named_volume_keeps_data_and_is_refused_while_in_use() {
     assert_ne!(r.code, 0);
     assert!(r.stderr.contains("volume is in use - [") && r.stderr.contains(&id), "{}", r.stderr);
     assert!(mp.join("f").exists());
+    let m = &a.inspect(&id)["Mounts"][0];
+    assert_eq!(
+        (m["Type"].as_str(), m["Name"].as_str(), m["Destination"].as_str()),
+        (Some("volume"), Some("data"), Some("/d"))
+    );
     a.ok(&["rm", &id]);
     // Kept across the container's removal and an agent crash.
     a.crash_and_restart();
@@ -173,6 +178,18 @@ fn tmpfs_volume_concurrent_first_use_and_prune() {
     assert!(std::fs::read_to_string("/proc/self/mounts").unwrap().contains(&mp));
     a.ok(&["volume", "rm", "tv"]);
     assert!(!std::fs::read_to_string("/proc/self/mounts").unwrap().contains(&mp), "tmpfs left mounted");
+
+    // A bind-typed volume: a host directory, mounted at first use; removing the volume
+    // leaves the host directory and its files alone.
+    let host_dir = a.dir.path().join("share");
+    std::fs::create_dir_all(&host_dir).unwrap();
+    let dev = format!("device={}", host_dir.display());
+    a.ok(&["volume", "create", "-o", "type=none", "-o", &dev, "-o", "o=bind", "bv"]);
+    a.ok(&["run", "--rm", "-v", "bv:/b", IMG, "sh", "-c", "echo from-ctr > /b/f"]);
+    assert_eq!(std::fs::read_to_string(host_dir.join("f")).unwrap(), "from-ctr\n");
+    a.ok(&["volume", "rm", "bv"]);
+    assert_eq!(std::fs::read_to_string(host_dir.join("f")).unwrap(), "from-ctr\n", "the host's data stays");
+    assert!(!std::fs::read_to_string("/proc/self/mounts").unwrap().contains("volumes/bv"));
 
     // Ten creates naming one new volume: made once, none fails.
     let runs: Vec<_> = (0..10)

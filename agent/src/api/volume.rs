@@ -31,7 +31,18 @@ fn info(u: VolumeUse, size: Option<u64>) -> pb::VolumeInfo {
 #[tonic::async_trait]
 impl VolumeService for VolumeApi {
     async fn create(&self, req: Request<pb::CreateVolumeRequest>) -> Result<Response<pb::VolumeInfo>, Status> {
+        let caller = req.extensions().get::<crate::auth::Caller>().cloned();
         let r = req.into_inner();
+        // Mounting a device or binding a host directory reaches the host as root, like a
+        // host bind mount of a container: the same callers only.
+        if !r.options.is_empty() && !caller.as_ref().is_some_and(|c| c.may_privileged) {
+            let role = caller.as_ref().map(|c| c.role.as_str()).unwrap_or("unknown");
+            return Err(Status::permission_denied(format!(
+                "permission denied: role {role} may not create volume {} with driver options (a mount on the host; \
+                 needs admin, or allow_privileged_operator = true in agentd's config)",
+                r.name
+            )));
+        }
         let u = self
             .rt
             .create_volume(&r.name, &r.driver, r.options.into_iter().collect(), r.labels.into_iter().collect())
