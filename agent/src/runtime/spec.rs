@@ -87,7 +87,9 @@ pub fn parse_volume_arg(v: &str) -> Result<VolumeArg> {
         _ => return Err(bad("use NAME:CONTAINER[:ro|rw], HOST:CONTAINER[:OPTIONS] or CONTAINER".into())),
     };
     if !name.is_empty() {
-        crate::volume::validate_name(name).map_err(|e| bad(format!("volume name {e}")))?;
+        crate::volume::validate_name(name).map_err(|e| {
+            bad(format!("volume name {e}; if you intended to pass a host directory, use an absolute path"))
+        })?;
     }
     let read_only = match mode {
         "" | "rw" => false,
