@@ -178,9 +178,13 @@ impl Runtime {
             userns,
         };
         let mut rec = rec;
-        // Volumes are made on first use (and stay, as docker's, should the create fail later).
-        self.make_volumes(&mut rec)?;
         let mut undo = super::undo::Undo::new("create");
+        // Volumes are made on first use; named ones stay, as docker's, should the create fail
+        // later, anonymous ones go with it.
+        let anonymous = self.make_volumes(&mut rec)?;
+        undo.push("make anonymous volumes", move || {
+            anonymous.iter().try_for_each(|n| self.volumes.remove(n).map_err(|e| e.to_string()))
+        });
         if network == NetMode::Bridge {
             rec.ip = self.lease(&rec.spec.network, &rec.id)?.to_string();
             let leased = rec.clone();

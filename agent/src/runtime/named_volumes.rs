@@ -36,13 +36,29 @@ impl PruneFilter {
 impl Runtime {
     /// Makes the volumes a new container names (anonymous ones get a random name) and fills
     /// an empty one from the image's files under its path. Called under the create lock.
-    pub(super) fn make_volumes(&self, rec: &mut ContainerRecord) -> Result<()> {
+    /// Returns the anonymous volumes it made (for the create's undo); on an error it removes
+    /// those it made itself.
+    pub(super) fn make_volumes(&self, rec: &mut ContainerRecord) -> Result<Vec<String>> {
+        let mut made = Vec::new();
+        if let Err(e) = self.make_volumes_into(rec, &mut made) {
+            for n in &made {
+                if let Err(re) = self.volumes.remove(n) {
+                    tracing::warn!(volume = %n, error = %re, "a failed create cannot remove its anonymous volume");
+                }
+            }
+            return Err(e);
+        }
+        Ok(made)
+    }
+
+    fn make_volumes_into(&self, rec: &mut ContainerRecord, made: &mut Vec<String>) -> Result<()> {
         let layers: Vec<_> = rec.layers.iter().map(|d| self.images.layer_dir(d)).collect();
         for v in &mut rec.spec.named_volumes {
             let mut labels = BTreeMap::new();
             if v.anonymous && v.name.is_empty() {
                 v.name = super::names::new_id().map_err(RuntimeError::Internal)?;
                 labels.insert(ANONYMOUS_LABEL.to_string(), String::new());
+                made.push(v.name.clone());
             }
             let (vol, _) = self.volumes.create(&v.name, "local", BTreeMap::new(), labels, v.anonymous)?;
             let data = self.volumes.mountpoint(&vol.name);
