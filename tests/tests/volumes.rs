@@ -157,6 +157,12 @@ fn anonymous_volumes_go_with_rm_v_and_volumes_from_shares() {
     assert_eq!(got, "v\nw");
     let r = a.ctl(&["run", "--rm", "--volumes-from", "src:ro", IMG, "touch", "/s/g"]);
     assert_ne!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    let r = a.ctl(&["run", "--rm", "--volumes-from", "nosuch", IMG, "true"]);
+    assert!(r.code != 0 && r.stderr.contains("nosuch"), "{}", r.stderr);
+    // Listed as not dangling while src uses it; named by --name.
+    a.ok(&["volume", "create", "--name", "loose"]);
+    assert_eq!(a.ok(&["volume", "ls", "-q", "--filter", "dangling=true"]), "loose");
+    a.ok(&["volume", "rm", "loose"]);
     a.ok(&["rm", "-f", "-v", "src"]);
     assert_eq!(volume_names(&a), vec!["keep".to_string()]);
 

@@ -133,6 +133,7 @@ pub fn spec_from_pb(s: pb::ContainerSpec) -> Result<ContainerSpec, RuntimeError>
         cap_drop: s.cap_drop,
         volumes,
         named_volumes,
+        volumes_from: s.volumes_from,
         tmpfs,
         read_only: s.read_only,
         security,
@@ -258,6 +259,8 @@ pub fn spec_to_pb(s: &ContainerSpec) -> pb::ContainerSpec {
             .map(spec::volume_string)
             .chain(s.named_volumes.iter().map(spec::named_volume_string))
             .collect(),
+        // Resolved at create into the volumes above.
+        volumes_from: vec![],
         tmpfs: s.tmpfs.iter().map(ToString::to_string).collect(),
         read_only: s.read_only,
         security_opt: s.security.to_opts(),

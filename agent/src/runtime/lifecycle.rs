@@ -142,6 +142,7 @@ impl Runtime {
             h.validate()?;
         }
         spec.health = super::health::HealthConfig::effective(spec.health.as_ref(), image.config.healthcheck.as_ref());
+        self.add_volumes_from(&mut spec)?;
         super::named_volumes::add_image_volumes(&mut spec, &image.config.volumes);
         let rec = ContainerRecord {
             id: id.clone(),

@@ -136,6 +136,9 @@ pub struct ContainerSpec {
     /// `-v NAME:/path`, `-v /path` (anonymous), `--mount type=volume`.
     #[serde(default)]
     pub named_volumes: Vec<spec::NamedVolume>,
+    /// `--volumes-from C[:ro|rw]` as asked; create resolves them into the two lists above.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub volumes_from: Vec<String>,
     /// `--tmpfs PATH[:OPTIONS]`.
     #[serde(default, deserialize_with = "spec::tmpfs_compat")]
     pub tmpfs: Vec<spec::TmpfsMount>,

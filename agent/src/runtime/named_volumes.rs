@@ -76,6 +76,34 @@ impl Runtime {
         Ok(())
     }
 
+    /// `--volumes-from C[:ro|rw]`: C's binds and volumes join the spec (in C's mode unless
+    /// one is given; C's anonymous volumes stay C's). Called under the create lock.
+    pub(super) fn add_volumes_from(&self, spec: &mut ContainerSpec) -> Result<()> {
+        for f in std::mem::take(&mut spec.volumes_from) {
+            let (c, mode) = match f.rsplit_once(':') {
+                Some((c, m @ ("ro" | "rw"))) => (c, Some(m == "ro")),
+                Some(_) => {
+                    return Err(RuntimeError::InvalidArgument(format!(
+                        "invalid --volumes-from {f:?}: use CONTAINER[:ro|rw]"
+                    )))
+                }
+                None => (f.as_str(), None),
+            };
+            let from = self.resolve(c).map_err(|e| match e {
+                RuntimeError::NotFound(_) => RuntimeError::InvalidArgument(format!("--volumes-from {f:?}: {e}")),
+                e => e,
+            })?;
+            for v in &from.spec.volumes {
+                spec.volumes.push(Volume { read_only: mode.unwrap_or(v.read_only), ..v.clone() });
+            }
+            for v in &from.spec.named_volumes {
+                let read_only = mode.unwrap_or(v.read_only);
+                spec.named_volumes.push(super::spec::NamedVolume { read_only, anonymous: false, ..v.clone() });
+            }
+        }
+        Ok(())
+    }
+
     /// The binds of a container about to start: its host paths, then its volumes (a typed
     /// one mounted now if it is not yet); a volume removed since fails the start.
     pub(super) fn volume_binds(&self, rec: &ContainerRecord) -> Result<Vec<Volume>> {

@@ -332,8 +332,7 @@ async fn create_container(cl: &mut Clients, o: &CreateOpts) -> Res<String> {
         Some(e) => (vec![e.clone()], true),
         None => (vec![], false),
     };
-    let mut volumes = super::volume::volumes_from(cl, &o.volumes_from).await?;
-    volumes.extend(o.volume.iter().cloned());
+    let mut volumes = o.volume.clone();
     let mut tmpfs = o.tmpfs.clone();
     for m in &o.mount {
         match crate::mounts::parse(m).map_err(Exit::agent)? {
@@ -376,6 +375,7 @@ async fn create_container(cl: &mut Clients, o: &CreateOpts) -> Res<String> {
         cap_add: o.cap_add.clone(),
         cap_drop: o.cap_drop.clone(),
         volumes,
+        volumes_from: o.volumes_from.clone(),
         tmpfs,
         read_only: o.read_only,
         security_opt: security_opts(&o.security_opt)?,
