@@ -252,6 +252,15 @@ fn a_crash_between_a_volume_dir_and_its_record_is_repaired() {
     a.crash_and_restart();
     // The record went before the crash: the sweep unmounted and removed the directory.
     assert!(volume_names(&a).is_empty() && volume_dirs(&a).is_empty(), "{:?}", volume_dirs(&a));
+
+    // A record whose directory was removed by hand: made again (empty) at the next start.
+    a.ok(&["run", "--rm", "-v", "lost:/l", IMG, "touch", "/l/x"]);
+    std::fs::remove_dir_all(a.root().join("volumes/lost")).unwrap();
+    let r = a.ctl(&["run", "--rm", "-v", "lost:/l", IMG, "true"]);
+    assert!(r.code != 0 && r.stderr.contains("volume lost: its directory"), "{}", r.stderr);
+    a.crash_and_restart();
+    assert!(a.log().contains("the directory of a volume was gone; made it again"));
+    a.ok(&["run", "--rm", "-v", "lost:/l", IMG, "test", "!", "-e", "/l/x"]);
     done(&a);
 }
 

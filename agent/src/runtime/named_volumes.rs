@@ -112,7 +112,10 @@ impl Runtime {
             let vol = self.volumes.get(&v.name)?.ok_or_else(|| {
                 RuntimeError::FailedPrecondition(format!("volume {} of container {} is gone", v.name, rec.name))
             })?;
-            let host = self.volumes.prepare(&vol)?;
+            let host = self.volumes.prepare(&vol).map_err(|e| match e {
+                VolumeError::NotFound(m) => RuntimeError::FailedPrecondition(format!("container {}: {m}", rec.name)),
+                e => e.into(),
+            })?;
             out.push(Volume {
                 host,
                 container: v.container.clone(),

@@ -178,7 +178,8 @@ impl Volumes {
     }
 
     /// Start-up: directories under `<root>/volumes` without a record (a create or removal
-    /// cut short) are unmounted and removed; each is logged.
+    /// cut short) are unmounted and removed, a record's missing directory made again; each
+    /// repair is logged.
     pub fn sweep(&self) {
         let names: std::collections::HashSet<String> = match self.store.keys(Kind::Volume) {
             Ok(k) => k.into_iter().collect(),
@@ -187,6 +188,21 @@ impl Volumes {
                 return;
             }
         };
+        // A record whose directory is gone (removed by hand): an empty one again, so its
+        // containers start; what it held is lost, which is logged.
+        for name in &names {
+            let data = self.mountpoint(name);
+            if !data.exists() {
+                match std::fs::create_dir_all(&data) {
+                    Ok(()) => {
+                        tracing::warn!(volume = %name, dir = %data.display(), "start-up sweep: the directory of a volume was gone; made it again, empty")
+                    }
+                    Err(e) => {
+                        tracing::warn!(volume = %name, error = %e, "start-up sweep: cannot make the missing directory of a volume")
+                    }
+                }
+            }
+        }
         let Ok(rd) = std::fs::read_dir(&self.dir) else { return };
         for e in rd.flatten() {
             let name = e.file_name().to_string_lossy().into_owned();
