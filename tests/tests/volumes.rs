@@ -71,6 +71,11 @@ fn named_volume_keeps_data_and_is_refused_while_in_use() {
     assert!(!a.root().join("volumes/data").exists());
     let r = a.ctl(&["volume", "rm", "data"]);
     assert!(r.code != 0 && r.stderr.contains("no such volume: data"), "{}", r.stderr);
+    // docker's volume events: create (once), a mount per start, destroy.
+    let ev = a.ok(&["events", "--no-follow", "--filter", "type=volume"]);
+    let actions: Vec<&str> = ev.lines().filter(|l| l.contains(" data ")).filter_map(|l| l.split(' ').nth(3)).collect();
+    assert_eq!(actions, ["create", "mount", "mount", "mount", "mount", "destroy"], "{ev}");
+    assert!(ev.contains("destination=/d") && ev.contains("read/write=false"), "{ev}");
     a.ok(&["volume", "rm", "-f", "data"]);
 
     // The image's files under the path land in a new volume, with their ownership.

@@ -60,7 +60,10 @@ impl Runtime {
                 labels.insert(ANONYMOUS_LABEL.to_string(), String::new());
                 made.push(v.name.clone());
             }
-            let (vol, _) = self.volumes.create(&v.name, "local", BTreeMap::new(), labels, v.anonymous)?;
+            let (vol, new) = self.volumes.create(&v.name, "local", BTreeMap::new(), labels, v.anonymous)?;
+            if new {
+                self.log_event("volume", "create", &vol.name, &vol.name, &[("driver", vol.driver.clone())]);
+            }
             let data = self.volumes.mountpoint(&vol.name);
             // As docker: an empty volume of the plain kind gets the image's files.
             let empty = std::fs::read_dir(&data).is_ok_and(|mut d| d.next().is_none());
@@ -116,6 +119,10 @@ impl Runtime {
                 VolumeError::NotFound(m) => RuntimeError::FailedPrecondition(format!("container {}: {m}", rec.name)),
                 e => e.into(),
             })?;
+            let rw = if v.read_only { "false" } else { "true" };
+            let attrs =
+                [("container", rec.id.clone()), ("destination", v.container.clone()), ("read/write", rw.into())];
+            self.log_event("volume", "mount", &v.name, &v.name, &attrs);
             out.push(Volume {
                 host,
                 container: v.container.clone(),
@@ -145,7 +152,10 @@ impl Runtime {
     ) -> Result<VolumeUse> {
         let _g = self.create_lock.lock().await;
         let name = if name.is_empty() { super::names::new_id().map_err(RuntimeError::Internal)? } else { name.into() };
-        let (vol, _) = self.volumes.create(&name, driver, options, labels, false)?;
+        let (vol, new) = self.volumes.create(&name, driver, options, labels, false)?;
+        if new {
+            self.log_event("volume", "create", &vol.name, &vol.name, &[("driver", vol.driver.clone())]);
+        }
         self.volume_use(vol)
     }
 
@@ -201,6 +211,7 @@ impl Runtime {
             return Err(VolumeError::InUse(format!("remove {name}: volume is in use - [{}]", users.join(", "))).into());
         }
         self.volumes.remove(name)?;
+        self.log_event("volume", "destroy", name, name, &[("driver", "local".into())]);
         Ok(())
     }
 
