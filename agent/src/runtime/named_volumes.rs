@@ -68,12 +68,22 @@ impl Runtime {
             // As docker: an empty volume of the plain kind gets the image's files.
             let empty = std::fs::read_dir(&data).is_ok_and(|mut d| d.next().is_none());
             if empty && vol.options.is_empty() {
+                let shift = rec.userns.as_ref().map(|l| &l.map);
                 copy_image_path(&layers, &v.container, &data).map_err(|e| {
                     RuntimeError::Internal(format!(
                         "volume {}: copy the image's {} into it: {e}",
                         vol.name, v.container
                     ))
                 })?;
+                // In a user namespace the files are its root's (as docker's userns-remap).
+                if let Some(map) = shift {
+                    shift_tree(&data, map).map_err(|e| {
+                        RuntimeError::Internal(format!(
+                            "volume {}: shift its owners into the user namespace: {e}",
+                            vol.name
+                        ))
+                    })?;
+                }
             }
         }
         Ok(())
@@ -281,6 +291,25 @@ fn copy_image_path(layers: &[std::path::PathBuf], path: &str, dest: &Path) -> st
                 copy_tree(&src, dest)?
             }
             _ => continue,
+        }
+    }
+    Ok(())
+}
+
+/// Moves the owners of `dir` and everything under it into `map` (container IDs → host IDs).
+fn shift_tree(dir: &Path, map: &crate::isolation::userns::IdMapping) -> std::io::Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    let m = std::fs::symlink_metadata(dir)?;
+    let (uid, gid) = map.shift_in(m.uid(), m.gid());
+    std::os::unix::fs::lchown(dir, Some(uid), Some(gid))?;
+    // chown clears set-user/group-ID bits: they come back.
+    if m.is_file() && m.mode() & 0o6000 != 0 {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(m.mode() & 0o7777))?;
+    }
+    if m.is_dir() {
+        for e in std::fs::read_dir(dir)? {
+            shift_tree(&e?.path(), map)?;
         }
     }
     Ok(())
