@@ -120,11 +120,11 @@ pub struct CreateOpts {
     #[arg(long = "cap-drop")]
     pub cap_drop: Vec<String>,
     /// Bind mount a host path: HOST:CONTAINER[:ro|rw][,rprivate|rslave|rshared|private|slave|shared],
-    /// or a volume: NAME:CONTAINER[:ro|rw] (created on first use), or CONTAINER (anonymous volume)
+    /// or a volume: NAME:CONTAINER[:ro|rw][,nocopy] (created on first use), or CONTAINER (anonymous volume)
     #[arg(short = 'v', long = "volume")]
     pub volume: Vec<String>,
     /// Attach a mount: type=bind,source=HOST,target=PATH[,readonly][,bind-propagation=P] or
-    /// type=volume,source=NAME,target=PATH[,readonly][,volume-opt=K=V] or
+    /// type=volume,source=NAME,target=PATH[,readonly][,volume-nocopy][,volume-opt=K=V] or
     /// type=tmpfs,target=PATH[,tmpfs-size=N][,tmpfs-mode=M]
     #[arg(long)]
     pub mount: Vec<String>,

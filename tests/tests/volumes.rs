@@ -88,6 +88,19 @@ fn named_volume_keeps_data_and_is_refused_while_in_use() {
     a.ok(&["run", "--rm", "-v", "empty:/etc", IMG, "test", "-f", "/etc/passwd"]);
     a.ok(&["run", "--rm", "-v", "full:/d", IMG, "touch", "/d/mine"]);
     a.ok(&["run", "--rm", "-v", "full:/etc", IMG, "test", "!", "-e", "/etc/passwd"]);
+    // nocopy: an empty volume stays empty.
+    a.ok(&["run", "--rm", "-v", "bare:/etc:nocopy", IMG, "test", "!", "-e", "/etc/passwd"]);
+    a.ok(&[
+        "run",
+        "--rm",
+        "--mount",
+        "type=volume,src=bare2,dst=/etc,volume-nocopy",
+        IMG,
+        "test",
+        "!",
+        "-e",
+        "/etc/passwd",
+    ]);
     let ls: Vec<serde_json::Value> = a
         .ok(&["volume", "ls", "--filter", "label=k=v", "--format", "json"])
         .lines()

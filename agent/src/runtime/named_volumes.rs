@@ -67,7 +67,7 @@ impl Runtime {
             let data = self.volumes.mountpoint(&vol.name);
             // As docker: an empty volume of the plain kind gets the image's files.
             let empty = std::fs::read_dir(&data).is_ok_and(|mut d| d.next().is_none());
-            if empty && vol.options.is_empty() {
+            if empty && vol.options.is_empty() && !v.no_copy {
                 let shift = rec.userns.as_ref().map(|l| &l.map);
                 copy_image_path(&layers, &v.container, &data).map_err(|e| {
                     RuntimeError::Internal(format!(
