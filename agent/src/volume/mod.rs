@@ -136,7 +136,9 @@ impl Volumes {
             anonymous,
         };
         if let Err(e) = self.store.put(Kind::Volume, name, &rec) {
-            let _ = std::fs::remove_dir_all(self.volume_dir(name));
+            if let Err(re) = remove_dir(&self.volume_dir(name)) {
+                tracing::warn!(volume = %name, error = %re, "a volume whose record failed keeps its directory until the next start's sweep");
+            }
             return Err(e.into());
         }
         Ok((rec, true))
