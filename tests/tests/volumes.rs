@@ -271,6 +271,18 @@ fn a_crash_between_a_volume_dir_and_its_record_is_repaired() {
     // The record went before the crash: the sweep unmounted and removed the directory.
     assert!(volume_names(&a).is_empty() && volume_dirs(&a).is_empty(), "{:?}", volume_dirs(&a));
 
+    // `rm -v` cut short after the container's directory went: the removal finished at the
+    // next start takes the anonymous volume too.
+    let c = a.ok(&["create", "-v", "/anon", IMG, "true"]);
+    assert_eq!(volume_names(&a).len(), 1);
+    a.env = vec![("AGENTD_CRASH_AT".into(), "remove.after_dir".into())];
+    a.crash_and_restart();
+    assert_ne!(a.ctl(&["rm", "-v", &c]).code, 0, "the agent should have died at remove.after_dir");
+    a.env.clear();
+    a.crash_and_restart();
+    assert_eq!(a.ok(&["ps", "-aq"]), "");
+    assert!(volume_names(&a).is_empty() && volume_dirs(&a).is_empty(), "{:?}", volume_dirs(&a));
+
     // A record whose directory was removed by hand: made again (empty) at the next start.
     a.ok(&["run", "--rm", "-v", "lost:/l", IMG, "touch", "/l/x"]);
     std::fs::remove_dir_all(a.root().join("volumes/lost")).unwrap();

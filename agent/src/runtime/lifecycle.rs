@@ -177,6 +177,7 @@ impl Runtime {
             ports,
             extra_networks: vec![],
             userns,
+            remove_volumes: false,
         };
         let mut rec = rec;
         let mut undo = super::undo::Undo::new("create");

@@ -287,6 +287,10 @@ pub struct ContainerRecord {
     /// The user namespace's ID ranges (`--userns remap|auto`), fixed at create.
     #[serde(default)]
     pub userns: Option<UsernsLease>,
+    /// Set with the Removing state by `rm -v` (or `--rm`): a removal finished after a
+    /// crash removes the anonymous volumes too.
+    #[serde(default)]
+    pub remove_volumes: bool,
 }
 
 /// A container's share of the subordinate IDs.

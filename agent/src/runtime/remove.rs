@@ -57,6 +57,7 @@ impl Runtime {
             self.cgroups.kill_all(&rec.cg());
         }
         rec.state = State::Removing;
+        rec.remove_volumes = volumes || rec.spec.auto_remove;
         self.save(&rec)?;
         crate::crash::point("remove.after_mark");
         self.finish_remove(&rec)?;
@@ -68,7 +69,7 @@ impl Runtime {
         }
         live.phase.send_replace(Phase::Removed { code: rec.exit_code });
         self.forget(&rec.id);
-        if volumes || rec.spec.auto_remove {
+        if rec.remove_volumes {
             self.remove_anonymous_volumes(&rec.spec).await;
         }
         Ok(())
