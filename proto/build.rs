@@ -10,6 +10,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "agent/v1/system.proto",
         "agent/v1/group.proto",
         "agent/v1/network.proto",
+        "agent/v1/volume.proto",
         // The Kubernetes CRI (package runtime.v1), served beside our own API.
         "cri/runtime/v1/api.proto",
     ];

@@ -26,6 +26,8 @@ pub const POINTS: &[&str] = &[
     "remove.after_dir",
     "remove.after_record",
     "commit.after_layer",
+    "volume.after_dir",
+    "volume.after_record",
 ];
 
 static ARMED: OnceLock<Vec<&'static str>> = OnceLock::new();

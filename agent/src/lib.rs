@@ -20,3 +20,4 @@ pub mod snapshot;
 pub mod space;
 pub mod store;
 pub mod transport;
+pub mod volume;

@@ -145,13 +145,18 @@ pub struct CreateOpts {
     /// Drop a capability (ALL for all)
     #[arg(long = "cap-drop")]
     pub cap_drop: Vec<String>,
-    /// Bind mount a host path: HOST:CONTAINER[:ro|rw][,rprivate|rslave|rshared|private|slave|shared]
+    /// Bind mount a host path: HOST:CONTAINER[:ro|rw][,rprivate|rslave|rshared|private|slave|shared],
+    /// or a volume: NAME:CONTAINER[:ro|rw][,nocopy] (created on first use), or CONTAINER (anonymous volume)
     #[arg(short = 'v', long = "volume")]
     pub volume: Vec<String>,
     /// Attach a mount: type=bind,source=HOST,target=PATH[,readonly][,bind-propagation=P] or
+    /// type=volume,source=NAME,target=PATH[,readonly][,volume-nocopy][,volume-opt=K=V] or
     /// type=tmpfs,target=PATH[,tmpfs-size=N][,tmpfs-mode=M]
     #[arg(long)]
     pub mount: Vec<String>,
+    /// Mount the volumes of a container: CONTAINER[:ro|rw]
+    #[arg(long = "volumes-from")]
+    pub volumes_from: Vec<String>,
     /// Add a supplementary group (a name in the container's /etc/group, or a number)
     #[arg(long = "group-add")]
     pub group_add: Vec<String>,
@@ -320,6 +325,9 @@ pub enum Cmd {
         /// Kill running containers first
         #[arg(short = 'f', long = "force")]
         force: bool,
+        /// Remove their anonymous volumes too
+        #[arg(short = 'v', long = "volumes")]
+        volumes: bool,
         #[arg(required = true)]
         containers: Vec<String>,
     },
@@ -528,6 +536,11 @@ pub enum Cmd {
     Network {
         #[command(subcommand)]
         cmd: NetworkCmd,
+    },
+    /// Manage volumes: named directories (or tmpfs) that outlive containers
+    Volume {
+        #[command(subcommand)]
+        cmd: crate::commands::volume::VolumeCmd,
     },
     /// Stream the agent's events (follows until interrupted)
     Events {

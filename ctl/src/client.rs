@@ -9,6 +9,7 @@ use agent_proto::v1::group_service_client::GroupServiceClient;
 use agent_proto::v1::image_service_client::ImageServiceClient;
 use agent_proto::v1::network_service_client::NetworkServiceClient;
 use agent_proto::v1::system_service_client::SystemServiceClient;
+use agent_proto::v1::volume_service_client::VolumeServiceClient;
 use tonic::transport::Channel;
 
 /// The agent's services over one channel.
@@ -18,6 +19,7 @@ pub struct Clients {
     pub g: GroupServiceClient<Channel>,
     pub i: ImageServiceClient<Channel>,
     pub s: SystemServiceClient<Channel>,
+    pub v: VolumeServiceClient<Channel>,
 }
 
 /// Where to connect and with which TLS files: flags over the named or current context over
@@ -80,6 +82,7 @@ pub async fn connect(conn: &ConnOpts) -> Res<Clients> {
         g: GroupServiceClient::new(ch.clone()),
         n: NetworkServiceClient::new(ch.clone()),
         i: ImageServiceClient::new(ch.clone()).max_decoding_message_size(MAX).max_encoding_message_size(MAX),
+        v: VolumeServiceClient::new(ch.clone()),
         s: SystemServiceClient::new(ch),
     })
 }

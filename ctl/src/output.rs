@@ -222,6 +222,13 @@ fn bind_json(v: &str) -> serde_json::Value {
     let (src, dst, opts) = (parts.next().unwrap_or_default(), parts.next().unwrap_or_default(), parts.next());
     let opts: Vec<&str> = opts.map(|o| o.split(',').collect()).unwrap_or_default();
     let propagation = opts.iter().find(|o| !matches!(**o, "ro" | "rw")).copied().unwrap_or("rprivate");
+    if !src.starts_with('/') {
+        // A volume (`NAME:/path`), as docker shows one.
+        return serde_json::json!({
+            "Type": "volume", "Name": src, "Destination": dst, "Driver": "local", "RW": !opts.contains(&"ro"),
+            "Propagation": "",
+        });
+    }
     serde_json::json!({
         "Type": "bind",
         "Source": src,
@@ -266,7 +273,7 @@ pub fn containers(list: &[pb::ContainerInfo], quiet: bool, format: Format) -> Re
     Ok(())
 }
 
-fn human(bytes: u64) -> String {
+pub fn human(bytes: u64) -> String {
     let b = bytes as f64;
     match bytes {
         n if n >= 1 << 30 => format!("{:.3}GB", b / 1e9),
@@ -452,11 +459,14 @@ pub fn history(entries: &[pb::HistoryEntry], format: Format) -> Result<(), templ
 }
 
 /// Prints `system df`.
-pub fn disk_usage(u: &pb::DiskUsageResponse, format: Format) -> Result<(), template::Error> {
+pub fn disk_usage(u: &pb::DiskUsageResponse, vols: &[pb::VolumeInfo], format: Format) -> Result<(), template::Error> {
+    let vol_bytes: u64 = vols.iter().map(|v| v.size.max(0) as u64).sum();
+    let vol_unused: u64 = vols.iter().filter(|v| v.containers.is_empty()).map(|v| v.size.max(0) as u64).sum();
     if format != Format::Table {
         let v = json!({"Images": u.images, "Layers": u.layers, "LayersSize": u.layers_bytes, "SharedSize": u.shared_bytes,
             "UniqueSize": u.unique_bytes, "SizeWithoutSharing": u.images_bytes_naive, "Containers": u.containers,
-            "ContainersSize": u.containers_bytes, "Reclaimable": u.reclaimable_bytes});
+            "ContainersSize": u.containers_bytes, "Reclaimable": u.reclaimable_bytes,
+            "Volumes": vols.len(), "VolumesSize": vol_bytes, "VolumesReclaimable": vol_unused});
         if !templated(format, || vec![v.clone()], &[])? {
             println!("{v}");
         }
@@ -471,9 +481,22 @@ pub fn disk_usage(u: &pb::DiskUsageResponse, format: Format) -> Result<(), templ
         human(u.reclaimable_bytes),
     ];
     let containers = vec!["Containers".to_string(), u.containers.to_string(), human(u.containers_bytes)];
-    print_table(&["TYPE", "TOTAL", "SIZE", "SHARED", "UNIQUE", "RECLAIMABLE"], [images, containers]);
+    let volumes = vec![
+        "Local Volumes".to_string(),
+        vols.len().to_string(),
+        human(vol_bytes),
+        String::new(),
+        String::new(),
+        human(vol_unused),
+    ];
+    print_table(&["TYPE", "TOTAL", "SIZE", "SHARED", "UNIQUE", "RECLAIMABLE"], [images, containers, volumes]);
     println!("(without sharing, the images would take {})", human(u.images_bytes_naive));
     Ok(())
+}
+
+/// Prints `volume ls`.
+pub fn volumes(list: &[pb::VolumeInfo]) {
+    print_table(&["DRIVER", "VOLUME NAME"], list.iter().map(|v| vec![v.driver.clone(), v.name.clone()]));
 }
 
 /// Prints `group ls`.

@@ -5,7 +5,8 @@ Usage: agent_client.py PROTO_DIR SOCKET
 
 It connects the way any Python program would (grpc.insecure_channel("unix://" + SOCKET),
 default channel options) and drives the agent.v1 API: version, list, create, start, wait,
-logs, inspect, remove, the event stream of that container, and 10 concurrent creates.
+logs, inspect, remove, the event stream of that container, 10 concurrent creates, and a
+named volume shared by two containers (VolumeService).
 Exits 0 when every check holds; otherwise prints what failed and exits 1.
 """
 
@@ -85,10 +86,13 @@ def main():
         from agent.v1 import container_pb2_grpc as cgrpc
         from agent.v1 import system_pb2 as spb
         from agent.v1 import system_pb2_grpc as sgrpc
+        from agent.v1 import volume_pb2 as vpb
+        from agent.v1 import volume_pb2_grpc as vgrpc
 
         # Default options: the channel sends whatever :authority grpcio picks for a unix target.
         with grpc.insecure_channel("unix://" + sock) as ch:
             run(ch, cpb, cgrpc.ContainerServiceStub(ch), spb, sgrpc.SystemServiceStub(ch))
+            volumes(cpb, cgrpc.ContainerServiceStub(ch), vpb, vgrpc.VolumeServiceStub(ch))
     print("agent_client: ok")
 
 
@@ -143,6 +147,40 @@ def run(ch, cpb, containers, spb, system):
     events.call.cancel()
     events.join(5)
     print("agent_client: 10 concurrent creates, distinct IDs, all removed")
+
+
+def volumes(cpb, containers, vpb, vols):
+    """A scheduler's use of a named volume: made, shared by two containers, refused removal while used."""
+    v = vols.Create(vpb.CreateVolumeRequest(name="pyvol", labels={"team": "py"}), timeout=TIMEOUT)
+    check((v.name, v.driver, v.scope) == ("pyvol", "local", "local"), f"Volume Create: {v}")
+    check(v.mountpoint.endswith("/volumes/pyvol/_data"), f"Volume mountpoint: {v.mountpoint}")
+
+    def run_with(cmd):
+        s = cpb.ContainerSpec(image="local/busybox", command=["sh", "-c", cmd], network_mode="none", volumes=["pyvol:/d"])
+        cid = containers.Create(cpb.CreateContainerRequest(spec=s), timeout=TIMEOUT).id
+        containers.Start(cpb.StartContainerRequest(id=cid), timeout=TIMEOUT)
+        w = containers.Wait(cpb.WaitContainerRequest(id=cid), timeout=TIMEOUT)
+        check(w.exit_code == 0, f"{cmd!r}: exit {w.exit_code} {w.error!r}")
+        return cid
+
+    first = run_with("echo shared > /d/f")
+    containers.Remove(cpb.RemoveContainerRequest(id=first), timeout=TIMEOUT)
+    second = run_with("grep -q shared /d/f")
+    try:
+        vols.Remove(vpb.RemoveVolumeRequest(name="pyvol"), timeout=TIMEOUT)
+        fail("Volume Remove while a container uses it succeeded")
+    except grpc.RpcError as e:
+        check(e.code() == grpc.StatusCode.FAILED_PRECONDITION and "volume is in use" in e.details(), f"{e}")
+    containers.Remove(cpb.RemoveContainerRequest(id=second), timeout=TIMEOUT)
+    vols.Remove(vpb.RemoveVolumeRequest(name="pyvol"), timeout=TIMEOUT)
+    try:
+        vols.Create(vpb.CreateVolumeRequest(name="bad name"), timeout=TIMEOUT)
+        fail("Volume Create with a bad name succeeded")
+    except grpc.RpcError as e:
+        check(e.code() == grpc.StatusCode.INVALID_ARGUMENT and "bad name" in e.details(), f"{e}")
+    left = vols.List(vpb.ListVolumesRequest(), timeout=TIMEOUT).volumes
+    check(left == [], f"volumes left: {[x.name for x in left]}")
+    print("agent_client: volumes shared, removal refused while in use, removed")
 
 
 if __name__ == "__main__":

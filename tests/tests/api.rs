@@ -71,9 +71,9 @@ fn health_reflection_and_error_codes() {
         assert_eq!(e.code(), tonic::Code::FailedPrecondition, "not running: {e:?}");
         // Stop and Remove(force) are idempotent.
         cs.stop(pb::StopContainerRequest { id: id.clone(), timeout_seconds: Some(1) }).await.unwrap();
-        cs.remove(pb::RemoveContainerRequest { id: id.clone(), force: true }).await.unwrap();
-        cs.remove(pb::RemoveContainerRequest { id: id.clone(), force: true }).await.unwrap();
-        let e = cs.remove(pb::RemoveContainerRequest { id, force: false }).await.unwrap_err();
+        cs.remove(pb::RemoveContainerRequest { id: id.clone(), force: true, remove_volumes: false }).await.unwrap();
+        cs.remove(pb::RemoveContainerRequest { id: id.clone(), force: true, remove_volumes: false }).await.unwrap();
+        let e = cs.remove(pb::RemoveContainerRequest { id, force: false, remove_volumes: false }).await.unwrap_err();
         assert_eq!(e.code(), tonic::Code::NotFound);
         // ExecSync returns output and code.
         let id = cs
@@ -102,7 +102,7 @@ fn health_reflection_and_error_codes() {
             .unwrap()
             .into_inner();
         assert_eq!((r.stdout.as_slice(), r.stderr.as_slice(), r.exit_code), (&b"out\n"[..], &b"err\n"[..], 4));
-        cs.remove(pb::RemoveContainerRequest { id, force: true }).await.unwrap();
+        cs.remove(pb::RemoveContainerRequest { id, force: true, remove_volumes: false }).await.unwrap();
     });
     a.assert_no_leftovers();
 }

@@ -51,7 +51,12 @@ fn python_grpcio_with_default_options() {
     c.arg(workspace().join("tests/clients/agent_client.py")).arg(workspace().join("proto")).arg(socket(&a));
     let r = run(c, 180);
     assert_eq!(r.code, 0, "the Python client failed:\n{}{}\nagent log:\n{}", r.stdout, r.stderr, a.log());
-    for want in ["events ['create', 'start', 'die', 'destroy']", "10 concurrent creates", "agent_client: ok"] {
+    for want in [
+        "events ['create', 'start', 'die', 'destroy']",
+        "10 concurrent creates",
+        "agent_client: volumes",
+        "agent_client: ok",
+    ] {
         assert!(r.stdout.contains(want), "{want:?} missing from:\n{}", r.stdout);
     }
     assert_eq!(a.ok(&["ps", "-aq"]), "", "the client removed what it made");

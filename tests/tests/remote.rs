@@ -105,6 +105,21 @@ fn mutual_tls_roles_and_audit() {
     assert!(r.stderr.contains("role operator may not create containers with --privileged"), "{}", r.stderr);
     let id = ok("admin", &["create", "--privileged", "--network", "none", "local/busybox", "true"]);
     ok("admin", &["rm", id.trim()]);
+    // Volumes: plain ones for operators (viewers only look), a mount on the host (driver
+    // options) for admins.
+    ok("operator", &["volume", "create", "opvol"]);
+    let r = remote(
+        &a,
+        &url,
+        &fleet,
+        &fleet,
+        "operator",
+        &["volume", "create", "-o", "type=tmpfs", "-o", "device=tmpfs", "opt"],
+    );
+    assert!(r.stderr.contains("role operator may not create volume opt with driver options"), "{}", r.stderr);
+    assert!(ok("viewer", &["volume", "ls", "-q"]).contains("opvol"));
+    denied("viewer", &["volume", "rm", "opvol"], "viewer", "/agent.v1.VolumeService/Remove");
+    ok("operator", &["volume", "rm", "opvol"]);
     // Nor anything else that reaches the host as root.
     for (flags, what) in [
         (&["-v", "/:/host"][..], "a host bind mount"),

@@ -326,3 +326,34 @@ fn propagation_needs_the_hosts_user_namespace() {
     assert_eq!(a.ok(&["ps", "-aq"]), "");
     a.assert_no_leftovers();
 }
+
+#[test]
+fn a_new_volume_belongs_to_the_namespaces_root() {
+    if !privileged("userns volume") {
+        return;
+    }
+    let base = 3_800_000;
+    let (a, _ids) = agent("usernsvol", base, 1, "");
+    // The image's /etc copied in, owned by the container's root (the host's `base`), so it
+    // can write there; inside, the files are root's.
+    let out = a.ok(&[
+        "run",
+        "--rm",
+        "--userns",
+        "remap",
+        "-v",
+        "uv:/etc",
+        IMG,
+        "sh",
+        "-c",
+        "touch /etc/new && stat -c %u /etc/passwd",
+    ]);
+    assert_eq!(out, "0");
+    use std::os::unix::fs::MetadataExt;
+    let data = a.root().join("volumes/uv/_data");
+    for p in [data.clone(), data.join("passwd"), data.join("new")] {
+        assert_eq!(std::fs::symlink_metadata(&p).unwrap().uid(), base, "{}", p.display());
+    }
+    a.ok(&["volume", "rm", "uv"]);
+    a.assert_no_leftovers();
+}

@@ -242,7 +242,7 @@ impl ContainerService for ContainerApi {
         req: Request<pb::RemoveContainerRequest>,
     ) -> Result<Response<pb::RemoveContainerResponse>, Status> {
         let r = req.into_inner();
-        self.rt.remove(&r.id, r.force).await.map_err(status)?;
+        self.rt.remove_with_volumes(&r.id, r.force, r.remove_volumes).await.map_err(status)?;
         Ok(Response::new(pb::RemoveContainerResponse {}))
     }
 

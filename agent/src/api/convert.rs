@@ -32,6 +32,12 @@ pub fn status(e: RuntimeError) -> Status {
         RuntimeError::FailedPrecondition(_) | RuntimeError::StartFailed { .. } => Code::FailedPrecondition,
         RuntimeError::ResourceExhausted(_) => Code::ResourceExhausted,
         RuntimeError::Image(i) => return image_status(i),
+        RuntimeError::Volume(v) => match v {
+            crate::volume::VolumeError::NotFound(_) => Code::NotFound,
+            crate::volume::VolumeError::InvalidArgument(_) => Code::InvalidArgument,
+            crate::volume::VolumeError::InUse(_) => Code::FailedPrecondition,
+            _ => Code::Internal,
+        },
         RuntimeError::Cgroup(crate::cgroups::CgroupError::NoController(_)) => Code::FailedPrecondition,
         RuntimeError::Cgroup(_) | RuntimeError::Store(_) | RuntimeError::Io { .. } | RuntimeError::Internal(_) => {
             Code::Internal
@@ -83,7 +89,13 @@ pub fn image_status(e: &ImageError) -> Status {
 /// The domain spec of a create request: docker's strings for mounts, devices and security
 /// options are parsed here, once (InvalidArgument naming the value).
 pub fn spec_from_pb(s: pb::ContainerSpec) -> Result<ContainerSpec, RuntimeError> {
-    let volumes = s.volumes.iter().map(|v| spec::parse_volume(v)).collect::<Result<_, _>>()?;
+    let (mut volumes, mut named_volumes) = (Vec::new(), Vec::new());
+    for v in &s.volumes {
+        match spec::parse_volume_arg(v)? {
+            spec::VolumeArg::Bind(b) => volumes.push(b),
+            spec::VolumeArg::Named(n) => named_volumes.push(n),
+        }
+    }
     let tmpfs = s.tmpfs.iter().map(|t| spec::TmpfsMount::parse(t)).collect::<Result<_, _>>()?;
     let devices = s
         .devices
@@ -137,6 +149,8 @@ pub fn spec_from_pb(s: pb::ContainerSpec) -> Result<ContainerSpec, RuntimeError>
         cap_add: s.cap_add,
         cap_drop: s.cap_drop,
         volumes,
+        named_volumes,
+        volumes_from: s.volumes_from,
         tmpfs,
         read_only: s.read_only,
         security,
@@ -263,7 +277,14 @@ pub fn spec_to_pb(s: &ContainerSpec) -> pb::ContainerSpec {
         publish_all: s.publish_all,
         cap_add: s.cap_add.clone(),
         cap_drop: s.cap_drop.clone(),
-        volumes: s.volumes.iter().map(spec::volume_string).collect(),
+        volumes: s
+            .volumes
+            .iter()
+            .map(spec::volume_string)
+            .chain(s.named_volumes.iter().map(spec::named_volume_string))
+            .collect(),
+        // Resolved at create into the volumes above.
+        volumes_from: vec![],
         tmpfs: s.tmpfs.iter().map(ToString::to_string).collect(),
         read_only: s.read_only,
         security_opt: s.security.to_opts(),

@@ -8,6 +8,7 @@ pub mod group;
 pub mod image;
 pub mod network;
 pub mod system;
+pub mod volume;
 
 use crate::auth::layer::{AuthLayer, AuthState};
 use crate::metrics::layer::MetricsLayer;
@@ -17,6 +18,7 @@ use agent_proto::v1::group_service_server::GroupServiceServer;
 use agent_proto::v1::image_service_server::ImageServiceServer;
 use agent_proto::v1::network_service_server::NetworkServiceServer;
 use agent_proto::v1::system_service_server::SystemServiceServer;
+use agent_proto::v1::volume_service_server::VolumeServiceServer;
 use std::sync::Arc;
 use tonic::transport::server::Router;
 use tower::layer::util::{Identity, Stack};
@@ -64,6 +66,7 @@ pub async fn router(
     health.set_serving::<SystemServiceServer<system::SystemApi>>().await;
     health.set_serving::<GroupServiceServer<group::GroupApi>>().await;
     health.set_serving::<NetworkServiceServer<network::NetworkApi>>().await;
+    health.set_serving::<VolumeServiceServer<volume::VolumeApi>>().await;
     watch_root(health.clone(), Arc::clone(&rt));
     let refl_v1 = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(agent_proto::FILE_DESCRIPTOR_SET)
@@ -101,5 +104,6 @@ pub async fn router(
         }))
         .add_service(GroupServiceServer::new(group::GroupApi { rt: Arc::clone(&rt) }))
         .add_service(NetworkServiceServer::new(network::NetworkApi { rt: Arc::clone(&rt) }))
+        .add_service(VolumeServiceServer::new(volume::VolumeApi { rt: Arc::clone(&rt) }))
         .add_service(SystemServiceServer::new(system::SystemApi { rt })))
 }

@@ -330,7 +330,7 @@ mod tests {
     #[test]
     fn target_names_the_fields_of_the_first_message() {
         let st = AuthState::new(RoleMap::default(), None, false);
-        let req = agent_proto::v1::RemoveContainerRequest { id: "web".into(), force: true };
+        let req = agent_proto::v1::RemoveContainerRequest { id: "web".into(), force: true, remove_volumes: false };
         let mut frame = vec![0u8];
         frame.extend_from_slice(&(req.encoded_len() as u32).to_be_bytes());
         frame.extend_from_slice(&req.encode_to_vec());

@@ -62,6 +62,8 @@ const VIEWER_METHODS: &[&str] = &[
     "/agent.v1.GroupService/Inspect",
     "/agent.v1.NetworkService/List",
     "/agent.v1.NetworkService/Inspect",
+    "/agent.v1.VolumeService/List",
+    "/agent.v1.VolumeService/Inspect",
     "/agent.v1.SystemService/Version",
     "/agent.v1.SystemService/Info",
     "/agent.v1.SystemService/Events",
@@ -96,6 +98,9 @@ const OPERATOR_METHODS: &[&str] = &[
     "/agent.v1.ImageService/Push",
     "/agent.v1.NetworkService/ConnectContainer",
     "/agent.v1.NetworkService/DisconnectContainer",
+    "/agent.v1.VolumeService/Create",
+    "/agent.v1.VolumeService/Remove",
+    "/agent.v1.VolumeService/Prune",
 ];
 
 /// The role a gRPC method (`/package.Service/Method`) needs. Health checks and reflection are

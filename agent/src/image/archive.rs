@@ -412,5 +412,6 @@ pub(crate) fn image_config(cfg: &ImageConfiguration, raw: &[u8]) -> ImageConfig 
         stop_signal: c.stop_signal().clone().unwrap_or_default(),
         exposed_ports: c.exposed_ports().clone().unwrap_or_default(),
         healthcheck: healthcheck(raw),
+        volumes: c.volumes().clone().unwrap_or_default(),
     }
 }

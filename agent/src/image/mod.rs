@@ -31,6 +31,9 @@ pub struct ImageConfig {
     /// `HEALTHCHECK` (docker's `Healthcheck` in the image config).
     #[serde(default)]
     pub healthcheck: Option<crate::runtime::health::HealthConfig>,
+    /// `VOLUME` paths: each gets an anonymous volume unless the container mounts something there.
+    #[serde(default)]
+    pub volumes: Vec<String>,
 }
 
 /// One layer of an image.

@@ -129,10 +129,13 @@ impl Metrics {
         self.rpc_seconds.get_or_create(&vec![("service", service), ("method", method)]).observe(seconds);
     }
 
-    /// Counts one event (`kind`: container or image).
+    /// Counts one event (`kind`: container or image; volume events are not counted).
     pub fn observe_event(&self, kind: &str, action: &str, attributes: &std::collections::BTreeMap<String, String>) {
         if kind == "image" {
             self.image_events_total.get_or_create(&vec![("action", action.to_string())]).inc();
+            return;
+        }
+        if kind != "container" {
             return;
         }
         self.events_total.get_or_create(&vec![("action", action.to_string())]).inc();
@@ -237,7 +240,10 @@ mod tests {
         m.observe_event("container", "die", &attrs("137", true));
         m.observe_event("container", "start", &Default::default());
         m.observe_event("image", "pull", &Default::default());
+        m.observe_event("volume", "create", &Default::default());
+        m.observe_event("volume", "mount", &Default::default());
         let text = m.render().unwrap();
+        assert!(!text.contains(r#"agentd_container_events_total{action="create"}"#), "{text}");
         for r in ["success", "error", "signal", "oom"] {
             assert!(text.contains(&format!("agentd_container_exits_total{{reason=\"{r}\"}} 1")), "{r}: {text}");
         }

@@ -132,9 +132,18 @@ async fn create_failing_after_its_lease_leaves_no_lease_dir_or_record() {
         let h = FakeHost::new();
         let rt = runtime(&h, d.path()).await;
         fail::cfg(point, "return").unwrap();
-        let e = rt.create(spec("c1")).await.expect_err(point);
+        let vols = ["/anon", "kept:/k"].iter().map(|v| match super::spec::parse_volume_arg(v).unwrap() {
+            super::spec::VolumeArg::Named(n) => n,
+            super::spec::VolumeArg::Bind(_) => unreachable!("a volume"),
+        });
+        let e = rt.create(ContainerSpec { named_volumes: vols.collect(), ..spec("c1") }).await.expect_err(point);
         fail::remove(point);
         assert!(e.to_string().contains(point), "{e}");
+        // Its anonymous volume went with it; a named one stays, as docker's.
+        let names: Vec<String> = rt.volume_list().unwrap().into_iter().map(|u| u.volume.name).collect();
+        assert_eq!(names, ["kept"], "{point}");
+        let vdirs: Vec<_> = std::fs::read_dir(d.path().join("root/volumes")).unwrap().flatten().collect();
+        assert_eq!(vdirs.len(), 1, "{point}: {vdirs:?}");
         assert!(rt.list().unwrap().is_empty(), "{point}: a record stayed");
         assert!(rt.store.keys(Kind::Lease).unwrap().is_empty(), "{point}: a lease stayed");
         let dirs: Vec<_> = std::fs::read_dir(d.path().join("root/containers")).unwrap().flatten().collect();

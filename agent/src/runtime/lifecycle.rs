@@ -147,6 +147,8 @@ impl Runtime {
             h.validate()?;
         }
         spec.health = super::health::HealthConfig::effective(spec.health.as_ref(), image.config.healthcheck.as_ref());
+        self.add_volumes_from(&mut spec)?;
+        super::named_volumes::add_image_volumes(&mut spec, &image.config.volumes);
         let rec = ContainerRecord {
             id: id.clone(),
             name,
@@ -185,9 +187,16 @@ impl Runtime {
             extra_networks: vec![],
             userns,
             paused: false,
+            remove_volumes: false,
         };
         let mut rec = rec;
         let mut undo = super::undo::Undo::new("create");
+        // Volumes are made on first use; named ones stay, as docker's, should the create fail
+        // later, anonymous ones go with it.
+        let anonymous = self.make_volumes(&mut rec)?;
+        undo.push("make anonymous volumes", move || {
+            anonymous.iter().try_for_each(|n| self.volumes.remove(n).map_err(|e| e.to_string()))
+        });
         if network == NetMode::Bridge {
             rec.ip = self.lease(&rec.spec.network, &rec.id)?.to_string();
             let leased = rec.clone();
@@ -252,7 +261,7 @@ impl Runtime {
             oom_score_adj: rec.spec.resources.oom_score_adj,
             bridge: None,
             capabilities: self.capabilities(&rec.spec)?,
-            volumes: super::volumes::volumes_at_start(rec)?,
+            volumes: self.volume_binds(rec)?,
             tmpfs: super::volumes::tmpfs_at_start(rec),
             read_only: rec.spec.read_only,
             seccomp_unconfined: rec.spec.seccomp_unconfined(),

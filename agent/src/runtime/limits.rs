@@ -42,7 +42,7 @@ pub fn check(spec: &ContainerSpec) -> Result<()> {
         spec.env.len(),
         args,
         spec.labels.len(),
-        spec.volumes.len(),
+        spec.volumes.len() + spec.named_volumes.len(),
         spec.tmpfs.len(),
         spec.ports.len(),
         spec.dns.len(),

@@ -24,6 +24,7 @@ mod limits;
 mod logs;
 mod logwatch;
 mod monitor;
+mod named_volumes;
 mod names;
 mod net;
 mod pause;
@@ -44,6 +45,7 @@ mod sweep;
 mod top;
 mod undo;
 mod volumes;
+pub use named_volumes::{PruneFilter, VolumeUse};
 
 pub use diff::{Change, ChangeKind};
 pub use dns::check_search_and_options;
@@ -139,6 +141,12 @@ pub struct ContainerSpec {
     /// `-v HOST:CONTAINER[:ro]`.
     #[serde(default, deserialize_with = "spec::volumes_compat")]
     pub volumes: Vec<crate::isolation::spec::Volume>,
+    /// `-v NAME:/path`, `-v /path` (anonymous), `--mount type=volume`.
+    #[serde(default)]
+    pub named_volumes: Vec<spec::NamedVolume>,
+    /// `--volumes-from C[:ro|rw]` as asked; create resolves them into the two lists above.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub volumes_from: Vec<String>,
     /// `--tmpfs PATH[:OPTIONS]`.
     #[serde(default, deserialize_with = "spec::tmpfs_compat")]
     pub tmpfs: Vec<spec::TmpfsMount>,
@@ -311,6 +319,10 @@ pub struct ContainerRecord {
     /// Frozen by `pause` (its state stays Running, as docker's `State.Paused`).
     #[serde(default)]
     pub paused: bool,
+    /// Set with the Removing state by `rm -v` (or `--rm`): a removal finished after a
+    /// crash removes the anonymous volumes too.
+    #[serde(default)]
+    pub remove_volumes: bool,
 }
 
 /// A container's share of the subordinate IDs.
@@ -388,6 +400,8 @@ pub enum RuntimeError {
     #[error(transparent)]
     Cgroup(#[from] CgroupError),
     #[error(transparent)]
+    Volume(#[from] crate::volume::VolumeError),
+    #[error(transparent)]
     Store(#[from] StoreError),
     #[error("{what} {path}: {err}")]
     Io { what: &'static str, path: PathBuf, err: std::io::Error },
@@ -414,6 +428,8 @@ pub struct Runtime {
     live: Mutex<HashMap<String, Arc<Live>>>,
     /// Serializes name allocation in create.
     create_lock: tokio::sync::Mutex<()>,
+    /// Named volumes (their directories and records).
+    volumes: crate::volume::Volumes,
     /// Live followers of the event log.
     events: tokio::sync::broadcast::Sender<Event>,
     /// Host object names of the network.
@@ -450,6 +466,7 @@ impl Runtime {
         let dir = cfg.root.join("containers");
         std::fs::create_dir_all(&dir).map_err(|err| RuntimeError::Io { what: "create", path: dir.clone(), err })?;
         let cfg_instance = cfg.instance.clone();
+        let volumes = crate::volume::Volumes::new(&cfg.root, Arc::clone(&store));
         let default_subnet = net::resolve_default_subnet(&cfg.network, &store, host.links.as_ref())?;
         let rt = Arc::new(Runtime {
             cfg,
@@ -459,6 +476,7 @@ impl Runtime {
             host,
             live: Mutex::new(HashMap::new()),
             create_lock: tokio::sync::Mutex::new(()),
+            volumes,
             events: tokio::sync::broadcast::channel(1024).0,
             net_names: crate::network::Names::for_instance(&cfg_instance),
             default_subnet,

@@ -143,6 +143,9 @@ impl Runtime {
                 State::Removing => {
                     self.finish_remove(&rec)?;
                     self.forget(&rec.id);
+                    if rec.remove_volumes {
+                        self.remove_anonymous_volumes(&rec.spec).await;
+                    }
                 }
                 State::Exited => {
                     live.phase.send_replace(Phase::Exited { code: rec.exit_code });

@@ -8,6 +8,11 @@ use std::time::Duration;
 impl Runtime {
     /// Removes a container and everything it has on the host.
     pub async fn remove(&self, name: &str, force: bool) -> Result<()> {
+        self.remove_with_volumes(name, force, false).await
+    }
+
+    /// `rm [-f] [-v]`: with `volumes` (or for a `--rm` container) its anonymous volumes go too.
+    pub async fn remove_with_volumes(&self, name: &str, force: bool, volumes: bool) -> Result<()> {
         let rec = match self.resolve(name) {
             Ok(r) => r,
             // Idempotent: an auto-removed container may be gone already.
@@ -53,6 +58,7 @@ impl Runtime {
             self.cgroups.kill_all(&rec.cg());
         }
         rec.state = State::Removing;
+        rec.remove_volumes = volumes || rec.spec.auto_remove;
         self.save(&rec)?;
         crate::crash::point("remove.after_mark");
         self.finish_remove(&rec)?;
@@ -64,6 +70,9 @@ impl Runtime {
         }
         live.phase.send_replace(Phase::Removed { code: rec.exit_code });
         self.forget(&rec.id);
+        if rec.remove_volumes {
+            self.remove_anonymous_volumes(&rec.spec).await;
+        }
         Ok(())
     }
 

@@ -55,6 +55,71 @@ pub fn parse_volume(v: &str) -> Result<Volume> {
     })
 }
 
+/// A named (or anonymous) volume a container mounts: `-v NAME:/path[:ro|rw]`, `-v /path`
+/// (anonymous: named at create), `--mount type=volume`.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct NamedVolume {
+    pub name: String,
+    pub container: String,
+    pub read_only: bool,
+    /// Made for this container: `rm -v` and `--rm` remove it with the container.
+    #[serde(default)]
+    pub anonymous: bool,
+    /// `nocopy`: an empty volume does not get the image's files.
+    #[serde(default)]
+    pub no_copy: bool,
+}
+
+/// What one `-v` is: a bind of a host path, or a volume.
+#[derive(Debug, PartialEq)]
+pub enum VolumeArg {
+    Bind(Volume),
+    Named(NamedVolume),
+}
+
+/// Parses a `-v` as docker does: a source that is not an absolute path is a volume name
+/// (checked against docker's rule), a lone container path an anonymous volume.
+pub fn parse_volume_arg(v: &str) -> Result<VolumeArg> {
+    let parts: Vec<&str> = v.split(':').collect();
+    let bad = |m: String| RuntimeError::InvalidArgument(format!("invalid volume {v:?}: {m}"));
+    let (name, ctr, mode) = match parts.as_slice() {
+        [c] if c.starts_with('/') => ("", *c, ""),
+        [h, ..] if h.starts_with('/') => return parse_volume(v).map(VolumeArg::Bind),
+        [n, c] => (*n, *c, ""),
+        [n, c, m] => (*n, *c, *m),
+        _ => return Err(bad("use NAME:CONTAINER[:ro|rw], HOST:CONTAINER[:OPTIONS] or CONTAINER".into())),
+    };
+    if !name.is_empty() {
+        crate::volume::validate_name(name).map_err(|e| {
+            bad(format!("volume name {e}; if you intended to pass a host directory, use an absolute path"))
+        })?;
+    }
+    let (mut read_only, mut no_copy) = (None, false);
+    for o in mode.split(',').filter(|o| !o.is_empty()) {
+        match o {
+            "ro" | "rw" if read_only.is_none() => read_only = Some(o == "ro"),
+            "nocopy" if !no_copy => no_copy = true,
+            "ro" | "rw" | "nocopy" => return Err(bad(format!("mode {mode:?} repeats an option"))),
+            m => return Err(bad(format!("mode {m:?} is not ro, rw or nocopy (a volume takes no propagation)"))),
+        }
+    }
+    let container = container_path(ctr, "volume", v)?;
+    Ok(VolumeArg::Named(NamedVolume {
+        name: name.into(),
+        container,
+        read_only: read_only.unwrap_or(false),
+        anonymous: name.is_empty(),
+        no_copy,
+    }))
+}
+
+/// The docker form of a volume mount (`NAME:CONTAINER[:ro]`).
+pub fn named_volume_string(v: &NamedVolume) -> String {
+    let opts: Vec<&str> = [(v.read_only, "ro"), (v.no_copy, "nocopy")].iter().filter(|o| o.0).map(|o| o.1).collect();
+    let opts = if opts.is_empty() { String::new() } else { format!(":{}", opts.join(",")) };
+    format!("{}:{}{opts}", v.name, v.container)
+}
+
 /// A bind mount from its parts (the CRI's Mount, `--mount type=bind`), with the same checks as `-v`.
 pub fn volume(host: &str, container: &str, read_only: bool, propagation: Propagation) -> Result<Volume> {
     if !host.starts_with('/') || host.split('/').any(|c| c == "..") || host.contains('\0') {
@@ -404,6 +469,24 @@ mod tests {
         assert_eq!(Security::parse(&off.to_opts()).unwrap(), off);
         let on = Security::parse(&["no-new-privileges=false".into(), "no-new-privileges".into()]).unwrap();
         assert!(on.no_new_privileges && !on.new_privileges, "the last one wins");
+    }
+
+    #[test]
+    fn named_and_anonymous_volumes() {
+        let VolumeArg::Named(n) = parse_volume_arg("data:/d:ro").unwrap() else { panic!("not named") };
+        assert_eq!((n.name.as_str(), n.container.as_str(), n.read_only, n.anonymous), ("data", "/d", true, false));
+        assert_eq!(named_volume_string(&n), "data:/d:ro");
+        let VolumeArg::Named(c) = parse_volume_arg("data:/d:nocopy,ro").unwrap() else { panic!("not named") };
+        assert!(c.no_copy && c.read_only);
+        assert_eq!(named_volume_string(&c), "data:/d:ro,nocopy");
+        let VolumeArg::Named(a) = parse_volume_arg("/cache").unwrap() else { panic!("not anonymous") };
+        assert!(a.anonymous && a.name.is_empty() && a.container == "/cache");
+        assert!(matches!(parse_volume_arg("/h:/c:ro").unwrap(), VolumeArg::Bind(_)));
+        for bad in ["_x:/d", "a b:/d", "data:/d:rshared", "data:rel", "x:/d", "data:/d:ro,rw", "data:/d:nocopy,nocopy"]
+        {
+            let e = parse_volume_arg(bad).unwrap_err();
+            assert!(matches!(e, RuntimeError::InvalidArgument(_)) && e.to_string().contains(bad), "{e}");
+        }
     }
 
     #[test]

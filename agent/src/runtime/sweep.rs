@@ -12,6 +12,8 @@ impl Runtime {
     /// Repairs what no record accounts for (after `recover` has settled the records).
     pub(super) fn sweep(&self) {
         self.sweep_records();
+        // Volume directories without a record (their owner, `volume/`, repairs them).
+        self.volumes.sweep();
         let recs: Vec<ContainerRecord> = match self.list() {
             Ok(r) => r,
             Err(e) => {

@@ -20,6 +20,7 @@ const GROUPS: TableDefinition<&str, &[u8]> = TableDefinition::new("groups");
 const LEASES: TableDefinition<&str, &[u8]> = TableDefinition::new("leases");
 const NETWORKS: TableDefinition<&str, &[u8]> = TableDefinition::new("networks");
 const BUILD_CACHE: TableDefinition<&str, &[u8]> = TableDefinition::new("build_cache");
+const VOLUMES: TableDefinition<&str, &[u8]> = TableDefinition::new("volumes");
 
 /// How many events the log keeps (older ones are trimmed).
 pub const EVENTS_KEPT: u64 = 10_000;
@@ -96,6 +97,8 @@ pub enum Kind {
     Network,
     /// Build cache key (parent state + instruction + inputs) → the layer it made.
     BuildCache,
+    /// Named volumes (`volume/`).
+    Volume,
 }
 
 impl Kind {
@@ -107,6 +110,7 @@ impl Kind {
             Kind::Lease => LEASES,
             Kind::Network => NETWORKS,
             Kind::BuildCache => BUILD_CACHE,
+            Kind::Volume => VOLUMES,
         }
     }
 }
@@ -135,6 +139,7 @@ fn open_db(path: &Path) -> Result<Database, StoreError> {
         tx.open_table(LEASES)?;
         tx.open_table(NETWORKS)?;
         tx.open_table(BUILD_CACHE)?;
+        tx.open_table(VOLUMES)?;
     }
     tx.commit()?;
     Ok(db)

@@ -85,8 +85,13 @@ pub async fn kill(cl: &mut Clients, signal: String, containers: Vec<String>) -> 
 }
 
 /// `rm`: removes containers (`force`: running ones too).
-pub async fn rm(cl: &mut Clients, force: bool, containers: Vec<String>) -> Res<u8> {
-    each(containers, async |id| cl.c.remove(pb::RemoveContainerRequest { id, force }).await.map(drop), echo).await
+pub async fn rm(cl: &mut Clients, force: bool, remove_volumes: bool, containers: Vec<String>) -> Res<u8> {
+    each(
+        containers,
+        async |id| cl.c.remove(pb::RemoveContainerRequest { id, force, remove_volumes }).await.map(drop),
+        echo,
+    )
+    .await
 }
 
 /// `wait`: like docker, prints each exit code; the command itself succeeds.
@@ -306,6 +311,16 @@ fn security_opts(opts: &[String]) -> Res<Vec<String>> {
 
 async fn create_container(cl: &mut Clients, o: &CreateOpts) -> Res<String> {
     let spec = spec_of(o)?;
+    // `--mount type=volume,source=N,volume-opt=…`: N made with those options first.
+    for m in &o.mount {
+        if let crate::mounts::Mount::Named { name, options, .. } = crate::mounts::parse(m).map_err(Exit::agent)? {
+            if !options.is_empty() {
+                let options = options.into_iter().collect();
+                let req = pb::CreateVolumeRequest { name, driver: String::new(), options, labels: Default::default() };
+                cl.v.create(req).await?;
+            }
+        }
+    }
     o.more.before_create(cl, &spec.image).await?;
     let id = cl.c.create(pb::CreateContainerRequest { spec: Some(spec) }).await?.into_inner().id;
     o.more.after_create(&id)?;
@@ -337,11 +352,14 @@ pub fn spec_of(o: &CreateOpts) -> Res<pb::ContainerSpec> {
         Some(e) => (vec![e.clone()], true),
         None => (vec![], false),
     };
-    let (mut volumes, mut tmpfs) = (o.volume.clone(), o.tmpfs.clone());
+    let mut volumes = o.volume.clone();
+    let mut tmpfs = o.tmpfs.clone();
     for m in &o.mount {
         match crate::mounts::parse(m).map_err(Exit::agent)? {
             crate::mounts::Mount::Volume(v) => volumes.push(v),
             crate::mounts::Mount::Tmpfs(t) => tmpfs.push(t),
+            // A volume with `volume-opt`s is created before the container (create_container).
+            crate::mounts::Mount::Named { volume, .. } => volumes.push(volume),
         }
     }
     let mut spec = pb::ContainerSpec {
@@ -370,6 +388,7 @@ pub fn spec_of(o: &CreateOpts) -> Res<pb::ContainerSpec> {
         cap_add: o.cap_add.clone(),
         cap_drop: o.cap_drop.clone(),
         volumes,
+        volumes_from: o.volumes_from.clone(),
         tmpfs,
         read_only: o.read_only,
         security_opt: security_opts(&o.security_opt)?,

@@ -12,6 +12,7 @@ pub mod image;
 pub mod network;
 pub mod system;
 pub mod verbs;
+pub mod volume;
 
 use crate::cli::{Cmd, ResourceOpts, SystemCmd};
 use crate::client::Clients;
@@ -28,7 +29,7 @@ pub async fn run(cl: &mut Clients, cmd: Cmd) -> Res<u8> {
         Cmd::Stop { time, containers } => container::stop(cl, time, containers).await,
         Cmd::Restart { time, containers } => container::restart(cl, time, containers).await,
         Cmd::Kill { signal, containers } => container::kill(cl, signal, containers).await,
-        Cmd::Rm { force, containers } => container::rm(cl, force, containers).await,
+        Cmd::Rm { force, volumes, containers } => container::rm(cl, force, volumes, containers).await,
         Cmd::Wait { condition, fail_unhealthy, containers } => {
             container::wait(cl, condition, fail_unhealthy, containers).await
         }
@@ -67,6 +68,7 @@ pub async fn run(cl: &mut Clients, cmd: Cmd) -> Res<u8> {
         Cmd::Save { output, images } => image::save(cl, output, images).await,
         Cmd::Group { cmd } => group::run(cl, cmd).await,
         Cmd::Network { cmd } => network::run(cl, cmd).await,
+        Cmd::Volume { cmd } => volume::run(cl, cmd).await,
         Cmd::System { cmd: SystemCmd::Df { format } } => system::df(cl, format).await,
         Cmd::Events { since, filter, no_follow, format } => system::events(cl, since, filter, no_follow, format).await,
         Cmd::Version { format } => system::version(cl, format).await,

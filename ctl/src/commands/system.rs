@@ -9,7 +9,8 @@ use tokio_stream::StreamExt;
 
 /// `system df`.
 pub async fn df(cl: &mut Clients, format: Format) -> Res<u8> {
-    output::disk_usage(&cl.i.disk_usage(pb::DiskUsageRequest {}).await?.into_inner(), format)?;
+    let vols = cl.v.list(pb::ListVolumesRequest { size: true }).await?.into_inner().volumes;
+    output::disk_usage(&cl.i.disk_usage(pb::DiskUsageRequest {}).await?.into_inner(), &vols, format)?;
     Ok(0)
 }
 

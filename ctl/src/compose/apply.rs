@@ -253,7 +253,8 @@ async fn create(cl: &mut Clients, p: &Project, step: &Step, spec: pb::ContainerS
     for net in spec::extra_networks(p, s) {
         let req = pb::ConnectRequest { network: net, container: id.clone() };
         if let Err(e) = cl.n.connect_container(req).await {
-            let _ = cl.c.remove(pb::RemoveContainerRequest { id: id.clone(), force: true }).await;
+            let _ =
+                cl.c.remove(pb::RemoveContainerRequest { id: id.clone(), force: true, remove_volumes: false }).await;
             return Err(e.into());
         }
     }
@@ -264,7 +265,7 @@ async fn remove(cl: &mut Clients, e: &Existing, timeout: Option<u32>) -> Res {
     if e.running {
         cl.c.stop(pb::StopContainerRequest { id: e.id.clone(), timeout_seconds: timeout }).await?;
     }
-    cl.c.remove(pb::RemoveContainerRequest { id: e.id.clone(), force: true }).await?;
+    cl.c.remove(pb::RemoveContainerRequest { id: e.id.clone(), force: true, remove_volumes: false }).await?;
     Ok(())
 }
 

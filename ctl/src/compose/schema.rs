@@ -147,6 +147,8 @@ pub fn service(n: &Node, cx: &mut Ctx) -> Result<Service> {
                         match volume(m, cx)? {
                             crate::mounts::Mount::Volume(x) => s.volumes.push(x),
                             crate::mounts::Mount::Tmpfs(x) => s.tmpfs.push(x),
+                            // A named volume: the agent makes it on first use.
+                            crate::mounts::Mount::Named { volume, .. } => s.volumes.push(volume),
                         }
                     }
                 }

@@ -138,7 +138,9 @@ pub async fn api_lifecycle(ch: Channel, net: Net, runs: usize) -> Result<Samples
             .await
             .map_err(|e| format!("wait: {}", e.message()))?
             .into_inner();
-        c.remove(RemoveContainerRequest { id, force: false }).await.map_err(|e| format!("remove: {}", e.message()))?;
+        c.remove(RemoveContainerRequest { id, force: false, remove_volumes: false })
+            .await
+            .map_err(|e| format!("remove: {}", e.message()))?;
         let d = t.elapsed();
         if w.exit_code != 0 {
             return Err(format!("/bin/true exited {} ({})", w.exit_code, w.error));
