@@ -5,6 +5,7 @@ mod build;
 mod busybox;
 mod certs;
 mod cli;
+mod cli_create;
 mod cli_verbs;
 mod client;
 mod commands;
