@@ -10,7 +10,7 @@
 # Every daemon it starts (dockerd, containerd) runs with its own root, state and socket in
 # a temporary directory and is stopped by PID; dockerd runs with --iptables=false
 # --ip-forward=false --ip-masq=false so the host's firewall and forwarding are untouched;
-# podman runs with --network none only (its bridge would add firewall rules). crun 1.8
+# podman runs with --network none only (its bridge would add firewall rules), with runc. crun 1.8
 # refuses the hybrid cgroup layout, so it runs in a private mount namespace without the
 # cgroup2 mount at /sys/fs/cgroup/unified.
 set -euo pipefail
@@ -22,7 +22,7 @@ if [ "${1:-}" = --install ]; then
   apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q docker.io containerd runc crun podman hyperfine
 fi
 command -v hyperfine >/dev/null || { echo "compare.sh: needs hyperfine (apt-get install hyperfine)" >&2; exit 1; }
-cargo build --release -q -p agent -p agentctl
+cargo build --release -q -p agent -p ctl
 B=$PWD/target/release
 T=$(mktemp -d /tmp/agent-compare.XXXXXX)
 PIDS=()
@@ -107,7 +107,8 @@ fi
 
 # --- podman (rootful, its own storage; network none only)
 if command -v podman >/dev/null; then
-  P="podman --root $T/podman/root --runroot $T/podman/run --cgroup-manager cgroupfs --events-backend none --tmpdir $T/podman/tmp"
+  # podman's default runtime is crun, which refuses the hybrid layout: runc.
+  P="podman --root $T/podman/root --runroot $T/podman/run --cgroup-manager cgroupfs --events-backend none --tmpdir $T/podman/tmp --runtime runc"
   mkdir -p "$T/podman/tmp"
   $P load -q -i "$T/busybox.oci.tar" >/dev/null 2>&1 || $P import "$T/busybox.oci.tar" >/dev/null
   PIMG=$($P images -q | head -1)
@@ -151,8 +152,10 @@ for i, n in enumerate(names):
     s = []
     for r in range(1, rounds + 1):
         p = os.path.join(t, f"r{r}-{i}.json")
-        if os.path.exists(p):
+        try:
             s += json.load(open(p))["results"][0]["times"]
+        except (OSError, ValueError, KeyError, IndexError):
+            pass  # that round failed (reported above)
     if s:
         med[n] = statistics.median(s) * 1000
 ours = {k: v for k, v in med.items() if k.startswith("agentctl")}
