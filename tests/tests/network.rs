@@ -385,7 +385,7 @@ fn network_aliases_resolve_for_peers() {
     }
     let a = Agent::start("netalias");
     let b = (std::process::id() % 200) as u8 + 20;
-    a.ok(&["network", "create", "an1", "--subnet", &format!("10.244.{b}.0/24")]);
+    a.ok(&["network", "create", "an1", "--subnet", &format!("10.253.{b}.0/24")]);
     let serve = "while true; do echo hi-from-cache | nc -l -p 80; done";
     a.ok(&[
         "run",
