@@ -223,6 +223,27 @@ impl Agent {
         self.spawn();
     }
 
+    fn remove_all_and_stop(&mut self) {
+        let ids = self.ctl(&["ps", "-aq"]).stdout;
+        for id in ids.split_whitespace() {
+            let r = self.ctl(&["rm", "-f", id]);
+            if r.code != 0 {
+                eprintln!("WARNING: clean-up of agent {}: rm -f {id}: {}", self.instance, r.stderr.trim());
+            }
+        }
+        self.stop();
+    }
+
+    /// True when this agent's nft table is still there.
+    fn firewall_table_left(&self) -> bool {
+        Command::new("nft")
+            .args(["list", "table", "ip", &self.instance])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    }
+
     /// Stops agentd gracefully.
     pub fn stop(&mut self) {
         if let Some(mut c) = self.child.take() {
@@ -235,6 +256,7 @@ impl Agent {
                 }
                 std::thread::sleep(Duration::from_millis(10));
             }
+            eprintln!("WARNING: agent {} did not stop within 10 s of SIGTERM; killed", self.instance);
             let _ = c.kill();
             let _ = c.wait();
         }
@@ -321,11 +343,28 @@ impl Agent {
 impl Drop for Agent {
     fn drop(&mut self) {
         if self.child.is_some() {
-            let ids = self.ctl(&["ps", "-aq"]).stdout;
-            for id in ids.split_whitespace() {
-                let _ = self.ctl(&["rm", "-f", id]);
+            self.remove_all_and_stop();
+            // agentd keeps its firewall table and bridge while it thinks a container runs
+            // (and a killed agentd cannot remove them): say so, with what it knew, and let a
+            // fresh agentd — which sweeps what it finds — clean up after itself.
+            if self.firewall_table_left() && !std::thread::panicking() {
+                eprintln!(
+                    "WARNING: agent {} left its firewall table after stopping; containers: {:?}; end of its log:\n{}",
+                    self.instance,
+                    self.ctl(&["ps", "-a"]).stdout,
+                    self.log()
+                        .lines()
+                        .rev()
+                        .take(15)
+                        .collect::<Vec<_>>()
+                        .into_iter()
+                        .rev()
+                        .collect::<Vec<_>>()
+                        .join("\n")
+                );
+                self.spawn();
+                self.remove_all_and_stop();
             }
-            self.stop();
         }
         // Whatever a failed test left: kill processes in our cgroups, remove the cgroups
         // (group members sit one level deeper than plain containers).
@@ -344,12 +383,16 @@ fn remove_cgroup_tree(dir: &Path) {
             remove_cgroup_tree(&e.path());
         }
     }
+    let mut killed = false;
     if let Ok(procs) = std::fs::read_to_string(dir.join("cgroup.procs")) {
         for pid in procs.split_whitespace().filter_map(|p| p.parse::<i32>().ok()) {
+            killed = true;
             let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
         }
     }
-    for _ in 0..100 {
+    // Killed processes whose parent is gone are zombies of PID 1 until it reaps them, which
+    // takes seconds on this kind of VM: their cgroup cannot be removed before.
+    for _ in 0..if killed { 1000 } else { 100 } {
         if std::fs::remove_dir(dir).is_ok() || !dir.exists() {
             break;
         }
