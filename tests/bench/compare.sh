@@ -41,9 +41,16 @@ cleanup() {
   done
   # dockerd leaves its bridge behind; ours removes its own.
   ip link del benchdocker0 2>/dev/null
+  # The peers' cgroup parents (ctr's namespace `bench`, dockerd's `docker`, podman's
+  # `libpod_parent`), empty once their containers are gone, made by this run only if absent before.
+  for n in "${CG_NEW[@]}"; do
+    for h in /sys/fs/cgroup/*/; do [ -d "$h$n" ] && find "$h$n" -depth -type d -exec rmdir {} \; 2>/dev/null; done
+  done
   for m in $(awk -v t="$T" 'index($2, t) == 1 {print $2}' /proc/mounts | sort -r); do umount -l "$m" 2>/dev/null; done
   rm -rf "$T"
 }
+CG_NEW=()
+for n in bench docker libpod_parent; do [ -d "/sys/fs/cgroup/cpu/$n" ] || CG_NEW+=("$n"); done
 trap cleanup EXIT
 mkdir -p "$T/bundle"
 
