@@ -54,7 +54,7 @@ pub fn ps_row(c: &pb::ContainerInfo, status: String, ago: String, created: Strin
         "CreatedAt": created,
         "RunningFor": ago,
         "Ports": ports.join(", "),
-        "State": state(c.state),
+        "State": crate::output::state_name(c.state),
         "Status": status,
         "Names": c.name,
         "Labels": labels.join(","),
@@ -62,16 +62,6 @@ pub fn ps_row(c: &pb::ContainerInfo, status: String, ago: String, created: Strin
         "Mounts": mounts.join(","),
         "Size": "",
     })
-}
-
-fn state(s: i32) -> &'static str {
-    match pb::ContainerState::try_from(s).unwrap_or(pb::ContainerState::Unspecified) {
-        pb::ContainerState::Created => "created",
-        pb::ContainerState::Running => "running",
-        pb::ContainerState::Exited => "exited",
-        pb::ContainerState::Removing => "removing",
-        pb::ContainerState::Unspecified => "unknown",
-    }
 }
 
 /// The `images` rows of one image (one per tag, like the table).

@@ -30,7 +30,7 @@ fn rfc3339(nanos: i64) -> String {
     chrono::DateTime::from_timestamp_nanos(nanos).to_rfc3339_opts(chrono::SecondsFormat::Nanos, true)
 }
 
-fn state_name(s: i32) -> &'static str {
+pub(crate) fn state_name(s: i32) -> &'static str {
     match pb::ContainerState::try_from(s).unwrap_or(pb::ContainerState::Unspecified) {
         pb::ContainerState::Created => "created",
         pb::ContainerState::Running => "running",

@@ -102,7 +102,7 @@ impl ImageService for ImageApi {
         crate::image::reference::Reference::parse(&r.reference)
             .map_err(|e| image_status(&crate::image::ImageError::from(e)))?;
         let (tx, rx) = tokio::sync::mpsc::channel(64);
-        let (ev_tx, mut ev_rx) = tokio::sync::mpsc::channel(64);
+        let (ev_tx, ev_rx) = tokio::sync::mpsc::channel(64);
         let puller = Arc::clone(&self.puller);
         let creds = credentials(r.auth);
         let reference = r.reference.clone();
@@ -115,28 +115,10 @@ impl ImageService for ImageApi {
             }
             r
         });
-        tokio::spawn(async move {
-            while let Some(ev) = ev_rx.recv().await {
-                let msg = pb::PullProgress {
-                    id: ev.id,
-                    status: ev.status,
-                    current: ev.current,
-                    total: ev.total,
-                    image: None,
-                };
-                if tx.send(Ok(msg)).await.is_err() {
-                    // The client went away: stop downloading; what was fetched stays for a resume.
-                    job.abort();
-                    return;
-                }
-            }
-            let last = match job.await {
-                Ok(Ok(img)) => Ok(pb::PullProgress { image: Some(image_to_pb(&img)), ..Default::default() }),
-                Ok(Err(e)) => Err(image_status(&e)),
-                Err(e) => Err(Status::internal(format!("pull task: {e}"))),
-            };
-            let _ = tx.send(last).await;
-        });
+        // A client that goes away stops the download; what was fetched stays for a resume.
+        tokio::spawn(relay(ev_rx, tx, job, "pull", |img| {
+            Some(pb::PullProgress { image: Some(image_to_pb(&img)), ..Default::default() })
+        }));
         Ok(Response::new(Box::pin(tokio_stream::wrappers::ReceiverStream::new(rx))))
     }
 
@@ -149,7 +131,7 @@ impl ImageService for ImageApi {
         // The image must be here before the stream starts (NotFound, not a stream error).
         self.rt.images().resolve(&r.reference).map_err(|e| image_status(&e))?;
         let (tx, rx) = tokio::sync::mpsc::channel(64);
-        let (ev_tx, mut ev_rx) = tokio::sync::mpsc::channel(64);
+        let (ev_tx, ev_rx) = tokio::sync::mpsc::channel(64);
         let puller = Arc::clone(&self.puller);
         let creds = credentials(r.auth);
         let (reference, insecure) = (r.reference.clone(), r.insecure);
@@ -161,27 +143,7 @@ impl ImageService for ImageApi {
             }
             res
         });
-        tokio::spawn(async move {
-            while let Some(ev) = ev_rx.recv().await {
-                let msg = pb::PullProgress {
-                    id: ev.id,
-                    status: ev.status,
-                    current: ev.current,
-                    total: ev.total,
-                    image: None,
-                };
-                if tx.send(Ok(msg)).await.is_err() {
-                    job.abort();
-                    return;
-                }
-            }
-            let last = match job.await {
-                Ok(Ok(_)) => return,
-                Ok(Err(e)) => Err(image_status(&e)),
-                Err(e) => Err(Status::internal(format!("push task: {e}"))),
-            };
-            let _ = tx.send(last).await;
-        });
+        tokio::spawn(relay(ev_rx, tx, job, "push", |_| None));
         Ok(Response::new(Box::pin(tokio_stream::wrappers::ReceiverStream::new(rx))))
     }
 
@@ -370,4 +332,31 @@ impl ImageService for ImageApi {
         }
         Ok(Response::new(pb::RemoveImageResponse { untagged, deleted }))
     }
+}
+
+/// Relays a pull's or push's progress to the client's stream, then `last` of the job's
+/// result (or its error); a client that goes away aborts the job.
+async fn relay<T: Send + 'static>(
+    mut events: tokio::sync::mpsc::Receiver<crate::image::pull::PullEvent>,
+    tx: tokio::sync::mpsc::Sender<Result<pb::PullProgress, Status>>,
+    job: tokio::task::JoinHandle<Result<T, crate::image::ImageError>>,
+    what: &'static str,
+    last: impl FnOnce(T) -> Option<pb::PullProgress>,
+) {
+    while let Some(ev) = events.recv().await {
+        let msg = pb::PullProgress { id: ev.id, status: ev.status, current: ev.current, total: ev.total, image: None };
+        if tx.send(Ok(msg)).await.is_err() {
+            job.abort();
+            return;
+        }
+    }
+    let end = match job.await {
+        Ok(Ok(v)) => match last(v) {
+            Some(m) => Ok(m),
+            None => return,
+        },
+        Ok(Err(e)) => Err(image_status(&e)),
+        Err(e) => Err(Status::internal(format!("{what} task: {e}"))),
+    };
+    let _ = tx.send(end).await;
 }
