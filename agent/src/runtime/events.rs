@@ -33,18 +33,20 @@ impl Runtime {
         delete: bool,
     ) -> Result<()> {
         let value = (!delete).then_some(rec);
-        let (_, ev) = self.store.change_and_log(Kind::Container, &rec.id, value, |seq| Event {
-            seq,
-            time: chrono::Utc::now().timestamp_nanos_opt().unwrap_or(0),
-            kind: "container".into(),
-            action: action.into(),
-            id: rec.id.clone(),
-            name: rec.name.clone(),
-            attributes: attrs
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.clone()))
-                .chain([("image".to_string(), rec.spec.image.clone())])
-                .collect(),
+        let (_, ev) = self.records.write(&rec.id, value, || {
+            Ok(self.store.change_and_log(Kind::Container, &rec.id, value, |seq| Event {
+                seq,
+                time: chrono::Utc::now().timestamp_nanos_opt().unwrap_or(0),
+                kind: "container".into(),
+                action: action.into(),
+                id: rec.id.clone(),
+                name: rec.name.clone(),
+                attributes: attrs
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), v.clone()))
+                    .chain([("image".to_string(), rec.spec.image.clone())])
+                    .collect(),
+            })?)
         })?;
         self.settled(&rec.id);
         // No receiver is fine: nobody follows right now.
