@@ -106,6 +106,10 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
         }
     };
     let mut sockets: Vec<PathBuf> = Vec::new();
+    // One budget of connections and followers for every listener.
+    let connections = crate::transport::limits::Connections::new(cfg.limits.max_connections);
+    let followers = crate::api::followers::Followers::new(cfg.limits.max_followers);
+    tracing::info!(limits = ?cfg.limits, "client limits");
     let mut tls_configs: Vec<Arc<ReloadableTls>> = Vec::new();
     for l in &cfg.listen {
         let router = crate::api::router(
@@ -115,6 +119,8 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
             cfg.cri.clone(),
             Arc::clone(&streams),
             metrics.clone(),
+            &cfg.limits,
+            Arc::clone(&followers),
         )
         .await?;
         let mut stop = stop_rx.clone();
@@ -126,7 +132,8 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
             let ul = crate::transport::bind_unix(&path, socket_gid)?;
             sockets.push(path.clone());
             tracing::info!(socket = %path.display(), "serving");
-            let incoming = crate::transport::unix_incoming(ul);
+            let incoming =
+                connections.limit(crate::transport::unix_incoming(ul, cfg.limits.max_header_list_size as usize));
             servers.push(tokio::spawn(router.serve_with_incoming_shutdown(incoming, shutdown)));
         } else if let Some(addr) = l.strip_prefix("tcp://") {
             let tl = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("listen on {addr}"))?;
@@ -134,12 +141,12 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
                 let tls = ReloadableTls::new(files.clone())?;
                 tls_configs.push(Arc::clone(&tls));
                 tracing::info!(listen = %l, "serving with mutual TLS");
-                let incoming = tls.incoming(tl);
+                let incoming = connections.limit(tls.incoming(tl));
                 servers.push(tokio::spawn(router.serve_with_incoming_shutdown(incoming, shutdown)));
             } else {
                 // Config::resolve refuses this unless --insecure-tcp was given.
                 tracing::warn!(listen = %l, "INSECURE: serving the API over plain TCP without authentication");
-                let incoming = tokio_stream::wrappers::TcpListenerStream::new(tl);
+                let incoming = connections.limit(tokio_stream::wrappers::TcpListenerStream::new(tl));
                 servers.push(tokio::spawn(router.serve_with_incoming_shutdown(incoming, shutdown)));
             }
         }
