@@ -108,7 +108,10 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     let mut sockets: Vec<PathBuf> = Vec::new();
     // One budget of connections and followers for every listener.
     let connections = crate::transport::limits::Connections::new(cfg.limits.max_connections);
-    let followers = crate::api::followers::Followers::new(cfg.limits.max_followers);
+    let clients = crate::api::followers::Clients {
+        limits: cfg.limits.clone(),
+        followers: crate::api::followers::Followers::new(cfg.limits.max_followers),
+    };
     tracing::info!(limits = ?cfg.limits, "client limits");
     let mut tls_configs: Vec<Arc<ReloadableTls>> = Vec::new();
     for l in &cfg.listen {
@@ -119,8 +122,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
             cfg.cri.clone(),
             Arc::clone(&streams),
             metrics.clone(),
-            &cfg.limits,
-            Arc::clone(&followers),
+            &clients,
         )
         .await?;
         let mut stop = stop_rx.clone();

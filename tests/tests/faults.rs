@@ -541,14 +541,17 @@ fn a_pull_that_fills_the_disk_while_unpacking_leaves_no_half_layer_and_succeeds_
     let r = a.ctl(&["pull", "--insecure", &image]);
     t.faults += 1;
     let err = r.stderr.to_lowercase();
-    t.check(r.code == 125 && err.contains("no space") && err.contains(" free") && r.stderr.contains("/layers/"), || {
-        format!("pull that cannot be unpacked: {} {} {}", r.code, r.stdout, r.stderr)
-    });
+    t.check(
+        r.code == 125 && err.contains("no space") && err.contains(" free") && r.stderr.contains("/layers/"),
+        || format!("pull that cannot be unpacked: {} {} {}", r.code, r.stdout, r.stderr),
+    );
     println!("the refusal: {}", r.stderr.trim());
     store_as_before(&a, &baseline, &mut t, "after the failed unpack");
     let after = free_bytes(&a.root());
     // What stays is the verified download (50 KB), for the next attempt.
-    t.check(after + (1 << 20) >= before, || format!("the failed unpack keeps its room: {before} free before, {after} after"));
+    t.check(after + (1 << 20) >= before, || {
+        format!("the failed unpack keeps its room: {before} free before, {after} after")
+    });
     t.check(a.ctl(&["ps"]).code == 0, || "ps after the failed pull".into());
     // Room comes back (the filesystem grows): the same pull succeeds, without a restart.
     nix::mount::mount(

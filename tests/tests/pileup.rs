@@ -97,7 +97,16 @@ fn a_thousand_followers_over_many_connections_leave_the_agent_responsive_and_bou
     const TOTAL: usize = CONNS * PER * 2;
     let mut t = Tally::new("1000 followers");
     let a = Agent::start_with_config("thousand", "[limits]\nmax_followers = 1000\n");
-    let id = a.ok(&["run", "-d", "--name", "quiet", IMG, "sh", "-c", "trap 'echo ping' USR1; while true; do sleep 0.1; done"]);
+    let id = a.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "quiet",
+        IMG,
+        "sh",
+        "-c",
+        "trap 'echo ping' USR1; while true; do sleep 0.1; done",
+    ]);
     let pid = a.pid().expect("agentd pid");
     let rt = runtime();
     let base = rss_kib(pid);
@@ -137,7 +146,8 @@ fn a_thousand_followers_over_many_connections_leave_the_agent_responsive_and_bou
         t.check(ok, || format!("round {round}: ps with {TOTAL} followers failed"));
         // Every follower still follows: a log line and an event reach all of them.
         a.ok(&["kill", "-s", "USR1", "quiet"]);
-        a.ok(&["run", "--rm", "--name", "blip", IMG, "true"]);
+        // Detached: an attached run is a follower too, and the budget is spent.
+        a.ok(&["run", "-d", "--rm", "--name", "blip", IMG, "true"]);
         let t1 = Instant::now();
         let (l, e) = rt.block_on(followers_that_hear(&mut held, 60));
         let heard = t1.elapsed();
@@ -299,7 +309,9 @@ fn a_client_that_opens_its_windows_and_never_reads_costs_the_agent_bounded_memor
     // Still a follower, not dropped: reading now gets the output.
     let (frames, _) = h2raw::read_frames(&mut socks[0], Duration::from_secs(2), 64);
     let data = frames.iter().filter(|f| f.kind == h2raw::DATA && f.stream == 1).count();
-    t.check(data > 0, || format!("the reader got no data once it read: {:?}", frames.iter().map(|f| f.kind).collect::<Vec<_>>()));
+    t.check(data > 0, || {
+        format!("the reader got no data once it read: {:?}", frames.iter().map(|f| f.kind).collect::<Vec<_>>())
+    });
     drop(socks);
     a.ok(&["rm", "-f", "fast"]);
     a.assert_no_leftovers();
@@ -313,10 +325,12 @@ fn connections_past_the_limit_are_closed_and_the_served_ones_keep_working() {
     }
     let mut t = Tally::new("connections past the limit");
     let a = Agent::start_with_config("connlimit", "[limits]\nmax_connections = 20\n");
-    let mut socks: Vec<_> = (0..30).map(|_| h2raw::connect(&socket(&a), None).expect("connect")).collect();
+    // A connection closed at accept may already refuse our preface (EPIPE).
+    let conns: Vec<_> = (0..30).map(|_| h2raw::connect(&socket(&a), None)).collect();
     t.faults += 10;
     let mut served = 0;
-    let mut closed = 0;
+    let mut closed = conns.iter().filter(|c| c.is_err()).count();
+    let mut socks: Vec<_> = conns.into_iter().flatten().collect();
     for s in socks.iter_mut() {
         let (frames, gone) = h2raw::read_frames(s, Duration::from_millis(500), 1);
         if frames.first().is_some_and(|f| f.kind == h2raw::SETTINGS) {
@@ -377,7 +391,11 @@ fn huge_metadata_is_refused_and_the_agent_keeps_serving() {
     let (ok, took) = timed_ps(&a);
     t.check(ok, || "ps after the huge metadata".into());
     let after = rss_kib(pid);
-    println!("agentd RSS {:.1} MiB before, {:.1} MiB after 20 MiB of refused headers; ps took {took:?}", mib(base), mib(after));
+    println!(
+        "agentd RSS {:.1} MiB before, {:.1} MiB after 20 MiB of refused headers; ps took {took:?}",
+        mib(base),
+        mib(after)
+    );
     t.check(after.saturating_sub(base) < 64 * 1024, || format!("agentd grew {:.1} MiB", mib(after - base)));
     a.assert_no_leftovers();
     t.finish();

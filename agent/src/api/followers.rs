@@ -16,6 +16,12 @@ pub struct Followers {
     max: usize,
 }
 
+/// What every listener's router shares of `[limits]`: the settings and the followers' slots.
+pub struct Clients {
+    pub limits: crate::transport::limits::Limits,
+    pub followers: Arc<Followers>,
+}
+
 /// A follower's slot, given back when dropped.
 pub struct Slot(#[allow(dead_code)] OwnedSemaphorePermit);
 
@@ -47,10 +53,7 @@ impl Followers {
 
 impl Slot {
     /// `s`, holding this slot until the stream is dropped (the call ends or the client goes).
-    pub fn hold<T: 'static>(
-        self,
-        s: impl Stream<Item = T> + Send + 'static,
-    ) -> Pin<Box<dyn Stream<Item = T> + Send>> {
+    pub fn hold<T: 'static>(self, s: impl Stream<Item = T> + Send + 'static) -> Pin<Box<dyn Stream<Item = T> + Send>> {
         Box::pin(s.map(move |x| {
             let _slot = &self;
             x

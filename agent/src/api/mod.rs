@@ -57,11 +57,11 @@ pub async fn router(
     cri_cfg: cri::CriConfig,
     streams: Arc<cri::stream::StreamServer>,
     metrics: Option<Arc<crate::metrics::Metrics>>,
-    limits: &crate::transport::limits::Limits,
-    followers: Arc<followers::Followers>,
+    clients: &followers::Clients,
 ) -> anyhow::Result<Router<Stack<AuthLayer, Stack<MetricsLayer, Identity>>>> {
     // Largest message received or sent, the same for every service (import chunks, exec
     // output, the CRI's lists).
+    let (limits, followers) = (&clients.limits, Arc::clone(&clients.followers));
     let max = limits.max_message_size;
     let (health, health_svc) = tonic_health::server::health_reporter();
     health.set_serving::<ContainerServiceServer<container::ContainerApi>>().await;

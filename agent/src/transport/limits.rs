@@ -142,7 +142,10 @@ impl Connections {
                 Ok(s) => match Arc::clone(&this.slots).try_acquire_owned() {
                     Ok(slot) => Some(Ok(Counted { inner: s, _slot: slot })),
                     Err(_) => {
-                        tracing::warn!(max_connections = this.max, "[limits] max_connections reached: closing a new connection");
+                        tracing::warn!(
+                            max_connections = this.max,
+                            "[limits] max_connections reached: closing a new connection"
+                        );
                         None
                     }
                 },

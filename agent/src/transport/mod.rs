@@ -47,5 +47,6 @@ pub fn unix_incoming(
     ul: tokio::net::UnixListener,
     max_header_list: usize,
 ) -> impl Stream<Item = std::io::Result<authority::AuthorityFix<tokio::net::UnixStream>>> {
-    tokio_stream::wrappers::UnixListenerStream::new(ul).map_ok(move |s| authority::AuthorityFix::new(s, max_header_list))
+    tokio_stream::wrappers::UnixListenerStream::new(ul)
+        .map_ok(move |s| authority::AuthorityFix::new(s, max_header_list))
 }
