@@ -92,9 +92,7 @@ fn a_thousand_followers_over_many_connections_leave_the_agent_responsive_and_bou
     if !privileged("a_thousand_followers") {
         return;
     }
-    const CONNS: usize = 10;
-    const PER: usize = 50;
-    const TOTAL: usize = CONNS * PER * 2;
+    const TOTAL: usize = 1000;
     let mut t = Tally::new("1000 followers");
     let a = Agent::start_with_config("thousand", "[limits]\nmax_followers = 1000\n");
     let id = a.ok(&[
@@ -111,9 +109,12 @@ fn a_thousand_followers_over_many_connections_leave_the_agent_responsive_and_bou
     let rt = runtime();
     let base = rss_kib(pid);
     let mut afters = Vec::new();
-    for round in 1..=2 {
+    // Twice over 10 connections (50 `logs -f` and 50 `events` each), then once as 500
+    // clients of their own (one of each per connection).
+    for (round, conns) in [(1, 10), (2, 10), (3, 500)] {
+        let per = TOTAL / 2 / conns;
         let t0 = Instant::now();
-        let held = rt.block_on(open_followers(&a.host, &id, CONNS, PER));
+        let held = rt.block_on(open_followers(&a.host, &id, conns, per));
         let opened = t0.elapsed();
         t.faults += 1;
         let mut held = match held {
@@ -165,7 +166,7 @@ fn a_thousand_followers_over_many_connections_leave_the_agent_responsive_and_bou
         std::thread::sleep(Duration::from_secs(3));
         let after = rss_kib(pid);
         println!(
-            "round {round}: {TOTAL} followers over {CONNS} connections opened in {opened:?}; agentd RSS {:.1} MiB before, \
+            "round {round}: {TOTAL} followers over {conns} connections opened in {opened:?}; agentd RSS {:.1} MiB before, \
              {:.1} MiB with them, {:.1} MiB after they left; ps took {took:?}; all heard a line and an event in {heard:?}",
             mib(base),
             mib(during),
@@ -177,7 +178,7 @@ fn a_thousand_followers_over_many_connections_leave_the_agent_responsive_and_bou
         afters.push(after);
     }
     // Nothing stays per follower: a second thousand leaves the agent where the first did.
-    if let [first, second] = afters[..] {
+    if let [first, second, _] = afters[..] {
         t.check(second <= first + 32 * 1024, || {
             format!("agentd kept {:.1} MiB more after the second round", mib(second.saturating_sub(first)))
         });
@@ -470,6 +471,32 @@ fn a_reset_flood_does_not_take_the_agent_down() {
     let (ok, _) = timed_ps(&a);
     t.check(ok, || "ps after the flood".into());
     t.check(during.saturating_sub(base) < 100 * 1024, || format!("agentd grew {:.1} MiB", mib(during - base)));
+    a.assert_no_leftovers();
+    t.finish();
+}
+
+#[test]
+fn a_client_that_never_answers_pings_is_disconnected() {
+    if !privileged("a_client_that_never_answers_pings") {
+        return;
+    }
+    let mut t = Tally::new("pings unanswered");
+    let a = Agent::start_with_config("noping", "[limits]\nkeepalive_interval_secs = 1\nkeepalive_timeout_secs = 1\n");
+    let mut s = h2raw::connect(&socket(&a), None).expect("connect");
+    t.faults += 1;
+    let t0 = Instant::now();
+    let (frames, closed) = h2raw::read_frames(&mut s, Duration::from_secs(10), usize::MAX);
+    let took = t0.elapsed();
+    let pings = frames.iter().filter(|f| f.kind == 0x6).count();
+    println!("a client that never answers pings: {pings} ping(s), closed {closed} after {took:?}");
+    t.check(pings >= 1 && closed && took < Duration::from_secs(8), || {
+        format!(
+            "pings {pings}, closed {closed} after {took:?}: {:?}",
+            frames.iter().map(|f| f.kind).collect::<Vec<_>>()
+        )
+    });
+    // A client that answers (agentctl's) is served as before.
+    t.check(timed_ps(&a).0, || "ps".into());
     a.assert_no_leftovers();
     t.finish();
 }
