@@ -500,3 +500,79 @@ fn a_client_that_never_answers_pings_is_disconnected() {
     a.assert_no_leftovers();
     t.finish();
 }
+
+#[test]
+fn twenty_python_grpcio_processes_following_fifty_times_each_are_served() {
+    if !privileged("twenty_python_grpcio_processes") {
+        return;
+    }
+    use std::io::BufRead;
+    const PROCS: usize = 20;
+    const EACH: usize = 50;
+    let tools = std::env::var_os("K8S_TOOLS")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/k8s-tools"));
+    let python = tools.join("venv/bin/python");
+    if !python.exists() {
+        assert!(std::env::var_os("K8S_TOOLS").is_none(), "K8S_TOOLS is set but {} is missing", python.display());
+        eprintln!("SKIP: {} is missing (run ../shared/tools/k8s-tools.sh)", python.display());
+        return;
+    }
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("clients/followers.py");
+    let proto = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../proto");
+    let mut t = Tally::new("python followers");
+    let a = Agent::start("pyfollow");
+    let out = a.dir.path().join("py");
+    std::fs::create_dir(&out).expect("stub dir");
+    let g = std::process::Command::new(&python).arg(&script).arg("gen").arg(&proto).arg(&out).output().expect("gen");
+    assert!(g.status.success(), "stubs: {}", String::from_utf8_lossy(&g.stderr));
+    let pid = a.pid().expect("agentd pid");
+    let base = rss_kib(pid);
+    let t0 = Instant::now();
+    let mut kids = Vec::new();
+    for _ in 0..PROCS {
+        let mut c = std::process::Command::new(&python)
+            .arg(&script)
+            .args(["follow", &out.display().to_string(), &socket(&a), &EACH.to_string(), "blip"])
+            .stdout(std::process::Stdio::piped())
+            .stdin(std::process::Stdio::null())
+            .spawn()
+            .expect("python");
+        let lines = std::io::BufReader::new(c.stdout.take().expect("stdout")).lines();
+        kids.push((c, lines));
+    }
+    t.faults += 1;
+    let mut ready = 0;
+    for (_, lines) in kids.iter_mut() {
+        if let Some(Ok(l)) = lines.next() {
+            ready += usize::from(l == format!("ready {EACH}"));
+            t.check(!l.starts_with("refused"), || format!("a Python follower was refused: {l}"));
+        }
+    }
+    let opened = t0.elapsed();
+    t.check(ready == PROCS, || format!("{ready} of {PROCS} Python clients had all their followers open"));
+    let during = rss_kib(pid);
+    let (ok, took) = timed_ps(&a);
+    t.check(ok, || "ps with the Python followers".into());
+    a.ok(&["run", "-d", "--rm", "--name", "blip", IMG, "true"]);
+    let mut heard = 0;
+    for (mut c, mut lines) in kids {
+        let l = lines.next().and_then(Result::ok).unwrap_or_default();
+        heard += l.strip_prefix("heard ").and_then(|n| n.parse::<usize>().ok()).unwrap_or(0);
+        let _ = c.wait();
+    }
+    std::thread::sleep(Duration::from_secs(2));
+    let after = rss_kib(pid);
+    println!(
+        "{PROCS} Python grpcio processes × {EACH} events followers opened in {opened:?}; {heard} heard the event; \
+         agentd RSS {:.1} MiB before, {:.1} MiB with them, {:.1} MiB after; ps took {took:?}",
+        mib(base),
+        mib(during),
+        mib(after)
+    );
+    t.check(heard == PROCS * EACH, || format!("{heard} of {} followers heard the event", PROCS * EACH));
+    t.check(during.saturating_sub(base) < 200 * 1024, || format!("agentd grew {:.1} MiB", mib(during - base)));
+    t.check(eventually(20, || a.ctl(&["ps", "-aq"]).stdout.trim().is_empty()), || "blip was not removed".into());
+    a.assert_no_leftovers();
+    t.finish();
+}
