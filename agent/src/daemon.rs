@@ -92,20 +92,6 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     let (stop_tx, stop_rx) = watch::channel(false);
     let streams =
         crate::api::cri::stream::StreamServer::start(&cfg.cri.stream_listen, Arc::clone(&rt), stop_rx.clone()).await?;
-    let mut servers = Vec::new();
-    let mut metrics_task = None;
-    let metrics = match &cfg.metrics {
-        None => None,
-        Some(listen) => {
-            let collector = crate::metrics::collect::RuntimeCollector(Arc::clone(&rt));
-            let m = crate::metrics::Metrics::new(Some(Box::new(collector)));
-            m.count_events(rt.live_events());
-            let (_, task) = crate::metrics::serve::serve(listen, Arc::clone(&m), stop_rx.clone()).await?;
-            metrics_task = Some(task);
-            Some(m)
-        }
-    };
-    let mut sockets: Vec<PathBuf> = Vec::new();
     // One budget of connections and followers for every listener.
     let connections = crate::transport::limits::Connections::new(cfg.limits.max_connections);
     let clients = crate::api::followers::Clients {
@@ -113,6 +99,24 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
         followers: crate::api::followers::Followers::new(cfg.limits.max_followers),
     };
     tracing::info!(limits = ?cfg.limits, "client limits");
+    let mut servers = Vec::new();
+    let mut metrics_task = None;
+    let metrics = match &cfg.metrics {
+        None => None,
+        Some(listen) => {
+            let collector = crate::metrics::collect::RuntimeCollector(Arc::clone(&rt));
+            let held = crate::metrics::collect::ClientsCollector {
+                connections: connections.clone(),
+                followers: Arc::clone(&clients.followers),
+            };
+            let m = crate::metrics::Metrics::new(vec![Box::new(collector), Box::new(held)]);
+            m.count_events(rt.live_events());
+            let (_, task) = crate::metrics::serve::serve(listen, Arc::clone(&m), stop_rx.clone()).await?;
+            metrics_task = Some(task);
+            Some(m)
+        }
+    };
+    let mut sockets: Vec<PathBuf> = Vec::new();
     let mut tls_configs: Vec<Arc<ReloadableTls>> = Vec::new();
     for l in &cfg.listen {
         let router = crate::api::router(

@@ -27,6 +27,19 @@ fn timed_ps(a: &Agent) -> (bool, Duration) {
     (r.code == 0, t0.elapsed())
 }
 
+/// A gauge of agentd's `/metrics` at `port` (-1 when it cannot be read).
+fn gauge(port: u16, name: &str) -> i64 {
+    use std::io::{Read, Write};
+    let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) else { return -1 };
+    let _ = s.write_all(b"GET /metrics HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
+    let mut body = String::new();
+    let _ = s.read_to_string(&mut body);
+    body.lines()
+        .find_map(|l| l.strip_prefix(name).and_then(|v| v.strip_prefix(' ')))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(-1)
+}
+
 fn mib(kib: u64) -> f64 {
     kib as f64 / 1024.0
 }
@@ -94,7 +107,11 @@ fn a_thousand_followers_over_many_connections_leave_the_agent_responsive_and_bou
     }
     const TOTAL: usize = 1000;
     let mut t = Tally::new("1000 followers");
-    let a = Agent::start_with_config("thousand", "[limits]\nmax_followers = 1000\n");
+    let port = e2e::free_port();
+    let a = Agent::start_with_config(
+        "thousand",
+        &format!("metrics_listen = \"127.0.0.1:{port}\"\n[limits]\nmax_followers = 1000\n"),
+    );
     let id = a.ok(&[
         "run",
         "-d",
@@ -126,6 +143,10 @@ fn a_thousand_followers_over_many_connections_leave_the_agent_responsive_and_bou
         };
         std::thread::sleep(Duration::from_secs(1));
         let during = rss_kib(pid);
+        let (f, c) = (gauge(port, "agentd_followers"), gauge(port, "agentd_client_connections"));
+        t.check(f == TOTAL as i64 && c == conns as i64, || {
+            format!("round {round}: /metrics says {f} followers on {c} connections")
+        });
         // One more is refused, by name; calls that do not follow are not.
         let extra = rt.block_on(async {
             let ch = agent_proto::connect(&a.host).await.map_err(|e| e.to_string())?;
@@ -163,6 +184,16 @@ fn a_thousand_followers_over_many_connections_leave_the_agent_responsive_and_bou
             })
         });
         t.check(back, || format!("round {round}: no follower admitted after {TOTAL} left"));
+        // Every slot, task and connection is given back, not only reusable.
+        let gone =
+            eventually(20, || gauge(port, "agentd_followers") == 0 && gauge(port, "agentd_client_connections") == 0);
+        t.check(gone, || {
+            format!(
+                "round {round}: after they left /metrics says {} followers on {} connections",
+                gauge(port, "agentd_followers"),
+                gauge(port, "agentd_client_connections")
+            )
+        });
         std::thread::sleep(Duration::from_secs(3));
         let after = rss_kib(pid);
         println!(

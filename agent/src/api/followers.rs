@@ -11,6 +11,7 @@ use tokio_stream::{Stream, StreamExt};
 use tonic::Status;
 
 /// The slots of followers.
+#[derive(Debug)]
 pub struct Followers {
     slots: Arc<Semaphore>,
     max: usize,

@@ -117,7 +117,7 @@ impl Limits {
 }
 
 /// The connections being served, over every listener.
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 pub struct Connections {
     slots: Arc<Semaphore>,
     max: usize,
@@ -126,6 +126,11 @@ pub struct Connections {
 impl Connections {
     pub fn new(max: usize) -> Connections {
         Connections { slots: Arc::new(Semaphore::new(max)), max }
+    }
+
+    /// Connections served now.
+    pub fn active(&self) -> usize {
+        self.max - self.slots.available_permits()
     }
 
     /// Wraps every connection of `incoming` with a slot; one arriving when none is free is
