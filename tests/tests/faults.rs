@@ -1,5 +1,6 @@
-//! Fault injection: a full disk under the agent's root, agentd aborting at named points of
-//! its verbs, and `kill -9` at random moments. After each fault the invariants are checked
+//! Fault injection: a full disk under the agent's root (from a container, logs, a commit, a
+//! pull's download and its unpacking), agentd aborting at named points of its verbs (pulls
+//! included), and `kill -9` at random moments; clients that pile up are `pileup.rs`. After each fault the invariants are checked
 //! (every record has its directory and the other way round, nothing of a container outlives
 //! it, every exit is recorded); each test prints its row of the table of faults injected,
 //! invariants checked and violations, and fails on any violation. Root only.
