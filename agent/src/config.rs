@@ -100,6 +100,10 @@ pub struct FileConfig {
     /// The Kubernetes CRI: pause_image, pause_command, stream_listen, cni_conf_dir, cni_bin_dir.
     #[serde(default)]
     pub cri: crate::api::cri::CriConfig,
+    /// What clients may hold: connections, streams, header lists, windows, pings, reset
+    /// guards, message sizes, followers (`transport/limits.rs`).
+    #[serde(default)]
+    pub limits: crate::transport::limits::Limits,
 }
 
 /// `[images]` in the config file.
@@ -135,6 +139,7 @@ pub struct Config {
     pub network: crate::runtime::NetConfig,
     pub userns: crate::isolation::userns::UsernsConfig,
     pub cri: crate::api::cri::CriConfig,
+    pub limits: crate::transport::limits::Limits,
 }
 
 impl Config {
@@ -197,6 +202,7 @@ impl Config {
                 .map_err(|e| anyhow::anyhow!("config: [network] bridge_subnet: {e}"))?;
         }
         file.cri.validate().map_err(|e| anyhow::anyhow!("config: {e}"))?;
+        file.limits.validate().map_err(|e| anyhow::anyhow!("config: {e}"))?;
         let insecure_tcp = flags.insecure_tcp || file.insecure_tcp;
         let tls = match (
             flags.tls_cert.or(file.tls_cert),
@@ -254,6 +260,7 @@ impl Config {
             network: file.network,
             userns: file.userns,
             cri: file.cri,
+            limits: file.limits,
         })
     }
 }
@@ -312,5 +319,16 @@ mod tests {
         let e = Config::resolve(m("nine")).unwrap_err();
         assert!(e.to_string().contains("\"nine\""), "{e}");
         assert!(Config::from_toml("metrics_listen = \"127.0.0.1:0\"\n").unwrap().metrics.is_some());
+    }
+
+    #[test]
+    fn limits_default_and_are_checked() {
+        let c = Config::from_toml("[limits]\nmax_followers = 5\n").unwrap();
+        assert_eq!(c.limits.max_followers, 5);
+        assert_eq!(c.limits.max_concurrent_streams, 1024, "the others keep their defaults");
+        let e = Config::from_toml("[limits]\nmax_connections = 0\n").unwrap_err();
+        assert!(e.to_string().contains("max_connections must be at least 1"), "{e}");
+        let e = Config::from_toml("[limits]\nmax_streams = 1\n").unwrap_err();
+        assert!(e.to_string().contains("max_streams"), "{e}");
     }
 }

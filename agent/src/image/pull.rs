@@ -337,6 +337,7 @@ impl Puller {
         for res in results {
             blobs.push(res?);
         }
+        crate::crash::point("pull.after_download");
         let mpath = downloads.join(digest.trim_start_matches("sha256:"));
         std::fs::write(&mpath, &raw).map_err(io_at(&mpath))?;
 

@@ -250,6 +250,8 @@ fn unpack_inner<R: Read>(r: R, dest: &Path, max: u64) -> Result<Unpacked, Unpack
             if !ok {
                 return Err(UnpackError::Escape(raw.display().to_string()));
             }
+            // A layer half on disk: the test hook's point of a crash mid-unpack.
+            crate::crash::point("unpack.mid_layer");
         }
     }
     // The tar reader may stop before the stream's padding: hash it too.

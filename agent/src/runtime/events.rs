@@ -101,7 +101,12 @@ impl Runtime {
                 return;
             }
             loop {
-                match live.recv().await {
+                // A client that went away ends its follower now, not at the next event.
+                let got = tokio::select! {
+                    got = live.recv() => got,
+                    _ = tx.closed() => return,
+                };
+                match got {
                     Ok(e) if e.seq > last => {
                         last = e.seq;
                         if !filter.matches(&e) {
