@@ -112,15 +112,7 @@ pub(super) fn registry_error(reference: &str, e: &OciDistributionError) -> Image
         OciDistributionError::RequestError(_) => PullErrorKind::Unreachable,
         _ => PullErrorKind::Registry,
     };
-    let mut msg = e.to_string();
-    let mut src = std::error::Error::source(e);
-    while let Some(s) = src {
-        let t = s.to_string();
-        if !msg.contains(&t) {
-            msg = format!("{msg}: {t}");
-        }
-        src = s.source();
-    }
+    let msg = agent_proto::with_causes(e.to_string(), std::error::Error::source(e));
     ImageError::Pull { reference: reference.to_string(), kind, msg }
 }
 

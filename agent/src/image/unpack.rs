@@ -22,16 +22,7 @@ pub enum UnpackError {
 /// An I/O error with the errors it wraps (the tar crate's "failed to unpack `path`" hides
 /// why: a bad header field, a permission, a full disk).
 fn chain(e: &io::Error) -> String {
-    let mut msg = e.to_string();
-    let mut src = std::error::Error::source(e);
-    while let Some(s) = src {
-        let t = s.to_string();
-        if !msg.contains(&t) {
-            msg = format!("{msg}: {t}");
-        }
-        src = s.source();
-    }
-    msg
+    agent_proto::with_causes(e.to_string(), std::error::Error::source(e))
 }
 
 /// Default bound on a layer's uncompressed size: a decompression bomb stops here.
