@@ -26,6 +26,18 @@ impl From<anyhow::Error> for Exit {
     }
 }
 
+impl From<agent_client::context::ContextError> for Exit {
+    fn from(e: agent_client::context::ContextError) -> Exit {
+        Exit(EXIT_AGENT, e.to_string())
+    }
+}
+
+impl From<agent_client::TargetError> for Exit {
+    fn from(e: agent_client::TargetError) -> Exit {
+        Exit(EXIT_AGENT, e.to_string())
+    }
+}
+
 impl From<std::io::Error> for Exit {
     fn from(e: std::io::Error) -> Exit {
         Exit(EXIT_AGENT, e.to_string())

@@ -10,7 +10,6 @@ mod cli_verbs;
 mod client;
 mod commands;
 mod compose;
-mod context;
 mod error;
 mod fanout;
 mod fields;
@@ -22,6 +21,8 @@ mod run_flags;
 mod template;
 mod tty;
 
+// The contexts file is the client library's, shared with schedulers.
+use agent_client::context;
 use clap::Parser;
 use cli::{Cli, Cmd};
 use error::{Exit, Res, EXIT_AGENT};

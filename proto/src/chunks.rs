@@ -72,21 +72,6 @@ impl Read for ChunkReader {
     }
 }
 
-/// An error with the errors it wraps, each once ("a: b: c"): many libraries' top message
-/// hides the cause (tar's "failed to unpack", hyper's "transport error").
-pub fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut msg = e.to_string();
-    let mut src = e.source();
-    while let Some(s) = src {
-        let t = s.to_string();
-        if !msg.contains(&t) {
-            msg = format!("{msg}: {t}");
-        }
-        src = s.source();
-    }
-    msg
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -115,23 +100,5 @@ mod tests {
         let e = w.write_all(&vec![0; CHUNK]).unwrap_err();
         assert_eq!(e.kind(), io::ErrorKind::BrokenPipe);
         assert_eq!(e.to_string(), "the client went away");
-    }
-
-    #[test]
-    fn the_chain_names_each_cause_once() {
-        #[derive(Debug)]
-        struct Outer(io::Error);
-        impl std::fmt::Display for Outer {
-            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str("failed to unpack")
-            }
-        }
-        impl std::error::Error for Outer {
-            fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-                Some(&self.0)
-            }
-        }
-        let e = Outer(io::Error::other("No space left on device"));
-        assert_eq!(error_chain(&e), "failed to unpack: No space left on device");
     }
 }

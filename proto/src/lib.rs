@@ -40,13 +40,27 @@ impl std::fmt::Display for ConnectError {
                 write!(f, "unsupported agent address {u:?}: use unix:///path/to/agentd.sock or tcp://host:port")
             }
             ConnectError::Transport(u, e) => {
-                write!(f, "cannot connect to the agent at {u}: {}", chunks::error_chain(e))
+                let msg = with_causes(e.to_string(), std::error::Error::source(e));
+                write!(f, "cannot connect to the agent at {u}: {msg}")
             }
         }
     }
 }
 
 impl std::error::Error for ConnectError {}
+
+/// `msg` followed by each cause in `source`'s chain that it does not already say
+/// (`transport error: connection refused`): transport errors hide what broke in their causes.
+pub fn with_causes(mut msg: String, mut source: Option<&(dyn std::error::Error + 'static)>) -> String {
+    while let Some(s) = source {
+        let t = s.to_string();
+        if !msg.contains(&t) {
+            msg = format!("{msg}: {t}");
+        }
+        source = s.source();
+    }
+    msg
+}
 
 /// A client's TLS material (PEM): the CA that signed the agent's certificate, and the
 /// client's own certificate and key.

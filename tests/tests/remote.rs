@@ -417,3 +417,102 @@ fn fan_out_over_three_nodes() {
         a.assert_no_leftovers();
     }
 }
+
+/// The example scheduler (client/examples/scheduler.rs) over three agents behind mTLS, each
+/// with room for two containers: it places six by bin-packing, two per node, and waits
+/// until all are healthy, while node b's agent is killed (-9) and restarted as soon as its
+/// first container is created.
+#[test]
+fn scheduler_example_places_all_while_a_node_restarts() {
+    if !privileged("scheduler_example_places_all_while_a_node_restarts") {
+        return;
+    }
+    use std::io::BufRead;
+    let tmp = tempfile::tempdir().unwrap();
+    let fleet = tmp.path().join("fleet");
+    certs(&["init", "--dir", fleet.to_str().unwrap()]);
+    // 0.5 allocatable CPUs a node: two containers of 0.2 each.
+    let cpus = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1) as f64;
+    let cfg = format!("[capacity]\nreserved_cpus = {}\n", cpus - 0.5);
+    let mut agents: Vec<(Agent, String)> =
+        ["scha", "schb", "schc"].iter().map(|t| tls_agent(t, &fleet, &cfg)).collect();
+    let p = |f: &str| -> String { fleet.join(f).display().to_string() };
+    let config = tmp.path().join("agentctl.toml");
+    for (name, (a, url)) in ["a", "b", "c"].iter().zip(&agents) {
+        assert_eq!(a.ctl(&["image", "busybox"]).code, 0);
+        let r: e2e::Ctl = Command::new(bin_dir().join("agentctl"))
+            .env_remove("AGENT_HOST")
+            .env("AGENTCTL_CONFIG", &config)
+            .args(["context", "create", name, "--host", url])
+            .args(["--tlscacert", &p("ca.pem"), "--tlscert", &p("admin.pem"), "--tlskey", &p("admin-key.pem")])
+            .output()
+            .unwrap()
+            .into();
+        assert_eq!(r.code, 0, "{}", r.stderr);
+    }
+    let mut child = Command::new(bin_dir().join("examples").join("scheduler"))
+        .env("AGENTCTL_CONFIG", &config)
+        .args(["--nodes", "a,b,c", "-n", "6", "--cpus", "0.2", "--memory", "16m", "--prefix", "sch"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("the scheduler example (cargo build -p agent-client --examples)");
+    let out = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut lines = Vec::new();
+    let mut restarted = false;
+    for l in out.lines() {
+        let l = l.unwrap();
+        // As soon as node b has a container: its next create and every wait on it meet the
+        // agent down (for a second), then a new one that re-adopted the containers.
+        let first_on_b = !restarted && l.starts_with("created ") && l.contains(" on b ");
+        lines.push(l);
+        if first_on_b {
+            agents[1].0.crash_and_restart_after(std::time::Duration::from_secs(1));
+            restarted = true;
+            lines.push("-- node b restarted".to_string());
+        }
+    }
+    let o = child.wait_with_output().unwrap();
+    let text = lines.join("\n");
+    assert!(o.status.success(), "{text}\n{}", String::from_utf8_lossy(&o.stderr));
+    println!("{text}\n{}", String::from_utf8_lossy(&o.stderr));
+    assert!(restarted && text.contains("all 6 healthy"), "{text}");
+    let at = |line: &str| text.find(line).unwrap_or(usize::MAX);
+    assert!(at("-- node b restarted") < at("all 6 healthy"), "the restart was mid-run: {text}");
+    for node in ["a", "b", "c"] {
+        let placed = lines.iter().filter(|l| l.starts_with("placed ") && l.ends_with(&format!(" on {node}"))).count();
+        assert_eq!(placed, 2, "bin-packing puts two on {node}: {text}");
+    }
+    // On each node: its two containers, running and healthy, one of each name.
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let mut names = Vec::new();
+    for (a, _) in &agents {
+        let c = rt
+            .block_on(agent_client::Client::connect(&agent_client::Target { host: a.host.clone(), tls: None }))
+            .unwrap();
+        let mine: Vec<_> = rt
+            .block_on(c.list(true))
+            .unwrap()
+            .into_iter()
+            .filter(|x| x.labels.get("scheduler").map(String::as_str) == Some("sch"))
+            .collect();
+        assert_eq!(mine.len(), 2, "{}: {mine:?}", a.instance);
+        for x in &mine {
+            assert_eq!(
+                (x.state, x.health),
+                (agent_client::State::Running, Some(agent_client::Health::Healthy)),
+                "{x:?}"
+            );
+            names.push(x.name.clone());
+        }
+    }
+    names.sort();
+    assert_eq!(names, (0..6).map(|i| format!("sch-{i}")).collect::<Vec<_>>());
+    for (a, _) in agents.iter_mut() {
+        for n in a.ok(&["ps", "-aq"]).split_whitespace() {
+            a.ok(&["rm", "-f", n]);
+        }
+        a.stop();
+        a.assert_no_leftovers();
+    }
+}

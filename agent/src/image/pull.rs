@@ -112,7 +112,7 @@ pub(super) fn registry_error(reference: &str, e: &OciDistributionError) -> Image
         OciDistributionError::RequestError(_) => PullErrorKind::Unreachable,
         _ => PullErrorKind::Registry,
     };
-    let msg = agent_proto::chunks::error_chain(e);
+    let msg = agent_proto::with_causes(e.to_string(), std::error::Error::source(e));
     ImageError::Pull { reference: reference.to_string(), kind, msg }
 }
 

@@ -22,7 +22,7 @@ pub enum UnpackError {
 /// An I/O error with the errors it wraps (the tar crate's "failed to unpack `path`" hides
 /// why: a bad header field, a permission, a full disk).
 fn chain(e: &io::Error) -> String {
-    agent_proto::chunks::error_chain(e)
+    agent_proto::with_causes(e.to_string(), std::error::Error::source(e))
 }
 
 /// Default bound on a layer's uncompressed size: a decompression bomb stops here.

@@ -86,6 +86,7 @@ impl Runtime {
         let mut live = self.events.subscribe();
         let past: Vec<Event> = self.store.events_since(since)?;
         let (tx, rx) = mpsc::channel(256);
+        let store = std::sync::Arc::clone(&self.store);
         tokio::spawn(async move {
             let mut last = since;
             for e in past {
@@ -108,12 +109,31 @@ impl Runtime {
                 };
                 match got {
                     Ok(e) if e.seq > last => {
-                        last = e.seq;
-                        if !filter.matches(&e) {
-                            continue;
-                        }
-                        if tx.send(e).await.is_err() {
-                            return;
+                        // Changes commit in sequence order but broadcast after their commit,
+                        // so one broadcast can overtake another: a gap is read from the log,
+                        // where everything up to this event is committed.
+                        let batch = if e.seq == last + 1 {
+                            vec![e]
+                        } else {
+                            match store.events_since::<Event>(last) {
+                                Ok(v) => v,
+                                Err(err) => {
+                                    tracing::warn!(since = last, error = %err, "events: cannot read a gap from the log; ending the stream so the client resumes");
+                                    return;
+                                }
+                            }
+                        };
+                        for e in batch {
+                            if e.seq <= last {
+                                continue;
+                            }
+                            last = e.seq;
+                            if !filter.matches(&e) {
+                                continue;
+                            }
+                            if tx.send(e).await.is_err() {
+                                return;
+                            }
                         }
                     }
                     Ok(_) => {}
@@ -237,5 +257,46 @@ mod filter_tests {
         let e = EventFilter::parse(&["colour=red".into()]).unwrap_err().to_string();
         assert!(e.contains("\"colour\""), "{e}");
         assert!(EventFilter::parse(&["event".into()]).unwrap_err().to_string().contains("KEY=VALUE"));
+    }
+}
+
+#[cfg(test)]
+mod follow_tests {
+    use super::*;
+
+    fn ev(seq: u64) -> Event {
+        Event {
+            seq,
+            time: 0,
+            kind: "container".into(),
+            action: "create".into(),
+            id: format!("c{seq}"),
+            name: format!("c{seq}"),
+            attributes: BTreeMap::new(),
+        }
+    }
+
+    /// Two changes commit in order (seq n, n+1) but their broadcasts race: a follower
+    /// that sees n+1 first must still get n (from the log), once, before n+1.
+    #[tokio::test]
+    async fn an_overtaken_broadcast_is_not_lost() {
+        let d = tempfile::tempdir().unwrap();
+        let h = super::super::fakes::FakeHost::new();
+        let rt = super::super::failure_tests::runtime_with(&h, d.path(), None).await;
+        let mut rx = rt.events(0, true, EventFilter::parse(&[]).unwrap()).unwrap();
+        let (_, first) = rt.store.log(ev).unwrap();
+        let (_, second) = rt.store.log(ev).unwrap();
+        let _ = rt.events.send(second.clone());
+        let _ = rt.events.send(first.clone());
+        let mut got = Vec::new();
+        while got.last() != Some(&second.seq) {
+            let e = tokio::time::timeout(std::time::Duration::from_secs(5), rx.recv())
+                .await
+                .expect("an event within 5 s")
+                .expect("stream open");
+            got.push(e.seq);
+        }
+        let (a, b) = (first.seq, second.seq);
+        assert_eq!(got.iter().filter(|s| **s >= a).copied().collect::<Vec<_>>(), [a, b], "{got:?}");
     }
 }

@@ -1,10 +1,25 @@
 //! Contexts: named agents (address + TLS files) in `~/.config/agentctl/config.toml`, like
-//! `docker context`. `--host`/`--tls*` flags win over the context.
+//! `docker context`. The file is `agentctl`'s; schedulers read the same one, so a node
+//! reachable with `agentctl --context NODE` is reachable from this library by its name.
 
-use anyhow::Context as _;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+
+/// Why the contexts file could not be read or written, or a name is refused.
+#[derive(Debug, thiserror::Error)]
+pub enum ContextError {
+    #[error("read {}: {err}", path.display())]
+    Read { path: PathBuf, err: std::io::Error },
+    #[error("parse {}: {err}", path.display())]
+    Parse { path: PathBuf, err: toml::de::Error },
+    #[error("write {}: {err}", path.display())]
+    Write { path: PathBuf, err: std::io::Error },
+    #[error("serialize contexts: {0}")]
+    Serialize(#[from] toml::ser::Error),
+    #[error("invalid context name {0:?}: letters, digits and _.+- (not \"default\")")]
+    BadName(String),
+}
 
 /// One named agent.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
@@ -53,44 +68,45 @@ pub fn path() -> PathBuf {
 
 impl CtlConfig {
     /// Reads the file; a missing file is an empty config.
-    pub fn load() -> anyhow::Result<CtlConfig> {
+    pub fn load() -> Result<CtlConfig, ContextError> {
         let p = path();
         match std::fs::read_to_string(&p) {
-            Ok(t) => toml::from_str(&t).with_context(|| format!("parse {}", p.display())),
+            Ok(t) => toml::from_str(&t).map_err(|err| ContextError::Parse { path: p, err }),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(CtlConfig::default()),
-            Err(e) => Err(e).with_context(|| format!("read {}", p.display())),
+            Err(err) => Err(ContextError::Read { path: p, err }),
         }
     }
 
     /// Writes the file (0600: it names key files) atomically.
-    pub fn save(&self) -> anyhow::Result<()> {
+    pub fn save(&self) -> Result<(), ContextError> {
         use std::io::Write;
         use std::os::unix::fs::OpenOptionsExt;
         let p = path();
         if let Some(d) = p.parent() {
-            std::fs::create_dir_all(d).with_context(|| format!("create {}", d.display()))?;
+            std::fs::create_dir_all(d).map_err(|err| ContextError::Write { path: d.to_path_buf(), err })?;
         }
-        let text = toml::to_string_pretty(self).context("serialize contexts")?;
+        let text = toml::to_string_pretty(self)?;
         let tmp = p.with_extension("toml.tmp");
+        let write = |err| ContextError::Write { path: tmp.clone(), err };
         let mut f = std::fs::OpenOptions::new()
             .write(true)
             .create(true)
             .truncate(true)
             .mode(0o600)
             .open(&tmp)
-            .with_context(|| format!("write {}", tmp.display()))?;
-        f.write_all(text.as_bytes())?;
-        std::fs::rename(&tmp, &p).with_context(|| format!("write {}", p.display()))
+            .map_err(write)?;
+        f.write_all(text.as_bytes()).map_err(write)?;
+        std::fs::rename(&tmp, &p).map_err(|err| ContextError::Write { path: p, err })
     }
 }
 
 /// Checks a context name: like docker, `[a-zA-Z0-9][a-zA-Z0-9_.+-]*`, and not `default`.
-pub fn validate_name(name: &str) -> anyhow::Result<()> {
+pub fn validate_name(name: &str) -> Result<(), ContextError> {
     let ok = name.len() <= 64
         && name.chars().next().is_some_and(|c| c.is_ascii_alphanumeric())
         && name.chars().all(|c| c.is_ascii_alphanumeric() || "_.+-".contains(c));
     if !ok || name == "default" {
-        anyhow::bail!("invalid context name {name:?}: letters, digits and _.+- (not \"default\")");
+        return Err(ContextError::BadName(name.to_string()));
     }
     Ok(())
 }
