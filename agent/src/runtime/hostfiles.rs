@@ -82,8 +82,10 @@ impl Runtime {
                 return;
             }
         };
-        let members: Vec<&ContainerRecord> =
-            all.iter().filter(|c| c.bridge_networks().iter().any(|(n, _)| n == net)).collect();
+        let members: Vec<&ContainerRecord> = all
+            .iter()
+            .filter(|c| c.state != State::Removing && c.bridge_networks().iter().any(|(n, _)| n == net))
+            .collect();
         let peers_of = |n: &str| -> String {
             all.iter()
                 .filter(|c| c.state == State::Running || Some(c.id.as_str()) == starting)
@@ -112,9 +114,14 @@ impl Runtime {
                 text.push_str(&format!("# containers of network {n}\n{}", peers_of(&n)));
             }
             // Rewritten in place (a rename would break the bind mount): only on change.
+            // Never created here: a container removed meanwhile (its directory being
+            // deleted, `rm -f` of several at once) must not get its file back.
             if std::fs::read_to_string(dir.join("hosts")).ok().as_deref() != Some(text.as_str()) {
-                if let Err(e) = std::fs::write(dir.join("hosts"), text) {
-                    tracing::warn!(container = %c.id, error = %e, "rewriting /etc/hosts");
+                let f = std::fs::OpenOptions::new().write(true).truncate(true).open(dir.join("hosts"));
+                match f.and_then(|mut f| std::io::Write::write_all(&mut f, text.as_bytes())) {
+                    Ok(()) => {}
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(e) => tracing::warn!(container = %c.id, error = %e, "rewriting /etc/hosts"),
                 }
             }
         }
