@@ -226,6 +226,9 @@ pub enum Cmd {
         /// Show logs before a timestamp or relative time (as --since); a follower ends there
         #[arg(long)]
         until: Option<String>,
+        /// Show extra details provided to logs (the labels and env named by --log-opt labels=/env=)
+        #[arg(long)]
+        details: bool,
         container: String,
     },
     /// Run a command in a running container

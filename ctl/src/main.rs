@@ -15,6 +15,7 @@ mod error;
 mod fanout;
 mod fields;
 mod flags;
+mod log_flags;
 mod mounts;
 mod output;
 mod registry;

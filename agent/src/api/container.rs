@@ -297,13 +297,18 @@ impl ContainerService for ContainerApi {
             stdout: r.stdout,
             stderr: r.stderr,
         };
+        let attrs: std::collections::HashMap<String, String> = if r.details {
+            self.rt.log_attrs(&r.id).map_err(status)?.into_iter().collect()
+        } else {
+            Default::default()
+        };
         let rx = self.rt.logs(&r.id, opts).map_err(status)?;
-        let s = ReceiverStream::new(rx).map(|rec| {
+        let s = ReceiverStream::new(rx).map(move |rec| {
             let stream = match rec.stream {
                 crate::logfile::Stream::Stdout => pb::LogStream::Stdout,
                 crate::logfile::Stream::Stderr => pb::LogStream::Stderr,
             };
-            Ok(pb::LogEntry { stream: stream as i32, time: rec.time, data: rec.data })
+            Ok(pb::LogEntry { stream: stream as i32, time: rec.time, data: rec.data, attrs: attrs.clone() })
         });
         Ok(Response::new(Box::pin(s)))
     }

@@ -119,6 +119,8 @@ pub fn spec_from_pb(s: pb::ContainerSpec) -> Result<ContainerSpec, RuntimeError>
     if s.shm_size < 0 {
         return Err(RuntimeError::InvalidArgument(format!("invalid --shm-size {}: must be positive", s.shm_size)));
     }
+    let log_config = crate::logfile::LogConfig::parse(&s.log_driver, &s.log_opts.into_iter().collect())
+        .map_err(RuntimeError::InvalidArgument)?;
     if s.domainname.len() > 64 || s.domainname.contains(|c: char| c.is_whitespace() || c == '/') {
         return Err(RuntimeError::InvalidArgument(format!("invalid --domainname {:?}", s.domainname)));
     }
@@ -173,6 +175,7 @@ pub fn spec_from_pb(s: pb::ContainerSpec) -> Result<ContainerSpec, RuntimeError>
         ulimits,
         network_aliases: s.network_aliases,
         expose,
+        log_config,
     })
 }
 
@@ -306,6 +309,8 @@ pub fn spec_to_pb(s: &ContainerSpec) -> pb::ContainerSpec {
         network_aliases: s.network_aliases.clone(),
         expose: s.expose.clone(),
         annotations: s.annotations.clone().into_iter().collect(),
+        log_driver: s.log_config.driver.clone(),
+        log_opts: s.log_config.effective_opts().into_iter().collect(),
     }
 }
 

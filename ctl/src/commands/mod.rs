@@ -42,8 +42,8 @@ pub async fn run(cl: &mut Clients, cmd: Cmd) -> Res<u8> {
         Cmd::Verbs(v) => verbs::run(cl, v).await,
         Cmd::Port { container, private_port } => container::port(cl, container, private_port).await,
         Cmd::Explain { container, format } => explain::explain(cl, container, format).await,
-        Cmd::Logs { follow, timestamps, tail, since, until, container } => {
-            let o = container::LogArgs { follow, timestamps, tail, since, until };
+        Cmd::Logs { follow, timestamps, tail, since, until, details, container } => {
+            let o = container::LogArgs { follow, timestamps, tail, since, until, details };
             container::logs(cl, container, o).await
         }
         Cmd::Exec { interactive, tty, env, workdir, user, container_and_cmd } => {
