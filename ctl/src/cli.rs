@@ -342,6 +342,9 @@ pub enum Cmd {
         #[arg(required = true)]
         images: Vec<String>,
     },
+    /// Remove all stopped containers (`container prune`)
+    #[command(name = "container-prune", hide = true)]
+    ContainerPrune(crate::commands::prune::PruneOpts),
     /// Manage images
     Image {
         #[command(subcommand)]
@@ -464,6 +467,9 @@ pub enum SystemCmd {
         #[arg(long, default_value_t)]
         format: Format,
     },
+    /// Remove unused data: stopped containers, unused networks, dangling images (-a: all
+    /// unused images; --volumes: unused volumes)
+    Prune(crate::commands::prune::SystemPruneOpts),
 }
 
 #[derive(Subcommand)]
@@ -496,6 +502,8 @@ pub enum NetworkCmd {
     Connect { network: String, container: String },
     /// Disconnect a container from a network
     Disconnect { network: String, container: String },
+    /// Remove all networks no container is attached to (the default bridge stays)
+    Prune(crate::commands::prune::PruneOpts),
 }
 
 #[derive(Subcommand)]
@@ -565,8 +573,15 @@ pub enum ImageCmd {
         #[arg(long, default_value_t)]
         format: Format,
     },
-    /// Remove untagged unused images and unreferenced layers
-    Prune,
+    /// Remove untagged unused images (-a: all unused images) and unreferenced layers
+    Prune {
+        /// Remove all unused images, not just dangling ones
+        #[arg(short = 'a', long = "all")]
+        all: bool,
+        /// Do not prompt for confirmation (this one never prompts)
+        #[arg(short = 'f', long = "force")]
+        force: bool,
+    },
     /// Remove images
     Rm {
         #[arg(short = 'f', long = "force")]

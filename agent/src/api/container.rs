@@ -164,6 +164,15 @@ impl ContainerService for ContainerApi {
         Ok(Response::new(pb::TopResponse { titles: t.titles, processes }))
     }
 
+    async fn prune(
+        &self,
+        req: Request<pb::PruneContainersRequest>,
+    ) -> Result<Response<pb::PruneContainersResponse>, Status> {
+        let filter = super::convert::prune_filter_from_pb(req.into_inner().filters).map_err(status)?;
+        let (deleted, reclaimed_bytes) = self.rt.prune_containers(&filter).await.map_err(status)?;
+        Ok(Response::new(pb::PruneContainersResponse { deleted, reclaimed_bytes }))
+    }
+
     async fn rename(
         &self,
         req: Request<pb::RenameContainerRequest>,

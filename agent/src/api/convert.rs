@@ -386,3 +386,21 @@ pub fn image_to_pb(i: &ImageRecord) -> pb::ImageInfo {
         os: i.os.clone(),
     }
 }
+
+/// `--filter label=`/`label!=`/`until=` of a prune, typed.
+pub fn prune_filter_from_pb(f: Option<pb::PruneFilters>) -> Result<crate::runtime::PruneFilter, RuntimeError> {
+    let f = f.unwrap_or_default();
+    let parse = |l: &String| -> Result<(String, Option<String>), RuntimeError> {
+        match l.split_once('=') {
+            Some(("", _)) => Err(RuntimeError::InvalidArgument(format!("invalid label filter {l:?}: no key"))),
+            Some((k, v)) => Ok((k.to_string(), Some(v.to_string()))),
+            None if l.is_empty() => Err(RuntimeError::InvalidArgument("an empty label filter".into())),
+            None => Ok((l.clone(), None)),
+        }
+    };
+    Ok(crate::runtime::PruneFilter {
+        labels: f.labels.iter().map(parse).collect::<Result<_, _>>()?,
+        not_labels: f.not_labels.iter().map(parse).collect::<Result<_, _>>()?,
+        until: (f.until != 0).then_some(f.until),
+    })
+}

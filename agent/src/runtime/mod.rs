@@ -34,6 +34,7 @@ mod pod_net;
 mod pod_net_tests;
 pub mod policy;
 mod portforward;
+mod prune;
 mod remove;
 mod rename;
 mod resources;

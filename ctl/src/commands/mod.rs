@@ -10,6 +10,7 @@ pub mod explain;
 pub mod group;
 pub mod image;
 pub mod network;
+pub mod prune;
 pub mod system;
 pub mod verbs;
 pub mod volume;
@@ -70,6 +71,8 @@ pub async fn run(cl: &mut Clients, cmd: Cmd) -> Res<u8> {
         Cmd::Network { cmd } => network::run(cl, cmd).await,
         Cmd::Volume { cmd } => volume::run(cl, cmd).await,
         Cmd::System { cmd: SystemCmd::Df { format } } => system::df(cl, format).await,
+        Cmd::System { cmd: SystemCmd::Prune(o) } => prune::system(cl, o).await,
+        Cmd::ContainerPrune(o) => prune::containers(cl, o).await,
         Cmd::Events { since, filter, no_follow, format } => system::events(cl, since, filter, no_follow, format).await,
         Cmd::Version { format } => system::version(cl, format).await,
         Cmd::Info { format } => system::info(cl, format).await,
