@@ -401,6 +401,11 @@ pub enum Cmd {
         #[command(subcommand)]
         cmd: CertsCmd,
     },
+    /// Generate the autocompletion script for the specified shell (bash, zsh, fish)
+    Completion {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
     /// Show information about the agent and the host
     Info {
         /// Output format: table, json, or a Go template (docker's)

@@ -77,7 +77,7 @@ pub async fn run(cl: &mut Clients, cmd: Cmd) -> Res<u8> {
         Cmd::Version { format } => system::version(cl, format).await,
         Cmd::Info { format } => system::info(cl, format).await,
         // Local files only: main runs these without connecting.
-        Cmd::Context { .. } | Cmd::Certs { .. } | Cmd::Logout { .. } => Ok(0),
+        Cmd::Context { .. } | Cmd::Certs { .. } | Cmd::Logout { .. } | Cmd::Completion { .. } => Ok(0),
         // Read their file, then connect: main runs these.
         Cmd::Diff(crate::compose::DiffArgs { container: Some(c), .. }) => verbs::diff(cl, c).await,
         Cmd::Apply(_) | Cmd::Diff(_) | Cmd::Down(_) => Ok(0),
