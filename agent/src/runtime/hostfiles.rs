@@ -51,7 +51,7 @@ impl Runtime {
             std::fs::write(&p, content).map_err(io("write", &p))?;
         }
         // There from the start, so an attach made before the first start holds it open.
-        let log = super::logs::log_base(&dir, &rec.spec.log_config);
+        let log = super::logs::log_base(dir, &rec.spec.log_config);
         std::fs::write(&log, "").map_err(io("write", &log))?;
         if let Some(l) = &rec.userns {
             // The container's root owns its root directory and its /etc files, as in
