@@ -104,6 +104,10 @@ pub struct FileConfig {
     /// compress — what a container that gives no `--log-driver`/`--log-opt` gets.
     #[serde(default)]
     pub logs: crate::logfile::LogDefaults,
+    /// What clients may hold: connections, streams, header lists, windows, pings, reset
+    /// guards, message sizes, followers (`transport/limits.rs`).
+    #[serde(default)]
+    pub limits: crate::transport::limits::Limits,
 }
 
 /// `[images]` in the config file.
@@ -140,6 +144,7 @@ pub struct Config {
     pub userns: crate::isolation::userns::UsernsConfig,
     pub cri: crate::api::cri::CriConfig,
     pub logs: crate::logfile::LogDefaults,
+    pub limits: crate::transport::limits::Limits,
 }
 
 impl Config {
@@ -203,6 +208,7 @@ impl Config {
         }
         file.cri.validate().map_err(|e| anyhow::anyhow!("config: {e}"))?;
         file.logs.validate().map_err(|e| anyhow::anyhow!("config: {e}"))?;
+        file.limits.validate().map_err(|e| anyhow::anyhow!("config: {e}"))?;
         let insecure_tcp = flags.insecure_tcp || file.insecure_tcp;
         let tls = match (
             flags.tls_cert.or(file.tls_cert),
@@ -261,6 +267,7 @@ impl Config {
             userns: file.userns,
             cri: file.cri,
             logs: file.logs,
+            limits: file.limits,
         })
     }
 }
@@ -331,5 +338,16 @@ mod tests {
         let e = Config::resolve(m("nine")).unwrap_err();
         assert!(e.to_string().contains("\"nine\""), "{e}");
         assert!(Config::from_toml("metrics_listen = \"127.0.0.1:0\"\n").unwrap().metrics.is_some());
+    }
+
+    #[test]
+    fn limits_default_and_are_checked() {
+        let c = Config::from_toml("[limits]\nmax_followers = 5\n").unwrap();
+        assert_eq!(c.limits.max_followers, 5);
+        assert_eq!(c.limits.max_concurrent_streams, 1024, "the others keep their defaults");
+        let e = Config::from_toml("[limits]\nmax_connections = 0\n").unwrap_err();
+        assert!(e.to_string().contains("max_connections must be at least 1"), "{e}");
+        let e = Config::from_toml("[limits]\nmax_streams = 1\n").unwrap_err();
+        assert!(e.to_string().contains("max_streams"), "{e}");
     }
 }

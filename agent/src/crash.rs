@@ -26,6 +26,9 @@ pub const POINTS: &[&str] = &[
     "remove.after_dir",
     "remove.after_record",
     "commit.after_layer",
+    "pull.after_download",
+    "unpack.mid_layer",
+    "image.before_record",
     "volume.after_dir",
     "volume.after_record",
 ];

@@ -93,13 +93,24 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     let (stop_tx, stop_rx) = watch::channel(false);
     let streams =
         crate::api::cri::stream::StreamServer::start(&cfg.cri.stream_listen, Arc::clone(&rt), stop_rx.clone()).await?;
+    // One budget of connections and followers for every listener.
+    let connections = crate::transport::limits::Connections::new(cfg.limits.max_connections);
+    let clients = crate::api::followers::Clients {
+        limits: cfg.limits.clone(),
+        followers: crate::api::followers::Followers::new(cfg.limits.max_followers),
+    };
+    tracing::info!(limits = ?cfg.limits, "client limits");
     let mut servers = Vec::new();
     let mut metrics_task = None;
     let metrics = match &cfg.metrics {
         None => None,
         Some(listen) => {
             let collector = crate::metrics::collect::RuntimeCollector(Arc::clone(&rt));
-            let m = crate::metrics::Metrics::new(Some(Box::new(collector)));
+            let held = crate::metrics::collect::ClientsCollector {
+                connections: connections.clone(),
+                followers: Arc::clone(&clients.followers),
+            };
+            let m = crate::metrics::Metrics::new(vec![Box::new(collector), Box::new(held)]);
             m.count_events(rt.live_events());
             let (_, task) = crate::metrics::serve::serve(listen, Arc::clone(&m), stop_rx.clone()).await?;
             metrics_task = Some(task);
@@ -116,6 +127,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
             cfg.cri.clone(),
             Arc::clone(&streams),
             metrics.clone(),
+            &clients,
         )
         .await?;
         let mut stop = stop_rx.clone();
@@ -127,7 +139,8 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
             let ul = crate::transport::bind_unix(&path, socket_gid)?;
             sockets.push(path.clone());
             tracing::info!(socket = %path.display(), "serving");
-            let incoming = crate::transport::unix_incoming(ul);
+            let incoming =
+                connections.limit(crate::transport::unix_incoming(ul, cfg.limits.max_header_list_size as usize));
             servers.push(tokio::spawn(router.serve_with_incoming_shutdown(incoming, shutdown)));
         } else if let Some(addr) = l.strip_prefix("tcp://") {
             let tl = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("listen on {addr}"))?;
@@ -135,12 +148,12 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
                 let tls = ReloadableTls::new(files.clone())?;
                 tls_configs.push(Arc::clone(&tls));
                 tracing::info!(listen = %l, "serving with mutual TLS");
-                let incoming = tls.incoming(tl);
+                let incoming = connections.limit(tls.incoming(tl));
                 servers.push(tokio::spawn(router.serve_with_incoming_shutdown(incoming, shutdown)));
             } else {
                 // Config::resolve refuses this unless --insecure-tcp was given.
                 tracing::warn!(listen = %l, "INSECURE: serving the API over plain TCP without authentication");
-                let incoming = tokio_stream::wrappers::TcpListenerStream::new(tl);
+                let incoming = connections.limit(tokio_stream::wrappers::TcpListenerStream::new(tl));
                 servers.push(tokio::spawn(router.serve_with_incoming_shutdown(incoming, shutdown)));
             }
         }

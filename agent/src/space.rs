@@ -12,6 +12,18 @@ pub fn is_full(e: &io::Error) -> bool {
     matches!(e.raw_os_error(), Some(libc::ENOSPC) | Some(libc::EDQUOT)) || e.kind() == io::ErrorKind::StorageFull
 }
 
+/// [`is_full`] for `e` or any error it wraps (the tar crate wraps the write's error in its own).
+pub fn is_full_chain(e: &io::Error) -> bool {
+    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(x) = cur {
+        if x.downcast_ref::<io::Error>().is_some_and(is_full) {
+            return true;
+        }
+        cur = x.source().or_else(|| x.downcast_ref::<io::Error>().and_then(|i| i.get_ref()).map(|r| r as _));
+    }
+    false
+}
+
 /// Bytes an unprivileged writer may still use on the filesystem holding `path` (or its
 /// nearest existing ancestor); `None` when no ancestor can be examined.
 pub fn free_bytes(path: &Path) -> Option<u64> {
@@ -57,6 +69,9 @@ mod tests {
         assert!(is_full(&io::Error::from_raw_os_error(libc::ENOSPC)));
         assert!(is_full(&io::Error::from_raw_os_error(libc::EDQUOT)));
         assert!(!is_full(&io::Error::from_raw_os_error(libc::EIO)));
+        let wrapped = io::Error::other(io::Error::from_raw_os_error(libc::ENOSPC));
+        assert!(!is_full(&wrapped) && is_full_chain(&wrapped));
+        assert!(!is_full_chain(&io::Error::other("x")));
         assert_eq!(human(512), "512 B");
         assert_eq!(human(1536 * 1024), "1.5 MiB");
         let d = tempfile::tempdir().unwrap();

@@ -13,6 +13,9 @@ use agent_proto::v1::volume_service_client::VolumeServiceClient;
 use tonic::transport::Channel;
 
 /// The agent's services over one channel.
+/// The container service's client (cheap to clone: calls on one channel).
+pub type Client = ContainerServiceClient<Channel>;
+
 pub struct Clients {
     pub n: NetworkServiceClient<Channel>,
     pub c: ContainerServiceClient<Channel>,

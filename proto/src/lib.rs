@@ -19,6 +19,8 @@ pub mod cri {
 /// The encoded file descriptor set of every `agent.v1` proto, for gRPC server reflection.
 pub const FILE_DESCRIPTOR_SET: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/agent_descriptor.bin"));
 
+pub mod chunks;
+
 /// The default socket an agent listens on and a client connects to.
 pub const DEFAULT_HOST: &str = "unix:///run/agentd/agentd.sock";
 
@@ -38,17 +40,7 @@ impl std::fmt::Display for ConnectError {
                 write!(f, "unsupported agent address {u:?}: use unix:///path/to/agentd.sock or tcp://host:port")
             }
             ConnectError::Transport(u, e) => {
-                use std::error::Error;
-                let mut msg = e.to_string();
-                let mut src = e.source();
-                while let Some(s) = src {
-                    let t = s.to_string();
-                    if !msg.contains(&t) {
-                        msg = format!("{msg}: {t}");
-                    }
-                    src = s.source();
-                }
-                write!(f, "cannot connect to the agent at {u}: {msg}")
+                write!(f, "cannot connect to the agent at {u}: {}", chunks::error_chain(e))
             }
         }
     }

@@ -3,7 +3,9 @@
 
 pub mod crictl;
 pub mod fixtures;
+pub mod h2raw;
 pub mod hostmount;
+pub mod tally;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};

@@ -357,3 +357,28 @@ fn expose_and_annotations() {
     a.ok(&["rm", "-f", "web"]);
     a.assert_no_leftovers();
 }
+
+#[test]
+fn rm_f_of_many_runs_them_at_once_and_reports_in_order() {
+    if !privileged("rm_many") {
+        return;
+    }
+    let a = Agent::start("rmmany");
+    let names: Vec<String> = (0..12).map(|i| format!("m{i}")).collect();
+    for n in &names {
+        a.ok(&["run", "-d", "--network", "none", "--name", n, IMG, "sleep", "600"]);
+    }
+    // The owner of a network namespace named before its joiner: while the joiner runs the
+    // owner's removal is refused; run at once, a refused one is tried again after the others.
+    a.ok(&["run", "-d", "--name", "owner", IMG, "sleep", "600"]);
+    a.ok(&["run", "-d", "--name", "joiner", "--network", "container:owner", IMG, "sleep", "600"]);
+    let mut args = vec!["rm", "-f", "owner"];
+    args.extend(names.iter().map(String::as_str));
+    args.push("joiner");
+    let r = a.ctl(&args);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let want: Vec<&str> = args[2..].to_vec();
+    assert_eq!(r.stdout.lines().collect::<Vec<_>>(), want, "each name once, in the order asked");
+    assert_eq!(a.ok(&["ps", "-aq"]), "", "all removed");
+    a.assert_no_leftovers();
+}

@@ -19,6 +19,8 @@ type Out<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send>>;
 /// The ContainerService implementation.
 pub struct ContainerApi {
     pub rt: Arc<Runtime>,
+    /// `[limits] max_followers`, shared with every service and listener.
+    pub followers: Arc<super::followers::Followers>,
 }
 
 impl ContainerApi {
@@ -298,6 +300,7 @@ impl ContainerService for ContainerApi {
 
     async fn logs(&self, req: Request<pb::LogsRequest>) -> Result<Response<Self::LogsStream>, Status> {
         let r = req.into_inner();
+        let slot = if r.follow { Some(self.followers.admit("logs --follow")?) } else { None };
         let opts = LogOptions {
             follow: r.follow,
             since: r.since,
@@ -319,7 +322,10 @@ impl ContainerService for ContainerApi {
             };
             Ok(pb::LogEntry { stream: stream as i32, time: rec.time, data: rec.data, attrs: attrs.clone() })
         });
-        Ok(Response::new(Box::pin(s)))
+        Ok(Response::new(match slot {
+            Some(slot) => slot.hold(s),
+            None => Box::pin(s),
+        }))
     }
 
     type AttachStream = Out<pb::AttachResponse>;
@@ -333,6 +339,7 @@ impl ContainerService for ContainerApi {
             _ => return Err(Status::invalid_argument("the first attach message must be AttachStart")),
         };
         self.may_enter(caller.as_ref(), &id, "attach to")?;
+        let slot = self.followers.admit("attach")?;
         let (stdin_tx, stdin_rx) = mpsc::channel::<Vec<u8>>(64);
         let out = self.rt.attach(&id, Some(stdin_rx)).map_err(status)?;
         let rt = Arc::clone(&self.rt);
@@ -359,7 +366,7 @@ impl ContainerService for ContainerApi {
         });
         let first = tokio_stream::once(Ok(pb::AttachResponse { msg: Some(pb::attach_response::Msg::Attached(true)) }));
         let rest = ReceiverStream::new(out).map(|c| Ok(output_to_attach(c)));
-        Ok(Response::new(Box::pin(first.chain(rest))))
+        Ok(Response::new(slot.hold(first.chain(rest))))
     }
 
     type ExecStream = Out<pb::ExecResponse>;

@@ -4,6 +4,7 @@ pub mod container;
 pub mod convert;
 pub mod cri;
 pub mod explain;
+pub mod followers;
 pub mod group;
 pub mod image;
 pub mod network;
@@ -22,9 +23,6 @@ use agent_proto::v1::volume_service_server::VolumeServiceServer;
 use std::sync::Arc;
 use tonic::transport::server::Router;
 use tower::layer::util::{Identity, Stack};
-
-/// Largest message accepted (import chunks, exec output).
-const MAX_MESSAGE: usize = 16 * 1024 * 1024;
 
 /// The health service's name for the agent's root filesystem: NOT_SERVING while it is
 /// full (`Runtime::root_space`), checked every few seconds.
@@ -59,7 +57,12 @@ pub async fn router(
     cri_cfg: cri::CriConfig,
     streams: Arc<cri::stream::StreamServer>,
     metrics: Option<Arc<crate::metrics::Metrics>>,
+    clients: &followers::Clients,
 ) -> anyhow::Result<Router<Stack<AuthLayer, Stack<MetricsLayer, Identity>>>> {
+    // Largest message received or sent, the same for every service (import chunks, exec
+    // output, the CRI's lists).
+    let (limits, followers) = (&clients.limits, Arc::clone(&clients.followers));
+    let max = limits.max_message_size;
     let (health, health_svc) = tonic_health::server::health_reporter();
     health.set_serving::<ContainerServiceServer<container::ContainerApi>>().await;
     health.set_serving::<ImageServiceServer<image::ImageApi>>().await;
@@ -76,7 +79,8 @@ pub async fn router(
         .register_encoded_file_descriptor_set(agent_proto::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
         .build_v1alpha()?;
-    Ok(tonic::transport::Server::builder()
+    Ok(limits
+        .server()
         // Outermost: refused calls are timed and counted too.
         .layer(MetricsLayer::new(metrics))
         .layer(AuthLayer::new(auth))
@@ -84,26 +88,54 @@ pub async fn router(
         .add_service(refl_v1)
         .add_service(refl_v1alpha)
         .add_service(
-            ContainerServiceServer::new(container::ContainerApi { rt: Arc::clone(&rt) })
-                .max_decoding_message_size(MAX_MESSAGE)
-                .max_encoding_message_size(MAX_MESSAGE),
+            ContainerServiceServer::new(container::ContainerApi {
+                rt: Arc::clone(&rt),
+                followers: Arc::clone(&followers),
+            })
+            .max_decoding_message_size(max)
+            .max_encoding_message_size(max),
         )
         .add_service(
             ImageServiceServer::new(image::ImageApi { rt: Arc::clone(&rt), puller: Arc::clone(&puller) })
-                .max_decoding_message_size(MAX_MESSAGE)
-                .max_encoding_message_size(MAX_MESSAGE),
+                .max_decoding_message_size(max)
+                .max_encoding_message_size(max),
         )
-        .add_service(agent_proto::cri::runtime_service_server::RuntimeServiceServer::new(cri::CriRuntime {
-            rt: Arc::clone(&rt),
-            cfg: cri_cfg,
-            streams,
-        }))
-        .add_service(agent_proto::cri::image_service_server::ImageServiceServer::new(cri::CriImages {
-            rt: Arc::clone(&rt),
-            puller: Arc::clone(&puller),
-        }))
-        .add_service(GroupServiceServer::new(group::GroupApi { rt: Arc::clone(&rt) }))
-        .add_service(NetworkServiceServer::new(network::NetworkApi { rt: Arc::clone(&rt) }))
-        .add_service(VolumeServiceServer::new(volume::VolumeApi { rt: Arc::clone(&rt) }))
-        .add_service(SystemServiceServer::new(system::SystemApi { rt })))
+        .add_service(
+            agent_proto::cri::runtime_service_server::RuntimeServiceServer::new(cri::CriRuntime {
+                rt: Arc::clone(&rt),
+                cfg: cri_cfg,
+                streams,
+                followers: Arc::clone(&followers),
+            })
+            .max_decoding_message_size(max)
+            .max_encoding_message_size(max),
+        )
+        .add_service(
+            agent_proto::cri::image_service_server::ImageServiceServer::new(cri::CriImages {
+                rt: Arc::clone(&rt),
+                puller: Arc::clone(&puller),
+            })
+            .max_decoding_message_size(max)
+            .max_encoding_message_size(max),
+        )
+        .add_service(
+            GroupServiceServer::new(group::GroupApi { rt: Arc::clone(&rt) })
+                .max_decoding_message_size(max)
+                .max_encoding_message_size(max),
+        )
+        .add_service(
+            NetworkServiceServer::new(network::NetworkApi { rt: Arc::clone(&rt) })
+                .max_decoding_message_size(max)
+                .max_encoding_message_size(max),
+        )
+        .add_service(
+            VolumeServiceServer::new(volume::VolumeApi { rt: Arc::clone(&rt) })
+                .max_decoding_message_size(max)
+                .max_encoding_message_size(max),
+        )
+        .add_service(
+            SystemServiceServer::new(system::SystemApi { rt, followers })
+                .max_decoding_message_size(max)
+                .max_encoding_message_size(max),
+        ))
 }

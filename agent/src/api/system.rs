@@ -10,6 +10,8 @@ use tonic::{Request, Response, Status};
 /// The SystemService implementation.
 pub struct SystemApi {
     pub rt: Arc<Runtime>,
+    /// `[limits] max_followers`.
+    pub followers: Arc<super::followers::Followers>,
 }
 
 fn kernel() -> String {
@@ -24,6 +26,7 @@ impl SystemService for SystemApi {
         use tokio_stream::StreamExt;
         let r = req.into_inner();
         let filter = crate::runtime::EventFilter::parse(&r.filters).map_err(status)?;
+        let slot = if r.follow { Some(self.followers.admit("events")?) } else { None };
         let rx = self.rt.events(r.since, r.follow, filter).map_err(status)?;
         let s = tokio_stream::wrappers::ReceiverStream::new(rx).map(|e| {
             Ok(pb::Event {
@@ -36,7 +39,10 @@ impl SystemService for SystemApi {
                 attributes: e.attributes.into_iter().collect(),
             })
         });
-        Ok(Response::new(Box::pin(s)))
+        Ok(Response::new(match slot {
+            Some(slot) => slot.hold(s),
+            None => Box::pin(s),
+        }))
     }
 
     async fn version(&self, _req: Request<pb::VersionRequest>) -> Result<Response<pb::VersionResponse>, Status> {

@@ -334,6 +334,8 @@ pub(crate) fn finish(
     if cpath.exists() {
         store.put_blob(cpath, config_digest)?;
     }
+    // Layers unpacked and blobs stored, no image record yet: what the start-up sweep collects.
+    crate::crash::point("image.before_record");
     store.save(ImageRecord {
         id: config_digest.to_string(),
         tags,

@@ -204,7 +204,19 @@ impl ImageStore {
             Ok(u) => u,
             Err(e) => {
                 let _ = std::fs::remove_dir_all(&tmp);
-                return Err(e.into());
+                // A full disk is the store's condition, not the layer's fault: named as the
+                // layer being made, so the API answers ResourceExhausted with the free space.
+                return Err(match e {
+                    unpack::UnpackError::Io(ref err) | unpack::UnpackError::Entry { ref err, .. }
+                        if crate::space::is_full_chain(err) =>
+                    {
+                        ImageError::Io {
+                            path: final_dir.clone(),
+                            err: std::io::Error::new(std::io::ErrorKind::StorageFull, e.to_string()),
+                        }
+                    }
+                    e => e.into(),
+                });
             }
         };
         if u.diff_id != diff_id {
@@ -321,8 +333,9 @@ impl ImageStore {
         Ok((untagged, vec![img.id]))
     }
 
-    /// Deletes layers and blobs that no image and no container references.
-    pub fn gc(&self, in_use: &InUse) -> Result<(), ImageError> {
+    /// Deletes layers and blobs that no image and no container references; returns what
+    /// it removed.
+    pub fn gc(&self, in_use: &InUse) -> Result<Vec<PathBuf>, ImageError> {
         let images = self.list()?;
         let mut keep_layers = HashSet::new();
         let mut keep_blobs = HashSet::new();
@@ -332,6 +345,7 @@ impl ImageStore {
         }
         // Containers keep the layers of their image even after a forced rmi.
         keep_layers.extend(in_use.layers.iter().map(|l| l.trim_start_matches("sha256:").to_string()));
+        let mut removed = Vec::new();
         for (dir, keep) in [("layers", &keep_layers), ("blobs/sha256", &keep_blobs)] {
             let p = self.root.join(dir);
             for e in std::fs::read_dir(&p).map_err(io_at(&p))?.flatten() {
@@ -340,10 +354,11 @@ impl ImageStore {
                     let path = e.path();
                     let r = if path.is_dir() { std::fs::remove_dir_all(&path) } else { std::fs::remove_file(&path) };
                     r.map_err(io_at(&path))?;
+                    removed.push(path);
                 }
             }
         }
-        Ok(())
+        Ok(removed)
     }
 }
 

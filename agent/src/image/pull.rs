@@ -112,15 +112,7 @@ pub(super) fn registry_error(reference: &str, e: &OciDistributionError) -> Image
         OciDistributionError::RequestError(_) => PullErrorKind::Unreachable,
         _ => PullErrorKind::Registry,
     };
-    let mut msg = e.to_string();
-    let mut src = std::error::Error::source(e);
-    while let Some(s) = src {
-        let t = s.to_string();
-        if !msg.contains(&t) {
-            msg = format!("{msg}: {t}");
-        }
-        src = s.source();
-    }
+    let msg = agent_proto::chunks::error_chain(e);
     ImageError::Pull { reference: reference.to_string(), kind, msg }
 }
 
@@ -345,6 +337,7 @@ impl Puller {
         for res in results {
             blobs.push(res?);
         }
+        crate::crash::point("pull.after_download");
         let mpath = downloads.join(digest.trim_start_matches("sha256:"));
         std::fs::write(&mpath, &raw).map_err(io_at(&mpath))?;
 

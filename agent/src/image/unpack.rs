@@ -22,16 +22,7 @@ pub enum UnpackError {
 /// An I/O error with the errors it wraps (the tar crate's "failed to unpack `path`" hides
 /// why: a bad header field, a permission, a full disk).
 fn chain(e: &io::Error) -> String {
-    let mut msg = e.to_string();
-    let mut src = std::error::Error::source(e);
-    while let Some(s) = src {
-        let t = s.to_string();
-        if !msg.contains(&t) {
-            msg = format!("{msg}: {t}");
-        }
-        src = s.source();
-    }
-    msg
+    agent_proto::chunks::error_chain(e)
 }
 
 /// Default bound on a layer's uncompressed size: a decompression bomb stops here.
@@ -259,6 +250,8 @@ fn unpack_inner<R: Read>(r: R, dest: &Path, max: u64) -> Result<Unpacked, Unpack
             if !ok {
                 return Err(UnpackError::Escape(raw.display().to_string()));
             }
+            // A layer half on disk: the test hook's point of a crash mid-unpack.
+            crate::crash::point("unpack.mid_layer");
         }
     }
     // The tar reader may stop before the stream's padding: hash it too.

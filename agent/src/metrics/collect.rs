@@ -92,6 +92,30 @@ impl Source for Arc<Runtime> {
     }
 }
 
+/// Client connections and followers being served (`[limits]`), at each scrape.
+#[derive(Debug)]
+pub struct ClientsCollector {
+    pub connections: crate::transport::limits::Connections,
+    pub followers: Arc<crate::api::followers::Followers>,
+}
+
+impl Collector for ClientsCollector {
+    fn encode(&self, mut enc: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        for (name, help, n) in [
+            (
+                "client_connections",
+                "Client connections being served ([limits] max_connections)",
+                self.connections.active(),
+            ),
+            ("followers", "Calls following logs or events ([limits] max_followers)", self.followers.active()),
+        ] {
+            let f = enc.encode_descriptor(name, help, None, MetricType::Gauge)?;
+            ConstGauge::new(n as i64).encode(f)?;
+        }
+        Ok(())
+    }
+}
+
 /// The collector registered with the registry.
 pub struct RuntimeCollector<S: Source>(pub S);
 
@@ -210,7 +234,7 @@ mod tests {
             images: 4,
             image_bytes: 1234,
         };
-        let m = super::super::Metrics::new(Some(Box::new(RuntimeCollector(Fixed(snap)))));
+        let m = super::super::Metrics::new(vec![Box::new(RuntimeCollector(Fixed(snap)))]);
         let text = m.render().unwrap();
         for want in [
             r#"agentd_containers{state="running"} 2"#,

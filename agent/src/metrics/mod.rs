@@ -63,8 +63,8 @@ pub fn exit_reason(code: i32, oom_killed: bool) -> &'static str {
 }
 
 impl Metrics {
-    /// The registry with every family, and `collector` read at each scrape.
-    pub fn new(collector: Option<Box<dyn prometheus_client::collector::Collector>>) -> Arc<Metrics> {
+    /// The registry with every family, and `collectors` read at each scrape.
+    pub fn new(collectors: Vec<Box<dyn prometheus_client::collector::Collector>>) -> Arc<Metrics> {
         let mut registry = Registry::with_prefix("agentd");
         let rpc_total = Family::<Labels, Counter>::default();
         registry.register("rpc_requests", "gRPC calls served, by service, method and status code", rpc_total.clone());
@@ -98,7 +98,7 @@ impl Metrics {
             "Events the metrics follower missed because it fell behind (the counts above are low by this much)",
             events_lost.clone(),
         );
-        if let Some(c) = collector {
+        for c in collectors {
             registry.register_collector(c);
         }
         let methods = served_methods();
@@ -201,7 +201,7 @@ mod tests {
 
     #[test]
     fn rpc_series_are_bounded_to_served_methods() {
-        let m = Metrics::new(None);
+        let m = Metrics::new(vec![]);
         m.observe_rpc("/agent.v1.ContainerService/Create", "Ok", 0.001);
         m.observe_rpc("/agent.v1.ContainerService/Create", "NotFound", 0.002);
         m.observe_rpc("/evil/random-1", "Unimplemented", 0.0);
@@ -230,7 +230,7 @@ mod tests {
 
     #[test]
     fn exits_are_counted_by_reason() {
-        let m = Metrics::new(None);
+        let m = Metrics::new(vec![]);
         let attrs = |c: &str, oom: bool| {
             [("exitCode".to_string(), c.to_string()), ("oomKilled".to_string(), oom.to_string())].into_iter().collect()
         };

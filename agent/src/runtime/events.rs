@@ -33,18 +33,20 @@ impl Runtime {
         delete: bool,
     ) -> Result<()> {
         let value = (!delete).then_some(rec);
-        let (_, ev) = self.store.change_and_log(Kind::Container, &rec.id, value, |seq| Event {
-            seq,
-            time: chrono::Utc::now().timestamp_nanos_opt().unwrap_or(0),
-            kind: "container".into(),
-            action: action.into(),
-            id: rec.id.clone(),
-            name: rec.name.clone(),
-            attributes: attrs
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.clone()))
-                .chain([("image".to_string(), rec.spec.image.clone())])
-                .collect(),
+        let (_, ev) = self.records.write(&rec.id, value, || {
+            Ok(self.store.change_and_log(Kind::Container, &rec.id, value, |seq| Event {
+                seq,
+                time: chrono::Utc::now().timestamp_nanos_opt().unwrap_or(0),
+                kind: "container".into(),
+                action: action.into(),
+                id: rec.id.clone(),
+                name: rec.name.clone(),
+                attributes: attrs
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), v.clone()))
+                    .chain([("image".to_string(), rec.spec.image.clone())])
+                    .collect(),
+            })?)
         })?;
         self.settled(&rec.id);
         // No receiver is fine: nobody follows right now.
@@ -99,7 +101,12 @@ impl Runtime {
                 return;
             }
             loop {
-                match live.recv().await {
+                // A client that went away ends its follower now, not at the next event.
+                let got = tokio::select! {
+                    got = live.recv() => got,
+                    _ = tx.closed() => return,
+                };
+                match got {
                     Ok(e) if e.seq > last => {
                         last = e.seq;
                         if !filter.matches(&e) {

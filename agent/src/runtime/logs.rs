@@ -176,11 +176,20 @@ impl Runtime {
                     return;
                 }
                 if !sent_any {
-                    match left {
-                        Some(l) => {
-                            let _ = tokio::time::timeout(Duration::from_nanos(l as u64), growth.wait(&mut rx)).await;
+                    // Caught up: wait for more, or end now when the client has gone (a
+                    // quiet container's followers would otherwise live until it exits).
+                    let wait = async {
+                        match left {
+                            Some(l) => {
+                                let _ =
+                                    tokio::time::timeout(Duration::from_nanos(l as u64), growth.wait(&mut rx)).await;
+                            }
+                            None => growth.wait(&mut rx).await,
                         }
-                        None => growth.wait(&mut rx).await,
+                    };
+                    tokio::select! {
+                        _ = wait => {}
+                        _ = tx.closed() => return,
                     }
                 }
             }
@@ -250,7 +259,10 @@ impl Runtime {
                     return;
                 }
                 if !sent_any {
-                    growth.wait(&mut rx).await;
+                    tokio::select! {
+                        _ = growth.wait(&mut rx) => {}
+                        _ = tx.closed() => return,
+                    }
                 }
             }
         });

@@ -35,6 +35,7 @@ mod pod_net_tests;
 pub mod policy;
 mod portforward;
 mod prune;
+mod records;
 mod remove;
 mod rename;
 mod resources;
@@ -457,6 +458,8 @@ pub struct Runtime {
     /// Exits the store has not accepted yet (`pending.rs`), and whether their recorder runs.
     pending: Mutex<HashMap<String, pending::Pending>>,
     recorder: std::sync::atomic::AtomicBool,
+    /// The container records in memory, written through to the store (`records.rs`).
+    records: records::Records,
     /// Whether this kernel builds idmapped overlays (probed on the first `--userns` start).
     idmap_probe: tokio::sync::OnceCell<std::result::Result<(), String>>,
 }
@@ -493,6 +496,7 @@ impl Runtime {
             idmap_probe: tokio::sync::OnceCell::new(),
             pending: Mutex::new(HashMap::new()),
             recorder: std::sync::atomic::AtomicBool::new(false),
+            records: records::Records::new(),
         });
         rt.recover().await?;
         if rt.cfg.network.bridge_subnet.is_empty() {
@@ -538,7 +542,7 @@ impl Runtime {
     }
 
     fn save(&self, rec: &ContainerRecord) -> Result<()> {
-        self.store.put(Kind::Container, &rec.id, rec)?;
+        self.records.write(&rec.id, Some(rec), || Ok(self.store.put(Kind::Container, &rec.id, rec)?))?;
         self.settled(&rec.id);
         Ok(())
     }
@@ -548,12 +552,12 @@ impl Runtime {
         if let Some(r) = self.pending_record(id) {
             return Ok(r);
         }
-        self.store.get(Kind::Container, id)?.ok_or_else(|| RuntimeError::NotFound(id.to_string()))
+        self.records.read(&self.store, |m| m.get(id).cloned())?.ok_or_else(|| RuntimeError::NotFound(id.to_string()))
     }
 
-    /// Every container record (with the exits still pending).
+    /// Every container record, newest first (with the exits still pending).
     pub fn list(&self) -> Result<Vec<ContainerRecord>> {
-        let mut v: Vec<ContainerRecord> = self.store.all(Kind::Container)?;
+        let mut v: Vec<ContainerRecord> = self.records.read(&self.store, |m| m.values().cloned().collect())?;
         for r in v.iter_mut() {
             if let Some(p) = self.pending_record(&r.id) {
                 *r = p;
@@ -568,19 +572,22 @@ impl Runtime {
         if name.is_empty() {
             return Err(RuntimeError::InvalidArgument("a container ID or name is required".into()));
         }
-        let all = self.list()?;
-        if let Some(c) = all.iter().find(|c| c.id == name || c.name == name.trim_start_matches('/')) {
-            return Ok(c.clone());
-        }
-        let m: Vec<_> = all.iter().filter(|c| c.id.starts_with(name)).collect();
-        match m.len() {
-            1 => Ok(m[0].clone()),
-            0 => Err(RuntimeError::NotFound(name.to_string())),
-            _ => Err(RuntimeError::InvalidArgument(format!(
-                "container ID prefix {name:?} matches {} containers; give more of it",
-                m.len()
-            ))),
-        }
+        let bare = name.trim_start_matches('/');
+        let found = self.records.read(&self.store, |m| {
+            if let Some(c) = m.get(name).or_else(|| m.values().find(|c| c.name == bare)) {
+                return Ok(c.id.clone());
+            }
+            let mut hits = m.keys().filter(|id| id.starts_with(name));
+            match (hits.next(), hits.count()) {
+                (Some(id), 0) => Ok(id.clone()),
+                (None, _) => Err(RuntimeError::NotFound(name.to_string())),
+                (Some(_), more) => Err(RuntimeError::InvalidArgument(format!(
+                    "container ID prefix {name:?} matches {} containers; give more of it",
+                    more + 1
+                ))),
+            }
+        })??;
+        self.load(&found)
     }
 
     /// Inspects one container.

@@ -12,6 +12,17 @@ impl Runtime {
     /// Repairs what no record accounts for (after `recover` has settled the records).
     pub(super) fn sweep(&self) {
         self.sweep_records();
+        // Layers and blobs a pull or import stored before the agent died and before it
+        // recorded their image (half-unpacked layers under `tmp/` went when the image store
+        // opened).
+        match self.container_images().and_then(|u| Ok(self.images.gc(&u)?)) {
+            Ok(removed) => {
+                for p in removed {
+                    tracing::warn!(path = %p.display(), "start-up sweep: removed a layer or blob no image or container uses");
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "start-up sweep: cannot collect unused layers and blobs"),
+        }
         // Volume directories without a record (their owner, `volume/`, repairs them).
         self.volumes.sweep();
         let recs: Vec<ContainerRecord> = match self.list() {

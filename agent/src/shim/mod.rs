@@ -349,9 +349,10 @@ fn supervise(spec: &LaunchSpec, rep: OwnedFd) {
     // Host side here; the init configures its side itself after "go" (no extra process).
     for b in spec.bridge.iter().chain(spec.extra_bridges.iter()) {
         if let Err(e) = crate::network::attach::setup_host_side(pid.as_raw(), b) {
-            let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
-            wait_exit(pid);
-            return fail(report, rep, 125, ShimError::Network(e).to_string());
+            // An init that failed its own set-up (an --ulimit the kernel refuses) exits and
+            // takes its namespace with it: then its reason is the one to report.
+            drop(go_w);
+            return abort(report, rep, err_r, ShimError::Network(e).to_string());
         }
     }
     let _ = nix::unistd::write(&go_w, b"g");

@@ -34,8 +34,11 @@ const PADDED: u8 = 0x8;
 const PRIORITY: u8 = 0x20;
 /// The smallest SETTINGS_MAX_FRAME_SIZE a peer may have: re-encoded blocks are cut to it.
 const MAX_FRAME: usize = 16_384;
-/// A header block (compressed) larger than this closes the connection.
-const MAX_BLOCK: usize = 1 << 20;
+/// A header block (compressed, or decoded in HPACK's accounting: name + value + 32 per
+/// field) larger than this many times the header list limit closes the connection, as h2
+/// does (its `MAX_HEADER_LIST_ABUSE_MULTIPLIER`); between one and this many times, h2
+/// answers 431 and refuses the stream itself.
+const ABUSE_MULTIPLIER: usize = 4;
 /// HPACK's default dynamic table size, which h2 keeps for its decoder (we never change it).
 const TABLE_SIZE: usize = 4096;
 
@@ -78,6 +81,8 @@ pub struct Rewriter {
     decoder: Decoder<'static>,
     encoder: Encoder<'static>,
     pending: Option<Pending>,
+    /// The largest header block accepted, compressed or decoded.
+    max_block: usize,
 }
 
 impl Default for Rewriter {
@@ -91,10 +96,23 @@ fn bad(msg: String) -> io::Error {
 }
 
 impl Rewriter {
+    /// A rewriter for the default `[limits] max_header_list_size`.
     pub fn new() -> Rewriter {
+        Self::with_header_list_limit(super::limits::Limits::default().max_header_list_size as usize)
+    }
+
+    /// A rewriter for a server whose SETTINGS_MAX_HEADER_LIST_SIZE is `max_header_list`.
+    pub fn with_header_list_limit(max_header_list: usize) -> Rewriter {
         let mut decoder = Decoder::new();
         decoder.set_max_allowed_table_size(TABLE_SIZE);
-        Rewriter { stage: Stage::Preface, input: BytesMut::new(), decoder, encoder: Encoder::new(), pending: None }
+        Rewriter {
+            stage: Stage::Preface,
+            input: BytesMut::new(),
+            decoder,
+            encoder: Encoder::new(),
+            pending: None,
+            max_block: max_header_list.saturating_mul(ABUSE_MULTIPLIER),
+        }
     }
 
     /// Takes bytes the client sent and appends what the server should read to `out`.
@@ -145,8 +163,11 @@ impl Rewriter {
                         self.stage = Stage::Payload(len);
                         continue;
                     }
-                    if len > MAX_BLOCK {
-                        return Err(bad(format!("HTTP/2 header frame of {len} bytes is too large")));
+                    if len > self.max_block {
+                        return Err(bad(format!(
+                            "HTTP/2 header frame of {len} bytes is over {} bytes ([limits] max_header_list_size × {ABUSE_MULTIPLIER})",
+                            self.max_block
+                        )));
                     }
                     if self.input.len() < FRAME_HEADER + len {
                         return Ok(());
@@ -194,8 +215,11 @@ impl Rewriter {
             let Some(pending) = self.pending.as_mut().filter(|p| p.stream == stream) else {
                 return Err(bad(format!("HTTP/2 CONTINUATION on stream {stream} without a header block")));
             };
-            if pending.fragment.len() + payload.len() > MAX_BLOCK {
-                return Err(bad("HTTP/2 header block is too large".into()));
+            if pending.fragment.len() + payload.len() > self.max_block {
+                return Err(bad(format!(
+                    "HTTP/2 header block is over {} bytes ([limits] max_header_list_size × {ABUSE_MULTIPLIER})",
+                    self.max_block
+                )));
             }
             pending.fragment.extend_from_slice(payload);
         }
@@ -209,8 +233,25 @@ impl Rewriter {
 
     /// Decodes a whole block, fixes `:authority`, and writes it as HEADERS (+ CONTINUATION).
     fn emit(&mut self, p: Pending, out: &mut BytesMut) -> io::Result<()> {
-        let mut headers =
-            self.decoder.decode(&p.fragment).map_err(|e| bad(format!("HTTP/2 header block: HPACK: {e:?}")))?;
+        // Decoded with a running size, kept only up to the bound: references into the
+        // dynamic table make a small block decode into a huge list (an HPACK bomb). The whole
+        // block is still decoded, so the decoder's table stays the client's.
+        let mut headers: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
+        let mut size = 0usize;
+        let max = self.max_block;
+        self.decoder
+            .decode_with_cb(&p.fragment, |n, v| {
+                size = size.saturating_add(n.len() + v.len() + 32);
+                if size <= max {
+                    headers.push((n.into_owned(), v.into_owned()));
+                }
+            })
+            .map_err(|e| bad(format!("HTTP/2 header block: HPACK: {e:?}")))?;
+        if size > max {
+            return Err(bad(format!(
+                "HTTP/2 header list of {size} bytes decoded is over {max} ([limits] max_header_list_size × {ABUSE_MULTIPLIER})"
+            )));
+        }
         for (name, value) in headers.iter_mut() {
             if name.as_slice() == b":authority" && needs_rewrite(value) {
                 *value = LOCAL_AUTHORITY.to_vec();
@@ -257,10 +298,11 @@ pub struct AuthorityFix<S> {
 }
 
 impl<S> AuthorityFix<S> {
-    pub fn new(inner: S) -> Self {
+    /// Wraps `inner` for a server whose header lists are limited to `max_header_list` bytes.
+    pub fn new(inner: S, max_header_list: usize) -> Self {
         AuthorityFix {
             inner,
-            rewriter: Rewriter::new(),
+            rewriter: Rewriter::with_header_list_limit(max_header_list),
             out: BytesMut::new(),
             scratch: vec![0u8; 16 * 1024].into_boxed_slice(),
             eof: false,

@@ -4,6 +4,7 @@
 //! h2's strict checks.
 
 pub mod authority;
+pub mod limits;
 pub mod outcome;
 
 use anyhow::Context;
@@ -40,9 +41,12 @@ pub fn bind_unix(path: &Path, gid: Option<nix::unistd::Gid>) -> anyhow::Result<t
     Ok(ul)
 }
 
-/// The connections of a unix listener, each with its `:authority` made acceptable to h2.
+/// The connections of a unix listener, each with its `:authority` made acceptable to h2
+/// (header lists bounded by `max_header_list` bytes).
 pub fn unix_incoming(
     ul: tokio::net::UnixListener,
+    max_header_list: usize,
 ) -> impl Stream<Item = std::io::Result<authority::AuthorityFix<tokio::net::UnixStream>>> {
-    tokio_stream::wrappers::UnixListenerStream::new(ul).map_ok(authority::AuthorityFix::new)
+    tokio_stream::wrappers::UnixListenerStream::new(ul)
+        .map_ok(move |s| authority::AuthorityFix::new(s, max_header_list))
 }

@@ -1,9 +1,9 @@
 //! Container verbs: run, create, start, stop, restart, kill, rm, wait, ps, inspect, logs,
 //! exec, update, stats, commit.
 
-use super::{each, echo, parse_kv, resources};
+use super::{each, echo, parse_kv, resources, PARALLEL};
 use crate::cli::{self, CreateOpts, Format, ResourceOpts};
-use crate::client::Clients;
+use crate::client::{Client, Clients};
 use crate::error::{Exit, Res, EXIT_AGENT};
 use crate::{output, tty};
 use agent_proto::v1 as pb;
@@ -60,38 +60,49 @@ pub async fn start(cl: &mut Clients, attach: bool, containers: Vec<String>) -> R
         let spec = info.spec.unwrap_or_default();
         return attach_and_start(cl, &info.id, spec.stdin_open, spec.tty).await;
     }
-    each(containers, async |id| cl.c.start(pb::StartContainerRequest { id }).await.map(drop), echo).await
+    // One at a time, in order: a later one may join an earlier one's namespaces.
+    each(
+        &cl.c,
+        containers,
+        1,
+        |mut c, id| async move { c.start(pb::StartContainerRequest { id }).await.map(drop) },
+        echo,
+    )
+    .await
 }
 
 /// `stop`: SIGTERM, then SIGKILL after `time` seconds.
 pub async fn stop(cl: &mut Clients, time: Option<u32>, containers: Vec<String>) -> Res<u8> {
-    let stop = async |id| cl.c.stop(pb::StopContainerRequest { id, timeout_seconds: time }).await.map(drop);
-    each(containers, stop, echo).await
+    let stop = |mut c: Client, id| async move {
+        c.stop(pb::StopContainerRequest { id, timeout_seconds: time }).await.map(drop)
+    };
+    each(&cl.c, containers, PARALLEL, stop, echo).await
 }
 
 /// `restart`: stop, then start.
 pub async fn restart(cl: &mut Clients, time: Option<u32>, containers: Vec<String>) -> Res<u8> {
-    let restart = async |id: String| {
-        cl.c.stop(pb::StopContainerRequest { id: id.clone(), timeout_seconds: time }).await?;
-        cl.c.start(pb::StartContainerRequest { id }).await.map(drop)
+    let restart = |mut c: Client, id: String| async move {
+        c.stop(pb::StopContainerRequest { id: id.clone(), timeout_seconds: time }).await?;
+        c.start(pb::StartContainerRequest { id }).await.map(drop)
     };
-    each(containers, restart, echo).await
+    each(&cl.c, containers, 1, restart, echo).await
 }
 
 /// `kill`: sends `signal`.
 pub async fn kill(cl: &mut Clients, signal: String, containers: Vec<String>) -> Res<u8> {
-    let kill = async |id| cl.c.kill(pb::KillContainerRequest { id, signal: signal.clone() }).await.map(drop);
-    each(containers, kill, echo).await
+    let kill = |mut c: Client, id| {
+        let signal = signal.clone();
+        async move { c.kill(pb::KillContainerRequest { id, signal }).await.map(drop) }
+    };
+    each(&cl.c, containers, PARALLEL, kill, echo).await
 }
 
 /// `rm`: removes containers (`force`: running ones too).
 pub async fn rm(cl: &mut Clients, force: bool, remove_volumes: bool, containers: Vec<String>) -> Res<u8> {
-    each(
-        containers,
-        async |id| cl.c.remove(pb::RemoveContainerRequest { id, force, remove_volumes }).await.map(drop),
-        echo,
-    )
-    .await
+    let rm = |mut c: Client, id| async move {
+        c.remove(pb::RemoveContainerRequest { id, force, remove_volumes }).await.map(drop)
+    };
+    each(&cl.c, containers, PARALLEL, rm, echo).await
 }
 
 /// `wait`: like docker, prints each exit code; the command itself succeeds.
@@ -285,8 +296,11 @@ async fn forward_resizes(tx: tokio::sync::mpsc::Sender<pb::ExecRequest>) {
 /// `update`: new resource limits, live.
 pub async fn update(cl: &mut Clients, res: ResourceOpts, containers: Vec<String>) -> Res<u8> {
     let r = resources(&res)?;
-    let update = async |id| cl.c.update_resources(pb::UpdateResourcesRequest { id, resources: Some(r.clone()) }).await;
-    each(containers, update, echo).await
+    let update = |mut c: Client, id| {
+        let resources = Some(r.clone());
+        async move { c.update_resources(pb::UpdateResourcesRequest { id, resources }).await }
+    };
+    each(&cl.c, containers, 1, update, echo).await
 }
 
 /// `stats`: one sample, or samples until interrupted.

@@ -8,12 +8,11 @@
 use super::verbs::{daemon, EXIT_DAEMON};
 use crate::client::Clients;
 use crate::error::{Exit, Res};
+use agent_proto::chunks::{ChunkReader, ChunkWriter};
 use agent_proto::v1 as pb;
 use std::io::Write;
 use std::path::{Component, Path, PathBuf};
 use tokio_stream::StreamExt;
-
-const CHUNK: usize = 256 * 1024;
 
 fn fail(msg: impl Into<String>) -> Exit {
     Exit(EXIT_DAEMON, msg.into())
@@ -55,14 +54,14 @@ async fn from_container(cl: &mut Clients, id: &str, path: &str, dest: &str, arch
         Some(Err(e)) => return Err(daemon(e)),
         _ => return Err(fail("the agent sent no stat of the path")),
     };
-    let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(8);
+    let (tx, rx) = tokio::sync::mpsc::channel::<Vec<u8>>(8);
     let to_stdout = dest == "-";
     let dest = PathBuf::from(dest);
     let src_is_dir = stat.mode & libc::S_IFMT == libc::S_IFDIR;
     let contents = path.ends_with("/.") || path == ".";
     let top = stat.name.clone();
     let writer = std::thread::spawn(move || -> Res<()> {
-        let input = ChanReader { rx, cur: std::io::Cursor::new(Vec::new()) };
+        let input = ChunkReader::new(rx);
         if to_stdout {
             let mut out = std::io::stdout().lock();
             let mut input = input;
@@ -76,7 +75,7 @@ async fn from_container(cl: &mut Clients, id: &str, path: &str, dest: &str, arch
     while let Some(m) = s.next().await {
         match m {
             Ok(pb::CopyFromResponse { msg: Some(pb::copy_from_response::Msg::Data(d)) }) => {
-                if tx.send(d).is_err() {
+                if tx.send(d).await.is_err() {
                     break;
                 }
             }
@@ -93,26 +92,6 @@ async fn from_container(cl: &mut Clients, id: &str, path: &str, dest: &str, arch
         return Err(e);
     }
     local.map(|_| 0)
-}
-
-struct ChanReader {
-    rx: std::sync::mpsc::Receiver<Vec<u8>>,
-    cur: std::io::Cursor<Vec<u8>>,
-}
-
-impl std::io::Read for ChanReader {
-    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
-        loop {
-            let n = self.cur.read(out)?;
-            if n > 0 || out.is_empty() {
-                return Ok(n);
-            }
-            match self.rx.recv() {
-                Ok(c) => self.cur = std::io::Cursor::new(c),
-                Err(_) => return Ok(0),
-            }
-        }
-    }
 }
 
 /// Extracts the container's archive (top entry `top`) at `dest` by docker's rules.
@@ -224,7 +203,11 @@ async fn to_container(cl: &mut Clients, src: &str, id: &str, path: &str, archive
         .await
         .map_err(|_| fail("the copy stream closed"))?;
     let sender = std::thread::spawn(move || -> Res<()> {
-        let mut w = ChanWriter { buf: Vec::with_capacity(CHUNK), tx };
+        let mut w = ChunkWriter::new(
+            tx,
+            |d| pb::CopyToRequest { msg: Some(pb::copy_to_request::Msg::Data(d)) },
+            "the agent ended the copy",
+        );
         if stdin {
             std::io::copy(&mut std::io::stdin().lock(), &mut w)?;
         } else {
@@ -249,30 +232,6 @@ async fn to_container(cl: &mut Clients, src: &str, id: &str, path: &str, archive
     let local = sender.join().map_err(|_| fail("the archiving thread failed"))?;
     res.map_err(daemon)?;
     local.map(|_| 0)
-}
-
-struct ChanWriter {
-    buf: Vec<u8>,
-    tx: tokio::sync::mpsc::Sender<pb::CopyToRequest>,
-}
-
-impl Write for ChanWriter {
-    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-        self.buf.extend_from_slice(b);
-        if self.buf.len() >= CHUNK {
-            self.flush()?;
-        }
-        Ok(b.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        if self.buf.is_empty() {
-            return Ok(());
-        }
-        let d = std::mem::replace(&mut self.buf, Vec::with_capacity(CHUNK));
-        self.tx
-            .blocking_send(pb::CopyToRequest { msg: Some(pb::copy_to_request::Msg::Data(d)) })
-            .map_err(|_| std::io::Error::new(std::io::ErrorKind::BrokenPipe, "the agent ended the copy"))
-    }
 }
 
 #[cfg(test)]

@@ -71,7 +71,9 @@ pub async fn ls(cl: &mut Clients, quiet: bool, format: Format) -> Res<u8> {
 
 /// `rmi`, `image rm`: prints what was untagged and deleted.
 pub async fn rm(cl: &mut Clients, force: bool, images: Vec<String>) -> Res<u8> {
-    let remove = async |image| cl.i.remove(pb::RemoveImageRequest { image, force }).await;
+    let remove = |mut c: pb::image_service_client::ImageServiceClient<tonic::transport::Channel>, image| async move {
+        c.remove(pb::RemoveImageRequest { image, force }).await
+    };
     let show = |_: &str, r: tonic::Response<pb::RemoveImageResponse>| {
         let r = r.into_inner();
         for u in r.untagged {
@@ -81,7 +83,7 @@ pub async fn rm(cl: &mut Clients, force: bool, images: Vec<String>) -> Res<u8> {
             println!("Deleted: {d}");
         }
     };
-    each(images, remove, show).await
+    each(&cl.i, images, 1, remove, show).await
 }
 
 async fn import(cl: &mut Clients, data: Vec<u8>, opts: pb::ImportOptions) -> Res<u8> {

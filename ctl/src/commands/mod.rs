@@ -86,14 +86,35 @@ pub async fn run(cl: &mut Clients, cmd: Cmd) -> Res<u8> {
 
 /// Calls the agent for each item in turn; each success is shown by `show` (docker prints
 /// the name), each failure as the agent's message, and any failure makes the exit code 1.
-async fn each<T>(
+async fn each<C: Clone, T, F>(
+    client: &C,
     items: Vec<String>,
-    mut call: impl AsyncFnMut(String) -> Result<T, tonic::Status>,
+    width: usize,
+    call: impl Fn(C, String) -> F,
     show: impl Fn(&str, T),
-) -> Res<u8> {
+) -> Res<u8>
+where
+    F: std::future::Future<Output = Result<T, tonic::Status>>,
+{
+    use futures::StreamExt;
+    let calls = items.into_iter().map(|item| {
+        let f = call(client.clone(), item.clone());
+        async move { (item, f.await) }
+    });
+    let mut results: Vec<(String, Result<T, tonic::Status>)> =
+        futures::stream::iter(calls).buffered(width.max(1)).collect().await;
+    // Run at once, one may have waited on another (a container whose network namespace
+    // another one asked for uses): those go again, one by one, as a sequential run had them.
+    if width > 1 {
+        for (item, r) in results.iter_mut() {
+            if matches!(r, Err(e) if e.code() == tonic::Code::FailedPrecondition) {
+                *r = call(client.clone(), item.clone()).await;
+            }
+        }
+    }
     let mut failed = false;
-    for item in items {
-        match call(item.clone()).await {
+    for (item, r) in results {
+        match r {
             Ok(v) => show(&item, v),
             Err(e) => {
                 eprintln!("Error response from agent: {}", e.message());
@@ -103,6 +124,10 @@ async fn each<T>(
     }
     Ok(u8::from(failed))
 }
+
+/// How many containers `rm`, `stop`, `kill`, `pause` and `unpause` handle at once (docker's
+/// CLI runs these verbs in parallel too, 50 at a time); results are shown in the order asked.
+const PARALLEL: usize = 50;
 
 /// Shows a success by the name it was asked for.
 fn echo<T>(name: &str, _: T) {

@@ -1,8 +1,8 @@
 //! pause, unpause, diff, export, top: each a call and docker's output.
 
-use super::{each, echo};
+use super::{each, echo, PARALLEL};
 use crate::cli_verbs::VerbCmd;
-use crate::client::Clients;
+use crate::client::{Client, Clients};
 use crate::error::{Exit, Res};
 use agent_proto::v1 as pb;
 
@@ -18,10 +18,13 @@ pub fn daemon(s: tonic::Status) -> Exit {
 pub async fn run(cl: &mut Clients, cmd: VerbCmd) -> Res<u8> {
     match cmd {
         VerbCmd::Pause { containers } => {
-            each(containers, async |id| cl.c.pause(pb::PauseContainerRequest { id }).await.map(drop), echo).await
+            let pause = |mut c: Client, id| async move { c.pause(pb::PauseContainerRequest { id }).await.map(drop) };
+            each(&cl.c, containers, PARALLEL, pause, echo).await
         }
         VerbCmd::Unpause { containers } => {
-            each(containers, async |id| cl.c.unpause(pb::UnpauseContainerRequest { id }).await.map(drop), echo).await
+            let unpause =
+                |mut c: Client, id| async move { c.unpause(pb::UnpauseContainerRequest { id }).await.map(drop) };
+            each(&cl.c, containers, PARALLEL, unpause, echo).await
         }
         VerbCmd::Cp { archive, follow_link, src, dest } => super::cp::cp(cl, archive, follow_link, src, dest).await,
         VerbCmd::Attach { detach_keys, no_stdin, sig_proxy, container } => {

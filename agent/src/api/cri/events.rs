@@ -18,7 +18,11 @@ pub(super) fn follow(cri: &CriRuntime) -> EventStream {
     let (tx, rx) = tokio::sync::mpsc::channel(256);
     tokio::spawn(async move {
         loop {
-            let ev = match live.recv().await {
+            let got = tokio::select! {
+                got = live.recv() => got,
+                _ = tx.closed() => return,
+            };
+            let ev = match got {
                 Ok(ev) => ev,
                 Err(RecvError::Lagged(_)) | Err(RecvError::Closed) => return,
             };

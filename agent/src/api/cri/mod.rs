@@ -93,6 +93,8 @@ pub struct CriRuntime {
     pub rt: Arc<Runtime>,
     pub cfg: CriConfig,
     pub streams: Arc<stream::StreamServer>,
+    /// `[limits] max_followers`: GetContainerEvents holds a slot.
+    pub followers: Arc<crate::api::followers::Followers>,
 }
 
 /// ImageService.
@@ -153,7 +155,8 @@ macro_rules! runtime_service {
                 &self,
                 _: Request<pb::GetEventsRequest>,
             ) -> Result<Response<Self::GetContainerEventsStream>, Status> {
-                Ok(Response::new(events::follow(self)))
+                let slot = self.followers.admit("GetContainerEvents")?;
+                Ok(Response::new(slot.hold(events::follow(self))))
             }
         }
     };

@@ -16,6 +16,7 @@ mod unpack;
 pub use fsat::CpError;
 
 use super::{ContainerRecord, Result, Runtime, RuntimeError, State};
+use agent_proto::chunks::ChunkWriter;
 use fsat::IdMap;
 use nix::fcntl::OFlag;
 use nix::sys::stat::{fstat, Mode, SFlag};
@@ -46,60 +47,6 @@ pub struct CopyTo {
 
 /// Archive chunks, or the error that ended the stream.
 pub type Chunks = mpsc::Receiver<std::result::Result<Vec<u8>, RuntimeError>>;
-
-const CHUNK: usize = 256 * 1024;
-
-/// A `Write` that sends chunks to an async receiver (from a blocking thread).
-struct ChunkWriter {
-    buf: Vec<u8>,
-    tx: mpsc::Sender<std::result::Result<Vec<u8>, RuntimeError>>,
-}
-
-impl std::io::Write for ChunkWriter {
-    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-        self.buf.extend_from_slice(b);
-        if self.buf.len() >= CHUNK {
-            self.flush()?;
-        }
-        Ok(b.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        if self.buf.is_empty() {
-            return Ok(());
-        }
-        let chunk = std::mem::replace(&mut self.buf, Vec::with_capacity(CHUNK));
-        self.tx
-            .blocking_send(Ok(chunk))
-            .map_err(|_| std::io::Error::new(std::io::ErrorKind::BrokenPipe, "the client went away"))
-    }
-}
-
-/// A `Read` over chunks from an async sender (on a blocking thread).
-pub struct ChunkReader {
-    rx: mpsc::Receiver<Vec<u8>>,
-    cur: std::io::Cursor<Vec<u8>>,
-}
-
-impl ChunkReader {
-    pub fn new(rx: mpsc::Receiver<Vec<u8>>) -> ChunkReader {
-        ChunkReader { rx, cur: std::io::Cursor::new(Vec::new()) }
-    }
-}
-
-impl std::io::Read for ChunkReader {
-    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
-        loop {
-            let n = std::io::Read::read(&mut self.cur, out)?;
-            if n > 0 || out.is_empty() {
-                return Ok(n);
-            }
-            match self.rx.blocking_recv() {
-                Some(c) => self.cur = std::io::Cursor::new(c),
-                None => return Ok(0),
-            }
-        }
-    }
-}
 
 fn cp_error(e: CpError, rec: &ContainerRecord) -> RuntimeError {
     match e {
@@ -173,7 +120,7 @@ impl Runtime {
         let ids = Self::ids_of(&rec);
         let arch_name = if base == "/" { String::new() } else { base };
         std::thread::spawn(move || {
-            let w = ChunkWriter { buf: Vec::with_capacity(CHUNK), tx: tx.clone() };
+            let w = ChunkWriter::new(tx.clone(), Ok, "the client went away");
             let mut p = pack::Packer::new(w, ids);
             let res = p.add(&top, &arch_name).and_then(|_| p.finish()).and_then(|mut w| {
                 std::io::Write::flush(&mut w).map_err(|err| CpError::Io { what: "send", path: "archive".into(), err })
@@ -225,7 +172,7 @@ impl Runtime {
             };
             let owners = unpack::Owners { keep: to.copy_uid_gid, ids };
             let target = unpack::Target { dest: &dest, rename };
-            unpack::unpack(ChunkReader::new(input), &root, &target, &owners).map_err(err)
+            unpack::unpack(agent_proto::chunks::ChunkReader::new(input), &root, &target, &owners).map_err(err)
         })
         .await
         .map_err(|e| RuntimeError::Internal(format!("copy task: {e}")))?
@@ -244,7 +191,7 @@ impl Runtime {
         let (tx, rx) = mpsc::channel(4);
         let rec2 = Arc::new(rec);
         std::thread::spawn(move || {
-            let w = ChunkWriter { buf: Vec::with_capacity(CHUNK), tx: tx.clone() };
+            let w = ChunkWriter::new(tx.clone(), Ok, "the client went away");
             let mut p = pack::Packer::new(w, IdMap::default());
             let res = p.add(&root, "").and_then(|_| p.finish()).and_then(|mut w| {
                 std::io::Write::flush(&mut w).map_err(|err| CpError::Io { what: "send", path: "archive".into(), err })

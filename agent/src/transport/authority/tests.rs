@@ -202,7 +202,7 @@ async fn serve(client: Vec<u8>, fix: bool) -> Vec<String> {
     let server = async move {
         let mut got = Vec::new();
         let conn = if fix {
-            h2::server::handshake(Box::new(AuthorityFix::new(s)) as Box<dyn Io>).await
+            h2::server::handshake(Box::new(AuthorityFix::new(s, 16 * 1024)) as Box<dyn Io>).await
         } else {
             h2::server::handshake(Box::new(s) as Box<dyn Io>).await
         };
@@ -229,4 +229,37 @@ async fn h2_refuses_a_socket_path_and_serves_it_through_the_fix() {
     assert_eq!(serve(bytes, true).await, ["localhost", "localhost"]);
     let bytes = client_bytes(b"127.0.0.1:7443");
     assert_eq!(serve(bytes, true).await, ["127.0.0.1:7443", "127.0.0.1:7443"]);
+}
+
+#[test]
+fn an_hpack_bomb_closes_the_connection_before_it_is_decoded_into_memory() {
+    // A 4000-byte value enters the dynamic table, then 3000 one-byte references to it: a
+    // 3 KB block that would decode into 12 MB.
+    let value = vec![b'v'; 4000];
+    let mut b = vec![0x83, 0x86, 0x04];
+    b.extend(lit(b"/agent.v1.SystemService/Version"));
+    b.extend([0x40, 1, b'x', 0x7f]); // new name "x", value length 4000: 7-bit prefix full, then a varint
+    let mut rest = 4000 - 127;
+    while rest >= 128 {
+        b.push((rest % 128) as u8 | 0x80);
+        rest /= 128;
+    }
+    b.push(rest as u8);
+    b.extend(&value);
+    b.extend(std::iter::repeat_n(0x80 | 62, 3000));
+    let mut input = PREFACE.to_vec();
+    input.extend(frame(HEADERS, END_HEADERS | END_STREAM, 1, &b));
+    let e = rewrite_all(&input).unwrap_err().to_string();
+    assert!(e.contains("decoded is over 65536"), "{e}");
+    // Under the limit, the same block with ten references passes.
+    let mut ok = b[..b.len() - 3000].to_vec();
+    ok.extend(std::iter::repeat_n(0x80 | 62, 10));
+    let mut input = PREFACE.to_vec();
+    input.extend(frame(HEADERS, END_HEADERS | END_STREAM, 1, &ok));
+    assert!(rewrite_all(&input).is_ok());
+    // A block larger than the bound is refused from its frame header.
+    let mut input = PREFACE.to_vec();
+    input.extend(frame(HEADERS, END_HEADERS, 1, &vec![0u8; 70_000]));
+    let e = rewrite_all(&input).unwrap_err().to_string();
+    assert!(e.contains("header frame of 70000 bytes"), "{e}");
 }
