@@ -100,6 +100,10 @@ pub struct FileConfig {
     /// The Kubernetes CRI: pause_image, pause_command, stream_listen, cni_conf_dir, cni_bin_dir.
     #[serde(default)]
     pub cri: crate::api::cri::CriConfig,
+    /// Containers' logs: driver (json-file|local|none), max_size ("10m" or bytes), max_file,
+    /// compress — what a container that gives no `--log-driver`/`--log-opt` gets.
+    #[serde(default)]
+    pub logs: crate::logfile::LogDefaults,
     /// What clients may hold: connections, streams, header lists, windows, pings, reset
     /// guards, message sizes, followers (`transport/limits.rs`).
     #[serde(default)]
@@ -139,6 +143,7 @@ pub struct Config {
     pub network: crate::runtime::NetConfig,
     pub userns: crate::isolation::userns::UsernsConfig,
     pub cri: crate::api::cri::CriConfig,
+    pub logs: crate::logfile::LogDefaults,
     pub limits: crate::transport::limits::Limits,
 }
 
@@ -202,6 +207,7 @@ impl Config {
                 .map_err(|e| anyhow::anyhow!("config: [network] bridge_subnet: {e}"))?;
         }
         file.cri.validate().map_err(|e| anyhow::anyhow!("config: {e}"))?;
+        file.logs.validate().map_err(|e| anyhow::anyhow!("config: {e}"))?;
         file.limits.validate().map_err(|e| anyhow::anyhow!("config: {e}"))?;
         let insecure_tcp = flags.insecure_tcp || file.insecure_tcp;
         let tls = match (
@@ -260,6 +266,7 @@ impl Config {
             network: file.network,
             userns: file.userns,
             cri: file.cri,
+            logs: file.logs,
             limits: file.limits,
         })
     }
@@ -307,6 +314,18 @@ mod tests {
         assert_eq!(cni.bin_dirs, [PathBuf::from("/a"), PathBuf::from("/b")]);
         assert_eq!(cni.cache_dir, PathBuf::from("/var/lib/agentd/cni/results"));
         assert!(Config::from_toml("").unwrap().cri.cni(Path::new("/r")).is_none());
+    }
+
+    #[test]
+    fn logs_section_gives_default_limits() {
+        let c = Config::from_toml("[logs]\nmax_size = \"10m\"\nmax_file = 3\n").unwrap();
+        let r = crate::logfile::LogConfig::default().resolved(&c.logs).rotation().unwrap();
+        assert_eq!((r.max_size, r.max_file), (10_000_000, 3));
+        assert!(Config::from_toml("[logs]\nmax_size = 4096\n").is_ok());
+        let e = Config::from_toml("[logs]\nmax_file = 0\n").unwrap_err();
+        assert!(e.to_string().contains("max-file=0"), "{e}");
+        let e = Config::from_toml("[logs]\ndriver = \"syslog\"\n").unwrap_err();
+        assert!(e.to_string().contains("'syslog'"), "{e}");
     }
 
     #[test]

@@ -70,6 +70,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
             network: cfg.network.clone(),
             userns: cfg.userns.clone(),
             cni: cfg.cri.cni(&cfg.root),
+            logs: cfg.logs.clone(),
         },
         store,
         images,

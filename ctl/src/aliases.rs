@@ -25,6 +25,9 @@ pub fn rewrite(args: Vec<OsString>) -> Vec<OsString> {
             Some((v, r)) if v == "ls" || v == "list" => {
                 std::iter::once("ps".to_string()).chain(r.iter().cloned()).collect()
             }
+            Some((v, r)) if v == "prune" => {
+                std::iter::once("container-prune".to_string()).chain(r.iter().cloned()).collect()
+            }
             Some(_) => rest.to_vec(),
             None => return args,
         },
@@ -78,6 +81,7 @@ mod tests {
     #[test]
     fn dockers_spellings() {
         assert_eq!(rw("container ls -a"), "ps -a");
+        assert_eq!(rw("container prune -f --filter until=1h"), "container-prune -f --filter until=1h");
         assert_eq!(rw("-H unix:///x container rm -f web"), "-H unix:///x rm -f web");
         assert_eq!(rw("container inspect web"), "inspect web");
         assert_eq!(rw("history busybox"), "image history busybox");

@@ -226,6 +226,9 @@ pub enum Cmd {
         /// Show logs before a timestamp or relative time (as --since); a follower ends there
         #[arg(long)]
         until: Option<String>,
+        /// Show extra details provided to logs (the labels and env named by --log-opt labels=/env=)
+        #[arg(long)]
+        details: bool,
         container: String,
     },
     /// Run a command in a running container
@@ -339,6 +342,9 @@ pub enum Cmd {
         #[arg(required = true)]
         images: Vec<String>,
     },
+    /// Remove all stopped containers (`container prune`)
+    #[command(name = "container-prune", hide = true)]
+    ContainerPrune(crate::commands::prune::PruneOpts),
     /// Manage images
     Image {
         #[command(subcommand)]
@@ -394,6 +400,11 @@ pub enum Cmd {
     Certs {
         #[command(subcommand)]
         cmd: CertsCmd,
+    },
+    /// Generate the autocompletion script for the specified shell (bash, zsh, fish)
+    Completion {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
     },
     /// Show information about the agent and the host
     Info {
@@ -461,6 +472,9 @@ pub enum SystemCmd {
         #[arg(long, default_value_t)]
         format: Format,
     },
+    /// Remove unused data: stopped containers, unused networks, dangling images (-a: all
+    /// unused images; --volumes: unused volumes)
+    Prune(crate::commands::prune::SystemPruneOpts),
 }
 
 #[derive(Subcommand)]
@@ -493,6 +507,8 @@ pub enum NetworkCmd {
     Connect { network: String, container: String },
     /// Disconnect a container from a network
     Disconnect { network: String, container: String },
+    /// Remove all networks no container is attached to (the default bridge stays)
+    Prune(crate::commands::prune::PruneOpts),
 }
 
 #[derive(Subcommand)]
@@ -562,8 +578,15 @@ pub enum ImageCmd {
         #[arg(long, default_value_t)]
         format: Format,
     },
-    /// Remove untagged unused images and unreferenced layers
-    Prune,
+    /// Remove untagged unused images (-a: all unused images) and unreferenced layers
+    Prune {
+        /// Remove all unused images, not just dangling ones
+        #[arg(short = 'a', long = "all")]
+        all: bool,
+        /// Do not prompt for confirmation (this one never prompts)
+        #[arg(short = 'f', long = "force")]
+        force: bool,
+    },
     /// Remove images
     Rm {
         #[arg(short = 'f', long = "force")]

@@ -138,6 +138,8 @@ pub struct CreateOpts {
     pub res: ResourceOpts,
     #[command(flatten)]
     pub more: crate::run_flags::RunFlags,
+    #[command(flatten)]
+    pub logging: crate::log_flags::LogFlags,
     /// Image, then the command and its arguments
     #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true)]
     pub image_and_cmd: Vec<String>,

@@ -14,6 +14,7 @@ mod error;
 mod fanout;
 mod fields;
 mod flags;
+mod log_flags;
 mod mounts;
 mod output;
 mod registry;
@@ -55,7 +56,9 @@ fn main() -> ExitCode {
         }
         default_hook(info);
     }));
-    if fanout::is_fanout(cli.conn.context.as_deref()) && !matches!(cli.cmd, Cmd::Context { .. } | Cmd::Certs { .. }) {
+    if fanout::is_fanout(cli.conn.context.as_deref())
+        && !matches!(cli.cmd, Cmd::Context { .. } | Cmd::Certs { .. } | Cmd::Completion { .. })
+    {
         let spec = cli.conn.context.clone().unwrap_or_default();
         let nodes = context::CtlConfig::load().map_err(Exit::from).and_then(|cfg| fanout::nodes(&spec, &cfg));
         return match nodes {
@@ -94,6 +97,17 @@ async fn dispatch(cli: Cli) -> Res<u8> {
         Cmd::Context { cmd } => return commands::context::run(cmd, &conn),
         Cmd::Certs { cmd } => return commands::certs::run(cmd),
         Cmd::Logout { registry } => return commands::image::logout(registry),
+        Cmd::Completion { shell } => {
+            use clap::CommandFactory;
+            use std::io::Write;
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "agentctl", &mut script);
+            return match std::io::stdout().write_all(&script) {
+                Ok(()) => Ok(0),
+                Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(141),
+                Err(e) => Err(Exit::agent(format!("writing the completion script: {e}"))),
+            };
+        }
         // The file is read before connecting.
         Cmd::Apply(a) => return compose::run(&conn, a.f, compose::Verb::Apply { prune: a.prune }).await,
         Cmd::Diff(compose::DiffArgs { apply: a, container: None }) => {

@@ -203,6 +203,7 @@ pub fn container_json(c: &pb::ContainerInfo) -> Value {
             "Binds": spec.volumes,
             "GroupAdd": spec.group_add,
             "Annotations": spec.annotations,
+            "LogConfig": { "Type": if spec.log_driver.is_empty() { "json-file" } else { spec.log_driver.as_str() }, "Config": spec.log_opts },
             "UsernsMode": if c.uid_map.is_empty() { "host".to_string() } else if spec.userns.is_empty() { "remap".to_string() } else { spec.userns.clone() },
         },
         "IDMappings": {

@@ -128,7 +128,7 @@ fn oci_and_docker_archives_share_layers_and_honour_whiteouts() {
     assert!(out.contains("Loaded image ID"), "{out}");
     assert_eq!(layer_count(&a), 4);
     let out = a.ok(&["image", "prune"]);
-    assert!(out.contains("Deleted: sha256:"), "{out}");
+    assert!(out.contains("Deleted Images:\ndeleted: sha256:"), "{out}");
     assert_eq!(layer_count(&a), 3, "its layer goes with it");
 
     // rmi: refused while a container uses the image; afterwards only unshared layers go.

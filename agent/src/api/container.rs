@@ -166,6 +166,15 @@ impl ContainerService for ContainerApi {
         Ok(Response::new(pb::TopResponse { titles: t.titles, processes }))
     }
 
+    async fn prune(
+        &self,
+        req: Request<pb::PruneContainersRequest>,
+    ) -> Result<Response<pb::PruneContainersResponse>, Status> {
+        let filter = super::convert::prune_filter_from_pb(req.into_inner().filters).map_err(status)?;
+        let (deleted, reclaimed_bytes) = self.rt.prune_containers(&filter).await.map_err(status)?;
+        Ok(Response::new(pb::PruneContainersResponse { deleted, reclaimed_bytes }))
+    }
+
     async fn rename(
         &self,
         req: Request<pb::RenameContainerRequest>,
@@ -300,13 +309,18 @@ impl ContainerService for ContainerApi {
             stdout: r.stdout,
             stderr: r.stderr,
         };
+        let attrs: std::collections::HashMap<String, String> = if r.details {
+            self.rt.log_attrs(&r.id).map_err(status)?.into_iter().collect()
+        } else {
+            Default::default()
+        };
         let rx = self.rt.logs(&r.id, opts).map_err(status)?;
-        let s = ReceiverStream::new(rx).map(|rec| {
+        let s = ReceiverStream::new(rx).map(move |rec| {
             let stream = match rec.stream {
                 crate::logfile::Stream::Stdout => pb::LogStream::Stdout,
                 crate::logfile::Stream::Stderr => pb::LogStream::Stderr,
             };
-            Ok(pb::LogEntry { stream: stream as i32, time: rec.time, data: rec.data })
+            Ok(pb::LogEntry { stream: stream as i32, time: rec.time, data: rec.data, attrs: attrs.clone() })
         });
         Ok(Response::new(match slot {
             Some(slot) => slot.hold(s),

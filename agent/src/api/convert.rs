@@ -119,6 +119,8 @@ pub fn spec_from_pb(s: pb::ContainerSpec) -> Result<ContainerSpec, RuntimeError>
     if s.shm_size < 0 {
         return Err(RuntimeError::InvalidArgument(format!("invalid --shm-size {}: must be positive", s.shm_size)));
     }
+    let log_config = crate::logfile::LogConfig::parse(&s.log_driver, &s.log_opts.into_iter().collect())
+        .map_err(RuntimeError::InvalidArgument)?;
     if s.domainname.len() > 64 || s.domainname.contains(|c: char| c.is_whitespace() || c == '/') {
         return Err(RuntimeError::InvalidArgument(format!("invalid --domainname {:?}", s.domainname)));
     }
@@ -173,6 +175,7 @@ pub fn spec_from_pb(s: pb::ContainerSpec) -> Result<ContainerSpec, RuntimeError>
         ulimits,
         network_aliases: s.network_aliases,
         expose,
+        log_config,
     })
 }
 
@@ -306,6 +309,8 @@ pub fn spec_to_pb(s: &ContainerSpec) -> pb::ContainerSpec {
         network_aliases: s.network_aliases.clone(),
         expose: s.expose.clone(),
         annotations: s.annotations.clone().into_iter().collect(),
+        log_driver: s.log_config.driver.clone(),
+        log_opts: s.log_config.effective_opts().into_iter().collect(),
     }
 }
 
@@ -380,4 +385,22 @@ pub fn image_to_pb(i: &ImageRecord) -> pb::ImageInfo {
         architecture: i.architecture.clone(),
         os: i.os.clone(),
     }
+}
+
+/// `--filter label=`/`label!=`/`until=` of a prune, typed.
+pub fn prune_filter_from_pb(f: Option<pb::PruneFilters>) -> Result<crate::runtime::PruneFilter, RuntimeError> {
+    let f = f.unwrap_or_default();
+    let parse = |l: &String| -> Result<(String, Option<String>), RuntimeError> {
+        match l.split_once('=') {
+            Some(("", _)) => Err(RuntimeError::InvalidArgument(format!("invalid label filter {l:?}: no key"))),
+            Some((k, v)) => Ok((k.to_string(), Some(v.to_string()))),
+            None if l.is_empty() => Err(RuntimeError::InvalidArgument("an empty label filter".into())),
+            None => Ok((l.clone(), None)),
+        }
+    };
+    Ok(crate::runtime::PruneFilter {
+        labels: f.labels.iter().map(parse).collect::<Result<_, _>>()?,
+        not_labels: f.not_labels.iter().map(parse).collect::<Result<_, _>>()?,
+        until: (f.until != 0).then_some(f.until),
+    })
 }

@@ -272,10 +272,11 @@ impl ImageService for ImageApi {
         Ok(Response::new(pb::ImageHistoryResponse { entries }))
     }
 
-    async fn prune(&self, _req: Request<pb::PruneImagesRequest>) -> Result<Response<pb::PruneImagesResponse>, Status> {
+    async fn prune(&self, req: Request<pb::PruneImagesRequest>) -> Result<Response<pb::PruneImagesResponse>, Status> {
+        let all = req.into_inner().all;
         let users = self.rt.container_images().map_err(status)?;
         let images = Arc::clone(self.rt.images());
-        let (deleted, reclaimed_bytes) = tokio::task::spawn_blocking(move || images.prune(&users))
+        let (deleted, reclaimed_bytes) = tokio::task::spawn_blocking(move || images.prune(&users, all))
             .await
             .map_err(|e| Status::internal(e.to_string()))?
             .map_err(|e| image_status(&e))?;

@@ -84,6 +84,15 @@ impl NetworkService for NetworkApi {
         Ok(Response::new(pb::DisconnectResponse {}))
     }
 
+    async fn prune(
+        &self,
+        req: Request<pb::PruneNetworksRequest>,
+    ) -> Result<Response<pb::PruneNetworksResponse>, Status> {
+        let filter = super::convert::prune_filter_from_pb(req.into_inner().filters).map_err(status)?;
+        let deleted = self.rt.prune_networks(&filter).await.map_err(status)?;
+        Ok(Response::new(pb::PruneNetworksResponse { deleted }))
+    }
+
     async fn remove(
         &self,
         req: Request<pb::RemoveNetworkRequest>,

@@ -101,6 +101,8 @@ const OPERATOR_METHODS: &[&str] = &[
     "/agent.v1.VolumeService/Create",
     "/agent.v1.VolumeService/Remove",
     "/agent.v1.VolumeService/Prune",
+    "/agent.v1.ContainerService/Prune",
+    "/agent.v1.NetworkService/Prune",
 ];
 
 /// The role a gRPC method (`/package.Service/Method`) needs. Health checks and reflection are

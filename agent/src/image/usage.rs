@@ -134,12 +134,13 @@ impl ImageStore {
         Ok(u)
     }
 
-    /// Removes untagged images no container uses, then unreferenced layers and blobs.
-    pub fn prune(&self, in_use: &super::InUse) -> Result<(Vec<String>, u64), ImageError> {
+    /// Removes untagged images (with `all`: every image) no container uses, then
+    /// unreferenced layers and blobs.
+    pub fn prune(&self, in_use: &super::InUse, all: bool) -> Result<(Vec<String>, u64), ImageError> {
         let before: u64 = du(&self.root.join("layers")) + du(&self.root.join("blobs"));
         let mut deleted = Vec::new();
         for i in self.list()? {
-            if i.tags.is_empty() && !in_use.images.iter().any(|(_, iid)| iid == &i.id) {
+            if (all || i.tags.is_empty()) && !in_use.images.iter().any(|(_, iid)| iid == &i.id) {
                 self.store.delete(crate::store::Kind::Image, &i.id)?;
                 deleted.push(i.id);
             }

@@ -140,6 +140,9 @@ pub struct LaunchSpec {
     /// The container's cgroup directories, joined before the init runs.
     pub cgroup_dirs: Vec<PathBuf>,
     pub log: PathBuf,
+    /// How the shim rotates `log` (`None`: it grows without bound).
+    #[serde(default)]
+    pub log_rotation: Option<crate::logfile::Rotation>,
     pub exit_file: PathBuf,
     /// A FIFO the agent writes the container's stdin into (with `stdin`).
     pub stdin_fifo: Option<PathBuf>,

@@ -50,6 +50,7 @@ pub(super) async fn runtime_with(h: &Arc<FakeHost>, dir: &Path, cni: Option<crat
         network: NetConfig { bridge_subnet: "10.250.0.0/24".into(), ..Default::default() },
         userns: Default::default(),
         cni,
+        logs: Default::default(),
     };
     Runtime::open(cfg, store, images, h.host()).await.unwrap()
 }

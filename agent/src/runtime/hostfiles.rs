@@ -46,12 +46,13 @@ impl Runtime {
             ("hosts.base", hosts.clone()),
             ("hosts", hosts),
             ("resolv.conf", resolv),
-            // There from the start, so an attach made before the first start holds it open.
-            ("log", String::new()),
         ] {
             let p = dir.join(f);
             std::fs::write(&p, content).map_err(io("write", &p))?;
         }
+        // There from the start, so an attach made before the first start holds it open.
+        let log = super::logs::log_base(dir, &rec.spec.log_config);
+        std::fs::write(&log, "").map_err(io("write", &log))?;
         if let Some(l) = &rec.userns {
             // The container's root owns its root directory and its /etc files, as in
             // Docker with userns-remap (the host's root would be "nobody" in there).

@@ -147,6 +147,7 @@ impl Runtime {
             h.validate()?;
         }
         spec.health = super::health::HealthConfig::effective(spec.health.as_ref(), image.config.healthcheck.as_ref());
+        spec.log_config = std::mem::take(&mut spec.log_config).resolved(&self.cfg.logs);
         self.add_volumes_from(&mut spec)?;
         super::named_volumes::add_image_volumes(&mut spec, &image.config.volumes);
         let rec = ContainerRecord {
@@ -253,7 +254,8 @@ impl Runtime {
                 .map(|f| BindFile { host: dir.join(f), container: format!("/etc/{f}") })
                 .collect(),
             cgroup_dirs: self.cgroups.dirs(&rec.cg()),
-            log: dir.join("log"),
+            log: super::logs::log_base(&dir, &rec.spec.log_config),
+            log_rotation: super::logs::log_rotation(&rec.spec.log_config),
             exit_file: crate::shim::protocol::exit_path(&dir),
             stdin_fifo: rec.spec.stdin_open.then(|| dir.join("stdin")),
             init: rec.spec.init,

@@ -2,9 +2,9 @@
 //! `attach` (live output from now on, plus stdin through the shim's FIFO).
 
 use super::{Phase, Result, Runtime, RuntimeError, State};
-use crate::logfile::{Reader, Record, Stream};
-use std::io::{Seek, SeekFrom};
-use std::path::PathBuf;
+use crate::logfile::{Chain, LogConfig, Record, Rotation, Stream};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, watch};
@@ -50,10 +50,22 @@ fn exit_code(p: &Phase) -> Option<i32> {
     }
 }
 
-fn open_at(path: &PathBuf, offset: u64) -> Option<Reader<std::fs::File>> {
-    let mut f = std::fs::File::open(path).ok()?;
-    f.seek(SeekFrom::Start(offset)).ok()?;
-    Some(Reader::new(f))
+/// Where the shim writes a container's output: `log`, or with `--log-driver none` a small
+/// buffer `attach` reads (no log is kept: `logs` refuses).
+pub(super) fn log_base(dir: &Path, c: &LogConfig) -> PathBuf {
+    dir.join(if c.readable() { "log" } else { "attach" })
+}
+
+/// The attach buffer of `--log-driver none`: 1 MiB, replaced when full.
+const ATTACH_BUFFER: Rotation = Rotation { max_size: 1 << 20, max_file: 1, compress: false };
+
+/// How the shim rotates the output of a container.
+pub(super) fn log_rotation(c: &LogConfig) -> Option<Rotation> {
+    if c.readable() {
+        c.rotation()
+    } else {
+        Some(ATTACH_BUFFER)
+    }
 }
 
 /// Waits for a change of phase or a short tick, whichever comes first.
@@ -78,6 +90,13 @@ impl Growth {
         Growth { path, sub }
     }
 
+    /// Watches the file now at the path (the reader moved to it after a rotation).
+    fn renew(&mut self, chain: &mut Chain) {
+        if chain.take_switched() {
+            self.sub = super::logwatch::subscribe(&self.path);
+        }
+    }
+
     async fn wait(&mut self, rx: &mut watch::Receiver<Phase>) {
         let Some(sub) = self.sub.as_mut() else {
             tick(rx).await;
@@ -96,7 +115,10 @@ impl Runtime {
     /// Streams a container's log records.
     pub fn logs(self: &Arc<Self>, name: &str, opts: LogOptions) -> Result<mpsc::Receiver<Record>> {
         let rec = self.resolve(name)?;
-        let path = self.container_dir(&rec.id).join("log");
+        if !rec.spec.log_config.readable() {
+            return Err(RuntimeError::FailedPrecondition(crate::logfile::config::NOT_READABLE.into()));
+        }
+        let path = log_base(&self.container_dir(&rec.id), &rec.spec.log_config);
         let mut rx = self.watch(&rec.id);
         let (tx, out) = mpsc::channel(FOLLOW_AHEAD);
         let want = move |r: &Record| {
@@ -107,19 +129,16 @@ impl Runtime {
         };
         tokio::spawn(async move {
             let mut growth = Growth::new(path.clone());
-            let mut reader = None;
+            let mut chain = Chain::from_start(&path);
             if opts.tail > 0 {
                 let mut last = std::collections::VecDeque::new();
-                if let Some(mut r) = open_at(&path, 0) {
-                    while let Ok(Some(rec)) = r.next_record() {
-                        if want(&rec) {
-                            last.push_back(rec);
-                            if last.len() > opts.tail as usize {
-                                last.pop_front();
-                            }
+                while let Ok(Some(rec)) = chain.next_record() {
+                    if want(&rec) {
+                        last.push_back(rec);
+                        if last.len() > opts.tail as usize {
+                            last.pop_front();
                         }
                     }
-                    reader = Some(r);
                 }
                 for rec in last {
                     if tx.send(rec).await.is_err() {
@@ -128,18 +147,14 @@ impl Runtime {
                 }
             }
             loop {
-                if reader.is_none() {
-                    reader = open_at(&path, 0);
-                }
                 let mut sent_any = false;
-                if let Some(r) = reader.as_mut() {
-                    while let Ok(Some(rec)) = r.next_record() {
-                        sent_any = true;
-                        if want(&rec) && tx.send(rec).await.is_err() {
-                            return;
-                        }
+                while let Ok(Some(rec)) = chain.next_record() {
+                    sent_any = true;
+                    if want(&rec) && tx.send(rec).await.is_err() {
+                        return;
                     }
                 }
+                growth.renew(&mut chain);
                 if !opts.follow {
                     return;
                 }
@@ -153,14 +168,9 @@ impl Runtime {
                 if done {
                     // The shim is gone and the log complete: what it wrote after the pass
                     // above (a fast command's last line) is read now.
-                    if reader.is_none() {
-                        reader = open_at(&path, 0);
-                    }
-                    if let Some(r) = reader.as_mut() {
-                        while let Ok(Some(rec)) = r.next_record() {
-                            if want(&rec) && tx.send(rec).await.is_err() {
-                                return;
-                            }
+                    while let Ok(Some(rec)) = chain.next_record() {
+                        if want(&rec) && tx.send(rec).await.is_err() {
+                            return;
                         }
                     }
                     return;
@@ -187,6 +197,12 @@ impl Runtime {
         Ok(out)
     }
 
+    /// The attributes `logs --details` shows for a container (`--log-opt labels=,env=`).
+    pub fn log_attrs(&self, name: &str) -> Result<BTreeMap<String, String>> {
+        let rec = self.resolve(name)?;
+        Ok(rec.spec.log_config.attrs(&rec.spec.labels, &rec.env))
+    }
+
     /// Attaches to a created or running container: output from now until it exits, then
     /// its exit code. `stdin` (when the container was created with it) is fed to its stdin;
     /// closing the channel closes the container's stdin.
@@ -209,8 +225,7 @@ impl Runtime {
             )));
         }
         let dir = self.container_dir(&rec.id);
-        let path = dir.join("log");
-        let offset = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+        let path = log_base(&dir, &rec.spec.log_config);
         let rx = self.watch(&rec.id);
         let (tx, out) = mpsc::channel(FOLLOW_AHEAD);
         if let (Some(input), true) = (stdin, rec.spec.stdin_open) {
@@ -219,35 +234,25 @@ impl Runtime {
         let mut rx = rx;
         // Opened now when it exists: a fast container with --rm may be gone, directory and
         // all, before the first pass below; an open file outlives its directory.
-        let first = open_at(&path, offset);
+        let mut chain = Chain::at_end(&path);
         tokio::spawn(async move {
             let mut growth = Growth::new(path.clone());
-            let mut reader = first;
             loop {
-                if reader.is_none() {
-                    reader = open_at(&path, offset);
-                }
                 let mut sent_any = false;
-                if let Some(r) = reader.as_mut() {
-                    while let Ok(Some(rec)) = r.next_record() {
-                        sent_any = true;
-                        if tx.send(chunk_of(rec)).await.is_err() {
-                            return;
-                        }
+                while let Ok(Some(rec)) = chain.next_record() {
+                    sent_any = true;
+                    if tx.send(chunk_of(rec)).await.is_err() {
+                        return;
                     }
                 }
+                growth.renew(&mut chain);
                 let phase = rx.borrow().clone();
                 if let Some(code) = exit_code(&phase) {
                     // The shim is gone and the log complete: what it wrote after the pass
                     // above (a fast command's last line) is sent before the exit code.
-                    if reader.is_none() {
-                        reader = open_at(&path, offset);
-                    }
-                    if let Some(r) = reader.as_mut() {
-                        while let Ok(Some(rec)) = r.next_record() {
-                            if tx.send(chunk_of(rec)).await.is_err() {
-                                return;
-                            }
+                    while let Ok(Some(rec)) = chain.next_record() {
+                        if tx.send(chunk_of(rec)).await.is_err() {
+                            return;
                         }
                     }
                     let _ = tx.send(OutputChunk::Exit(code)).await;

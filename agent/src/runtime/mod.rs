@@ -34,6 +34,7 @@ mod pod_net;
 mod pod_net_tests;
 pub mod policy;
 mod portforward;
+mod prune;
 mod records;
 mod remove;
 mod rename;
@@ -90,6 +91,8 @@ pub struct RuntimeConfig {
     pub userns: crate::isolation::userns::UsernsConfig,
     /// Pod networks from CNI plugins (`[cri] cni_conf_dir` / `cni_bin_dir`); `None`: our bridge.
     pub cni: Option<crate::network::cni::Cni>,
+    /// `[logs]`: the log driver and rotation of containers that give none.
+    pub logs: crate::logfile::LogDefaults,
 }
 
 /// What a user asks for when creating a container (free of protobuf types).
@@ -217,6 +220,9 @@ pub struct ContainerSpec {
     /// `--expose`: ports (`80/tcp`) exposed besides the image's (`-P` publishes them too).
     #[serde(default)]
     pub expose: Vec<String>,
+    /// `--log-driver` and `--log-opt` (the agent's `[logs]` defaults filled in at create).
+    #[serde(default)]
+    pub log_config: crate::logfile::LogConfig,
 }
 
 impl ContainerSpec {

@@ -18,18 +18,28 @@ pub struct VolumeUse {
     pub containers: Vec<String>,
 }
 
-/// `volume prune`'s filters: `label=k` / `label=k=v` (all must match).
+/// The filters of `volume|container|network prune`: `label=k` / `label=k=v` (all must
+/// match), `label!=k` / `label!=k=v` (none may), `until=` (created before).
 #[derive(Debug, Default)]
 pub struct PruneFilter {
     pub labels: Vec<(String, Option<String>)>,
+    pub not_labels: Vec<(String, Option<String>)>,
+    /// Unix nanoseconds: only what was created before.
+    pub until: Option<i64>,
 }
 
 impl PruneFilter {
     pub fn matches(&self, labels: &BTreeMap<String, String>) -> bool {
-        self.labels.iter().all(|(k, v)| match v {
+        let has = |(k, v): &(String, Option<String>)| match v {
             None => labels.contains_key(k),
             Some(v) => labels.get(k) == Some(v),
-        })
+        };
+        self.labels.iter().all(has) && !self.not_labels.iter().any(has)
+    }
+
+    /// [`matches`](Self::matches), and created before `until`.
+    pub fn matches_at(&self, labels: &BTreeMap<String, String>, created_at: i64) -> bool {
+        self.matches(labels) && self.until.is_none_or(|u| created_at < u)
     }
 }
 

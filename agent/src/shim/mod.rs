@@ -399,8 +399,9 @@ extern "C" fn on_hup(_: libc::c_int) {
 /// the output ends (the init and everything in its PID namespace exited).
 fn relay(spec: &LaunchSpec, io: ParentIo) {
     // A log write that fails (a full disk) drops output and never stops the draining, so the
-    // container never blocks on a full pipe (`logfile::Appender`).
-    let mut log = logfile::Appender::open(&spec.log);
+    // container never blocks on a full pipe (`logfile::Appender`); the log is rotated here
+    // (`logfile::rotate`).
+    let mut log = logfile::LogWriter::open(&spec.log, spec.log_rotation);
     let open_cri = || {
         let p = spec.cri_log.as_deref()?;
         // kubelet makes the pod's log directory; a container's own subdirectory may be ours.
@@ -467,7 +468,7 @@ fn relay(spec: &LaunchSpec, io: ParentIo) {
                         cri = open_cri();
                     }
                     let t = now();
-                    log.write(n, |l| logfile::write_records(l, *stream, t, &buf[..n]));
+                    log.write(*stream, t, &buf[..n]);
                     if let Some(c) = cri.as_mut() {
                         c.write(n, |c| logfile::write_cri(c, *stream, t, &buf[..n]));
                     }

@@ -165,6 +165,19 @@ pub async fn inspect(cl: &mut Clients, containers: Vec<String>, format: Option<S
     Ok(0)
 }
 
+/// Go's `url.QueryEscape`, as docker's `--details` writes attribute values.
+fn query_escape(s: &str) -> String {
+    let mut out = String::new();
+    for b in s.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => out.push(b as char),
+            b' ' => out.push('+'),
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
+}
+
 /// `logs`: what the container wrote, to our stdout and stderr.
 /// What `logs` was given.
 pub struct LogArgs {
@@ -173,6 +186,7 @@ pub struct LogArgs {
     pub tail: Option<i64>,
     pub since: Option<String>,
     pub until: Option<String>,
+    pub details: bool,
 }
 
 pub async fn logs(cl: &mut Clients, container: String, o: LogArgs) -> Res<u8> {
@@ -189,6 +203,7 @@ pub async fn logs(cl: &mut Clients, container: String, o: LogArgs) -> Res<u8> {
         stdout: false,
         stderr: false,
         until,
+        details: o.details,
     };
     let mut s = cl.c.logs(req).await?.into_inner();
     while let Some(e) = s.next().await {
@@ -197,6 +212,15 @@ pub async fn logs(cl: &mut Clients, container: String, o: LogArgs) -> Res<u8> {
         if timestamps {
             let t = chrono::DateTime::from_timestamp_nanos(e.time);
             line.extend_from_slice(t.to_rfc3339_opts(chrono::SecondsFormat::Nanos, true).as_bytes());
+            line.push(b' ');
+        }
+        if o.details {
+            // docker's: the attributes as k=v,k2=v2 (sorted, query-escaped), then a space.
+            let mut attrs: Vec<_> = e.attrs.iter().collect();
+            attrs.sort();
+            let kv: Vec<String> =
+                attrs.iter().map(|(k, v)| format!("{}={}", query_escape(k), query_escape(v))).collect();
+            line.extend_from_slice(kv.join(",").as_bytes());
             line.push(b' ');
         }
         line.extend_from_slice(&e.data);
@@ -417,6 +441,7 @@ pub fn spec_of(o: &CreateOpts) -> Res<pb::ContainerSpec> {
         ..Default::default()
     };
     o.more.apply(&mut spec)?;
+    o.logging.apply(&mut spec)?;
     Ok(spec)
 }
 

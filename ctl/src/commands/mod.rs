@@ -10,6 +10,7 @@ pub mod explain;
 pub mod group;
 pub mod image;
 pub mod network;
+pub mod prune;
 pub mod system;
 pub mod verbs;
 pub mod volume;
@@ -42,8 +43,8 @@ pub async fn run(cl: &mut Clients, cmd: Cmd) -> Res<u8> {
         Cmd::Verbs(v) => verbs::run(cl, v).await,
         Cmd::Port { container, private_port } => container::port(cl, container, private_port).await,
         Cmd::Explain { container, format } => explain::explain(cl, container, format).await,
-        Cmd::Logs { follow, timestamps, tail, since, until, container } => {
-            let o = container::LogArgs { follow, timestamps, tail, since, until };
+        Cmd::Logs { follow, timestamps, tail, since, until, details, container } => {
+            let o = container::LogArgs { follow, timestamps, tail, since, until, details };
             container::logs(cl, container, o).await
         }
         Cmd::Exec { interactive, tty, env, workdir, user, container_and_cmd } => {
@@ -70,11 +71,13 @@ pub async fn run(cl: &mut Clients, cmd: Cmd) -> Res<u8> {
         Cmd::Network { cmd } => network::run(cl, cmd).await,
         Cmd::Volume { cmd } => volume::run(cl, cmd).await,
         Cmd::System { cmd: SystemCmd::Df { format } } => system::df(cl, format).await,
+        Cmd::System { cmd: SystemCmd::Prune(o) } => prune::system(cl, o).await,
+        Cmd::ContainerPrune(o) => prune::containers(cl, o).await,
         Cmd::Events { since, filter, no_follow, format } => system::events(cl, since, filter, no_follow, format).await,
         Cmd::Version { format } => system::version(cl, format).await,
         Cmd::Info { format } => system::info(cl, format).await,
         // Local files only: main runs these without connecting.
-        Cmd::Context { .. } | Cmd::Certs { .. } | Cmd::Logout { .. } => Ok(0),
+        Cmd::Context { .. } | Cmd::Certs { .. } | Cmd::Logout { .. } | Cmd::Completion { .. } => Ok(0),
         // Read their file, then connect: main runs these.
         Cmd::Diff(crate::compose::DiffArgs { container: Some(c), .. }) => verbs::diff(cl, c).await,
         Cmd::Apply(_) | Cmd::Diff(_) | Cmd::Down(_) => Ok(0),

@@ -1,4 +1,4 @@
-//! `network create|ls|inspect|rm|connect|disconnect`: each network its own bridge and subnet.
+//! `network create|ls|inspect|rm|connect|disconnect|prune` (prune: prune.rs): each network its own bridge and subnet.
 
 use super::echo;
 use super::parse_kv;
@@ -31,6 +31,7 @@ pub async fn run(cl: &mut Clients, cmd: NetworkCmd) -> Res<u8> {
         NetworkCmd::Disconnect { network, container } => {
             cl.n.disconnect_container(pb::DisconnectRequest { network, container }).await?;
         }
+        NetworkCmd::Prune(o) => return super::prune::networks(cl, o).await,
     }
     Ok(0)
 }

@@ -63,7 +63,7 @@ pub enum VolumeCmd {
 }
 
 /// docker's prompt: a line starting with y on stdin goes on.
-fn confirm(warning: &str) -> bool {
+pub(crate) fn confirm(warning: &str) -> bool {
     eprint!("{warning}\nAre you sure you want to continue? [y/N] ");
     let mut line = String::new();
     std::io::stdin().read_line(&mut line).is_ok() && line.trim_start().to_ascii_lowercase().starts_with('y')

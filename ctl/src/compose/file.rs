@@ -363,6 +363,23 @@ services:
     }
 
     #[test]
+    fn logging_becomes_log_driver_and_opts_and_keeps_other_hashes() {
+        let d = Path::new("/srv/app");
+        let text = "services:\n  a:\n    image: b\n    logging:\n      driver: local\n      options: {max-size: 1m, max-file: \"2\"}\n  b:\n    image: b\n";
+        let p = parse_in(text, d).unwrap();
+        let spec = crate::compose::spec::container_spec(&p, "a", &p.services["a"], "h").unwrap();
+        assert_eq!(spec.log_driver, "local");
+        assert_eq!(spec.log_opts.get("max-size").map(String::as_str), Some("1m"));
+        assert_eq!(spec.log_opts.get("max-file").map(String::as_str), Some("2"));
+        // Absent, the field is left out of the hash (skip_serializing_if): unchanged hashes.
+        let plain = parse_in("services:\n  b:\n    image: b\n", d).unwrap();
+        assert_eq!(p.services["b"].config_hash(), plain.services["b"].config_hash());
+        assert_ne!(p.services["a"].config_hash(), plain.services["b"].config_hash());
+        let e = parse_in("services:\n  a:\n    image: b\n    logging: {drivr: x}\n", d).unwrap_err();
+        assert!(e.msg.contains("drivr"), "{e}");
+    }
+
+    #[test]
     fn networks_and_names() {
         let d = Path::new("/srv/app");
         let text = "services:\n  a:\n    image: b\n    networks: [front, back]\n  b:\n    image: b\n    container_name: bee\nnetworks:\n  front: {internal: true, ipam: {config: [{subnet: 10.99.0.0/24}]}}\n  back: {external: true, name: shared}\n  unused: {}\n";

@@ -30,6 +30,13 @@ pub struct Project {
     pub networks: BTreeMap<String, Network>,
 }
 
+/// A service's `logging:`.
+#[derive(Debug, Clone, PartialEq, Serialize, Default)]
+pub struct Logging {
+    pub driver: Option<String>,
+    pub options: BTreeMap<String, String>,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Default)]
 pub struct Service {
     pub image: String,
@@ -65,6 +72,10 @@ pub struct Service {
     pub stdin_open: bool,
     pub dns: Vec<String>,
     pub extra_hosts: Vec<String>,
+    /// `logging: {driver, options}` as `--log-driver`/`--log-opt` (left out of the hash when
+    /// absent, so services without it keep their hash).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub logging: Option<Logging>,
     /// Not part of the container's config: the order of starts (left out of the hash, as
     /// compose leaves it out).
     #[serde(skip)]

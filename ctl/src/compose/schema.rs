@@ -187,6 +187,7 @@ pub fn service(n: &Node, cx: &mut Ctx) -> Result<Service> {
                 "dns" => s.dns = v.strings()?,
                 "extra_hosts" => s.extra_hosts = extra_hosts(v)?,
                 "stop_grace_period" => s.stop_grace_period = Some(seconds(v)?),
+                "logging" => s.logging = Some(logging(v)?),
                 _ => return Ok(false),
             }
             Ok(true)
@@ -220,6 +221,28 @@ pub fn service(n: &Node, cx: &mut Ctx) -> Result<Service> {
         }
     }
     Ok(s)
+}
+
+/// `logging: {driver: json-file, options: {max-size: 10m}}`.
+fn logging(v: &Node) -> Result<super::model::Logging> {
+    let mut l = super::model::Logging::default();
+    v.keys(
+        |k, x| {
+            match k {
+                "driver" => l.driver = Some(x.str()?),
+                "options" => {
+                    for (key, val) in x.list_or_dict('=')? {
+                        let val = val.ok_or_else(|| x.err(format!("logging option {key:?} needs a value")))?;
+                        l.options.insert(key, val);
+                    }
+                }
+                _ => return Ok(false),
+            }
+            Ok(true)
+        },
+        &Known { compose: &[] },
+    )?;
+    Ok(l)
 }
 
 /// `command`/`entrypoint`: a list as is, a string split like a shell would.

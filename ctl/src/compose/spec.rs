@@ -60,6 +60,10 @@ pub fn container_spec(p: &Project, service: &str, s: &Service, hash: &str) -> Re
         image_and_cmd: std::iter::once(s.image.clone()).chain(s.command.iter().flatten().cloned()).collect(),
         // Like compose, peers on its networks reach it by its service name too.
         more: crate::run_flags::RunFlags { network_alias: vec![service.to_string()], ..Default::default() },
+        logging: crate::log_flags::LogFlags {
+            log_driver: s.logging.as_ref().and_then(|l| l.driver.clone()),
+            log_opt: s.logging.iter().flat_map(|l| l.options.iter().map(|(k, v)| format!("{k}={v}"))).collect(),
+        },
         ..Default::default()
     };
     let exec_test = match &s.healthcheck {

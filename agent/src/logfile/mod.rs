@@ -1,7 +1,18 @@
 //! The container log file: the shim appends framed records, the runtime reads them.
 //!
 //! A record is `stream: u8 | time: i64 LE (unix ns) | len: u32 LE | data`. Binary framing
-//! keeps any byte the container writes (JSON lines would mangle non-UTF-8 output).
+//! keeps any byte the container writes (JSON lines would mangle non-UTF-8 output). Stream 0
+//! is a file's first record, its generation (`data`: u64 LE), which orders rotated files
+//! (`rotate.rs` writes them, `chain.rs` reads across them); files without one are
+//! generation 0. `config.rs` is `--log-driver`/`--log-opt` and agentd's `[logs]` defaults.
+
+pub mod chain;
+pub mod config;
+pub mod rotate;
+
+pub use chain::Chain;
+pub use config::{LogConfig, LogDefaults};
+pub use rotate::{LogWriter, Rotation};
 
 use std::fs::File;
 use std::io::{self, Read, Write};
@@ -24,12 +35,18 @@ pub struct Record {
 }
 
 const HEADER: usize = 13;
+/// The stream byte of a generation record.
+const META: u8 = 0;
+/// Size of a generation record.
+pub const META_LEN: u64 = HEADER as u64 + 8;
 /// Longest data of one record; longer lines are split, as Docker does at 16 KiB.
 pub const MAX_RECORD: usize = 16 * 1024;
 
-/// Appends `data` as records, one per line (a trailing partial line is its own record).
-pub fn write_records<W: Write>(w: &mut W, stream: Stream, time: i64, data: &[u8]) -> io::Result<()> {
-    let mut buf = Vec::with_capacity(data.len() + HEADER * 2);
+/// Frames `data` as records, one per line (a trailing partial line is its own record),
+/// into `buf`; returns where each record ends in `buf`.
+pub fn frame(buf: &mut Vec<u8>, stream: Stream, time: i64, data: &[u8]) -> Vec<usize> {
+    buf.reserve(data.len() + HEADER * 2);
+    let mut ends = Vec::new();
     let mut rest = data;
     while !rest.is_empty() {
         let end =
@@ -39,11 +56,44 @@ pub fn write_records<W: Write>(w: &mut W, stream: Stream, time: i64, data: &[u8]
         buf.extend_from_slice(&time.to_le_bytes());
         buf.extend_from_slice(&(line.len() as u32).to_le_bytes());
         buf.extend_from_slice(line);
+        ends.push(buf.len());
         rest = tail;
     }
+    ends
+}
+
+/// Appends `data` as records, one per line (a trailing partial line is its own record).
+pub fn write_records<W: Write>(w: &mut W, stream: Stream, time: i64, data: &[u8]) -> io::Result<()> {
+    let mut buf = Vec::new();
+    frame(&mut buf, stream, time, data);
     // One write per chunk: a reader never sees half a record as long as it stops at EOF
     // and retries (see `Reader`).
     w.write_all(&buf)
+}
+
+/// The generation record a log file starts with.
+pub fn meta_record(generation: u64, time: i64) -> Vec<u8> {
+    let mut buf = Vec::with_capacity(META_LEN as usize);
+    buf.push(META);
+    buf.extend_from_slice(&time.to_le_bytes());
+    buf.extend_from_slice(&8u32.to_le_bytes());
+    buf.extend_from_slice(&generation.to_le_bytes());
+    buf
+}
+
+/// The generation of a log file from its first bytes: `None` while they are not all there
+/// (an empty file), 0 for a file that starts with output (written before generations).
+pub fn generation_of(head: &[u8]) -> Option<u64> {
+    match head.first() {
+        None => None,
+        Some(&META) if head.len() < META_LEN as usize => None,
+        Some(&META) => {
+            let mut g = [0u8; 8];
+            g.copy_from_slice(&head[HEADER..HEADER + 8]);
+            Some(u64::from_le_bytes(g))
+        }
+        Some(_) => Some(0),
+    }
 }
 
 /// Appends `data` in the CRI log format kubelet reads (`kubectl logs`):
@@ -95,6 +145,16 @@ impl Appender {
         Appender { file, len, paused_until: None, dropped: 0 }
     }
 
+    /// Length of the file after the last complete write.
+    pub fn len(&self) -> u64 {
+        self.len
+    }
+
+    /// Whether nothing was written yet.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
     /// Writes what `put` makes of the file; false when the output was dropped.
     pub fn write(&mut self, size: usize, put: impl FnOnce(&mut File) -> io::Result<()>) -> bool {
         let Some(f) = self.file.as_mut() else {
@@ -126,11 +186,49 @@ impl Appender {
 pub struct Reader<R> {
     inner: R,
     pending: Vec<u8>,
+    /// The file's generation, once its first record was read (or given).
+    generation: Option<u64>,
+    /// Whether anything was read yet (a first record that is output: generation 0).
+    started: bool,
 }
 
 impl<R: Read> Reader<R> {
     pub fn new(inner: R) -> Reader<R> {
-        Reader { inner, pending: Vec::new() }
+        Reader { inner, pending: Vec::new(), generation: None, started: false }
+    }
+
+    /// A reader positioned after the start of a file whose generation is known.
+    pub fn resumed(inner: R, generation: Option<u64>) -> Reader<R> {
+        Reader { inner, pending: Vec::new(), generation, started: true }
+    }
+
+    /// The file's generation, once known.
+    pub fn generation(&self) -> Option<u64> {
+        self.generation
+    }
+
+    /// Reads the file's first record if needed to tell its generation (`None`: nothing
+    /// there yet).
+    pub fn peek_generation(&mut self) -> io::Result<Option<u64>> {
+        while self.generation.is_none() && !self.started && self.pending.len() < META_LEN as usize {
+            if !self.fill()? {
+                break;
+            }
+            if self.pending.first().is_some_and(|&b| b != META) {
+                break;
+            }
+        }
+        if self.generation.is_none() && !self.started {
+            return Ok(generation_of(&self.pending));
+        }
+        Ok(self.generation)
+    }
+
+    fn fill(&mut self) -> io::Result<bool> {
+        let mut buf = [0u8; 64 * 1024];
+        let n = self.inner.read(&mut buf)?;
+        self.pending.extend_from_slice(&buf[..n]);
+        Ok(n > 0)
     }
 
     /// The next complete record, or `None` at the current end of the file.
@@ -140,7 +238,20 @@ impl<R: Read> Reader<R> {
                 let len = u32::from_le_bytes([self.pending[9], self.pending[10], self.pending[11], self.pending[12]])
                     as usize;
                 if self.pending.len() >= HEADER + len {
-                    let stream = if self.pending[0] == 2 { Stream::Stderr } else { Stream::Stdout };
+                    let kind = self.pending[0];
+                    let first = !self.started;
+                    self.started = true;
+                    if kind == META {
+                        if len == 8 {
+                            self.generation = generation_of(&self.pending[..META_LEN as usize]);
+                        }
+                        self.pending.drain(..HEADER + len);
+                        continue;
+                    }
+                    if first {
+                        self.generation = Some(0);
+                    }
+                    let stream = if kind == 2 { Stream::Stderr } else { Stream::Stdout };
                     let mut t = [0u8; 8];
                     t.copy_from_slice(&self.pending[1..9]);
                     let data = self.pending[HEADER..HEADER + len].to_vec();
@@ -148,12 +259,9 @@ impl<R: Read> Reader<R> {
                     return Ok(Some(Record { stream, time: i64::from_le_bytes(t), data }));
                 }
             }
-            let mut buf = [0u8; 64 * 1024];
-            let n = self.inner.read(&mut buf)?;
-            if n == 0 {
+            if !self.fill()? {
                 return Ok(None);
             }
-            self.pending.extend_from_slice(&buf[..n]);
         }
     }
 }
