@@ -38,6 +38,21 @@ overcommit = 1.5'
 render metrics --set metrics.enabled=true
 render metrics-tls --set metrics.enabled=true --set metrics.address=0.0.0.0 \
   --set remote.enabled=true --set remote.tlsSecret=agentd-tls
+render cni --set cni.enabled=true --set cni.binDir=/usr/lib/cni
+# The CNI directories reach agentd's config and are mounted read-only from the node.
+grep -q 'cni_conf_dir = "/etc/cni/net.d"' "$W/cni.toml" && grep -q 'cni_bin_dir = "/usr/lib/cni"' "$W/cni.toml"
+"$T/bin/python" - "$W/cni.yaml" <<'PY'
+import sys, yaml
+ds = [d for d in yaml.safe_load_all(open(sys.argv[1])) if d and d["kind"] == "DaemonSet"][0]["spec"]["template"]["spec"]
+mounts = {m["name"]: m for m in ds["containers"][0]["volumeMounts"]}
+vols = {v["name"]: v for v in ds["volumes"]}
+for name, path in [("cni-conf", "/etc/cni/net.d"), ("cni-bin", "/usr/lib/cni")]:
+    assert mounts[name]["mountPath"] == path and mounts[name]["readOnly"], mounts[name]
+    assert vols[name]["hostPath"]["path"] == path, vols[name]
+PY
+if grep -q cni_conf_dir "$W/default.toml"; then
+  echo "helm-check: the default rendering configures CNI" >&2; exit 1
+fi
 # A remote listener without its TLS secret is refused at render time, naming the fix.
 if helm template x "$CHART" --set remote.enabled=true >"$W/bad.out" 2>&1; then
   echo "helm-check: remote.enabled without remote.tlsSecret rendered" >&2; exit 1
