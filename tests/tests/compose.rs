@@ -119,8 +119,9 @@ fn apply_reconciles_only_what_changed() {
     assert!(nets.contains("eth0") && nets.contains("eth1"), "{nets}");
     assert!(a.ok(&["network", "ls"]).contains("web_shop_back"));
     // Like compose, a service is reached by its service name (a network alias) too.
-    let hosts = a.ok(&["exec", "web_shop-cache-1", "cat", "/etc/hosts"]);
-    assert!(hosts.lines().any(|l| l.ends_with("\tweb_shop-web-1 web")), "{hosts}");
+    // Started after it: its peers learn of it a moment later (runtime/peers.rs).
+    let hosts = || a.ok(&["exec", "web_shop-cache-1", "cat", "/etc/hosts"]);
+    assert!(e2e::eventually(10, || hosts().lines().any(|l| l.ends_with("\tweb_shop-web-1 web"))), "{}", hosts());
     let page = a.ok(&["exec", "web_shop-cache-1", "sh", "-c", "timeout 3 wget -qO- http://web/; exit $?"]);
     assert!(page.starts_with("color-"), "{page}");
     let ids = |a: &Agent| ["web", "cache", "old"].map(|s| id(a, &format!("web_shop-{s}-1")));

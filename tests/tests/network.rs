@@ -369,6 +369,26 @@ fn concurrent_connects_and_runs_get_distinct_addresses() {
     ips.sort();
     ips.dedup();
     assert_eq!(ips.len(), 10, "ten distinct addresses on racenet2: {ips:?}");
+    // Every one of them lists all ten peers in its /etc/hosts (those started later reach
+    // the earlier ones' files in a pass a moment after, runtime/peers.rs), and after five
+    // are removed the others list the five left.
+    let peers_in = |n: &str| -> Vec<String> {
+        let mut v: Vec<String> = a
+            .ok(&["exec", n, "sh", "-c", "sed -n '/^# containers of network/,$p' /etc/hosts"])
+            .lines()
+            .filter_map(|l| l.split('\t').nth(1).map(str::to_string))
+            .collect();
+        v.sort();
+        v
+    };
+    let all: Vec<String> = (0..10).map(|i| format!("s{i}")).collect();
+    for n in &all {
+        assert!(e2e::eventually(10, || peers_in(n) == all), "{n}: {:?}", peers_in(n));
+    }
+    a.ok(&["rm", "-f", "s0", "s1", "s2", "s3", "s4"]);
+    for n in &all[5..] {
+        assert!(e2e::eventually(10, || peers_in(n) == all[5..]), "{n}: {:?}", peers_in(n));
+    }
     let ids = a.ok(&["ps", "-aq"]);
     for id in ids.split_whitespace() {
         a.ok(&["rm", "-f", id]);

@@ -1,9 +1,9 @@
 //! The files the agent writes for a container and binds into it: /etc/hostname, /etc/hosts
-//! (its own entries, `--add-host`, and the running peers of its networks, rewritten in place
-//! as they come and go) and /etc/resolv.conf.
+//! (its own entries and `--add-host` in `hosts.base`; the running peers of its networks are
+//! added by `peers.rs`) and /etc/resolv.conf.
 
 use super::lifecycle::io;
-use super::{ContainerRecord, Result, Runtime, State};
+use super::{ContainerRecord, Result, Runtime};
 use crate::isolation::spec::NetMode;
 use std::path::Path;
 
@@ -63,68 +63,5 @@ impl Runtime {
             }
         }
         Ok(())
-    }
-
-    /// Rewrites /etc/hosts of every container on network `net`: its own entries plus one
-    /// line per running container of the same network, so they resolve each other by name.
-    /// Written in place: the file is bind-mounted into the containers.
-    pub(super) fn refresh_hosts(&self, net: &str) {
-        self.refresh_hosts_with(net, None)
-    }
-
-    /// Like [`Self::refresh_hosts`], counting `starting` as running: its file is then
-    /// already final before its command runs, and is not rewritten under it afterwards.
-    pub(super) fn refresh_hosts_with(&self, net: &str, starting: Option<&str>) {
-        let _serial = self.hosts.lock().unwrap_or_else(|p| p.into_inner());
-        let all = match self.list() {
-            Ok(all) => all,
-            Err(e) => {
-                tracing::warn!(network = net, error = %e, "refreshing /etc/hosts: listing containers");
-                return;
-            }
-        };
-        let members: Vec<&ContainerRecord> = all
-            .iter()
-            .filter(|c| c.state != State::Removing && c.bridge_networks().iter().any(|(n, _)| n == net))
-            .collect();
-        let peers_of = |n: &str| -> String {
-            all.iter()
-                .filter(|c| c.state == State::Running || Some(c.id.as_str()) == starting)
-                .filter_map(|c| {
-                    c.bridge_networks().into_iter().find(|(cn, _)| cn == n).map(|(_, ip)| {
-                        let names: Vec<&str> = std::iter::once(c.name.as_str())
-                            .chain(c.spec.network_aliases.iter().map(String::as_str))
-                            .collect();
-                        format!("{ip}\t{}\n", names.join(" "))
-                    })
-                })
-                .collect()
-        };
-        for c in members {
-            let dir = self.container_dir(&c.id);
-            let mut text = match std::fs::read_to_string(dir.join("hosts.base")) {
-                Ok(t) => t,
-                // Removed meanwhile.
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-                Err(e) => {
-                    tracing::warn!(container = %c.id, error = %e, "refreshing /etc/hosts: reading hosts.base");
-                    continue;
-                }
-            };
-            for (n, _) in c.bridge_networks() {
-                text.push_str(&format!("# containers of network {n}\n{}", peers_of(&n)));
-            }
-            // Rewritten in place (a rename would break the bind mount): only on change.
-            // Never created here: a container removed meanwhile (its directory being
-            // deleted, `rm -f` of several at once) must not get its file back.
-            if std::fs::read_to_string(dir.join("hosts")).ok().as_deref() != Some(text.as_str()) {
-                let f = std::fs::OpenOptions::new().write(true).truncate(true).open(dir.join("hosts"));
-                match f.and_then(|mut f| std::io::Write::write_all(&mut f, text.as_bytes())) {
-                    Ok(()) => {}
-                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                    Err(e) => tracing::warn!(container = %c.id, error = %e, "rewriting /etc/hosts"),
-                }
-            }
-        }
     }
 }

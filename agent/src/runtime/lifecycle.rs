@@ -472,15 +472,9 @@ impl Runtime {
         }
         // From here each step that changes the host registers how to take it back.
         let mut undo = super::undo::Undo::new("start");
-        for (net, _) in rec.bridge_networks() {
-            // Its /etc/hosts knows the running peers, and they know it, before its command runs.
-            self.refresh_hosts_with(&net, Some(&rec.id));
-            let net2 = net.clone();
-            undo.push("tell the peers", move || {
-                self.refresh_hosts(&net2);
-                Ok(())
-            });
-        }
+        // Its /etc/hosts knows the running peers before its command runs; they learn of it
+        // once it runs (`peers.rs`).
+        self.write_own_hosts(&rec);
         let starting = self.mark_starting(&rec.id);
         // A stale exit status would be read as this run's.
         match std::fs::remove_file(&spec.exit_file) {

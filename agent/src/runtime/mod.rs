@@ -28,6 +28,7 @@ mod named_volumes;
 mod names;
 mod net;
 mod pause;
+mod peers;
 mod pending;
 mod pod_net;
 #[cfg(test)]
@@ -452,6 +453,8 @@ pub struct Runtime {
     /// Held while /etc/hosts files are rewritten: each rewrite reads the state after its own
     /// change, so the last one to run has seen every change (concurrent connects).
     hosts: Mutex<()>,
+    /// Networks whose members' /etc/hosts are due, and the thread's caches (`peers.rs`).
+    peers: Arc<peers::Peers>,
     /// Containers being started: the firewall counts them as running (their record says so
     /// only once the shim reports), so a concurrent reconcile cannot drop their ports.
     starting: Mutex<std::collections::HashSet<String>>,
@@ -492,12 +495,14 @@ impl Runtime {
             net_ready: Mutex::new(std::collections::HashSet::new()),
             firewall: Mutex::new(None),
             hosts: Mutex::new(()),
+            peers: Arc::new(peers::Peers::new()),
             starting: Mutex::new(std::collections::HashSet::new()),
             idmap_probe: tokio::sync::OnceCell::new(),
             pending: Mutex::new(HashMap::new()),
             recorder: std::sync::atomic::AtomicBool::new(false),
             records: records::Records::new(),
         });
+        peers::spawn(&rt);
         rt.recover().await?;
         if rt.cfg.network.bridge_subnet.is_empty() {
             if let Err(e) = rt.prepare_default_bridge() {
@@ -539,6 +544,7 @@ impl Runtime {
 
     fn forget(&self, id: &str) {
         self.live.lock().unwrap_or_else(|p| p.into_inner()).remove(id);
+        self.peers.forget(id);
     }
 
     fn save(&self, rec: &ContainerRecord) -> Result<()> {
