@@ -47,7 +47,7 @@ pub(super) struct Peers {
     threaded: AtomicBool,
 }
 
-/// What a rewrite writes: a member, its networks, the text.
+/// One member whose file a rewrite writes, and its bridge networks (in order).
 struct Plan {
     id: String,
     nets: Vec<String>,
