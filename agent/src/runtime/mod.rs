@@ -450,8 +450,8 @@ pub struct Runtime {
     /// unknown, so the next reconcile applies). Held while the table is computed and
     /// applied, so applies never interleave.
     firewall: Mutex<Option<String>>,
-    /// Held while /etc/hosts files are rewritten: each rewrite reads the state after its own
-    /// change, so the last one to run has seen every change (concurrent connects).
+    /// Held while /etc/hosts files are written (a starting container's own file, or a pass of
+    /// `peers.rs`): each reads the records under it, so the last to run has seen every change.
     hosts: Mutex<()>,
     /// Networks whose members' /etc/hosts are due, and the thread's caches (`peers.rs`).
     peers: Arc<peers::Peers>,
