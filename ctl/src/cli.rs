@@ -103,6 +103,8 @@ pub enum Cmd {
         #[arg(short = 'd', long = "detach")]
         detach: bool,
         #[command(flatten)]
+        attach: crate::cli_verbs::RunAttach,
+        #[command(flatten)]
         opts: CreateOpts,
     },
     /// Create a container without starting it

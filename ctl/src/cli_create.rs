@@ -122,6 +122,9 @@ pub struct CreateOpts {
     /// Start period for the container to initialize before failures count (ms|s|m|h) [default: 0s]
     #[arg(long = "health-start-period", value_name = "DURATION")]
     pub health_start_period: Option<String>,
+    /// Time between running the check during the start period (ms|s|m|h) [default: the interval]
+    #[arg(long = "health-start-interval", value_name = "DURATION")]
+    pub health_start_interval: Option<String>,
     /// Disable any container-specified HEALTHCHECK
     #[arg(long = "no-healthcheck")]
     pub no_healthcheck: bool,

@@ -1,7 +1,22 @@
 //! The clap types of docker's container verbs that work on a container's processes and
 //! files: pause/unpause, cp, diff, export, top (flattened into `cli::Cmd`).
 
-use clap::Subcommand;
+use clap::{Args, Subcommand};
+
+/// `run`'s flags for the attached (foreground) client.
+#[derive(Args, Clone, Debug, Default)]
+pub struct RunAttach {
+    /// Attach to STDIN, STDOUT or STDERR (default: STDOUT and STDERR; -i adds STDIN)
+    #[arg(short = 'a', long = "attach", value_name = "STREAM")]
+    pub attach: Vec<String>,
+    /// Override the key sequence for detaching a container (default ctrl-p,ctrl-q; with -it)
+    #[arg(long = "detach-keys")]
+    pub detach_keys: Option<String>,
+    /// Proxy received signals to the process (without a terminal)
+    #[arg(long = "sig-proxy", default_value_t = true, num_args = 0..=1, default_missing_value = "true",
+          action = clap::ArgAction::Set)]
+    pub sig_proxy: bool,
+}
 
 #[derive(Subcommand, Debug)]
 pub enum VerbCmd {

@@ -130,7 +130,7 @@ fn print_json_lines(values: impl IntoIterator<Item = Value>) {
 
 /// A health check as docker's inspect shows it (durations in nanoseconds).
 fn health_config_json(h: &pb::HealthConfig) -> Value {
-    json!({ "Test": h.test, "Interval": h.interval_ns, "Timeout": h.timeout_ns, "StartPeriod": h.start_period_ns, "Retries": h.retries })
+    json!({ "Test": h.test, "Interval": h.interval_ns, "Timeout": h.timeout_ns, "StartPeriod": h.start_period_ns, "StartInterval": h.start_interval_ns, "Retries": h.retries })
 }
 
 /// A container as JSON (docker inspect's main fields).

@@ -45,6 +45,7 @@ pub struct Agent {
 }
 
 /// The result of an `agentctl` run.
+#[derive(Debug)]
 pub struct Ctl {
     pub code: i32,
     pub stdout: String,

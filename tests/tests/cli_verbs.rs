@@ -378,3 +378,75 @@ fn attach_detach_keys_and_sig_proxy() {
     a.ok(&["ps", "-aq"]);
     a.assert_no_leftovers();
 }
+
+#[test]
+fn run_attach_streams_detach_keys_and_sig_proxy() {
+    if !privileged("run -a") {
+        return;
+    }
+    let a = Agent::start("clirunattach");
+    let both = "echo to-out; echo to-err >&2";
+    // -a picks the streams shown; the others are still logged.
+    let r = a.ctl(&["run", "--name", "out", "-a", "stdout", IMG, "sh", "-c", both]);
+    assert_eq!((r.code, r.stdout.trim(), r.stderr.trim()), (0, "to-out", ""), "{}", r.stderr);
+    assert!(a.ctl(&["logs", "out"]).stderr.contains("to-err"));
+    let r = a.ctl(&["run", "--rm", "-a", "STDERR", IMG, "sh", "-c", both]);
+    assert_eq!((r.code, r.stdout.trim(), r.stderr.trim()), (0, "", "to-err"));
+    // Bad values and conflicts are refused (125) before anything is created.
+    let r = a.ctl(&["run", "-a", "stdmiddle", IMG, "true"]);
+    assert!(
+        r.code == 125 && r.stderr.contains("\"stdmiddle\"") && r.stderr.contains("STDIN, STDOUT and STDERR"),
+        "{r:?}"
+    );
+    let r = a.ctl(&["run", "-d", "-a", "stdout", IMG, "true"]);
+    assert!(r.code == 125 && r.stderr.contains("Conflicting options: -a and -d"), "{r:?}");
+    let r = a.ctl(&["run", "--detach-keys", "ctrl-pp", IMG, "true"]);
+    assert!(r.code == 125 && r.stderr.contains("Invalid detach keys (ctrl-pp)"), "{r:?}");
+    assert_eq!(a.ok(&["ps", "-aq"]).lines().count(), 1, "only out was created");
+
+    // With -it the detach keys leave the container running; our input before them reached it.
+    let r = a.ctl_stdin(
+        &[
+            "run",
+            "-it",
+            "--name",
+            "shell",
+            "--detach-keys",
+            "ctrl-x,x",
+            IMG,
+            "sh",
+            "-c",
+            "read l; echo got:$l; sleep 600",
+        ],
+        b"hello\n\x18x",
+    );
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(e2e::eventually(10, || a.ok(&["logs", "shell"]).contains("got:hello")));
+    assert_eq!(a.inspect("shell")["State"]["Status"], "running");
+
+    // --sig-proxy (default): a SIGTERM to `agentctl run` reaches the container, whose code it returns.
+    let trap = "trap 'echo caught; exit 7' TERM; echo ready; while :; do sleep 0.1; done";
+    let running = |extra: &[&str], name: &str| {
+        let mut args = vec!["run", "--name", name];
+        args.extend_from_slice(extra);
+        args.extend_from_slice(&[IMG, "sh", "-c", trap]);
+        let child = a.cmd().args(&args).stdout(std::process::Stdio::piped()).spawn().expect("run");
+        assert!(e2e::eventually(10, || a.ctl(&["logs", name]).stdout.contains("ready")));
+        // Until it has its signal handlers (no observable sign from outside).
+        std::thread::sleep(Duration::from_millis(500));
+        child
+    };
+    let child = running(&[], "trap");
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), nix::sys::signal::Signal::SIGTERM).unwrap();
+    let out = child.wait_with_output().expect("run");
+    assert_eq!(out.status.code(), Some(7), "{}", String::from_utf8_lossy(&out.stdout));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("caught"));
+    // --sig-proxy=false: the signal is agentctl's own; the container runs on.
+    let mut child = running(&["--sig-proxy=false"], "trap2");
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), nix::sys::signal::Signal::SIGTERM).unwrap();
+    let st = child.wait().expect("run");
+    assert_eq!(std::os::unix::process::ExitStatusExt::signal(&st), Some(libc::SIGTERM));
+    assert_eq!(a.inspect("trap2")["State"]["Status"], "running");
+    a.ok(&["rm", "-f", "out", "shell", "trap", "trap2"]);
+    a.assert_no_leftovers();
+}

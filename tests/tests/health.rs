@@ -160,3 +160,44 @@ fn the_image_healthcheck_applies_unless_disabled() {
     a.ok(&["rmi", "local/checked:1"]);
     a.assert_no_leftovers();
 }
+
+#[test]
+fn the_start_interval_paces_checks_during_the_start_period() {
+    const T: &str = "--health-start-interval";
+    if !privileged(T) {
+        return;
+    }
+    let a = Agent::start("healthstartiv");
+    // Checked every 200 ms while starting: healthy in well under the hour of the interval.
+    let start = |name: &str, extra: &[&str]| {
+        let mut args = vec!["run", "-d", "--name", name, "--health-cmd", "true", "--health-interval", "1h"];
+        args.extend_from_slice(extra);
+        args.extend_from_slice(&[IMG, "sleep", "300"]);
+        a.ok(&args);
+    };
+    start("fast", &["--health-start-period", "1m", "--health-start-interval", "200ms"]);
+    assert!(eventually(15, || health(&a, "fast")["Status"] == "healthy"), "{}", health(&a, "fast"));
+    assert_eq!(a.inspect("fast")["Config"]["Healthcheck"]["StartInterval"], 200_000_000);
+    // Without it the interval applies from the first check, as before docker 25.
+    start("slow", &["--health-start-period", "1m"]);
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    assert_eq!(health(&a, "slow")["Status"], "starting");
+    let r = a.ctl(&["run", "-d", "--health-cmd", "true", "--health-start-interval", "10ns", IMG, "true"]);
+    assert!(r.code == 125 && r.stderr.contains("health-start-interval"), "{}", r.stderr);
+
+    // The image's HEALTHCHECK --start-interval is recorded and used.
+    let ctx = tempfile::tempdir().expect("tempdir");
+    std::fs::write(
+        ctx.path().join("Dockerfile"),
+        format!("FROM {IMG}\nHEALTHCHECK --interval=1h --start-period=1m --start-interval=200ms CMD [\"true\"]\n"),
+    )
+    .expect("Dockerfile");
+    let r = a.ctl(&["build", "-t", "local/startiv:1", ctx.path().to_str().expect("path")]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    a.ok(&["run", "-d", "--name", "img", "local/startiv:1", "sleep", "300"]);
+    assert!(eventually(15, || health(&a, "img")["Status"] == "healthy"), "{}", health(&a, "img"));
+    assert_eq!(a.inspect("img")["Config"]["Healthcheck"]["StartInterval"], 200_000_000);
+    a.ok(&["rm", "-f", "fast", "slow", "img"]);
+    a.ok(&["rmi", "local/startiv:1"]);
+    a.assert_no_leftovers();
+}

@@ -186,6 +186,7 @@ fn health_from_pb(h: pb::HealthConfig) -> HealthConfig {
         timeout_ns: h.timeout_ns,
         start_period_ns: h.start_period_ns,
         retries: h.retries,
+        start_interval_ns: h.start_interval_ns,
     }
 }
 
@@ -196,6 +197,7 @@ fn health_to_pb(h: &HealthConfig) -> pb::HealthConfig {
         timeout_ns: h.timeout_ns,
         start_period_ns: h.start_period_ns,
         retries: h.retries,
+        start_interval_ns: h.start_interval_ns,
     }
 }
 

@@ -382,6 +382,8 @@ fn healthcheck(raw: &[u8]) -> Option<crate::runtime::health::HealthConfig> {
         start_period: i64,
         #[serde(rename = "Retries")]
         retries: u32,
+        #[serde(rename = "StartInterval")]
+        start_interval: i64,
     }
     let c = serde_json::from_slice::<Doc>(raw).ok()?.config?.healthcheck?;
     let h = crate::runtime::health::HealthConfig {
@@ -390,6 +392,7 @@ fn healthcheck(raw: &[u8]) -> Option<crate::runtime::health::HealthConfig> {
         timeout_ns: c.timeout,
         start_period_ns: c.start_period,
         retries: c.retries,
+        start_interval_ns: c.start_interval,
     };
     // An image's invalid check is ignored (with a note), as a container could never use it.
     match h.validate() {

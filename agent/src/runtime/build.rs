@@ -209,12 +209,24 @@ impl Runtime {
             Instruction::StopSignal { signal, .. } => {
                 st.conf().insert("StopSignal".into(), signal.clone().into());
             }
-            Instruction::Healthcheck { test, interval_ns, timeout_ns, start_period_ns, retries, .. } => {
+            Instruction::Healthcheck {
+                test,
+                interval_ns,
+                timeout_ns,
+                start_period_ns,
+                start_interval_ns,
+                retries,
+                ..
+            } => {
                 // docker's image config field; zero values are left out as docker does.
                 let mut h = serde_json::Map::new();
                 h.insert("Test".into(), test.clone().into());
-                for (k, v) in [("Interval", *interval_ns), ("Timeout", *timeout_ns), ("StartPeriod", *start_period_ns)]
-                {
+                for (k, v) in [
+                    ("Interval", *interval_ns),
+                    ("Timeout", *timeout_ns),
+                    ("StartPeriod", *start_period_ns),
+                    ("StartInterval", *start_interval_ns),
+                ] {
                     if v != 0 {
                         h.insert(k.into(), v.into());
                     }

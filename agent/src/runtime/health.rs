@@ -30,6 +30,10 @@ pub struct HealthConfig {
     pub timeout_ns: i64,
     pub start_period_ns: i64,
     pub retries: u32,
+    /// Between checks while in the start period (docker 25's `--health-start-interval`);
+    /// 0: the interval, as before docker 25.
+    #[serde(default)]
+    pub start_interval_ns: i64,
 }
 
 impl HealthConfig {
@@ -51,9 +55,12 @@ impl HealthConfig {
                 ))
             }
         }
-        for (what, v) in
-            [("interval", self.interval_ns), ("timeout", self.timeout_ns), ("start period", self.start_period_ns)]
-        {
+        for (what, v) in [
+            ("interval", self.interval_ns),
+            ("timeout", self.timeout_ns),
+            ("start period", self.start_period_ns),
+            ("start interval", self.start_interval_ns),
+        ] {
             if v != 0 && v < MIN_DURATION_NS {
                 return bad(format!("health check {what} {v} ns: must be 0 (default) or at least 1 ms"));
             }
@@ -72,6 +79,7 @@ impl HealthConfig {
             timeout_ns: pick(u.timeout_ns, i.timeout_ns),
             start_period_ns: pick(u.start_period_ns, i.start_period_ns),
             retries: if u.retries != 0 { u.retries } else { i.retries },
+            start_interval_ns: pick(u.start_interval_ns, i.start_interval_ns),
         };
         match h.test.first().map(String::as_str) {
             None | Some("NONE") => None,
@@ -89,6 +97,14 @@ impl HealthConfig {
 
     fn interval(&self) -> Duration {
         positive(self.interval_ns).unwrap_or(DEFAULT_INTERVAL)
+    }
+
+    /// The wait before the next check: the start interval while in the start period.
+    fn interval_at(&self, in_start_period: bool) -> Duration {
+        match positive(self.start_interval_ns) {
+            Some(d) if in_start_period => d,
+            _ => self.interval(),
+        }
     }
 
     fn timeout(&self) -> Duration {
@@ -196,8 +212,9 @@ impl Runtime {
                 let ended = async {
                     let _ = phase.wait_for(|p| !matches!(p, Phase::Running { .. })).await;
                 };
+                let wait = check.interval_at(started.elapsed() < start_period);
                 tokio::select! {
-                    _ = tokio::time::sleep(check.interval()) => {}
+                    _ = tokio::time::sleep(wait) => {}
                     _ = ended => return,
                 }
                 // A paused container is not probed (its exec would be refused): no failure counts.
@@ -341,6 +358,23 @@ mod tests {
 
     fn probe(code: i32) -> Probe {
         Probe { exit_code: code, ..Default::default() }
+    }
+
+    #[test]
+    fn the_start_interval_applies_only_in_the_start_period() {
+        let ms = |n: u64| Duration::from_millis(n);
+        let h = HealthConfig { interval_ns: 60_000_000_000, start_interval_ns: 200_000_000, ..Default::default() };
+        assert_eq!(h.interval_at(true), ms(200));
+        assert_eq!(h.interval_at(false), ms(60_000));
+        let plain = HealthConfig { interval_ns: 1_000_000_000, ..Default::default() };
+        assert_eq!(plain.interval_at(true), ms(1000), "unset: the interval, as before docker 25");
+        let image =
+            HealthConfig { test: vec!["CMD".into(), "true".into()], start_interval_ns: 5, ..Default::default() };
+        let user = HealthConfig { start_interval_ns: 7, ..Default::default() };
+        assert_eq!(HealthConfig::effective(Some(&user), Some(&image)).map(|h| h.start_interval_ns), Some(7));
+        assert_eq!(HealthConfig::effective(None, Some(&image)).map(|h| h.start_interval_ns), Some(5));
+        let bad = HealthConfig { start_interval_ns: 10, ..Default::default() };
+        assert!(bad.validate().unwrap_err().to_string().contains("start interval 10 ns"));
     }
 
     #[test]

@@ -85,40 +85,56 @@ enum Event {
     Signal(&'static str),
 }
 
-/// `attach CONTAINER`.
-pub async fn attach(cl: &mut Clients, id: String, keys: Option<String>, with_stdin: bool, sig_proxy: bool) -> Res<u8> {
+/// What an attached client does with the streams: shared by `attach` and a foreground `run`.
+pub struct Session {
+    /// Copy our stdin into the container's.
+    pub stdin: bool,
+    /// At the end of our input, close the container's stdin (`run -i`: docker's StdinOnce).
+    pub close_stdin_at_eof: bool,
+    /// The detach sequence looked for in our input; `None`: input passes as it is.
+    pub escape: Option<Vec<u8>>,
+    /// Send the signals agentctl receives to the container (when it has no terminal).
+    pub sig_proxy: bool,
+    /// Show the container's stdout / stderr (`run -a`).
+    pub stdout: bool,
+    pub stderr: bool,
+    /// The exit code of our own failures (docker: 1 for attach, 125 for run).
+    pub fail_code: u8,
+}
+
+/// Streams `out` until the container exits (its code), the detach keys are read (0), or
+/// the stream fails.
+pub async fn relay_session(
+    cl: &mut Clients,
+    id: &str,
+    mut out: tonic::Streaming<pb::AttachResponse>,
+    tx: tokio::sync::mpsc::Sender<pb::AttachRequest>,
+    s: Session,
+) -> Res<u8> {
     use pb::attach_request::Msg;
     use pb::attach_response::Msg as Out;
-    let keys = parse_detach_keys(keys.as_deref().unwrap_or("ctrl-p,ctrl-q")).map_err(|m| Exit(EXIT_DAEMON, m))?;
-    let info = cl.c.inspect(pb::InspectContainerRequest { id: id.clone() }).await.map_err(daemon)?.into_inner();
-    let info = info.container.unwrap_or_default();
-    if info.state != pb::ContainerState::Running as i32 {
-        return Err(Exit(EXIT_DAEMON, "You cannot attach to a stopped container, start it first".into()));
-    }
-    if info.paused {
-        return Err(Exit(EXIT_DAEMON, "You cannot attach to a paused container, unpause it first".into()));
-    }
-    let spec = info.spec.unwrap_or_default();
-    let (tx, rx) = tokio::sync::mpsc::channel::<pb::AttachRequest>(16);
-    let start = pb::AttachStart { id: info.id.clone(), keep_stdin: true };
-    let _ = tx.send(pb::AttachRequest { msg: Some(Msg::Start(start)) }).await;
-    let mut out = cl.c.attach(ReceiverStream::new(rx)).await.map_err(daemon)?.into_inner();
+    let fail = |m: String| Exit(s.fail_code, m);
     let (ev_tx, mut ev) = tokio::sync::mpsc::channel::<Event>(16);
-    let _raw = (spec.tty && std::io::stdin().is_terminal()).then(tty::RawMode::enable);
-    if with_stdin && spec.stdin_open {
-        let (tx, ev_tx) = (tx.clone(), ev_tx.clone());
+    if s.stdin {
+        let (tx, ev_tx, escape, close) = (tx.clone(), ev_tx.clone(), s.escape.clone(), s.close_stdin_at_eof);
         tokio::spawn(async move {
             let mut input = tokio::io::stdin();
             let mut buf = vec![0u8; 32 * 1024];
-            let mut esc = Escape::new(keys);
+            let mut esc = escape.map(Escape::new);
             loop {
-                // The end of our input leaves the container's stdin open (docker closes it
-                // only for a StdinOnce container: `run -i`, which closes it itself).
                 let n = match input.read(&mut buf).await {
-                    Ok(0) | Err(_) => return,
+                    Ok(0) | Err(_) => {
+                        if close {
+                            let _ = tx.send(pb::AttachRequest { msg: Some(Msg::CloseStdin(true)) }).await;
+                        }
+                        return;
+                    }
                     Ok(n) => n,
                 };
-                let (pass, detach) = esc.feed(&buf[..n]);
+                let (pass, detach) = match esc.as_mut() {
+                    Some(e) => e.feed(&buf[..n]),
+                    None => (buf[..n].to_vec(), false),
+                };
                 if !pass.is_empty() && tx.send(pb::AttachRequest { msg: Some(Msg::Stdin(pass)) }).await.is_err() {
                     return;
                 }
@@ -129,7 +145,7 @@ pub async fn attach(cl: &mut Clients, id: String, keys: Option<String>, with_std
             }
         });
     }
-    if sig_proxy && !spec.tty {
+    if s.sig_proxy {
         for (kind, name) in [
             (SignalKind::interrupt(), "INT"),
             (SignalKind::terminate(), "TERM"),
@@ -138,10 +154,10 @@ pub async fn attach(cl: &mut Clients, id: String, keys: Option<String>, with_std
             (SignalKind::user_defined1(), "USR1"),
             (SignalKind::user_defined2(), "USR2"),
         ] {
-            let mut s = signal(kind).map_err(|e| Exit(EXIT_DAEMON, format!("signal handler: {e}")))?;
+            let mut sig = signal(kind).map_err(|e| fail(format!("signal handler: {e}")))?;
             let ev_tx = ev_tx.clone();
             tokio::spawn(async move {
-                while s.recv().await.is_some() {
+                while sig.recv().await.is_some() {
                     if ev_tx.send(Event::Signal(name)).await.is_err() {
                         return;
                     }
@@ -158,22 +174,22 @@ pub async fn attach(cl: &mut Clients, id: String, keys: Option<String>, with_std
         match e {
             Event::Detached => return Ok(0),
             Event::Signal(name) => {
-                let req = pb::KillContainerRequest { id: info.id.clone(), signal: name.into() };
+                let req = pb::KillContainerRequest { id: id.to_string(), signal: name.into() };
                 if let Err(e) = cl.c.kill(req).await {
                     eprintln!("Error response from agent: {}", e.message());
                 }
             }
             Event::Output(None) => {
-                return Err(Exit(EXIT_DAEMON, "lost the connection to the agent before the container exited".into()))
+                return Err(fail("lost the connection to the agent before the container exited".into()))
             }
-            Event::Output(Some(Err(e))) => return Err(daemon(e)),
+            Event::Output(Some(Err(e))) => return Err(fail(format!("Error response from agent: {}", e.message()))),
             Event::Output(Some(Ok(m))) => match m.msg {
-                Some(Out::Stdout(d)) => {
+                Some(Out::Stdout(d)) if s.stdout => {
                     let mut o = std::io::stdout().lock();
                     let _ = o.write_all(&d);
                     let _ = o.flush();
                 }
-                Some(Out::Stderr(d)) => {
+                Some(Out::Stderr(d)) if s.stderr => {
                     let _ = std::io::stderr().write_all(&d);
                 }
                 Some(Out::ExitCode(c)) => return Ok(c.clamp(0, 255) as u8),
@@ -181,6 +197,38 @@ pub async fn attach(cl: &mut Clients, id: String, keys: Option<String>, with_std
             },
         }
     }
+}
+
+/// `attach CONTAINER`.
+pub async fn attach(cl: &mut Clients, id: String, keys: Option<String>, with_stdin: bool, sig_proxy: bool) -> Res<u8> {
+    use pb::attach_request::Msg;
+    let keys = parse_detach_keys(keys.as_deref().unwrap_or("ctrl-p,ctrl-q")).map_err(|m| Exit(EXIT_DAEMON, m))?;
+    let info = cl.c.inspect(pb::InspectContainerRequest { id: id.clone() }).await.map_err(daemon)?.into_inner();
+    let info = info.container.unwrap_or_default();
+    if info.state != pb::ContainerState::Running as i32 {
+        return Err(Exit(EXIT_DAEMON, "You cannot attach to a stopped container, start it first".into()));
+    }
+    if info.paused {
+        return Err(Exit(EXIT_DAEMON, "You cannot attach to a paused container, unpause it first".into()));
+    }
+    let spec = info.spec.unwrap_or_default();
+    let (tx, rx) = tokio::sync::mpsc::channel::<pb::AttachRequest>(16);
+    let start = pb::AttachStart { id: info.id.clone(), keep_stdin: true };
+    let _ = tx.send(pb::AttachRequest { msg: Some(Msg::Start(start)) }).await;
+    let out = cl.c.attach(ReceiverStream::new(rx)).await.map_err(daemon)?.into_inner();
+    let _raw = (spec.tty && std::io::stdin().is_terminal()).then(tty::RawMode::enable);
+    // The end of our input leaves the container's stdin open (docker closes it only for a
+    // StdinOnce container: `run -i`, which closes it itself).
+    let session = Session {
+        stdin: with_stdin && spec.stdin_open,
+        close_stdin_at_eof: false,
+        escape: Some(keys),
+        sig_proxy: sig_proxy && !spec.tty,
+        stdout: true,
+        stderr: true,
+        fail_code: EXIT_DAEMON,
+    };
+    relay_session(cl, &info.id, out, tx, session).await
 }
 
 #[cfg(test)]

@@ -1,6 +1,7 @@
 //! Container verbs: run, create, start, stop, restart, kill, rm, wait, ps, inspect, logs,
 //! exec, update, stats, commit.
 
+use super::attach::Session;
 use super::{each, echo, parse_kv, resources, PARALLEL};
 use crate::cli::{self, CreateOpts, Format, ResourceOpts};
 use crate::client::{Client, Clients};
@@ -34,14 +35,57 @@ macro_rules! chunk {
 }
 
 /// `run`: create, then start detached (printing the ID) or attached (returning its exit code).
-pub async fn run(cl: &mut Clients, detach: bool, opts: CreateOpts) -> Res<u8> {
+pub async fn run(cl: &mut Clients, detach: bool, a: crate::cli_verbs::RunAttach, opts: CreateOpts) -> Res<u8> {
+    let session = run_session(detach, &a, &opts)?;
     let id = create_container(cl, &opts).await?;
-    if detach {
+    let Some(session) = session else {
         start_or_explain(cl, &id).await?;
         println!("{id}");
         return Ok(0);
+    };
+    attach_and_start(cl, &id, session, opts.tty).await
+}
+
+/// How a foreground `run` attaches (docker's `-a`, `--detach-keys`, `--sig-proxy`),
+/// checked before anything is created; `None` for `-d`.
+fn run_session(detach: bool, a: &crate::cli_verbs::RunAttach, o: &CreateOpts) -> Res<Option<Session>> {
+    let mut streams = [false; 3];
+    for v in &a.attach {
+        match v.to_ascii_lowercase().as_str() {
+            "stdin" => streams[0] = true,
+            "stdout" => streams[1] = true,
+            "stderr" => streams[2] = true,
+            _ => {
+                return Err(Exit::agent(format!(
+                    "invalid argument \"{v}\" for \"-a, --attach\" flag: valid streams are STDIN, STDOUT and STDERR"
+                )))
+            }
+        }
     }
-    attach_and_start(cl, &id, opts.interactive, opts.tty).await
+    let keys = match &a.detach_keys {
+        Some(k) => super::attach::parse_detach_keys(k).map_err(Exit::agent)?,
+        None => vec![16, 17],
+    };
+    if detach {
+        if !a.attach.is_empty() {
+            return Err(Exit::agent("Conflicting options: -a and -d"));
+        }
+        return Ok(None);
+    }
+    if a.attach.is_empty() {
+        streams = [o.interactive, true, true];
+    }
+    Ok(Some(Session {
+        // Without -i the container's stdin is not open: nothing of ours would reach it.
+        stdin: o.interactive,
+        close_stdin_at_eof: true,
+        // As docker: the detach keys are looked for only on a terminal.
+        escape: (o.interactive && o.tty).then_some(keys),
+        sig_proxy: a.sig_proxy && !o.tty,
+        stdout: streams[1],
+        stderr: streams[2],
+        fail_code: crate::error::EXIT_AGENT,
+    }))
 }
 
 /// `create`: prints the new container's ID.
@@ -58,7 +102,16 @@ pub async fn start(cl: &mut Clients, attach: bool, containers: Vec<String>) -> R
         };
         let info = inspect_one(cl, c).await?;
         let spec = info.spec.unwrap_or_default();
-        return attach_and_start(cl, &info.id, spec.stdin_open, spec.tty).await;
+        let session = Session {
+            stdin: spec.stdin_open,
+            close_stdin_at_eof: true,
+            escape: (spec.stdin_open && spec.tty).then(|| vec![16, 17]),
+            sig_proxy: !spec.tty,
+            stdout: true,
+            stderr: true,
+            fail_code: crate::error::EXIT_AGENT,
+        };
+        return attach_and_start(cl, &info.id, session, spec.tty).await;
     }
     // One at a time, in order: a later one may join an earlier one's namespaces.
     each(
@@ -461,7 +514,8 @@ fn health(o: &CreateOpts) -> Res<Option<pb::HealthConfig>> {
         || o.health_interval.is_some()
         || o.health_timeout.is_some()
         || o.health_retries.is_some()
-        || o.health_start_period.is_some();
+        || o.health_start_period.is_some()
+        || o.health_start_interval.is_some();
     if o.no_healthcheck {
         if any {
             return Err(Exit::agent("--no-healthcheck conflicts with --health-* options"));
@@ -480,6 +534,7 @@ fn health(o: &CreateOpts) -> Res<Option<pb::HealthConfig>> {
         timeout_ns: dur("health-timeout", &o.health_timeout)?,
         start_period_ns: dur("health-start-period", &o.health_start_period)?,
         retries: o.health_retries.unwrap_or(0),
+        start_interval_ns: dur("health-start-interval", &o.health_start_interval)?,
     }))
 }
 
@@ -496,8 +551,8 @@ async fn start_or_explain(cl: &mut Clients, id: &str) -> Res {
     Err(Exit(code as u8, format!("agentctl: Error response from agent: {}", e.message())))
 }
 
-/// Attaches (stdin if `stdin`), then starts, streams output, returns the exit code.
-async fn attach_and_start(cl: &mut Clients, id: &str, stdin: bool, tty: bool) -> Res<u8> {
+/// Attaches, then starts, streams as `session` says, returns the exit code.
+async fn attach_and_start(cl: &mut Clients, id: &str, session: Session, tty: bool) -> Res<u8> {
     use pb::attach_request::Msg;
     use pb::attach_response::Msg as Out;
     let (tx, rx) = tokio::sync::mpsc::channel::<pb::AttachRequest>(16);
@@ -511,17 +566,11 @@ async fn attach_and_start(cl: &mut Clients, id: &str, stdin: bool, tty: bool) ->
         return Err(Exit::agent("the agent did not acknowledge the attach"));
     }
     let raw = (tty && std::io::stdin().is_terminal()).then(tty::RawMode::enable);
-    if stdin {
-        let close = pb::AttachRequest { msg: Some(Msg::CloseStdin(true)) };
-        tokio::spawn(pump_stdin(tx.clone(), |d| pb::AttachRequest { msg: Some(Msg::Stdin(d)) }, close));
-    }
     if let Err(e) = start_or_explain(cl, id).await {
         drop(raw);
         return Err(e);
     }
-    let code = relay(out.map(|m| m.map(|m| chunk!(m.msg))), "the container").await;
-    drop(tx);
-    code
+    super::attach::relay_session(cl, id, out, tx, session).await
 }
 
 /// Copies the stream to our stdout and stderr; returns the exit code it ends with (0-255).

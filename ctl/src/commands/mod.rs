@@ -24,7 +24,7 @@ use std::collections::HashMap;
 /// Runs a verb that talks to the agent.
 pub async fn run(cl: &mut Clients, cmd: Cmd) -> Res<u8> {
     match cmd {
-        Cmd::Run { detach, opts } => container::run(cl, detach, opts).await,
+        Cmd::Run { detach, attach, opts } => container::run(cl, detach, attach, opts).await,
         Cmd::Create { opts } => container::create(cl, opts).await,
         Cmd::Start { attach, containers } => container::start(cl, attach, containers).await,
         Cmd::Stop { time, containers } => container::stop(cl, time, containers).await,

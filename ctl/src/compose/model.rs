@@ -107,6 +107,7 @@ pub enum Health {
         interval: Option<String>,
         timeout: Option<String>,
         start_period: Option<String>,
+        start_interval: Option<String>,
         retries: Option<u32>,
     },
 }

@@ -421,6 +421,7 @@ fn restart(v: &Node) -> Result<String> {
 fn healthcheck(v: &Node) -> Result<Health> {
     let (mut test, mut disable) = (None, false);
     let (mut interval, mut timeout, mut start_period, mut retries) = (None, None, None, None);
+    let mut start_interval = None;
     v.keys(
         |k, x| {
             match k {
@@ -434,12 +435,13 @@ fn healthcheck(v: &Node) -> Result<Health> {
                 "interval" => interval = Some(duration(x)?),
                 "timeout" => timeout = Some(duration(x)?),
                 "start_period" => start_period = Some(duration(x)?),
+                "start_interval" => start_interval = Some(duration(x)?),
                 "retries" => retries = Some(u32::try_from(x.int()?).map_err(|_| x.err("retries must be 0 or more"))?),
                 _ => return Ok(false),
             }
             Ok(true)
         },
-        &Known { compose: &["start_interval"] },
+        &Known { compose: &[] },
     )?;
     let test = test.unwrap_or_default();
     if disable || test.first().map(String::as_str) == Some("NONE") {
@@ -452,7 +454,7 @@ fn healthcheck(v: &Node) -> Result<Health> {
     if test.len() == 1 {
         return Err(v.err(format!("test {:?} has no command", test[0])));
     }
-    Ok(Health::Check { test, interval, timeout, start_period, retries })
+    Ok(Health::Check { test, interval, timeout, start_period, start_interval, retries })
 }
 
 /// A compose duration (`1m30s`, `500ms`), kept as written once it parses.

@@ -72,11 +72,12 @@ pub fn container_spec(p: &Project, service: &str, s: &Service, hash: &str) -> Re
             o.no_healthcheck = true;
             None
         }
-        Some(Health::Check { test, interval, timeout, start_period, retries }) => {
+        Some(Health::Check { test, interval, timeout, start_period, start_interval, retries }) => {
             o.health_cmd = test.get(1..).filter(|t| !t.is_empty()).map(|t| t.join(" "));
             o.health_interval = interval.clone();
             o.health_timeout = timeout.clone();
             o.health_start_period = start_period.clone();
+            o.health_start_interval = start_interval.clone();
             o.health_retries = retries.filter(|r| *r > 0);
             (test.first().map(String::as_str) == Some("CMD")).then(|| test.clone())
         }

@@ -105,7 +105,7 @@ pub enum Instruction {
     Volume { paths: Vec<String>, line: usize, text: String },
     /// `STOPSIGNAL`; a signal number or name (e.g. `SIGTERM`, `TERM`, `9`), not mapped to a number here.
     StopSignal { signal: String, line: usize, text: String },
-    /// `HEALTHCHECK [--interval=D] [--timeout=D] [--start-period=D] [--retries=N] CMD …` or
+    /// `HEALTHCHECK [--interval=D] [--timeout=D] [--start-period=D] [--start-interval=D] [--retries=N] CMD …` or
     /// `HEALTHCHECK NONE`: `test` in docker's form (`["CMD", …]` for the exec form,
     /// `["CMD-SHELL", "…"]` for the shell form, `["NONE"]`); durations in nanoseconds (0: unset).
     Healthcheck {
@@ -113,6 +113,7 @@ pub enum Instruction {
         interval_ns: i64,
         timeout_ns: i64,
         start_period_ns: i64,
+        start_interval_ns: i64,
         retries: u32,
         line: usize,
         text: String,

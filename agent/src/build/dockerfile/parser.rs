@@ -179,6 +179,7 @@ impl State<'_> {
                     interval_ns: health_duration(&flags, "interval").map_err(at)?,
                     timeout_ns: health_duration(&flags, "timeout").map_err(at)?,
                     start_period_ns: health_duration(&flags, "start-period").map_err(at)?,
+                    start_interval_ns: health_duration(&flags, "start-interval").map_err(at)?,
                     retries: health_retries(&flags).map_err(at)?,
                     line,
                     text,
