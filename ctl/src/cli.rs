@@ -189,7 +189,7 @@ pub enum Cmd {
     /// Create or update the containers and networks of a Compose file (only what changed)
     Apply(crate::compose::ApplyArgs),
     /// Inspect changes to files or directories on a container's filesystem; with -f, show
-    /// what apply would do (exit 1 when it would change something, like diff)
+    /// what apply would do (exit 1 when it would change something, 2 on an error, like kubectl diff)
     Diff(crate::compose::DiffArgs),
     /// Remove the containers and networks of a Compose file's project
     Down(crate::compose::DownArgs),
@@ -585,9 +585,8 @@ pub enum ImageCmd {
         /// Remove all unused images, not just dangling ones
         #[arg(short = 'a', long = "all")]
         all: bool,
-        /// Do not prompt for confirmation (this one never prompts)
-        #[arg(short = 'f', long = "force")]
-        force: bool,
+        #[command(flatten)]
+        prune: crate::commands::prune::PruneOpts,
     },
     /// Remove images
     Rm {

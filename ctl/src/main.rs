@@ -68,7 +68,7 @@ fn main() -> ExitCode {
             }
             Err(Exit(code, msg)) => {
                 eprintln!("{msg}");
-                ExitCode::from(code)
+                ExitCode::from(error::docker_code(code, error::failure_code(&cli.cmd)))
             }
         };
     }
@@ -79,13 +79,14 @@ fn main() -> ExitCode {
             return ExitCode::from(EXIT_AGENT);
         }
     };
+    let failure = error::failure_code(&cli.cmd);
     match rt.block_on(dispatch(cli)) {
         Ok(code) => ExitCode::from(code),
         Err(Exit(code, msg)) => {
             if !msg.is_empty() {
                 eprintln!("{msg}");
             }
-            ExitCode::from(code)
+            ExitCode::from(error::docker_code(code, failure))
         }
     }
 }

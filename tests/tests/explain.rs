@@ -91,7 +91,7 @@ fn explain_reads_back_namespaces_limits_layers_network_and_security() {
     a.ok(&["rm", "-f", "side"]);
     a.ok(&["stop", "-t", "1", "web"]);
     let r = a.ctl(&["explain", "web"]);
-    assert_eq!(r.code, 125);
+    assert_eq!(r.code, 1);
     assert!(r.stderr.contains("not running"), "{}", r.stderr);
     a.ok(&["rm", "web"]);
     a.assert_no_leftovers();

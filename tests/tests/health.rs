@@ -55,7 +55,7 @@ fn a_failing_check_turns_unhealthy_and_a_passing_one_healthy() {
     // A scheduler can wait for healthy: --fail-unhealthy refuses now; a plain wait blocks
     // until the check passes.
     let r = a.ctl(&["wait", "--condition", "healthy", "--fail-unhealthy", "web"]);
-    assert!(r.code == 125 && r.stderr.contains("unhealthy"), "{}", r.stderr);
+    assert!(r.code == 1 && r.stderr.contains("unhealthy"), "{}", r.stderr);
     let mut waiter = a
         .cmd()
         .args(["wait", "--condition", "healthy", "web"])
@@ -112,9 +112,9 @@ fn a_failing_check_turns_unhealthy_and_a_passing_one_healthy() {
     let r = a.ctl(&["run", "-d", "--name", "plain", IMG, "sleep", "300"]);
     assert_eq!(r.code, 0);
     let r = a.ctl(&["wait", "--condition", "healthy", "plain"]);
-    assert!(r.code == 125 && r.stderr.contains("no health check"), "{}", r.stderr);
+    assert!(r.code == 1 && r.stderr.contains("no health check"), "{}", r.stderr);
     let r = a.ctl(&["wait", "--condition", "soon", "plain"]);
-    assert!(r.code == 125 && r.stderr.contains("\"soon\""), "{}", r.stderr);
+    assert!(r.code == 1 && r.stderr.contains("\"soon\""), "{}", r.stderr);
     a.ok(&["rm", "-f", "plain"]);
 
     // Bad values are refused by name, nothing created.

@@ -273,10 +273,13 @@ impl ImageService for ImageApi {
     }
 
     async fn prune(&self, req: Request<pb::PruneImagesRequest>) -> Result<Response<pb::PruneImagesResponse>, Status> {
-        let all = req.into_inner().all;
+        let req = req.into_inner();
+        let all = req.all;
+        let filter = super::convert::prune_filter_from_pb(req.filters).map_err(status)?;
         let users = self.rt.container_images().map_err(status)?;
         let images = Arc::clone(self.rt.images());
-        let (deleted, reclaimed_bytes) = tokio::task::spawn_blocking(move || images.prune(&users, all))
+        let select = move |i: &crate::image::ImageRecord| filter.matches_at(&i.config.labels, i.created_at);
+        let (deleted, reclaimed_bytes) = tokio::task::spawn_blocking(move || images.prune(&users, all, &select))
             .await
             .map_err(|e| Status::internal(e.to_string()))?
             .map_err(|e| image_status(&e))?;

@@ -134,13 +134,18 @@ impl ImageStore {
         Ok(u)
     }
 
-    /// Removes untagged images (with `all`: every image) no container uses, then
-    /// unreferenced layers and blobs.
-    pub fn prune(&self, in_use: &super::InUse, all: bool) -> Result<(Vec<String>, u64), ImageError> {
+    /// Removes untagged images (with `all`: every image) no container uses that `select`
+    /// accepts (the prune's filters), then unreferenced layers and blobs.
+    pub fn prune(
+        &self,
+        in_use: &super::InUse,
+        all: bool,
+        select: &dyn Fn(&super::ImageRecord) -> bool,
+    ) -> Result<(Vec<String>, u64), ImageError> {
         let before: u64 = du(&self.root.join("layers")) + du(&self.root.join("blobs"));
         let mut deleted = Vec::new();
         for i in self.list()? {
-            if (all || i.tags.is_empty()) && !in_use.images.iter().any(|(_, iid)| iid == &i.id) {
+            if (all || i.tags.is_empty()) && !in_use.images.iter().any(|(_, iid)| iid == &i.id) && select(&i) {
                 self.store.delete(crate::store::Kind::Image, &i.id)?;
                 deleted.push(i.id);
             }

@@ -49,16 +49,7 @@ pub async fn run(cl: &mut Clients, cmd: ImageCmd) -> Res<u8> {
             output::history(&h.entries, format)?;
             Ok(0)
         }
-        ImageCmd::Prune { all, force: _ } => {
-            let r = cl.i.prune(pb::PruneImagesRequest { all }).await?.into_inner();
-            if !r.deleted.is_empty() {
-                println!("Deleted Images:");
-                r.deleted.iter().for_each(|d| println!("deleted: {d}"));
-                println!();
-            }
-            println!("Total reclaimed space: {}", crate::output::human(r.reclaimed_bytes));
-            Ok(0)
-        }
+        ImageCmd::Prune { all, prune } => super::prune::images(cl, all, prune).await,
     }
 }
 

@@ -1,4 +1,4 @@
-//! `container prune`, `network prune` and `system prune`, as docker prints them: what was
+//! `container prune`, `network prune`, `image prune` and `system prune`, as docker prints them: what was
 //! deleted under "Deleted Containers:" (…Networks, …Volumes, …Images) and the space
 //! reclaimed. Docker's filters: `until=` (a time or a duration back from now), `label=K`,
 //! `label=K=V`, `label!=K`, `label!=K=V`.
@@ -83,15 +83,28 @@ pub async fn networks(cl: &mut Clients, o: PruneOpts) -> Res<u8> {
     Ok(0)
 }
 
+/// `image prune [-a]`: docker's warning unless `-f`, then what was deleted.
+pub async fn images(cl: &mut Clients, all: bool, o: PruneOpts) -> Res<u8> {
+    let filters = Some(filters(&o.filter)?);
+    let warning = if all {
+        "WARNING! This will remove all images without at least one container associated to them."
+    } else {
+        "WARNING! This will remove all dangling images."
+    };
+    if !confirm(&o, warning) {
+        return Ok(0);
+    }
+    let r = cl.i.prune(pb::PruneImagesRequest { all, filters }).await?.into_inner();
+    let deleted: Vec<String> = r.deleted.iter().map(|d| format!("deleted: {d}")).collect();
+    section("Deleted Images:", &deleted);
+    println!("Total reclaimed space: {}", crate::output::human(r.reclaimed_bytes));
+    Ok(0)
+}
+
 /// `system prune [-a] [--volumes]`: stopped containers, then unused networks, (volumes),
 /// then dangling (with `-a`: unused) images and the layers nothing uses any more.
 pub async fn system(cl: &mut Clients, o: SystemPruneOpts) -> Res<u8> {
     let f = filters(&o.prune.filter)?;
-    if o.all && !o.prune.filter.is_empty() {
-        // Images carry no filterable creation labels here: refuse rather than remove
-        // every unused image regardless of the filter.
-        return Err(Exit::agent("system prune -a with --filter: images cannot be filtered by this agent yet"));
-    }
     if o.volumes && (f.until != 0 || !f.not_labels.is_empty()) {
         return Err(Exit::agent("system prune --volumes: volumes are filtered by label= only"));
     }
@@ -119,7 +132,7 @@ pub async fn system(cl: &mut Clients, o: SystemPruneOpts) -> Res<u8> {
         section("Deleted Volumes:", &v.removed);
         reclaimed += v.reclaimed_bytes;
     }
-    let i = cl.i.prune(pb::PruneImagesRequest { all: o.all }).await?.into_inner();
+    let i = cl.i.prune(pb::PruneImagesRequest { all: o.all, filters: Some(f) }).await?.into_inner();
     let deleted: Vec<String> = i.deleted.iter().map(|d| format!("deleted: {d}")).collect();
     section("Deleted Images:", &deleted);
     reclaimed += i.reclaimed_bytes;
