@@ -222,6 +222,13 @@ fn uts_host_shares_the_hosts_uts_namespace() {
         "conflicting options: domainname and the UTS mode",
     );
     refused(&a, &["--uts", "sideways", IMG, "true"], "invalid UTS mode \"sideways\"");
+    let domain = std::fs::read_to_string("/proc/sys/kernel/domainname").unwrap();
+    refused(
+        &a,
+        &["--uts", "host", "--sysctl", "kernel.domainname=evil.test", IMG, "true"],
+        "sysctl kernel.domainname is not allowed with --uts host",
+    );
+    assert_eq!(std::fs::read_to_string("/proc/sys/kernel/domainname").unwrap(), domain);
     assert_eq!(nix::unistd::gethostname().unwrap().to_string_lossy(), host, "the host's name is untouched");
     a.ok(&["rm", "-f", "uh", "own"]);
     a.assert_no_leftovers();

@@ -78,19 +78,8 @@ impl Runtime {
     /// Checks the options of a spec against its network `mode` (`spec.network` holds the
     /// network's name) and the host; nothing is taken yet.
     pub(super) fn check_net_opts(&self, spec: &ContainerSpec, mode: NetMode) -> Result<()> {
+        check_conflicts(spec, mode)?;
         let o = &spec.net_opts;
-        if o.uts_host && !spec.hostname.is_empty() {
-            return Err(bad("conflicting options: hostname and the UTS mode".into()));
-        }
-        if o.uts_host && !spec.domainname.is_empty() {
-            return Err(bad("conflicting options: domainname and the UTS mode".into()));
-        }
-        if o.mac.is_some() && mode != NetMode::Bridge {
-            return Err(bad(format!(
-                "conflicting options: mac-address and the network mode ({}): a MAC address needs a bridge network",
-                spec.network
-            )));
-        }
         if o.ip.is_some() || o.ip6.is_some() {
             // The default network's addresses are handed out by the agent, as docker's.
             if mode != NetMode::Bridge || spec.network == "bridge" {
@@ -127,6 +116,29 @@ impl Runtime {
             "--ip {ip}: the address is already in use on network {net} by container {who}"
         )))
     }
+}
+
+/// What the options conflict with in the rest of `spec` (its network in `mode`).
+fn check_conflicts(spec: &ContainerSpec, mode: NetMode) -> Result<()> {
+    let o = &spec.net_opts;
+    if o.uts_host && !spec.hostname.is_empty() {
+        return Err(bad("conflicting options: hostname and the UTS mode".into()));
+    }
+    if o.uts_host && !spec.domainname.is_empty() {
+        return Err(bad("conflicting options: domainname and the UTS mode".into()));
+    }
+    // The UTS namespace's own sysctls, in the host's namespace, would rename the host.
+    let uts_key = |k: &str| matches!(k.trim().replace('/', ".").as_str(), "kernel.domainname" | "kernel.hostname");
+    if let Some(k) = spec.sysctls.keys().find(|k| o.uts_host && uts_key(k)) {
+        return Err(bad(format!("sysctl {k} is not allowed with --uts host: it would change the host's value")));
+    }
+    if o.mac.is_some() && mode != NetMode::Bridge {
+        return Err(bad(format!(
+            "conflicting options: mac-address and the network mode ({}): a MAC address needs a bridge network",
+            spec.network
+        )));
+    }
+    Ok(())
 }
 
 /// The host's hostname, for a `--uts host` container's record, /etc/hostname and HOSTNAME.
@@ -207,6 +219,37 @@ mod tests {
         assert!(msg(parse("", "", "", "container:x", &[])).contains("\"container:x\""));
         assert!(msg(parse("", "", "", "", &[("size", "lots")])).contains("size=lots"));
         assert!(msg(parse("", "", "", "", &[("inodes", "10")])).contains("\"inodes\""));
+    }
+
+    #[test]
+    fn uts_host_conflicts_with_what_would_name_the_host() {
+        let uts = NetOpts { uts_host: true, ..Default::default() };
+        let spec = |f: &dyn Fn(&mut ContainerSpec)| {
+            let mut s = ContainerSpec { net_opts: uts.clone(), ..Default::default() };
+            f(&mut s);
+            s
+        };
+        let msg = |s: ContainerSpec| match check_conflicts(&s, NetMode::Bridge) {
+            Err(RuntimeError::InvalidArgument(m)) => m,
+            other => panic!("{other:?}"),
+        };
+        assert!(check_conflicts(&spec(&|_| {}), NetMode::Bridge).is_ok());
+        assert!(msg(spec(&|s| s.hostname = "x".into())).contains("hostname and the UTS mode"));
+        assert!(msg(spec(&|s| s.domainname = "x.test".into())).contains("domainname and the UTS mode"));
+        // The UTS namespace's sysctls would change the host's names.
+        for key in ["kernel.domainname", "kernel/domainname", "kernel.hostname"] {
+            let m = msg(spec(&|s| {
+                s.sysctls.insert(key.into(), "evil.test".into());
+            }));
+            assert!(m.contains("is not allowed with --uts host"), "{key}: {m}");
+        }
+        let mac = ContainerSpec {
+            network: "none".into(),
+            net_opts: NetOpts { mac: Some(MacAddr([2, 0, 0, 0, 0, 1])), ..Default::default() },
+            ..Default::default()
+        };
+        assert!(check_conflicts(&mac, NetMode::None).is_err());
+        assert!(check_conflicts(&mac, NetMode::Bridge).is_ok());
     }
 
     #[test]
