@@ -143,6 +143,8 @@ pub struct CreateOpts {
     pub more: crate::run_flags::RunFlags,
     #[command(flatten)]
     pub logging: crate::log_flags::LogFlags,
+    #[command(flatten)]
+    pub net: crate::net_flags::NetFlags,
     /// Image, then the command and its arguments
     #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true)]
     pub image_and_cmd: Vec<String>,

@@ -16,6 +16,7 @@ mod fields;
 mod flags;
 mod log_flags;
 mod mounts;
+mod net_flags;
 mod output;
 mod registry;
 mod run_flags;

@@ -137,6 +137,7 @@ fn health_config_json(h: &pb::HealthConfig) -> Value {
 pub fn container_json(c: &pb::ContainerInfo) -> Value {
     let spec = c.spec.clone().unwrap_or_default();
     let res = spec.resources.clone().unwrap_or_default();
+    let networks = networks_json(c, &spec);
     json!({
         "Id": c.id,
         "Name": c.name,
@@ -179,6 +180,7 @@ pub fn container_json(c: &pb::ContainerInfo) -> Value {
             "Labels": spec.labels,
             "Healthcheck": spec.health.as_ref().map(health_config_json),
             "ExposedPorts": spec.expose.iter().map(|p| (p.clone(), json!({}))).collect::<serde_json::Map<_, _>>(),
+            "MacAddress": spec.mac_address,
         },
         "HostConfig": {
             "NetworkMode": if spec.network_mode.is_empty() { "none".to_string() } else { spec.network_mode },
@@ -200,6 +202,8 @@ pub fn container_json(c: &pb::ContainerInfo) -> Value {
             "OomScoreAdj": res.oom_score_adj,
             "IpcMode": if spec.ipc.is_empty() { "private".to_string() } else { spec.ipc.clone() },
             "PidMode": spec.pid,
+            "UTSMode": spec.uts,
+            "StorageOpt": (!spec.storage_opt.is_empty()).then_some(&spec.storage_opt),
             "Binds": spec.volumes,
             "GroupAdd": spec.group_add,
             "Annotations": spec.annotations,
@@ -213,8 +217,28 @@ pub fn container_json(c: &pb::ContainerInfo) -> Value {
         "Mounts": spec.volumes.iter().map(|v| bind_json(v)).collect::<Vec<_>>(),
         "GraphDriver": { "Name": "overlay", "Data": { "UpperDir": c.rootfs } },
         "CgroupPath": c.cgroup,
-        "NetworkSettings": { "IPAddress": c.ip_address, "Ports": spec.ports },
+        "NetworkSettings": {
+            "IPAddress": c.ip_address,
+            "MacAddress": spec.mac_address,
+            "Ports": spec.ports,
+            "Networks": networks,
+        },
     })
+}
+
+/// docker's NetworkSettings.Networks: the network the container was created on (none for
+/// `container:X`, which has the other's), with a fixed `--ip` as its IPAMConfig.
+fn networks_json(c: &pb::ContainerInfo, spec: &pb::ContainerSpec) -> Value {
+    let mut m = serde_json::Map::new();
+    let net = if spec.network_mode.is_empty() { "bridge" } else { spec.network_mode.as_str() };
+    if !net.starts_with("container:") {
+        let ipam = (!spec.ip.is_empty()).then(|| json!({ "IPv4Address": spec.ip }));
+        m.insert(
+            net.to_string(),
+            json!({ "IPAMConfig": ipam, "IPAddress": c.ip_address, "MacAddress": spec.mac_address }),
+        );
+    }
+    Value::Object(m)
 }
 
 /// A bind mount (the agent's `HOST:CONTAINER[:ro][,PROPAGATION]`) as docker's inspect shows it.

@@ -129,6 +129,7 @@ fn mutual_tls_roles_and_audit() {
         (&["--device", "/dev/null"][..], "a host device"),
         (&["--ipc", "host"][..], "--ipc host"),
         (&["--pid", "host"][..], "--pid host"),
+        (&["--uts", "host"][..], "--uts host"),
     ] {
         let mut args = vec!["create"];
         args.extend_from_slice(flags);

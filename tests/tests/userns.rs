@@ -216,6 +216,8 @@ fn auto_gives_each_container_its_own_range() {
     assert!(r.stderr.contains("--privileged cannot be combined with --userns=remap"), "{}", r.stderr);
     let r = a.ctl(&["run", "--rm", "--userns", "remap", "--pid", "host", IMG, "true"]);
     assert!(r.stderr.contains("cannot be combined with a user namespace"), "{}", r.stderr);
+    let r = a.ctl(&["run", "--rm", "--userns", "remap", "--uts", "host", IMG, "true"]);
+    assert!(r.stderr.contains("--uts \"host\" cannot be combined with a user namespace"), "{}", r.stderr);
     // agentctl refuses it before calling (clap names the value and the choices).
     let r = a.ctl(&["run", "--rm", "--userns", "sideways", IMG, "true"]);
     assert_eq!(r.code, 125, "{}", r.stderr);

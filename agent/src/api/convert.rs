@@ -119,6 +119,13 @@ pub fn spec_from_pb(s: pb::ContainerSpec) -> Result<ContainerSpec, RuntimeError>
     if s.shm_size < 0 {
         return Err(RuntimeError::InvalidArgument(format!("invalid --shm-size {}: must be positive", s.shm_size)));
     }
+    let net_opts = crate::runtime::net_opts::NetOpts::parse(
+        &s.ip,
+        &s.ip6,
+        &s.mac_address,
+        &s.uts,
+        &s.storage_opt.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+    )?;
     let log_config = crate::logfile::LogConfig::parse(&s.log_driver, &s.log_opts.into_iter().collect())
         .map_err(RuntimeError::InvalidArgument)?;
     if s.domainname.len() > 64 || s.domainname.contains(|c: char| c.is_whitespace() || c == '/') {
@@ -176,6 +183,7 @@ pub fn spec_from_pb(s: pb::ContainerSpec) -> Result<ContainerSpec, RuntimeError>
         network_aliases: s.network_aliases,
         expose,
         log_config,
+        net_opts,
     })
 }
 
@@ -313,6 +321,11 @@ pub fn spec_to_pb(s: &ContainerSpec) -> pb::ContainerSpec {
         annotations: s.annotations.clone().into_iter().collect(),
         log_driver: s.log_config.driver.clone(),
         log_opts: s.log_config.effective_opts().into_iter().collect(),
+        ip: s.net_opts.ip.map(|ip| ip.to_string()).unwrap_or_default(),
+        ip6: s.net_opts.ip6.map(|ip| ip.to_string()).unwrap_or_default(),
+        mac_address: s.net_opts.mac.map(|m| m.to_string()).unwrap_or_default(),
+        uts: if s.net_opts.uts_host { "host".into() } else { String::new() },
+        storage_opt: s.net_opts.storage_size.map(|n| ("size".to_string(), n.to_string())).into_iter().collect(),
     }
 }
 

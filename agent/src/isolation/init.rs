@@ -21,7 +21,10 @@ pub enum ChildIo {
 /// namespaces belong to the new user namespace, so its root may mount /proc, /sys, mqueue.
 pub fn clone_flags(spec: &LaunchSpec) -> CloneFlags {
     use super::spec::NsShare;
-    let mut f = CloneFlags::CLONE_NEWUTS | CloneFlags::CLONE_NEWNS;
+    let mut f = CloneFlags::CLONE_NEWNS;
+    if spec.uts == NsShare::Private {
+        f |= CloneFlags::CLONE_NEWUTS;
+    }
     if spec.network.own_namespace() {
         f |= CloneFlags::CLONE_NEWNET;
     }
@@ -129,15 +132,18 @@ fn setup_and_exec(
         Some(Ok(m)) => m,
         Some(Err(f)) => return f,
     };
-    if let Err(e) = nix::unistd::sethostname(&spec.hostname) {
-        return Failure::setup(format!("sethostname {:?}: {}", spec.hostname, e.desc()));
-    }
-    if !spec.domainname.is_empty() {
-        // SAFETY: a pointer and length of a live string; the UTS namespace is our own.
-        let r = unsafe { libc::setdomainname(spec.domainname.as_ptr().cast(), spec.domainname.len()) };
-        if r != 0 {
-            let e = nix::errno::Errno::last();
-            return Failure::setup(format!("setdomainname {:?}: {}", spec.domainname, e.desc()));
+    // With `--uts host` the names are the host's, and stay so.
+    if spec.uts == super::spec::NsShare::Private {
+        if let Err(e) = nix::unistd::sethostname(&spec.hostname) {
+            return Failure::setup(format!("sethostname {:?}: {}", spec.hostname, e.desc()));
+        }
+        if !spec.domainname.is_empty() {
+            // SAFETY: a pointer and length of a live string; the UTS namespace is our own.
+            let r = unsafe { libc::setdomainname(spec.domainname.as_ptr().cast(), spec.domainname.len()) };
+            if r != 0 {
+                let e = nix::errno::Errno::last();
+                return Failure::setup(format!("setdomainname {:?}: {}", spec.domainname, e.desc()));
+            }
         }
     }
     match spec.network {

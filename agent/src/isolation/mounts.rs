@@ -360,6 +360,9 @@ pub fn root_propagation(volumes: &[super::spec::Volume]) -> MsFlags {
 pub struct MountEntry {
     pub mount_point: PathBuf,
     pub optional: Vec<String>,
+    /// The filesystem type (`ext4`, `xfs`, …) and its super options (`rw,prjquota`).
+    pub fstype: String,
+    pub super_options: Vec<String>,
 }
 
 impl MountEntry {
@@ -387,7 +390,12 @@ pub fn mount_of(mountinfo: &str, path: &Path) -> Option<MountEntry> {
             continue;
         }
         if best.as_ref().is_none_or(|b| mp.as_os_str().len() >= b.mount_point.as_os_str().len()) {
-            best = Some(MountEntry { mount_point: mp, optional: f[6..sep].iter().map(|s| s.to_string()).collect() });
+            best = Some(MountEntry {
+                mount_point: mp,
+                optional: f[6..sep].iter().map(|s| s.to_string()).collect(),
+                fstype: f.get(sep + 1).unwrap_or(&"").to_string(),
+                super_options: f.get(sep + 3).map(|o| o.split(',').map(str::to_string).collect()).unwrap_or_default(),
+            });
         }
     }
     best
@@ -528,6 +536,7 @@ mod tests {
         assert!(!p.shared() && p.slave(), "the last mount on a point is the one seen: {p:?}");
         let root = mount_of(info, Path::new("/srv/abc")).unwrap();
         assert_eq!((root.mount_point.as_path(), root.shared()), (Path::new("/"), true));
+        assert_eq!((root.fstype.as_str(), root.super_options.as_slice()), ("ext4", ["rw".to_string()].as_slice()));
         assert_eq!(unescape_mountinfo("a\\011b\\134c\\9"), "a\tb\\c\\9");
     }
 

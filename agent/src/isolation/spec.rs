@@ -198,6 +198,9 @@ pub struct LaunchSpec {
     /// `--pid`: the PID namespace it gets.
     #[serde(default)]
     pub pid_ns: NsShare,
+    /// `--uts host`: the host's UTS namespace (hostname and domain name left alone); else its own.
+    #[serde(default)]
+    pub uts: NsShare,
     /// `--userns`: the container's ID maps (its init starts in a new user namespace).
     #[serde(default)]
     pub userns: Option<crate::isolation::userns::IdMapping>,

@@ -92,7 +92,7 @@ impl LogDefaults {
 }
 
 /// A size as docker reads it: a number with an optional k/m/g/t/p unit (and `b`, `i`).
-fn human_size(s: &str, binary: bool) -> Option<u64> {
+pub(crate) fn human_size(s: &str, binary: bool) -> Option<u64> {
     let t = s.trim();
     let split = t.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(t.len());
     let (num, unit) = t.split_at(split);

@@ -19,6 +19,9 @@ pub struct BridgeAttach {
     /// The interface inside (`eth0`; `eth1`… for networks connected later).
     #[serde(default = "eth0")]
     pub ifname: String,
+    /// `--mac-address` (eth0 only); `None`: the kernel's random one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mac: Option<super::mac::MacAddr>,
 }
 
 fn eth0() -> String {
@@ -55,7 +58,7 @@ pub fn setup_host_side(pid: i32, a: &BridgeAttach) -> Result<(), NetError> {
         .ok()
         .and_then(|m| m.trim().parse().ok())
         .unwrap_or(1500);
-    if let Err(e) = super::netlink::add_veth_to_bridge(&a.veth, &a.ifname, pid, &a.bridge, mtu) {
+    if let Err(e) = super::netlink::add_veth_to_bridge(&a.veth, &a.ifname, pid, &a.bridge, mtu, a.mac.map(|m| m.0)) {
         let _ = super::netlink::del_link(&a.veth);
         return Err(NetError::Command {
             cmd: format!("netlink: veth {} on bridge {}", a.veth, a.bridge),

@@ -12,6 +12,7 @@
 
 pub mod attach;
 pub mod cni;
+pub mod mac;
 pub mod netlink;
 pub mod ports;
 pub mod seam;
@@ -123,6 +124,22 @@ impl Subnet {
     pub fn host(&self, n: u32) -> Option<Ipv4Addr> {
         let addr = u32::from(self.0.network()).checked_add(n.checked_add(2)?)?;
         (addr < u32::from(self.0.broadcast())).then(|| Ipv4Addr::from(addr))
+    }
+
+    /// Why `ip` cannot be a container's fixed address (`--ip`) in this subnet, if it cannot:
+    /// outside it, or its network, gateway or broadcast address.
+    pub fn unusable(&self, ip: Ipv4Addr) -> Option<&'static str> {
+        if !self.0.contains(&ip) {
+            Some("outside the subnet")
+        } else if ip == self.0.network() {
+            Some("the network address")
+        } else if ip == self.gateway() {
+            Some("the gateway address")
+        } else if ip == self.0.broadcast() {
+            Some("the broadcast address")
+        } else {
+            None
+        }
     }
 
     /// Whether two subnets overlap.
@@ -383,6 +400,18 @@ pub fn first_free(pools: &[AddressPool], taken: &[Subnet]) -> Result<Subnet, Net
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_fixed_address_must_be_a_host_of_the_subnet() {
+        let s = Subnet::parse("10.9.0.0/24").unwrap();
+        let ip = |t: &str| t.parse::<Ipv4Addr>().unwrap();
+        assert_eq!(s.unusable(ip("10.9.1.5")), Some("outside the subnet"));
+        assert_eq!(s.unusable(ip("10.9.0.0")), Some("the network address"));
+        assert_eq!(s.unusable(ip("10.9.0.1")), Some("the gateway address"));
+        assert_eq!(s.unusable(ip("10.9.0.255")), Some("the broadcast address"));
+        assert_eq!(s.unusable(ip("10.9.0.2")), None);
+        assert_eq!(s.unusable(ip("10.9.0.254")), None);
+    }
 
     #[test]
     fn routes_from_proc_and_the_first_free_pool_block() {

@@ -123,13 +123,20 @@ pub fn ensure_bridge(name: &str, gateway: Ipv4Addr, prefix: u8) -> io::Result<()
 }
 
 /// Creates veth `host` (MTU `mtu`, enslaved to `bridge`, up, hairpin on) whose peer `peer`
-/// is created inside the network namespace of process `pid`.
-pub fn add_veth_to_bridge(host: &str, peer: &str, pid: i32, bridge: &str, mtu: u32) -> io::Result<()> {
+/// is created inside the network namespace of process `pid`, with MAC address `mac` if given
+/// (else the kernel's random one).
+pub fn add_veth_to_bridge(
+    host: &str,
+    peer: &str,
+    pid: i32,
+    bridge: &str,
+    mtu: u32,
+    mac: Option<[u8; 6]>,
+) -> io::Result<()> {
     let mut c = Conn::open()?;
     let master = require_index(bridge)?;
     let pid = u32::try_from(pid).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
-    let peer =
-        link(0, vec![LinkAttribute::IfName(peer.to_string()), LinkAttribute::Mtu(mtu), LinkAttribute::NetNsPid(pid)]);
+    let peer = link(0, peer_attributes(peer, mtu, pid, mac));
     let m = up(link(
         0,
         vec![
@@ -155,6 +162,13 @@ pub fn add_veth_to_bridge(host: &str, peer: &str, pid: i32, bridge: &str, mtu: u
     c.request(RouteNetlinkMessage::NewLink(m), 0)
 }
 
+/// The attributes of a veth's peer: its name, MTU, namespace and (`--mac-address`) MAC.
+fn peer_attributes(name: &str, mtu: u32, pid: u32, mac: Option<[u8; 6]>) -> Vec<LinkAttribute> {
+    let mut a = vec![LinkAttribute::IfName(name.to_string()), LinkAttribute::Mtu(mtu), LinkAttribute::NetNsPid(pid)];
+    a.extend(mac.map(|m| LinkAttribute::Address(m.to_vec())));
+    a
+}
+
 /// Deletes link `name`; one that does not exist is fine.
 pub fn del_link(name: &str) -> io::Result<()> {
     let Some(index) = link_index(name)? else { return Ok(()) };
@@ -171,7 +185,7 @@ mod tests {
 
     #[test]
     fn a_veth_request_nests_its_peer_and_names_the_bridge_port() {
-        let peer = link(0, vec![LinkAttribute::IfName("eth0".into()), LinkAttribute::NetNsPid(42)]);
+        let peer = link(0, peer_attributes("eth0", 1500, 42, Some([2, 0x42, 0xac, 0x11, 0, 9])));
         let m = up(link(
             0,
             vec![
@@ -190,6 +204,10 @@ mod tests {
         assert_eq!(u32::from_ne_bytes([buf[8], buf[9], buf[10], buf[11]]), libc::IFF_UP as u32);
         let text = String::from_utf8_lossy(&buf);
         assert!(text.contains("agabc") && text.contains("veth") && text.contains("eth0"), "{buf:?}");
+        // The peer's IFLA_ADDRESS (type 1, length 4 + 6) carries the MAC.
+        let mac_attr = [10u8, 0, 1, 0, 2, 0x42, 0xac, 0x11, 0, 9];
+        assert!(buf.windows(mac_attr.len()).any(|w| w == mac_attr), "{buf:?}");
+        assert!(!peer_attributes("eth0", 1500, 42, None).iter().any(|a| matches!(a, LinkAttribute::Address(_))));
         assert!(link_index("lo").unwrap().is_some());
         assert!(link_index("no-such-link0").unwrap().is_none());
     }

@@ -157,6 +157,38 @@ async fn create_failing_after_its_lease_leaves_no_lease_dir_or_record() {
 }
 
 #[tokio::test]
+async fn a_failed_create_gives_its_fixed_ip_back() {
+    let scenario = fail::FailScenario::setup();
+    for point in ["create.dir", "create.record"] {
+        let d = tempfile::tempdir().unwrap();
+        let h = FakeHost::new();
+        let rt = runtime(&h, d.path()).await;
+        rt.create_network("fixnet", "10.251.0.0/24", false, Default::default()).await.unwrap();
+        let fixed = |name: &str| ContainerSpec {
+            network: "fixnet".into(),
+            ports: vec![],
+            net_opts: super::net_opts::NetOpts { ip: Some("10.251.0.9".parse().unwrap()), ..Default::default() },
+            ..spec(name)
+        };
+        fail::cfg(point, "return").unwrap();
+        let e = rt.create(fixed("c1")).await.expect_err(point);
+        fail::remove(point);
+        assert!(e.to_string().contains(point), "{e}");
+        assert!(rt.store.keys(Kind::Lease).unwrap().is_empty(), "{point}: the fixed lease stayed");
+        let rec = rt.create(fixed("c1")).await.unwrap();
+        assert_eq!(rec.ip, "10.251.0.9", "{point}");
+        assert_eq!(rt.store.keys(Kind::Lease).unwrap(), ["fixnet/10.251.0.9"], "{point}");
+        // Taken now: refused naming the holder, and the refusal takes nothing.
+        let e = rt.create(fixed("c2")).await.expect_err(point);
+        assert!(matches!(&e, RuntimeError::AlreadyExists(m) if m.contains("by container c1")), "{point}: {e}");
+        assert_eq!(rt.list().unwrap().len(), 1, "{point}");
+        rt.remove("c1", true).await.unwrap();
+        assert!(rt.store.keys(Kind::Lease).unwrap().is_empty(), "{point}: freed by rm");
+    }
+    scenario.teardown();
+}
+
+#[tokio::test]
 async fn a_create_refused_before_any_change_leaves_nothing() {
     // Fail points are process-wide: these tests take turns with the one that sets them.
     let _turn = fail::FailScenario::setup();

@@ -3,7 +3,7 @@
 
 use super::names;
 use super::{ContainerRecord, ContainerSpec, Phase, Result, Runtime, RuntimeError, State};
-use crate::isolation::spec::{BindFile, LaunchSpec, NetMode};
+use crate::isolation::spec::{BindFile, LaunchSpec, NetMode, NsShare};
 use crate::snapshot::RootfsSpec;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -41,6 +41,7 @@ impl Runtime {
         spec.pid = self.parse_share(&spec.pid, "--pid")?;
         let (network, mode_name) = self.parse_network(&spec.network)?;
         spec.network = mode_name;
+        self.check_net_opts(&spec, network)?;
         let cpus = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
         spec.resources.validate(cpus).map_err(|e| RuntimeError::InvalidArgument(e.0))?;
         self.cgroups.check_supported(&spec.resources)?;
@@ -98,9 +99,10 @@ impl Runtime {
                 super::spec::volume_string(v)
             )));
         }
-        if userns.is_some() && !(spec.ipc.is_empty() && spec.pid.is_empty()) {
+        if userns.is_some() && !(spec.ipc.is_empty() && spec.pid.is_empty() && !spec.net_opts.uts_host) {
+            let uts = if spec.net_opts.uts_host { "host" } else { "" };
             return Err(RuntimeError::InvalidArgument(format!(
-                "--ipc {:?} / --pid {:?} cannot be combined with a user namespace (--userns=host shares them)",
+                "--ipc {:?} / --pid {:?} / --uts {uts:?} cannot be combined with a user namespace (--userns=host shares them)",
                 spec.ipc, spec.pid
             )));
         }
@@ -137,7 +139,11 @@ impl Runtime {
             }
             n
         };
-        let hostname = if spec.hostname.is_empty() { id[..12].to_string() } else { spec.hostname.clone() };
+        let hostname = match spec.hostname.as_str() {
+            _ if spec.net_opts.uts_host => super::net_opts::host_hostname()?,
+            "" => id[..12].to_string(),
+            h => h.to_string(),
+        };
         let mut env = super::env::merge(&image.config.env, &[format!("HOSTNAME={hostname}")]);
         if spec.tty {
             env = super::env::merge(&env, &["TERM=xterm".to_string()]);
@@ -199,7 +205,10 @@ impl Runtime {
             anonymous.iter().try_for_each(|n| self.volumes.remove(n).map_err(|e| e.to_string()))
         });
         if network == NetMode::Bridge {
-            rec.ip = self.lease(&rec.spec.network, &rec.id)?.to_string();
+            rec.ip = match rec.spec.net_opts.ip {
+                Some(ip) => self.lease_fixed(&rec.spec.network, ip, &rec.id)?.to_string(),
+                None => self.lease(&rec.spec.network, &rec.id)?.to_string(),
+            };
             let leased = rec.clone();
             undo.push("lease an address", move || self.release(&leased).map_err(|e| e.to_string()));
         }
@@ -274,6 +283,7 @@ impl Runtime {
             userns: rec.userns.as_ref().map(|l| l.map.clone()),
             ipc: Default::default(),
             pid_ns: Default::default(),
+            uts: if rec.spec.net_opts.uts_host { NsShare::Host } else { NsShare::Private },
             shim_cgroup_dirs: self.cgroups.dirs(&rec.shim_cg()),
             cri_log: (!rec.spec.log_path.is_empty()).then(|| PathBuf::from(&rec.spec.log_path)),
             pause: rec.spec.pause,

@@ -27,6 +27,7 @@ mod monitor;
 mod named_volumes;
 mod names;
 mod net;
+pub mod net_opts;
 mod pause;
 mod peers;
 mod pending;
@@ -224,6 +225,9 @@ pub struct ContainerSpec {
     /// `--log-driver` and `--log-opt` (the agent's `[logs]` defaults filled in at create).
     #[serde(default)]
     pub log_config: crate::logfile::LogConfig,
+    /// `--ip`, `--ip6`, `--mac-address`, `--uts`, `--storage-opt` (checked at create: `net_opts.rs`).
+    #[serde(default)]
+    pub net_opts: net_opts::NetOpts,
 }
 
 impl ContainerSpec {

@@ -345,6 +345,7 @@ impl Runtime {
             address: format!("{}/{}", rec.ip, def.subnet.prefix()),
             gateway: def.subnet.gateway().to_string(),
             ifname: "eth0".into(),
+            mac: rec.spec.net_opts.mac,
         }))
     }
 
@@ -490,6 +491,7 @@ impl Runtime {
             address: format!("{ip}/{}", def.subnet.prefix()),
             gateway: def.subnet.gateway().to_string(),
             ifname: format!("eth{index}"),
+            mac: None,
         })
     }
 

@@ -27,7 +27,7 @@ const HOST_CAPS: &[&str] = &[
 /// What in a spec would give its container the host, if anything: `--privileged`, host
 /// bind mounts, devices, host-reaching capabilities, no or a custom seccomp profile, unmasked
 /// system paths, the
-/// host's network namespace, the host's IDs where the agent remaps by default.
+/// host's network, IPC, PID or UTS namespace, the host's IDs where the agent remaps by default.
 /// `device_cgroup`: whether a device cgroup stops nodes made with CAP_MKNOD from opening
 /// (without one, `--cap-add MKNOD` reaches every host device).
 pub fn needs_privilege(s: &ContainerSpec, userns_default: &str, device_cgroup: bool) -> Option<String> {
@@ -61,6 +61,9 @@ pub fn needs_privilege(s: &ContainerSpec, userns_default: &str, device_cgroup: b
     }
     if s.pid == "host" {
         return Some("--pid host".into());
+    }
+    if s.net_opts.uts_host {
+        return Some("--uts host".into());
     }
     if s.userns == "host" && userns_default != "host" {
         return Some("--userns=host (the agent remaps containers by default)".into());
@@ -101,6 +104,11 @@ mod tests {
         let u = ContainerSpec { userns: "host".into(), ..plain.clone() };
         assert_eq!(needs_privilege(&u, "host", true), None);
         assert!(needs_privilege(&u, "remap", true).is_some());
+        let uts = ContainerSpec {
+            net_opts: super::super::net_opts::NetOpts { uts_host: true, ..Default::default() },
+            ..plain.clone()
+        };
+        assert_eq!(needs_privilege(&uts, "host", true).as_deref(), Some("--uts host"));
         let n = ContainerSpec { network: "host".into(), ..plain };
         assert_eq!(needs_privilege(&n, "host", true).as_deref(), Some("--network host"));
     }

@@ -233,6 +233,38 @@ impl Store {
         })
     }
 
+    /// Inserts `value` under `key` unless the key is taken, in one write transaction: `None`
+    /// when it was inserted, else the value that holds it (of two concurrent callers for
+    /// one key, exactly one gets `None`).
+    pub fn insert_new<T: Serialize + DeserializeOwned>(
+        &self,
+        kind: Kind,
+        key: &str,
+        value: &T,
+    ) -> Result<Option<T>, StoreError> {
+        let bytes = serde_json::to_vec(value).map_err(|e| StoreError::Db(e.to_string()))?;
+        self.run(|db| {
+            let tx = db.begin_write()?;
+            let holder = {
+                let mut t = tx.open_table(kind.table())?;
+                let held = t.get(key)?.map(|v| v.value().to_vec());
+                match held {
+                    Some(v) => Some(
+                        serde_json::from_slice(&v).map_err(|err| StoreError::Corrupt { key: key.to_string(), err })?,
+                    ),
+                    None => {
+                        t.insert(key, bytes.as_slice())?;
+                        None
+                    }
+                }
+            };
+            if holder.is_none() {
+                tx.commit()?;
+            }
+            Ok(holder)
+        })
+    }
+
     /// Removes one record; absent is fine.
     pub fn delete(&self, kind: Kind, key: &str) -> Result<(), StoreError> {
         self.run(|db| {
@@ -392,6 +424,24 @@ mod tests {
         assert_eq!(s.get::<Vec<i32>>(Kind::Container, "b").unwrap(), None);
         assert_eq!(s.all::<Vec<i32>>(Kind::Container).unwrap().len(), 1);
         assert!(s.all::<Vec<i32>>(Kind::Image).unwrap().is_empty());
+    }
+
+    #[test]
+    fn concurrent_inserts_of_one_key_have_one_winner_and_name_the_holder() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = std::sync::Arc::new(Store::open(&dir.path().join("meta.redb")).unwrap());
+        let got: Vec<Option<String>> = std::thread::scope(|sc| {
+            let hs: Vec<_> = (0..8)
+                .map(|i| {
+                    let s = &s;
+                    sc.spawn(move || s.insert_new(Kind::Lease, "n/10.0.0.9", &format!("c{i}")).unwrap())
+                })
+                .collect();
+            hs.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        assert_eq!(got.iter().filter(|g| g.is_none()).count(), 1, "{got:?}");
+        let holder: String = s.get(Kind::Lease, "n/10.0.0.9").unwrap().unwrap();
+        assert!(got.iter().flatten().all(|h| *h == holder), "{got:?} vs {holder}");
     }
 
     #[test]

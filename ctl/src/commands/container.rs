@@ -495,6 +495,7 @@ pub fn spec_of(o: &CreateOpts) -> Res<pb::ContainerSpec> {
     };
     o.more.apply(&mut spec)?;
     o.logging.apply(&mut spec)?;
+    o.net.apply(&mut spec)?;
     Ok(spec)
 }
 
