@@ -17,13 +17,24 @@ pub(super) struct Records {
     /// `None` until first read (loaded while this lock is held, so a write that lands
     /// meanwhile is applied after the load, never before).
     map: Mutex<Option<Map>>,
-    /// Orders writes: the store's commits and the map's updates happen in the same order.
-    write: Mutex<()>,
+    /// Orders the writes of one record: its commits and its map updates happen in the same
+    /// order. Striped by ID, so writes of different records run at once and share the
+    /// store's commits (group commit).
+    write: [Mutex<()>; STRIPES],
+}
+
+const STRIPES: usize = 64;
+
+fn stripe(id: &str) -> usize {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    id.hash(&mut h);
+    h.finish() as usize % STRIPES
 }
 
 impl Records {
     pub(super) fn new() -> Records {
-        Records { map: Mutex::new(None), write: Mutex::new(()) }
+        Records { map: Mutex::new(None), write: std::array::from_fn(|_| Mutex::new(())) }
     }
 
     fn loaded<'a>(&self, store: &Store, g: &'a mut MutexGuard<'_, Option<Map>>) -> Result<&'a mut Map> {
@@ -48,7 +59,7 @@ impl Records {
         value: Option<&ContainerRecord>,
         commit: impl FnOnce() -> Result<R>,
     ) -> Result<R> {
-        let _order = self.write.lock().unwrap_or_else(|p| p.into_inner());
+        let _order = self.write[stripe(id)].lock().unwrap_or_else(|p| p.into_inner());
         let r = commit()?;
         let mut g = self.map.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(m) = g.as_mut() {

@@ -1,12 +1,15 @@
 //! Embedded transactional metadata (redb): containers, images and tags.
 //!
-//! Values are JSON documents of the domain records; every change is one redb write
-//! transaction, so a crash at any point leaves either the old or the new state.
+//! Values are JSON documents of the domain records; every call's changes are in one redb
+//! write transaction, so a crash at any point leaves either the old or the new state.
+//! Concurrent calls share a transaction and its commit (group commit, `group.rs`).
 //!
 //! redb refuses every call after one I/O error (`PreviousIo`) until the database is opened
 //! again: a write that failed for space would otherwise poison the store for good. So a call
 //! that fails with an I/O error closes the database, and the next call opens it again (redb
 //! repairs it from the last commit), which succeeds once the filesystem has room again.
+
+mod group;
 
 use redb::{Database, ReadableTable, TableDefinition};
 use serde::{de::DeserializeOwned, Serialize};
@@ -125,6 +128,9 @@ struct Open {
 /// The agent's metadata database, `<root>/meta.redb`.
 pub struct Store {
     path: PathBuf,
+    // Before `open`: dropped first, so no transaction outlives the database (whose drop
+    // would wait for it).
+    group: group::Group,
     open: RwLock<Open>,
 }
 
@@ -149,7 +155,11 @@ impl Store {
     /// Opens (or creates) the database file and its tables.
     pub fn open(path: &Path) -> Result<Store, StoreError> {
         let db = open_db(path).map_err(|e| e.at(path))?;
-        Ok(Store { path: path.to_path_buf(), open: RwLock::new(Open { db: Some(db), generation: 0 }) })
+        Ok(Store {
+            path: path.to_path_buf(),
+            group: group::Group::new(),
+            open: RwLock::new(Open { db: Some(db), generation: 0 }),
+        })
     }
 
     /// The database file.
@@ -190,16 +200,22 @@ impl Store {
         })
     }
 
+    /// Makes `change` in the shared write transaction and returns once it is committed
+    /// (group commit: see group.rs).
+    fn write<T>(&self, change: impl FnOnce(&redb::WriteTransaction) -> Result<T, StoreError>) -> Result<T, StoreError> {
+        self.run(|db| self.group.write(db, change))
+    }
+
+    /// (commits made, changes written) since the store was opened: how well writes group.
+    pub fn commit_counts(&self) -> (u64, u64) {
+        self.group.counts()
+    }
+
     /// Inserts or replaces one record.
     pub fn put<T: Serialize>(&self, kind: Kind, key: &str, value: &T) -> Result<(), StoreError> {
         let bytes = serde_json::to_vec(value).map_err(|e| StoreError::Db(e.to_string()))?;
-        self.run(|db| {
-            let tx = db.begin_write()?;
-            {
-                let mut t = tx.open_table(kind.table())?;
-                t.insert(key, bytes.as_slice())?;
-            }
-            tx.commit()?;
+        self.write(|tx| {
+            tx.open_table(kind.table())?.insert(key, bytes.as_slice())?;
             Ok(())
         })
     }
@@ -213,23 +229,15 @@ impl Store {
         value: &T,
     ) -> Result<Option<String>, StoreError> {
         let bytes = serde_json::to_vec(value).map_err(|e| StoreError::Db(e.to_string()))?;
-        self.run(|db| {
-            let tx = db.begin_write()?;
-            let mut got = None;
-            {
-                let mut t = tx.open_table(kind.table())?;
-                for key in candidates {
-                    if t.get(key.as_str())?.is_none() {
-                        t.insert(key.as_str(), bytes.as_slice())?;
-                        got = Some(key);
-                        break;
-                    }
+        self.write(|tx| {
+            let mut t = tx.open_table(kind.table())?;
+            for key in candidates {
+                if t.get(key.as_str())?.is_none() {
+                    t.insert(key.as_str(), bytes.as_slice())?;
+                    return Ok(Some(key));
                 }
             }
-            if got.is_some() {
-                tx.commit()?;
-            }
-            Ok(got)
+            Ok(None)
         })
     }
 
@@ -243,37 +251,23 @@ impl Store {
         value: &T,
     ) -> Result<Option<T>, StoreError> {
         let bytes = serde_json::to_vec(value).map_err(|e| StoreError::Db(e.to_string()))?;
-        self.run(|db| {
-            let tx = db.begin_write()?;
-            let holder = {
-                let mut t = tx.open_table(kind.table())?;
-                let held = t.get(key)?.map(|v| v.value().to_vec());
-                match held {
-                    Some(v) => Some(
-                        serde_json::from_slice(&v).map_err(|err| StoreError::Corrupt { key: key.to_string(), err })?,
-                    ),
-                    None => {
-                        t.insert(key, bytes.as_slice())?;
-                        None
-                    }
-                }
-            };
-            if holder.is_none() {
-                tx.commit()?;
+        let held = self.write(|tx| {
+            let mut t = tx.open_table(kind.table())?;
+            let held = t.get(key)?.map(|v| v.value().to_vec());
+            if held.is_none() {
+                t.insert(key, bytes.as_slice())?;
             }
-            Ok(holder)
-        })
+            Ok(held)
+        })?;
+        // Read outside the transaction: a corrupt holder fails this call, not its batch.
+        held.map(|v| serde_json::from_slice(&v).map_err(|err| StoreError::Corrupt { key: key.to_string(), err }))
+            .transpose()
     }
 
     /// Removes one record; absent is fine.
     pub fn delete(&self, kind: Kind, key: &str) -> Result<(), StoreError> {
-        self.run(|db| {
-            let tx = db.begin_write()?;
-            {
-                let mut t = tx.open_table(kind.table())?;
-                t.remove(key)?;
-            }
-            tx.commit()?;
+        self.write(|tx| {
+            tx.open_table(kind.table())?.remove(key)?;
             Ok(())
         })
     }
@@ -289,10 +283,7 @@ impl Store {
         event: impl FnOnce(u64) -> E,
     ) -> Result<(u64, E), StoreError> {
         let bytes = value.map(serde_json::to_vec).transpose().map_err(|e| StoreError::Db(e.to_string()))?;
-        self.run(|db| {
-            let tx = db.begin_write()?;
-            let ev;
-            let seq;
+        self.write(|tx| {
             {
                 let mut t = tx.open_table(kind.table())?;
                 match &bytes {
@@ -303,21 +294,14 @@ impl Store {
                         t.remove(key)?;
                     }
                 }
-                (seq, ev) = append_event(&tx, event)?;
             }
-            tx.commit()?;
-            Ok((seq, ev))
+            append_event(tx, event)
         })
     }
 
     /// Appends `event` alone (what changed is kept elsewhere: an image, a network).
     pub fn log<E: Serialize>(&self, event: impl FnOnce(u64) -> E) -> Result<(u64, E), StoreError> {
-        self.run(|db| {
-            let tx = db.begin_write()?;
-            let out = append_event(&tx, event)?;
-            tx.commit()?;
-            Ok(out)
-        })
+        self.write(|tx| append_event(tx, event))
     }
 
     /// Events with a sequence number above `since`, oldest first.
@@ -442,6 +426,52 @@ mod tests {
         assert_eq!(got.iter().filter(|g| g.is_none()).count(), 1, "{got:?}");
         let holder: String = s.get(Kind::Lease, "n/10.0.0.9").unwrap().unwrap();
         assert!(got.iter().flatten().all(|h| *h == holder), "{got:?} vs {holder}");
+    }
+
+    #[test]
+    fn concurrent_writers_share_commits_and_every_change_lands() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Store::open(&dir.path().join("meta.redb")).unwrap();
+        std::thread::scope(|sc| {
+            for t in 0..16 {
+                let s = &s;
+                sc.spawn(move || {
+                    for i in 0..20 {
+                        s.put(Kind::Container, &format!("c{t}-{i}"), &i).unwrap();
+                        // Read-your-writes: the call returned after its commit.
+                        assert_eq!(s.get::<i32>(Kind::Container, &format!("c{t}-{i}")).unwrap(), Some(i));
+                    }
+                });
+            }
+        });
+        assert_eq!(s.keys(Kind::Container).unwrap().len(), 320);
+        let (commits, changes) = s.commit_counts();
+        assert_eq!(changes, 320);
+        assert!(commits < changes, "16 writers at once never shared a commit: {commits} commits");
+        eprintln!("group commit: {changes} changes in {commits} commits");
+        // Events logged from many threads get distinct, gapless sequence numbers.
+        let seqs: Vec<u64> = std::thread::scope(|sc| {
+            let hs: Vec<_> = (0..8).map(|_| sc.spawn(|| s.log(|seq| seq).unwrap().0)).collect();
+            hs.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        let mut sorted = seqs.clone();
+        sorted.sort();
+        assert_eq!(sorted, (1..=8).collect::<Vec<_>>(), "{seqs:?}");
+    }
+
+    #[test]
+    fn a_failed_change_keeps_nothing_of_its_batch() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Store::open(&dir.path().join("meta.redb")).unwrap();
+        s.put(Kind::Container, "kept", &1).unwrap();
+        let r: Result<(), StoreError> = s.write(|tx| {
+            tx.open_table(Kind::Container.table())?.insert("half", b"1".as_slice())?;
+            Err(StoreError::Db("injected".into()))
+        });
+        assert!(r.unwrap_err().to_string().contains("injected"));
+        assert_eq!(s.get::<i32>(Kind::Container, "half").unwrap(), None, "the aborted change is not kept");
+        s.put(Kind::Container, "after", &2).unwrap();
+        assert_eq!(s.keys(Kind::Container).unwrap(), ["after", "kept"]);
     }
 
     #[test]
