@@ -198,6 +198,9 @@ pub struct LaunchSpec {
     /// `--pid`: the PID namespace it gets.
     #[serde(default)]
     pub pid_ns: NsShare,
+    /// `--cgroupns host`: the init keeps the host's cgroup namespace (no CLONE_NEWCGROUP).
+    #[serde(default)]
+    pub cgroupns_host: bool,
     /// `--userns`: the container's ID maps (its init starts in a new user namespace).
     #[serde(default)]
     pub userns: Option<crate::isolation::userns::IdMapping>,
