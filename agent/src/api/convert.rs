@@ -495,3 +495,48 @@ pub fn prune_filter_from_pb(f: Option<pb::PruneFilters>) -> Result<crate::runtim
         until: (f.until != 0).then_some(f.until),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cgroup_flags_are_parsed_once_naming_the_value() {
+        let r = |f: fn(&mut pb::Resources)| {
+            let mut p = pb::Resources::default();
+            f(&mut p);
+            resources_from_pb(&p)
+        };
+        assert_eq!(r(|p| p.memory_swappiness = Some(-1)).unwrap().memory_swappiness, None);
+        assert_eq!(r(|p| p.memory_swappiness = Some(0)).unwrap().memory_swappiness, Some(0));
+        let e = r(|p| p.memory_swappiness = Some(101)).unwrap_err().to_string();
+        assert!(e.contains("--memory-swappiness 101"), "{e}");
+        assert!(r(|p| p.cpu_rt_runtime = -5).unwrap_err().to_string().contains("--cpu-rt-runtime -5"));
+        let e = r(|p| p.device_read_bps = vec!["/dev/null:1mb".into()]).unwrap_err();
+        assert!(matches!(&e, RuntimeError::InvalidArgument(m) if m.contains("/dev/null is not a block device")), "{e}");
+        let upd = pb::Resources { oom_kill_disable: true, ..Default::default() };
+        let e = update_resources_from_pb(&upd, "update").unwrap_err().to_string();
+        assert!(e.contains("--oom-kill-disable is set when a container is created, not by update"), "{e}");
+        let spec = |f: fn(&mut pb::ContainerSpec)| {
+            let mut s = pb::ContainerSpec::default();
+            f(&mut s);
+            spec_from_pb(s)
+        };
+        assert!(spec(|s| s.cgroupns = "shared".into()).unwrap_err().to_string().contains("--cgroupns \"shared\""));
+        assert!(spec(|s| s.cgroup_parent = "a/../b".into()).unwrap_err().to_string().contains("\"a/../b\""));
+        let e = spec(|s| s.device_cgroup_rules = vec!["c 1:3".into()]).unwrap_err().to_string();
+        assert!(e.contains("invalid --device-cgroup-rule \"c 1:3\""), "{e}");
+        let ok = spec(|s| {
+            s.cgroupns = "host".into();
+            s.cgroup_parent = "/mine".into();
+            s.device_cgroup_rules = vec!["c 1:11 w".into()];
+        })
+        .unwrap();
+        assert_eq!(
+            (ok.cgroupns, ok.cgroup_parent.as_str(), ok.device_cgroup_rules[0].to_string()),
+            (crate::runtime::CgroupNs::Host, "/mine", "c 1:11 w".into())
+        );
+        let back = spec_to_pb(&ok);
+        assert_eq!((back.cgroupns.as_str(), back.device_cgroup_rules.len()), ("host", 1));
+    }
+}
