@@ -237,6 +237,15 @@ pub fn resources_from_pb(r: &pb::Resources) -> Result<Resources, RuntimeError> {
             .map(|d| parse(d, flag, kind).map_err(|e| RuntimeError::InvalidArgument(e.0)))
             .collect::<Result<Vec<_>, _>>()
     };
+    let n = r.device_read_bps.len()
+        + r.device_write_bps.len()
+        + r.device_read_iops.len()
+        + r.device_write_iops.len()
+        + r.blkio_weight_device.len();
+    if n > 128 {
+        // Before each path is stat'ed (runtime/limits.rs holds the same bound).
+        return Err(RuntimeError::InvalidArgument(format!("too many per-device block I/O limits ({n}; at most 128)")));
+    }
     let swappiness = match r.memory_swappiness {
         None | Some(-1) => None,
         Some(s @ 0..=100) => Some(s as u8),
