@@ -126,6 +126,19 @@ fn cpu_rt_budget_reaches_the_container_through_its_ancestors() {
     assert!(r.stderr.contains("more realtime budget than this host has left"), "{}", r.stderr);
     assert_eq!(read(cpu.join(&a.instance).join("cpu.rt_runtime_us")), before);
     no_containers(&a);
+    // Two creates that each fit, whose starts together do not: the second start is
+    // refused by the kernel, its cgroup goes and the ancestors' budgets are put back.
+    a.ok(&["create", "--name", "rt3", "--cpu-rt-runtime", "500000", IMG, "sleep", "300"]);
+    a.ok(&["create", "--name", "rt4", "--cpu-rt-runtime", "500000", IMG, "sleep", "300"]);
+    a.ok(&["start", "rt3"]);
+    let before = read(cpu.join(&a.instance).join("cpu.rt_runtime_us"));
+    let r = a.ctl(&["start", "rt4"]);
+    assert_ne!(r.code, 0);
+    assert!(r.stderr.contains("more realtime budget than this host has left"), "{}", r.stderr);
+    assert_eq!(read(cpu.join(&a.instance).join("cpu.rt_runtime_us")), before);
+    let id4 = a.inspect("rt4")["Id"].as_str().unwrap().to_string();
+    assert!(!cpu.join(&a.instance).join(&id4).exists(), "the refused start's cgroup is removed");
+    a.ok(&["rm", "-f", "rt3", "rt4"]);
     a.assert_no_leftovers();
 }
 
