@@ -107,4 +107,19 @@ mod tests {
         cg.remove_parent_chain("/abs/x", "/abs");
         assert!(!root.join("abs").exists());
     }
+
+    #[test]
+    fn v2_enables_the_controllers_on_every_ancestor_of_a_parent() {
+        let tree = tempfile::tempdir().unwrap();
+        let root = tree.path();
+        let mi = format!("40 1 0:26 / {} rw - cgroup2 cgroup2 rw\n", root.display());
+        let host = super::super::CgroupHost::from_mountinfo(&mi, |_| Some("memory io".into())).unwrap();
+        let cg = Cgroups::new(host, "inst");
+        cg.create("a/b/c1").unwrap();
+        for d in ["", "inst", "inst/a", "inst/a/b"] {
+            let f = root.join(d).join("cgroup.subtree_control");
+            assert_eq!(std::fs::read_to_string(&f).unwrap(), "+io", "{}: the last controller written", f.display());
+        }
+        assert!(!root.join("inst/a/b/c1/cgroup.subtree_control").exists(), "not on the container's own");
+    }
 }
