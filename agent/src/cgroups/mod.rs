@@ -7,6 +7,7 @@
 //! the lifecycle needs (create, join, kill, OOM flag, remove) is a few file writes.
 
 pub mod blkio;
+pub mod devfilter;
 pub mod freezer;
 pub mod limits;
 pub mod ops;
@@ -263,15 +264,23 @@ impl Cgroups {
         Ok(made)
     }
 
-    /// Whether a v1 `devices` controller can restrict which device nodes containers open.
+    /// Whether a device cgroup can restrict which device nodes containers open: v1's
+    /// `devices` controller, or on pure v2 a device program (`devfilter.rs`) this kernel takes.
     pub fn has_device_controller(&self) -> bool {
-        self.host.hierarchy_of("devices").is_some()
+        self.host.hierarchy_of("devices").is_some() || (self.host.layout == Layout::V2 && devfilter::supported())
     }
 
     /// Lets the container open only the devices `allow` names (device cgroup rules like
-    /// `c 1:3 rwm`); `None` leaves every device allowed (privileged). A no-op without a v1
-    /// devices controller.
+    /// `c 1:3 rwm`); `None` leaves every device allowed (privileged). v1: devices.deny and
+    /// devices.allow; pure v2: a device program attached to its cgroup. A no-op without either.
     pub fn restrict_devices(&self, id: &str, allow: Option<&[String]>) -> Result<(), CgroupError> {
+        if let (Layout::V2, Some(allow), Some(h)) = (self.host.layout, allow, self.host.hierarchies.first()) {
+            if !devfilter::supported() {
+                return Ok(());
+            }
+            let dir = self.path_in(&h.mount_point, id);
+            return devfilter::attach(&dir, allow).map_err(at(&dir));
+        }
         let (Some(h), Some(allow)) = (self.host.hierarchy_of("devices"), allow) else { return Ok(()) };
         let dir = self.path_in(&h.mount_point, id);
         let write = |file: &str, v: &str| {

@@ -121,7 +121,7 @@ impl Runtime {
         }
         if !spec.device_cgroup_rules.is_empty() && !self.cgroups.has_device_controller() {
             return Err(RuntimeError::FailedPrecondition(format!(
-                "--device-cgroup-rule {:?}: this host has no device cgroup controller (cgroup v1 devices) to add it to",
+                "--device-cgroup-rule {:?}: this host has no device cgroup to add it to (no v1 devices controller, and its kernel takes no v2 device programs)",
                 spec.device_cgroup_rules[0].to_string()
             )));
         }
