@@ -347,3 +347,49 @@ fn cgroup_parent_places_the_container_and_goes_with_it_when_made() {
     no_containers(&a);
     a.assert_no_leftovers();
 }
+
+/// The v2 code paths against the real kernel: an agent that sees only this host's cgroup2
+/// tree. Its device cgroup is the eBPF device program: a rule lets a made node open, without
+/// it the open is refused; the v1-only flags are refused clearly, nothing left behind.
+#[test]
+fn on_cgroup_v2_the_device_program_and_the_refusals() {
+    if !privileged("cgroup_v2_view") {
+        return;
+    }
+    let Some(a) = Agent::start_v2_view("v2view") else {
+        eprintln!("SKIP cgroup_v2_view: no cgroup2 tree beside v1 here (a pure v2 host runs the other tests on v2)");
+        return;
+    };
+    let v2 = a.v2_view().unwrap();
+    assert!(a.log().contains("layout=v2"), "{}", a.log());
+    let script = "mknod /tmp/n c 1 11 && echo agentd-e2e-v2-rule > /tmp/n && echo opened";
+    let r = a.ctl(&["run", "--rm", IMG, "sh", "-c", script]);
+    assert_ne!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert!(r.stderr.contains("Operation not permitted") && !r.stdout.contains("opened"), "{}", r.stderr);
+    let out = a.ok(&["run", "--rm", "--device-cgroup-rule", "c 1:11 w", IMG, "sh", "-c", script]);
+    assert_eq!(out, "opened");
+    // The defaults still hold: /dev/null opens, the container's own cgroup namespace.
+    let out = a.ok(&["run", "--rm", IMG, "sh", "-c", "echo x > /dev/null && grep '^0::' /proc/self/cgroup"]);
+    assert_eq!(out, "0::/");
+    let id = a.ok(&["run", "-d", "--name", "v1", IMG, "sleep", "300"]);
+    assert!(v2.join(&a.instance).join(&id).is_dir());
+    a.ok(&["rm", "-f", "v1"]);
+    for (flags, want) in [
+        (&["--memory-swappiness", "10"][..], "cgroup v2 has no per-cgroup swappiness"),
+        (&["--oom-kill-disable"][..], "cgroup v2 cannot disable the OOM killer"),
+        (&["--cpu-rt-runtime", "1000"][..], "cgroup v2 has no realtime budgets"),
+    ] {
+        let mut cmd = vec!["run", "--rm"];
+        cmd.extend_from_slice(flags);
+        cmd.extend_from_slice(&[IMG, "true"]);
+        let r = a.ctl(&cmd);
+        assert_eq!(r.code, 125, "{flags:?}");
+        assert!(r.stderr.contains(want), "{flags:?}: {}", r.stderr);
+    }
+    no_containers(&a);
+    let left: Vec<_> = std::fs::read_dir(v2.join(&a.instance))
+        .map(|rd| rd.flatten().filter(|e| e.path().is_dir()).map(|e| e.path()).collect())
+        .unwrap_or_default();
+    assert!(left.is_empty(), "leftover v2 cgroups: {left:?}");
+    a.assert_no_leftovers();
+}
