@@ -373,7 +373,13 @@ fn on_cgroup_v2_the_device_program_and_the_refusals() {
     assert_eq!(out, "0::/");
     let id = a.ok(&["run", "-d", "--name", "v1", IMG, "sleep", "300"]);
     assert!(v2.join(&a.instance).join(&id).is_dir());
-    a.ok(&["rm", "-f", "v1"]);
+    // A parent on v2: every ancestor passes its controllers down; made, then removed.
+    let id2 = a.ok(&["run", "-d", "--name", "v2p", "--cgroup-parent", "p/q", IMG, "sleep", "300"]);
+    let pid = a.inspect("v2p")["State"]["Pid"].to_string();
+    let want = format!("0::/{}/p/q/{id2}", a.instance);
+    assert!(read(PathBuf::from(format!("/proc/{pid}/cgroup"))).lines().any(|l| l == want), "{want}");
+    a.ok(&["rm", "-f", "v1", "v2p"]);
+    assert!(!v2.join(&a.instance).join("p").exists());
     for (flags, want) in [
         (&["--memory-swappiness", "10"][..], "cgroup v2 has no per-cgroup swappiness"),
         (&["--oom-kill-disable"][..], "cgroup v2 cannot disable the OOM killer"),
