@@ -128,7 +128,7 @@ impl Cgroups {
             let host = read_u64(&root.join(RUNTIME))?;
             return Err(CgroupError::Unsupported(format!(
                 "--cpu-rt-runtime {runtime} per {period} µs is more realtime budget than this host has left \
-                 ({host} µs per {} µs for every realtime group, {} already given to others)",
+                 ({host} µs per {} µs for every realtime group, {} µs of it already given to others)",
                 read_u64(&root.join(PERIOD))?,
                 runtime_for(read_u64(&root.join(PERIOD))?, others(&root, top))
             )));
