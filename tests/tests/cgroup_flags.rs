@@ -368,6 +368,18 @@ fn on_cgroup_v2_the_device_program_and_the_refusals() {
     assert!(r.stderr.contains("Operation not permitted") && !r.stdout.contains("opened"), "{}", r.stderr);
     let out = a.ok(&["run", "--rm", "--device-cgroup-rule", "c 1:11 w", IMG, "sh", "-c", script]);
     assert_eq!(out, "opened");
+    // --device is a rule of the program too (1:11 is no default, as above).
+    let out = a.ok(&[
+        "run",
+        "--rm",
+        "--device",
+        "/dev/kmsg:/dev/k:w",
+        IMG,
+        "sh",
+        "-c",
+        "echo agentd-e2e-v2-device > /dev/k && echo written",
+    ]);
+    assert_eq!(out, "written");
     // The defaults still hold: /dev/null opens, the container's own cgroup namespace.
     let out = a.ok(&["run", "--rm", IMG, "sh", "-c", "echo x > /dev/null && grep '^0::' /proc/self/cgroup"]);
     assert_eq!(out, "0::/");
