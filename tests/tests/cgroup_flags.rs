@@ -312,6 +312,17 @@ fn cgroup_parent_places_the_container_and_goes_with_it_when_made() {
     for m in e2e::cgroup_mounts() {
         assert!(!m.join(&a.instance).join("mygroup").exists(), "made with the container, removed with it");
     }
+    // A parent two containers share goes with the last of them.
+    a.ok(&["run", "-d", "--name", "s1", "--cgroup-parent", "shared", IMG, "sleep", "300"]);
+    a.ok(&["run", "-d", "--name", "s2", "--cgroup-parent", "shared/deeper", IMG, "sleep", "300"]);
+    a.ok(&["rm", "-f", "s1"]);
+    for m in e2e::cgroup_mounts() {
+        assert!(m.join(&a.instance).join("shared/deeper").is_dir(), "still in use by s2");
+    }
+    a.ok(&["rm", "-f", "s2"]);
+    for m in e2e::cgroup_mounts() {
+        assert!(!m.join(&a.instance).join("shared").exists(), "{}: gone with the last", m.display());
+    }
     // A parent that existed stays.
     for m in e2e::cgroup_mounts() {
         std::fs::create_dir_all(m.join(&a.instance).join("kept")).unwrap();

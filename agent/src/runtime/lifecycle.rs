@@ -125,8 +125,20 @@ impl Runtime {
                 spec.device_cgroup_rules[0].to_string()
             )));
         }
-        let cgroup_parent_made =
-            (!spec.cgroup_parent.is_empty()).then(|| self.cgroups.first_missing(&spec.cgroup_parent)).flatten();
+        // A parent missing now is made by this container; one that another container of ours
+        // made (or below one) is shared with it: whichever of them goes last removes it.
+        let cgroup_parent_made = if spec.cgroup_parent.is_empty() {
+            None
+        } else {
+            let p = &spec.cgroup_parent;
+            let shared = self.list()?.into_iter().filter_map(|r| r.cgroup_parent_made);
+            // The topmost of them, so the chain removed covers every made one.
+            self.cgroups
+                .first_missing(p)
+                .into_iter()
+                .chain(shared.filter(|m| p == m || p.starts_with(&format!("{m}/"))))
+                .min_by_key(String::len)
+        };
         if !spec.group.is_empty() {
             self.group(&spec.group)?;
         } else {
