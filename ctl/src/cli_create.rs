@@ -140,6 +140,8 @@ pub struct CreateOpts {
     #[command(flatten)]
     pub res: ResourceOpts,
     #[command(flatten)]
+    pub cg: crate::cg_flags::CgroupFlags,
+    #[command(flatten)]
     pub more: crate::run_flags::RunFlags,
     #[command(flatten)]
     pub logging: crate::log_flags::LogFlags,

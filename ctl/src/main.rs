@@ -4,6 +4,7 @@ mod aliases;
 mod build;
 mod busybox;
 mod certs;
+mod cg_flags;
 mod cli;
 mod cli_create;
 mod cli_verbs;

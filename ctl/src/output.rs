@@ -138,7 +138,8 @@ pub fn container_json(c: &pb::ContainerInfo) -> Value {
     let spec = c.spec.clone().unwrap_or_default();
     let res = spec.resources.clone().unwrap_or_default();
     let networks = networks_json(c, &spec);
-    json!({
+    let cg_spec = spec.clone();
+    let mut v = json!({
         "Id": c.id,
         "Name": c.name,
         "Image": c.image,
@@ -223,7 +224,45 @@ pub fn container_json(c: &pb::ContainerInfo) -> Value {
             "Ports": spec.ports,
             "Networks": networks,
         },
+    });
+    if let (Some(h), serde_json::Value::Object(more)) = (v["HostConfig"].as_object_mut(), cgroup_host_config(&cg_spec))
+    {
+        h.extend(more);
+    }
+    v
+}
+
+/// The HostConfig fields of the cgroup flags (`cg_flags.rs`), docker's names.
+fn cgroup_host_config(spec: &pb::ContainerSpec) -> serde_json::Value {
+    let res = spec.resources.clone().unwrap_or_default();
+    serde_json::json!({
+        "MemorySwappiness": res.memory_swappiness,
+        "OomKillDisable": res.oom_kill_disable,
+        "CpuRealtimePeriod": res.cpu_rt_period,
+        "CpuRealtimeRuntime": res.cpu_rt_runtime,
+        "BlkioWeightDevice": device_limits(&res.blkio_weight_device, "Weight"),
+        "BlkioDeviceReadBps": device_limits(&res.device_read_bps, "Rate"),
+        "BlkioDeviceWriteBps": device_limits(&res.device_write_bps, "Rate"),
+        "BlkioDeviceReadIOps": device_limits(&res.device_read_iops, "Rate"),
+        "BlkioDeviceWriteIOps": device_limits(&res.device_write_iops, "Rate"),
+        "DeviceCgroupRules": spec.device_cgroup_rules,
+        "CgroupParent": spec.cgroup_parent,
+        "CgroupnsMode": if spec.cgroupns.is_empty() { "private".to_string() } else { spec.cgroupns.clone() },
     })
+}
+
+/// Per-device limits (the agent's `PATH:VALUE`) as docker's inspect shows them:
+/// `[{"Path": …, "Rate"|"Weight": …}]`.
+fn device_limits(list: &[String], key: &str) -> serde_json::Value {
+    list.iter()
+        .map(|d| {
+            let (path, v) = d.rsplit_once(':').unwrap_or((d.as_str(), "0"));
+            let mut m = serde_json::Map::new();
+            m.insert("Path".into(), path.into());
+            m.insert(key.into(), v.parse::<u64>().unwrap_or(0).into());
+            serde_json::Value::Object(m)
+        })
+        .collect()
 }
 
 /// docker's NetworkSettings.Networks: the network the container was created on (none for

@@ -30,6 +30,9 @@ pub fn bin_dir() -> PathBuf {
     exe.parent().and_then(Path::parent).expect("target dir").to_path_buf()
 }
 
+/// The environment key (set for agentd too, where it means nothing) of a `start_v2_view` agent.
+const V2_VIEW: &str = "AGENTD_E2E_V2_VIEW";
+
 /// A running agent owned by one test.
 pub struct Agent {
     pub dir: tempfile::TempDir,
@@ -164,8 +167,46 @@ impl Agent {
         self.dir.path().join("run")
     }
 
+    /// Starts an agent (with busybox) that sees cgroup v2 only: agentd runs in a mount
+    /// namespace of its own without the host's v1 hierarchies, so on a hybrid host it takes
+    /// the cgroup2 mount for a pure v2 layout (the v2 code paths against the real kernel).
+    /// `None` where the host has no cgroup2 mount beside v1 ones.
+    pub fn start_v2_view(test: &str) -> Option<Agent> {
+        let mounts = std::fs::read_to_string("/proc/self/mounts").unwrap_or_default();
+        let v2 = mounts.lines().find_map(|l| {
+            let f: Vec<&str> = l.split(' ').collect();
+            (f.len() > 2 && f[2] == "cgroup2").then(|| PathBuf::from(f[1]))
+        })?;
+        if cgroup_mounts().contains(&v2) {
+            return None;
+        }
+        let a = Agent::launch(test, "", &[], &[(V2_VIEW, v2.to_str()?)]);
+        let r = a.ctl(&["image", "busybox"]);
+        assert_eq!(r.code, 0, "import busybox: {}", r.stderr);
+        Some(a)
+    }
+
+    /// The cgroup2 mount a `start_v2_view` agent uses.
+    pub fn v2_view(&self) -> Option<PathBuf> {
+        self.env.iter().find(|(k, _)| k == V2_VIEW).map(|(_, v)| PathBuf::from(v))
+    }
+
     /// The agentd command line of this agent.
     pub fn agentd_cmd(&self) -> Command {
+        if self.v2_view().is_some() {
+            // unshare(1): a private mount namespace; there the v1 hierarchies are unmounted
+            // before agentd starts (the host's stay as they are).
+            let plain = self.plain_agentd_cmd();
+            let mut c = Command::new("unshare");
+            c.args(["-m", "--propagation", "private", "sh", "-c"]);
+            c.arg("for m in $(awk '$3==\"cgroup\" {print $2}' /proc/self/mounts); do umount \"$m\" || exit 1; done; exec \"$@\"");
+            c.arg("sh").arg(plain.get_program()).args(plain.get_args());
+            return c;
+        }
+        self.plain_agentd_cmd()
+    }
+
+    fn plain_agentd_cmd(&self) -> Command {
         let mut c = Command::new(bin_dir().join("agentd"));
         c.arg("--root").arg(self.root()).arg("--run-dir").arg(self.run_dir()).arg("--instance").arg(&self.instance);
         c.arg("--config").arg(self.dir.path().join("agentd.toml"));
@@ -373,6 +414,9 @@ impl Drop for Agent {
         // (group members sit one level deeper than plain containers).
         for m in cgroup_mounts() {
             remove_cgroup_tree(&m.join(&self.instance));
+        }
+        if let Some(v2) = self.v2_view() {
+            remove_cgroup_tree(&v2.join(&self.instance));
         }
         if self.tmpfs_root {
             let _ = nix::mount::umount2(&self.root(), nix::mount::MntFlags::MNT_DETACH);

@@ -130,6 +130,9 @@ fn mutual_tls_roles_and_audit() {
         (&["--ipc", "host"][..], "--ipc host"),
         (&["--pid", "host"][..], "--pid host"),
         (&["--uts", "host"][..], "--uts host"),
+        (&["--cgroupns", "host"][..], "--cgroupns host"),
+        (&["--device-cgroup-rule", "b 254:0 rwm"][..], "a device cgroup rule (--device-cgroup-rule 'b 254:0 rwm')"),
+        (&["--cgroup-parent", "/elsewhere"][..], "a cgroup outside the agent's (--cgroup-parent /elsewhere)"),
     ] {
         let mut args = vec!["create"];
         args.extend_from_slice(flags);

@@ -407,7 +407,8 @@ impl ContainerService for ContainerApi {
         req: Request<pb::UpdateResourcesRequest>,
     ) -> Result<Response<pb::UpdateResourcesResponse>, Status> {
         let r = req.into_inner();
-        let upd = super::convert::resources_from_pb(&r.resources.unwrap_or_default());
+        let upd =
+            super::convert::update_resources_from_pb(&r.resources.unwrap_or_default(), "update").map_err(status)?;
         let back = self.rt.update(&r.id, upd).await.map_err(status)?;
         Ok(Response::new(pb::UpdateResourcesResponse { resources: Some(super::convert::resources_to_pb(&back)) }))
     }

@@ -38,7 +38,9 @@ pub fn status(e: RuntimeError) -> Status {
             crate::volume::VolumeError::InUse(_) => Code::FailedPrecondition,
             _ => Code::Internal,
         },
-        RuntimeError::Cgroup(crate::cgroups::CgroupError::NoController(_)) => Code::FailedPrecondition,
+        RuntimeError::Cgroup(
+            crate::cgroups::CgroupError::NoController(_) | crate::cgroups::CgroupError::Unsupported(_),
+        ) => Code::FailedPrecondition,
         RuntimeError::Cgroup(_) | RuntimeError::Store(_) | RuntimeError::Io { .. } | RuntimeError::Internal(_) => {
             Code::Internal
         }
@@ -131,6 +133,18 @@ pub fn spec_from_pb(s: pb::ContainerSpec) -> Result<ContainerSpec, RuntimeError>
     if s.domainname.len() > 64 || s.domainname.contains(|c: char| c.is_whitespace() || c == '/') {
         return Err(RuntimeError::InvalidArgument(format!("invalid --domainname {:?}", s.domainname)));
     }
+    let device_cgroup_rules = s
+        .device_cgroup_rules
+        .iter()
+        .map(|r| crate::isolation::devices::DeviceRule::parse(r).map_err(RuntimeError::InvalidArgument))
+        .collect::<Result<_, _>>()?;
+    let cgroup_parent = if s.cgroup_parent.is_empty() {
+        String::new()
+    } else {
+        crate::cgroups::parent::validate(&s.cgroup_parent).map_err(|e| RuntimeError::InvalidArgument(e.to_string()))?
+    };
+    let cgroupns = crate::runtime::CgroupNs::parse(&s.cgroupns)?;
+    let resources = resources_from_pb(&s.resources.unwrap_or_default())?;
     Ok(ContainerSpec {
         name: s.name,
         image: s.image,
@@ -146,7 +160,7 @@ pub fn spec_from_pb(s: pb::ContainerSpec) -> Result<ContainerSpec, RuntimeError>
         labels: s.labels.into_iter().collect(),
         auto_remove: s.auto_remove,
         init: s.init,
-        resources: resources_from_pb(&s.resources.unwrap_or_default()),
+        resources,
         sysctls: s.sysctls.into_iter().collect(),
         group: s.group,
         ports: s.ports,
@@ -184,6 +198,9 @@ pub fn spec_from_pb(s: pb::ContainerSpec) -> Result<ContainerSpec, RuntimeError>
         expose,
         log_config,
         net_opts,
+        device_cgroup_rules,
+        cgroup_parent,
+        cgroupns,
     })
 }
 
@@ -221,8 +238,65 @@ fn health_state_to_pb(h: &crate::runtime::health::Health) -> pb::Health {
     }
 }
 
-/// Limits from the API: zero means "not set"; `cpus` becomes a CFS quota.
-pub fn resources_from_pb(r: &pb::Resources) -> Resources {
+/// Limits from the API: zero means "not set"; `cpus` becomes a CFS quota; the per-device
+/// limits are parsed (their paths stat'ed: block devices), InvalidArgument naming the value.
+pub fn resources_from_pb(r: &pb::Resources) -> Result<Resources, RuntimeError> {
+    use crate::cgroups::blkio::{parse, Kind};
+    let devices = |list: &[String], flag: &str, kind: Kind| {
+        list.iter()
+            .map(|d| parse(d, flag, kind).map_err(|e| RuntimeError::InvalidArgument(e.0)))
+            .collect::<Result<Vec<_>, _>>()
+    };
+    let n = r.device_read_bps.len()
+        + r.device_write_bps.len()
+        + r.device_read_iops.len()
+        + r.device_write_iops.len()
+        + r.blkio_weight_device.len();
+    if n > 128 {
+        // Before each path is stat'ed (runtime/limits.rs holds the same bound).
+        return Err(RuntimeError::InvalidArgument(format!("too many per-device block I/O limits ({n}; at most 128)")));
+    }
+    let swappiness = match r.memory_swappiness {
+        None | Some(-1) => None,
+        Some(s @ 0..=100) => Some(s as u8),
+        Some(s) => {
+            return Err(RuntimeError::InvalidArgument(format!(
+                "invalid --memory-swappiness {s}: must be between 0 and 100 (or -1 for the kernel's)"
+            )))
+        }
+    };
+    if r.cpu_rt_period < 0 || r.cpu_rt_runtime < 0 {
+        return Err(RuntimeError::InvalidArgument(format!(
+            "invalid --cpu-rt-period {} / --cpu-rt-runtime {}: microseconds, not negative",
+            r.cpu_rt_period, r.cpu_rt_runtime
+        )));
+    }
+    Ok(Resources {
+        memory_swappiness: swappiness,
+        oom_kill_disable: r.oom_kill_disable.then_some(true),
+        cpu_rt_period: (r.cpu_rt_period > 0).then_some(r.cpu_rt_period as u64),
+        cpu_rt_runtime: (r.cpu_rt_runtime > 0).then_some(r.cpu_rt_runtime),
+        blkio_devices: crate::cgroups::blkio::BlkioDevices {
+            read_bps: devices(&r.device_read_bps, "--device-read-bps", Kind::Bps)?,
+            write_bps: devices(&r.device_write_bps, "--device-write-bps", Kind::Bps)?,
+            read_iops: devices(&r.device_read_iops, "--device-read-iops", Kind::Iops)?,
+            write_iops: devices(&r.device_write_iops, "--device-write-iops", Kind::Iops)?,
+            weight: devices(&r.blkio_weight_device, "--blkio-weight-device", Kind::Weight)?,
+        },
+        ..basic_resources(r)
+    })
+}
+
+/// The limits `update` and groups take: the create-only ones are refused, naming the flag.
+pub fn update_resources_from_pb(r: &pb::Resources, what: &str) -> Result<Resources, RuntimeError> {
+    let res = resources_from_pb(r)?;
+    if let Some(flag) = res.create_only() {
+        return Err(RuntimeError::InvalidArgument(format!("{flag} is set when a container is created, not by {what}")));
+    }
+    Ok(res)
+}
+
+fn basic_resources(r: &pb::Resources) -> Resources {
     let pos = |v: i64| (v > 0).then_some(v);
     let period = (r.cpu_period > 0).then_some(r.cpu_period as u64);
     let quota = if r.cpus > 0.0 {
@@ -242,6 +316,7 @@ pub fn resources_from_pb(r: &pb::Resources) -> Resources {
         pids_limit: if r.pids_limit != 0 { Some(r.pids_limit) } else { None },
         blkio_weight: (r.blkio_weight > 0).then_some(r.blkio_weight.min(u16::MAX as u32) as u16),
         oom_score_adj: (r.oom_score_adj != 0).then_some(r.oom_score_adj),
+        ..Default::default()
     }
 }
 
@@ -261,7 +336,29 @@ pub fn resources_to_pb(r: &Resources) -> pb::Resources {
         pids_limit: r.pids_limit.unwrap_or(0),
         blkio_weight: r.blkio_weight.unwrap_or(0) as u32,
         oom_score_adj: r.oom_score_adj.unwrap_or(0),
+        memory_swappiness: r.memory_swappiness.map(i64::from),
+        oom_kill_disable: r.oom_kill_disable.unwrap_or(false),
+        cpu_rt_period: r.cpu_rt_period.unwrap_or(0) as i64,
+        cpu_rt_runtime: r.cpu_rt_runtime.unwrap_or(0),
+        device_read_bps: device_strings(&r.blkio_devices.read_bps),
+        device_write_bps: device_strings(&r.blkio_devices.write_bps),
+        device_read_iops: device_strings(&r.blkio_devices.read_iops),
+        device_write_iops: device_strings(&r.blkio_devices.write_iops),
+        blkio_weight_device: device_strings(&r.blkio_devices.weight),
     }
+}
+
+/// `PATH:VALUE` (a limit read back from the kernel, without its path: `MAJ:MIN:VALUE`).
+fn device_strings(list: &[crate::cgroups::blkio::DeviceLimit]) -> Vec<String> {
+    list.iter()
+        .map(|d| {
+            if d.path.is_empty() {
+                format!("{}:{}:{}", d.major, d.minor, d.value)
+            } else {
+                format!("{}:{}", d.path, d.value)
+            }
+        })
+        .collect()
 }
 
 pub fn spec_to_pb(s: &ContainerSpec) -> pb::ContainerSpec {
@@ -326,6 +423,9 @@ pub fn spec_to_pb(s: &ContainerSpec) -> pb::ContainerSpec {
         mac_address: s.net_opts.mac.map(|m| m.to_string()).unwrap_or_default(),
         uts: if s.net_opts.uts_host { "host".into() } else { String::new() },
         storage_opt: s.net_opts.storage_size.map(|n| ("size".to_string(), n.to_string())).into_iter().collect(),
+        device_cgroup_rules: s.device_cgroup_rules.iter().map(ToString::to_string).collect(),
+        cgroup_parent: s.cgroup_parent.clone(),
+        cgroupns: s.cgroupns.as_str().to_string(),
     }
 }
 
@@ -418,4 +518,49 @@ pub fn prune_filter_from_pb(f: Option<pb::PruneFilters>) -> Result<crate::runtim
         not_labels: f.not_labels.iter().map(parse).collect::<Result<_, _>>()?,
         until: (f.until != 0).then_some(f.until),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cgroup_flags_are_parsed_once_naming_the_value() {
+        let r = |f: fn(&mut pb::Resources)| {
+            let mut p = pb::Resources::default();
+            f(&mut p);
+            resources_from_pb(&p)
+        };
+        assert_eq!(r(|p| p.memory_swappiness = Some(-1)).unwrap().memory_swappiness, None);
+        assert_eq!(r(|p| p.memory_swappiness = Some(0)).unwrap().memory_swappiness, Some(0));
+        let e = r(|p| p.memory_swappiness = Some(101)).unwrap_err().to_string();
+        assert!(e.contains("--memory-swappiness 101"), "{e}");
+        assert!(r(|p| p.cpu_rt_runtime = -5).unwrap_err().to_string().contains("--cpu-rt-runtime -5"));
+        let e = r(|p| p.device_read_bps = vec!["/dev/null:1mb".into()]).unwrap_err();
+        assert!(matches!(&e, RuntimeError::InvalidArgument(m) if m.contains("/dev/null is not a block device")), "{e}");
+        let upd = pb::Resources { oom_kill_disable: true, ..Default::default() };
+        let e = update_resources_from_pb(&upd, "update").unwrap_err().to_string();
+        assert!(e.contains("--oom-kill-disable is set when a container is created, not by update"), "{e}");
+        let spec = |f: fn(&mut pb::ContainerSpec)| {
+            let mut s = pb::ContainerSpec::default();
+            f(&mut s);
+            spec_from_pb(s)
+        };
+        assert!(spec(|s| s.cgroupns = "shared".into()).unwrap_err().to_string().contains("--cgroupns \"shared\""));
+        assert!(spec(|s| s.cgroup_parent = "a/../b".into()).unwrap_err().to_string().contains("\"a/../b\""));
+        let e = spec(|s| s.device_cgroup_rules = vec!["c 1:3".into()]).unwrap_err().to_string();
+        assert!(e.contains("invalid --device-cgroup-rule \"c 1:3\""), "{e}");
+        let ok = spec(|s| {
+            s.cgroupns = "host".into();
+            s.cgroup_parent = "/mine".into();
+            s.device_cgroup_rules = vec!["c 1:11 w".into()];
+        })
+        .unwrap();
+        assert_eq!(
+            (ok.cgroupns, ok.cgroup_parent.as_str(), ok.device_cgroup_rules[0].to_string()),
+            (crate::runtime::CgroupNs::Host, "/mine", "c 1:11 w".into())
+        );
+        let back = spec_to_pb(&ok);
+        assert_eq!((back.cgroupns.as_str(), back.device_cgroup_rules.len()), ("host", 1));
+    }
 }

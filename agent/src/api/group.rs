@@ -1,6 +1,6 @@
 //! GroupService: decode, validate, call the runtime, map errors.
 
-use super::convert::{resources_from_pb, resources_to_pb, status};
+use super::convert::{resources_to_pb, status, update_resources_from_pb};
 use crate::runtime::{group_cgroup, GroupRecord, Runtime};
 use agent_proto::v1 as pb;
 use agent_proto::v1::group_service_server::GroupService;
@@ -29,7 +29,7 @@ impl GroupApi {
 impl GroupService for GroupApi {
     async fn create(&self, req: Request<pb::CreateGroupRequest>) -> Result<Response<pb::GroupInfo>, Status> {
         let r = req.into_inner();
-        let res = resources_from_pb(&r.resources.unwrap_or_default());
+        let res = update_resources_from_pb(&r.resources.unwrap_or_default(), "a group").map_err(status)?;
         let g = self.rt.create_group(&r.name, res, r.labels.into_iter().collect()).await.map_err(status)?;
         Ok(Response::new(self.info(&g)?))
     }

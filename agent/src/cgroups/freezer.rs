@@ -20,10 +20,10 @@ impl Cgroups {
     fn freezer(&self, id: &str) -> Result<Freezer, CgroupError> {
         if self.host.layout == Layout::V2 {
             let h = self.host.hierarchies.first().ok_or(CgroupError::NoCgroups)?;
-            return Ok(Freezer::V2(h.mount_point.join(&self.parent).join(id)));
+            return Ok(Freezer::V2(self.path_in(&h.mount_point, id)));
         }
         match self.host.hierarchy_of("freezer") {
-            Some(h) => Ok(Freezer::V1(h.mount_point.join(&self.parent).join(id))),
+            Some(h) => Ok(Freezer::V1(self.path_in(&h.mount_point, id))),
             None => Err(CgroupError::NoController("freezer.state".into())),
         }
     }

@@ -1,5 +1,6 @@
 //! Resource limits of a container's cgroup, written for v1 or v2 and read back.
 
+use super::blkio::BlkioDevices;
 use super::{CgroupError, Cgroups, Layout};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -21,6 +22,20 @@ pub struct Resources {
     pub pids_limit: Option<i64>,
     pub blkio_weight: Option<u16>,
     pub oom_score_adj: Option<i32>,
+    /// `--memory-swappiness` 0-100 (v1 only).
+    #[serde(default)]
+    pub memory_swappiness: Option<u8>,
+    /// `--oom-kill-disable` (v1 only).
+    #[serde(default)]
+    pub oom_kill_disable: Option<bool>,
+    /// `--cpu-rt-period` / `--cpu-rt-runtime`, microseconds (v1 with CONFIG_RT_GROUP_SCHED).
+    #[serde(default)]
+    pub cpu_rt_period: Option<u64>,
+    #[serde(default)]
+    pub cpu_rt_runtime: Option<i64>,
+    /// `--device-{read,write}-{bps,iops}`, `--blkio-weight-device`.
+    #[serde(default, skip_serializing_if = "BlkioDevices::is_empty")]
+    pub blkio_devices: BlkioDevices,
 }
 
 /// The smallest memory limit accepted (as Docker's).
@@ -118,13 +133,50 @@ impl Resources {
                 return bad(format!("oom score adjustment {o} is above 1000"));
             }
         }
+        if let Some(s) = self.memory_swappiness {
+            if s > 100 {
+                return bad(format!("invalid --memory-swappiness {s}: must be between 0 and 100"));
+            }
+        }
+        if let Some(p) = self.cpu_rt_period {
+            if !(1..=1_000_000).contains(&p) {
+                return bad(format!("invalid --cpu-rt-period {p}: must be 1-1000000 µs"));
+            }
+        }
+        if let Some(r) = self.cpu_rt_runtime {
+            let period = self.cpu_rt_period.unwrap_or(1_000_000);
+            if r < 0 {
+                return bad(format!("invalid --cpu-rt-runtime {r}: must not be negative"));
+            }
+            if r as u64 > period {
+                return bad(format!("--cpu-rt-runtime {r} cannot be higher than --cpu-rt-period {period} µs"));
+            }
+        }
         Ok(())
     }
 
-    /// `self` with the fields of `upd` that are set.
+    /// The limits only a create sets (`update` refuses them), named by their flag.
+    pub fn create_only(&self) -> Option<&'static str> {
+        let b = &self.blkio_devices;
+        [
+            (self.memory_swappiness.is_some(), "--memory-swappiness"),
+            (self.oom_kill_disable.is_some(), "--oom-kill-disable"),
+            (self.cpu_rt_period.is_some(), "--cpu-rt-period"),
+            (self.cpu_rt_runtime.is_some(), "--cpu-rt-runtime"),
+            (!b.read_bps.is_empty(), "--device-read-bps"),
+            (!b.write_bps.is_empty(), "--device-write-bps"),
+            (!b.read_iops.is_empty(), "--device-read-iops"),
+            (!b.write_iops.is_empty(), "--device-write-iops"),
+            (!b.weight.is_empty(), "--blkio-weight-device"),
+        ]
+        .into_iter()
+        .find_map(|(set, flag)| set.then_some(flag))
+    }
+
+    /// `self` with the fields of `upd` that are set (the create-only ones stay).
     pub fn merged(&self, upd: &Resources) -> Resources {
         macro_rules! pick {
-            ($($f:ident),*) => { Resources { $($f: upd.$f.clone().or_else(|| self.$f.clone())),* } };
+            ($($f:ident),*) => { Resources { $($f: upd.$f.clone().or_else(|| self.$f.clone()),)* ..self.clone() } };
         }
         pick!(
             cpu_quota,
@@ -203,19 +255,51 @@ fn writes(r: &Resources, layout: Layout) -> Vec<Write> {
             out.push(w("blkio", "blkio.weight", b.to_string()));
         }
     }
+    // v2 has neither (check_supported refuses them there, as docker does).
+    if let Some(s) = r.memory_swappiness {
+        out.push(w("memory", "memory.swappiness", s.to_string()));
+    }
+    if r.oom_kill_disable == Some(true) {
+        out.push(w("memory", "memory.oom_control", "1".into()));
+    }
+    if v2 {
+        out.extend(super::blkio::v2_writes(&r.blkio_devices).into_iter().map(|(f, v)| w("io", f, v)));
+    } else {
+        out.extend(super::blkio::v1_writes(&r.blkio_devices).into_iter().map(|(f, v)| w("blkio", f, v)));
+    }
     out
+}
+
+/// What cgroup v2 cannot do of these limits, said as docker's refusals are.
+fn v2_refusal(r: &Resources) -> Option<String> {
+    if let Some(s) = r.memory_swappiness {
+        return Some(format!(
+            "--memory-swappiness {s}: cgroup v2 has no per-cgroup swappiness (docker refuses it on v2 too)"
+        ));
+    }
+    if r.oom_kill_disable == Some(true) {
+        return Some(
+            "--oom-kill-disable: cgroup v2 cannot disable the OOM killer (docker refuses it on v2 too)".into(),
+        );
+    }
+    None
 }
 
 impl Cgroups {
     fn controller_dir(&self, controller: &str, id: &str) -> Option<PathBuf> {
         match self.host.layout {
-            Layout::V2 => self.host.hierarchies.first().map(|h| h.mount_point.join(&self.parent).join(id)),
-            _ => self.host.hierarchy_of(controller).map(|h| h.mount_point.join(&self.parent).join(id)),
+            Layout::V2 => self.host.hierarchies.first().map(|h| self.path_in(&h.mount_point, id)),
+            _ => self.host.hierarchy_of(controller).map(|h| self.path_in(&h.mount_point, id)),
         }
     }
 
     /// Applies the limits that are set. A controller the kernel lacks is a clear error.
     pub fn apply(&self, id: &str, r: &Resources) -> Result<(), CgroupError> {
+        if self.host.layout == Layout::V2 {
+            if let Some(why) = v2_refusal(r) {
+                return Err(CgroupError::Unsupported(why));
+            }
+        }
         let mut pending = writes(r, self.host.layout);
         // memory.limit must stay <= memsw.limit at every step (v1): if one order fails,
         // the other one works.
@@ -241,12 +325,23 @@ impl Cgroups {
                 return Err(CgroupError::Limit { file: f, value: w.value, err: e });
             }
         }
-        Ok(())
+        // Last: a refusal puts the ancestors' budgets back, and the cgroup goes on error.
+        self.apply_rt(id, r.cpu_rt_period, r.cpu_rt_runtime)
     }
 
     /// Checks, before anything is created, that every file these limits need exists
     /// (in the instance's parent cgroup, which is created if missing).
     pub fn check_supported(&self, r: &Resources) -> Result<(), CgroupError> {
+        if self.host.layout == Layout::V2 {
+            if let Some(why) = v2_refusal(r) {
+                return Err(CgroupError::Unsupported(why));
+            }
+        }
+        if r.cpu_rt_period.is_some() || r.cpu_rt_runtime.is_some() {
+            if let Some(why) = self.rt_unsupported() {
+                return Err(CgroupError::Unsupported(why));
+            }
+        }
         for w in writes(r, self.host.layout) {
             let Some(dir) = self.controller_dir(w.controller, "") else {
                 return Err(CgroupError::NoController(format!("{} (no {} controller)", w.file, w.controller)));
@@ -267,6 +362,9 @@ impl Cgroups {
             if !dir.join(w.file).exists() {
                 return Err(CgroupError::NoController(w.file.to_string()));
             }
+        }
+        if self.host.layout != Layout::V2 {
+            self.rt_fits(r.cpu_rt_period, r.cpu_rt_runtime)?;
         }
         Ok(())
     }
@@ -297,6 +395,8 @@ impl Cgroups {
                     pids_limit: num("pids", "pids.max"),
                     blkio_weight: None,
                     oom_score_adj: None,
+                    blkio_devices: read("io", "io.max").map(|s| super::blkio::read_io_max(&s)).unwrap_or_default(),
+                    ..Default::default()
                 }
             }
             _ => Resources {
@@ -311,6 +411,21 @@ impl Cgroups {
                 pids_limit: num("pids", "pids.max"),
                 blkio_weight: num("blkio", "blkio.weight").map(|w| w as u16),
                 oom_score_adj: None,
+                memory_swappiness: num("memory", "memory.swappiness").map(|s| s.clamp(0, 100) as u8),
+                oom_kill_disable: read("memory", "memory.oom_control")
+                    .map(|s| s.lines().any(|l| l.trim() == "oom_kill_disable 1")),
+                cpu_rt_period: num("cpu", "cpu.rt_period_us").map(|p| p as u64),
+                cpu_rt_runtime: num("cpu", "cpu.rt_runtime_us"),
+                blkio_devices: {
+                    let lines = |f: &str| read("blkio", f).map(|s| super::blkio::read_lines(&s)).unwrap_or_default();
+                    BlkioDevices {
+                        read_bps: lines("blkio.throttle.read_bps_device"),
+                        write_bps: lines("blkio.throttle.write_bps_device"),
+                        read_iops: lines("blkio.throttle.read_iops_device"),
+                        write_iops: lines("blkio.throttle.write_iops_device"),
+                        weight: lines("blkio.weight_device"),
+                    }
+                },
             },
         }
     }
@@ -402,5 +517,62 @@ mod tests {
         // A controller file the kernel lacks is a clear error, not a silent no-op.
         let e = cg.apply("c1", &Resources { cpuset_cpus: Some("0".into()), ..Default::default() }).unwrap_err();
         assert!(e.to_string().contains("cpuset"), "{e}");
+    }
+
+    #[test]
+    fn v2_writes_io_max_and_io_weight_and_refuses_what_v1_only_has() {
+        use crate::cgroups::blkio::{BlkioDevices, DeviceLimit};
+        let tree = tempfile::tempdir().unwrap();
+        let root = tree.path();
+        let mi = format!("40 1 0:26 / {} rw - cgroup2 cgroup2 rw\n", root.display());
+        std::fs::write(root.join("cgroup.controllers"), "io memory\n").unwrap();
+        let host = super::super::CgroupHost::from_mountinfo(&mi, |p| {
+            std::fs::read_to_string(p.join("cgroup.controllers")).ok()
+        })
+        .unwrap();
+        let cg = Cgroups::new(host, "inst");
+        cg.create("c1").unwrap();
+        for f in ["io.max", "io.weight"] {
+            std::fs::write(root.join("inst").join(f), "").unwrap();
+            std::fs::write(root.join("inst/c1").join(f), "").unwrap();
+        }
+        let d = |value| DeviceLimit { path: "/dev/vda".into(), major: 254, minor: 0, value };
+        let r = Resources {
+            blkio_devices: BlkioDevices { read_bps: vec![d(1 << 20)], write_iops: vec![d(50)], ..Default::default() },
+            ..Default::default()
+        };
+        cg.check_supported(&r).unwrap();
+        cg.apply("c1", &r).unwrap();
+        assert_eq!(std::fs::read_to_string(root.join("inst/c1/io.max")).unwrap(), "254:0 rbps=1048576 wiops=50");
+        let back = cg.read_back("c1");
+        assert_eq!((back.blkio_devices.read_bps[0].value, back.blkio_devices.write_iops[0].value), (1 << 20, 50));
+        let w = Resources {
+            blkio_devices: BlkioDevices { weight: vec![d(300)], ..Default::default() },
+            ..Default::default()
+        };
+        cg.apply("c1", &w).unwrap();
+        assert_eq!(std::fs::read_to_string(root.join("inst/c1/io.weight")).unwrap(), "254:0 300");
+        for (r, flag) in [
+            (Resources { memory_swappiness: Some(10), ..Default::default() }, "--memory-swappiness"),
+            (Resources { oom_kill_disable: Some(true), ..Default::default() }, "--oom-kill-disable"),
+            (Resources { cpu_rt_runtime: Some(1000), ..Default::default() }, "--cpu-rt-period/--cpu-rt-runtime"),
+        ] {
+            let e = cg.check_supported(&r).unwrap_err();
+            assert!(matches!(e, CgroupError::Unsupported(_)) && e.to_string().contains(flag), "{e}");
+            assert!(e.to_string().contains("v2"), "{e}");
+        }
+    }
+
+    #[test]
+    fn new_limits_are_validated_and_create_only() {
+        let r = Resources { memory_swappiness: Some(101), ..Default::default() };
+        assert!(r.validate(2).unwrap_err().0.contains("--memory-swappiness 101"));
+        let r = Resources { cpu_rt_period: Some(1000), cpu_rt_runtime: Some(2000), ..Default::default() };
+        assert!(r.validate(2).unwrap_err().0.contains("cannot be higher than --cpu-rt-period 1000"));
+        let r = Resources { cpu_rt_runtime: Some(950_000), ..Default::default() };
+        assert!(r.validate(2).is_ok());
+        assert_eq!(r.create_only(), Some("--cpu-rt-runtime"));
+        let merged = r.merged(&Resources { memory: Some(64 << 20), ..Default::default() });
+        assert_eq!((merged.cpu_rt_runtime, merged.memory), (Some(950_000), Some(64 << 20)));
     }
 }

@@ -6,9 +6,13 @@
 //! v2 code path could not be unit-tested against a fake tree on this (hybrid) host; what
 //! the lifecycle needs (create, join, kill, OOM flag, remove) is a few file writes.
 
+pub mod blkio;
+pub mod devfilter;
 pub mod freezer;
 pub mod limits;
 pub mod ops;
+pub mod parent;
+mod rt;
 pub mod stats;
 
 pub use limits::Resources;
@@ -72,6 +76,9 @@ pub enum CgroupError {
     NoController(String),
     #[error("setting {value} in {file}: {err}")]
     Limit { file: PathBuf, value: String, err: io::Error },
+    /// What this host's kernel or cgroup version cannot do (FailedPrecondition), said whole.
+    #[error("{0}")]
+    Unsupported(String),
 }
 
 fn at(path: &Path) -> impl FnOnce(io::Error) -> CgroupError + '_ {
@@ -188,32 +195,57 @@ impl Cgroups {
         &self.host
     }
 
-    /// The path of a container's cgroup relative to each hierarchy root.
+    /// The path of a container's cgroup relative to each hierarchy root. `id` is relative
+    /// to the instance's parent, or absolute (from the hierarchy's root: `--cgroup-parent
+    /// /mygroup`).
     pub fn relative(&self, id: &str) -> String {
-        format!("/{}/{}", self.parent, id)
+        if id.starts_with('/') {
+            id.to_string()
+        } else {
+            format!("/{}/{}", self.parent, id)
+        }
+    }
+
+    /// `id`'s directory in the hierarchy mounted at `mount` (see [`Cgroups::relative`]).
+    pub fn path_in(&self, mount: &Path, id: &str) -> PathBuf {
+        match id.strip_prefix('/') {
+            Some(abs) => mount.join(abs),
+            None => mount.join(&self.parent).join(id),
+        }
     }
 
     /// The container's directory in every hierarchy.
     pub fn dirs(&self, id: &str) -> Vec<PathBuf> {
-        self.host.hierarchies.iter().map(|h| h.mount_point.join(&self.parent).join(id)).collect()
+        self.host.hierarchies.iter().map(|h| self.path_in(&h.mount_point, id)).collect()
     }
 
-    /// Creates the container's cgroup (and the instance parent) everywhere.
+    /// Creates the container's cgroup (and the instance parent, and any missing parent
+    /// of a `--cgroup-parent`) everywhere. A failure removes what it made.
     pub fn create(&self, id: &str) -> Result<Vec<PathBuf>, CgroupError> {
         let mut made = Vec::new();
         let res = (|| {
             for h in &self.host.hierarchies {
-                let parent = h.mount_point.join(&self.parent);
-                let dir = parent.join(id);
+                let dir = self.path_in(&h.mount_point, id);
                 let is_cpuset = self.host.layout != Layout::V2 && h.controllers.iter().any(|c| c == "cpuset");
-                if !parent.exists() {
-                    std::fs::create_dir_all(&parent).map_err(at(&parent))?;
+                // The ancestors below the mount, top down, each made (and given cpus/mems) if missing.
+                let mut ancestors: Vec<&Path> = dir.ancestors().skip(1).take_while(|a| *a != h.mount_point).collect();
+                ancestors.reverse();
+                for a in &ancestors {
+                    if !a.exists() {
+                        match std::fs::create_dir(a) {
+                            Err(e) if e.kind() != io::ErrorKind::AlreadyExists => return Err(at(a)(e)),
+                            _ => {}
+                        }
+                    }
+                    // Also a parent someone else made (`--cgroup-parent`) without cpus/mems.
                     if is_cpuset {
-                        inherit_cpuset(&parent)?;
+                        inherit_cpuset(a)?;
                     }
                 }
                 if self.host.layout == Layout::V2 {
-                    enable_subtree(&h.mount_point, &parent, &h.controllers);
+                    if let Some(parent) = dir.parent() {
+                        enable_subtree(&h.mount_point, parent, &h.controllers);
+                    }
                 }
                 std::fs::create_dir(&dir).map_err(at(&dir))?;
                 made.push(dir.clone());
@@ -232,17 +264,25 @@ impl Cgroups {
         Ok(made)
     }
 
-    /// Whether a v1 `devices` controller can restrict which device nodes containers open.
+    /// Whether a device cgroup can restrict which device nodes containers open: v1's
+    /// `devices` controller, or on pure v2 a device program (`devfilter.rs`) this kernel takes.
     pub fn has_device_controller(&self) -> bool {
-        self.host.hierarchy_of("devices").is_some()
+        self.host.hierarchy_of("devices").is_some() || (self.host.layout == Layout::V2 && devfilter::supported())
     }
 
     /// Lets the container open only the devices `allow` names (device cgroup rules like
-    /// `c 1:3 rwm`); `None` leaves every device allowed (privileged). A no-op without a v1
-    /// devices controller.
+    /// `c 1:3 rwm`); `None` leaves every device allowed (privileged). v1: devices.deny and
+    /// devices.allow; pure v2: a device program attached to its cgroup. A no-op without either.
     pub fn restrict_devices(&self, id: &str, allow: Option<&[String]>) -> Result<(), CgroupError> {
+        if let (Layout::V2, Some(allow), Some(h)) = (self.host.layout, allow, self.host.hierarchies.first()) {
+            if !devfilter::supported() {
+                return Ok(());
+            }
+            let dir = self.path_in(&h.mount_point, id);
+            return devfilter::attach(&dir, allow).map_err(at(&dir));
+        }
         let (Some(h), Some(allow)) = (self.host.hierarchy_of("devices"), allow) else { return Ok(()) };
-        let dir = h.mount_point.join(&self.parent).join(id);
+        let dir = self.path_in(&h.mount_point, id);
         let write = |file: &str, v: &str| {
             let p = dir.join(file);
             std::fs::write(&p, v).map_err(at(&p))
@@ -266,13 +306,8 @@ impl Cgroups {
     /// Whether the kernel OOM-killed a process of the container.
     pub fn oom_killed(&self, id: &str) -> bool {
         let file = match self.host.layout {
-            Layout::V2 => {
-                self.host.hierarchies.first().map(|h| h.mount_point.join(&self.parent).join(id).join("memory.events"))
-            }
-            _ => self
-                .host
-                .hierarchy_of("memory")
-                .map(|h| h.mount_point.join(&self.parent).join(id).join("memory.oom_control")),
+            Layout::V2 => self.host.hierarchies.first().map(|h| self.path_in(&h.mount_point, id).join("memory.events")),
+            _ => self.host.hierarchy_of("memory").map(|h| self.path_in(&h.mount_point, id).join("memory.oom_control")),
         };
         let Some(text) = file.and_then(|f| std::fs::read_to_string(f).ok()) else {
             return false;
@@ -371,9 +406,12 @@ pub(crate) fn inherit_cpuset(dir: &Path) -> Result<(), CgroupError> {
     Ok(())
 }
 
-/// On v2, controllers must be enabled in each ancestor's subtree_control to reach a child.
+/// On v2, controllers must be enabled in each ancestor's subtree_control to reach a child:
+/// `root` and every directory below it down to `parent`, top down.
 pub(crate) fn enable_subtree(root: &Path, parent: &Path, controllers: &[String]) {
-    for dir in [root, parent] {
+    let mut dirs: Vec<&Path> = parent.ancestors().take_while(|a| a.starts_with(root)).collect();
+    dirs.reverse();
+    for dir in dirs {
         for c in controllers {
             let _ = std::fs::write(dir.join("cgroup.subtree_control"), format!("+{c}"));
         }

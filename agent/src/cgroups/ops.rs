@@ -36,6 +36,10 @@ pub trait CgroupOps: Send + Sync {
     fn is_frozen(&self, id: &str) -> bool;
     /// The PIDs (host) of the container's processes.
     fn pids(&self, id: &str) -> Vec<i32>;
+    /// The first component of a `--cgroup-parent` missing in some hierarchy.
+    fn first_missing(&self, parent: &str) -> Option<String>;
+    /// Removes `parent` up to `made` where no other cgroup is left in it.
+    fn remove_parent_chain(&self, parent: &str, made: &str);
 }
 
 impl CgroupOps for Cgroups {
@@ -92,5 +96,11 @@ impl CgroupOps for Cgroups {
     }
     fn pids(&self, id: &str) -> Vec<i32> {
         Cgroups::pids(self, id)
+    }
+    fn first_missing(&self, parent: &str) -> Option<String> {
+        Cgroups::first_missing(self, parent)
+    }
+    fn remove_parent_chain(&self, parent: &str, made: &str) {
+        Cgroups::remove_parent_chain(self, parent, made)
     }
 }

@@ -30,8 +30,8 @@ impl Cgroups {
     /// Reads the usage counters of a container's cgroup.
     pub fn usage(&self, id: &str) -> Usage {
         let dir = |c: &str| match self.host.layout {
-            Layout::V2 => self.host.hierarchies.first().map(|h| h.mount_point.join(&self.parent).join(id)),
-            _ => self.host.hierarchy_of(c).map(|h| h.mount_point.join(&self.parent).join(id)),
+            Layout::V2 => self.host.hierarchies.first().map(|h| self.path_in(&h.mount_point, id)),
+            _ => self.host.hierarchy_of(c).map(|h| self.path_in(&h.mount_point, id)),
         };
         let mut u = Usage::default();
         let host_mem = crate::cgroups::host_memory();

@@ -104,9 +104,69 @@ pub fn resolve(host: &std::path::Path, container: &str, perms: &str, spec: &str)
     })
 }
 
+/// A `--device-cgroup-rule` (`c|b|a MAJ:MIN|* PERMS`, docker's syntax): added to the
+/// device cgroup after the defaults.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct DeviceRule {
+    /// `c`, `b` or `a` (all).
+    pub kind: char,
+    /// `None`: any (`*`).
+    pub major: Option<u64>,
+    pub minor: Option<u64>,
+    /// Of `rwm`.
+    pub perms: String,
+}
+
+impl DeviceRule {
+    /// Parses docker's `TYPE MAJOR:MINOR PERMS` (`c 1:3 rwm`, `b *:* m`, `a *:* rwm`).
+    pub fn parse(rule: &str) -> Result<DeviceRule, String> {
+        let bad = || {
+            format!("invalid --device-cgroup-rule {rule:?}: use 'c|b|a MAJOR:MINOR PERMS' (MAJOR and MINOR a number or *, PERMS of rwm), e.g. 'c 1:3 rwm'")
+        };
+        let parts: Vec<&str> = rule.split_whitespace().collect();
+        let [kind, nums, perms] = parts.as_slice() else { return Err(bad()) };
+        let kind = match *kind {
+            "c" | "b" | "a" => kind.chars().next().ok_or_else(bad)?,
+            _ => return Err(bad()),
+        };
+        let (maj, min) = nums.split_once(':').ok_or_else(bad)?;
+        let num = |s: &str| -> Result<Option<u64>, String> {
+            match s {
+                "*" => Ok(None),
+                n if !n.is_empty() && n.chars().all(|c| c.is_ascii_digit()) => n.parse().map(Some).map_err(|_| bad()),
+                _ => Err(bad()),
+            }
+        };
+        let (major, minor) = (num(maj)?, num(min)?);
+        if perms.is_empty() || perms.len() > 3 || !perms.chars().all(|c| "rwm".contains(c)) {
+            return Err(bad());
+        }
+        Ok(DeviceRule { kind, major, minor, perms: perms.to_string() })
+    }
+}
+
+impl std::fmt::Display for DeviceRule {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let n = |v: Option<u64>| v.map(|v| v.to_string()).unwrap_or_else(|| "*".into());
+        write!(f, "{} {}:{} {}", self.kind, n(self.major), n(self.minor), self.perms)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn device_cgroup_rules() {
+        let r = DeviceRule::parse("c 1:3 rwm").unwrap();
+        assert_eq!((r.kind, r.major, r.minor, r.to_string().as_str()), ('c', Some(1), Some(3), "c 1:3 rwm"));
+        assert_eq!(DeviceRule::parse("b *:* m").unwrap().to_string(), "b *:* m");
+        assert_eq!(DeviceRule::parse("a 7:* r").unwrap().minor, None);
+        for bad in ["", "c 1:3", "x 1:3 rwm", "c 1-3 rwm", "c 1:3 rwx", "c a:3 rwm", "c 1:3 rwm extra", "c :3 r"] {
+            let e = DeviceRule::parse(bad).unwrap_err();
+            assert!(e.contains(&format!("{bad:?}")), "{e}");
+        }
+    }
 
     #[test]
     fn device_specs() {

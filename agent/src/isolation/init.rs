@@ -205,8 +205,10 @@ fn setup_and_exec(
             return Failure::setup(format!("network: {e}"));
         }
     }
-    if let Err(e) = nix::sched::unshare(CloneFlags::CLONE_NEWCGROUP) {
-        return Failure::setup(format!("new cgroup namespace: {}", e.desc()));
+    if !spec.cgroupns_host {
+        if let Err(e) = nix::sched::unshare(CloneFlags::CLONE_NEWCGROUP) {
+            return Failure::setup(format!("new cgroup namespace: {}", e.desc()));
+        }
     }
     if spec.pause {
         return pause(spec, errw);

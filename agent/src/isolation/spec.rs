@@ -201,6 +201,9 @@ pub struct LaunchSpec {
     /// `--uts host`: the host's UTS namespace (hostname and domain name left alone); else its own.
     #[serde(default)]
     pub uts: NsShare,
+    /// `--cgroupns host`: the init keeps the host's cgroup namespace (no CLONE_NEWCGROUP).
+    #[serde(default)]
+    pub cgroupns_host: bool,
     /// `--userns`: the container's ID maps (its init starts in a new user namespace).
     #[serde(default)]
     pub userns: Option<crate::isolation::userns::IdMapping>,

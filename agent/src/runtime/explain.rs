@@ -340,6 +340,19 @@ fn limits(r: &crate::cgroups::Resources) -> BTreeMap<String, String> {
     put("PidsLimit", r.pids_limit.map(|v| v.to_string()));
     put("BlkioWeight", r.blkio_weight.map(|v| v.to_string()));
     put("OomScoreAdj", r.oom_score_adj.map(|v| v.to_string()));
+    put("MemorySwappiness", r.memory_swappiness.map(|v| v.to_string()));
+    put("OomKillDisable", r.oom_kill_disable.map(|v| v.to_string()));
+    put("CpuRealtimePeriod", r.cpu_rt_period.map(|v| v.to_string()));
+    put("CpuRealtimeRuntime", r.cpu_rt_runtime.map(|v| v.to_string()));
+    let b = &r.blkio_devices;
+    let lines = |l: &[crate::cgroups::blkio::DeviceLimit]| {
+        (!l.is_empty()).then(|| l.iter().map(|d| d.line()).collect::<Vec<_>>().join(", "))
+    };
+    put("BlkioDeviceReadBps", lines(&b.read_bps));
+    put("BlkioDeviceWriteBps", lines(&b.write_bps));
+    put("BlkioDeviceReadIOps", lines(&b.read_iops));
+    put("BlkioDeviceWriteIOps", lines(&b.write_iops));
+    put("BlkioWeightDevice", lines(&b.weight));
     m
 }
 

@@ -293,7 +293,7 @@ async fn the_start_up_sweep_removes_what_no_record_accounts_for() {
     let stray = "0badc0ffee0badc0ffee0badc0ffee0badc0ffee0badc0ffee0badc0ffee0bad";
     std::fs::create_dir_all(d.path().join("root/containers").join(stray).join("upper")).unwrap();
     rt.store.put(Kind::Lease, "bridge/10.250.0.99", &stray.to_string()).unwrap();
-    for cg in [stray.to_string(), format!("shim-{stray}")] {
+    for cg in [stray.to_string(), format!("shim-{stray}"), "an-admins-parent".to_string()] {
         use crate::cgroups::CgroupOps;
         h.create(&cg).unwrap();
     }
@@ -302,7 +302,11 @@ async fn the_start_up_sweep_removes_what_no_record_accounts_for() {
     let leases = rt.store.keys(Kind::Lease).unwrap();
     assert_eq!(leases, [format!("bridge/{}", keep.ip)], "only the live container's lease stays");
     let cgs = h.cgroups.lock().unwrap().clone();
-    assert_eq!(cgs.into_iter().collect::<Vec<_>>(), [keep.id.clone(), format!("shim-{}", keep.id)]);
+    assert_eq!(
+        cgs,
+        ["an-admins-parent".to_string(), keep.id.clone(), format!("shim-{}", keep.id)].into_iter().collect(),
+        "a cgroup not named as the agent names its own (a --cgroup-parent) stays"
+    );
     assert!(d.path().join("root/containers").join(&keep.id).is_dir(), "the live container keeps its directory");
     h.kill_shim();
 }

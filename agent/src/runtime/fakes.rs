@@ -163,6 +163,11 @@ impl CgroupOps for Arc<FakeHost> {
     fn pids(&self, _id: &str) -> Vec<i32> {
         vec![]
     }
+    fn first_missing(&self, parent: &str) -> Option<String> {
+        let set = self.cgroups.lock().unwrap();
+        (!set.iter().any(|c| c.starts_with(&format!("{parent}/")))).then(|| parent.to_string())
+    }
+    fn remove_parent_chain(&self, _parent: &str, _made: &str) {}
 }
 
 impl Firewall for Arc<FakeHost> {

@@ -115,6 +115,32 @@ impl Runtime {
             exposed.extend(spec.expose.iter().filter(|e| !image.config.exposed_ports.contains(e)).cloned());
             ports.extend(super::net::publish_all(&exposed)?);
         }
+        if !spec.cgroup_parent.is_empty() && !spec.group.is_empty() {
+            return bad(format!(
+                "--cgroup-parent {:?} and --group {:?} cannot be combined: a group's members live in the group's cgroup",
+                spec.cgroup_parent, spec.group
+            ));
+        }
+        if !spec.device_cgroup_rules.is_empty() && !self.cgroups.has_device_controller() {
+            return Err(RuntimeError::FailedPrecondition(format!(
+                "--device-cgroup-rule {:?}: this host has no device cgroup to add it to (no v1 devices controller, and its kernel takes no v2 device programs)",
+                spec.device_cgroup_rules[0].to_string()
+            )));
+        }
+        // A parent missing now is made by this container; one that another container of ours
+        // made (or below one) is shared with it: whichever of them goes last removes it.
+        let cgroup_parent_made = if spec.cgroup_parent.is_empty() {
+            None
+        } else {
+            let p = &spec.cgroup_parent;
+            let shared = self.list()?.into_iter().filter_map(|r| r.cgroup_parent_made);
+            // The topmost of them, so the chain removed covers every made one.
+            self.cgroups
+                .first_missing(p)
+                .into_iter()
+                .chain(shared.filter(|m| p == m || p.starts_with(&format!("{m}/"))))
+                .min_by_key(String::len)
+        };
         if !spec.group.is_empty() {
             self.group(&spec.group)?;
         } else {
@@ -195,6 +221,7 @@ impl Runtime {
             userns,
             paused: false,
             remove_volumes: false,
+            cgroup_parent_made,
         };
         let mut rec = rec;
         let mut undo = super::undo::Undo::new("create");
@@ -284,6 +311,7 @@ impl Runtime {
             ipc: Default::default(),
             pid_ns: Default::default(),
             uts: if rec.spec.net_opts.uts_host { NsShare::Host } else { NsShare::Private },
+            cgroupns_host: rec.spec.cgroupns == super::CgroupNs::Host,
             shim_cgroup_dirs: self.cgroups.dirs(&rec.shim_cg()),
             cri_log: (!rec.spec.log_path.is_empty()).then(|| PathBuf::from(&rec.spec.log_path)),
             pause: rec.spec.pause,
@@ -501,6 +529,14 @@ impl Runtime {
         let bytes = serde_json::to_vec(&spec).map_err(|e| RuntimeError::Internal(e.to_string()))?;
         std::fs::write(&launch, bytes).map_err(io("write", &launch))?;
         let t0 = std::time::Instant::now();
+        if let Some(made) = rec.cgroup_parent_made.clone() {
+            // Pushed first, so it runs after the container's cgroup has gone.
+            let parent = rec.spec.cgroup_parent.clone();
+            undo.push("create the cgroup parent", move || {
+                self.cgroups.remove_parent_chain(&parent, &made);
+                Ok(())
+            });
+        }
         for cg in [rec.cg(), rec.shim_cg()] {
             self.remove_cgroup_logged(&rec, &cg);
             self.cgroups.create(&cg)?;
@@ -510,6 +546,7 @@ impl Runtime {
             let mut rules: Vec<String> =
                 crate::isolation::devices::DEFAULT_ALLOW.iter().map(|r| r.to_string()).collect();
             rules.extend(devices.iter().map(|d| d.rule()));
+            rules.extend(rec.spec.device_cgroup_rules.iter().map(ToString::to_string));
             rules
         });
         self.cgroups.apply(&rec.cg(), &rec.spec.resources)?;

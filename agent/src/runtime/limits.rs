@@ -18,6 +18,8 @@ const LISTS: &[(&str, usize)] = &[
     ("cap-drop", 64),
     ("devices", 128),
     ("security-opt", 16),
+    ("device-cgroup-rule", 128),
+    ("per-device block I/O limits (--device-read-bps …, --blkio-weight-device)", 128),
 ];
 
 /// Longest single value (the kernel refuses longer argv/env strings: MAX_ARG_STRLEN).
@@ -52,6 +54,11 @@ pub fn check(spec: &ContainerSpec) -> Result<()> {
         spec.cap_drop.len(),
         spec.devices.len(),
         spec.security.to_opts().len(),
+        spec.device_cgroup_rules.len(),
+        {
+            let b = &spec.resources.blkio_devices;
+            b.read_bps.len() + b.write_bps.len() + b.read_iops.len() + b.write_iops.len() + b.weight.len()
+        },
     ];
     for ((what, max), n) in LISTS.iter().zip(counts) {
         if n > *max {

@@ -228,6 +228,45 @@ pub struct ContainerSpec {
     /// `--ip`, `--ip6`, `--mac-address`, `--uts`, `--storage-opt` (checked at create: `net_opts.rs`).
     #[serde(default)]
     pub net_opts: net_opts::NetOpts,
+    /// `--device-cgroup-rule`: device cgroup rules after the defaults.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub device_cgroup_rules: Vec<crate::isolation::devices::DeviceRule>,
+    /// `--cgroup-parent` (validated): relative to the instance's parent, or absolute.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub cgroup_parent: String,
+    /// `--cgroupns`.
+    #[serde(default)]
+    pub cgroupns: CgroupNs,
+}
+
+/// `--cgroupns`: whether the container gets a cgroup namespace of its own (rooted at its
+/// cgroup, so /proc/self/cgroup shows `/`) or sees the host's.
+#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum CgroupNs {
+    /// Ours by default on every layout (docker's is `host` on v1, `private` on v2).
+    #[default]
+    Private,
+    /// The host's: admin only by default (as `--pid host`).
+    Host,
+}
+
+impl CgroupNs {
+    /// `private` or `host`; empty: the default.
+    pub fn parse(s: &str) -> std::result::Result<CgroupNs, RuntimeError> {
+        match s {
+            "" | "private" => Ok(CgroupNs::Private),
+            "host" => Ok(CgroupNs::Host),
+            _ => Err(RuntimeError::InvalidArgument(format!("invalid --cgroupns {s:?}: use private or host"))),
+        }
+    }
+
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            CgroupNs::Private => "private",
+            CgroupNs::Host => "host",
+        }
+    }
 }
 
 impl ContainerSpec {
@@ -335,6 +374,10 @@ pub struct ContainerRecord {
     /// crash removes the anonymous volumes too.
     #[serde(default)]
     pub remove_volumes: bool,
+    /// The first component of `--cgroup-parent` that did not exist at create: the
+    /// container's start makes it and its removal removes it (one that existed stays).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cgroup_parent_made: Option<String>,
 }
 
 /// A container's share of the subordinate IDs.
@@ -363,10 +406,13 @@ impl ContainerRecord {
         format!("shim-{}", self.id)
     }
 
-    /// The container's cgroup below the instance's parent: `<id>`, or `group-<g>/<id>`
-    /// for a member of a group.
+    /// The container's cgroup below the instance's parent: `<id>`, `group-<g>/<id>` for
+    /// a member of a group, `<parent>/<id>` with `--cgroup-parent` (absolute: from each
+    /// hierarchy's root).
     pub fn cg(&self) -> String {
-        if self.spec.group.is_empty() {
+        if !self.spec.cgroup_parent.is_empty() {
+            format!("{}/{}", self.spec.cgroup_parent, self.id)
+        } else if self.spec.group.is_empty() {
             self.id.clone()
         } else {
             format!("{}/{}", group_cgroup(&self.spec.group), self.id)

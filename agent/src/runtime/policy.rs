@@ -65,6 +65,15 @@ pub fn needs_privilege(s: &ContainerSpec, userns_default: &str, device_cgroup: b
     if s.net_opts.uts_host {
         return Some("--uts host".into());
     }
+    if s.cgroupns == super::CgroupNs::Host {
+        return Some("--cgroupns host".into());
+    }
+    if let Some(r) = s.device_cgroup_rules.first() {
+        return Some(format!("a device cgroup rule (--device-cgroup-rule '{r}')"));
+    }
+    if s.cgroup_parent.starts_with('/') {
+        return Some(format!("a cgroup outside the agent's (--cgroup-parent {})", s.cgroup_parent));
+    }
     if s.userns == "host" && userns_default != "host" {
         return Some("--userns=host (the agent remaps containers by default)".into());
     }
@@ -109,7 +118,16 @@ mod tests {
             ..plain.clone()
         };
         assert_eq!(needs_privilege(&uts, "host", true).as_deref(), Some("--uts host"));
-        let n = ContainerSpec { network: "host".into(), ..plain };
+        let n = ContainerSpec { network: "host".into(), ..plain.clone() };
         assert_eq!(needs_privilege(&n, "host", true).as_deref(), Some("--network host"));
+        let ns = ContainerSpec { cgroupns: super::super::CgroupNs::Host, ..plain.clone() };
+        assert_eq!(needs_privilege(&ns, "host", true).as_deref(), Some("--cgroupns host"));
+        let rule = crate::isolation::devices::DeviceRule::parse("b 254:0 rwm").unwrap();
+        let r = ContainerSpec { device_cgroup_rules: vec![rule], ..plain.clone() };
+        assert!(needs_privilege(&r, "host", true).is_some_and(|m| m.contains("'b 254:0 rwm'")));
+        let p = ContainerSpec { cgroup_parent: "/elsewhere".into(), ..plain.clone() };
+        assert!(needs_privilege(&p, "host", true).is_some_and(|m| m.contains("/elsewhere")));
+        let p = ContainerSpec { cgroup_parent: "mine".into(), ..plain };
+        assert_eq!(needs_privilege(&p, "host", true), None);
     }
 }

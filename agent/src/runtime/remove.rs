@@ -79,6 +79,9 @@ impl Runtime {
     pub(super) fn finish_remove(&self, rec: &ContainerRecord) -> Result<()> {
         self.cgroups.remove(&rec.cg())?;
         self.cgroups.remove(&rec.shim_cg())?;
+        if let Some(made) = &rec.cgroup_parent_made {
+            self.cgroups.remove_parent_chain(&rec.spec.cgroup_parent, made);
+        }
         let dir = self.container_dir(&rec.id);
         match std::fs::remove_dir_all(&dir) {
             Ok(()) => {}

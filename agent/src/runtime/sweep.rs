@@ -68,8 +68,10 @@ impl Runtime {
             }
             Err(e) => tracing::warn!(error = %e, "start-up sweep: cannot read the leases"),
         }
-        // Cgroups: `<id>`, `shim-<id>` and `group-<name>` are accounted for; the rest goes
-        // (a cgroup that still holds processes cannot be removed: that is logged).
+        // Cgroups: `<id>`, `shim-<id>` and `group-<name>` are accounted for; the rest of
+        // those names goes (a cgroup that still holds processes cannot be removed: that is
+        // logged). Other names are not the agent's to remove: a `--cgroup-parent` that
+        // existed before its containers stays, as docker leaves it.
         let mut keep: HashSet<String> = HashSet::new();
         for r in &recs {
             keep.insert(r.cg().split('/').next().unwrap_or_default().to_string());
@@ -78,8 +80,12 @@ impl Runtime {
         if let Ok(groups) = self.groups() {
             keep.extend(groups.iter().map(|g| super::group_cgroup(&g.name)));
         }
+        let ours = |c: &str| {
+            let id = c.strip_prefix("shim-").unwrap_or(c);
+            c.starts_with("group-") || (id.len() == 64 && id.bytes().all(|b| b.is_ascii_hexdigit()))
+        };
         for c in self.cgroups.children() {
-            if !keep.contains(&c) {
+            if !keep.contains(&c) && ours(&c) {
                 match self.cgroups.remove(&c) {
                     Ok(()) => tracing::warn!(cgroup = %c, "start-up sweep: removed a cgroup without a container"),
                     Err(e) => {

@@ -496,6 +496,7 @@ pub fn spec_of(o: &CreateOpts) -> Res<pb::ContainerSpec> {
     o.more.apply(&mut spec)?;
     o.logging.apply(&mut spec)?;
     o.net.apply(&mut spec)?;
+    o.cg.apply(&mut spec);
     Ok(spec)
 }
 

@@ -189,6 +189,7 @@ fn resources(r: &ResourceOpts) -> Res<pb::Resources> {
         pids_limit: r.pids_limit.unwrap_or(0),
         blkio_weight: r.blkio_weight.unwrap_or(0),
         oom_score_adj: r.oom_score_adj.unwrap_or(0),
+        ..Default::default()
     })
 }
 
