@@ -56,9 +56,9 @@ cargo test --workspace --no-fail-fast -- --test-threads="${TEST_THREADS:-4}"
 # The benchmark harness once at N = 10, so it cannot rot (figures from a debug build under
 # test load mean nothing; BENCHMARKS.md has the release figures).
 target/debug/agent-bench --quick >target/agent-bench-quick.md
-# How far agentctl is from docker's commands and `run` flags (reported: issue [cli] lists
-# what is left; without --report it fails on a name neither offered nor omitted on purpose).
-bash tests/cli-compat/compare-docker.sh --report
+# agentctl against docker's commands and `run` flags: fails on a docker name that is neither
+# offered nor omitted on purpose (tests/cli-compat/omissions.txt, with the reason for each).
+bash tests/cli-compat/compare-docker.sh
 # Fuzz every target briefly on its seed corpus (skipped without a nightly toolchain).
 scripts/fuzz.sh
 # The Helm chart (its tools: the same k8s-tools.sh DIR): lint, schema-validate every rendering, agentd accepts its config.
