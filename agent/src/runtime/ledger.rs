@@ -105,15 +105,17 @@ impl Runtime {
             allocated.cpus += r.cpus;
             allocated.memory += r.memory;
         }
-        for rec in self.list()? {
-            // Group members are accounted in their group's reservation.
-            if rec.state == State::Removing || Some(rec.id.as_str()) == except || !rec.spec.group.is_empty() {
-                continue;
+        self.scan(|it| {
+            for rec in it {
+                // Group members are accounted in their group's reservation.
+                if rec.state == State::Removing || Some(rec.id.as_str()) == except || !rec.spec.group.is_empty() {
+                    continue;
+                }
+                let r = c.request(&rec.spec.resources);
+                allocated.cpus += r.cpus;
+                allocated.memory += r.memory;
             }
-            let r = c.request(&rec.spec.resources);
-            allocated.cpus += r.cpus;
-            allocated.memory += r.memory;
-        }
+        })?;
         Ok(Ledger { capacity: cap, allocatable, allocated })
     }
 

@@ -133,7 +133,8 @@ impl Runtime {
             None
         } else {
             let p = &spec.cgroup_parent;
-            let shared = self.list()?.into_iter().filter_map(|r| r.cgroup_parent_made);
+            let shared: Vec<String> = self.scan(|it| it.filter_map(|r| r.cgroup_parent_made.clone()).collect())?;
+            let shared = shared.into_iter();
             // The topmost of them, so the chain removed covers every made one.
             self.cgroups
                 .first_missing(p)
@@ -150,17 +151,16 @@ impl Runtime {
         let id = names::new_id().map_err(RuntimeError::Internal)?;
         let name = if spec.name.is_empty() {
             let mut n = names::generate();
-            let taken: Vec<String> = self.list()?.into_iter().map(|c| c.name).collect();
-            while taken.contains(&n) {
+            while self.scan(|mut it| Iterator::any(&mut it, |c| c.name == n))? {
                 n = format!("{}_{}", names::generate(), &id[..4]);
             }
             n
         } else {
             let n = spec.name.trim_start_matches('/').to_string();
-            if let Some(other) = self.list()?.into_iter().find(|c| c.name == n) {
+            if let Some(other) = self.scan(|mut it| Iterator::find(&mut it, |c| c.name == n).map(|c| c.id.clone()))? {
                 return Err(RuntimeError::AlreadyExists(format!(
                     "the container name {n:?} is already in use by container {}; remove or rename that container",
-                    &other.id[..12]
+                    &other[..12.min(other.len())]
                 )));
             }
             n
@@ -379,7 +379,7 @@ impl Runtime {
             0
         } else {
             let used: std::collections::HashSet<u32> =
-                self.list()?.iter().filter_map(|c| c.userns.as_ref().map(|l| l.slot)).collect();
+                self.scan(|it| it.filter_map(|c| c.userns.as_ref().map(|l| l.slot)).collect())?;
             (1..).find(|s| !used.contains(s)).unwrap_or(u32::MAX)
         };
         match cfg.mapping(slot) {
@@ -672,11 +672,13 @@ impl Runtime {
 
     /// What the containers hold of the image store, for its GC.
     pub fn container_images(&self) -> Result<crate::image::InUse> {
-        let mut u = crate::image::InUse::default();
-        for c in self.list()? {
-            u.layers.extend(c.layers);
-            u.images.push((c.id, c.image_id));
-        }
-        Ok(u)
+        self.scan(|it| {
+            let mut u = crate::image::InUse::default();
+            for c in it {
+                u.layers.extend(c.layers.iter().cloned());
+                u.images.push((c.id.clone(), c.image_id.clone()));
+            }
+            u
+        })
     }
 }

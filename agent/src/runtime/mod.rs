@@ -612,6 +612,18 @@ impl Runtime {
     }
 
     /// Every container record, newest first (with the exits still pending).
+    /// Runs `f` over every record (pending exits applied) without copying them: for the
+    /// questions about all containers that calls ask per container (a free name, the
+    /// ledger, ports, who joined a namespace), which cloning every record made O(N) copies
+    /// each. `f` runs under the records' lock: it must not call back into the runtime.
+    pub(super) fn scan<R>(&self, f: impl FnOnce(&mut dyn Iterator<Item = &ContainerRecord>) -> R) -> Result<R> {
+        let pending = self.pending_records();
+        self.records.read(&self.store, |m| {
+            let mut it = m.values().map(|r| pending.get(&r.id).unwrap_or(r));
+            f(&mut it)
+        })
+    }
+
     pub fn list(&self) -> Result<Vec<ContainerRecord>> {
         let mut v: Vec<ContainerRecord> = self.records.read(&self.store, |m| m.values().cloned().collect())?;
         for r in v.iter_mut() {
@@ -663,8 +675,8 @@ impl Runtime {
 
     /// Counts of containers: (all, running, stopped).
     pub fn counts(&self) -> Result<(u32, u32, u32)> {
-        let all = self.list()?;
-        let running = all.iter().filter(|c| c.state == State::Running).count() as u32;
-        Ok((all.len() as u32, running, all.len() as u32 - running))
+        let (all, running) =
+            self.scan(|it| it.fold((0u32, 0u32), |(a, r), c| (a + 1, r + u32::from(c.state == State::Running))))?;
+        Ok((all, running, all - running))
     }
 }

@@ -280,11 +280,8 @@ impl Runtime {
         for s in specs {
             out.extend(ports::parse(s)?);
         }
-        let taken: Vec<(String, PortMap)> = self
-            .list()?
-            .into_iter()
-            .flat_map(|c| c.ports.clone().into_iter().map(move |p| (c.name.clone(), p)))
-            .collect();
+        let taken: Vec<(String, PortMap)> =
+            self.scan(|it| it.flat_map(|c| c.ports.iter().map(move |p| (c.name.clone(), p.clone()))).collect())?;
         for (i, p) in out.iter().enumerate() {
             let clash = |q: &PortMap| {
                 q.host_port == p.host_port
@@ -385,12 +382,9 @@ impl Runtime {
     /// Running containers that joined `id`'s network namespace.
     pub(super) fn joined_by(&self, id: &str) -> Result<Vec<String>> {
         let key = format!("container:{id}");
-        Ok(self
-            .list()?
-            .into_iter()
-            .filter(|c| c.spec.network == key && c.state == State::Running)
-            .map(|c| c.name)
-            .collect())
+        self.scan(|it| {
+            it.filter(|c| c.spec.network == key && c.state == State::Running).map(|c| c.name.clone()).collect()
+        })
     }
 
     /// Forgets which bridges and table were set up, so the next start checks them again.

@@ -35,6 +35,17 @@ impl Runtime {
         }
     }
 
+    /// Every record that waits to be stored (usually none), by ID.
+    pub(super) fn pending_records(&self) -> std::collections::HashMap<String, ContainerRecord> {
+        let g = self.pending.lock().unwrap_or_else(|p| p.into_inner());
+        g.iter()
+            .filter_map(|(id, p)| match p {
+                Pending::Record { rec, .. } => Some((id.clone(), (**rec).clone())),
+                _ => None,
+            })
+            .collect()
+    }
+
     /// How many exits wait to be recorded.
     pub fn exits_pending(&self) -> usize {
         self.pending.lock().unwrap_or_else(|p| p.into_inner()).len()
