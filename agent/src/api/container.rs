@@ -262,9 +262,16 @@ impl ContainerService for ContainerApi {
         req: Request<pb::ListContainersRequest>,
     ) -> Result<Response<pb::ListContainersResponse>, Status> {
         let all = req.into_inner().all;
-        let list = self.rt.list().map_err(status)?;
-        let containers =
-            list.iter().filter(|c| all || c.state == crate::runtime::State::Running).map(|c| self.info(c)).collect();
+        // Converted in place: cloning every record first cost as much as the conversion.
+        let containers = self
+            .rt
+            .scan(|it| {
+                let mut v: Vec<&crate::runtime::ContainerRecord> =
+                    it.filter(|c| all || c.state == crate::runtime::State::Running).collect();
+                v.sort_by_key(|c| std::cmp::Reverse(c.created_at));
+                v.into_iter().map(|c| self.info(c)).collect()
+            })
+            .map_err(status)?;
         Ok(Response::new(pb::ListContainersResponse { containers }))
     }
 

@@ -615,8 +615,9 @@ impl Runtime {
     /// Runs `f` over every record (pending exits applied) without copying them: for the
     /// questions about all containers that calls ask per container (a free name, the
     /// ledger, ports, who joined a namespace), which cloning every record made O(N) copies
-    /// each. `f` runs under the records' lock: it must not call back into the runtime.
-    pub(super) fn scan<R>(&self, f: impl FnOnce(&mut dyn Iterator<Item = &ContainerRecord>) -> R) -> Result<R> {
+    /// each, and `List` (converted in place, newest first, as `list()` orders them). `f` runs
+    /// under the records' lock: it must not call back into the runtime's records.
+    pub fn scan<R>(&self, f: impl FnOnce(&mut dyn Iterator<Item = &ContainerRecord>) -> R) -> Result<R> {
         let pending = self.pending_records();
         self.records.read(&self.store, |m| {
             let mut it = m.values().map(|r| pending.get(&r.id).unwrap_or(r));
