@@ -47,6 +47,17 @@ pub struct Agent {
     child: Option<Child>,
 }
 
+/// `config` with a bridge subnet of its own: agents of parallel tests that left the choice
+/// to the address pools raced for the same free subnet (both saw 10.88.0.0/16 free, the
+/// second's bridge then overlapped the first's route).
+fn own_subnet(config: &str) -> String {
+    static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = N.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    let subnet = format!("10.{}.{}.0/24", 100 + n % 100, std::process::id() % 250);
+    // The caller's top-level keys must come before any table.
+    format!("{config}\n[network]\nbridge_subnet = \"{subnet}\"\n")
+}
+
 /// The result of an `agentctl` run.
 #[derive(Debug)]
 pub struct Ctl {
@@ -93,13 +104,7 @@ impl Agent {
 
     /// Starts an agent (no image) with `config` that also listens on `extra_listen`.
     pub fn start_listening(test: &str, config: &str, extra_listen: &[String]) -> Agent {
-        // Every agent gets its own bridge subnet so agents of parallel tests never overlap.
-        static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
-        let n = N.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        let subnet = format!("10.{}.{}.0/24", 100 + n % 100, std::process::id() % 250);
-        // The caller's top-level keys must come before any table.
-        let cfg = format!("{config}\n[network]\nbridge_subnet = \"{subnet}\"\n");
-        Agent::launch(test, &cfg, extra_listen, &[])
+        Agent::launch(test, &own_subnet(config), extra_listen, &[])
     }
 
     /// Starts an agent (no image) whose config file is exactly `config` — without a subnet
@@ -111,7 +116,7 @@ impl Agent {
     /// Starts an agent whose root is a tmpfs of `mib` MiB (to fill it), with `env` for
     /// agentd and the busybox image imported.
     pub fn start_on_tmpfs(test: &str, mib: u64, env: &[(&str, &str)]) -> Agent {
-        let a = Agent::launch_with(test, "", &[], env, Some(mib));
+        let a = Agent::launch_with(test, &own_subnet(""), &[], env, Some(mib));
         let r = a.ctl(&["image", "busybox"]);
         assert_eq!(r.code, 0, "import busybox: {}", r.stderr);
         a
@@ -180,7 +185,7 @@ impl Agent {
         if cgroup_mounts().contains(&v2) {
             return None;
         }
-        let a = Agent::launch(test, "", &[], &[(V2_VIEW, v2.to_str()?)]);
+        let a = Agent::launch(test, &own_subnet(""), &[], &[(V2_VIEW, v2.to_str()?)]);
         let r = a.ctl(&["image", "busybox"]);
         assert_eq!(r.code, 0, "import busybox: {}", r.stderr);
         Some(a)
