@@ -1,5 +1,6 @@
 //! The clap types of docker's container verbs that work on a container's processes and
-//! files: pause/unpause, cp, diff, export, top (flattened into `cli::Cmd`).
+//! files: pause/unpause, cp, diff, export, top, attach (flattened into `cli::Cmd`), and
+//! `run`'s flags for its attached client (`RunAttach`).
 
 use clap::{Args, Subcommand};
 

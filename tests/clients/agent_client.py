@@ -88,11 +88,14 @@ def main():
         from agent.v1 import system_pb2_grpc as sgrpc
         from agent.v1 import volume_pb2 as vpb
         from agent.v1 import volume_pb2_grpc as vgrpc
+        from agent.v1 import network_pb2 as npb
+        from agent.v1 import network_pb2_grpc as ngrpc
 
         # Default options: the channel sends whatever :authority grpcio picks for a unix target.
         with grpc.insecure_channel("unix://" + sock) as ch:
             run(ch, cpb, cgrpc.ContainerServiceStub(ch), spb, sgrpc.SystemServiceStub(ch))
             volumes(cpb, cgrpc.ContainerServiceStub(ch), vpb, vgrpc.VolumeServiceStub(ch))
+            fixed_ip(cpb, cgrpc.ContainerServiceStub(ch), npb, ngrpc.NetworkServiceStub(ch))
     print("agent_client: ok")
 
 
@@ -147,6 +150,32 @@ def run(ch, cpb, containers, spb, system):
     events.call.cancel()
     events.join(5)
     print("agent_client: 10 concurrent creates, distinct IDs, all removed")
+
+
+def fixed_ip(cpb, containers, npb, nets):
+    """Ten creates asking for one fixed address at once: one gets it, nine ALREADY_EXISTS."""
+    subnet = f"10.241.{os.getpid() % 200}.0/24"
+    ip = subnet.replace(".0/24", ".7")
+    nets.Create(npb.CreateNetworkRequest(name="pynet", subnet=subnet), timeout=TIMEOUT)
+
+    def create(i):
+        s = cpb.ContainerSpec(name=f"py-ip-{i}", image="local/busybox", command=["true"], network_mode="pynet", ip=ip)
+        try:
+            return ("ok", containers.Create(cpb.CreateContainerRequest(spec=s), timeout=TIMEOUT).id)
+        except grpc.RpcError as e:
+            return (e.code(), e.details())
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=10) as pool:
+        got = list(pool.map(create, range(10)))
+    won = [v for k, v in got if k == "ok"]
+    lost = [(k, d) for k, d in got if k != "ok"]
+    check(len(won) == 1, f"10 concurrent creates for {ip}: {len(won)} won: {got}")
+    check(all(k == grpc.StatusCode.ALREADY_EXISTS and ip in d for k, d in lost), f"the others: {lost}")
+    info = containers.Inspect(cpb.InspectContainerRequest(id=won[0]), timeout=TIMEOUT).container
+    check(info.spec.ip == ip, f"Inspect: spec.ip {info.spec.ip!r}")
+    containers.Remove(cpb.RemoveContainerRequest(id=won[0], force=True), timeout=TIMEOUT)
+    nets.Remove(npb.RemoveNetworkRequest(name="pynet"), timeout=TIMEOUT)
+    print(f"agent_client: fixed ip {ip}: 1 of 10 concurrent creates, 9 ALREADY_EXISTS")
 
 
 def volumes(cpb, containers, vpb, vols):

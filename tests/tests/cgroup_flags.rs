@@ -222,6 +222,16 @@ fn block_io_throttles_per_device() {
     a.assert_no_leftovers();
 }
 
+/// `script` (mknod and write /dev/kmsg, 1:11: no default rule) fails without a rule and
+/// prints "opened" with `--device-cgroup-rule 'c 1:11 w'`.
+fn rule_is_needed_and_enough(a: &Agent, script: &str) {
+    let r = a.ctl(&["run", "--rm", IMG, "sh", "-c", script]);
+    assert_ne!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert!(r.stderr.contains("Operation not permitted") && !r.stdout.contains("opened"), "{}", r.stderr);
+    let out = a.ok(&["run", "--rm", "--device-cgroup-rule", "c 1:11 w", IMG, "sh", "-c", script]);
+    assert_eq!(out, "opened");
+}
+
 #[test]
 fn device_cgroup_rule_lets_a_made_node_open() {
     if !privileged("device_cgroup_rule") {
@@ -234,11 +244,7 @@ fn device_cgroup_rule_lets_a_made_node_open() {
     let a = Agent::start("dcr");
     // /dev/kmsg (1:11) is not among the default rules: made (m is allowed), not opened.
     let script = "mknod /tmp/n c 1 11 && echo agentd-e2e-rule > /tmp/n && echo opened";
-    let r = a.ctl(&["run", "--rm", IMG, "sh", "-c", script]);
-    assert_ne!(r.code, 0, "{}{}", r.stdout, r.stderr);
-    assert!(r.stderr.contains("Operation not permitted") && !r.stdout.contains("opened"), "{}", r.stderr);
-    let out = a.ok(&["run", "--rm", "--device-cgroup-rule", "c 1:11 w", IMG, "sh", "-c", script]);
-    assert_eq!(out, "opened");
+    rule_is_needed_and_enough(&a, script);
     // The brief's example: c 1:3 (null; a default too) made and written.
     let out = a.ok(&[
         "run",
@@ -374,11 +380,7 @@ fn on_cgroup_v2_the_device_program_and_the_refusals() {
     let v2 = a.v2_view().unwrap();
     assert!(a.log().contains("layout=v2"), "{}", a.log());
     let script = "mknod /tmp/n c 1 11 && echo agentd-e2e-v2-rule > /tmp/n && echo opened";
-    let r = a.ctl(&["run", "--rm", IMG, "sh", "-c", script]);
-    assert_ne!(r.code, 0, "{}{}", r.stdout, r.stderr);
-    assert!(r.stderr.contains("Operation not permitted") && !r.stdout.contains("opened"), "{}", r.stderr);
-    let out = a.ok(&["run", "--rm", "--device-cgroup-rule", "c 1:11 w", IMG, "sh", "-c", script]);
-    assert_eq!(out, "opened");
+    rule_is_needed_and_enough(&a, script);
     // --device is a rule of the program too (1:11 is no default, as above).
     let out = a.ok(&[
         "run",

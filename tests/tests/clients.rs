@@ -55,6 +55,7 @@ fn python_grpcio_with_default_options() {
         "events ['create', 'start', 'die', 'destroy']",
         "10 concurrent creates",
         "agent_client: volumes",
+        "1 of 10 concurrent creates, 9 ALREADY_EXISTS",
         "agent_client: ok",
     ] {
         assert!(r.stdout.contains(want), "{want:?} missing from:\n{}", r.stdout);
