@@ -14,6 +14,7 @@ pub mod isolation;
 pub mod logfile;
 pub mod metrics;
 pub mod network;
+pub mod nofile;
 pub mod runtime;
 pub mod shim;
 pub mod snapshot;

@@ -48,6 +48,29 @@ fn main() -> ExitCode {
         eprintln!("agentd: {e}");
         return ExitCode::from(2);
     }
+    match agent::nofile::raise() {
+        Ok((before, now)) => {
+            // Connections and followers each hold a descriptor; containers hold a few more.
+            let want = cfg.limits.max_connections as u64 + cfg.limits.max_followers as u64;
+            if now < want {
+                tracing::warn!(
+                    limit = now,
+                    max_connections = cfg.limits.max_connections,
+                    max_followers = cfg.limits.max_followers,
+                    "the open-file limit is below [limits] max_connections + max_followers: clients past it are \
+                     refused (raise the hard limit, e.g. LimitNOFILE= of the service)"
+                );
+            }
+            if before != now {
+                tracing::info!(
+                    before,
+                    now,
+                    "raised the open-file soft limit to the hard limit; programs started get the old one"
+                );
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "could not raise the open-file limit"),
+    }
     let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(r) => r,
         Err(e) => {

@@ -44,6 +44,8 @@ pub struct Agent {
     pub env: Vec<(String, String)>,
     /// The root is a tmpfs of this test (`start_on_tmpfs`), unmounted when the agent goes.
     tmpfs_root: bool,
+    /// agentd starts with this soft open-file limit (its hard one as the test's).
+    nofile_soft: Option<u64>,
     child: Option<Child>,
 }
 
@@ -158,9 +160,19 @@ impl Agent {
             extra_listen: extra_listen.to_vec(),
             env,
             tmpfs_root: tmpfs_mib.is_some(),
+            nofile_soft: None,
             child: None,
         };
         a.spawn();
+        a
+    }
+
+    /// Starts an agent (with busybox) whose soft open-file limit is `soft` when it starts, as
+    /// a service manager's default of 1024 would leave it.
+    pub fn start_with_nofile(test: &str, soft: u64) -> Agent {
+        let mut a = Agent::start(test);
+        a.nofile_soft = Some(soft);
+        a.crash_and_restart();
         a
     }
 
@@ -235,8 +247,19 @@ impl Agent {
             .append(true)
             .open(self.dir.path().join("agentd.log"))
             .expect("log file");
-        let child = self
-            .agentd_cmd()
+        let mut cmd = self.agentd_cmd();
+        if let Some(soft) = self.nofile_soft {
+            use std::os::unix::process::CommandExt;
+            let (_, hard) = nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE).expect("nofile");
+            // SAFETY: setrlimit is async-signal-safe; nothing else runs between fork and exec.
+            unsafe {
+                cmd.pre_exec(move || {
+                    nix::sys::resource::setrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE, soft, hard)
+                        .map_err(std::io::Error::from)
+                });
+            }
+        }
+        let child = cmd
             .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("log"))

@@ -621,3 +621,64 @@ fn a_crash_at_every_point_of_a_pull_leaves_no_half_layer_or_orphan_blob() {
     a.assert_no_leftovers();
     t.finish();
 }
+
+/// Whether some layer of the store holds `file` with `content`.
+fn layer_holds(a: &Agent, file: &str, content: &[u8]) -> bool {
+    names_in(&a.root(), "layers")
+        .iter()
+        .any(|l| std::fs::read(a.root().join("layers").join(l).join("fs").join(file)).is_ok_and(|c| c == content))
+}
+
+#[test]
+fn an_image_removed_while_a_pull_reuses_its_layer_leaves_the_pull_whole_and_nothing_behind() {
+    if !privileged("an_image_removed_while_a_pull_reuses_its_layer") || !have_skopeo() {
+        return;
+    }
+    use e2e::fixtures::{layer, oci_archive, Blob, Entry};
+    let mut t = Tally::new("gc during a pull");
+    let mut a = Agent::start("pullgc");
+    let Some(reg) = e2e::Registry::start(&a.dir.path().join("registry"), None) else { return };
+    let first = || Blob::plain(layer(&[Entry::File("a", b"first")]));
+    let one = a.dir.path().join("one.tar");
+    let own = Blob::plain(layer(&[Entry::File("c", b"one's own")]));
+    std::fs::write(&one, oci_archive(&[first(), own], &["sh"], "latest", false)).expect("archive");
+    reg.push(&one, "test/one:1", None);
+    let two = a.dir.path().join("two.tar");
+    let second = Blob::plain(layer(&[Entry::File("b", b"second")]));
+    std::fs::write(&two, oci_archive(&[first(), second], &["sh"], "latest", false)).expect("archive");
+    reg.push(&two, "test/two:1", None);
+    let (one, two) = (format!("{}/test/one:1", reg.host()), format!("{}/test/two:1", reg.host()));
+    let baseline = [names_in(&a.root(), "layers"), names_in(&a.root(), "blobs/sha256")];
+    a.ok(&["pull", "--insecure", &one]);
+    // The pull of `two` reuses `one`'s layer, unpacks its own, and waits before recording
+    // its image; meanwhile `one` is removed, which collects what no image references.
+    a.env = vec![("AGENTD_DELAY_AT".into(), "image.before_record=3000".into())];
+    a.crash_and_restart();
+    let pull = a.cmd().args(["pull", "--insecure", &two]).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn();
+    let pull = pull.expect("agentctl pull");
+    let waiting = eventually(30, || a.log().contains("test hook AGENTD_DELAY_AT: waiting"));
+    t.check(waiting, || format!("the pull never reached image.before_record:\n{}", a.log()));
+    t.faults += 1;
+    let r = a.ctl(&["rmi", &one]);
+    t.check(r.code == 0, || format!("rmi during the pull: {} {}", r.stdout, r.stderr));
+    let got = wait_bounded(pull, 60);
+    t.check(got.as_ref().is_some_and(|(c, _)| *c == 0), || format!("the pull: {got:?}"));
+    // Everything the pulled image names is still there: both layers and every blob.
+    t.check(layer_holds(&a, "a", b"first"), || "the reused layer was collected during the pull".into());
+    t.check(layer_holds(&a, "b", b"second"), || {
+        "the pull's own layer was collected before its image was recorded".into()
+    });
+    let saved = a.dir.path().join("saved.tar");
+    let r = a.ctl(&["save", "-o", saved.to_str().expect("path"), &two]);
+    t.check(r.code == 0, || format!("save of the pulled image (all its blobs): {} {}", r.stdout, r.stderr));
+    // What the removal owed is collected once the pull is done with the store: `one`'s own
+    // layer goes, and removing the pulled image leaves the store as it was before both pulls.
+    t.check(eventually(10, || !layer_holds(&a, "c", b"one's own")), || {
+        "the removed image's own layer is still there after the pull".into()
+    });
+    a.env.clear();
+    a.ok(&["rmi", &two]);
+    store_as_before(&a, &baseline, &mut t, "after rmi of both images");
+    a.assert_no_leftovers();
+    t.finish();
+}

@@ -607,3 +607,62 @@ fn twenty_python_grpcio_processes_following_fifty_times_each_are_served() {
     a.assert_no_leftovers();
     t.finish();
 }
+
+/// The soft and hard "Max open files" of process `pid`.
+fn nofile_of(pid: u32) -> Option<(u64, u64)> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/limits")).ok()?;
+    let line = text.lines().find(|l| l.starts_with("Max open files"))?;
+    let mut f = line.split_whitespace().skip(3);
+    Some((f.next()?.parse().ok()?, f.next()?.parse().ok()?))
+}
+
+#[test]
+fn an_agent_started_with_a_low_open_file_limit_serves_more_clients_and_its_containers_keep_the_old_limit() {
+    if !privileged("low_open_file_limit") {
+        return;
+    }
+    let mut t = Tally::new("nofile 1024 at start");
+    let a = Agent::start_with_nofile("nofile", 1024);
+    let pid = a.pid().expect("agentd pid");
+    let limit = nofile_of(pid);
+    let hard = limit.map(|(_, h)| h).unwrap_or(0);
+    t.check(limit.is_some_and(|(s, h)| s == h && h > 1024), || format!("agentd's open-file limit: {limit:?}"));
+    // Containers and exec'd processes get the limit agentd was started with.
+    let r = a.ctl(&["run", "--rm", IMG, "sh", "-c", "ulimit -n"]);
+    t.check(r.stdout.trim() == "1024", || format!("a container's ulimit -n: {} {}", r.stdout, r.stderr));
+    let id = a.ok(&["run", "-d", IMG, "sleep", "300"]);
+    let r = a.ctl(&["exec", &id, "sh", "-c", "ulimit -n"]);
+    t.check(r.stdout.trim() == "1024", || format!("an exec's ulimit -n: {} {}", r.stdout, r.stderr));
+    let r = a.ctl(&["run", "--rm", "--ulimit", "nofile=2048:4096", IMG, "sh", "-c", "ulimit -n"]);
+    t.check(r.stdout.trim() == "2048", || format!("--ulimit nofile=2048:4096: {} {}", r.stdout, r.stderr));
+    // More clients at once than the limit agentd was started with: all are served.
+    const CLIENTS: usize = 1500;
+    if hard > CLIENTS as u64 + 512 {
+        let rt = runtime();
+        let served = rt.block_on(async {
+            let mut held = Vec::new();
+            let mut ok = 0;
+            for _ in 0..CLIENTS {
+                let Ok(ch) = agent_proto::connect(&a.host).await else { continue };
+                let mut ss = pb::system_service_client::SystemServiceClient::new(ch.clone());
+                if ss.version(pb::VersionRequest::default()).await.is_ok() {
+                    ok += 1;
+                }
+                held.push(ch);
+            }
+            ok
+        });
+        t.faults += 1;
+        t.check(served == CLIENTS, || format!("{served} of {CLIENTS} connections held at once were served"));
+        let (ok, took) = timed_ps(&a);
+        t.check(ok, || "ps after the clients".into());
+        println!(
+            "{served} of {CLIENTS} clients served at once by an agent started with 1024 open files; ps took {took:?}"
+        );
+    } else {
+        println!("skipped the {CLIENTS} clients: the hard open-file limit is {hard}");
+    }
+    a.ok(&["rm", "-f", &id]);
+    a.assert_no_leftovers();
+    t.finish();
+}

@@ -45,11 +45,13 @@ impl ImageService for ImageApi {
             return Err(Status::invalid_argument("name at least one image to save"));
         }
         let images = Arc::clone(self.rt.images());
+        let busy = images.busy();
         for n in &names {
             images.resolve(n).map_err(|e| image_status(&e))?;
         }
         let (tx, rx) = tokio::sync::mpsc::channel(8);
         tokio::task::spawn_blocking(move || {
+            let _busy = busy;
             let w = std::io::BufWriter::with_capacity(1 << 20, ChunkWriter(tx.clone()));
             if let Err(e) = crate::image::export::save(&images, &names, w) {
                 let _ = tx.blocking_send(Err(image_status(&e)));
@@ -79,10 +81,14 @@ impl ImageService for ImageApi {
             drop(f);
             let o = ImportOptions { rootfs: opts.rootfs, tags: opts.tags, cmd: opts.cmd, env: opts.env };
             let file2 = file.clone();
-            tokio::task::spawn_blocking(move || archive::import(&images, &file2, &o))
-                .await
-                .map_err(|e| Status::internal(e.to_string()))?
-                .map_err(|e| image_status(&e))
+            let busy = images.busy();
+            tokio::task::spawn_blocking(move || {
+                let _busy = busy;
+                archive::import(&images, &file2, &o)
+            })
+            .await
+            .map_err(|e| Status::internal(e.to_string()))?
+            .map_err(|e| image_status(&e))
         }
         .await;
         let _ = std::fs::remove_dir_all(&dir);

@@ -2,6 +2,7 @@
 //! image and container that uses them, and image records (config + layer list + tags).
 
 pub mod archive;
+mod busy;
 pub mod commit;
 pub mod export;
 pub mod pull;
@@ -9,6 +10,7 @@ pub mod push;
 pub mod reference;
 pub mod unpack;
 pub mod usage;
+pub use busy::{Busy, InUseSource};
 
 use crate::store::{Kind, Store, StoreError};
 use reference::{Reference, ReferenceError};
@@ -107,6 +109,7 @@ pub struct ImageStore {
     root: PathBuf,
     store: Arc<Store>,
     max_layer: std::sync::atomic::AtomicU64,
+    gate: busy::Gate,
 }
 
 impl ImageStore {
@@ -134,6 +137,7 @@ impl ImageStore {
             root: root.to_path_buf(),
             store,
             max_layer: std::sync::atomic::AtomicU64::new(unpack::DEFAULT_MAX_LAYER),
+            gate: busy::Gate::default(),
         })
     }
 
@@ -333,9 +337,8 @@ impl ImageStore {
         Ok((untagged, vec![img.id]))
     }
 
-    /// Deletes layers and blobs that no image and no container references; returns what
-    /// it removed.
-    pub fn gc(&self, in_use: &InUse) -> Result<Vec<PathBuf>, ImageError> {
+    /// The collection itself ([`ImageStore::gc`] decides when it may run).
+    fn collect(&self, in_use: &InUse) -> Result<Vec<PathBuf>, ImageError> {
         let images = self.list()?;
         let mut keep_layers = HashSet::new();
         let mut keep_blobs = HashSet::new();

@@ -225,6 +225,8 @@ impl Puller {
         tx: mpsc::Sender<PullEvent>,
     ) -> Result<ImageRecord, ImageError> {
         let r = Reference::parse(input)?;
+        // From the first layer found in the store to the image's record.
+        let _busy = self.images.busy();
         let mut sources: Vec<(String, bool)> =
             self.cfg.mirrors.get(&r.domain).into_iter().flatten().map(|m| (m.clone(), true)).collect();
         sources.push((Self::endpoint(&r.domain), false));

@@ -27,6 +27,8 @@ impl Puller {
                 msg: "push a tag, not a digest".into(),
             });
         }
+        // Until the last blob is sent (a removal meanwhile must not take them).
+        let _busy = self.images.busy();
         let img = self.images.resolve(input)?;
         let images = std::sync::Arc::clone(&self.images);
         let name = input.to_string();

@@ -93,6 +93,8 @@ impl Runtime {
             crate::image::reference::Reference::parse(t).map_err(|e| RuntimeError::InvalidArgument(e.to_string()))?;
         }
         let n = parsed.instructions.len();
+        // The steps' layers are no image's until the last step saves one.
+        let _busy = self.images.busy();
         let mut st = State::scratch();
         let mut temps: Vec<String> = Vec::new();
         let res = async {

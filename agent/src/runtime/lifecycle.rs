@@ -55,6 +55,9 @@ impl Runtime {
             sysctls.insert(k, v.clone());
         }
         spec.sysctls = sysctls;
+        // Until the record holds the image's layers (or the built-in pause layer, which no
+        // image holds), a collection of unused layers must not take them.
+        let _busy = self.images.busy();
         let image = if spec.pause && spec.image.is_empty() {
             self.images.builtin_pause()?
         } else {
@@ -653,6 +656,7 @@ impl Runtime {
         let rec = self.resolve(name)?;
         let upper = self.container_dir(&rec.id).join("upper");
         let images = Arc::clone(&self.images);
+        let _busy = images.busy();
         let (image_id, reference, short) = (rec.image_id.clone(), reference.to_string(), rec.name.clone());
         let map = rec.userns.map(|l| l.map);
         let r = tokio::task::spawn_blocking(move || images.commit(&image_id, &upper, &reference, &short, map.as_ref()))

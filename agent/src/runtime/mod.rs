@@ -553,6 +553,14 @@ impl Runtime {
             records: records::Records::new(),
         });
         peers::spawn(&rt);
+        let weak = Arc::downgrade(&rt);
+        rt.images.set_in_use_source(Box::new(move || match weak.upgrade()?.container_images() {
+            Ok(u) => Some(u),
+            Err(e) => {
+                tracing::warn!(error = %e, "reading the containers' image layers");
+                None
+            }
+        }));
         rt.recover().await?;
         if rt.cfg.network.bridge_subnet.is_empty() {
             if let Err(e) = rt.prepare_default_bridge() {

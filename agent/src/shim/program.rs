@@ -61,6 +61,16 @@ pub fn command(sub: &str) -> tokio::process::Command {
     let p = program();
     let mut c = tokio::process::Command::new(&p.path);
     c.arg0(p.arg0).arg(sub);
+    // Shims, their containers and exec'd processes get the open-file limit agentd was
+    // started with, not the one it raised for itself (`crate::nofile`).
+    let limit = crate::nofile::for_children();
+    if limit.is_some() {
+        // SAFETY: `restore` makes one setrlimit call (async-signal-safe) and touches no
+        // memory shared with the parent.
+        unsafe {
+            c.pre_exec(move || crate::nofile::restore(limit));
+        }
+    }
     c
 }
 
