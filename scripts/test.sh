@@ -36,9 +36,10 @@ elif ! bash ../shared/tools/k8s-tools.sh "$tools" >"$PWD/target/k8s-tools.log" 2
 else
   # k8s-tools.sh keeps an existing venv as it is: complete one made before it installed grpcio.
   # prometheus-client: the Prometheus project's text-format parser, for tests/tests/metrics.rs.
-  "$tools/venv/bin/python" -c 'import grpc, grpc_tools, prometheus_client' 2>/dev/null \
-    || "$tools/venv/bin/pip" install -q grpcio grpcio-tools prometheus-client >>"$PWD/target/k8s-tools.log" 2>&1 || true
-  if "$tools/venv/bin/python" -c 'import grpc, grpc_tools, prometheus_client' 2>/dev/null && [ -x "$tools/bin/grpcurl" ]; then
+  # grpcio-status: reads google.rpc.Status error details (with googleapis-common-protos).
+  "$tools/venv/bin/python" -c 'import grpc, grpc_tools, grpc_status, prometheus_client' 2>/dev/null \
+    || "$tools/venv/bin/pip" install -q grpcio grpcio-tools grpcio-status prometheus-client >>"$PWD/target/k8s-tools.log" 2>&1 || true
+  if "$tools/venv/bin/python" -c 'import grpc, grpc_tools, grpc_status, prometheus_client' 2>/dev/null && [ -x "$tools/bin/grpcurl" ]; then
     export K8S_TOOLS=$tools
   else
     echo "test.sh: SKIP Python/grpcurl client tests: no grpcio/grpcurl in $tools (see target/k8s-tools.log)" >&2

@@ -9,12 +9,16 @@
 //! scheduler --nodes a,b,c --replicas 6 --cpus 0.2 --memory 32m --prefix web
 //! ```
 //! Nodes are `agentctl` contexts (`agentctl context create …`); without `--nodes`, all of
-//! them. Prints one line per step (`placed`, `created`, `started`, `healthy`) and exits 0
+//! them; a node that does not answer within `--connect-timeout` is skipped, named on
+//! stderr. Prints one line per step (`placed`, `created`, `started`, `healthy`) and exits 0
 //! once all are healthy, 1 otherwise.
 
-use agent_client::{Amount, Client, ContainerSpec, Error, HealthConfig, NodeInfo, Resources, WaitFor};
+use agent_client::{
+    Amount, Client, ContainerSpec, Error, HealthConfig, NodeInfo, Resources, RetryPolicy, Target, WaitFor,
+};
 use clap::Parser;
 use std::process::ExitCode;
+use std::time::Duration;
 
 #[derive(Parser)]
 #[command(about = "Place N containers on agent nodes by bin-packing and wait until they are healthy")]
@@ -42,6 +46,9 @@ struct Args {
     /// The command the containers run
     #[arg(long, num_args = 1.., default_values = ["sleep", "3600"])]
     command: Vec<String>,
+    /// Seconds a node has to answer at first: one that does not is skipped (named)
+    #[arg(long, default_value_t = 30)]
+    connect_timeout: u64,
 }
 
 fn parse_size(s: &str) -> Result<u64, String> {
@@ -141,10 +148,29 @@ async fn run(a: Args) -> Result<(), String> {
     if names.is_empty() {
         return Err("no nodes: name contexts with --nodes or create them with `agentctl context create`".into());
     }
+    // Every node at once, each for at most --connect-timeout: a node that never comes up
+    // is skipped, not waited for.
+    let first = RetryPolicy {
+        max_elapsed: Duration::from_secs(a.connect_timeout),
+        connect_timeout: Duration::from_secs(a.connect_timeout.clamp(1, 5)),
+        ..RetryPolicy::default()
+    };
+    let connects = names.iter().map(|n| async move {
+        let t = Target::from_context(Some(n)).map_err(|e| format!("node {n}: {e}"))?;
+        match Client::connect_with(&t, first).await {
+            Ok(c) => Ok(Some(c.with_retry(RetryPolicy::default()))),
+            Err(e @ Error::Unavailable(_)) => {
+                eprintln!("node {n} skipped: {e}");
+                Ok(None)
+            }
+            Err(e) => Err(format!("node {n}: {e}")),
+        }
+    });
+    let connected = futures::future::join_all(connects).await;
     let mut clients = Vec::new();
     let mut nodes = Vec::new();
-    for n in &names {
-        let c = Client::from_context(Some(n)).await.map_err(|e| format!("node {n}: {e}"))?;
+    for (n, c) in names.iter().zip(connected) {
+        let Some(c) = c? else { continue };
         let info: NodeInfo = c.info().await.map_err(|e| format!("node {n}: info: {e}"))?;
         println!(
             "node {n}: allocatable {:.2} CPUs {} B, free {:.2} CPUs {} B",
@@ -155,6 +181,9 @@ async fn run(a: Args) -> Result<(), String> {
         );
         nodes.push(Node { name: n.clone(), free: info.free() });
         clients.push(c);
+    }
+    if clients.is_empty() {
+        return Err(format!("no node answered within {} s", a.connect_timeout));
     }
     let want = Amount { cpus: a.cpus, memory: a.memory };
     let mut plan_nodes: Vec<Node> = nodes.iter().map(|n| Node { name: n.name.clone(), free: n.free }).collect();

@@ -4,10 +4,12 @@
 //! failed start.
 
 use tonic::Code;
+use tonic_types::StatusExt;
 
 /// How much a reservation was short of the node's allocatable resources, as the agent's
-/// capacity ledger reported it (`… short by 0.50 CPUs and 1.00 GiB`). Memory is as precise
-/// as the message (two decimals of its unit).
+/// capacity ledger reported it: exact from the status details (`ErrorInfo` metadata
+/// `cpus_short`, `memory_short_bytes`); from an agent that sends none, parsed out of the
+/// message (`… short by 0.50 CPUs and 1.00 GiB`, as precise as its two decimals).
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub struct Shortfall {
     /// CPUs missing, if CPUs were short.
@@ -65,6 +67,9 @@ pub enum Error {
 /// `api::convert::EXIT_CODE_KEY`).
 pub const EXIT_CODE_KEY: &str = "agent-exit-code";
 
+/// `ErrorInfo.domain` of the agent's structured details (its `api::details`).
+pub const DOMAIN: &str = "node-agent";
+
 impl Error {
     /// Whether repeating the call may succeed: the agent was not reached or the connection
     /// broke. Only idempotent calls act on it.
@@ -86,12 +91,13 @@ impl From<tonic::Status> for Error {
             Code::AlreadyExists => Error::AlreadyExists(message),
             Code::InvalidArgument => Error::InvalidArgument(message),
             Code::ResourceExhausted => {
-                let shortfall = parse_shortfall(&message);
+                let shortfall = detailed_shortfall(&s).or_else(|| parse_shortfall(&message));
                 Error::ResourceExhausted { message, shortfall }
             }
             Code::FailedPrecondition => {
-                let exit_code =
-                    s.metadata().get(EXIT_CODE_KEY).and_then(|v| v.to_str().ok()).and_then(|v| v.parse().ok());
+                let exit_code = info_value(&s, "START_FAILED", "exit_code").or_else(|| {
+                    s.metadata().get(EXIT_CODE_KEY).and_then(|v| v.to_str().ok()).and_then(|v| v.parse().ok())
+                });
                 Error::FailedPrecondition { message, exit_code }
             }
             Code::PermissionDenied => Error::PermissionDenied(message),
@@ -123,6 +129,25 @@ impl From<crate::target::TargetError> for Error {
 /// The status's message with its causes, which say what broke.
 fn transport_message(s: &tonic::Status) -> String {
     agent_proto::with_causes(s.message().to_string(), std::error::Error::source(s))
+}
+
+/// The agent's `ErrorInfo` of `reason`, if the status carries one.
+fn error_info(s: &tonic::Status, reason: &str) -> Option<tonic_types::ErrorInfo> {
+    s.get_details_error_info().filter(|i| i.domain == DOMAIN && i.reason == reason)
+}
+
+/// `key` of the agent's `ErrorInfo` of `reason`, parsed.
+fn info_value<T: std::str::FromStr>(s: &tonic::Status, reason: &str, key: &str) -> Option<T> {
+    error_info(s, reason)?.metadata.get(key)?.parse().ok()
+}
+
+/// The shortfall of an `INSUFFICIENT_ALLOCATABLE` status, exact: None when the status has
+/// no such details (an older agent, or not the ledger).
+pub fn detailed_shortfall(s: &tonic::Status) -> Option<Shortfall> {
+    let info = error_info(s, "INSUFFICIENT_ALLOCATABLE")?;
+    let cpus = info.metadata.get("cpus_short").and_then(|v| v.parse().ok());
+    let memory = info.metadata.get("memory_short_bytes").and_then(|v| v.parse().ok());
+    (cpus.is_some() || memory.is_some()).then_some(Shortfall { cpus, memory })
 }
 
 /// Reads `short by 0.50 CPUs and 1.00 GiB` (either part alone too) out of the ledger's
@@ -194,6 +219,48 @@ mod tests {
         assert!(e.is_unavailable(), "{e:?}");
         let other = std::io::Error::other("connection closed before message completed");
         assert!(Error::from(tonic::Status::from_error(Box::new(other))).is_unavailable());
+    }
+
+    /// A status as the agent's `api::details` makes it.
+    fn detailed(code: Code, msg: &str, reason: &str, meta: &[(&str, &str)]) -> tonic::Status {
+        let meta: std::collections::HashMap<String, String> =
+            meta.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let mut d = tonic_types::ErrorDetails::with_error_info(reason, DOMAIN, meta);
+        d.add_quota_failure_violation("memory", "short");
+        tonic::Status::with_error_details(code, msg, d)
+    }
+
+    #[test]
+    fn the_details_shortfall_is_exact() {
+        // The text says 0.25 GiB; the details have the byte.
+        let msg = "not enough allocatable resources: …; short by 0.50 CPUs and 0.25 GiB";
+        let s = detailed(
+            Code::ResourceExhausted,
+            msg,
+            "INSUFFICIENT_ALLOCATABLE",
+            &[("cpus_short", "0.5"), ("memory_short_bytes", "268435457")],
+        );
+        // Through the wire's bytes, as a client receives them.
+        let s = tonic::Status::with_details(s.code(), s.message(), s.details().to_vec().into());
+        match Error::from(s) {
+            Error::ResourceExhausted { shortfall: Some(sh), message } => {
+                assert_eq!(sh, Shortfall { cpus: Some(0.5), memory: Some(268_435_457) });
+                assert_eq!(message, msg, "the text is kept");
+            }
+            e => panic!("{e:?}"),
+        }
+        let mem_only =
+            detailed(Code::ResourceExhausted, "x", "INSUFFICIENT_ALLOCATABLE", &[("memory_short_bytes", "7")]);
+        assert_eq!(detailed_shortfall(&mem_only), Some(Shortfall { cpus: None, memory: Some(7) }));
+        // Details of another reason or domain are not a shortfall; the text is read instead.
+        let other = detailed(Code::ResourceExhausted, "… short by 1.00 GiB", "OTHER", &[("memory_short_bytes", "7")]);
+        assert_eq!(detailed_shortfall(&other), None);
+        assert!(matches!(
+            Error::from(other),
+            Error::ResourceExhausted { shortfall: Some(Shortfall { cpus: None, memory: Some(m) }), .. } if m == 1 << 30
+        ));
+        let s = detailed(Code::FailedPrecondition, "exec failed", "START_FAILED", &[("exit_code", "126")]);
+        assert!(matches!(Error::from(s), Error::FailedPrecondition { exit_code: Some(126), .. }));
     }
 
     #[test]

@@ -62,11 +62,31 @@ impl Client {
         Client::connect_with(target, RetryPolicy::default()).await
     }
 
-    /// Connects with `retry` as the policy of the connection and of every call.
+    /// Connects with `retry` as the policy of the connection and of every call. Connected
+    /// means the agent answered (its Version); each attempt gets `retry.connect_timeout`,
+    /// and a node that never answers is `Error::Unavailable` naming its address once the
+    /// policy gives up.
     pub async fn connect_with(target: &Target, retry: RetryPolicy) -> Result<Client, Error> {
+        let host = target.host.as_str();
         let channel = retry
             .run(Idempotency::Idempotent, |_| async move {
-                agent_proto::connect_with(&target.host, target.tls.as_ref()).await.map_err(Error::from)
+                let attempt = async {
+                    let ch = agent_proto::connect_with(host, target.tls.as_ref()).await.map_err(Error::from)?;
+                    // A listener that accepts and never speaks (a wedged node) must not pass.
+                    match SystemServiceClient::new(ch.clone()).version(pb::VersionRequest {}).await {
+                        Err(s) if Error::from(s.clone()).is_unavailable() => {
+                            Err(Error::Unavailable(format!("cannot reach the agent at {host}: {}", Error::from(s))))
+                        }
+                        // Any answer, even a refusal, is the agent's.
+                        _ => Ok(ch),
+                    }
+                };
+                tokio::time::timeout(retry.connect_timeout, attempt).await.unwrap_or_else(|_| {
+                    Err(Error::Unavailable(format!(
+                        "cannot connect to the agent at {host}: no answer within {:?}",
+                        retry.connect_timeout
+                    )))
+                })
             })
             .await?;
         Ok(Client { host: target.host.clone(), retry, channel })

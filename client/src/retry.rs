@@ -21,17 +21,21 @@ pub struct RetryPolicy {
     /// How long a call keeps trying, from its first failure (a long Wait that loses its
     /// connection gets the whole time again).
     pub max_elapsed: Duration,
+    /// How long one attempt to connect may take until the agent answers (TCP, TLS and a
+    /// first call): a port that accepts and never speaks is a node that is down.
+    pub connect_timeout: Duration,
 }
 
 impl Default for RetryPolicy {
-    /// 100 ms doubling up to 2 s, for 60 s: an agent restart (seconds) is ridden out, a node
-    /// that is gone is reported within a minute.
+    /// 100 ms doubling up to 2 s, for 60 s, each connect attempt at most 5 s: an agent
+    /// restart (seconds) is ridden out, a node that is gone is reported within about a minute.
     fn default() -> RetryPolicy {
         RetryPolicy {
             initial: Duration::from_millis(100),
             multiplier: 2.0,
             max_delay: Duration::from_secs(2),
             max_elapsed: Duration::from_secs(60),
+            connect_timeout: Duration::from_secs(5),
         }
     }
 }

@@ -92,10 +92,18 @@ pub async fn connect_with(url: &str, tls: Option<&ClientTls>) -> Result<tonic::t
         let cfg = ClientTlsConfig::new()
             .ca_certificate(Certificate::from_pem(&tls.ca))
             .identity(Identity::from_pem(&tls.cert, &tls.key));
-        let ep = ep.tls_config(cfg).map_err(|e| ConnectError::Transport(url.to_string(), e))?;
+        let ep = keep_alive(ep.tls_config(cfg).map_err(|e| ConnectError::Transport(url.to_string(), e))?);
         return ep.connect().await.map_err(|e| ConnectError::Transport(url.to_string(), e));
     }
     connect_plain(url).await
+}
+
+/// A TCP agent's connection is pinged (HTTP/2 PING) while a call is open: a node that
+/// stops answering mid-call (frozen, cable cut) fails the call within 30 s instead of never.
+fn keep_alive(ep: tonic::transport::Endpoint) -> tonic::transport::Endpoint {
+    ep.connect_timeout(std::time::Duration::from_secs(10))
+        .http2_keep_alive_interval(std::time::Duration::from_secs(10))
+        .keep_alive_timeout(std::time::Duration::from_secs(20))
 }
 
 async fn connect_plain(url: &str) -> Result<tonic::transport::Channel, ConnectError> {
@@ -122,6 +130,6 @@ async fn connect_plain(url: &str) -> Result<tonic::transport::Channel, ConnectEr
     } else {
         return Err(ConnectError::BadUrl(url.to_string()));
     };
-    let ep = Endpoint::from_shared(http).map_err(|_| ConnectError::BadUrl(url.to_string()))?;
+    let ep = keep_alive(Endpoint::from_shared(http).map_err(|_| ConnectError::BadUrl(url.to_string()))?);
     ep.connect().await.map_err(|e| ConnectError::Transport(url.to_string(), e))
 }

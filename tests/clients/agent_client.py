@@ -5,8 +5,10 @@ Usage: agent_client.py PROTO_DIR SOCKET
 
 It connects the way any Python program would (grpc.insecure_channel("unix://" + SOCKET),
 default channel options) and drives the agent.v1 API: version, list, create, start, wait,
-logs, inspect, remove, the event stream of that container, 10 concurrent creates, and a
-named volume shared by two containers (VolumeService).
+logs, inspect, remove, the event stream of that container, 10 concurrent creates, a
+named volume shared by two containers (VolumeService), and the structured error details
+(google.rpc.Status, read with grpcio-status) of a reservation larger than the node, a
+refused flag and a start that failed.
 Exits 0 when every check holds; otherwise prints what failed and exits 1.
 """
 
@@ -20,6 +22,8 @@ import threading
 import time
 
 import grpc
+from google.rpc import error_details_pb2
+from grpc_status import rpc_status
 
 TIMEOUT = 30  # seconds, for every unary call and for the event follower
 
@@ -96,6 +100,7 @@ def main():
             run(ch, cpb, cgrpc.ContainerServiceStub(ch), spb, sgrpc.SystemServiceStub(ch))
             volumes(cpb, cgrpc.ContainerServiceStub(ch), vpb, vgrpc.VolumeServiceStub(ch))
             fixed_ip(cpb, cgrpc.ContainerServiceStub(ch), npb, ngrpc.NetworkServiceStub(ch))
+            details(cpb, cgrpc.ContainerServiceStub(ch), spb, sgrpc.SystemServiceStub(ch))
     print("agent_client: ok")
 
 
@@ -210,6 +215,74 @@ def volumes(cpb, containers, vpb, vols):
     left = vols.List(vpb.ListVolumesRequest(), timeout=TIMEOUT).volumes
     check(left == [], f"volumes left: {[x.name for x in left]}")
     print("agent_client: volumes shared, removal refused while in use, removed")
+
+
+def unpack(err, kind):
+    """The detail of type kind in the google.rpc.Status of a failed call, or None."""
+    st = rpc_status.from_call(err)
+    check(st is not None, f"{err.code().name} {err.details()!r}: no grpc-status-details-bin")
+    check(st.code == err.code().value[0] and st.message == err.details(), f"details disagree: {st}")
+    for d in st.details:
+        if d.Is(kind.DESCRIPTOR):
+            m = kind()
+            d.Unpack(m)
+            return m
+    return None
+
+
+def refused(call, code):
+    try:
+        call()
+    except grpc.RpcError as e:
+        check(e.code() == code, f"want {code.name}, got {e.code().name}: {e.details()}")
+        return e
+    fail(f"want {code.name}, the call succeeded")
+
+
+def details(cpb, containers, spb, system):
+    """Errors as structured details: the shortfall, the refused flag, the exit code."""
+    info = system.Info(spb.InfoRequest(), timeout=TIMEOUT)
+    free_cpus = info.allocatable_cpus - info.allocated_cpus
+    free_mem = info.allocatable_memory - info.allocated_memory
+    # More than the node: every CPU it has (the test's agent reserves all but half of one
+    # for the system; more than the host has is refused as invalid) and 3 GiB + 12345 bytes
+    # over the allocatable memory.
+    check(info.allocatable_cpus < info.capacity_cpus, f"Info: {info.allocatable_cpus} of {info.capacity_cpus} CPUs")
+    want_cpus, want_mem = info.capacity_cpus, info.allocatable_memory + (3 << 30) + 12345
+    res = cpb.Resources(cpus=want_cpus, memory=want_mem)
+    spec = cpb.ContainerSpec(name="py-big", image="local/busybox", command=["true"], network_mode="none", resources=res)
+    e = refused(lambda: containers.Create(cpb.CreateContainerRequest(spec=spec), timeout=TIMEOUT),
+                grpc.StatusCode.RESOURCE_EXHAUSTED)
+    check("short by" in e.details(), f"the message is kept: {e.details()!r}")
+    ei = unpack(e, error_details_pb2.ErrorInfo)
+    check(ei is not None and (ei.reason, ei.domain) == ("INSUFFICIENT_ALLOCATABLE", "node-agent"), f"ErrorInfo {ei}")
+    short_cpus = info.allocated_cpus + want_cpus - info.allocatable_cpus
+    short_mem = info.allocated_memory + want_mem - info.allocatable_memory
+    check(abs(float(ei.metadata["cpus_short"]) - short_cpus) < 1e-6, f"cpus_short {ei.metadata} want {short_cpus}")
+    check(int(ei.metadata["memory_short_bytes"]) == short_mem, f"memory_short_bytes {ei.metadata} want {short_mem}")
+    check(int(ei.metadata["memory_requested_bytes"]) == want_mem, f"memory_requested_bytes {ei.metadata}")
+    check(abs(float(ei.metadata["cpus_free"]) - free_cpus) < 1e-6, f"cpus_free {ei.metadata} want {free_cpus}")
+    check(int(ei.metadata["memory_free_bytes"]) == free_mem, f"memory_free_bytes {ei.metadata} want {free_mem}")
+    qf = unpack(e, error_details_pb2.QuotaFailure)
+    check(qf is not None and [v.subject for v in qf.violations] == ["cpus", "memory"], f"QuotaFailure {qf}")
+    left = containers.List(cpb.ListContainersRequest(all=True), timeout=TIMEOUT).containers
+    check(left == [], f"a refused create left {[c.name for c in left]}")
+    print(f"agent_client: details: short by {ei.metadata['cpus_short']} CPUs and {ei.metadata['memory_short_bytes']} bytes")
+
+    bad = cpb.ContainerSpec(name="py-bad", image="local/busybox", command=["true"], network_mode="none", shm_size=-1)
+    e = refused(lambda: containers.Create(cpb.CreateContainerRequest(spec=bad), timeout=TIMEOUT),
+                grpc.StatusCode.INVALID_ARGUMENT)
+    br = unpack(e, error_details_pb2.BadRequest)
+    check(br is not None and [v.field for v in br.field_violations] == ["--shm-size"], f"BadRequest {br}")
+
+    s = cpb.ContainerSpec(name="py-noexec", image="local/busybox", command=["/no/such/binary"], network_mode="none")
+    cid = containers.Create(cpb.CreateContainerRequest(spec=s), timeout=TIMEOUT).id
+    e = refused(lambda: containers.Start(cpb.StartContainerRequest(id=cid), timeout=TIMEOUT),
+                grpc.StatusCode.FAILED_PRECONDITION)
+    ei = unpack(e, error_details_pb2.ErrorInfo)
+    check(ei is not None and ei.reason == "START_FAILED" and ei.metadata["exit_code"] == "127", f"ErrorInfo {ei}")
+    containers.Remove(cpb.RemoveContainerRequest(id=cid, force=True), timeout=TIMEOUT)
+    print("agent_client: details: BadRequest --shm-size, START_FAILED exit_code 127")
 
 
 if __name__ == "__main__":

@@ -155,14 +155,15 @@ fn creates_are_keyed_by_name_and_errors_are_typed() {
             Err(Error::InvalidArgument(m)) => assert!(m.contains("1024"), "the value is named: {m}"),
             r => panic!("want InvalidArgument, got {r:?}"),
         }
-        // The node has 0.5 allocatable CPUs: a container of 1.5 is short by 1.
+        // The node has 0.5 allocatable CPUs: a container of 1.5 is short by 1 — exactly,
+        // from the status details, not the message's two decimals.
         let mut big = spec("key3", &["true"]);
         big.resources = Some(Resources { cpus: 1.5, ..Default::default() });
         match c.create(big).await {
             Err(Error::ResourceExhausted { shortfall: Some(s), message }) => {
-                let short = s.cpus.expect("CPUs short");
-                assert!((short - 1.0).abs() < 0.011, "{short} from {message}");
+                assert_eq!(s.cpus, Some(1.0), "{message}");
                 assert_eq!(s.memory, None, "{message}");
+                assert!(message.ends_with("short by 1.00 CPUs"), "the text is kept: {message}");
             }
             r => panic!("want ResourceExhausted with a shortfall, got {r:?}"),
         }

@@ -46,16 +46,22 @@ fn python_grpcio_with_default_options() {
     let Some(python) = tool(T, "K8S_TOOLS", k8s_tools().join("venv/bin/python"), "../shared/tools/k8s-tools.sh") else {
         return;
     };
-    let a = Agent::start("pyclient");
+    // All but half a CPU reserved: the client's reservation of every CPU is short by the rest.
+    let cpus = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1) as f64;
+    let a = Agent::start_with_config("pyclient", &format!("[capacity]\nreserved_cpus = {}\n", cpus - 0.5));
     let mut c = Command::new(python);
     c.arg(workspace().join("tests/clients/agent_client.py")).arg(workspace().join("proto")).arg(socket(&a));
     let r = run(c, 180);
     assert_eq!(r.code, 0, "the Python client failed:\n{}{}\nagent log:\n{}", r.stdout, r.stderr, a.log());
+    // Exact, from the details: CPUs as the shortest decimal, memory in bytes.
+    let shortfall = format!("agent_client: details: short by {} CPUs and {} bytes", cpus - 0.5, (3u64 << 30) + 12345);
     for want in [
         "events ['create', 'start', 'die', 'destroy']",
         "10 concurrent creates",
         "agent_client: volumes",
         "1 of 10 concurrent creates, 9 ALREADY_EXISTS",
+        shortfall.as_str(),
+        "agent_client: details: BadRequest --shm-size, START_FAILED exit_code 127",
         "agent_client: ok",
     ] {
         assert!(r.stdout.contains(want), "{want:?} missing from:\n{}", r.stdout);

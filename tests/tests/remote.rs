@@ -520,3 +520,96 @@ fn scheduler_example_places_all_while_a_node_restarts() {
         a.assert_no_leftovers();
     }
 }
+
+/// Connecting to a node that never comes up ends, within the retry policy's time, in
+/// Unavailable naming the address: nothing listening (refused at once), and a port whose
+/// listener never answers (the kernel completes the TCP handshake, nothing speaks: plain
+/// HTTP/2 and mutual TLS). The example scheduler skips such a node, naming it, and places
+/// on the others.
+#[test]
+fn a_node_that_never_comes_up_is_unavailable_in_bounded_time() {
+    if !privileged("a_node_that_never_comes_up_is_unavailable_in_bounded_time") {
+        return;
+    }
+    use agent_client::{Client, Error, RetryPolicy, Target};
+    use std::time::{Duration, Instant};
+    let tmp = tempfile::tempdir().unwrap();
+    let fleet = tmp.path().join("fleet");
+    certs(&["init", "--dir", fleet.to_str().unwrap()]);
+    let pem = |f: &str| std::fs::read(fleet.join(f)).unwrap();
+    let tls = agent_proto::ClientTls { ca: pem("ca.pem"), cert: pem("admin.pem"), key: pem("admin-key.pem") };
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let policy = RetryPolicy {
+        max_elapsed: Duration::from_secs(3),
+        connect_timeout: Duration::from_secs(1),
+        ..RetryPolicy::default()
+    };
+    // Never accepted: connections sit in its backlog.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let silent_url = format!("tcp://127.0.0.1:{}", silent.local_addr().unwrap().port());
+    let dead_url = format!("tcp://127.0.0.1:{}", free_port());
+    for (what, target) in [
+        ("nothing listening", Target { host: dead_url.clone(), tls: None }),
+        ("nothing listening, TLS", Target { host: dead_url.clone(), tls: Some(tls.clone()) }),
+        ("a silent listener", Target { host: silent_url.clone(), tls: None }),
+        ("a silent listener, TLS", Target { host: silent_url.clone(), tls: Some(tls.clone()) }),
+    ] {
+        let t0 = Instant::now();
+        // The outer bound only turns a hang into this test's failure.
+        let r = rt.block_on(async {
+            tokio::time::timeout(Duration::from_secs(60), async {
+                let c = Client::connect_with(&target, policy).await?;
+                c.info().await
+            })
+            .await
+        });
+        let took = t0.elapsed();
+        let addr = target.host.trim_start_matches("tcp://");
+        match r {
+            Ok(Err(Error::Unavailable(m))) => assert!(m.contains(addr), "{what}: the address is named: {m}"),
+            Ok(r) => panic!("{what}: want Unavailable, got {r:?}"),
+            Err(_) => panic!("{what}: still trying after {took:?}"),
+        }
+        // Retried with back-off (100+200+400+800 ms) up to the policy's 3 s, plus one attempt.
+        assert!(took >= Duration::from_millis(1400), "{what}: gave up after {took:?}: not retried");
+        assert!(took < Duration::from_secs(20), "{what}: {took:?}");
+        println!("{what}: Unavailable after {took:?}");
+    }
+    drop(rt);
+
+    // The scheduler with one live node and one that never answers.
+    let (mut a, url) = tls_agent("schdead", &fleet, "");
+    assert_eq!(a.ctl(&["image", "busybox"]).code, 0);
+    let config = tmp.path().join("agentctl.toml");
+    let p = |f: &str| -> String { fleet.join(f).display().to_string() };
+    for (name, url) in [("live", &url), ("dead", &silent_url)] {
+        let r: e2e::Ctl = Command::new(bin_dir().join("agentctl"))
+            .env_remove("AGENT_HOST")
+            .env("AGENTCTL_CONFIG", &config)
+            .args(["context", "create", name, "--host", url])
+            .args(["--tlscacert", &p("ca.pem"), "--tlscert", &p("admin.pem"), "--tlskey", &p("admin-key.pem")])
+            .output()
+            .unwrap()
+            .into();
+        assert_eq!(r.code, 0, "{}", r.stderr);
+    }
+    let t0 = Instant::now();
+    let o = Command::new(bin_dir().join("examples").join("scheduler"))
+        .env("AGENTCTL_CONFIG", &config)
+        .args(["--nodes", "dead,live", "-n", "1", "--cpus", "0.1", "--memory", "16m", "--prefix", "sd"])
+        .args(["--connect-timeout", "3"])
+        .output()
+        .expect("the scheduler example (cargo build -p agent-client --examples)");
+    let took = t0.elapsed();
+    let (out, err) = (String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
+    assert!(o.status.success(), "{out}\n{err}");
+    let silent_addr = silent_url.trim_start_matches("tcp://");
+    assert!(err.contains("node dead skipped") && err.contains(silent_addr), "the dead node is named: {err}");
+    assert!(out.contains("placed sd-0 on live") && out.contains("all 1 healthy"), "{out}");
+    assert!(took < Duration::from_secs(40), "{took:?}");
+    println!("scheduler with a dead node: {took:?}\n{out}{err}");
+    a.ok(&["rm", "-f", "sd-0"]);
+    drop(silent);
+    a.stop();
+    a.assert_no_leftovers();
+}

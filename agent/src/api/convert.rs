@@ -15,12 +15,18 @@ pub const EXIT_CODE_KEY: &str = "agent-exit-code";
 /// Maps a runtime error to its gRPC status.
 pub fn status(e: RuntimeError) -> Status {
     if let RuntimeError::StartFailed { code, .. } = &e {
-        // Clients map this to docker's exit codes (126/127) even when the container is gone (--rm).
-        let mut st = Status::new(Code::FailedPrecondition, e.to_string());
+        // Clients map this to docker's exit codes (126/127) even when the container is gone
+        // (--rm): in the details and, for older clients, in the metadata.
+        let mut st = super::details::start_failed(*code, e.to_string());
         if let Ok(v) = code.to_string().parse() {
             st.metadata_mut().insert(EXIT_CODE_KEY, v);
         }
         return st;
+    }
+    match e {
+        RuntimeError::Insufficient(s) => return super::details::insufficient(&s),
+        RuntimeError::InvalidArgument(m) => return super::details::invalid_argument(m),
+        _ => {}
     }
     if let Some(st) = no_space(&e) {
         return st;
@@ -30,7 +36,7 @@ pub fn status(e: RuntimeError) -> Status {
         RuntimeError::AlreadyExists(_) => Code::AlreadyExists,
         RuntimeError::InvalidArgument(_) => Code::InvalidArgument,
         RuntimeError::FailedPrecondition(_) | RuntimeError::StartFailed { .. } => Code::FailedPrecondition,
-        RuntimeError::ResourceExhausted(_) => Code::ResourceExhausted,
+        RuntimeError::ResourceExhausted(_) | RuntimeError::Insufficient(_) => Code::ResourceExhausted,
         RuntimeError::Image(i) => return image_status(i),
         RuntimeError::Volume(v) => match v {
             crate::volume::VolumeError::NotFound(_) => Code::NotFound,

@@ -3,6 +3,7 @@
 pub mod container;
 pub mod convert;
 pub mod cri;
+pub mod details;
 pub mod explain;
 pub mod followers;
 pub mod group;

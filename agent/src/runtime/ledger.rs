@@ -127,26 +127,61 @@ impl Runtime {
         let short_cpu = if want.cpus > 0.0 { l.allocated.cpus + want.cpus - l.allocatable.cpus } else { 0.0 };
         let short_mem =
             if want.memory > 0 { (l.allocated.memory + want.memory).saturating_sub(l.allocatable.memory) } else { 0 };
-        let mut short = Vec::new();
-        if short_cpu > 1e-9 {
-            short.push(format!("{short_cpu:.2} CPUs"));
-        }
-        if short_mem > 0 {
-            short.push(gib(short_mem));
-        }
-        if short.is_empty() {
+        if short_cpu <= 1e-9 && short_mem == 0 {
             return Ok(());
         }
-        Err(RuntimeError::ResourceExhausted(format!(
+        Err(RuntimeError::Insufficient(Box::new(Shortfall {
+            want,
+            allocated: l.allocated,
+            allocatable: l.allocatable,
+            cpus: if short_cpu > 1e-9 { short_cpu } else { 0.0 },
+            memory: short_mem,
+        })))
+    }
+}
+
+/// A reservation the ledger refused: what the container needs, what is allocated of what is
+/// allocatable, and how much is missing (`cpus` 0 / `memory` 0: that one was not short).
+/// The API sends it as text and as structured details (ARCHITECTURE.md, "Errors").
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Shortfall {
+    pub want: Amount,
+    pub allocated: Amount,
+    pub allocatable: Amount,
+    pub cpus: f64,
+    pub memory: u64,
+}
+
+impl Shortfall {
+    /// What is left to hand out (never negative: an operator may lower the allocatable).
+    pub fn free(&self) -> Amount {
+        Amount {
+            cpus: (self.allocatable.cpus - self.allocated.cpus).max(0.0),
+            memory: self.allocatable.memory.saturating_sub(self.allocated.memory),
+        }
+    }
+}
+
+impl std::fmt::Display for Shortfall {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut short = Vec::new();
+        if self.cpus > 0.0 {
+            short.push(format!("{:.2} CPUs", self.cpus));
+        }
+        if self.memory > 0 {
+            short.push(gib(self.memory));
+        }
+        write!(
+            f,
             "not enough allocatable resources: the container needs {:.2} CPUs and {}, {:.2} CPUs and {} of {:.2} CPUs and {} are allocated; short by {}",
-            want.cpus,
-            gib(want.memory),
-            l.allocated.cpus,
-            gib(l.allocated.memory),
-            l.allocatable.cpus,
-            gib(l.allocatable.memory),
+            self.want.cpus,
+            gib(self.want.memory),
+            self.allocated.cpus,
+            gib(self.allocated.memory),
+            self.allocatable.cpus,
+            gib(self.allocatable.memory),
             short.join(" and ")
-        )))
+        )
     }
 }
 

@@ -60,7 +60,7 @@ pub use top::Top;
 pub use events::{Event, EventFilter};
 pub use exec::{ExecInput, ExecIo, ExecRequest};
 pub use groups::GroupRecord;
-pub use ledger::{Amount, CapacityConfig, Ledger};
+pub use ledger::{Amount, CapacityConfig, Ledger, Shortfall};
 pub use logs::{LogOptions, OutputChunk};
 pub use net::{NetConfig, NetworkDef, NetworkRecord};
 
@@ -447,6 +447,9 @@ pub enum RuntimeError {
     FailedPrecondition(String),
     #[error("{0}")]
     ResourceExhausted(String),
+    /// The capacity ledger refused a reservation (ResourceExhausted with the shortfall).
+    #[error("{0}")]
+    Insufficient(Box<ledger::Shortfall>),
     /// A path that does not exist in a container (cp), with docker's message.
     #[error("{0}")]
     PathNotFound(String),
