@@ -120,6 +120,10 @@ fn kill(mut c: Child) -> String {
 
 /// A pod with one container running `script`; (pod, container) IDs.
 fn pod_with(cr: &Crictl, a: &Agent, name: &str, script: &str, stdin: bool) -> (String, String) {
+    pod_with_tty(cr, a, name, script, stdin, false)
+}
+
+fn pod_with_tty(cr: &Crictl, a: &Agent, name: &str, script: &str, stdin: bool, tty: bool) -> (String, String) {
     let d = a.dir.path();
     let logs = d.join(format!("pods/{name}"));
     std::fs::create_dir_all(&logs).unwrap();
@@ -137,6 +141,7 @@ fn pod_with(cr: &Crictl, a: &Agent, name: &str, script: &str, stdin: bool) -> (S
         "command": ["sh", "-c", script],
         "log_path": "c.0.log",
         "stdin": stdin,
+        "tty": tty,
         "linux": {}
     });
     std::fs::write(&pod, pod_cfg.to_string()).unwrap();
@@ -480,4 +485,80 @@ fn exec_over_websocket() {
     });
     assert!(eventually(10, || a.ok(&["ps", "-aq"]).is_empty()));
     a.assert_no_leftovers();
+}
+
+#[test]
+fn attach_resizes_a_tty_container() {
+    const T: &str = "attach resize";
+    if !privileged(T) {
+        return;
+    }
+    let Some(bin) = crictl_bin(T) else { return };
+    let a = Agent::start("crresize");
+    let cr = Crictl::new(&a, bin);
+    let (sb, id) = pod_with_tty(&cr, &a, "resize", "exec sh", true, true);
+
+    // crictl under script(1), its terminal 37 x 111: `attach -it` sends that size on the
+    // resize stream, and the container's terminal (24 x 80 until then) takes it.
+    let script =
+        format!("stty rows 37 cols 111; {} --config {} attach -it {id}", cr.bin.display(), cr.config.display());
+    let mut c = Command::new("script");
+    c.args(["-qec", &script, "/dev/null"]);
+    let r = run(c, b"sleep 1; stty size; exit\n", 60);
+    assert!(r.stdout.contains("37 111"), "the size through attach: {:?} {:?}", r.stdout, r.stderr);
+    remove_pod(&cr, &sb);
+
+    // Over WebSocket (v5): each resize message changes the size, as `stty size` shows.
+    let (sb, id) = pod_with_tty(&cr, &a, "resize-ws", "exec sh", true, true);
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(async {
+        use futures::{SinkExt, StreamExt};
+        use tokio_tungstenite::tungstenite::Message;
+        let ch = agent_proto::connect(&a.host).await.expect("connect");
+        let mut c = RuntimeServiceClient::new(ch);
+        let req = pb::AttachRequest { container_id: id.clone(), stdin: true, stdout: true, tty: true, stderr: false };
+        let url = c.attach(req).await.expect("attach").into_inner().url;
+        let mut ws = ws_connect(&url, "v5.channel.k8s.io").await;
+        let mut seen = String::new();
+        for (rows, cols) in [(45, 123), (50, 132)] {
+            let size = format!("\x04{{\"Width\":{cols},\"Height\":{rows}}}");
+            ws.send(Message::Binary(size.into_bytes().into())).await.unwrap();
+            let want = format!("{rows} {cols}");
+            let found = tokio::time::timeout(Duration::from_secs(20), async {
+                // Asked again until it shows: the size and the keystrokes travel apart.
+                loop {
+                    ws.send(Message::Binary(b"\x00stty size\n".to_vec().into())).await.unwrap();
+                    let until = tokio::time::Instant::now() + Duration::from_millis(500);
+                    while let Ok(Some(Ok(m))) = tokio::time::timeout_at(until, ws.next()).await {
+                        if let Message::Binary(b) = m {
+                            if b.first() == Some(&1) {
+                                seen.push_str(&String::from_utf8_lossy(&b[1..]));
+                            }
+                        }
+                    }
+                    if seen.contains(&want) {
+                        return;
+                    }
+                }
+            })
+            .await;
+            assert!(found.is_ok(), "{want} after a WebSocket resize: {seen:?}");
+        }
+        let _ = ws.close(None).await;
+    });
+    remove_pod(&cr, &sb);
+    a.assert_no_leftovers();
+}
+
+/// A WebSocket connection to a streaming `url` (http://) with subprotocol `proto`.
+async fn ws_connect(url: &str, proto: &str) -> tokio_tungstenite::WebSocketStream<tokio::net::TcpStream> {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let url = url.replacen("http://", "ws://", 1);
+    let mut r = url.as_str().into_client_request().unwrap();
+    r.headers_mut().insert("Sec-WebSocket-Protocol", proto.parse().unwrap());
+    let host = url.strip_prefix("ws://").unwrap().split('/').next().unwrap().to_string();
+    let tcp = tokio::net::TcpStream::connect(host).await.expect("connect");
+    let (ws, resp) = tokio_tungstenite::client_async(r, tcp).await.expect("websocket handshake");
+    assert_eq!(resp.headers().get("sec-websocket-protocol").unwrap(), proto);
+    ws
 }

@@ -355,10 +355,18 @@ pub async fn attach(rt: &Arc<Runtime>, mut sess: Transport, proto: &str, contain
         }
     };
     let stdin = ch.stdin.take();
-    // A tty's size belongs to the shim's terminal, which takes no resize from the agent
-    // yet: the messages are read and dropped.
-    if let Some(mut s) = ch.resize.take() {
-        tokio::spawn(async move { while s.recv().await.is_some() {} });
+    // A tty's size belongs to the terminal the shim holds: each size goes to it.
+    if let Some(s) = ch.resize.take() {
+        let (tx, mut sizes) = mpsc::channel(4);
+        tokio::spawn(resizes(s, tx, Vec::new()));
+        let (rt, container) = (Arc::clone(rt), container.to_string());
+        tokio::spawn(async move {
+            while let Some(ExecInput::Resize(rows, cols)) = sizes.recv().await {
+                if let Err(e) = rt.resize_tty(&container, rows, cols) {
+                    tracing::info!(container, error = %e, "CRI attach: resize");
+                }
+            }
+        });
     }
     let mut out = match rt.attach(container, stdin) {
         Ok(o) => o,
