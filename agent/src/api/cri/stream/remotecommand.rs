@@ -41,14 +41,14 @@ pub enum Sink {
 }
 
 impl Sink {
-    async fn write(&self, d: &[u8]) -> bool {
+    pub async fn write(&self, d: &[u8]) -> bool {
         match self {
             Sink::Spdy(w) => w.write(d).await,
             Sink::Ws(w) => w.write(d).await,
         }
     }
 
-    async fn close(&self) {
+    pub async fn close(&self) {
         match self {
             Sink::Spdy(w) => w.close().await,
             Sink::Ws(w) => w.close().await,
@@ -91,7 +91,7 @@ impl Transport {
 pub fn version(proto: &str) -> u8 {
     match proto {
         "v5.channel.k8s.io" => 5,
-        "v4.channel.k8s.io" => 4,
+        "v4.channel.k8s.io" | "v4.base64.channel.k8s.io" => 4,
         "v3.channel.k8s.io" => 3,
         "v2.channel.k8s.io" => 2,
         _ => 1,
