@@ -120,6 +120,10 @@ fn kill(mut c: Child) -> String {
 
 /// A pod with one container running `script`; (pod, container) IDs.
 fn pod_with(cr: &Crictl, a: &Agent, name: &str, script: &str, stdin: bool) -> (String, String) {
+    pod_with_tty(cr, a, name, script, stdin, false)
+}
+
+fn pod_with_tty(cr: &Crictl, a: &Agent, name: &str, script: &str, stdin: bool, tty: bool) -> (String, String) {
     let d = a.dir.path();
     let logs = d.join(format!("pods/{name}"));
     std::fs::create_dir_all(&logs).unwrap();
@@ -137,6 +141,7 @@ fn pod_with(cr: &Crictl, a: &Agent, name: &str, script: &str, stdin: bool) -> (S
         "command": ["sh", "-c", script],
         "log_path": "c.0.log",
         "stdin": stdin,
+        "tty": tty,
         "linux": {}
     });
     std::fs::write(&pod, pod_cfg.to_string()).unwrap();
@@ -479,5 +484,183 @@ fn exec_over_websocket() {
         c.remove_pod_sandbox(pb::RemovePodSandboxRequest { pod_sandbox_id: sb }).await.expect("rmp");
     });
     assert!(eventually(10, || a.ok(&["ps", "-aq"]).is_empty()));
+    a.assert_no_leftovers();
+}
+
+#[test]
+fn attach_resizes_a_tty_container() {
+    const T: &str = "attach resize";
+    if !privileged(T) {
+        return;
+    }
+    let Some(bin) = crictl_bin(T) else { return };
+    let a = Agent::start("crresize");
+    let cr = Crictl::new(&a, bin);
+    let (sb, id) = pod_with_tty(&cr, &a, "resize", "exec sh", true, true);
+
+    // crictl under script(1), its terminal 37 x 111: `attach -it` sends that size on the
+    // resize stream, and the container's terminal (24 x 80 until then) takes it.
+    let script =
+        format!("stty rows 37 cols 111; {} --config {} attach -it {id}", cr.bin.display(), cr.config.display());
+    let mut c = Command::new("script");
+    c.args(["-qec", &script, "/dev/null"]);
+    let r = run(c, b"sleep 1; stty size; exit\n", 60);
+    assert!(r.stdout.contains("37 111"), "the size through attach: {:?} {:?}", r.stdout, r.stderr);
+    remove_pod(&cr, &sb);
+
+    // Over WebSocket (v5): each resize message changes the size, as `stty size` shows.
+    let (sb, id) = pod_with_tty(&cr, &a, "resize-ws", "exec sh", true, true);
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(async {
+        use futures::{SinkExt, StreamExt};
+        use tokio_tungstenite::tungstenite::Message;
+        let ch = agent_proto::connect(&a.host).await.expect("connect");
+        let mut c = RuntimeServiceClient::new(ch);
+        let req = pb::AttachRequest { container_id: id.clone(), stdin: true, stdout: true, tty: true, stderr: false };
+        let url = c.attach(req).await.expect("attach").into_inner().url;
+        let mut ws = ws_connect(&url, "v5.channel.k8s.io").await;
+        let mut seen = String::new();
+        for (rows, cols) in [(45, 123), (50, 132)] {
+            let size = format!("\x04{{\"Width\":{cols},\"Height\":{rows}}}");
+            ws.send(Message::Binary(size.into_bytes().into())).await.unwrap();
+            let want = format!("{rows} {cols}");
+            let found = tokio::time::timeout(Duration::from_secs(20), async {
+                // Asked again until it shows: the size and the keystrokes travel apart.
+                loop {
+                    ws.send(Message::Binary(b"\x00stty size\n".to_vec().into())).await.unwrap();
+                    let until = tokio::time::Instant::now() + Duration::from_millis(500);
+                    while let Ok(Some(Ok(m))) = tokio::time::timeout_at(until, ws.next()).await {
+                        if let Message::Binary(b) = m {
+                            if b.first() == Some(&1) {
+                                seen.push_str(&String::from_utf8_lossy(&b[1..]));
+                            }
+                        }
+                    }
+                    if seen.contains(&want) {
+                        return;
+                    }
+                }
+            })
+            .await;
+            assert!(found.is_ok(), "{want} after a WebSocket resize: {seen:?}");
+        }
+        let _ = ws.close(None).await;
+    });
+    remove_pod(&cr, &sb);
+    a.assert_no_leftovers();
+}
+
+/// A WebSocket connection to a streaming `url` (http://) with subprotocol `proto`.
+async fn ws_connect(url: &str, proto: &str) -> tokio_tungstenite::WebSocketStream<tokio::net::TcpStream> {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let url = url.replacen("http://", "ws://", 1);
+    let mut r = url.as_str().into_client_request().unwrap();
+    r.headers_mut().insert("Sec-WebSocket-Protocol", proto.parse().unwrap());
+    let host = url.strip_prefix("ws://").unwrap().split('/').next().unwrap().to_string();
+    let tcp = tokio::net::TcpStream::connect(host).await.expect("connect");
+    let (ws, resp) = tokio_tungstenite::client_async(r, tcp).await.expect("websocket handshake");
+    assert_eq!(resp.headers().get("sec-websocket-protocol").unwrap(), proto);
+    ws
+}
+
+/// Reads a port-forward WebSocket until the server closes it: what came on each channel
+/// (binary frames, or base64 text frames decoded).
+async fn pf_read(
+    ws: &mut tokio_tungstenite::WebSocketStream<tokio::net::TcpStream>,
+) -> std::collections::BTreeMap<u8, Vec<Vec<u8>>> {
+    use base64::Engine;
+    use futures::StreamExt;
+    use tokio_tungstenite::tungstenite::Message;
+    let mut got: std::collections::BTreeMap<u8, Vec<Vec<u8>>> = Default::default();
+    let read = async {
+        while let Some(Ok(m)) = ws.next().await {
+            let (chan, data) = match m {
+                Message::Binary(b) if !b.is_empty() => (b[0], b[1..].to_vec()),
+                Message::Text(t) if !t.is_empty() => {
+                    let d = base64::engine::general_purpose::STANDARD.decode(&t.as_bytes()[1..]).expect("base64");
+                    (t.as_bytes()[0] - b'0', d)
+                }
+                Message::Close(_) => break,
+                _ => continue,
+            };
+            got.entry(chan).or_default().push(data);
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(30), read).await.expect("the server closed the forward");
+    got
+}
+
+#[test]
+fn port_forward_over_websocket() {
+    const T: &str = "port-forward websocket";
+    if !privileged(T) {
+        return;
+    }
+    let Some(bin) = crictl_bin(T) else { return };
+    let a = Agent::start("crpfws");
+    let cr = Crictl::new(&a, bin);
+    let server = "mkdir -p /www && echo pong-over-ws > /www/index.html && exec httpd -f -p 127.0.0.1:8080 -h /www";
+    let (sb, id) = pod_with(&cr, &a, "pfws", server, false);
+    let up = || cr.cmd_in(&["exec", &id, "timeout", "5", "wget", "-qO-", "http://127.0.0.1:8080/"], b"").stdout;
+    assert!(eventually(10, || up().contains("pong-over-ws")), "httpd in the pod");
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(async {
+        use futures::SinkExt;
+        use tokio_tungstenite::tungstenite::Message;
+        let ch = agent_proto::connect(&a.host).await.expect("connect");
+        let mut c = RuntimeServiceClient::new(ch);
+        let get = b"GET / HTTP/1.0\r\n\r\n";
+
+        // v4.channel.k8s.io, the ports of the request: 8080 (served) and 9 (closed).
+        let req = pb::PortForwardRequest { pod_sandbox_id: sb.clone(), port: vec![8080, 9] };
+        let url = c.port_forward(req).await.expect("port forward").into_inner().url;
+        let mut ws = ws_connect(&url, "v4.channel.k8s.io").await;
+        let mut m = vec![0u8];
+        m.extend_from_slice(get);
+        ws.send(Message::Binary(m.into())).await.unwrap();
+        let got = pf_read(&mut ws).await;
+        for (chan, port) in [(0, 8080u16), (1, 8080), (2, 9), (3, 9)] {
+            let first = got.get(&chan).and_then(|v| v.first());
+            assert_eq!(first.map(|f| f.as_slice()), Some(&port.to_le_bytes()[..]), "channel {chan}: {got:?}");
+        }
+        let body: Vec<u8> = got[&0][1..].concat();
+        let body = String::from_utf8_lossy(&body);
+        assert!(body.contains("200 OK") && body.contains("pong-over-ws"), "through the forward: {body:?}");
+        assert!(got[&1].len() == 1, "no error for port 8080: {got:?}");
+        let err = String::from_utf8_lossy(&got[&3][1..].concat()).into_owned();
+        assert!(err.contains("error forwarding port 9"), "the error channel names the port: {err:?}");
+        assert!(got.get(&2).is_some_and(|v| v.len() == 1), "nothing from a closed port: {got:?}");
+
+        // v4.base64.channel.k8s.io, the port from the URL's query (the request named none).
+        let req = pb::PortForwardRequest { pod_sandbox_id: sb.clone(), port: vec![] };
+        let url = c.port_forward(req).await.expect("port forward").into_inner().url;
+        let mut ws = ws_connect(&format!("{url}?port=8080"), "v4.base64.channel.k8s.io").await;
+        let text = {
+            use base64::Engine;
+            format!("0{}", base64::engine::general_purpose::STANDARD.encode(get))
+        };
+        ws.send(Message::Text(text.into())).await.unwrap();
+        let got = pf_read(&mut ws).await;
+        assert_eq!(got.get(&0).and_then(|v| v.first()).map(|f| f.as_slice()), Some(&8080u16.to_le_bytes()[..]));
+        let body = String::from_utf8_lossy(&got[&0][1..].concat()).into_owned();
+        assert!(body.contains("pong-over-ws"), "through the base64 forward: {body:?}");
+
+        // Without a port anywhere, the upgrade is refused, saying why.
+        let req = pb::PortForwardRequest { pod_sandbox_id: sb.clone(), port: vec![] };
+        let url = c.port_forward(req).await.expect("port forward").into_inner().url;
+        let url = url.replacen("http://", "ws://", 1);
+        use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+        let host = url.strip_prefix("ws://").unwrap().split('/').next().unwrap().to_string();
+        let tcp = tokio::net::TcpStream::connect(host).await.unwrap();
+        match tokio_tungstenite::client_async(url.as_str().into_client_request().unwrap(), tcp).await {
+            Err(tokio_tungstenite::tungstenite::Error::Http(r)) => {
+                assert_eq!(r.status(), 400);
+                let body = String::from_utf8_lossy(r.body().as_deref().unwrap_or_default()).into_owned();
+                assert!(body.contains("needs its ports"), "{body}");
+            }
+            other => panic!("no ports: {:?}", other.map(|(_, r)| r.status())),
+        }
+    });
+    remove_pod(&cr, &sb);
     a.assert_no_leftovers();
 }

@@ -146,6 +146,9 @@ pub struct LaunchSpec {
     pub exit_file: PathBuf,
     /// A FIFO the agent writes the container's stdin into (with `stdin`).
     pub stdin_fifo: Option<PathBuf>,
+    /// A FIFO the agent writes a tty's new sizes into (with `tty`; `shim::protocol::resize_line`).
+    #[serde(default)]
+    pub resize_fifo: Option<PathBuf>,
     /// Run a tiny init as PID 1 that reaps zombies and forwards signals (`--init`).
     #[serde(default)]
     pub init: bool,

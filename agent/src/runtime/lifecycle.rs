@@ -297,6 +297,7 @@ impl Runtime {
             log_rotation: super::logs::log_rotation(&rec.spec.log_config),
             exit_file: crate::shim::protocol::exit_path(&dir),
             stdin_fifo: rec.spec.stdin_open.then(|| dir.join("stdin")),
+            resize_fifo: rec.spec.tty.then(|| crate::shim::protocol::resize_path(&dir)),
             init: rec.spec.init,
             sysctls: rec.spec.sysctls.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
             oom_score_adj: rec.spec.resources.oom_score_adj,
@@ -522,7 +523,7 @@ impl Runtime {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(io("remove", &spec.exit_file)(e)),
             _ => {}
         }
-        if let Some(fifo) = &spec.stdin_fifo {
+        for fifo in spec.stdin_fifo.iter().chain(spec.resize_fifo.iter()) {
             if !fifo.exists() {
                 nix::unistd::mkfifo(fifo, nix::sys::stat::Mode::from_bits_truncate(0o600))
                     .map_err(|e| RuntimeError::Io { what: "mkfifo", path: fifo.clone(), err: e.into() })?;

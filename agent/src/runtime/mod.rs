@@ -47,6 +47,7 @@ pub mod spec;
 mod stop;
 mod sweep;
 mod top;
+mod tty;
 mod undo;
 mod volumes;
 pub use named_volumes::{PruneFilter, VolumeUse};

@@ -428,6 +428,21 @@ fn relay(spec: &LaunchSpec, io: ParentIo) {
         )
         .ok()
     });
+    // A tty's size, set by the agent through the resize FIFO (held open for writing too,
+    // so that a writer's going away is no end of it).
+    let term = match &io {
+        ParentIo::Pty { master } => master.try_clone().ok(),
+        _ => None,
+    };
+    let mut resize: Option<OwnedFd> = spec.resize_fifo.as_ref().filter(|_| term.is_some()).and_then(|p| {
+        nix::fcntl::open(
+            p.as_path(),
+            OFlag::O_RDWR | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC,
+            nix::sys::stat::Mode::empty(),
+        )
+        .ok()
+    });
+    let mut sizes = Vec::new();
     let (mut outs, mut stdin): (Vec<(OwnedFd, Stream)>, Option<OwnedFd>) = match io {
         ParentIo::Pipes { stdin, stdout, stderr } => (vec![(stdout, Stream::Stdout), (stderr, Stream::Stderr)], stdin),
         ParentIo::Pty { master } => {
@@ -443,6 +458,10 @@ fn relay(spec: &LaunchSpec, io: ParentIo) {
         let mut fds: Vec<PollFd> = outs.iter().map(|(fd, _)| PollFd::new(fd.as_fd(), PollFlags::POLLIN)).collect();
         if let Some(f) = &fifo {
             fds.push(PollFd::new(f.as_fd(), PollFlags::POLLIN));
+        }
+        let at_resize = fds.len();
+        if let Some(r) = &resize {
+            fds.push(PollFd::new(r.as_fd(), PollFlags::POLLIN));
         }
         match poll(&mut fds, PollTimeout::NONE) {
             Ok(_) => {}
@@ -480,6 +499,11 @@ fn relay(spec: &LaunchSpec, io: ParentIo) {
         for i in closed.into_iter().rev() {
             outs.remove(i);
         }
+        if let (Some(r), Some(t), Some(true)) = (&resize, &term, ready.get(at_resize)) {
+            if !read_size(r, t, &mut buf, &mut sizes) {
+                resize = None;
+            }
+        }
         if fifo.is_some() && ready.get(n_outs) == Some(&true) {
             let Some(f) = fifo.as_ref() else { continue };
             match nix::unistd::read(f, &mut buf) {
@@ -502,6 +526,29 @@ fn relay(spec: &LaunchSpec, io: ParentIo) {
         }
     }
     drop(stdin);
+}
+
+/// Reads what the agent wrote to the resize FIFO and sets the last complete size on the
+/// terminal; false when the FIFO cannot be read any more.
+fn read_size(fifo: &OwnedFd, term: &OwnedFd, buf: &mut [u8], pending: &mut Vec<u8>) -> bool {
+    match nix::unistd::read(fifo, buf) {
+        Ok(n) => {
+            pending.extend_from_slice(&buf[..n]);
+            if let Some((rows, cols)) = protocol::last_size(pending) {
+                crate::isolation::pty::set_size(term.as_raw_fd(), rows, cols);
+            }
+            // What follows the last newline is the start of the next message.
+            let keep = pending.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+            pending.drain(..keep);
+            if pending.len() > 64 {
+                // No size is that long: garbage, dropped.
+                pending.clear();
+            }
+            true
+        }
+        Err(nix::errno::Errno::EAGAIN) | Err(nix::errno::Errno::EINTR) => true,
+        Err(_) => false,
+    }
 }
 
 fn write_all(fd: &OwnedFd, mut data: &[u8]) -> nix::Result<()> {

@@ -51,6 +51,27 @@ impl StartReport {
     }
 }
 
+/// The FIFO through which the agent sets a tty container's size: `ROWS COLS` lines, each
+/// shorter than PIPE_BUF so that writers never interleave.
+pub fn resize_path(dir: &Path) -> PathBuf {
+    dir.join("resize")
+}
+
+/// One size message.
+pub fn resize_line(rows: u16, cols: u16) -> String {
+    format!("{rows} {cols}\n")
+}
+
+/// The last well-formed size of the complete lines in `buf` (a malformed line is skipped).
+pub fn last_size(buf: &[u8]) -> Option<(u16, u16)> {
+    let text = std::str::from_utf8(buf).ok()?;
+    let complete = &text[..text.rfind('\n')? + 1];
+    complete.lines().rev().find_map(|l| {
+        let (r, c) = l.trim().split_once(' ')?;
+        Some((r.parse().ok()?, c.parse().ok()?))
+    })
+}
+
 /// Room reserved for an exit status: more than its JSON ever takes.
 const EXIT_ROOM: usize = 256;
 
@@ -111,5 +132,15 @@ mod tests {
         ExitStatus { exit_code: 7, signal: None, finished_at: 1 }.write(&p, room);
         assert_eq!(ExitStatus::read(d.path()).map(|e| e.exit_code), Some(7));
         assert!(!p.with_extension("tmp").exists());
+    }
+
+    #[test]
+    fn size_lines_round_trip_and_the_last_complete_one_wins() {
+        let two = resize_line(24, 80) + &resize_line(45, 123);
+        assert_eq!(last_size(two.as_bytes()), Some((45, 123)));
+        assert_eq!(last_size(b"10 20\n30 4"), Some((10, 20)), "an incomplete line is not read");
+        assert_eq!(last_size(b"10 20\nnonsense\n"), Some((10, 20)));
+        assert_eq!(last_size(b"70000 1\n"), None);
+        assert_eq!(last_size(b""), None);
     }
 }

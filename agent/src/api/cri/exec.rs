@@ -88,5 +88,6 @@ pub(super) async fn port_forward(cri: &CriRuntime, r: pb::PortForwardRequest) ->
     if let Some(p) = r.port.iter().find(|p| !(1..=65535).contains(*p)) {
         return Err(Status::invalid_argument(format!("port {p} is not a TCP port (1-65535)")));
     }
-    Ok(pb::PortForwardResponse { url: url(cri, Pending::PortForward { sandbox: sb.id })? })
+    let ports = r.port.iter().map(|&p| p as u16).collect();
+    Ok(pb::PortForwardResponse { url: url(cri, Pending::PortForward { sandbox: sb.id, ports })? })
 }

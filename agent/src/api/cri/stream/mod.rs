@@ -3,14 +3,16 @@
 //! (`[cri] stream_listen`, default 127.0.0.1 with a port the OS chooses); the client
 //! (kubelet's proxy, or crictl) upgrades that request to SPDY/3.1 and speaks the
 //! Kubernetes stream protocols over it: `remotecommand.rs` (`v4.channel.k8s.io` … for
-//! exec and attach) and `portforward.rs` (`portforward.k8s.io`). Exec and attach are also
-//! served over WebSocket (`ws.rs`: `v5.channel.k8s.io`, `v4.channel.k8s.io`).
+//! exec and attach) and `portforward.rs` (`portforward.k8s.io`). All three are also served
+//! over WebSocket (`ws.rs`: `v5.channel.k8s.io`, `v4.channel.k8s.io` and the base64
+//! variants for exec and attach; `portforward_ws.rs`).
 //!
 //! A token is random, names one validated request, is good for one connection, and
 //! expires after a minute (kubelet's default cache TTL); an unknown, used or expired token
 //! is a 404. Plain HTTP only: TLS on this endpoint is not offered yet.
 
 mod portforward;
+mod portforward_ws;
 mod remotecommand;
 mod session;
 pub mod spdy;
@@ -35,9 +37,21 @@ const MAX_PENDING: usize = 1000;
 /// What a token stands for (validated when it was handed out).
 #[derive(Clone, Debug)]
 pub enum Pending {
-    Exec { container: String, cmd: Vec<String>, io: IoOptions },
-    Attach { container: String, io: IoOptions },
-    PortForward { sandbox: String },
+    Exec {
+        container: String,
+        cmd: Vec<String>,
+        io: IoOptions,
+    },
+    Attach {
+        container: String,
+        io: IoOptions,
+    },
+    /// `ports`: those of the request (WebSocket fixes them when it opens; SPDY names a
+    /// port on each stream).
+    PortForward {
+        sandbox: String,
+        ports: Vec<u16>,
+    },
 }
 
 /// Which streams a command has.
@@ -212,7 +226,7 @@ impl StreamServer {
             let Some(io) = upgraded(on_upgrade).await else { return };
             let sess = session::Session::start(io);
             match p {
-                Pending::PortForward { sandbox } => portforward::serve(&s.rt, sess, &sandbox).await,
+                Pending::PortForward { sandbox, .. } => portforward::serve(&s.rt, sess, &sandbox).await,
                 other => s.remote_command(remotecommand::Transport::Spdy(sess), &proto, other).await,
             }
         });
@@ -223,31 +237,63 @@ impl StreamServer {
         r
     }
 
-    /// Exec or attach over WebSocket: the subprotocol chosen from `Sec-WebSocket-Protocol`.
+    /// Exec, attach or port-forward over WebSocket: the subprotocol chosen from
+    /// `Sec-WebSocket-Protocol` (none offered: the binary framing, as kubelet does).
     fn websocket(self: &Arc<Self>, mut req: Request<hyper::body::Incoming>, p: Pending) -> Response<Full<Bytes>> {
-        if matches!(p, Pending::PortForward { .. }) {
-            return plain(StatusCode::BAD_REQUEST, "port-forward is served over SPDY/3.1 only");
-        }
         let Some(key) = req.headers().get("sec-websocket-key").map(|k| k.as_bytes().to_vec()) else {
             return plain(StatusCode::BAD_REQUEST, "a WebSocket upgrade needs Sec-WebSocket-Key");
         };
         let offered = header_values(&req, "sec-websocket-protocol");
-        let chosen = match negotiate(&offered, ws::PROTOCOLS) {
-            Ok(c) => c,
-            Err(r) => return *r,
+        let (ours, default) = match p {
+            Pending::PortForward { .. } => (portforward_ws::PROTOCOLS, "v4.channel.k8s.io"),
+            _ => (ws::PROTOCOLS, "channel.k8s.io"),
+        };
+        let chosen = if offered.is_empty() {
+            None
+        } else {
+            match negotiate(&offered, ours) {
+                Ok(c) => Some(c),
+                Err(r) => return *r,
+            }
+        };
+        let proto = chosen.clone().unwrap_or_else(|| default.to_string());
+        let p = match p {
+            Pending::PortForward { sandbox, ports } => {
+                let ports = match (ports.is_empty(), portforward_ws::query_ports(req.uri().query())) {
+                    (false, _) => ports,
+                    (true, Ok(q)) => q,
+                    (true, Err(e)) => return plain(StatusCode::BAD_REQUEST, &e),
+                };
+                if ports.is_empty() {
+                    let msg = "port-forward over WebSocket needs its ports (in the PortForward request or ?port=)";
+                    return plain(StatusCode::BAD_REQUEST, msg);
+                }
+                if ports.len() > portforward_ws::max_ports(&proto) {
+                    let msg = format!("{} ports are more than {proto} can carry", ports.len());
+                    return plain(StatusCode::BAD_REQUEST, &msg);
+                }
+                Pending::PortForward { sandbox, ports }
+            }
+            other => other,
         };
         let on_upgrade = hyper::upgrade::on(&mut req);
         let s = Arc::clone(self);
-        let proto = chosen.clone();
         tokio::spawn(async move {
             let Some(io) = upgraded(on_upgrade).await else { return };
-            let conn = ws::WsConn::start(io, &proto).await;
-            s.remote_command(remotecommand::Transport::Ws(conn), &proto, p).await;
+            match p {
+                Pending::PortForward { sandbox, ports } => {
+                    portforward_ws::serve(&s.rt, io, &proto, &sandbox, ports).await;
+                }
+                other => {
+                    let conn = ws::WsConn::start(io, &proto, &[ws::STDIN, ws::RESIZE]).await;
+                    s.remote_command(remotecommand::Transport::Ws(conn), &proto, other).await;
+                }
+            }
         });
         let mut r = switching("websocket");
         let accept = tokio_tungstenite::tungstenite::handshake::derive_accept_key(&key);
-        for (k, v) in [("Sec-WebSocket-Accept", accept), ("Sec-WebSocket-Protocol", chosen)] {
-            if let Ok(v) = hyper::header::HeaderValue::from_str(&v) {
+        for (k, v) in [("Sec-WebSocket-Accept", Some(accept)), ("Sec-WebSocket-Protocol", chosen)] {
+            if let Some(Ok(v)) = v.map(|v| hyper::header::HeaderValue::from_str(&v)) {
                 r.headers_mut().insert(k, v);
             }
         }
@@ -317,7 +363,7 @@ mod tests {
     use super::*;
 
     fn pf() -> Pending {
-        Pending::PortForward { sandbox: "sb".into() }
+        Pending::PortForward { sandbox: "sb".into(), ports: vec![80] }
     }
 
     #[test]

@@ -5,12 +5,14 @@
 //! and splice the data stream with that socket; a failure is written to the error stream.
 //! Both streams end with FIN when the forward is done.
 
+use super::remotecommand::Sink;
 use super::session::{Session, Stream};
 use crate::runtime::Runtime;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::sync::mpsc;
 
 pub const PROTOCOLS: &[&str] = &["portforward.k8s.io"];
 
@@ -54,26 +56,48 @@ pub async fn serve(rt: &Arc<Runtime>, mut sess: Session, sandbox: &str) {
     sess.finish(Duration::ZERO).await;
 }
 
-async fn forward(rt: Arc<Runtime>, sandbox: String, error: Stream, mut data: Stream) {
+async fn forward(rt: Arc<Runtime>, sandbox: String, error: Stream, data: Stream) {
     let port = data.header("port").unwrap_or_default().to_string();
-    let conn = match port.parse::<u16>() {
-        Ok(p) if p > 0 => rt.connect_in_sandbox(&sandbox, p).await.map_err(|e| e.to_string()),
+    let port = match port.parse::<u16>() {
+        Ok(p) if p > 0 => Ok(p),
         _ => Err(format!("invalid port {port:?}")),
+    };
+    splice(rt, sandbox, port, data.data, Sink::Spdy(data.out), Sink::Spdy(error.out)).await
+}
+
+/// One forwarded connection, whatever carries it: what comes `from_client` goes to
+/// 127.0.0.1:PORT in the pod, what comes back goes out on `data`; a failure is written to
+/// `error`. Both are closed at the end.
+pub(super) async fn splice(
+    rt: Arc<Runtime>,
+    sandbox: String,
+    port: Result<u16, String>,
+    mut from_client: mpsc::Receiver<Vec<u8>>,
+    data: Sink,
+    error: Sink,
+) {
+    let shown = match &port {
+        Ok(p) => p.to_string(),
+        Err(_) => "?".to_string(),
+    };
+    let conn = match port {
+        Ok(p) => rt.connect_in_sandbox(&sandbox, p).await.map_err(|e| e.to_string()),
+        Err(e) => Err(e),
     };
     let tcp = match conn {
         Ok(t) => t,
         Err(e) => {
-            let msg = format!("error forwarding port {port} to pod {sandbox}: {e}");
+            let msg = format!("error forwarding port {shown} to pod {sandbox}: {e}");
             tracing::info!("{msg}");
-            error.out.write(msg.as_bytes()).await;
-            error.out.close().await;
-            data.out.close().await;
+            error.write(msg.as_bytes()).await;
+            error.close().await;
+            data.close().await;
             return;
         }
     };
     let (mut rd, mut wr) = tcp.into_split();
     let to_pod = async {
-        while let Some(d) = data.data.recv().await {
+        while let Some(d) = from_client.recv().await {
             if wr.write_all(&d).await.is_err() {
                 break;
             }
@@ -81,20 +105,19 @@ async fn forward(rt: Arc<Runtime>, sandbox: String, error: Stream, mut data: Str
         // The client sends no more: so does our side of the pod's connection.
         let _ = wr.shutdown().await;
     };
-    let out = data.out.clone();
     let from_pod = async {
         let mut buf = vec![0u8; 32 * 1024];
         loop {
             match rd.read(&mut buf).await {
                 Ok(0) | Err(_) => break,
                 Ok(n) => {
-                    if !out.write(&buf[..n]).await {
+                    if !data.write(&buf[..n]).await {
                         break;
                     }
                 }
             }
         }
-        out.close().await;
+        data.close().await;
     };
     // The pod's end decides, as containerd's forwarder does: once it has closed, the client
     // has a second to finish sending, then both streams end.
@@ -106,5 +129,5 @@ async fn forward(rt: Arc<Runtime>, sandbox: String, error: Stream, mut data: Str
             let _ = tokio::time::timeout(Duration::from_secs(1), to_pod).await;
         }
     }
-    error.out.close().await;
+    error.close().await;
 }

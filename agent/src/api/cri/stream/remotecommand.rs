@@ -41,14 +41,14 @@ pub enum Sink {
 }
 
 impl Sink {
-    async fn write(&self, d: &[u8]) -> bool {
+    pub async fn write(&self, d: &[u8]) -> bool {
         match self {
             Sink::Spdy(w) => w.write(d).await,
             Sink::Ws(w) => w.write(d).await,
         }
     }
 
-    async fn close(&self) {
+    pub async fn close(&self) {
         match self {
             Sink::Spdy(w) => w.close().await,
             Sink::Ws(w) => w.close().await,
@@ -91,7 +91,7 @@ impl Transport {
 pub fn version(proto: &str) -> u8 {
     match proto {
         "v5.channel.k8s.io" => 5,
-        "v4.channel.k8s.io" => 4,
+        "v4.channel.k8s.io" | "v4.base64.channel.k8s.io" => 4,
         "v3.channel.k8s.io" => 3,
         "v2.channel.k8s.io" => 2,
         _ => 1,
@@ -355,10 +355,18 @@ pub async fn attach(rt: &Arc<Runtime>, mut sess: Transport, proto: &str, contain
         }
     };
     let stdin = ch.stdin.take();
-    // A tty's size belongs to the shim's terminal, which takes no resize from the agent
-    // yet: the messages are read and dropped.
-    if let Some(mut s) = ch.resize.take() {
-        tokio::spawn(async move { while s.recv().await.is_some() {} });
+    // A tty's size belongs to the terminal the shim holds: each size goes to it.
+    if let Some(s) = ch.resize.take() {
+        let (tx, mut sizes) = mpsc::channel(4);
+        tokio::spawn(resizes(s, tx, Vec::new()));
+        let (rt, container) = (Arc::clone(rt), container.to_string());
+        tokio::spawn(async move {
+            while let Some(ExecInput::Resize(rows, cols)) = sizes.recv().await {
+                if let Err(e) = rt.resize_tty(&container, rows, cols) {
+                    tracing::info!(container, error = %e, "CRI attach: resize");
+                }
+            }
+        });
     }
     let mut out = match rt.attach(container, stdin) {
         Ok(o) => o,
