@@ -643,12 +643,20 @@ fn an_agent_started_with_a_low_open_file_limit_serves_more_clients_and_its_conta
             let mut held = Vec::new();
             let mut ok = 0;
             for _ in 0..CLIENTS {
-                let Ok(ch) = agent_proto::connect(&a.host).await else { continue };
-                let mut ss = pb::system_service_client::SystemServiceClient::new(ch.clone());
-                if ss.version(pb::VersionRequest::default()).await.is_ok() {
-                    ok += 1;
+                // Bounded: an agent out of descriptors leaves a connect waiting, not failing.
+                let one = async {
+                    let ch = agent_proto::connect(&a.host).await.ok()?;
+                    let mut ss = pb::system_service_client::SystemServiceClient::new(ch.clone());
+                    ss.version(pb::VersionRequest::default()).await.ok()?;
+                    Some(ch)
+                };
+                match tokio::time::timeout(Duration::from_secs(5), one).await {
+                    Ok(Some(ch)) => {
+                        ok += 1;
+                        held.push(ch);
+                    }
+                    _ => break,
                 }
-                held.push(ch);
             }
             ok
         });
