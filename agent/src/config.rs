@@ -317,6 +317,20 @@ mod tests {
     }
 
     #[test]
+    fn stream_tls_files_come_together_absolute_and_loadable() {
+        let e = Config::from_toml("[cri]\nstream_tls_cert = \"/c.pem\"\n").unwrap_err();
+        assert!(e.to_string().contains("stream_tls_cert needs stream_tls_key"), "{e}");
+        let e = Config::from_toml("[cri]\nstream_tls_key = \"/k.pem\"\n").unwrap_err();
+        assert!(e.to_string().contains("stream_tls_key needs stream_tls_cert"), "{e}");
+        let e = Config::from_toml("[cri]\nstream_tls_cert = \"c.pem\"\nstream_tls_key = \"/k\"\n").unwrap_err();
+        assert!(e.to_string().contains("stream_tls_cert must be an absolute path, not \"c.pem\""), "{e}");
+        let e = Config::from_toml("[cri]\nstream_tls_cert = \"/nonexistent/c.pem\"\nstream_tls_key = \"/k\"\n")
+            .unwrap_err();
+        assert!(e.to_string().contains("/nonexistent/c.pem"), "{e}");
+        assert!(Config::from_toml("").unwrap().cri.stream_tls().unwrap().is_none());
+    }
+
+    #[test]
     fn logs_section_gives_default_limits() {
         let c = Config::from_toml("[logs]\nmax_size = \"10m\"\nmax_file = 3\n").unwrap();
         let r = crate::logfile::LogConfig::default().resolved(&c.logs).rotation().unwrap();

@@ -91,8 +91,14 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
         },
     };
     let (stop_tx, stop_rx) = watch::channel(false);
-    let streams =
-        crate::api::cri::stream::StreamServer::start(&cfg.cri.stream_listen, Arc::clone(&rt), stop_rx.clone()).await?;
+    let stream_tls = cfg.cri.stream_tls().map_err(|e| anyhow::anyhow!(e))?;
+    let streams = crate::api::cri::stream::StreamServer::start(
+        &cfg.cri.stream_listen,
+        stream_tls,
+        Arc::clone(&rt),
+        stop_rx.clone(),
+    )
+    .await?;
     // One budget of connections and followers for every listener.
     let connections = crate::transport::limits::Connections::new(cfg.limits.max_connections);
     let clients = crate::api::followers::Clients {

@@ -664,3 +664,50 @@ fn port_forward_over_websocket() {
     remove_pod(&cr, &sb);
     a.assert_no_leftovers();
 }
+
+#[test]
+fn streaming_over_tls() {
+    const T: &str = "stream tls";
+    if !privileged(T) {
+        return;
+    }
+    let Some(bin) = crictl_bin(T) else { return };
+    let certs = tempfile::tempdir().unwrap();
+    let o = Command::new(e2e::bin_dir().join("agentctl"))
+        .args(["certs", "init", "--dir"])
+        .arg(certs.path())
+        .output()
+        .expect("agentctl certs");
+    assert!(o.status.success(), "certs init: {}", String::from_utf8_lossy(&o.stderr));
+    let d = certs.path().display();
+    let cfg = format!("[cri]\nstream_tls_cert = \"{d}/server.pem\"\nstream_tls_key = \"{d}/server-key.pem\"\n");
+    let a = Agent::start_with_config("crtls", &cfg);
+    let cr = Crictl::new(&a, bin);
+    let (sb, id) = pod_with(&cr, &a, "tls", "exec sleep 300", false);
+
+    // The URLs are https://; an unknown token is a 404 over TLS, checked against our CA.
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let url = rt.block_on(async {
+        let ch = agent_proto::connect(&a.host).await.expect("connect");
+        let mut c = RuntimeServiceClient::new(ch);
+        let req = pb::PortForwardRequest { pod_sandbox_id: sb.clone(), port: vec![80] };
+        c.port_forward(req).await.expect("port forward").into_inner().url
+    });
+    assert!(url.starts_with("https://127.0.0.1:"), "{url}");
+    let forged = url.rsplit_once('/').map(|(base, _)| format!("{base}/AAAAAAAAAAAAAAAAAAAAAA")).unwrap();
+    let mut c = Command::new("curl");
+    c.args(["-s", "-o", "/dev/null", "-w", "%{http_code}", "--cacert", &format!("{d}/ca.pem"), &forged]);
+    let r = run(c, b"", 30);
+    assert_eq!((r.code, r.stdout.as_str()), (0, "404"), "curl over TLS: {}", r.stderr);
+    // Plain HTTP to the TLS port gets no answer.
+    let mut c = Command::new("curl");
+    c.args(["-s", "-o", "/dev/null", "-w", "%{http_code}", &forged.replacen("https://", "http://", 1)]);
+    let r = run(c, b"", 30);
+    assert_ne!(r.stdout, "404", "plain HTTP was served on the TLS port");
+
+    // crictl (client-go's SPDY executor) execs over TLS.
+    let r = cr.cmd_in(&["exec", "-i", &id, "tr", "a-z", "A-Z"], b"over tls\n");
+    assert_eq!((r.code, r.stdout.as_str()), (0, "OVER TLS\n"), "exec over TLS: {}", r.stderr);
+    remove_pod(&cr, &sb);
+    a.assert_no_leftovers();
+}

@@ -43,18 +43,40 @@ fn provider() -> Arc<rustls::crypto::CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
 }
 
+/// The PEM certificates of `p` (at least one).
+pub fn read_certs(p: &std::path::Path) -> anyhow::Result<Vec<CertificateDer<'static>>> {
+    let certs: Vec<_> = CertificateDer::pem_file_iter(p)
+        .map_err(|e| anyhow::anyhow!("read certificates from {}: {e}", p.display()))?
+        .collect::<Result<_, _>>()
+        .map_err(|e| anyhow::anyhow!("parse certificates in {}: {e}", p.display()))?;
+    if certs.is_empty() {
+        anyhow::bail!("no PEM certificate in {}", p.display());
+    }
+    Ok(certs)
+}
+
+/// A server configuration without client certificates (the CRI streaming endpoint, whose
+/// URLs carry their own single-use tokens): `cert`'s chain and `key`, offering `alpn`.
+pub fn load_server_only(
+    cert: &std::path::Path,
+    key: &std::path::Path,
+    alpn: &[Vec<u8>],
+) -> anyhow::Result<rustls::ServerConfig> {
+    let chain = read_certs(cert)?;
+    let k = PrivateKeyDer::from_pem_file(key)
+        .map_err(|e| anyhow::anyhow!("read private key from {}: {e}", key.display()))?;
+    let mut cfg = rustls::ServerConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| anyhow::anyhow!("TLS versions: {e}"))?
+        .with_no_client_auth()
+        .with_single_cert(chain, k)
+        .map_err(|e| anyhow::anyhow!("certificate {} / key {}: {e}", cert.display(), key.display()))?;
+    cfg.alpn_protocols = alpn.to_vec();
+    Ok(cfg)
+}
+
 /// Builds a server configuration that requires a client certificate signed by the CA.
 pub fn load(files: &TlsFiles, alpn: &[Vec<u8>]) -> anyhow::Result<rustls::ServerConfig> {
-    let read_certs = |p: &PathBuf| -> anyhow::Result<Vec<CertificateDer<'static>>> {
-        let certs: Vec<_> = CertificateDer::pem_file_iter(p)
-            .map_err(|e| anyhow::anyhow!("read certificates from {}: {e}", p.display()))?
-            .collect::<Result<_, _>>()
-            .map_err(|e| anyhow::anyhow!("parse certificates in {}: {e}", p.display()))?;
-        if certs.is_empty() {
-            anyhow::bail!("no PEM certificate in {}", p.display());
-        }
-        Ok(certs)
-    };
     let chain = read_certs(&files.cert)?;
     let key = PrivateKeyDer::from_pem_file(&files.key)
         .map_err(|e| anyhow::anyhow!("read private key from {}: {e}", files.key.display()))?;

@@ -46,11 +46,17 @@ pub struct CriConfig {
     pub cni_conf_dir: String,
     /// The CNI plugins' directory (`CNI_PATH`; several separated by `:`), e.g. /usr/lib/cni.
     pub cni_bin_dir: String,
+    /// PEM certificate chain and private key of the streaming server (both or neither):
+    /// with them it speaks TLS and its URLs are https://.
+    pub stream_tls_cert: String,
+    pub stream_tls_key: String,
 }
 
 impl CriConfig {
-    /// Both CNI directories or neither, absolute.
+    /// Both CNI directories or neither, absolute; both streaming TLS files or neither,
+    /// absolute and loadable.
     pub fn validate(&self) -> Result<(), String> {
+        self.stream_tls()?;
         match (self.cni_conf_dir.is_empty(), self.cni_bin_dir.is_empty()) {
             (true, true) => return Ok(()),
             (false, true) => return Err("[cri] cni_conf_dir needs cni_bin_dir (where the CNI plugins are)".into()),
@@ -65,6 +71,27 @@ impl CriConfig {
             }
         }
         Ok(())
+    }
+
+    /// The streaming server's TLS configuration, when its files are set (an error names a
+    /// missing, unreadable or mismatched one).
+    pub fn stream_tls(&self) -> Result<Option<Arc<tokio_rustls::rustls::ServerConfig>>, String> {
+        let (cert, key) = (self.stream_tls_cert.as_str(), self.stream_tls_key.as_str());
+        match (cert.is_empty(), key.is_empty()) {
+            (true, true) => return Ok(None),
+            (false, true) => return Err("[cri] stream_tls_cert needs stream_tls_key".into()),
+            (true, false) => return Err("[cri] stream_tls_key needs stream_tls_cert".into()),
+            _ => {}
+        }
+        for (k, p) in [("stream_tls_cert", cert), ("stream_tls_key", key)] {
+            if !std::path::Path::new(p).is_absolute() {
+                return Err(format!("[cri] {k} must be an absolute path, not {p:?}"));
+            }
+        }
+        let alpn = [b"http/1.1".to_vec()];
+        crate::auth::tls::load_server_only(cert.as_ref(), key.as_ref(), &alpn)
+            .map(|c| Some(Arc::new(c)))
+            .map_err(|e| format!("[cri] streaming TLS: {e}"))
     }
 
     /// The CNI client, when both directories are set; its cache is under the agent's root.
@@ -84,6 +111,8 @@ impl Default for CriConfig {
             stream_listen: "127.0.0.1:0".into(),
             cni_conf_dir: String::new(),
             cni_bin_dir: String::new(),
+            stream_tls_cert: String::new(),
+            stream_tls_key: String::new(),
         }
     }
 }

@@ -9,7 +9,8 @@
 //!
 //! A token is random, names one validated request, is good for one connection, and
 //! expires after a minute (kubelet's default cache TTL); an unknown, used or expired token
-//! is a 404. Plain HTTP only: TLS on this endpoint is not offered yet.
+//! is a 404. With `[cri] stream_tls_cert` / `stream_tls_key` the endpoint speaks TLS
+//! (rustls; no client certificates: the token is the credential) and its URLs are https://.
 
 mod portforward;
 mod portforward_ws;
@@ -33,6 +34,8 @@ use tokio::sync::watch;
 pub const TOKEN_TTL: Duration = Duration::from_secs(60);
 /// At most this many URLs wait for their client (kubelet's cache holds 1000).
 const MAX_PENDING: usize = 1000;
+/// How long a client may take over its TLS handshake.
+const HANDSHAKE: Duration = Duration::from_secs(10);
 
 /// What a token stands for (validated when it was handed out).
 #[derive(Clone, Debug)]
@@ -115,6 +118,8 @@ impl Tokens {
 /// The endpoint and its tokens.
 pub struct StreamServer {
     addr: SocketAddr,
+    /// `http` or `https`.
+    scheme: &'static str,
     rt: Arc<Runtime>,
     tokens: Tokens,
 }
@@ -123,6 +128,7 @@ impl StreamServer {
     /// Binds `listen` (`IP:PORT`, port 0: the OS chooses) and serves until `stop`.
     pub async fn start(
         listen: &str,
+        tls: Option<Arc<tokio_rustls::rustls::ServerConfig>>,
         rt: Arc<Runtime>,
         mut stop: watch::Receiver<bool>,
     ) -> anyhow::Result<Arc<StreamServer>> {
@@ -133,11 +139,13 @@ impl StreamServer {
             .await
             .map_err(|e| anyhow::anyhow!("[cri] stream_listen {listen}: cannot listen: {e}"))?;
         let addr = l.local_addr()?;
-        if !addr.ip().is_loopback() {
+        if !addr.ip().is_loopback() && tls.is_none() {
             tracing::warn!(%addr, "the CRI streaming server listens beyond loopback, without TLS");
         }
-        tracing::info!(%addr, "CRI streaming server");
-        let srv = Arc::new(StreamServer { addr, rt, tokens: Tokens::default() });
+        tracing::info!(%addr, tls = tls.is_some(), "CRI streaming server");
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        let acceptor = tls.map(tokio_rustls::TlsAcceptor::from);
+        let srv = Arc::new(StreamServer { addr, scheme, rt, tokens: Tokens::default() });
         let s = Arc::clone(&srv);
         tokio::spawn(async move {
             let stopped = async move {
@@ -148,9 +156,18 @@ impl StreamServer {
                 tokio::select! {
                     _ = &mut stopped => return,
                     acc = l.accept() => match acc {
-                        Ok((tcp, _)) => {
+                        Ok((tcp, peer)) => {
                             let s = Arc::clone(&s);
-                            tokio::spawn(async move { s.serve_http(tcp).await });
+                            let acceptor = acceptor.clone();
+                            tokio::spawn(async move {
+                                let _ = tcp.set_nodelay(true);
+                                let Some(a) = acceptor else { return s.serve_http(tcp).await };
+                                match tokio::time::timeout(HANDSHAKE, a.accept(tcp)).await {
+                                    Ok(Ok(tls)) => s.serve_http(tls).await,
+                                    Ok(Err(e)) => tracing::info!(%peer, error = %e, "CRI streaming: TLS handshake"),
+                                    Err(_) => tracing::info!(%peer, "CRI streaming: TLS handshake timed out"),
+                                }
+                            });
                         }
                         Err(e) => {
                             tracing::warn!(error = %e, "CRI streaming server: accept");
@@ -171,18 +188,20 @@ impl StreamServer {
     pub fn register(&self, p: Pending) -> Result<String, StreamError> {
         let path = p.path();
         let token = self.tokens.insert(p, Instant::now())?;
-        Ok(format!("http://{}/{path}/{token}", self.addr))
+        Ok(format!("{}://{}/{path}/{token}", self.scheme, self.addr))
     }
 
-    async fn serve_http(self: Arc<Self>, tcp: tokio::net::TcpStream) {
-        let _ = tcp.set_nodelay(true);
+    async fn serve_http<IO>(self: Arc<Self>, io: IO)
+    where
+        IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    {
         let s = Arc::clone(&self);
         let svc = hyper::service::service_fn(move |req| {
             let s = Arc::clone(&s);
             async move { Ok::<_, std::convert::Infallible>(s.handle(req)) }
         });
         let conn = hyper::server::conn::http1::Builder::new()
-            .serve_connection(hyper_util::rt::TokioIo::new(tcp), svc)
+            .serve_connection(hyper_util::rt::TokioIo::new(io), svc)
             .with_upgrades();
         if let Err(e) = conn.await {
             tracing::debug!(error = %e, "CRI streaming connection");
